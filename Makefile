@@ -1,0 +1,50 @@
+# Two entry points matter: `make synth` and `make test`. Both set up everything they need on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+ENV ?= dev
+ENVIRONMENTS := dev staging prod
+
+# jsii prints a large end-of-life banner for node 20 on every process start.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Offline by design: no analytics or notices fetched by the CDK CLI.
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup synth test snapshot-update deploy diff destroy bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+synth: setup
+	$(CDK) synth '**' --quiet --no-notices
+
+test: setup
+	$(PY) -m pytest
+
+snapshot-update: setup
+	$(PY) -m pytest tests/snapshot --snapshot-update
+
+deploy: setup
+	$(CDK) deploy '$(ENV)/*' --no-notices
+
+diff: setup
+	$(CDK) diff '$(ENV)/*' --no-notices
+
+destroy: setup
+	$(CDK) destroy '$(ENV)/*' --no-notices
+
+bench: setup
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .bench
