@@ -1,0 +1,213 @@
+"""The pydantic model behind config/<env>.yaml and the loader that turns its errors into messages.
+
+Every error names the file, the key (dotted path) and what is accepted, because the person reading it
+is editing YAML, not Python.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# The environments the app synthesizes. Each must have its config/<name>.yaml: there is no fallback.
+ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or invalid; the message says where and what is accepted."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _account_id(value: str) -> str:
+    if not (len(value) == 12 and value.isdigit()):
+        raise ValueError("must be a 12-digit AWS account ID as a quoted string, e.g. '123456789012'")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError as err:
+        raise ValueError(f"must be an IPv4 CIDR block such as '10.0.0.0/16' ({err})") from None
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError("must be a /16 to /24 IPv4 block, so each subnet has room for Studio and its jobs")
+    return value
+
+
+AccountId = Annotated[str, AfterValidator(_account_id)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+AvailabilityZone = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$")]
+# Used in physical names (Studio domain, endpoint, pipelines), so it is held to the strictest of them.
+ProjectName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,19}[a-z0-9]$")]
+# SageMaker's own pattern for user profile names.
+UserProfileName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+
+class NewVpc(_Strict):
+    """A VPC this stack creates. Availability zones are listed, not looked up, so synth makes no AWS call."""
+
+    cidr: Cidr
+    availability_zones: Annotated[list[AvailabilityZone], Field(min_length=1, max_length=3)]
+    nat_gateways: Annotated[int, Field(ge=0, le=3)] = 0
+
+    @model_validator(mode="after")
+    def _nat_fits_zones(self) -> NewVpc:
+        if self.nat_gateways > len(self.availability_zones):
+            raise ValueError("nat_gateways cannot exceed the number of availability_zones")
+        return self
+
+
+class ExistingVpc(_Strict):
+    """A VPC someone else owns, referenced by ID without lookups: give its private subnets and their zones."""
+
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=1)]
+    availability_zones: Annotated[list[AvailabilityZone], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_zone_per_subnet(self) -> ExistingVpc:
+        if len(self.subnet_ids) != len(self.availability_zones):
+            raise ValueError("subnet_ids and availability_zones must list one zone per subnet, in the same order")
+        return self
+
+
+class Network(_Strict):
+    # PublicInternetOnly: Studio reaches the internet through SageMaker's network, so the VPC needs no
+    # NAT or endpoints. VpcOnly: all Studio traffic stays in our private subnets and reaches AWS through
+    # VPC endpoints.
+    studio_network_mode: Literal["PublicInternetOnly", "VpcOnly"]
+    vpc: NewVpc | None = None
+    existing_vpc: ExistingVpc | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_vpc(self) -> Network:
+        if (self.vpc is None) == (self.existing_vpc is None):
+            raise ValueError("set exactly one of 'vpc' (create one) or 'existing_vpc' (use one by ID)")
+        return self
+
+
+class StudioUser(_Strict):
+    name: UserProfileName
+
+
+class Studio(_Strict):
+    users: list[StudioUser] = []
+    # SageMaker accepts 60 to 525600 minutes for JupyterLab idle shutdown.
+    idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] = 60
+    default_space_storage_gb: Annotated[int, Field(ge=5, le=16384)] = 5
+    max_space_storage_gb: Annotated[int, Field(ge=5, le=16384)] = 100
+    # Lets users build container images from Studio (sm-docker / docker in JupyterLab).
+    docker_access: bool = True
+
+    @model_validator(mode="after")
+    def _checks(self) -> Studio:
+        names = [user.name for user in self.users]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"user names must be unique; repeated: {', '.join(duplicates)}")
+        if self.max_space_storage_gb < self.default_space_storage_gb:
+            raise ValueError("max_space_storage_gb must be at least default_space_storage_gb")
+        return self
+
+
+class Storage(_Strict):
+    # destroy: buckets are emptied and deleted, the KMS key scheduled for deletion, the Studio home EFS
+    # deleted, with the stack. retain: all of those outlive a `cdk destroy`.
+    removal: Literal["destroy", "retain"]
+    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    access_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    ecr_max_image_count: Annotated[int, Field(ge=1, le=1000)] = 50
+
+
+class EnvironmentConfig(_Strict):
+    account: AccountId
+    region: Region
+    project: ProjectName
+    network: Network
+    studio: Studio
+    storage: Storage
+    # Filled in by the loader from the file name, never written in the file itself.
+    name: Annotated[str, Field(exclude=True)] = ""
+
+    @property
+    def prefix(self) -> str:
+        """`<project>-<env>`: the stem of every physical name another system needs to find."""
+        return f"{self.project}-{self.name}"
+
+    @property
+    def retain_data(self) -> bool:
+        return self.storage.removal == "retain"
+
+
+def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
+    """Read and validate config/<name>.yaml; raise ConfigError naming the file, key and accepted values."""
+    path = config_dir / f"{name}.yaml"
+    shown = _display_path(path)
+    if not path.is_file():
+        found = sorted(p.stem for p in config_dir.glob("*.yaml"))
+        raise ConfigError(
+            f"{shown}: no such config file for environment '{name}' "
+            f"(found: {', '.join(found) or 'none'}). Each environment needs its own file; there is no fallback."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{shown}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{shown}: must be a mapping of keys to values, got {type(raw).__name__}")
+    if "name" in raw:
+        raise ConfigError(f"{shown}: name: the environment's name comes from the file name; remove this key")
+    try:
+        return EnvironmentConfig.model_validate({**raw, "name": name})
+    except ValidationError as err:
+        raise ConfigError(_describe(shown, err)) from None
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _describe(shown: str, err: ValidationError) -> str:
+    lines = [f"{shown}: {err.error_count()} invalid value(s):"]
+    for error in err.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            accepted = _accepted_keys(error["loc"][:-1])
+            message = f"unknown key; accepted keys here: {', '.join(accepted)}"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = f"{message} (got {error['input']!r})"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def _accepted_keys(parent: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at a location, found by walking the model along the error's path."""
+    model: Any = EnvironmentConfig
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        model = next(
+            (arg for arg in (*getattr(annotation, "__args__", ()), annotation) if _is_model(arg)), None
+        )
+        if model is None:
+            return []
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _is_model(candidate: Any) -> bool:
+    return isinstance(candidate, type) and issubclass(candidate, BaseModel)

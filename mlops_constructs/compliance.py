@@ -1,0 +1,42 @@
+"""Acknowledging cdk-nag findings: one finding at a time, each with the reason it is acceptable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Accept one cdk-nag finding (e.g. ``AwsSolutions-IAM5[Resource::*]``) on `scope` and below."""
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def acknowledge_wildcard_resources(scope: IConstruct, resources: list[str], reason: str) -> None:
+    """Accept AwsSolutions-IAM5 for each wildcard ARN in `resources`, as cdk-nag spells the finding.
+
+    cdk-nag names a finding after the resolved ARN, writing ``{"Fn::GetAtt": ["Domain", "DomainId"]}`` as
+    ``<Domain.DomainId>``; rendering the same way here keeps each acknowledgement next to the statement
+    it is about instead of copying logical IDs by hand.
+    """
+    stack = cdk.Stack.of(scope)
+    for resource in resources:
+        rendered = _render(stack.resolve(resource))
+        if "*" in rendered:
+            acknowledge(scope, f"AwsSolutions-IAM5[Resource::{rendered}]", reason)
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (function, argument), = value.items()
+        if function == "Fn::Join" and argument[0] == "":
+            return "".join(_render(part) for part in argument[1])
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+        if function == "Ref":
+            return f"<{argument}>"
+    return json.dumps(value)

@@ -1,0 +1,144 @@
+"""Deletes what users create inside a Studio domain, so CloudFormation can delete the domain itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+
+_HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "domain_cleanup"
+
+
+class StudioDomainCleanup(Construct):
+    """A custom resource that, on delete, removes the domain's apps and spaces and waits until they are gone.
+
+    Users create apps and spaces at run time; CloudFormation does not know about them, and deleting a user
+    profile or domain that still has them fails. Make this resource depend on the user profiles so that
+    CloudFormation deletes it first. With ``delete_home_efs`` it also deletes the profiles and the domain
+    itself with the home EFS (CloudFormation's own delete keeps the EFS); otherwise the EFS is retained.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        domain_id: str,
+        delete_home_efs: bool,
+        timeout: cdk.Duration = cdk.Duration.hours(1),
+        poll_interval: cdk.Duration = cdk.Duration.seconds(30),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+
+        role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListDomainContents",
+                # List actions do not support resource-level permissions.
+                actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
+                resources=["*"],
+            )
+        )
+        domain_scoped = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain_id}/*")
+            for kind in ("app", "space", "user-profile")
+        ]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DeleteDomainContents",
+                actions=[
+                    "sagemaker:DescribeApp",
+                    "sagemaker:DeleteApp",
+                    "sagemaker:DeleteSpace",
+                    "sagemaker:DeleteUserProfile",
+                ],
+                resources=domain_scoped,
+            )
+        )
+        domain_actions = ["sagemaker:DescribeDomain"] + (["sagemaker:DeleteDomain"] if delete_home_efs else [])
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TheDomain",
+                actions=domain_actions,
+                resources=[stack.format_arn(service="sagemaker", resource="domain", resource_name=domain_id)],
+            )
+        )
+
+        handlers = {
+            name: lambda_.Function(
+                self,
+                name,
+                runtime=lambda_.Runtime.PYTHON_3_14,
+                architecture=lambda_.Architecture.ARM_64,
+                code=lambda_.Code.from_asset(str(_HANDLER_CODE)),
+                handler=f"handler.{entry}",
+                role=role,
+                timeout=cdk.Duration.minutes(5),
+                log_group=logs.LogGroup(
+                    self,
+                    f"{name}Logs",
+                    retention=logs.RetentionDays.ONE_MONTH,
+                    removal_policy=cdk.RemovalPolicy.DESTROY,
+                ),
+            )
+            for name, entry in (("OnEvent", "on_event"), ("IsComplete", "is_complete"))
+        }
+        for function in handlers.values():
+            function.log_group.grant_write(role)
+
+        provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=handlers["OnEvent"],
+            is_complete_handler=handlers["IsComplete"],
+            query_interval=poll_interval,
+            total_timeout=timeout,
+            disable_waiter_state_machine_logging=False,
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY),
+                level=sfn.LogLevel.ALL,
+            ),
+        )
+        self.resource = cdk.CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type="Custom::StudioDomainCleanup",
+            properties={"DomainId": domain_id, "DeleteHomeEfs": "true" if delete_home_efs else "false"},
+        )
+        self._acknowledge_findings(role, domain_scoped, provider)
+
+    def _acknowledge_findings(self, role: iam.Role, domain_scoped: list[str], provider: cr.Provider) -> None:
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
+        acknowledge_wildcard_resources(
+            role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
+        )
+        # The Provider framework's own functions, roles and waiter state machine are aws-cdk-lib's code.
+        acknowledge(
+            provider,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "The CDK Provider framework's functions use the AWS managed basic execution role for their logs.",
+        )
+        functions = [provider.on_event_handler, provider.is_complete_handler]
+        framework = [child for child in provider.node.find_all() if isinstance(child, lambda_.CfnFunction)]
+        for function in [*(f.node.default_child for f in functions), *framework]:
+            acknowledge_wildcard_resources(
+                provider,
+                [cdk.Fn.join("", [function.attr_arn, ":*"])],
+                "The Provider framework invokes its handler functions and their versions.",
+            )
+        acknowledge(
+            provider,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions log delivery (logs:*LogDelivery*, logs:PutResourcePolicy) has no resource-level permissions.",
+        )
+        acknowledge(provider, "AwsSolutions-SF2", "The waiter only polls is_complete; X-Ray adds cost and no insight.")

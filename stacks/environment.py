@@ -1,0 +1,47 @@
+"""One environment (dev, staging or prod): a Stage holding the same stacks, configured by its YAML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from config import ENVIRONMENTS, EnvironmentConfig, load_environment
+from stacks.network import NetworkStack
+from stacks.storage import StorageStack
+from stacks.studio import StudioStack
+
+
+class EnvironmentStage(cdk.Stage):
+    """All stacks of one environment. Deploy it with ``cdk deploy '<env>/*'``."""
+
+    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+        super().__init__(scope, config.name, env=cdk.Environment(account=config.account, region=config.region))
+        self.config = config
+        cdk.Tags.of(self).add("project", config.project)
+        cdk.Tags.of(self).add("environment", config.name)
+
+        self.network = NetworkStack(self, "network", network=config.network)
+        self.storage = StorageStack(self, "storage", prefix=config.prefix, storage=config.storage)
+        self.studio = StudioStack(
+            self,
+            "studio",
+            prefix=config.prefix,
+            studio=config.studio,
+            vpc_only=self.network.vpc_only,
+            vpc=self.network.vpc,
+            subnet_ids=self.network.subnet_ids,
+            security_group=self.network.studio_security_group,
+            key=self.storage.key,
+            data_access_policy=self.storage.data_access_policy,
+            retain_home_efs=config.retain_data,
+        )
+
+
+def add_environments(app: cdk.App, config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -> list[EnvironmentStage]:
+    """Add one Stage per environment, with cdk-nag's AwsSolutions checks run on every synth."""
+    stages = [EnvironmentStage(app, load_environment(config_dir, name)) for name in names]
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    return stages

@@ -1,0 +1,187 @@
+"""The environment's data plane: one KMS key, the S3 buckets and the ECR repositories."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config.settings import Storage
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.encrypted_bucket import EncryptedBucket
+
+
+class StorageStack(cdk.Stack):
+    """KMS key, buckets (training data, artifacts, access logs) and ECR repositories.
+
+    With ``storage.removal: retain`` (prod) a ``cdk destroy`` deletes none of them, so no data is lost.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, storage: Storage, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retain = storage.removal == "retain"
+        removal_policy = cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{prefix}: S3 data, ECR images, Studio home EFS",
+            alias=f"alias/{prefix}",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+
+        # Server access logs can only be delivered to a bucket encrypted with S3-managed keys (SSE-S3):
+        # S3's log delivery cannot use a customer-managed KMS key, so this one bucket is not on `key`.
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-logs",
+                    expiration=cdk.Duration.days(storage.access_log_retention_days),
+                    noncurrent_version_expiration=cdk.Duration.days(1),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+            removal_policy=removal_policy,
+            auto_delete_objects=not retain,
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "AwsSolutions-S1",
+            "This is the access-log target bucket; logging its own access into itself would loop.",
+        )
+
+        noncurrent = cdk.Duration.days(storage.noncurrent_version_expiration_days)
+        # Training data: uploads under the training prefix start the training pipeline via EventBridge.
+        self.data_bucket = EncryptedBucket(
+            self,
+            "TrainingData",
+            key=self.key,
+            access_logs=self.access_logs_bucket,
+            retain=retain,
+            noncurrent_version_expiration=noncurrent,
+            event_bridge=True,
+        ).bucket
+        # Model artifacts and pipeline step outputs.
+        self.artifacts_bucket = EncryptedBucket(
+            self,
+            "Artifacts",
+            key=self.key,
+            access_logs=self.access_logs_bucket,
+            retain=retain,
+            noncurrent_version_expiration=noncurrent,
+        ).bucket
+
+        # The function aws-cdk-lib adds to switch on the data bucket's EventBridge notifications.
+        notifications_handler = next(
+            child for child in self.node.children if child.node.id.startswith("BucketNotificationsHandler")
+        )
+        acknowledge(
+            notifications_handler,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "aws-cdk-lib's bucket-notifications function uses the AWS managed basic execution role for its logs.",
+        )
+
+        self.processing_repository = self._repository("ProcessingImages", storage, removal_policy)
+        self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
+        self.data_access_policy = self._data_access_policy(prefix)
+
+    def _data_access_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """Read/write on this environment's buckets and images, for every role that does ML work here.
+
+        A managed policy owned by this stack: roles in other stacks attach it, so their stacks depend on
+        this one and not the other way round, and its ARNs stay within this stack.
+        """
+        buckets = [self.data_bucket, self.artifacts_bucket]
+        repositories = [self.processing_repository, self.inference_repository]
+        objects = [bucket.arn_for_objects("*") for bucket in buckets]
+        policy = iam.ManagedPolicy(
+            self,
+            "DataAccess",
+            description=f"{prefix}: read and write this environment's buckets and container images",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListBuckets",
+                    actions=["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+                    resources=[bucket.bucket_arn for bucket in buckets],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadWriteObjects",
+                    actions=[
+                        "s3:GetObject",
+                        "s3:GetObjectVersion",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
+                    resources=objects,
+                ),
+                iam.PolicyStatement(
+                    sid="UseTheKey",
+                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    resources=[self.key.key_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="PullAndPushImages",
+                    actions=[
+                        "ecr:BatchCheckLayerAvailability",
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                        "ecr:DescribeImages",
+                        "ecr:InitiateLayerUpload",
+                        "ecr:UploadLayerPart",
+                        "ecr:CompleteLayerUpload",
+                        "ecr:PutImage",
+                    ],
+                    resources=[repository.repository_arn for repository in repositories],
+                ),
+                iam.PolicyStatement(
+                    sid="LogInToEcr",
+                    actions=["ecr:GetAuthorizationToken"],
+                    resources=["*"],
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(
+            policy, objects, "Object-level access to this environment's own buckets; keys are not known in advance."
+        )
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
+        return policy
+
+    def _repository(self, construct_id: str, storage: Storage, removal_policy: cdk.RemovalPolicy) -> ecr.Repository:
+        return ecr.Repository(
+            self,
+            construct_id,
+            image_scan_on_push=True,
+            # Immutable tags: a deployed image URI always means the same bytes.
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=self.key,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description="Drop untagged layers left by interrupted pushes",
+                    rule_priority=1,
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=cdk.Duration.days(7),
+                ),
+                ecr.LifecycleRule(
+                    description="Keep the newest images only",
+                    rule_priority=2,
+                    tag_status=ecr.TagStatus.ANY,
+                    max_image_count=storage.ecr_max_image_count,
+                ),
+            ],
+            removal_policy=removal_policy,
+            empty_on_delete=removal_policy == cdk.RemovalPolicy.DESTROY,
+        )

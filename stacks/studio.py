@@ -1,0 +1,342 @@
+"""The environment's SageMaker Studio: domain, user profiles, execution role and domain tear-down."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from config.settings import Studio
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.studio_domain_cleanup import StudioDomainCleanup
+
+
+class StudioStack(cdk.Stack):
+    """One IAM-authenticated Studio domain named ``<project>-<env>``, one profile per configured user."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        studio: Studio,
+        vpc_only: bool,
+        vpc: ec2.IVpc,
+        subnet_ids: list[str],
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        data_access_policy: iam.IManagedPolicy,
+        retain_home_efs: bool,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.prefix = prefix
+        self.execution_role = self._execution_role(data_access_policy, subnet_ids, security_group)
+
+        space_storage = sagemaker.CfnDomain.DefaultSpaceStorageSettingsProperty(
+            default_ebs_storage_settings=sagemaker.CfnDomain.DefaultEbsStorageSettingsProperty(
+                default_ebs_volume_size_in_gb=studio.default_space_storage_gb,
+                maximum_ebs_volume_size_in_gb=studio.max_space_storage_gb,
+            )
+        )
+        jupyter_lab = sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
+            app_lifecycle_management=sagemaker.CfnDomain.AppLifecycleManagementProperty(
+                idle_settings=sagemaker.CfnDomain.IdleSettingsProperty(
+                    lifecycle_management="ENABLED",
+                    idle_timeout_in_minutes=studio.idle_timeout_minutes,
+                    min_idle_timeout_in_minutes=60,
+                    max_idle_timeout_in_minutes=max(studio.idle_timeout_minutes, 60),
+                )
+            )
+        )
+        security_groups = [security_group.security_group_id]
+        self.domain = sagemaker.CfnDomain(
+            self,
+            "Domain",
+            domain_name=prefix,
+            auth_mode="IAM",
+            app_network_access_type="VpcOnly" if vpc_only else "PublicInternetOnly",
+            vpc_id=vpc.vpc_id,
+            subnet_ids=subnet_ids,
+            # Encrypts the home EFS and the spaces' EBS volumes.
+            kms_key_id=key.key_arn,
+            default_user_settings=sagemaker.CfnDomain.UserSettingsProperty(
+                execution_role=self.execution_role.role_arn,
+                security_groups=security_groups,
+                # The current Studio UI, not Studio Classic.
+                studio_web_portal="ENABLED",
+                default_landing_uri="studio::",
+                jupyter_lab_app_settings=jupyter_lab,
+                space_storage_settings=space_storage,
+            ),
+            default_space_settings=sagemaker.CfnDomain.DefaultSpaceSettingsProperty(
+                execution_role=self.execution_role.role_arn,
+                security_groups=security_groups,
+                jupyter_lab_app_settings=jupyter_lab,
+                space_storage_settings=space_storage,
+            ),
+            domain_settings=sagemaker.CfnDomain.DomainSettingsProperty(
+                docker_settings=sagemaker.CfnDomain.DockerSettingsProperty(
+                    enable_docker_access="ENABLED" if studio.docker_access else "DISABLED",
+                ),
+                security_group_ids=security_groups,
+            ),
+        )
+        self.domain.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+
+        self.user_profiles = [
+            sagemaker.CfnUserProfile(
+                self,
+                f"User-{user.name}",
+                domain_id=self.domain.attr_domain_id,
+                user_profile_name=user.name,
+                user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
+                    execution_role=self.execution_role.role_arn,
+                ),
+            )
+            for user in studio.users
+        ]
+
+        cleanup = StudioDomainCleanup(
+            self,
+            "DomainCleanup",
+            domain_id=self.domain.attr_domain_id,
+            delete_home_efs=not retain_home_efs,
+        )
+        # Deleted before the profiles and the domain, so their apps and spaces are gone by then.
+        for profile in self.user_profiles:
+            cleanup.node.add_dependency(profile)
+
+        self._allow_studio_self_service()
+
+    def _execution_role(
+        self,
+        data_access_policy: iam.IManagedPolicy,
+        subnet_ids: list[str],
+        security_group: ec2.ISecurityGroup,
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{self.prefix}: Studio users and the SageMaker jobs they start",
+            managed_policies=[data_access_policy],
+        )
+
+        run_time_named = [
+            self._sagemaker_arn(kind)
+            for kind in (
+                "processing-job",
+                "training-job",
+                "transform-job",
+                "model",
+                "experiment",
+                "experiment-trial",
+                "experiment-trial-component",
+            )
+        ]
+        environment_named = [
+            self._sagemaker_arn(kind, f"{self.prefix}-*") for kind in ("pipeline", "model-package-group", "model-package")
+        ]
+        job_logs = self.format_arn(
+            service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+        network_interfaces = self.format_arn(service="ec2", resource="network-interface", resource_name="*")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MachineLearningWork",
+                actions=[
+                    "sagemaker:AddTags",
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateTransformJob",
+                    "sagemaker:DescribeTransformJob",
+                    "sagemaker:StopTransformJob",
+                    "sagemaker:CreateModel",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:DeleteModel",
+                    "sagemaker:CreateExperiment",
+                    "sagemaker:DescribeExperiment",
+                    "sagemaker:CreateTrial",
+                    "sagemaker:DescribeTrial",
+                    "sagemaker:CreateTrialComponent",
+                    "sagemaker:DescribeTrialComponent",
+                    "sagemaker:UpdateTrialComponent",
+                    "sagemaker:AssociateTrialComponent",
+                ],
+                resources=run_time_named,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ThisEnvironmentsPipelinesAndModels",
+                actions=[
+                    "sagemaker:AddTags",
+                    "sagemaker:CreatePipeline",
+                    "sagemaker:UpdatePipeline",
+                    "sagemaker:DescribePipeline",
+                    "sagemaker:DescribePipelineDefinitionForExecution",
+                    "sagemaker:StartPipelineExecution",
+                    "sagemaker:StopPipelineExecution",
+                    "sagemaker:RetryPipelineExecution",
+                    "sagemaker:DescribePipelineExecution",
+                    "sagemaker:ListPipelineExecutionSteps",
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:UpdateModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                ],
+                resources=environment_named,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="BrowseInStudio",
+                # List, Search and the read-only Get actions below have no resource-level permissions.
+                actions=[
+                    "sagemaker:ListApps",
+                    "sagemaker:ListSpaces",
+                    "sagemaker:ListUserProfiles",
+                    "sagemaker:ListPipelines",
+                    "sagemaker:ListPipelineExecutions",
+                    "sagemaker:ListModelPackageGroups",
+                    "sagemaker:ListProcessingJobs",
+                    "sagemaker:ListTrainingJobs",
+                    "sagemaker:ListExperiments",
+                    "sagemaker:ListTrials",
+                    "sagemaker:ListTrialComponents",
+                    "sagemaker:ListModels",
+                    "sagemaker:ListEndpoints",
+                    "sagemaker:Search",
+                    "sagemaker:GetSearchSuggestions",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassThisRoleToSageMakerJobs",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents"],
+                resources=[job_logs],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobMetrics",
+                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DescribeNetworkForJobsInVpc",
+                # EC2 Describe* actions have no resource-level permissions.
+                actions=[
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeDhcpOptions",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AttachJobsToOurSubnets",
+                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
+                resources=[
+                    network_interfaces,
+                    *(self.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids),
+                    self.format_arn(service="ec2", resource="security-group", resource_name=security_group.security_group_id),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DetachJobsFromOurSubnets",
+                actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+                resources=[network_interfaces],
+            )
+        )
+        acknowledge_wildcard_resources(
+            role,
+            run_time_named,
+            "Pipelines and the SDK name jobs, models and trials at run time; limited to this account and region.",
+        )
+        acknowledge_wildcard_resources(
+            role, environment_named, "Only pipelines and model packages named with this environment's prefix."
+        )
+        acknowledge_wildcard_resources(
+            role, [job_logs], "SageMaker names log groups and streams under /aws/sagemaker/ at run time."
+        )
+        acknowledge_wildcard_resources(
+            role,
+            [network_interfaces],
+            "SageMaker creates job network interfaces at run time; the subnets and security group are pinned.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "List, Search, EC2 Describe and cloudwatch:PutMetricData (namespace-conditioned) have no resource-level permissions.",
+        )
+        return role
+
+    def _allow_studio_self_service(self) -> None:
+        # A separate policy: it names the domain, and the domain names the role, so inline statements
+        # on the role would make a dependency cycle.
+        domain_id = self.domain.attr_domain_id
+        domain_contents = [self._sagemaker_arn(kind, f"{domain_id}/*") for kind in ("app", "space", "user-profile")]
+        policy = iam.Policy(
+            self,
+            "StudioSelfService",
+            roles=[self.execution_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ManageOwnAppsAndSpaces",
+                    actions=[
+                        "sagemaker:CreateApp",
+                        "sagemaker:DeleteApp",
+                        "sagemaker:DescribeApp",
+                        "sagemaker:CreateSpace",
+                        "sagemaker:UpdateSpace",
+                        "sagemaker:DeleteSpace",
+                        "sagemaker:DescribeSpace",
+                        "sagemaker:CreatePresignedDomainUrl",
+                        "sagemaker:DescribeUserProfile",
+                        "sagemaker:AddTags",
+                    ],
+                    resources=domain_contents,
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeOwnDomain",
+                    actions=["sagemaker:DescribeDomain"],
+                    resources=[self._sagemaker_arn("domain", domain_id)],
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(
+            policy, domain_contents, "Users create apps and spaces with names of their choosing, inside this domain only."
+        )
+
+    def _sagemaker_arn(self, kind: str, name: str = "*") -> str:
+        return self.format_arn(service="sagemaker", resource=kind, resource_name=name)
