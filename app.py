@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """The CDK app: one Stage per environment, each configured by config/<env>.yaml."""
 
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
 
+from config import ConfigError
 from stacks.environment import add_environments
 
 app = cdk.App()
-add_environments(app, Path(__file__).resolve().parent / "config")
+try:
+    add_environments(app, Path(__file__).resolve().parent / "config")
+except ConfigError as error:
+    # The message names the file, the key and what is accepted; a traceback would only bury it.
+    sys.exit(f"Invalid configuration: {error}")
 app.synth()

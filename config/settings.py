@@ -66,16 +66,23 @@ class NewVpc(_Strict):
 
 
 class ExistingVpc(_Strict):
-    """A VPC someone else owns, referenced by ID without lookups: give its private subnets and their zones."""
+    """A VPC someone else owns, referenced by ID without lookups: give its private subnets and their zones.
+
+    With VpcOnly Studio, give the subnets' route tables too so the S3 gateway endpoint can be added to them;
+    leave them out if the VPC already routes S3 through a gateway endpoint of its own.
+    """
 
     vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=1)]
     availability_zones: Annotated[list[AvailabilityZone], Field(min_length=1)]
+    route_table_ids: list[Annotated[str, Field(pattern=r"^rtb-[0-9a-f]{8,17}$")]] = []
 
     @model_validator(mode="after")
     def _one_zone_per_subnet(self) -> ExistingVpc:
         if len(self.subnet_ids) != len(self.availability_zones):
             raise ValueError("subnet_ids and availability_zones must list one zone per subnet, in the same order")
+        if self.route_table_ids and len(self.route_table_ids) != len(self.subnet_ids):
+            raise ValueError("route_table_ids must list one route table per subnet, in the same order")
         return self
 
 

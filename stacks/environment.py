@@ -43,5 +43,13 @@ class EnvironmentStage(cdk.Stage):
 def add_environments(app: cdk.App, config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -> list[EnvironmentStage]:
     """Add one Stage per environment, with cdk-nag's AwsSolutions checks run on every synth."""
     stages = [EnvironmentStage(app, load_environment(config_dir, name)) for name in names]
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    enable_compliance_checks(app)
     return stages
+
+
+def enable_compliance_checks(app: cdk.App) -> None:
+    """Fail synth on any unacknowledged cdk-nag AwsSolutions finding.
+
+    Acknowledgements, with their reasons, are recorded in each stack's ``*.metadata.json`` in cdk.out.
+    """
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -8,6 +8,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from config.settings import Network, NewVpc
+from mlops_constructs.compliance import acknowledge
 
 # What VpcOnly Studio and the SageMaker jobs it starts call, and why. With no NAT gateway these are the
 # only way out of the private subnets, so each one is here because something fails without it.
@@ -47,6 +48,7 @@ class NetworkStack(cdk.Stack):
                 vpc_id=existing.vpc_id,
                 availability_zones=existing.availability_zones,
                 private_subnet_ids=existing.subnet_ids,
+                private_subnet_route_table_ids=existing.route_table_ids or None,
             )
             self.subnet_ids = list(existing.subnet_ids)
         else:
@@ -71,7 +73,8 @@ class NetworkStack(cdk.Stack):
         )
 
         if self.vpc_only:
-            self._add_endpoints()
+            routes_s3 = network.existing_vpc is None or bool(network.existing_vpc.route_table_ids)
+            self._add_endpoints(s3_gateway=routes_s3)
 
     @property
     def availability_zones(self) -> list[str]:
@@ -98,6 +101,11 @@ class NetworkStack(cdk.Stack):
             restrict_default_security_group=True,
         )
         vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.REJECT)
+        acknowledge(
+            vpc,
+            "CloudFormation-Validate::W3010",
+            "Availability zones come from config on purpose: looking them up would be an AWS call at synth.",
+        )
         return vpc
 
     def _private_subnets(self) -> ec2.SelectedSubnets:
@@ -107,7 +115,7 @@ class NetworkStack(cdk.Stack):
             else ec2.SubnetType.PRIVATE_ISOLATED
         )
 
-    def _add_endpoints(self) -> None:
+    def _add_endpoints(self, *, s3_gateway: bool) -> None:
         endpoint_security_group = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",
@@ -129,4 +137,5 @@ class NetworkStack(cdk.Stack):
                 private_dns_enabled=True,
             )
         # S3 through a gateway endpoint: free, and the only way to reach training data without a NAT.
-        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets])
+        if s3_gateway:
+            self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets])

@@ -28,7 +28,7 @@ class Synthesized:
 
     def template(self, environment: str, stack: str) -> dict:
         stage = self.assembly.get_nested_assembly(f"assembly-{environment}")
-        return stage.get_stack_artifact(f"{environment}{stack}").template
+        return stage.get_stack_by_name(f"{environment}-{stack}").template
 
     def template_paths(self) -> list[Path]:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))

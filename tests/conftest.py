@@ -1,0 +1,58 @@
+"""Session-wide fixtures: the whole app is synthesized once per test session, with AWS made unreachable."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from unittest import mock
+
+import botocore.client
+import pytest
+
+from tests.synth import Synthesized, synthesize
+
+# Tests never talk to AWS: no credentials, no instance metadata, a region for clients built by moto tests.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="eu-west-1",
+    AWS_EC2_METADATA_DISABLED="true",
+    JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+)
+
+
+class AwsCallAttempted(AssertionError):
+    """Raised when code under test calls AWS or opens a non-loopback connection during synth."""
+
+
+@pytest.fixture(scope="session")
+def synth_guard() -> Iterator[list[str]]:
+    """Make every botocore API call and every non-loopback connection raise, recording the attempt."""
+    attempts: list[str] = []
+
+    def refuse_api_call(client, operation_name, api_params):
+        attempts.append(f"{client.meta.service_model.service_name}.{operation_name}")
+        raise AwsCallAttempted(f"synth called AWS: {attempts[-1]}")
+
+    real_connect = socket.socket.connect
+
+    def refuse_remote_connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")):
+            attempts.append(f"connect {address}")
+            raise AwsCallAttempted(f"synth opened a network connection to {address}")
+        return real_connect(sock, address)
+
+    with (
+        mock.patch.object(botocore.client.BaseClient, "_make_api_call", refuse_api_call),
+        mock.patch.object(socket.socket, "connect", refuse_remote_connect),
+    ):
+        yield attempts
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, synth_guard: list[str]) -> Synthesized:
+    """Every environment, synthesized once, exactly as `cdk synth` would (cdk-nag included)."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))

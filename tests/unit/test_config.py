@@ -1,0 +1,128 @@
+"""Config validation: bad input fails synth with the file, the key and what is accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import ENVIRONMENTS, ConfigError, load_environment
+from tests.synth import CONFIG_DIR
+
+
+def _write_variant(tmp_path: Path, change) -> Path:
+    config = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    change(config)
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_shipped_config_is_valid(environment):
+    config = load_environment(CONFIG_DIR, environment)
+
+    assert config.name == environment
+    assert config.prefix == f"{config.project}-{environment}"
+
+
+def test_wrong_type_names_file_key_and_what_is_accepted(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["studio"].update(idle_timeout_minutes="an hour"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    message = str(error.value)
+    assert "dev.yaml" in message
+    assert "studio.idle_timeout_minutes" in message
+    assert "valid integer" in message
+    assert "'an hour'" in message
+
+
+def test_unknown_key_lists_the_accepted_keys(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["storage"].update(retension="retain"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    message = str(error.value)
+    assert "storage.retension: unknown key" in message
+    assert "removal" in message and "noncurrent_version_expiration_days" in message
+
+
+def test_value_outside_the_allowed_set_lists_the_allowed_values(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["network"].update(studio_network_mode="Private"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "network.studio_network_mode: Input should be 'PublicInternetOnly' or 'VpcOnly'" in str(error.value)
+
+
+def test_missing_file_is_an_error_not_a_fallback(tmp_path):
+    (tmp_path / "dev.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text())
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(tmp_path, "prod")
+
+    message = str(error.value)
+    assert "prod.yaml: no such config file" in message
+    assert "found: dev" in message
+    assert "no fallback" in message
+
+
+@pytest.mark.parametrize("account", ["12345", "1234567890123", "abcdefghijkl"])
+def test_bad_account_id_explains_the_expected_format(tmp_path, account):
+    config_dir = _write_variant(tmp_path, lambda c: c.update(account=account))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "account: must be a 12-digit AWS account ID" in str(error.value)
+
+
+def test_unquoted_account_id_is_rejected_rather_than_coerced(tmp_path):
+    # YAML reads 012345678901 as an integer and drops the leading zero; a quoted string is required.
+    config_dir = _write_variant(tmp_path, lambda c: c.update(account=123456789012))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "account: Input should be a valid string" in str(error.value)
+
+
+def test_missing_required_key_is_named(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c.pop("region"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "region: required key is missing" in str(error.value)
+
+
+def test_vpc_and_existing_vpc_are_mutually_exclusive(tmp_path):
+    existing = {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "availability_zones": ["eu-west-1a"]}
+    config_dir = _write_variant(tmp_path, lambda c: c["network"].update(existing_vpc=existing))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "network: set exactly one of 'vpc' (create one) or 'existing_vpc'" in str(error.value)
+
+
+def test_duplicate_studio_users_are_rejected(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["studio"].update(users=[{"name": "ana"}, {"name": "ana"}]))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "studio: user names must be unique; repeated: ana" in str(error.value)
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    (tmp_path / "dev.yaml").write_text("account: [unclosed\n")
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(tmp_path, "dev")
+
+    assert "dev.yaml: not valid YAML" in str(error.value)

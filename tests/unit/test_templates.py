@@ -1,0 +1,223 @@
+"""What matters in the synthesized templates: encryption, public access, retention, network shape, names."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ENVIRONMENTS, load_environment
+from tests.synth import CONFIG_DIR, Synthesized
+
+
+def resources(template: dict, resource_type: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def properties(template: dict, resource_type: str) -> list[dict]:
+    return [r.get("Properties", {}) for r in resources(template, resource_type).values()]
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def environment(request) -> str:
+    return request.param
+
+
+def test_data_buckets_are_encrypted_with_the_environment_key(synthesized: Synthesized, environment):
+    storage = synthesized.template(environment, "storage")
+    key = next(iter(resources(storage, "AWS::KMS::Key")))
+    buckets = properties(storage, "AWS::S3::Bucket")
+
+    kms_encrypted = [
+        b for b in buckets
+        if b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"].get("KMSMasterKeyID")
+        == {"Fn::GetAtt": [key, "Arn"]}
+    ]
+    # Training data and artifacts on the key; the access-log bucket cannot be (S3 log delivery needs SSE-S3).
+    assert len(kms_encrypted) == 2
+    assert len(buckets) == 3
+
+
+def test_every_bucket_blocks_public_access(synthesized: Synthesized, environment):
+    for bucket in properties(synthesized.template(environment, "storage"), "AWS::S3::Bucket"):
+        assert bucket["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+
+
+def test_every_bucket_denies_requests_without_tls(synthesized: Synthesized, environment):
+    storage = synthesized.template(environment, "storage")
+    buckets = set(resources(storage, "AWS::S3::Bucket"))
+    denied = set()
+    for policy in properties(storage, "AWS::S3::BucketPolicy"):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                denied.add(policy["Bucket"]["Ref"])
+    assert denied == buckets
+
+
+def test_training_data_bucket_sends_events_to_eventbridge(synthesized: Synthesized, environment):
+    storage = synthesized.template(environment, "storage")
+    notifications = properties(storage, "Custom::S3BucketNotifications")
+    data_bucket = next(name for name in resources(storage, "AWS::S3::Bucket") if name.startswith("TrainingData"))
+
+    assert [n["BucketName"] for n in notifications] == [{"Ref": data_bucket}]
+    assert notifications[0]["NotificationConfiguration"] == {"EventBridgeConfiguration": {}}
+
+
+def test_data_buckets_are_versioned_and_expire_old_versions(synthesized: Synthesized, environment):
+    config = load_environment(CONFIG_DIR, environment)
+    for bucket in properties(synthesized.template(environment, "storage"), "AWS::S3::Bucket"):
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+        if "KMSMasterKeyID" in str(bucket["BucketEncryption"]):
+            rule = bucket["LifecycleConfiguration"]["Rules"][0]
+            assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == config.storage.noncurrent_version_expiration_days
+
+
+def test_kms_key_rotates(synthesized: Synthesized, environment):
+    keys = properties(synthesized.template(environment, "storage"), "AWS::KMS::Key")
+    assert [k["EnableKeyRotation"] for k in keys] == [True]
+
+
+def test_ecr_repositories_scan_on_push_with_immutable_tags_and_kms(synthesized: Synthesized, environment):
+    repositories = properties(synthesized.template(environment, "storage"), "AWS::ECR::Repository")
+    assert len(repositories) == 2
+    for repository in repositories:
+        assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+        assert repository["ImageTagMutability"] == "IMMUTABLE"
+        assert repository["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+        assert "LifecyclePolicy" in repository
+
+
+def test_prod_retains_buckets_key_and_repositories(synthesized: Synthesized):
+    storage = synthesized.template("prod", "storage")
+    for resource_type in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::ECR::Repository"):
+        for name, resource in resources(storage, resource_type).items():
+            assert resource["DeletionPolicy"] == "Retain", name
+            assert resource["UpdateReplacePolicy"] == "Retain", name
+    assert not resources(storage, "Custom::S3AutoDeleteObjects")
+
+
+def test_dev_destroys_buckets_after_emptying_them(synthesized: Synthesized):
+    storage = synthesized.template("dev", "storage")
+    buckets = resources(storage, "AWS::S3::Bucket")
+
+    assert all(b["DeletionPolicy"] == "Delete" for b in buckets.values())
+    emptied = {p["BucketName"]["Ref"] for p in properties(storage, "Custom::S3AutoDeleteObjects")}
+    assert emptied == set(buckets)
+
+
+def test_dev_has_no_nat_gateway_and_no_interface_endpoints(synthesized: Synthesized):
+    network = synthesized.template("dev", "network")
+    assert not resources(network, "AWS::EC2::NatGateway")
+    assert not resources(network, "AWS::EC2::VPCEndpoint")
+    assert not resources(network, "AWS::EC2::InternetGateway")
+
+
+def test_prod_has_exactly_the_endpoints_vpc_only_studio_needs(synthesized: Synthesized):
+    endpoints = properties(synthesized.template("prod", "network"), "AWS::EC2::VPCEndpoint")
+
+    def service(endpoint):
+        name = endpoint["ServiceName"]
+        return name if isinstance(name, str) else name["Fn::Join"][1][-1]
+
+    assert sorted(service(e).split("eu-west-1.")[-1].lstrip(".") for e in endpoints) == sorted(
+        ["sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "s3"]
+    )
+    interface = [e for e in endpoints if e.get("VpcEndpointType") == "Interface"]
+    assert all(e["PrivateDnsEnabled"] for e in interface)
+
+
+def test_studio_security_group_allows_nfs_and_traffic_within_itself(synthesized: Synthesized, environment):
+    network = synthesized.template(environment, "network")
+    studio_group = next(name for name in resources(network, "AWS::EC2::SecurityGroup") if name.startswith("StudioSecurityGroup"))
+    rules = [
+        r for r in properties(network, "AWS::EC2::SecurityGroupIngress")
+        if r["GroupId"] == {"Fn::GetAtt": [studio_group, "GroupId"]}
+    ]
+    assert all(r["SourceSecurityGroupId"] == {"Fn::GetAtt": [studio_group, "GroupId"]} for r in rules)
+    assert {(r["IpProtocol"], r.get("FromPort"), r.get("ToPort")) for r in rules} == {("tcp", 2049, 2049), ("-1", None, None)}
+
+
+@pytest.mark.parametrize(("environment", "mode"), [("dev", "PublicInternetOnly"), ("staging", "VpcOnly"), ("prod", "VpcOnly")])
+def test_studio_network_mode_follows_the_environment(synthesized: Synthesized, environment, mode):
+    (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
+    assert domain["AppNetworkAccessType"] == mode
+
+
+def test_domain_is_named_after_project_and_environment_with_iam_auth(synthesized: Synthesized, environment):
+    (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
+    assert domain["DomainName"] == f"mlops-{environment}"
+    assert domain["AuthMode"] == "IAM"
+
+
+def test_domain_defaults_new_studio_idle_shutdown_storage_and_docker(synthesized: Synthesized, environment):
+    config = load_environment(CONFIG_DIR, environment).studio
+    (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
+    user = domain["DefaultUserSettings"]
+
+    assert user["StudioWebPortal"] == "ENABLED"
+    assert user["DefaultLandingUri"] == "studio::"
+    idle = user["JupyterLabAppSettings"]["AppLifecycleManagement"]["IdleSettings"]
+    assert idle["LifecycleManagement"] == "ENABLED"
+    assert idle["IdleTimeoutInMinutes"] == config.idle_timeout_minutes
+    ebs = user["SpaceStorageSettings"]["DefaultEbsStorageSettings"]
+    assert ebs == {"DefaultEbsVolumeSizeInGb": config.default_space_storage_gb, "MaximumEbsVolumeSizeInGb": config.max_space_storage_gb}
+    assert domain["DomainSettings"]["DockerSettings"]["EnableDockerAccess"] == "ENABLED"
+
+
+def test_one_user_profile_per_configured_user(synthesized: Synthesized, environment):
+    users = [u.name for u in load_environment(CONFIG_DIR, environment).studio.users]
+    profiles = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::UserProfile")
+    assert sorted(p["UserProfileName"] for p in profiles) == sorted(users)
+
+
+def test_domain_cleanup_runs_before_profiles_are_deleted(synthesized: Synthesized, environment):
+    studio = synthesized.template(environment, "studio")
+    (cleanup,) = resources(studio, "Custom::StudioDomainCleanup").values()
+    assert set(resources(studio, "AWS::SageMaker::UserProfile")) <= set(cleanup["DependsOn"])
+
+
+@pytest.mark.parametrize(("environment", "delete_home_efs"), [("dev", "true"), ("staging", "true"), ("prod", "false")])
+def test_home_efs_is_deleted_in_dev_and_retained_in_prod(synthesized: Synthesized, environment, delete_home_efs):
+    (cleanup,) = properties(synthesized.template(environment, "studio"), "Custom::StudioDomainCleanup")
+    assert cleanup["DeleteHomeEfs"] == delete_home_efs
+
+
+def _statements(template: dict, role_prefix: str) -> list[dict]:
+    role = next(name for name in resources(template, "AWS::IAM::Role") if name.startswith(role_prefix))
+    return [
+        statement
+        for policy in properties(template, "AWS::IAM::Policy")
+        if {"Ref": role} in policy["Roles"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+# Actions AWS offers only on "*": listing, searching, describing the network, and the two below.
+_ONLY_ON_STAR = ("sagemaker:List", "sagemaker:Search", "sagemaker:GetSearchSuggestions", "ec2:Describe", "cloudwatch:PutMetricData")
+
+
+def test_execution_role_uses_star_only_where_aws_offers_nothing_narrower(synthesized: Synthesized, environment):
+    for statement in _statements(synthesized.template(environment, "studio"), "ExecutionRole"):
+        if statement["Resource"] == "*":
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all(action.startswith(_ONLY_ON_STAR) for action in actions), statement["Sid"]
+
+
+def test_execution_role_can_pass_itself_only_to_sagemaker(synthesized: Synthesized, environment):
+    (pass_role,) = [s for s in _statements(synthesized.template(environment, "studio"), "ExecutionRole") if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_data_access_policy_covers_only_this_environments_buckets_key_and_repositories(synthesized: Synthesized, environment):
+    storage = synthesized.template(environment, "storage")
+    own = set(resources(storage, "AWS::S3::Bucket")) | set(resources(storage, "AWS::KMS::Key")) | set(resources(storage, "AWS::ECR::Repository"))
+    (policy,) = properties(storage, "AWS::IAM::ManagedPolicy")
+    for statement in policy["PolicyDocument"]["Statement"]:
+        if statement["Action"] == "ecr:GetAuthorizationToken":
+            continue
+        referenced = {logical_id for logical_id in own if logical_id in str(statement["Resource"])}
+        assert referenced, statement["Sid"]
+        assert "*'" not in str(statement["Resource"]).replace("/*", ""), statement["Sid"]
