@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""`make bench`: wall-clock medians of the commands people wait for, on a warm venv.
+
+Prints one line per figure; run it on an otherwise idle machine, the spread between runs is part of the answer.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 3
+# Budgets from the foundation issue, for this 2-core machine.
+BUDGETS = {"make synth (all environments)": 15.0, "make test": 180.0}
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> None:
+    figures = {
+        "make synth (all environments)": ["make", "--no-print-directory", "synth"],
+        "make test": ["make", "--no-print-directory", "test"],
+    }
+    print(f"median of {RUNS} runs, warm venv")
+    for label, command in figures.items():
+        runs = [timed(command) for _ in range(RUNS)]
+        median = statistics.median(runs)
+        verdict = "within" if median <= BUDGETS[label] else "OVER"
+        spread = ", ".join(f"{r:.1f}" for r in runs)
+        print(f"{label}: {median:.1f} s (runs: {spread}; budget {BUDGETS[label]:.0f} s: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
