@@ -138,6 +138,8 @@ class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
     project: ProjectName
+    # CloudFormation refuses to delete the environment's stacks until this is switched off again.
+    termination_protection: bool = False
     network: Network
     studio: Studio
     storage: Storage

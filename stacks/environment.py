@@ -23,11 +23,13 @@ class EnvironmentStage(cdk.Stage):
         cdk.Tags.of(self).add("project", config.project)
         cdk.Tags.of(self).add("environment", config.name)
 
-        self.network = NetworkStack(self, "network", network=config.network)
-        self.storage = StorageStack(self, "storage", prefix=config.prefix, storage=config.storage)
+        protected = {"termination_protection": config.termination_protection}
+        self.network = NetworkStack(self, "network", network=config.network, **protected)
+        self.storage = StorageStack(self, "storage", prefix=config.prefix, storage=config.storage, **protected)
         self.studio = StudioStack(
             self,
             "studio",
+            **protected,
             prefix=config.prefix,
             studio=config.studio,
             vpc_only=self.network.vpc_only,

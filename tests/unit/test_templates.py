@@ -221,3 +221,11 @@ def test_data_access_policy_covers_only_this_environments_buckets_key_and_reposi
         referenced = {logical_id for logical_id in own if logical_id in str(statement["Resource"])}
         assert referenced, statement["Sid"]
         assert "*'" not in str(statement["Resource"]).replace("/*", ""), statement["Sid"]
+
+
+@pytest.mark.parametrize(("environment", "protected"), [("dev", False), ("staging", False), ("prod", True)])
+def test_only_prod_stacks_have_termination_protection(synthesized: Synthesized, environment, protected):
+    stage = synthesized.assembly.get_nested_assembly(f"assembly-{environment}")
+    assert {stack.stack_name: stack.termination_protection for stack in stage.stacks} == {
+        f"{environment}-{name}": protected for name in ("network", "storage", "studio")
+    }
