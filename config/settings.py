@@ -36,8 +36,8 @@ def _cidr(value: str) -> str:
         network = ipaddress.IPv4Network(value)
     except ValueError as err:
         raise ValueError(f"must be an IPv4 CIDR block such as '10.0.0.0/16' ({err})") from None
-    if not 16 <= network.prefixlen <= 24:
-        raise ValueError("must be a /16 to /24 IPv4 block, so each subnet has room for Studio and its jobs")
+    if not 16 <= network.prefixlen <= 18:
+        raise ValueError("must be a /16 to /18 IPv4 block: each zone gets a /20 subnet, for up to 3 zones")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from unittest import mock
 
 import botocore.client
@@ -27,10 +28,9 @@ class AwsCallAttempted(AssertionError):
     """Raised when code under test calls AWS or opens a non-loopback connection during synth."""
 
 
-@pytest.fixture(scope="session")
-def synth_guard() -> Iterator[list[str]]:
+@contextmanager
+def aws_unreachable(attempts: list[str]) -> Iterator[None]:
     """Make every botocore API call and every non-loopback connection raise, recording the attempt."""
-    attempts: list[str] = []
 
     def refuse_api_call(client, operation_name, api_params):
         attempts.append(f"{client.meta.service_model.service_name}.{operation_name}")
@@ -49,10 +49,17 @@ def synth_guard() -> Iterator[list[str]]:
         mock.patch.object(botocore.client.BaseClient, "_make_api_call", refuse_api_call),
         mock.patch.object(socket.socket, "connect", refuse_remote_connect),
     ):
-        yield attempts
+        yield
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, synth_guard: list[str]) -> Synthesized:
-    """Every environment, synthesized once, exactly as `cdk synth` would (cdk-nag included)."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+def synth_aws_calls() -> list[str]:
+    """The AWS calls and remote connections attempted while the session's app was synthesized."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, synth_aws_calls: list[str]) -> Synthesized:
+    """Every environment, synthesized once, exactly as `cdk synth` would (cdk-nag included), with AWS unreachable."""
+    with aws_unreachable(synth_aws_calls):
+        return synthesize(tmp_path_factory.mktemp("cdk.out"))

@@ -126,3 +126,12 @@ def test_invalid_yaml_names_the_file(tmp_path):
         load_environment(tmp_path, "dev")
 
     assert "dev.yaml: not valid YAML" in str(error.value)
+
+
+def test_vpc_block_too_small_for_the_subnets_is_rejected(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["network"]["vpc"].update(cidr="10.10.0.0/24"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "network.vpc.cidr: must be a /16 to /18 IPv4 block" in str(error.value)

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from aws_cdk import aws_s3 as s3
 
 from stacks.environment import enable_compliance_checks
+from tests.conftest import AwsCallAttempted, aws_unreachable
 from tests.synth import Synthesized
 
 # W3005: CDK writes DependsOn next to a GetAtt that implies it. W3010: availability zones come from config on
@@ -63,11 +65,18 @@ def test_cfn_lint_finds_no_errors_or_warnings(synthesized: Synthesized):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_synth_makes_no_aws_call(synthesized: Synthesized, synth_guard: list[str]):
-    assert synth_guard == []
+def test_synth_makes_no_aws_call(synthesized: Synthesized, synth_aws_calls: list[str]):
+    assert synth_aws_calls == []
 
 
 def test_synth_needs_no_context_lookup(synthesized: Synthesized):
     for environment in ("dev", "staging", "prod"):
         manifest = json.loads((synthesized.outdir / f"assembly-{environment}" / "manifest.json").read_text())
         assert manifest.get("missing", []) == [], environment
+
+
+def test_the_no_aws_guard_catches_a_boto3_call():
+    attempts: list[str] = []
+    with aws_unreachable(attempts), pytest.raises(AwsCallAttempted):
+        boto3.client("sts", region_name="eu-west-1").get_caller_identity()
+    assert attempts == ["sts.GetCallerIdentity"]
