@@ -1,0 +1,140 @@
+"""Turning ``pipeline_code/<name>/pipeline.py`` into definition JSON at synth time, offline and repeatably.
+
+Building a definition imports the SageMaker SDK (seconds), so rendered definitions are cached on a hash of
+everything that goes into them: the pipeline's folder, this package, the settings and the SDK version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import importlib
+import io
+import json
+import logging
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from importlib import metadata
+from pathlib import Path
+
+from pipeline_code.settings import PipelineSettings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_ARCHIVE = "sourcedir.tar.gz"
+# The SDK's defaults document for rendering: telemetry off, since it would call STS and an AWS endpoint.
+_SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+
+
+def pipeline_names() -> list[str]:
+    """Every folder under pipeline_code/ that defines a pipeline."""
+    return sorted(p.parent.name for p in PACKAGE_DIR.glob("*/pipeline.py"))
+
+
+def step_scripts(name: str) -> list[Path]:
+    """The step scripts of a pipeline: every Python file in its folder except the definition itself."""
+    return sorted(p for p in (PACKAGE_DIR / name).glob("*.py") if p.name not in ("pipeline.py", "__init__.py"))
+
+
+def source_archive(name: str, directory: Path) -> Path:
+    """A ``sourcedir.tar.gz`` of the step scripts, for framework containers' script mode.
+
+    Byte-identical for identical scripts (fixed owner, mode and times, sorted entries), so its asset hash
+    and the definition that references it change only when a script does.
+    """
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
+        for script in step_scripts(name):
+            data = script.read_bytes()
+            info = tarfile.TarInfo(script.name)
+            info.size, info.mode, info.mtime, info.uid, info.gid = len(data), 0o644, 0, 0, 0
+            tar.addfile(info, io.BytesIO(data))
+    target = directory / name / hashlib.sha256(buffer.getvalue()).hexdigest()[:16] / SOURCE_ARCHIVE
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(buffer.getvalue())
+    return target
+
+
+def render(name: str, settings: PipelineSettings) -> str:
+    """Build the pipeline with the SDK and return its definition JSON. Makes no AWS call."""
+    # The SDK resolves a region when some of its modules are imported, and ModelTrainer asks IAM whether
+    # the role can be assumed unless this switch is off: the role may not even exist yet at synth time.
+    os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    # The SDK logs chatty warnings and prints stray values to stdout while building; neither says anything
+    # about our definition, and synth output should stay readable.
+    logging.getLogger("sagemaker").setLevel(logging.ERROR)
+    with _sdk_defaults_validated_once(), redirect_stdout(io.StringIO()):
+        session = PipelineSession(
+            boto_session=boto3.Session(region_name=settings.region),
+            default_bucket=settings.artifacts_bucket,
+            sagemaker_config=_SDK_DEFAULTS,
+        )
+        # The bucket exists (the storage stack owns it). Marking it resolved skips the SDK's check-or-create
+        # S3 call; the SDK has no public switch for that.
+        session._default_bucket = settings.artifacts_bucket
+        module = importlib.import_module(f"pipeline_code.{name}.pipeline")
+        pipeline = module.build_pipeline(settings, session)
+        definition = pipeline.definition()
+    return json.dumps(json.loads(definition), indent=2) + "\n"
+
+
+@contextmanager
+def _sdk_defaults_validated_once() -> Iterator[None]:
+    """Validate our SDK defaults once, not on every config lookup.
+
+    The SDK re-validates the whole defaults document against its JSON schema on each lookup (about 0.35 s
+    each, 40 lookups for one pipeline); the document is a constant, so once is enough.
+    """
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    validate = SageMakerConfig.validate_sagemaker_config
+    validate(_SDK_DEFAULTS)
+
+    def validate_unless_ours(sagemaker_config=None):
+        if sagemaker_config != _SDK_DEFAULTS:
+            validate(sagemaker_config)
+
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_unless_ours)
+    try:
+        yield
+    finally:
+        SageMakerConfig.validate_sagemaker_config = staticmethod(validate)
+
+
+@dataclasses.dataclass
+class Rendered:
+    path: Path
+    seconds: float
+    from_cache: bool
+
+
+def render_cached(name: str, settings: PipelineSettings, cache_dir: Path) -> Rendered:
+    """The definition file for `settings`, rendered now only if no identical rendering is cached."""
+    started = time.perf_counter()
+    path = cache_dir / name / f"{_cache_key(name, settings)}.json"
+    if path.exists():
+        return Rendered(path, time.perf_counter() - started, from_cache=True)
+    definition = render(name, settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(definition)
+    temporary.replace(path)
+    return Rendered(path, time.perf_counter() - started, from_cache=False)
+
+
+def _cache_key(name: str, settings: PipelineSettings) -> str:
+    digest = hashlib.sha256()
+    digest.update(metadata.version("sagemaker").encode())
+    digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
+    for path in sorted([*PACKAGE_DIR.glob("*.py"), *(PACKAGE_DIR / name).rglob("*.py")]):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]

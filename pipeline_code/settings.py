@@ -1,0 +1,35 @@
+"""What a pipeline definition is built from. The CDK app fills it in at synth time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Inputs to ``build_pipeline``.
+
+    At synth time, values only known at deploy time (the role ARN, bucket and key names, the scripts' S3
+    locations) are ``${Placeholder}`` strings that the pipeline upsert substitutes before it calls
+    SageMaker; see ``PLACEHOLDERS``.
+    """
+
+    pipeline_name: str
+    region: str
+    role_arn: str
+    artifacts_bucket: str
+    kms_key_arn: str
+    model_package_group_name: str
+    training_data_uri: str
+    # Step script file name (e.g. "preprocess.py", "sourcedir.tar.gz") -> its S3 URI.
+    script_uris: Mapping[str, str] = field(default_factory=dict)
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.large"
+    auc_threshold: float = 0.8
+    label_column: str = "target"
+
+
+def placeholder(name: str) -> str:
+    """The marker the pipeline upsert replaces with the deploy-time value called `name`."""
+    return "${" + name + "}"

@@ -1,0 +1,149 @@
+"""The training pipeline's step scripts, run end to end on real data with the container paths as arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+from moto import mock_aws
+from sklearn.datasets import load_breast_cancer
+
+from pipeline_code.training import evaluate, preprocess, train
+
+SCRIPTS = Path(preprocess.__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def breast_cancer_csv(tmp_path_factory) -> Path:
+    """scikit-learn's bundled breast-cancer data (569 rows, 30 features), as a batch job would upload it."""
+    data = load_breast_cancer(as_frame=True).frame
+    directory = tmp_path_factory.mktemp("input")
+    data.to_csv(directory / "breast_cancer.csv", index=False)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(breast_cancer_csv, tmp_path_factory) -> dict[str, Path]:
+    """Preprocess -> train -> evaluate, each step reading what the previous one wrote, as in the pipeline."""
+    work = tmp_path_factory.mktemp("run")
+    processed, model, evaluation = work / "processed", work / "model", work / "evaluation"
+    assert preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(processed)]) == 0
+    assert train.main(
+        ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model), "--n-estimators", "50"]
+    ) == 0
+    # The evaluation step receives the training job's output as model.tar.gz.
+    packaged = work / "packaged-model"
+    packaged.mkdir()
+    with tarfile.open(packaged / "model.tar.gz", "w:gz") as tar:
+        for path in model.iterdir():
+            tar.add(path, arcname=path.name)
+    assert evaluate.main(["--model-dir", str(packaged), "--test-dir", str(processed / "test"), "--output-dir", str(evaluation)]) == 0
+    return {"processed": processed, "model": model, "evaluation": evaluation}
+
+
+def test_preprocess_splits_into_train_validation_and_test_with_the_label_first(pipeline_run):
+    splits = {name: pd.read_csv(pipeline_run["processed"] / name / f"{name}.csv") for name in ("train", "validation", "test")}
+
+    assert sum(len(frame) for frame in splits.values()) == 569
+    assert len(splits["train"]) == pytest.approx(0.7 * 569, abs=1)
+    assert all(frame.columns[0] == "target" for frame in splits.values())
+
+
+def test_preprocess_records_the_files_it_read(pipeline_run, breast_cancer_csv):
+    manifest = json.loads((pipeline_run["processed"] / "manifest" / "manifest.json").read_text())
+
+    (entry,) = manifest["objects"]
+    assert entry["file"] == "breast_cancer.csv"
+    assert entry["bytes"] == (breast_cancer_csv / "breast_cancer.csv").stat().st_size
+    assert len(entry["sha256"]) == 64
+
+
+def test_preprocess_records_the_s3_object_versions_it_read(breast_cancer_csv, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="data", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_bucket_versioning(Bucket="data", VersioningConfiguration={"Status": "Enabled"})
+        version = s3.put_object(Bucket="data", Key="training/breast_cancer.csv", Body=(breast_cancer_csv / "breast_cancer.csv").read_bytes())["VersionId"]
+
+        preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(tmp_path), "--input-uri", "s3://data/training/"])
+
+    (entry,) = json.loads((tmp_path / "manifest" / "manifest.json").read_text())["objects"]
+    assert entry["s3_uri"] == "s3://data/training/breast_cancer.csv"
+    assert entry["version_id"] == version
+
+
+def test_train_writes_a_model_the_serving_container_can_load(pipeline_run):
+    model = train.model_fn(str(pipeline_run["model"]))
+    features = json.loads((pipeline_run["model"] / "features.json").read_text())
+
+    assert len(features) == 30
+    assert model.n_features_in_ == 30
+
+
+def test_evaluation_report_has_auc_accuracy_and_top_features(pipeline_run):
+    report = json.loads((pipeline_run["evaluation"] / "evaluation.json").read_text())
+    metrics = report["binary_classification_metrics"]
+
+    assert metrics["auc"]["value"] >= 0.9
+    assert 0.8 <= metrics["accuracy"]["value"] <= 1.0
+    assert len(report["feature_importances"]) == evaluate.TOP_FEATURES
+    importances = [f["importance"] for f in report["feature_importances"]]
+    assert importances == sorted(importances, reverse=True)
+
+
+def _run_preprocess_script(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
+    """As the container runs it: `python3 preprocess.py ...`, judged by its exit code and stderr."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "preprocess.py"), "--input-dir", str(input_dir), "--output-dir", str(output_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_empty_file_fails_the_step_with_a_clear_message(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text("")
+
+    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+
+    assert result.returncode != 0
+    assert "Preprocess failed: data.csv is empty" in result.stderr
+
+
+def test_header_without_rows_fails_the_step(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text("a,b,target\n")
+
+    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+
+    assert result.returncode != 0
+    assert "has a header but no rows" in result.stderr
+
+
+def test_missing_label_column_fails_the_step_naming_the_columns(tmp_path):
+    (tmp_path / "in").mkdir()
+    pd.DataFrame({"a": [1, 2, 3, 4], "b": [4, 3, 2, 1]}).to_csv(tmp_path / "in" / "data.csv", index=False)
+
+    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+
+    assert result.returncode != 0
+    assert "label column 'target' is missing; columns are: a, b" in result.stderr
+
+
+def test_single_class_label_fails_the_step(tmp_path):
+    (tmp_path / "in").mkdir()
+    pd.DataFrame({"a": range(10), "target": [1] * 10}).to_csv(tmp_path / "in" / "data.csv", index=False)
+
+    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+
+    assert result.returncode != 0
+    assert "must have exactly 2 classes, found 1" in result.stderr
+    assert not (tmp_path / "out" / "train").exists()
