@@ -1,0 +1,192 @@
+"""The IAM role SageMaker jobs (and Studio users) run as, with what ML work in one environment needs."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+
+
+class SageMakerExecutionRole(Construct):
+    """A role for ``sagemaker.amazonaws.com``: run processing, training and transform jobs, create models,
+    track experiments, work with pipelines and model packages named ``<prefix>-*``, write job logs and
+    metrics, and attach jobs to the given subnets. Data access comes from `managed_policies`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        description: str,
+        managed_policies: list[iam.IManagedPolicy],
+        subnet_ids: list[str],
+        security_group_id: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+
+        def sagemaker_arn(kind: str, name: str = "*") -> str:
+            return stack.format_arn(service="sagemaker", resource=kind, resource_name=name)
+
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=description,
+            managed_policies=managed_policies,
+        )
+        self.role = role
+
+        run_time_named = [
+            sagemaker_arn(kind)
+            for kind in (
+                "processing-job",
+                "training-job",
+                "transform-job",
+                "model",
+                "experiment",
+                "experiment-trial",
+                "experiment-trial-component",
+            )
+        ]
+        environment_named = [
+            sagemaker_arn(kind, f"{prefix}-*") for kind in ("pipeline", "model-package-group", "model-package")
+        ]
+        job_logs = stack.format_arn(
+            service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+        network_interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MachineLearningWork",
+                actions=[
+                    "sagemaker:AddTags",
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateTransformJob",
+                    "sagemaker:DescribeTransformJob",
+                    "sagemaker:StopTransformJob",
+                    "sagemaker:CreateModel",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:DeleteModel",
+                    "sagemaker:CreateExperiment",
+                    "sagemaker:DescribeExperiment",
+                    "sagemaker:CreateTrial",
+                    "sagemaker:DescribeTrial",
+                    "sagemaker:CreateTrialComponent",
+                    "sagemaker:DescribeTrialComponent",
+                    "sagemaker:UpdateTrialComponent",
+                    "sagemaker:AssociateTrialComponent",
+                ],
+                resources=run_time_named,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ThisEnvironmentsPipelinesAndModels",
+                actions=[
+                    "sagemaker:AddTags",
+                    "sagemaker:CreatePipeline",
+                    "sagemaker:UpdatePipeline",
+                    "sagemaker:DescribePipeline",
+                    "sagemaker:DescribePipelineDefinitionForExecution",
+                    "sagemaker:StartPipelineExecution",
+                    "sagemaker:StopPipelineExecution",
+                    "sagemaker:RetryPipelineExecution",
+                    "sagemaker:DescribePipelineExecution",
+                    "sagemaker:ListPipelineExecutionSteps",
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:UpdateModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                ],
+                resources=environment_named,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassThisRoleToSageMakerJobs",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents"],
+                resources=[job_logs],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobMetrics",
+                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DescribeNetworkForJobsInVpc",
+                # EC2 Describe* actions have no resource-level permissions.
+                actions=[
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeDhcpOptions",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AttachJobsToOurSubnets",
+                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
+                resources=[
+                    network_interfaces,
+                    *(stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids),
+                    stack.format_arn(service="ec2", resource="security-group", resource_name=security_group_id),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DetachJobsFromOurSubnets",
+                actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+                resources=[network_interfaces],
+            )
+        )
+        acknowledge_wildcard_resources(
+            role,
+            run_time_named,
+            "Pipelines and the SDK name jobs, models and trials at run time; limited to this account and region.",
+        )
+        acknowledge_wildcard_resources(
+            role, environment_named, "Only pipelines and model packages named with this environment's prefix."
+        )
+        acknowledge_wildcard_resources(
+            role, [job_logs], "SageMaker names log groups and streams under /aws/sagemaker/ at run time."
+        )
+        acknowledge_wildcard_resources(
+            role,
+            [network_interfaces],
+            "SageMaker creates job network interfaces at run time; the subnets and security group are pinned.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "EC2 Describe actions and cloudwatch:PutMetricData (namespace-conditioned) have no resource-level permissions.",
+        )
+
