@@ -10,8 +10,10 @@ from config import ConfigError
 from stacks.environment import add_environments
 
 app = cdk.App()
+ROOT = Path(__file__).resolve().parent
 try:
-    add_environments(app, Path(__file__).resolve().parent / "config")
+    # Rendered pipeline definitions are cached next to the sources, outside cdk.out (which synth rewrites).
+    add_environments(app, ROOT / "config", ROOT / ".cache" / "pipelines")
 except ConfigError as error:
     # The message names the file, the key and what is accepted; a traceback would only bury it.
     sys.exit(f"Invalid configuration: {error}")

@@ -134,6 +134,25 @@ class Storage(_Strict):
     ecr_max_image_count: Annotated[int, Field(ge=1, le=1000)] = 50
 
 
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")]
+S3KeyPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.'()/-]+/$", max_length=512)]
+
+
+class ModelBuild(_Strict):
+    # Uploads under this prefix (of the training-data bucket) with this suffix start the training pipeline.
+    training_prefix: S3KeyPrefix = "training/"
+    training_suffix: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.'()-]*$", max_length=64)] = ".csv"
+    label_column: Annotated[str, Field(min_length=1)] = "target"
+    processing_instance_type: InstanceType = "ml.m5.large"
+    training_instance_type: InstanceType = "ml.m5.large"
+    # Models whose test AUC is below this are not registered; the pipeline fails with the measured AUC.
+    auc_threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
+    # On stack delete: delete the SageMaker pipelines, or keep them (with their execution history).
+    pipeline_removal: Literal["delete", "retain"] = "delete"
+    # true: refuse to deploy over a pipeline someone changed outside the stack (e.g. in Studio).
+    strict_pipeline_updates: bool = False
+
+
 class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
@@ -143,6 +162,7 @@ class EnvironmentConfig(_Strict):
     network: Network
     studio: Studio
     storage: Storage
+    model_build: ModelBuild = ModelBuild()
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 
@@ -26,6 +28,23 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: list[str], reas
         rendered = _render(stack.resolve(resource))
         if "*" in rendered:
             acknowledge(scope, f"AwsSolutions-IAM5[Resource::{rendered}]", reason)
+
+
+def acknowledge_provider_framework(provider: cr.Provider) -> None:
+    """Accept the findings on aws-cdk-lib's custom resource Provider framework: its functions and roles."""
+    acknowledge(
+        provider,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "The CDK Provider framework's functions use the AWS managed basic execution role for their logs.",
+    )
+    handlers = [provider.on_event_handler, provider.is_complete_handler]
+    framework = [child for child in provider.node.find_all() if isinstance(child, lambda_.CfnFunction)]
+    for function in [*(h.node.default_child for h in handlers if h is not None), *framework]:
+        acknowledge_wildcard_resources(
+            provider,
+            [cdk.Fn.join("", [function.attr_arn, ":*"])],
+            "The Provider framework invokes its handler functions and their versions.",
+        )
 
 
 def _render(value: Any) -> str:

@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.compliance import acknowledge, acknowledge_provider_framework, acknowledge_wildcard_resources
 
 _HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "domain_cleanup"
 
@@ -122,20 +122,7 @@ class StudioDomainCleanup(Construct):
         acknowledge_wildcard_resources(
             role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
         )
-        # The Provider framework's own functions, roles and waiter state machine are aws-cdk-lib's code.
-        acknowledge(
-            provider,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "The CDK Provider framework's functions use the AWS managed basic execution role for their logs.",
-        )
-        functions = [provider.on_event_handler, provider.is_complete_handler]
-        framework = [child for child in provider.node.find_all() if isinstance(child, lambda_.CfnFunction)]
-        for function in [*(f.node.default_child for f in functions), *framework]:
-            acknowledge_wildcard_resources(
-                provider,
-                [cdk.Fn.join("", [function.attr_arn, ":*"])],
-                "The Provider framework invokes its handler functions and their versions.",
-            )
+        acknowledge_provider_framework(provider)
         acknowledge(
             provider,
             "AwsSolutions-IAM5[Resource::*]",

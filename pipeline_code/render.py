@@ -16,8 +16,9 @@ import logging
 import os
 import tarfile
 import time
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -68,10 +69,8 @@ def render(name: str, settings: PipelineSettings) -> str:
     import boto3
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
-    # The SDK logs chatty warnings and prints stray values to stdout while building; neither says anything
-    # about our definition, and synth output should stay readable.
-    logging.getLogger("sagemaker").setLevel(logging.ERROR)
-    with _sdk_defaults_validated_once(), redirect_stdout(io.StringIO()):
+    module = importlib.import_module(f"pipeline_code.{name}.pipeline")
+    with _sdk_defaults_validated_once(), _quiet_logging():
         session = PipelineSession(
             boto_session=boto3.Session(region_name=settings.region),
             default_bucket=settings.artifacts_bucket,
@@ -80,10 +79,22 @@ def render(name: str, settings: PipelineSettings) -> str:
         # The bucket exists (the storage stack owns it). Marking it resolved skips the SDK's check-or-create
         # S3 call; the SDK has no public switch for that.
         session._default_bucket = settings.artifacts_bucket
-        module = importlib.import_module(f"pipeline_code.{name}.pipeline")
         pipeline = module.build_pipeline(settings, session)
         definition = pipeline.definition()
     return json.dumps(json.loads(definition), indent=2) + "\n"
+
+
+@contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """Mute logging below ERROR while the SDK builds: it turns root logging up to DEBUG and narrates every
+    default it applies, and warns that a PipelineSession starts no jobs; none of it is about our definition."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environment
+from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.storage import StorageStack
 from stacks.studio import StudioStack
@@ -17,7 +18,7 @@ from stacks.studio import StudioStack
 class EnvironmentStage(cdk.Stage):
     """All stacks of one environment. Deploy it with ``cdk deploy '<env>/*'``."""
 
-    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, render_cache: Path) -> None:
         super().__init__(scope, config.name, env=cdk.Environment(account=config.account, region=config.region))
         self.config = config
         cdk.Tags.of(self).add("project", config.project)
@@ -40,11 +41,31 @@ class EnvironmentStage(cdk.Stage):
             data_access_policy=self.storage.data_access_policy,
             retain_home_efs=config.retain_data,
         )
+        self.model_build = ModelBuildStack(
+            self,
+            "model-build",
+            **protected,
+            prefix=config.prefix,
+            model_build=config.model_build,
+            data_bucket=self.storage.data_bucket,
+            artifacts_bucket=self.storage.artifacts_bucket,
+            key=self.storage.key,
+            data_access_policy=self.storage.data_access_policy,
+            subnet_ids=self.network.subnet_ids,
+            security_group_id=self.network.studio_security_group.security_group_id,
+            render_cache=render_cache,
+        )
 
 
-def add_environments(app: cdk.App, config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -> list[EnvironmentStage]:
-    """Add one Stage per environment, with cdk-nag's AwsSolutions checks run on every synth."""
-    stages = [EnvironmentStage(app, load_environment(config_dir, name)) for name in names]
+def add_environments(
+    app: cdk.App, config_dir: Path, render_cache: Path, names: tuple[str, ...] = ENVIRONMENTS
+) -> list[EnvironmentStage]:
+    """Add one Stage per environment, with cdk-nag's AwsSolutions checks run on every synth.
+
+    Pipeline definitions are rendered into `render_cache` and reused while their inputs are unchanged.
+    """
+    configs = [load_environment(config_dir, name) for name in names]
+    stages = [EnvironmentStage(app, config, render_cache) for config in configs]
     enable_compliance_checks(app)
     return stages
 

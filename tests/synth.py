@@ -14,7 +14,8 @@ from stacks.environment import add_environments
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
-STACKS = ("network", "storage", "studio")
+STACKS = ("network", "storage", "studio", "model-build")
+RENDER_CACHE = ROOT / ".cache" / "pipelines"
 
 
 def cdk_json_context() -> dict:
@@ -36,5 +37,5 @@ class Synthesized:
 
 def synthesize(outdir: Path, config_dir: Path = CONFIG_DIR, environments: tuple[str, ...] = ENVIRONMENTS) -> Synthesized:
     app = cdk.App(outdir=str(outdir), context=cdk_json_context())
-    add_environments(app, config_dir, environments)
+    add_environments(app, config_dir, RENDER_CACHE, environments)
     return Synthesized(assembly=app.synth(), outdir=outdir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config import ENVIRONMENTS, load_environment
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import CONFIG_DIR, STACKS, Synthesized
 
 
 def resources(template: dict, resource_type: str) -> dict[str, dict]:
@@ -227,5 +227,5 @@ def test_data_access_policy_covers_only_this_environments_buckets_key_and_reposi
 def test_only_prod_stacks_have_termination_protection(synthesized: Synthesized, environment, protected):
     stage = synthesized.assembly.get_nested_assembly(f"assembly-{environment}")
     assert {stack.stack_name: stack.termination_protection for stack in stage.stacks} == {
-        f"{environment}-{name}": protected for name in ("network", "storage", "studio")
+        f"{environment}-{name}": protected for name in STACKS
     }

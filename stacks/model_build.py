@@ -1,0 +1,130 @@
+"""Model building: the model package group, every pipeline in pipeline_code/ deployed with the stack, and
+the rule that starts the training pipeline when training data is uploaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from config.settings import ModelBuild
+from mlops_constructs.pipeline_upsert import PipelineUpsert
+from mlops_constructs.s3_upload_pipeline_trigger import S3UploadPipelineTrigger
+from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
+from pipeline_code import render
+from pipeline_code.settings import PipelineSettings, placeholder
+
+TRAINING_PIPELINE = "training"
+# The parameter of the training pipeline that takes the S3 prefix of the data to train on.
+INPUT_DATA_PARAMETER = "InputDataUri"
+
+
+class ModelBuildStack(cdk.Stack):
+    """Model package group ``<prefix>-models`` and pipelines ``<prefix>-<folder>``, one per pipeline_code/ folder."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        model_build: ModelBuild,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        data_access_policy: iam.IManagedPolicy,
+        subnet_ids: list[str],
+        security_group_id: str,
+        render_cache: Path,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.render_seconds = 0.0
+
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=f"{prefix}-models",
+            model_package_group_description=f"Models trained by the {prefix} pipelines, for review and approval",
+        )
+        self.pipeline_role = SageMakerExecutionRole(
+            self,
+            "PipelineRole",
+            prefix=prefix,
+            description=f"{prefix}: the SageMaker pipelines and the jobs they run",
+            managed_policies=[data_access_policy],
+            subnet_ids=subnet_ids,
+            security_group_id=security_group_id,
+        ).role
+
+        training_data_uri = f"s3://{placeholder('DataBucket')}/{model_build.training_prefix}"
+        substitutions = {
+            "DataBucket": data_bucket.bucket_name,
+            "ArtifactsBucket": artifacts_bucket.bucket_name,
+            "KmsKeyArn": key.key_arn,
+            "PipelineRoleName": self.pipeline_role.role_name,
+        }
+        self.pipelines: dict[str, PipelineUpsert] = {}
+        for name in render.pipeline_names():
+            settings = PipelineSettings(
+                pipeline_name=f"{prefix}-{name}",
+                region=self.region,
+                role_arn=f"arn:{self.partition}:iam::{self.account}:role/{placeholder('PipelineRoleName')}",
+                artifacts_bucket=placeholder("ArtifactsBucket"),
+                kms_key_arn=placeholder("KmsKeyArn"),
+                model_package_group_name=self.model_package_group.model_package_group_name,
+                training_data_uri=training_data_uri,
+                script_uris=self._script_assets(name, render_cache),
+                processing_instance_type=model_build.processing_instance_type,
+                training_instance_type=model_build.training_instance_type,
+                auc_threshold=model_build.auc_threshold,
+                label_column=model_build.label_column,
+            )
+            rendered = render.render_cached(name, settings, render_cache)
+            self.render_seconds += rendered.seconds
+            upsert = PipelineUpsert(
+                self,
+                f"Pipeline-{name}",
+                pipeline_name=settings.pipeline_name,
+                definition_file=rendered.path,
+                substitutions=substitutions,
+                role=self.pipeline_role,
+                description=f"pipeline_code/{name}, deployed by the {prefix} model-build stack",
+                delete_on_stack_delete=model_build.pipeline_removal == "delete",
+                strict=model_build.strict_pipeline_updates,
+            )
+            upsert.node.add_dependency(self.model_package_group)
+            self.pipelines[name] = upsert
+
+        training = self.pipelines[TRAINING_PIPELINE]
+        self.training_trigger = S3UploadPipelineTrigger(
+            self,
+            "StartTrainingOnUpload",
+            bucket=data_bucket,
+            prefix=model_build.training_prefix,
+            suffix=model_build.training_suffix,
+            pipeline_arn=training.resource.get_att_string("PipelineArn"),
+            parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{model_build.training_prefix}"},
+        )
+
+    def _script_assets(self, name: str, render_cache: Path) -> dict[str, str]:
+        """Upload each step script, and the scripts as one source archive; readable by the pipeline role."""
+        files = {script.name: script for script in render.step_scripts(name)}
+        files[render.SOURCE_ARCHIVE] = render.source_archive(name, render_cache)
+        uris = {}
+        for file_name, path in files.items():
+            asset = s3_assets.Asset(self, f"{name}-{file_name}", path=str(path))
+            self.pipeline_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{self.partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
+                )
+            )
+            uris[file_name] = asset.s3_object_url
+        return uris
