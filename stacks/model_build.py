@@ -71,6 +71,7 @@ class ModelBuildStack(cdk.Stack):
             "PipelineRoleName": self.pipeline_role.role_name,
         }
         self.pipelines: dict[str, PipelineUpsert] = {}
+        self.pipeline_settings: dict[str, PipelineSettings] = {}
         for name in render.pipeline_names():
             settings = PipelineSettings(
                 pipeline_name=f"{prefix}-{name}",
@@ -86,6 +87,7 @@ class ModelBuildStack(cdk.Stack):
                 auc_threshold=model_build.auc_threshold,
                 label_column=model_build.label_column,
             )
+            self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
             upsert = PipelineUpsert(

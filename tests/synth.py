@@ -10,7 +10,7 @@ import aws_cdk as cdk
 from aws_cdk import cx_api
 
 from config import ENVIRONMENTS
-from stacks.environment import add_environments
+from stacks.environment import EnvironmentStage, add_environments
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -26,6 +26,7 @@ def cdk_json_context() -> dict:
 class Synthesized:
     assembly: cx_api.CloudAssembly
     outdir: Path
+    stages: list[EnvironmentStage]
 
     def template(self, environment: str, stack: str) -> dict:
         stage = self.assembly.get_nested_assembly(f"assembly-{environment}")
@@ -35,7 +36,22 @@ class Synthesized:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))
 
 
-def synthesize(outdir: Path, config_dir: Path = CONFIG_DIR, environments: tuple[str, ...] = ENVIRONMENTS) -> Synthesized:
+    def pipeline_definition(self, environment: str, pipeline: str) -> dict:
+        """The rendered definition the environment's upsert deploys, read from the asset in cdk.out."""
+        resources = self.template(environment, "model-build")["Resources"]
+        (upsert,) = [
+            r["Properties"] for r in resources.values()
+            if r["Type"] == "Custom::SageMakerPipeline" and r["Properties"]["PipelineName"].endswith(f"-{pipeline}")
+        ]
+        return json.loads((self.outdir / f"asset.{upsert['DefinitionKey']}").read_text())
+
+
+def synthesize(
+    outdir: Path,
+    config_dir: Path = CONFIG_DIR,
+    environments: tuple[str, ...] = ENVIRONMENTS,
+    render_cache: Path = RENDER_CACHE,
+) -> Synthesized:
     app = cdk.App(outdir=str(outdir), context=cdk_json_context())
-    add_environments(app, config_dir, RENDER_CACHE, environments)
-    return Synthesized(assembly=app.synth(), outdir=outdir)
+    stages = add_environments(app, config_dir, render_cache, environments)
+    return Synthesized(assembly=app.synth(), outdir=outdir, stages=stages)

@@ -33,7 +33,7 @@ def build_pipeline(settings: PipelineSettings, session):
     from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train import ModelTrainer
-    from sagemaker.train.configs import Compute, InputData, MetricDefinition, OutputDataConfig
+    from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
 
     prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
 

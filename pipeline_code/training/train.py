@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     validation_features, validation_labels = read_split(Path(args.validation_dir))
     auc = roc_auc_score(validation_labels, model.predict_proba(validation_features)[:, 1])
-    # Matched by the training job's metric definition, so the value shows in Studio and Experiments.
+    # In the training job's log, next to the test AUC that the Evaluate step reports.
     print(f"validation:auc={auc:.6f}")
 
     model_dir = Path(args.model_dir)

@@ -1,0 +1,162 @@
+"""The model-build stack: the training trigger, the pipeline upsert and their permissions."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from moto.events.models import EventPattern
+
+from config import ENVIRONMENTS, load_environment
+from tests.synth import CONFIG_DIR, Synthesized
+
+DATA_BUCKET = "mlops-dev-trainingdata-1a2b3c"
+
+
+def resources(template: dict, resource_type: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def _only(template: dict, resource_type: str) -> tuple[str, dict]:
+    ((name, resource),) = resources(template, resource_type).items()
+    return name, resource["Properties"]
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def environment(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def model_build(synthesized: Synthesized, environment) -> dict:
+    return synthesized.template(environment, "model-build")
+
+
+def _policy_statements(template: dict, role_name: str) -> list[dict]:
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_name} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def s3_object_created(bucket: str, key: str) -> dict:
+    """An EventBridge "Object Created" event as S3 sends it."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "111111111111",
+        "time": "2026-11-22T10:00:00Z",
+        "region": "eu-west-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": 53412, "etag": "b1946ac92492d2347c6235b4d2611184", "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "sequencer": "00617F08299329D189"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "111111111111",
+            "source-ip-address": "203.0.113.15",
+            "reason": "PutObject",
+        },
+    }
+
+
+@pytest.fixture
+def training_trigger(synthesized: Synthesized) -> EventPattern:
+    """dev's rule pattern, with the data bucket's name as CloudFormation would resolve it."""
+    _, rule = _only(synthesized.template("dev", "model-build"), "AWS::Events::Rule")
+    pattern = copy.deepcopy(rule["EventPattern"])
+    pattern["detail"]["bucket"]["name"] = [DATA_BUCKET]
+    return EventPattern.load(json.dumps(pattern))
+
+
+@pytest.mark.parametrize("key", ["training/breast_cancer.csv", "training/2026/11/22/batch-0001.csv"])
+def test_csv_uploaded_under_the_training_prefix_starts_training(training_trigger, key):
+    assert training_trigger.matches_event(s3_object_created(DATA_BUCKET, key))
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key"),
+    [
+        (DATA_BUCKET, "scoring/breast_cancer.csv"),
+        (DATA_BUCKET, "raw/training/breast_cancer.csv"),
+        (DATA_BUCKET, "training/breast_cancer.parquet"),
+        (DATA_BUCKET, "training/breast_cancer.csv.tmp"),
+        ("someone-elses-bucket", "training/breast_cancer.csv"),
+    ],
+    ids=["other-prefix", "prefix-not-at-start", "other-suffix", "suffix-not-at-end", "other-bucket"],
+)
+def test_other_uploads_start_nothing(training_trigger, bucket, key):
+    assert not training_trigger.matches_event(s3_object_created(bucket, key))
+
+
+def test_deleted_objects_start_nothing(training_trigger):
+    event = s3_object_created(DATA_BUCKET, "training/breast_cancer.csv")
+    event["detail-type"] = "Object Deleted"
+    assert not training_trigger.matches_event(event)
+
+
+def test_rule_starts_the_training_pipeline_with_the_training_prefix(model_build, environment):
+    config = load_environment(CONFIG_DIR, environment).model_build
+    upsert_name, upsert = next(
+        (name, r["Properties"]) for name, r in resources(model_build, "Custom::SageMakerPipeline").items()
+    )
+    _, rule = _only(model_build, "AWS::Events::Rule")
+    (target,) = rule["Targets"]
+
+    assert upsert["PipelineName"] == f"mlops-{environment}-training"
+    assert target["Arn"] == {"Fn::GetAtt": [upsert_name, "PipelineArn"]}
+    (parameter,) = target["SageMakerPipelineParameters"]["PipelineParameterList"]
+    assert parameter["Name"] == "InputDataUri"
+    assert parameter["Value"]["Fn::Join"][1][-1] == f"/{config.training_prefix}"
+    assert rule["EventPattern"]["detail"]["object"]["key"] == [{"wildcard": f"{config.training_prefix}*{config.training_suffix}"}]
+
+
+def test_undeliverable_events_are_retried_then_dead_lettered(model_build):
+    queue, _ = _only(model_build, "AWS::SQS::Queue")
+    _, rule = _only(model_build, "AWS::Events::Rule")
+    (target,) = rule["Targets"]
+
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_rule_role_can_only_start_the_training_pipeline(model_build):
+    _, rule = _only(model_build, "AWS::Events::Rule")
+    role = rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]
+
+    (statement,) = _policy_statements(model_build, role)
+    assert statement["Action"] == "sagemaker:StartPipelineExecution"
+    assert statement["Resource"] == rule["Targets"][0]["Arn"]
+
+
+def test_upsert_handler_may_change_only_this_environments_pipelines(model_build, environment):
+    role = next(name for name in resources(model_build, "AWS::IAM::Role") if name.startswith("PipelineUpsertProviderHandlerRole"))
+    statements = _policy_statements(model_build, role)
+
+    sagemaker = [s for s in statements if any(a.startswith("sagemaker:") for a in s["Action"])]
+    assert sagemaker and all(f":pipeline/mlops-{environment}-" in json.dumps(s["Resource"]) for s in sagemaker)
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+@pytest.mark.parametrize(("environment", "removal", "strict"), [("dev", "true", "false"), ("staging", "true", "false"), ("prod", "false", "true")])
+def test_pipelines_are_deleted_with_dev_and_kept_and_guarded_in_prod(synthesized: Synthesized, environment, removal, strict):
+    _, upsert = _only(synthesized.template(environment, "model-build"), "Custom::SageMakerPipeline")
+    assert (upsert["DeleteOnStackDelete"], upsert["Strict"]) == (removal, strict)
+
+
+def test_model_package_group_has_a_stable_name(model_build, environment):
+    _, group = _only(model_build, "AWS::SageMaker::ModelPackageGroup")
+    assert group["ModelPackageGroupName"] == f"mlops-{environment}-models"
+
+
+def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build):
+    role = next(name for name in resources(model_build, "AWS::IAM::Role") if name.startswith("PipelineRole"))
+    reads = [r for s in _policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
+    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == ["gz", "py", "py", "py"]  # 3 scripts, sourcedir.tar.gz
+    assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
