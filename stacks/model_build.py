@@ -119,14 +119,20 @@ class ModelBuildStack(cdk.Stack):
         """Upload each step script, and the scripts as one source archive; readable by the pipeline role."""
         files = {script.name: script for script in render.step_scripts(name)}
         files[render.SOURCE_ARCHIVE] = render.source_archive(name, render_cache)
-        uris = {}
-        for file_name, path in files.items():
-            asset = s3_assets.Asset(self, f"{name}-{file_name}", path=str(path))
-            self.pipeline_role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"],
-                    resources=[f"arn:{self.partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
-                )
+        assets = {file_name: s3_assets.Asset(self, f"{name}-{file_name}", path=str(path)) for file_name, path in files.items()}
+        bucket = next(iter(assets.values())).s3_bucket_name
+        self.pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{self.partition}:s3:::{bucket}/{asset.s3_object_key}" for asset in assets.values()],
             )
-            uris[file_name] = asset.s3_object_url
-        return uris
+        )
+        # Processing jobs fetch their code as an S3 prefix input, which lists the key first.
+        self.pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{self.partition}:s3:::{bucket}"],
+                conditions={"StringEquals": {"s3:prefix": [asset.s3_object_key for asset in assets.values()]}},
+            )
+        )
+        return {file_name: asset.s3_object_url for file_name, asset in assets.items()}

@@ -160,3 +160,5 @@ def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_buck
     reads = [r for s in _policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
     assert sorted(r.rsplit(".", 1)[-1] for r in reads) == ["gz", "py", "py", "py"]  # 3 scripts, sourcedir.tar.gz
     assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
+    (listing,) = [s for s in _policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
+    assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(r.split("/", 1)[1] for r in reads)
