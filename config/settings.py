@@ -153,6 +153,46 @@ class ModelBuild(_Strict):
     strict_pipeline_updates: bool = False
 
 
+class Autoscaling(_Strict):
+    min_capacity: Annotated[int, Field(ge=1, le=100)] = 1
+    max_capacity: Annotated[int, Field(ge=1, le=100)] = 2
+    # Target of SageMakerVariantInvocationsPerInstance (invocations per instance per minute).
+    invocations_per_instance: Annotated[float, Field(gt=0)] = 100.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.max_capacity < self.min_capacity:
+            raise ValueError("max_capacity must be at least min_capacity")
+        return self
+
+
+class Alarms(_Strict):
+    # Per variant and period: any 5XX is usually worth a rollback; a few 4XX may be callers' mistakes.
+    errors_5xx: Annotated[int, Field(ge=0)] = 0
+    errors_4xx: Annotated[int, Field(ge=0)] = 10
+    # Average ModelLatency, in milliseconds.
+    model_latency_ms: Annotated[int, Field(gt=0)] = 500
+    period_seconds: Literal[10, 30, 60, 300] = 60
+    evaluation_periods: Annotated[int, Field(ge=1, le=10)] = 1
+
+
+class Deployment(_Strict):
+    strategy: Literal["variants", "guardrails"] = "variants"
+    instance_type: InstanceType = "ml.m5.large"
+    initial_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    # Share of traffic the new model gets during the bake.
+    canary_weight: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    # Every wait in the deployer: endpoint status polls and alarm checks. 0 only in tests.
+    poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
+    # The bake lasts bake_checks x poll_seconds; the new colour's alarms are checked at every poll.
+    bake_checks: Annotated[int, Field(ge=1, le=1000)] = 20
+    # How many polls an endpoint create or update may take before it counts as failed.
+    max_update_polls: Annotated[int, Field(ge=1, le=1000)] = 120
+    autoscaling: Autoscaling = Autoscaling()
+    alarms: Alarms = Alarms()
+    notification_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+
+
 class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
@@ -163,6 +203,7 @@ class EnvironmentConfig(_Strict):
     studio: Studio
     storage: Storage
     model_build: ModelBuild = ModelBuild()
+    deployment: Deployment = Deployment()
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 

@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environment
+from stacks.deployment import DeploymentStack
 from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.storage import StorageStack
@@ -54,6 +55,18 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             render_cache=render_cache,
+        )
+        self.deployment = DeploymentStack(
+            self,
+            "deployment",
+            **protected,
+            prefix=config.prefix,
+            deployment=config.deployment,
+            model_package_group_name=self.model_build.model_package_group.model_package_group_name,
+            key=self.storage.key,
+            data_access_policy=self.storage.data_access_policy,
+            subnet_ids=self.network.subnet_ids,
+            security_group_id=self.network.studio_security_group.security_group_id,
         )
 
 

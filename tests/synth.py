@@ -14,7 +14,7 @@ from stacks.environment import EnvironmentStage, add_environments
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
-STACKS = ("network", "storage", "studio", "model-build")
+STACKS = ("network", "storage", "studio", "model-build", "deployment")
 RENDER_CACHE = ROOT / ".cache" / "pipelines"
 
 

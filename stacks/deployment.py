@@ -1,0 +1,136 @@
+"""Deployment: the canary deployer, the per-variant alarms it watches, notifications, and the rule that
+starts it when a model package of this environment is approved."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from config.settings import Deployment
+from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, VariantScaling
+from mlops_constructs.compliance import acknowledge
+from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
+
+
+class DeploymentStack(cdk.Stack):
+    """Endpoint ``<prefix>-endpoint`` with variants ``blue``/``green``, deployed by ``<prefix>-canary-deployer``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        deployment: Deployment,
+        model_package_group_name: str,
+        key: kms.IKey,
+        data_access_policy: iam.IManagedPolicy,
+        subnet_ids: list[str],
+        security_group_id: str,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.endpoint_name = f"{prefix}-endpoint"
+
+        self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
+        for address in deployment.notification_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(address))
+
+        self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
+        model_role = SageMakerExecutionRole(
+            self,
+            "ModelRole",
+            prefix=prefix,
+            description=f"{prefix}: models served by {self.endpoint_name}",
+            managed_policies=[data_access_policy],
+            subnet_ids=subnet_ids,
+            security_group_id=security_group_id,
+        ).role
+
+        self.deployer = CanaryDeployer(
+            self,
+            "CanaryDeployer",
+            state_machine_name=f"{prefix}-canary-deployer",
+            endpoint_name=self.endpoint_name,
+            model_name_prefix=f"{prefix}-model",
+            model_package_group_name=model_package_group_name,
+            model_role=model_role,
+            instance_type=deployment.instance_type,
+            initial_instance_count=deployment.initial_instance_count,
+            canary_weight=deployment.canary_weight,
+            timings=CanaryTimings(
+                poll_seconds=deployment.poll_seconds,
+                bake_checks=deployment.bake_checks,
+                max_update_polls=deployment.max_update_polls,
+            ),
+            scaling=VariantScaling(
+                min_capacity=deployment.autoscaling.min_capacity,
+                max_capacity=deployment.autoscaling.max_capacity,
+                invocations_per_instance=deployment.autoscaling.invocations_per_instance,
+            ),
+            alarm_names={colour: [alarm.alarm_name for alarm in alarms] for colour, alarms in self.alarms.items()},
+            topic=self.topic,
+            key=key,
+            subnet_ids=subnet_ids,
+            security_group_ids=[security_group_id],
+        )
+
+        self.approval_pattern = events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=["SageMaker Model Package State Change"],
+            detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["Approved"]},
+        )
+        dead_letters = sqs.Queue(self, "ApprovalDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
+        acknowledge(dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the approval rule.")
+        events.Rule(
+            self,
+            "DeployOnApproval",
+            description=f"Start the canary deployer when a model package of {model_package_group_name} is approved",
+            event_pattern=self.approval_pattern,
+            targets=[
+                targets.SfnStateMachine(
+                    self.deployer.state_machine,
+                    input=events.RuleTargetInput.from_object({"ModelPackageArn": events.EventField.from_path("$.detail.ModelPackageArn")}),
+                    dead_letter_queue=dead_letters,
+                    retry_attempts=8,
+                    max_event_age=cdk.Duration.hours(2),
+                )
+            ],
+        )
+
+    def _variant_alarms(self, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:
+        settings = deployment.alarms
+        period = cdk.Duration.seconds(settings.period_seconds)
+        dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant}
+        specs = [
+            ("5xx", "Invocation5XXErrors", "Sum", settings.errors_5xx, "model errors (HTTP 5XX)"),
+            ("4xx", "Invocation4XXErrors", "Sum", settings.errors_4xx, "rejected requests (HTTP 4XX)"),
+            # ModelLatency is reported in microseconds.
+            ("latency", "ModelLatency", "Average", settings.model_latency_ms * 1000, "average model latency"),
+        ]
+        alarms = []
+        for suffix, metric_name, statistic, threshold, what in specs:
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{variant}-{suffix}",
+                alarm_name=f"{self.endpoint_name}-{variant}-{suffix}",
+                alarm_description=f"{what} of variant {variant} of {self.endpoint_name} above {threshold}",
+                metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=metric_name, dimensions_map=dimensions, statistic=statistic, period=period),
+                threshold=threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=settings.evaluation_periods,
+                # No traffic is not a failure: a variant without requests reports no data.
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+            alarms.append(alarm)
+        return alarms
