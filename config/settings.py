@@ -188,6 +188,12 @@ class Deployment(_Strict):
     bake_checks: Annotated[int, Field(ge=1, le=1000)] = 20
     # How many polls an endpoint create or update may take before it counts as failed.
     max_update_polls: Annotated[int, Field(ge=1, le=1000)] = 120
+    # variants only: after a healthy bake, wait for a person to approve the promotion (task token sent to
+    # the notification topic); no answer within the timeout rolls back.
+    manual_approval: bool = False
+    approval_timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 1440
+    # guardrails only: SageMaker's blue/green traffic routing; the canary/step size is canary_weight.
+    guardrails_traffic_routing: Literal["CANARY", "LINEAR"] = "CANARY"
     autoscaling: Autoscaling = Autoscaling()
     alarms: Alarms = Alarms()
     notification_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []

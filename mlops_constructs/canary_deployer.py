@@ -62,6 +62,9 @@ class CanaryDeployer(Construct):
         initial_instance_count: int,
         canary_weight: float,
         timings: CanaryTimings,
+        strategy: str = "variants",
+        manual_approval: cdk.Duration | None = None,
+        guardrails_traffic_routing: str = "CANARY",
         scaling: VariantScaling,
         alarm_names: dict[str, list[str]],
         topic: sns.ITopic,
@@ -78,6 +81,9 @@ class CanaryDeployer(Construct):
         self._alarm_names = alarm_names
         self._instance_type = instance_type
         self._key = key
+        self._manual_approval = manual_approval
+        self._guardrails_routing = guardrails_traffic_routing
+        self._weight = canary_weight
 
         endpoint_arn = self._arn("endpoint", endpoint_name.lower())
         self._endpoint_arns = [endpoint_arn]
@@ -175,7 +181,7 @@ class CanaryDeployer(Construct):
         name_release.next(create_model)
         create_model.next(find_endpoint)
         model_exists.next(find_endpoint)
-        find_endpoint.next(self._later_release(canary_weight))
+        find_endpoint.next(self._later_release(strategy))
 
         self.state_machine = sfn.StateMachine(
             self,
@@ -232,7 +238,7 @@ class CanaryDeployer(Construct):
 
     # -- later releases --------------------------------------------------------------------------
 
-    def _later_release(self, weight: float) -> sfn.IChainable:
+    def _later_release(self, strategy: str) -> sfn.IChainable:
         busy = sfn.Fail(
             self,
             "Endpoint is busy with another deployment",
@@ -250,23 +256,10 @@ class CanaryDeployer(Construct):
             },
             result_path="$.liveConfig",
         )
-        pick_colour = sfn.Choice(self, "Which colour is live?")
-        colours = {
-            colour: sfn.Pass(
-                self,
-                f"Canary goes to {colour}",
-                result=sfn.Result.from_object({"New": colour, "Alarms": self._alarm_names[colour]}),
-                result_path="$.colour",
-            )
-            for colour in COLOURS
-        }
-        pick_colour.when(sfn.Condition.string_equals("$.live.Variant", "blue"), colours["green"]).otherwise(colours["blue"])
-
-        rollback = self._rollback()
-        canary = self._canary(weight, rollback)
-        for colour in colours.values():
-            colour.next(canary)
-
+        if strategy == "guardrails":
+            next_step = self._guardrails()
+        else:
+            next_step = self._pick_colour()
         return (
             sfn.Choice(self, "Is the endpoint free?")
             .when(
@@ -280,10 +273,96 @@ class CanaryDeployer(Construct):
                         sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"),
                         sfn.Succeed(self, "Already serving this release"),
                     )
-                    .otherwise(pick_colour)
+                    .otherwise(next_step)
                 ),
             )
             .otherwise(busy)
+        )
+
+    def _pick_colour(self) -> sfn.IChainable:
+        """variants: the canary goes to the colour not in use."""
+        pick_colour = sfn.Choice(self, "Which colour is live?")
+        colours = {
+            colour: sfn.Pass(
+                self,
+                f"Canary goes to {colour}",
+                result=sfn.Result.from_object({"New": colour, "Alarms": self._alarm_names[colour]}),
+                result_path="$.colour",
+            )
+            for colour in COLOURS
+        }
+        pick_colour.when(sfn.Condition.string_equals("$.live.Variant", "blue"), colours["green"]).otherwise(colours["blue"])
+
+        rollback = self._rollback()
+        canary = self._canary(self._weight, rollback)
+        for colour in colours.values():
+            colour.next(canary)
+        return pick_colour
+
+    def _guardrails(self) -> sfn.IChainable:
+        """guardrails: one UpdateEndpoint; SageMaker shifts the traffic and rolls back on the alarms itself."""
+        remember = sfn.Pass(
+            self,
+            "Watch the live variant's alarms",
+            parameters={"New": sfn.JsonPath.string_at("$.live.Variant")},
+            result_path="$.colour",
+        )
+        create_config = self._sagemaker(
+            "Create the new config",
+            "createEndpointConfig",
+            {
+                "EndpointConfigName": sfn.JsonPath.string_at("$.release.PromotedConfig"),
+                "KmsKeyId": self._key.key_arn,
+                "ProductionVariants": [
+                    {
+                        "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
+                        "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                        "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
+                        "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
+                        "InitialVariantWeight": 1,
+                    }
+                ],
+            },
+            self._config_arns,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        wait_seconds = self._timings.poll_seconds * self._timings.bake_checks
+        routing = {"Type": self._guardrails_routing, "WaitIntervalInSeconds": min(wait_seconds, 3600)}
+        size = {"Type": "CAPACITY_PERCENT", "Value": round(self._weight * 100)}
+        routing["CanarySize" if self._guardrails_routing == "CANARY" else "LinearStepSize"] = size
+        update = self._sagemaker(
+            "Deploy with SageMaker guardrails",
+            "updateEndpoint",
+            {
+                "EndpointName": self._endpoint,
+                "EndpointConfigName": sfn.JsonPath.string_at("$.release.PromotedConfig"),
+                "DeploymentConfig": {
+                    "BlueGreenUpdatePolicy": {
+                        "TrafficRoutingConfiguration": routing,
+                        "TerminationWaitInSeconds": min(self._timings.poll_seconds, 3600),
+                        "MaximumExecutionTimeoutInSeconds": max(600, min(28800, 2 * wait_seconds + 600)),
+                    },
+                    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in self._alarm_names["blue"]]},
+                },
+            },
+            [*self._endpoint_arns, *self._config_arns],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        promoted = (
+            self._register_autoscaling("guarded variant", sfn.JsonPath.string_at("$.live.Variant"))
+            .next(self._notify("Announce the guarded release", "promoted", "$.release.ModelName"))
+            .next(sfn.Succeed(self, "Promoted by SageMaker"))
+        )
+        rolled_back = (
+            self._register_autoscaling("variant SageMaker kept", sfn.JsonPath.string_at("$.live.Variant"))
+            .next(self._notify("Announce SageMaker's rollback", "rolled back", "$.failure.reason"))
+            .next(sfn.Fail(self, "Rolled back by SageMaker", error="CanaryRolledBack", cause_path="$.failure.reason"))
+        )
+        return (
+            remember.next(self._deregister_autoscaling("guarded variant", "$.live.Variant"))
+            .next(create_config)
+            .next(update)
+            .next(self._await_endpoint("the guarded release", "$.release.PromotedConfig", promoted, rolled_back))
         )
 
     def _canary(self, weight: float, rollback: sfn.IChainable) -> sfn.IChainable:
@@ -360,11 +439,45 @@ class CanaryDeployer(Construct):
         count.next(
             sfn.Choice(self, "Is the canary healthy?")
             .when(sfn.Condition.number_greater_than("$.alarms.Firing", 0), alarm)
-            .when(sfn.Condition.number_greater_than_equals("$.bake.count", self._timings.bake_checks), promote)
+            .when(
+                sfn.Condition.number_greater_than_equals("$.bake.count", self._timings.bake_checks),
+                self._approval(promote, rollback) if self._manual_approval else promote,
+            )
             .otherwise(wait)
         )
         wait.next(check)
         return start
+
+    def _approval(self, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
+        """Send a task token to the topic and wait: send-task-success promotes, send-task-failure rolls back."""
+        ask = tasks.SnsPublish(
+            self,
+            "Ask for approval",
+            topic=self._topic,
+            subject=f"{self._endpoint}: approve the canary?",
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            message=sfn.TaskInput.from_object(
+                {
+                    "endpoint": self._endpoint,
+                    "event": "approval requested",
+                    "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+                    "taskToken": sfn.JsonPath.task_token,
+                    "approve": "aws stepfunctions send-task-success --task-output '{}' --task-token <taskToken>",
+                    "reject": "aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token <taskToken>",
+                }
+            ),
+            task_timeout=sfn.Timeout.duration(self._manual_approval),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        refused = sfn.Pass(
+            self,
+            "Record the refusal",
+            parameters={"reason": sfn.JsonPath.format("Promotion not approved: {} {}", sfn.JsonPath.string_at("$.approval.Error"), sfn.JsonPath.string_at("$.approval.Cause"))},
+            result_path="$.failure",
+        )
+        refused.next(rollback)
+        ask.add_catch(refused, errors=["States.ALL"], result_path="$.approval")
+        return ask.next(promote)
 
     def _promote(self, rollback: sfn.IChainable) -> sfn.IChainable:
         create_config = self._sagemaker(

@@ -67,6 +67,9 @@ class DeploymentStack(cdk.Stack):
             instance_type=deployment.instance_type,
             initial_instance_count=deployment.initial_instance_count,
             canary_weight=deployment.canary_weight,
+            strategy=deployment.strategy,
+            manual_approval=cdk.Duration.minutes(deployment.approval_timeout_minutes) if deployment.manual_approval else None,
+            guardrails_traffic_routing=deployment.guardrails_traffic_routing,
             timings=CanaryTimings(
                 poll_seconds=deployment.poll_seconds,
                 bake_checks=deployment.bake_checks,
