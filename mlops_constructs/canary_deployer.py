@@ -414,8 +414,9 @@ class CanaryDeployer(Construct):
                 for names in self._alarm_names.values()
                 for name in names
             ],
+            # The state is checked here again rather than trusted to the request's filter alone.
             result_selector={
-                "Firing": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.MetricAlarms")),
+                "Firing": sfn.JsonPath.array_contains(sfn.JsonPath.list_at("$.MetricAlarms[*].StateValue"), "ALARM"),
                 "Names": sfn.JsonPath.list_at("$.MetricAlarms[*].AlarmName"),
             },
             result_path="$.alarms",
@@ -438,7 +439,7 @@ class CanaryDeployer(Construct):
         check.next(count)
         count.next(
             sfn.Choice(self, "Is the canary healthy?")
-            .when(sfn.Condition.number_greater_than("$.alarms.Firing", 0), alarm)
+            .when(sfn.Condition.boolean_equals("$.alarms.Firing", True), alarm)
             .when(
                 sfn.Condition.number_greater_than_equals("$.bake.count", self._timings.bake_checks),
                 self._approval(promote, rollback) if self._manual_approval else promote,
@@ -516,9 +517,24 @@ class CanaryDeployer(Construct):
             .next(self._notify("Announce the rollback", "rolled back", "$.failure.reason"))
             .next(rolled_back)
         )
-        return self._update_endpoint("Roll back to the live config", "$.live.ConfigName").next(
-            self._await_endpoint("the rollback", "$.live.ConfigName", restored, rollback_failed)
+        stuck = self._notify("Announce the failed rollback", "rollback failed, endpoint needs attention", "$.failure.reason").next(
+            rollback_failed
         )
+        roll_back = self._update_endpoint("Roll back to the live config", "$.live.ConfigName")
+        # SageMaker refuses to update a Failed endpoint: say so instead of failing on a bare task error.
+        refused = sfn.Pass(
+            self,
+            "Record the refused rollback",
+            parameters={
+                "reason": sfn.JsonPath.format(
+                    "{}; rolling back was refused: {}", sfn.JsonPath.string_at("$.failure.reason"), sfn.JsonPath.string_at("$.rollbackError.Cause")
+                )
+            },
+            result_path="$.failure",
+        )
+        roll_back.add_catch(refused, errors=["States.TaskFailed"], result_path="$.rollbackError")
+        refused.next(stuck)
+        return roll_back.next(self._await_endpoint("the rollback", "$.live.ConfigName", restored, stuck))
 
     # -- building blocks -------------------------------------------------------------------------
 

@@ -1,0 +1,183 @@
+"""The canary deployer as `cdk synth` produces it, running in moto with a model registry around it.
+
+`synthesized_deployer()` synthesizes the dev environment from a copy of config/ whose waits are zero
+seconds; `DeployerWorld` creates what the definition talks to (alarms, topic, model packages) and runs
+executions of that exact definition. Used by the behaviour tests and by `make bench`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+from unittest import mock
+import yaml
+from moto import mock_aws
+from moto.core.responses import EmptyResult
+from moto.stepfunctions.responses import StepFunctionResponse
+
+from tests.behaviour import sfn_harness
+from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
+from tests.synth import CONFIG_DIR, synthesize
+
+REGION = "eu-west-1"
+ENDPOINT = "mlops-dev-endpoint"
+GROUP = "mlops-dev-models"
+# Zero-second waits: the same definition as in production, without the sleeping.
+TEST_TIMINGS = {"poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
+
+
+def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
+    """The dev deployment stack's template, synthesized with `deployment` overrides and test timings."""
+    config_dir = workdir / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
+    dev["deployment"].update(TEST_TIMINGS, **deployment)
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
+    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",)).template("dev", "deployment")
+
+
+class DeployerWorld:
+    def __init__(self, template: dict, shim: EndpointShim) -> None:
+        self.shim = shim
+        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        self.alarms = self._create_alarms(template)
+        definition = sfn_harness.state_machine_definition(template, self._refs(template))
+        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, "mlops-dev-canary-deployer")
+        self._names = (f"deploy-{n}" for n in itertools.count(1))
+
+    # -- the model registry ------------------------------------------------------------------
+
+    def register(self, status: str = "Approved", group: str = GROUP) -> str:
+        """A new model package version in `group`; returns its ARN."""
+        if group != GROUP:
+            try:
+                self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
+            except self.sagemaker.exceptions.ClientError:
+                pass
+        arn = self.sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+        )["ModelPackageArn"]
+        if status != "PendingManualApproval":
+            self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+        return arn
+
+    # -- running the deployer ----------------------------------------------------------------
+
+    def deploy(self, package_arn: str) -> sfn_harness.Execution:
+        return sfn_harness.run(self.sfn, self.state_machine, {"ModelPackageArn": package_arn}, next(self._names))
+
+    def start(self, package_arn: str) -> str:
+        return sfn_harness.start(self.sfn, self.state_machine, {"ModelPackageArn": package_arn}, next(self._names))
+
+    def wait(self, execution_arn: str) -> sfn_harness.Execution:
+        return sfn_harness.wait(self.sfn, execution_arn)
+
+    def wait_for_state(self, execution_arn: str, state: str, timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if state in sfn_harness.Execution(execution_arn, "", history=sfn_harness.history(self.sfn, execution_arn)).states_entered:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"{execution_arn} never entered {state!r}")
+
+    def task_token(self, execution_arn: str) -> str:
+        """The token the deployer sent with its approval request."""
+        for event in sfn_harness.history(self.sfn, execution_arn):
+            if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
+                message = json.loads(event["taskScheduledEventDetails"]["parameters"])["Message"]
+                return (json.loads(message) if isinstance(message, str) else message)["taskToken"]
+        raise LookupError("no approval request was sent")
+
+    # -- what the tests look at --------------------------------------------------------------
+
+    def set_alarm(self, name: str, state: str = "ALARM") -> None:
+        self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+    def live_variants(self) -> dict[str, float]:
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        return {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
+
+    def live_config(self) -> str:
+        return self.shim.endpoint_config_name(ENDPOINT)
+
+    def scaled_variants(self) -> dict[str, list[str]]:
+        targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        policies = self.autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+        return {
+            t["ResourceId"].rsplit("/", 1)[-1]: sorted(p["PolicyName"] for p in policies if p["ResourceId"] == t["ResourceId"])
+            for t in targets
+        }
+
+    def update_configs(self) -> list[str]:
+        return [call.endpoint_config_name for call in self.shim.accepted_update_calls]
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _create_alarms(self, template: dict) -> dict[str, str]:
+        names = {}
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::CloudWatch::Alarm":
+                continue
+            alarm = resource["Properties"]
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=alarm["AlarmName"],
+                Namespace=alarm["Namespace"],
+                MetricName=alarm["MetricName"],
+                Dimensions=alarm["Dimensions"],
+                Statistic=alarm["Statistic"],
+                Period=alarm["Period"],
+                EvaluationPeriods=alarm["EvaluationPeriods"],
+                Threshold=alarm["Threshold"],
+                ComparisonOperator=alarm["ComparisonOperator"],
+                TreatMissingData=alarm["TreatMissingData"],
+            )
+            names[alarm["AlarmName"].removeprefix(f"{ENDPOINT}-")] = alarm["AlarmName"]
+        return names
+
+    def _refs(self, template: dict) -> dict:
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name="mlops-dev-deployments")["TopicArn"]
+        refs: dict = {}
+        for logical_id, resource in template["Resources"].items():
+            # What CloudFormation's Ref returns for each type the definition refers to.
+            ref = {
+                "AWS::SNS::Topic": topic,
+                "AWS::CloudWatch::Alarm": resource.get("Properties", {}).get("AlarmName"),
+            }.get(resource["Type"], logical_id)
+            refs[logical_id] = {"Ref": ref, "Arn": f"arn:aws:iam::123456789012:role/{logical_id}"}
+        text = json.dumps(template)
+        for output in set(part.split('"')[0] for part in text.split('"OutputName": "')[1:]):
+            refs[output] = f"from-{output}"
+        return refs
+
+
+def _send_task_failure_with_cause(self: StepFunctionResponse) -> EmptyResult:
+    """moto 5.2.5 drops SendTaskFailure's cause; AWS hands it to the state's Catch."""
+    self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+    return EmptyResult()
+
+
+@contextmanager
+def deployer_world(template: dict) -> Iterator[DeployerWorld]:
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        endpoint_shim(REGION) as shim,
+        mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
+    ):
+        yield DeployerWorld(template, shim)

@@ -1,0 +1,266 @@
+"""Run synthesized Step Functions definitions in moto's interpreter, in-process.
+
+Use inside `mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`. Executions run
+in a background thread: `run()` starts one and polls until it is no longer RUNNING; `start()` and
+`wait()` split that for tests that run executions side by side.
+
+`resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
+`Fn::Join`, ...) into concrete strings, so a definition can be run as it was synthesized.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+PSEUDO_PARAMETERS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/sfn-harness"
+TERMINAL_EVENTS = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionAborted": "ABORTED",
+    "ExecutionTimedOut": "TIMED_OUT",
+}
+_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+# ---------------------------------------------------------------------------------------------
+# CloudFormation values.
+# ---------------------------------------------------------------------------------------------
+
+
+def _lookup_ref(logical_id: str, refs: dict[str, Any]) -> Any:
+    if logical_id in PSEUDO_PARAMETERS:
+        return PSEUDO_PARAMETERS[logical_id]
+    if logical_id not in refs:
+        raise KeyError(f"unresolved Ref {logical_id!r}")
+    value = refs[logical_id]
+    if isinstance(value, dict):
+        if "Ref" not in value:
+            raise KeyError(f"unresolved Ref {logical_id!r} (refs has attributes {sorted(value)})")
+        return value["Ref"]
+    return value
+
+
+def _lookup_attr(logical_id: str, attribute: str, refs: dict[str, Any]) -> Any:
+    value = refs.get(logical_id)
+    if not isinstance(value, dict) or attribute not in value:
+        raise KeyError(f"unresolved Fn::GetAtt {logical_id}.{attribute}")
+    return value[attribute]
+
+
+def _sub(template: str, variables: dict[str, Any], refs: dict[str, Any]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in variables:
+            return str(variables[name])
+        if "." in name and name.split(".", 1)[0] not in PSEUDO_PARAMETERS:
+            return str(_lookup_attr(*name.split(".", 1), refs))
+        return str(_lookup_ref(name, refs))
+
+    return _SUB_VARIABLE.sub(replace, template).replace("${!", "${")
+
+
+def resolve(value: Any, refs: dict[str, Any]) -> Any:
+    """A concrete value for a CloudFormation value of a synthesized template.
+
+    `refs` maps logical ids (and output names) to what they resolve to: a string for `Ref`, or a
+    dict of attribute -> value for `Fn::GetAtt` (with an optional "Ref" key for `Ref`). Pseudo
+    parameters resolve to aws / eu-west-1 / 123456789012 / amazonaws.com. Strings, numbers and
+    booleans pass through; lists and plain objects are resolved element by element. An unknown
+    reference raises KeyError naming it; an unknown intrinsic function raises ValueError.
+    """
+    if isinstance(value, list):
+        return [resolve(item, refs) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            return _lookup_ref(arg, refs)
+        if key == "Fn::GetAtt":
+            logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+            return _lookup_attr(logical_id, resolve(attribute, refs), refs)
+        if key == "Fn::Join":
+            separator, parts = arg
+            parts = resolve(parts, refs)
+            return resolve(separator, refs).join(str(part) for part in parts)
+        if key == "Fn::GetStackOutput":
+            output = resolve(arg["OutputName"], refs)
+            if output not in refs:
+                raise KeyError(f"unresolved Fn::GetStackOutput {output!r}")
+            return refs[output]
+        if key == "Fn::Sub":
+            template, variables = (arg, {}) if isinstance(arg, str) else arg
+            return _sub(template, {k: resolve(v, refs) for k, v in variables.items()}, refs)
+        if key == "Fn::Select":
+            index, items = arg
+            return resolve(items, refs)[int(resolve(index, refs))]
+        if key == "Fn::Split":
+            separator, text = arg
+            return resolve(text, refs).split(resolve(separator, refs))
+        if key.startswith("Fn::") or key == "Condition":
+            raise ValueError(f"resolve() does not support {key}")
+    return {k: resolve(v, refs) for k, v in value.items()}
+
+
+def state_machine_definition(template: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
+    """The parsed definition of the template's only AWS::StepFunctions::StateMachine, resolved
+    with `refs` (DefinitionSubstitutions applied)."""
+    machines = [
+        (logical_id, resource)
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine"
+    ]
+    if len(machines) != 1:
+        raise ValueError(
+            f"expected one AWS::StepFunctions::StateMachine, found {len(machines)}: "
+            f"{[logical_id for logical_id, _ in machines]}"
+        )
+    properties = machines[0][1]["Properties"]
+    if "Definition" in properties:
+        definition = resolve(properties["Definition"], refs)
+        text = json.dumps(definition)
+    else:
+        text = resolve(properties["DefinitionString"], refs)
+    substitutions = {
+        k: resolve(v, refs) for k, v in (properties.get("DefinitionSubstitutions") or {}).items()
+    }
+    for key, replacement in substitutions.items():
+        text = text.replace("${" + key + "}", str(replacement))
+    return json.loads(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Executions.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Execution:
+    arn: str
+    status: str
+    error: str | None = None
+    cause: str | None = None
+    output: Any = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def states_entered(self) -> list[str]:
+        """Names of the states entered, in order (a state entered twice appears twice)."""
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history
+            if e["type"].endswith("StateEntered")
+        ]
+
+    def events(self, event_type: str) -> list[dict[str, Any]]:
+        """History events of one type, e.g. "TaskScheduled", in order."""
+        return [e for e in self.history if e["type"] == event_type]
+
+
+def create_state_machine(
+    sfn_client: Any, definition: dict[str, Any], name: str, role_arn: str = DEFAULT_ROLE_ARN
+) -> str:
+    """Create a STANDARD state machine from a definition dict; returns its ARN."""
+    response = sfn_client.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=role_arn
+    )
+    return response["stateMachineArn"]
+
+
+def start(sfn_client: Any, state_machine_arn: str, input: dict[str, Any], name: str) -> str:
+    """Start an execution named `name` without waiting; returns the execution ARN."""
+    response = sfn_client.start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(input)
+    )
+    return response["executionArn"]
+
+
+def history(sfn_client: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn}
+    while True:
+        page = sfn_client.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _status_from_history(events: list[dict[str, Any]]) -> tuple[str, str | None, str | None, Any]:
+    for event in reversed(events):
+        status = TERMINAL_EVENTS.get(event["type"])
+        if status is None:
+            continue
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        output = details.get("output")
+        return status, details.get("error"), details.get("cause"), output
+    return "RUNNING", None, None, None
+
+
+def _poll(sfn_client: Any, execution_arn: str) -> tuple[str, str | None, str | None, Any]:
+    try:
+        described = sfn_client.describe_execution(executionArn=execution_arn)
+    except (TypeError, ValueError, ClientError) as err:
+        # moto fails to serialise an output holding raw SDK timestamps ("datetime is not JSON
+        # serializable": a TypeError in-process, a 500 from a moto server); the history carries
+        # the same facts as JSON strings.
+        if isinstance(err, ClientError):
+            if err.response["ResponseMetadata"].get("HTTPStatusCode", 0) < 500:
+                raise
+        return _status_from_history(history(sfn_client, execution_arn))
+    return (
+        described["status"],
+        described.get("error"),
+        described.get("cause"),
+        described.get("output"),
+    )
+
+
+def wait(
+    sfn_client: Any, execution_arn: str, timeout_s: float = 30, poll_s: float = 0.01
+) -> Execution:
+    """Poll until the execution is no longer RUNNING; TimeoutError (naming the states entered so
+    far) after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, error, cause, output = _poll(sfn_client, execution_arn)
+        if status != "RUNNING":
+            break
+        if time.monotonic() >= deadline:
+            partial = Execution(execution_arn, status, history=history(sfn_client, execution_arn))
+            raise TimeoutError(
+                f"{execution_arn} still RUNNING after {timeout_s}s; "
+                f"states entered: {partial.states_entered}"
+            )
+        time.sleep(poll_s)
+    return Execution(
+        arn=execution_arn,
+        status=status,
+        error=error,
+        cause=cause,
+        output=json.loads(output) if output is not None else None,
+        history=history(sfn_client, execution_arn),
+    )
+
+
+def run(
+    sfn_client: Any,
+    state_machine_arn: str,
+    input: dict[str, Any],
+    name: str,
+    timeout_s: float = 30,
+) -> Execution:
+    """Start an execution named `name` and wait for it to end."""
+    return wait(sfn_client, start(sfn_client, state_machine_arn, input, name), timeout_s)

@@ -1,0 +1,235 @@
+"""The synthesized canary deployer, executed by moto's Step Functions against moto's SageMaker,
+CloudWatch and Application Auto Scaling (with the endpoint shim for what moto lacks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, synthesized_deployer
+
+POLICY = "SageMakerEndpointInvocationScalingPolicy"
+
+
+@pytest.fixture(scope="module")
+def variants_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("variants"))
+
+
+@pytest.fixture(scope="module")
+def approval_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("approval"), manual_approval=True)
+
+
+@pytest.fixture(scope="module")
+def guardrails_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("guardrails"), strategy="guardrails")
+
+
+@pytest.fixture
+def world(variants_template) -> DeployerWorld:
+    with deployer_world(variants_template) as world:
+        yield world
+
+
+@pytest.fixture
+def released(world) -> DeployerWorld:
+    """Version 1 serving on blue, as the first release left it."""
+    assert world.deploy(world.register()).status == "SUCCEEDED"
+    world.shim.update_calls.clear()
+    return world
+
+
+def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
+    execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert world.live_config() == f"{ENDPOINT}-v1-blue"
+    assert world.live_variants() == {"blue": 1.0}
+    assert world.scaled_variants() == {"blue": [POLICY]}
+    assert "Announce the first release" in execution.states_entered
+
+
+def test_canary_then_promotion_moves_all_traffic_to_the_other_colour(released):
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert released.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
+    assert released.live_variants() == {"green": 1.0}
+    assert released.scaled_variants() == {"green": [POLICY]}
+    assert execution.states_entered.count("Check the canary's alarms") == 3
+
+
+def test_canary_gets_the_configured_share_of_traffic(released):
+    released.shim.reads_while_updating = 0
+    execution = released.start(released.register())
+    released.wait_for_state(execution, "Start the bake")
+
+    config = released.sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v2-canary")
+    assert {v["VariantName"]: v["InitialVariantWeight"] for v in config["ProductionVariants"]} == {"blue": 0.8, "green": 0.2}
+    released.wait(execution)
+
+
+def test_promotion_keeps_the_live_instance_type_and_count(released):
+    released.deploy(released.register())
+
+    (variant,) = released.sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v2")["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 1)
+
+
+def test_alarm_during_bake_rolls_back_to_previous_config(released):
+    released.set_alarm(released.alarms["green-5xx"])
+
+    execution = released.deploy(released.register())
+
+    assert execution.status == "FAILED"
+    assert execution.error == "CanaryRolledBack"
+    assert released.alarms["green-5xx"] in execution.cause
+    assert released.live_config() == f"{ENDPOINT}-v1-blue"
+    assert released.live_variants() == {"blue": 1.0}
+    assert released.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_alarm_rolls_back_at_the_next_poll(released):
+    released.set_alarm(released.alarms["green-latency"])
+
+    execution = released.deploy(released.register())
+
+    states = execution.states_entered
+    polls_before_rollback = states[: states.index("Roll back to the live config")].count("Check the canary's alarms")
+    assert polls_before_rollback == 1
+
+
+def test_alarm_on_the_old_colour_does_not_stop_the_canary(released):
+    released.set_alarm(released.alarms["blue-5xx"])
+
+    assert released.deploy(released.register()).status == "SUCCEEDED"
+
+
+def test_update_that_fails_ends_failed_with_the_reason(released):
+    released.shim.next_update("fail", reason="ping health check failed")
+
+    execution = released.deploy(released.register())
+
+    assert execution.status == "FAILED"
+    assert execution.error == "RollbackFailed"
+    assert "update failed" in execution.cause and "Cannot update failed endpoint" in execution.cause
+    assert "Start the bake" not in execution.states_entered
+
+
+def test_silent_rollback_is_not_baked_and_ends_failed(released):
+    released.shim.next_update("silent_rollback")
+
+    execution = released.deploy(released.register())
+
+    assert execution.status == "FAILED"
+    assert execution.error == "CanaryRolledBack"
+    assert "silently rolled back" in execution.cause
+    assert "Start the bake" not in execution.states_entered
+    assert released.live_config() == f"{ENDPOINT}-v1-blue"
+    assert released.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_update_that_never_finishes_times_out_and_rolls_back(released):
+    released.shim.reads_while_updating = 50
+
+    execution = released.deploy(released.register())
+
+    assert execution.error in ("CanaryRolledBack", "RollbackFailed")
+    assert "timed out while waiting for the canary" in execution.cause
+
+
+@pytest.mark.parametrize(("status", "group"), [("PendingManualApproval", None), ("Rejected", None), ("Approved", "someone-elses-models")])
+def test_package_not_approved_or_not_ours_fails_before_touching_the_endpoint(world, status, group):
+    arn = world.register(status=status, **({"group": group} if group else {}))
+
+    execution = world.deploy(arn)
+
+    assert execution.status == "FAILED"
+    assert execution.error == "PackageNotDeployable"
+    assert world.sagemaker.list_models()["Models"] == []
+    assert world.sagemaker.list_endpoints()["Endpoints"] == []
+
+
+def test_duplicate_approval_event_starts_no_second_deployment(released):
+    package = released.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
+
+    execution = released.deploy(package)
+
+    assert execution.status == "SUCCEEDED"
+    assert "Already serving this release" in execution.states_entered
+    assert released.shim.update_calls == []
+
+
+@pytest.fixture
+def approval_world(approval_template) -> DeployerWorld:
+    with deployer_world(approval_template) as world:
+        assert world.deploy(world.register()).status == "SUCCEEDED"
+        world.shim.update_calls.clear()
+        yield world
+
+
+def test_manual_approval_promotes_when_approved(approval_world):
+    execution = approval_world.start(approval_world.register())
+    approval_world.wait_for_state(execution, "Ask for approval")
+
+    approval_world.sfn.send_task_success(taskToken=approval_world.task_token(execution), output="{}")
+
+    assert approval_world.wait(execution).status == "SUCCEEDED"
+    assert approval_world.live_variants() == {"green": 1.0}
+
+
+def test_manual_approval_rolls_back_when_rejected(approval_world):
+    execution = approval_world.start(approval_world.register())
+    approval_world.wait_for_state(execution, "Ask for approval")
+
+    approval_world.sfn.send_task_failure(taskToken=approval_world.task_token(execution), error="Rejected", cause="latency looks odd")
+
+    result = approval_world.wait(execution)
+    assert result.error == "CanaryRolledBack"
+    assert "latency looks odd" in result.cause
+    assert approval_world.live_config() == f"{ENDPOINT}-v1-blue"
+
+
+def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(approval_world):
+    first = approval_world.start(approval_world.register())
+    approval_world.wait_for_state(first, "Ask for approval")
+
+    second = approval_world.deploy(approval_world.register())
+    approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
+
+    assert second.status == "FAILED"
+    assert second.error == "EndpointBusy"
+    assert approval_world.wait(first).status == "SUCCEEDED"
+    assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
+
+
+@pytest.fixture
+def guardrails_world(guardrails_template) -> DeployerWorld:
+    with deployer_world(guardrails_template) as world:
+        assert world.deploy(world.register()).status == "SUCCEEDED"
+        world.shim.update_calls.clear()
+        yield world
+
+
+def test_guardrails_promotes_with_one_update_carrying_the_deployment_config(guardrails_world):
+    execution = guardrails_world.deploy(guardrails_world.register())
+
+    assert execution.status == "SUCCEEDED"
+    (call,) = guardrails_world.shim.accepted_update_calls
+    policy = call.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert policy["Type"] == "CANARY" and policy["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 20}
+    alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
+    assert alarms == {guardrails_world.alarms[f"blue-{m}"] for m in ("5xx", "4xx", "latency")}
+    assert guardrails_world.live_config() == f"{ENDPOINT}-v2"
+    assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_guardrails_rollback_by_sagemaker_ends_failed(guardrails_world):
+    guardrails_world.shim.next_update("silent_rollback")
+
+    execution = guardrails_world.deploy(guardrails_world.register())
+
+    assert execution.status == "FAILED"
+    assert execution.error == "CanaryRolledBack"
+    assert guardrails_world.live_config() == f"{ENDPOINT}-v1-blue"
+    assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
