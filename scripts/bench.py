@@ -45,7 +45,50 @@ def render_seconds() -> tuple[float, float]:
     return seconds[0], seconds[1]
 
 
+def deployer_figures() -> None:
+    """UpdateEndpoint calls per rollout and rollback, and alarm polls before a rollback, from the scenarios."""
+    from datetime import datetime, timezone
+
+    from tests.behaviour.deployer_world import deployer_world, synthesized_deployer
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-1")
+    with tempfile.TemporaryDirectory() as work:
+        for strategy in ("variants", "guardrails"):
+            # One-second polls leave time to raise the alarm in the middle of the bake.
+            template = synthesized_deployer(Path(work) / strategy, strategy=strategy, poll_seconds=1, bake_checks=6)
+            with deployer_world(template) as world:
+                world.deploy(world.register())
+                world.shim.update_calls.clear()
+                rollout = world.deploy(world.register())
+                rollout_updates = len(world.shim.accepted_update_calls)
+
+                world.shim.update_calls.clear()
+                if strategy == "guardrails":
+                    world.shim.next_update("silent_rollback")  # SageMaker's own alarm rollback
+                    rollback = world.deploy(world.register())
+                    polls = "n/a (SageMaker watches the alarms)"
+                else:
+                    execution = world.start(world.register())
+                    world.wait_for_state(execution, "Bake")
+                    raised = datetime.now(timezone.utc)
+                    # The rollout left green live, so this canary runs on blue.
+                    world.set_alarm(world.alarms["blue-5xx"])
+                    rollback = world.wait(execution)
+                    entered = [e for e in rollback.history if e["type"].endswith("StateEntered")]
+                    rollback_at = next(e["timestamp"] for e in entered if e["stateEnteredEventDetails"]["name"] == "Roll back to the live config")
+                    polls = sum(
+                        1 for e in entered
+                        if e["stateEnteredEventDetails"]["name"] == "Check the canary's alarms" and raised < e["timestamp"] <= rollback_at
+                    )
+                rollback_updates = len(world.shim.accepted_update_calls)
+                print(
+                    f"deployer, {strategy}: UpdateEndpoint calls: {rollout_updates} in a successful rollout ({rollout.status}), "
+                    f"{rollback_updates} in a rollback ({rollback.error}); alarm polls between ALARM and the rollback: {polls}"
+                )
+
+
 def main() -> None:
+    deployer_figures()
     cold, warm = render_seconds()
     print(f"pipeline rendering during synth (all environments): {cold:.1f} s with an empty cache, {warm:.2f} s cached")
     shutil.rmtree(ROOT / ".cache" / "pipelines", ignore_errors=True)
