@@ -114,6 +114,7 @@ class CanaryDeployer(Construct):
         )
         describe_package.add_catch(not_deployable, errors=["States.ALL"], result_path="$.error")
 
+        one_at_a_time = self._one_deployment_at_a_time(state_machine_name)
         name_release = sfn.Pass(
             self,
             "Name the release",
@@ -174,10 +175,11 @@ class CanaryDeployer(Construct):
                     sfn.Condition.string_equals("$.package.Status", "Approved"),
                     sfn.Condition.string_equals("$.package.Group", model_package_group_name),
                 ),
-                name_release,
+                one_at_a_time,
             )
             .otherwise(not_deployable)
         )
+        one_at_a_time.next(name_release)
         name_release.next(create_model)
         create_model.next(find_endpoint)
         model_exists.next(find_endpoint)
@@ -196,6 +198,44 @@ class CanaryDeployer(Construct):
             ),
         )
         self._grant_rest(model_role)
+
+    def _one_deployment_at_a_time(self, state_machine_name: str) -> sfn.Chain:
+        """Only the oldest running execution deploys; any later one (a duplicate approval event, or the
+        next approval arriving early) is refused before it touches the endpoint."""
+        note = sfn.Pass(self, "Note this execution", parameters={"Id": sfn.JsonPath.execution_id}, result_path="$.execution")
+        running = self._call(
+            "List running deployments",
+            "sfn",
+            "listExecutions",
+            {"StateMachineArn": sfn.JsonPath.state_machine_id, "StatusFilter": "RUNNING"},
+            [
+                self._stack.format_arn(
+                    service="states", resource="stateMachine", resource_name=state_machine_name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+                )
+            ],
+            iam_action="states:ListExecutions",
+            # Most recent first, as AWS documents: the last one is the oldest.
+            result_selector={
+                "Oldest": sfn.JsonPath.array_get_item(
+                    sfn.JsonPath.list_at("$.Executions[*].ExecutionArn"),
+                    cdk.Token.as_number(
+                        sfn.JsonPath.math_add(cdk.Token.as_number(sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.Executions"))), -1)
+                    ),
+                )
+            },
+            result_path="$.running",
+        )
+        deploying = sfn.Choice(self, "Is this the oldest running deployment?")
+        go_ahead = sfn.Pass(self, "Go ahead")
+        refused = sfn.Fail(
+            self,
+            "Another deployment is running",
+            error="DeploymentInProgress",
+            cause="An earlier execution is still deploying to this endpoint; approve again once it has finished",
+        )
+        deploying.when(sfn.Condition.string_equals_json_path("$.running.Oldest", "$.execution.Id"), go_ahead).otherwise(refused)
+        note.next(running).next(deploying)
+        return sfn.Chain.custom(note, [go_ahead], go_ahead)
 
     # -- first release ---------------------------------------------------------------------------
 

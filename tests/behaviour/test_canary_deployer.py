@@ -150,7 +150,42 @@ def test_package_not_approved_or_not_ours_fails_before_touching_the_endpoint(wor
     assert world.sagemaker.list_endpoints()["Endpoints"] == []
 
 
-def test_duplicate_approval_event_starts_no_second_deployment(released):
+def test_duplicate_approval_event_while_deploying_is_refused(approval_world):
+    package = approval_world.register()
+    first = approval_world.start(package)
+    approval_world.wait_for_state(first, "Ask for approval")
+
+    duplicate = approval_world.deploy(package)
+
+    assert duplicate.error == "DeploymentInProgress"
+    approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
+    assert approval_world.wait(first).status == "SUCCEEDED"
+
+
+def test_endpoint_left_mid_canary_is_not_touched(released):
+    # Someone (or an aborted deployment) left two variants serving.
+    released.sagemaker.create_endpoint_config(
+        EndpointConfigName="hand-made-split",
+        ProductionVariants=[
+            {"VariantName": c, "ModelName": "mlops-dev-model-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1, "InitialVariantWeight": w}
+            for c, w in (("blue", 0.5), ("green", 0.5))
+        ],
+    )
+    released.autoscaling.deregister_scalable_target(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{ENDPOINT}/variant/blue", ScalableDimension="sagemaker:variant:DesiredInstanceCount"
+    )
+    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made-split")
+    assert released.live_variants() == {"blue": 0.5, "green": 0.5}
+    released.shim.update_calls.clear()
+
+    execution = released.deploy(released.register())
+
+    assert execution.error == "EndpointBusy"
+    assert released.shim.update_calls == []
+    assert released.live_config() == "hand-made-split"
+
+
+def test_duplicate_approval_event_after_the_release_changes_nothing(released):
     package = released.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
 
     execution = released.deploy(package)
@@ -198,7 +233,8 @@ def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(
     approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
 
     assert second.status == "FAILED"
-    assert second.error == "EndpointBusy"
+    assert second.error == "DeploymentInProgress"
+    assert "Create the model" not in second.states_entered
     assert approval_world.wait(first).status == "SUCCEEDED"
     assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
 
