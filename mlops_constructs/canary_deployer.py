@@ -89,6 +89,7 @@ class CanaryDeployer(Construct):
         self._endpoint_arns = [endpoint_arn]
         self._config_arns = [self._arn("endpoint-config", f"{endpoint_name.lower()}-*")]
         self._model_arns = [self._arn("model", f"{model_name_prefix.lower()}-*")]
+        self._model_prefix = model_name_prefix
         self._package_arns = [self._arn("model-package", f"{model_package_group_name.lower()}/*")]
         self._scaling_alarms = self._stack.format_arn(
             service="cloudwatch", resource="alarm", resource_name="TargetTracking-endpoint/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
@@ -542,12 +543,64 @@ class CanaryDeployer(Construct):
         )
         done = (
             self._register_autoscaling("promoted colour", sfn.JsonPath.string_at("$.colour.New"))
+            .next(self._clean_up_old_releases())
             .next(self._notify("Announce the promotion", "promoted", "$.release.ModelName"))
             .next(sfn.Succeed(self, "Promoted"))
         )
         return create_config.next(self._update_endpoint("Promote the canary", "$.release.PromotedConfig")).next(
             self._await_endpoint("the promotion", "$.release.PromotedConfig", done, rollback)
         )
+
+    def _clean_up_old_releases(self) -> sfn.IChainable:
+        """Delete endpoint configs and models other than this release's and the previous one's, which a
+        manual rollback may still need. A failed clean-up does not fail the release."""
+        keep_configs = ["$.release.PromotedConfig", "$.live.ConfigName"]
+        keep_models = ["$.release.ModelName", "$.liveConfig.Model"]
+        steps = []
+        for kind, list_action, key, name_key, delete_action, prefix, keep, arns in (
+            ("endpoint configs", "listEndpointConfigs", "EndpointConfigs", "EndpointConfigName", "deleteEndpointConfig", self._endpoint, keep_configs, self._config_arns),
+            ("models", "listModels", "Models", "ModelName", "deleteModel", self._model_prefix, keep_models, self._model_arns),
+        ):
+            listed = self._sagemaker(
+                f"List old {kind}",
+                list_action,
+                {"NameContains": prefix, "MaxResults": 100},
+                ["*"],
+                result_selector={"Names": sfn.JsonPath.list_at(f"$.{key}[*].{name_key}")},
+                result_path="$.cleanup",
+            )
+            delete = self._sagemaker(
+                f"Delete an old {kind[:-1]}",
+                delete_action,
+                {name_key: sfn.JsonPath.string_at("$.name")},
+                arns,
+                result_path=sfn.JsonPath.DISCARD,
+            )
+            each = sfn.Map(
+                self,
+                f"Delete old {kind}",
+                items_path="$.cleanup.Names",
+                item_selector={"name": sfn.JsonPath.string_at("$$.Map.Item.Value"), **{f"keep{i}": sfn.JsonPath.string_at(path) for i, path in enumerate(keep)}},
+                max_concurrency=1,
+                result_path=sfn.JsonPath.DISCARD,
+            )
+            each.item_processor(
+                sfn.Choice(self, f"Is it an old {kind[:-1]}?")
+                .when(
+                    sfn.Condition.or_(*(sfn.Condition.string_equals_json_path("$.name", f"$.keep{i}") for i in range(len(keep)))),
+                    sfn.Succeed(self, f"Keep the {kind[:-1]}"),
+                )
+                .otherwise(delete)
+            )
+            steps.append(listed.next(each))
+        clean_up = sfn.Parallel(self, "Clean up old releases", result_path=sfn.JsonPath.DISCARD)
+        clean_up.branch(sfn.Chain.start(steps[0]).next(steps[1]))
+        failed = sfn.Pass(self, "Clean-up failed; the release stands")
+        clean_up.add_catch(failed, errors=["States.ALL"], result_path="$.cleanupError")
+        complete = sfn.Pass(self, "Release complete")
+        clean_up.next(complete)
+        failed.next(complete)
+        return sfn.Chain.custom(clean_up, [complete], complete)
 
     def _rollback(self) -> sfn.IChainable:
         rolled_back = sfn.Fail(self, "Rolled back", error="CanaryRolledBack", cause_path="$.failure.reason")
@@ -776,5 +829,10 @@ class CanaryDeployer(Construct):
         acknowledge_wildcard_resources(
             role, [self._scaling_alarms], "Application Auto Scaling names its target-tracking alarms at run time."
         )
-        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "Application Auto Scaling scalable targets have no ARNs to scope to; the service-linked role is conditioned on its service name.")
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Application Auto Scaling scalable targets and SageMaker List actions have no ARNs to scope to; "
+            "the service-linked role is conditioned on its service name.",
+        )
 

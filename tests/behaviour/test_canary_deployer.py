@@ -59,6 +59,16 @@ def test_canary_then_promotion_moves_all_traffic_to_the_other_colour(released):
     assert execution.states_entered.count("Check the canary's alarms") == 3
 
 
+def test_promotion_deletes_configs_and_models_older_than_the_previous_release(released):
+    released.deploy(released.register())
+    released.deploy(released.register())
+
+    configs = sorted(c["EndpointConfigName"] for c in released.sagemaker.list_endpoint_configs()["EndpointConfigs"])
+    models = sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"])
+    assert configs == [f"{ENDPOINT}-v2", f"{ENDPOINT}-v3"]
+    assert models == ["mlops-dev-model-v2", "mlops-dev-model-v3"]
+
+
 def test_canary_gets_the_configured_share_of_traffic(released):
     released.shim.reads_while_updating = 0
     execution = released.start(released.register())
