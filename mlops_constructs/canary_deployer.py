@@ -683,7 +683,7 @@ class CanaryDeployer(Construct):
                     sfn.Condition.string_equals("$.endpoint.Status", "Failed"),
                     sfn.Condition.string_equals("$.endpoint.Status", "UpdateRollbackFailed"),
                 ),
-                reason("update failed"),
+                reason("failed"),
             )
             .when(sfn.Condition.number_greater_than_equals("$.polls.count", self._timings.max_update_polls), reason("timed out"))
             .otherwise(wait)

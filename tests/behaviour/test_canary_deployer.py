@@ -49,6 +49,17 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     assert "Announce the first release" in execution.states_entered
 
 
+def test_first_release_whose_endpoint_fails_ends_failed_with_the_reason(world):
+    world.shim.next_create("fail", reason="model container did not pass the ping health check")
+
+    execution = world.deploy(world.register())
+
+    assert execution.status == "FAILED"
+    assert execution.error == "EndpointCreationFailed"
+    assert "failed while waiting for the new endpoint: endpoint Failed" in execution.cause
+    assert world.scaled_variants() == {}
+
+
 def test_canary_then_promotion_moves_all_traffic_to_the_other_colour(released):
     execution = released.deploy(released.register())
 
@@ -122,7 +133,7 @@ def test_update_that_fails_ends_failed_with_the_reason(released):
 
     assert execution.status == "FAILED"
     assert execution.error == "RollbackFailed"
-    assert "update failed" in execution.cause and "Cannot update failed endpoint" in execution.cause
+    assert "failed while waiting for the canary" in execution.cause and "Cannot update failed endpoint" in execution.cause
     assert "Start the bake" not in execution.states_entered
 
 
