@@ -241,24 +241,18 @@ class CanaryDeployer(Construct):
     # -- first release ---------------------------------------------------------------------------
 
     def _first_release(self, instance_count: int) -> sfn.IChainable:
-        create_config = self._sagemaker(
+        create_config = self._create_config(
             "Create the first endpoint config",
-            "createEndpointConfig",
-            {
-                "EndpointConfigName": sfn.JsonPath.string_at("$.release.FirstConfig"),
-                "KmsKeyId": self._key.key_arn,
-                "ProductionVariants": [
-                    {
-                        "VariantName": "blue",
-                        "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
-                        "InstanceType": self._instance_type,
-                        "InitialInstanceCount": instance_count,
-                        "InitialVariantWeight": 1,
-                    }
-                ],
-            },
-            self._config_arns,
-            result_path=sfn.JsonPath.DISCARD,
+            "$.release.FirstConfig",
+            [
+                {
+                    "VariantName": "blue",
+                    "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                    "InstanceType": self._instance_type,
+                    "InitialInstanceCount": instance_count,
+                    "InitialVariantWeight": 1,
+                }
+            ],
         )
         create_endpoint = self._sagemaker(
             "Create the endpoint",
@@ -348,24 +342,18 @@ class CanaryDeployer(Construct):
             parameters={"New": sfn.JsonPath.string_at("$.live.Variant")},
             result_path="$.colour",
         )
-        create_config = self._sagemaker(
+        create_config = self._create_config(
             "Create the new config",
-            "createEndpointConfig",
-            {
-                "EndpointConfigName": sfn.JsonPath.string_at("$.release.PromotedConfig"),
-                "KmsKeyId": self._key.key_arn,
-                "ProductionVariants": [
-                    {
-                        "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
-                        "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
-                        "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
-                        "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
-                        "InitialVariantWeight": 1,
-                    }
-                ],
-            },
-            self._config_arns,
-            result_path=sfn.JsonPath.DISCARD,
+            "$.release.PromotedConfig",
+            [
+                {
+                    "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
+                    "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                    "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
+                    "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
+                    "InitialVariantWeight": 1,
+                }
+            ],
         )
         wait_seconds = self._timings.poll_seconds * self._timings.bake_checks
         routing = {"Type": self._guardrails_routing, "WaitIntervalInSeconds": min(wait_seconds, 3600)}
@@ -407,31 +395,25 @@ class CanaryDeployer(Construct):
         )
 
     def _canary(self, weight: float, rollback: sfn.IChainable) -> sfn.IChainable:
-        create_canary_config = self._sagemaker(
+        create_canary_config = self._create_config(
             "Create the canary config",
-            "createEndpointConfig",
-            {
-                "EndpointConfigName": sfn.JsonPath.string_at("$.release.CanaryConfig"),
-                "KmsKeyId": self._key.key_arn,
-                "ProductionVariants": [
-                    {
-                        "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
-                        "ModelName": sfn.JsonPath.string_at("$.liveConfig.Model"),
-                        "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
-                        "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
-                        "InitialVariantWeight": round(1 - weight, 6),
-                    },
-                    {
-                        "VariantName": sfn.JsonPath.string_at("$.colour.New"),
-                        "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
-                        "InstanceType": self._instance_type,
-                        "InitialInstanceCount": 1,
-                        "InitialVariantWeight": weight,
-                    },
-                ],
-            },
-            self._config_arns,
-            result_path=sfn.JsonPath.DISCARD,
+            "$.release.CanaryConfig",
+            [
+                {
+                    "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
+                    "ModelName": sfn.JsonPath.string_at("$.liveConfig.Model"),
+                    "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
+                    "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
+                    "InitialVariantWeight": round(1 - weight, 6),
+                },
+                {
+                    "VariantName": sfn.JsonPath.string_at("$.colour.New"),
+                    "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                    "InstanceType": self._instance_type,
+                    "InitialInstanceCount": 1,
+                    "InitialVariantWeight": weight,
+                },
+            ],
         )
         shift = self._update_endpoint("Shift canary traffic", "$.release.CanaryConfig")
         promote = self._promote(rollback)
@@ -522,24 +504,18 @@ class CanaryDeployer(Construct):
         return ask.next(promote)
 
     def _promote(self, rollback: sfn.IChainable) -> sfn.IChainable:
-        create_config = self._sagemaker(
+        create_config = self._create_config(
             "Create the promoted config",
-            "createEndpointConfig",
-            {
-                "EndpointConfigName": sfn.JsonPath.string_at("$.release.PromotedConfig"),
-                "KmsKeyId": self._key.key_arn,
-                "ProductionVariants": [
-                    {
-                        "VariantName": sfn.JsonPath.string_at("$.colour.New"),
-                        "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
-                        "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
-                        "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
-                        "InitialVariantWeight": 1,
-                    }
-                ],
-            },
-            self._config_arns,
-            result_path=sfn.JsonPath.DISCARD,
+            "$.release.PromotedConfig",
+            [
+                {
+                    "VariantName": sfn.JsonPath.string_at("$.colour.New"),
+                    "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                    "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
+                    "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
+                    "InitialVariantWeight": 1,
+                }
+            ],
         )
         done = (
             self._register_autoscaling("promoted colour", sfn.JsonPath.string_at("$.colour.New"))
@@ -689,6 +665,15 @@ class CanaryDeployer(Construct):
             .otherwise(wait)
         )
         return start
+
+    def _create_config(self, name: str, config_path: str, variants: list[dict]) -> tasks.CallAwsService:
+        return self._sagemaker(
+            name,
+            "createEndpointConfig",
+            {"EndpointConfigName": sfn.JsonPath.string_at(config_path), "KmsKeyId": self._key.key_arn, "ProductionVariants": variants},
+            self._config_arns,
+            result_path=sfn.JsonPath.DISCARD,
+        )
 
     def _update_endpoint(self, name: str, config_path: str) -> tasks.CallAwsService:
         return self._sagemaker(

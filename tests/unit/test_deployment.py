@@ -7,24 +7,14 @@ import json
 import pytest
 from moto.events.models import EventPattern
 
-from config import ENVIRONMENTS, load_environment
+from config import load_environment
+from tests.templates import only, policy_statements, resources, role_named
 from tests.synth import CONFIG_DIR, Synthesized
 
 GROUP = "mlops-dev-models"
 
 
-def resources(template: dict, resource_type: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
 
-
-def _only(template: dict, resource_type: str) -> tuple[str, dict]:
-    ((name, resource),) = resources(template, resource_type).items()
-    return name, resource["Properties"]
-
-
-@pytest.fixture(params=ENVIRONMENTS)
-def environment(request) -> str:
-    return request.param
 
 
 @pytest.fixture
@@ -116,16 +106,16 @@ def test_alarm_thresholds_and_periods_come_from_config(deployment, environment):
     assert {a["Period"] for a in alarms.values()} == {settings.period_seconds}
 
 
-def test_notifications_topic_is_encrypted_and_tls_only(deployment):
-    _, topic = _only(deployment, "AWS::SNS::Topic")
-    _, policy = _only(deployment, "AWS::SNS::TopicPolicy")
+def test_notifications_topic_is_encrypted_and_tlsonly(deployment):
+    _, topic = only(deployment, "AWS::SNS::Topic")
+    _, policy = only(deployment, "AWS::SNS::TopicPolicy")
 
     assert "KmsMasterKeyId" in topic
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy["PolicyDocument"]["Statement"])
 
 
 def test_state_machine_logs_traces_and_times_out(deployment, environment):
-    _, machine = _only(deployment, "AWS::StepFunctions::StateMachine")
+    _, machine = only(deployment, "AWS::StepFunctions::StateMachine")
 
     assert machine["StateMachineName"] == f"mlops-{environment}-canary-deployer"
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
@@ -135,13 +125,7 @@ def test_state_machine_logs_traces_and_times_out(deployment, environment):
 
 
 def test_deployer_role_never_gets_a_service_wide_action(deployment):
-    role = next(name for name in resources(deployment, "AWS::IAM::Role") if name.startswith("CanaryDeployerStateMachineRole"))
-    statements = [
-        s
-        for p in resources(deployment, "AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = policy_statements(deployment, role_named(deployment, "CanaryDeployerStateMachineRole"))
     actions = [a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
     assert not [a for a in actions if a.endswith(":*")]
     star = [s for s in statements if s["Resource"] == "*"]

@@ -8,38 +8,19 @@ import json
 import pytest
 from moto.events.models import EventPattern
 
-from config import ENVIRONMENTS, load_environment
+from config import load_environment
+from tests.templates import only, policy_statements, resources, role_named
 from tests.synth import CONFIG_DIR, Synthesized
 
 DATA_BUCKET = "mlops-dev-trainingdata-1a2b3c"
 
 
-def resources(template: dict, resource_type: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
 
-
-def _only(template: dict, resource_type: str) -> tuple[str, dict]:
-    ((name, resource),) = resources(template, resource_type).items()
-    return name, resource["Properties"]
-
-
-@pytest.fixture(params=ENVIRONMENTS)
-def environment(request) -> str:
-    return request.param
 
 
 @pytest.fixture
 def model_build(synthesized: Synthesized, environment) -> dict:
     return synthesized.template(environment, "model-build")
-
-
-def _policy_statements(template: dict, role_name: str) -> list[dict]:
-    return [
-        statement
-        for policy in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role_name} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
 
 
 def s3_object_created(bucket: str, key: str) -> dict:
@@ -68,7 +49,7 @@ def s3_object_created(bucket: str, key: str) -> dict:
 @pytest.fixture
 def training_trigger(synthesized: Synthesized) -> EventPattern:
     """dev's rule pattern, with the data bucket's name as CloudFormation would resolve it."""
-    _, rule = _only(synthesized.template("dev", "model-build"), "AWS::Events::Rule")
+    _, rule = only(synthesized.template("dev", "model-build"), "AWS::Events::Rule")
     pattern = copy.deepcopy(rule["EventPattern"])
     pattern["detail"]["bucket"]["name"] = [DATA_BUCKET]
     return EventPattern.load(json.dumps(pattern))
@@ -105,7 +86,7 @@ def test_rule_starts_the_training_pipeline_with_the_training_prefix(model_build,
     upsert_name, upsert = next(
         (name, r["Properties"]) for name, r in resources(model_build, "Custom::SageMakerPipeline").items()
     )
-    _, rule = _only(model_build, "AWS::Events::Rule")
+    _, rule = only(model_build, "AWS::Events::Rule")
     (target,) = rule["Targets"]
 
     assert upsert["PipelineName"] == f"mlops-{environment}-training"
@@ -117,8 +98,8 @@ def test_rule_starts_the_training_pipeline_with_the_training_prefix(model_build,
 
 
 def test_undeliverable_events_are_retried_then_dead_lettered(model_build):
-    queue, _ = _only(model_build, "AWS::SQS::Queue")
-    _, rule = _only(model_build, "AWS::Events::Rule")
+    queue, _ = only(model_build, "AWS::SQS::Queue")
+    _, rule = only(model_build, "AWS::Events::Rule")
     (target,) = rule["Targets"]
 
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
@@ -126,17 +107,17 @@ def test_undeliverable_events_are_retried_then_dead_lettered(model_build):
 
 
 def test_rule_role_can_only_start_the_training_pipeline(model_build):
-    _, rule = _only(model_build, "AWS::Events::Rule")
+    _, rule = only(model_build, "AWS::Events::Rule")
     role = rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]
 
-    (statement,) = _policy_statements(model_build, role)
+    (statement,) = policy_statements(model_build, role)
     assert statement["Action"] == "sagemaker:StartPipelineExecution"
     assert statement["Resource"] == rule["Targets"][0]["Arn"]
 
 
 def test_upsert_handler_may_change_only_this_environments_pipelines(model_build, environment):
-    role = next(name for name in resources(model_build, "AWS::IAM::Role") if name.startswith("PipelineUpsertProviderHandlerRole"))
-    statements = _policy_statements(model_build, role)
+    role = role_named(model_build, "PipelineUpsertProviderHandlerRole")
+    statements = policy_statements(model_build, role)
 
     sagemaker = [s for s in statements if any(a.startswith("sagemaker:") for a in s["Action"])]
     assert sagemaker and all(f":pipeline/mlops-{environment}-" in json.dumps(s["Resource"]) for s in sagemaker)
@@ -146,19 +127,19 @@ def test_upsert_handler_may_change_only_this_environments_pipelines(model_build,
 
 @pytest.mark.parametrize(("environment", "removal", "strict"), [("dev", "true", "false"), ("staging", "true", "false"), ("prod", "false", "true")])
 def test_pipelines_are_deleted_with_dev_and_kept_and_guarded_in_prod(synthesized: Synthesized, environment, removal, strict):
-    _, upsert = _only(synthesized.template(environment, "model-build"), "Custom::SageMakerPipeline")
+    _, upsert = only(synthesized.template(environment, "model-build"), "Custom::SageMakerPipeline")
     assert (upsert["DeleteOnStackDelete"], upsert["Strict"]) == (removal, strict)
 
 
 def test_model_package_group_has_a_stable_name(model_build, environment):
-    _, group = _only(model_build, "AWS::SageMaker::ModelPackageGroup")
+    _, group = only(model_build, "AWS::SageMaker::ModelPackageGroup")
     assert group["ModelPackageGroupName"] == f"mlops-{environment}-models"
 
 
 def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build):
-    role = next(name for name in resources(model_build, "AWS::IAM::Role") if name.startswith("PipelineRole"))
-    reads = [r for s in _policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
+    role = role_named(model_build, "PipelineRole")
+    reads = [r for s in policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
     assert sorted(r.rsplit(".", 1)[-1] for r in reads) == ["gz", "py", "py", "py"]  # 3 scripts, sourcedir.tar.gz
     assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
-    (listing,) = [s for s in _policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
+    (listing,) = [s for s in policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
     assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(r.split("/", 1)[1] for r in reads)

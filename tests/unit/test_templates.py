@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from config import ENVIRONMENTS, load_environment
+from config import load_environment
+from tests.templates import policy_statements, properties, resources, role_named
 from tests.synth import CONFIG_DIR, STACKS, Synthesized
 
 
-def resources(template: dict, resource_type: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
 
-
-def properties(template: dict, resource_type: str) -> list[dict]:
-    return [r.get("Properties", {}) for r in resources(template, resource_type).values()]
-
-
-@pytest.fixture(params=ENVIRONMENTS)
-def environment(request) -> str:
-    return request.param
 
 
 def test_data_buckets_are_encrypted_with_the_environment_key(synthesized: Synthesized, environment):
@@ -186,13 +177,7 @@ def test_home_efs_is_deleted_in_dev_and_retained_in_prod(synthesized: Synthesize
 
 
 def _statements(template: dict, role_prefix: str) -> list[dict]:
-    role = next(name for name in resources(template, "AWS::IAM::Role") if name.startswith(role_prefix))
-    return [
-        statement
-        for policy in properties(template, "AWS::IAM::Policy")
-        if {"Ref": role} in policy["Roles"]
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
+    return policy_statements(template, role_named(template, role_prefix))
 
 
 # Actions AWS offers only on "*": listing, searching, describing the network, and the two below.

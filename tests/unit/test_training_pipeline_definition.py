@@ -7,14 +7,10 @@ import json
 
 import pytest
 
-from config import ENVIRONMENTS, load_environment
+from config import load_environment
 from pipeline_code import render
 from tests.synth import CONFIG_DIR, Synthesized
 
-
-@pytest.fixture(params=ENVIRONMENTS)
-def environment(request) -> str:
-    return request.param
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""Reading synthesized CloudFormation templates in assertions."""
+
+from __future__ import annotations
+
+
+def resources(template: dict, resource_type: str) -> dict[str, dict]:
+    """Logical ID -> resource, for every resource of `resource_type`."""
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def properties(template: dict, resource_type: str) -> list[dict]:
+    return [r.get("Properties", {}) for r in resources(template, resource_type).values()]
+
+
+def only(template: dict, resource_type: str) -> tuple[str, dict]:
+    """The logical ID and properties of the one resource of `resource_type` (fails if not exactly one)."""
+    ((name, resource),) = resources(template, resource_type).items()
+    return name, resource["Properties"]
+
+
+def role_named(template: dict, prefix: str) -> str:
+    """The logical ID of the IAM role whose logical ID starts with `prefix`."""
+    return next(name for name in resources(template, "AWS::IAM::Role") if name.startswith(prefix))
+
+
+def policy_statements(template: dict, role: str) -> list[dict]:
+    """Every statement of the inline policies attached to the role with logical ID `role`."""
+    return [
+        statement
+        for policy in properties(template, "AWS::IAM::Policy")
+        if {"Ref": role} in policy["Roles"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
