@@ -188,6 +188,8 @@ class Deployment(_Strict):
     bake_checks: Annotated[int, Field(ge=1, le=1000)] = 20
     # How many polls an endpoint create or update may take before it counts as failed.
     max_update_polls: Annotated[int, Field(ge=1, le=1000)] = 120
+    # variants only: roll back a canary that served fewer requests than this during its bake (0: no guard).
+    min_canary_invocations: Annotated[int, Field(ge=0)] = 0
     # variants only: after a healthy bake, wait for a person to approve the promotion (task token sent to
     # the notification topic); no answer within the timeout rolls back.
     manual_approval: bool = False

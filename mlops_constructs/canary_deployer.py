@@ -63,6 +63,7 @@ class CanaryDeployer(Construct):
         canary_weight: float,
         timings: CanaryTimings,
         strategy: str = "variants",
+        min_canary_invocations: int = 0,
         manual_approval: cdk.Duration | None = None,
         guardrails_traffic_routing: str = "CANARY",
         scaling: VariantScaling,
@@ -82,6 +83,7 @@ class CanaryDeployer(Construct):
         self._instance_type = instance_type
         self._key = key
         self._manual_approval = manual_approval
+        self._min_invocations = min_canary_invocations
         self._guardrails_routing = guardrails_traffic_routing
         self._weight = canary_weight
 
@@ -465,12 +467,86 @@ class CanaryDeployer(Construct):
             .when(sfn.Condition.boolean_equals("$.alarms.Firing", True), alarm)
             .when(
                 sfn.Condition.number_greater_than_equals("$.bake.count", self._timings.bake_checks),
-                self._approval(promote, rollback) if self._manual_approval else promote,
+                self._after_bake(promote, rollback),
             )
             .otherwise(wait)
         )
         wait.next(check)
         return start
+
+    def _after_bake(self, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
+        """The optional guards between a healthy bake and the promotion, in order."""
+        after = self._approval(promote, rollback) if self._manual_approval else promote
+        return self._enough_traffic(after, rollback) if self._min_invocations else after
+
+    def _enough_traffic(self, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
+        """Roll back a canary that served fewer than the configured requests: no alarm is no evidence."""
+        window = self._timings.poll_seconds * (self._timings.bake_checks + 2 * self._timings.max_update_polls)
+        count = self._call(
+            "Count the canary's invocations",
+            "cloudwatch",
+            "getMetricData",
+            {
+                "StartTime": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                "EndTime": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                "MetricDataQueries": [
+                    {
+                        "Id": "invocations",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/SageMaker",
+                                "MetricName": "Invocations",
+                                "Dimensions": [
+                                    {"Name": "EndpointName", "Value": self._endpoint},
+                                    {"Name": "VariantName", "Value": sfn.JsonPath.string_at("$.colour.New")},
+                                ],
+                            },
+                            # One period longer than the whole execution: a single sum from its start.
+                            "Period": 60 * (window // 60 + 60),
+                            "Stat": "Sum",
+                        },
+                    }
+                ],
+            },
+            ["*"],
+            iam_action="cloudwatch:GetMetricData",
+            result_selector={"Values": sfn.JsonPath.list_at("$.MetricDataResults[*].Values")},
+            result_path="$.traffic",
+        )
+        total = sfn.Pass(
+            self,
+            "Total the canary's invocations",
+            parameters={"Values": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0)},
+            result_path="$.traffic",
+        )
+        too_few = sfn.Pass(
+            self,
+            "Record too little traffic",
+            parameters={
+                "reason": sfn.JsonPath.format(
+                    f"The canary served too few requests to judge: {{}} invocations, at least {self._min_invocations} needed",
+                    sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.traffic.Values")),
+                )
+            },
+            result_path="$.failure",
+        )
+        too_few.next(rollback)
+        first = sfn.Pass(
+            self,
+            "Take the invocation count",
+            parameters={"Sum": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0), "Values": sfn.JsonPath.list_at("$.traffic.Values")},
+            result_path="$.traffic",
+        )
+        first.next(
+            sfn.Choice(self, "Did the canary serve enough requests?")
+            .when(sfn.Condition.number_greater_than_equals("$.traffic.Sum", self._min_invocations), promote)
+            .otherwise(too_few)
+        )
+        return count.next(total).next(
+            sfn.Choice(self, "Did the canary get any traffic?")
+            .when(sfn.Condition.is_present("$.traffic.Values[0]"), first)
+            .otherwise(too_few)
+        )
 
     def _approval(self, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
         """Send a task token to the topic and wait: send-task-success promotes, send-task-failure rolls back."""

@@ -68,6 +68,7 @@ class DeploymentStack(cdk.Stack):
             initial_instance_count=deployment.initial_instance_count,
             canary_weight=deployment.canary_weight,
             strategy=deployment.strategy,
+            min_canary_invocations=deployment.min_canary_invocations,
             manual_approval=cdk.Duration.minutes(deployment.approval_timeout_minutes) if deployment.manual_approval else None,
             guardrails_traffic_routing=deployment.guardrails_traffic_routing,
             timings=CanaryTimings(

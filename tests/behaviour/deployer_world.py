@@ -110,6 +110,20 @@ class DeployerWorld:
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
         self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
+    def serve(self, variant: str, invocations: int) -> None:
+        """CloudWatch's Invocations metric for requests `variant` served just now."""
+        self.cloudwatch.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": "Invocations",
+                    "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}],
+                    "Value": invocations,
+                    "Unit": "None",
+                }
+            ],
+        )
+
     def live_variants(self) -> dict[str, float]:
         endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
         return {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}

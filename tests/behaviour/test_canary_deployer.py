@@ -217,6 +217,48 @@ def test_duplicate_approval_event_after_the_release_changes_nothing(released):
     assert released.shim.update_calls == []
 
 
+@pytest.fixture(scope="module")
+def traffic_guard_template(tmp_path_factory) -> dict:
+    # One-second polls: the test sends traffic while the bake runs.
+    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100, poll_seconds=1, bake_checks=2)
+
+
+@pytest.fixture
+def traffic_world(traffic_guard_template) -> DeployerWorld:
+    with deployer_world(traffic_guard_template) as world:
+        world.shim.reads_while_creating = world.shim.reads_while_updating = 0
+        assert world.deploy(world.register()).status == "SUCCEEDED"
+        yield world
+
+
+def test_canary_with_enough_requests_is_promoted(traffic_world):
+    execution = traffic_world.start(traffic_world.register())
+    traffic_world.wait_for_state(execution, "Start the bake")
+    traffic_world.serve("green", 60)
+    traffic_world.serve("green", 70)
+
+    assert traffic_world.wait(execution).status == "SUCCEEDED"
+
+
+def test_canary_with_too_few_requests_rolls_back(traffic_world):
+    execution = traffic_world.start(traffic_world.register())
+    traffic_world.wait_for_state(execution, "Start the bake")
+    traffic_world.serve("green", 40)
+    traffic_world.serve("blue", 500)
+
+    result = traffic_world.wait(execution)
+    assert result.error == "CanaryRolledBack"
+    assert "too few requests" in result.cause and "40" in result.cause
+    assert traffic_world.live_config() == f"{ENDPOINT}-v1-blue"
+
+
+def test_canary_without_any_request_rolls_back(traffic_world):
+    result = traffic_world.deploy(traffic_world.register())
+
+    assert result.error == "CanaryRolledBack"
+    assert "too few requests" in result.cause
+
+
 @pytest.fixture
 def approval_world(approval_template) -> DeployerWorld:
     with deployer_world(approval_template) as world:
