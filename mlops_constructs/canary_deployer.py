@@ -513,9 +513,9 @@ class CanaryDeployer(Construct):
             result_selector={"Values": sfn.JsonPath.list_at("$.MetricDataResults[*].Values")},
             result_path="$.traffic",
         )
-        total = sfn.Pass(
+        unwrap = sfn.Pass(
             self,
-            "Total the canary's invocations",
+            "Unwrap the invocation values",
             parameters={"Values": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0)},
             result_path="$.traffic",
         )
@@ -542,7 +542,7 @@ class CanaryDeployer(Construct):
             .when(sfn.Condition.number_greater_than_equals("$.traffic.Sum", self._min_invocations), promote)
             .otherwise(too_few)
         )
-        return count.next(total).next(
+        return count.next(unwrap).next(
             sfn.Choice(self, "Did the canary get any traffic?")
             .when(sfn.Condition.is_present("$.traffic.Values[0]"), first)
             .otherwise(too_few)

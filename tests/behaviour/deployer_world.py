@@ -195,3 +195,12 @@ def deployer_world(template: dict) -> Iterator[DeployerWorld]:
         mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
     ):
         yield DeployerWorld(template, shim)
+
+
+@contextmanager
+def released_world(template: dict) -> Iterator[DeployerWorld]:
+    """A world in which version 1 is already serving on blue, with the update log cleared."""
+    with deployer_world(template) as world:
+        assert world.deploy(world.register()).status == "SUCCEEDED"
+        world.shim.update_calls.clear()
+        yield world

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, synthesized_deployer
+from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world, synthesized_deployer
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 
@@ -261,9 +261,7 @@ def test_canary_without_any_request_rolls_back(traffic_world):
 
 @pytest.fixture
 def approval_world(approval_template) -> DeployerWorld:
-    with deployer_world(approval_template) as world:
-        assert world.deploy(world.register()).status == "SUCCEEDED"
-        world.shim.update_calls.clear()
+    with released_world(approval_template) as world:
         yield world
 
 
@@ -305,9 +303,7 @@ def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(
 
 @pytest.fixture
 def guardrails_world(guardrails_template) -> DeployerWorld:
-    with deployer_world(guardrails_template) as world:
-        assert world.deploy(world.register()).status == "SUCCEEDED"
-        world.shim.update_calls.clear()
+    with released_world(guardrails_template) as world:
         yield world
 
 
