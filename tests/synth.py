@@ -52,6 +52,6 @@ def synthesize(
     environments: tuple[str, ...] = ENVIRONMENTS,
     render_cache: Path = RENDER_CACHE,
 ) -> Synthesized:
-    app = cdk.App(outdir=str(outdir), context=cdk_json_context())
+    app = cdk.App(outdir=str(outdir), context=cdk_json_context(), builtin_cloud_formation_validation=False)
     stages = add_environments(app, config_dir, render_cache, environments)
     return Synthesized(assembly=app.synth(), outdir=outdir, stages=stages)

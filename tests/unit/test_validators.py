@@ -23,7 +23,7 @@ CFN_LINT_IGNORED = ("W3005", "W3010")
 
 
 def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path):
-    app = cdk.App(outdir=str(tmp_path))
+    app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Insecure")
     s3.CfnBucket(stack, "Bucket")
     enable_compliance_checks(app)
