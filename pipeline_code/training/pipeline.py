@@ -37,6 +37,10 @@ def build_pipeline(settings: PipelineSettings, session):
 
     prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
 
+    def input_(name: str, s3_uri, local_path: str) -> ProcessingInput:
+        s3_input = ProcessingS3Input(s3_uri=s3_uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File")
+        return ProcessingInput(input_name=name, s3_input=s3_input)
+
     def output(step: str, name: str, local_path: str) -> ProcessingOutput:
         # Per execution, so runs never overwrite each other; caching ignores output locations.
         s3_uri = Join(on="/", values=[prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name])
@@ -69,12 +73,7 @@ def build_pipeline(settings: PipelineSettings, session):
         description="Validate the CSVs under the input prefix, split them, and record which object versions were read",
         step_args=processor.run(
             code=settings.script_uris["preprocess.py"],
-            inputs=[
-                ProcessingInput(
-                    input_name="data",
-                    s3_input=ProcessingS3Input(s3_uri=input_data, local_path="/opt/ml/processing/input/data", s3_data_type="S3Prefix", s3_input_mode="File"),
-                )
-            ],
+            inputs=[input_("data", input_data, "/opt/ml/processing/input/data")],
             outputs=[output("Preprocess", name, f"/opt/ml/processing/output/{name}") for name in ("train", "validation", "test", "manifest")],
             arguments=["--label-column", settings.label_column, "--input-uri", input_data],
         ),
@@ -119,8 +118,8 @@ def build_pipeline(settings: PipelineSettings, session):
         step_args=processor.run(
             code=settings.script_uris["evaluate.py"],
             inputs=[
-                ProcessingInput(input_name="model", s3_input=ProcessingS3Input(s3_uri=train.properties.ModelArtifacts.S3ModelArtifacts, local_path="/opt/ml/processing/model", s3_data_type="S3Prefix", s3_input_mode="File")),
-                ProcessingInput(input_name="test", s3_input=ProcessingS3Input(s3_uri=preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri, local_path="/opt/ml/processing/test", s3_data_type="S3Prefix", s3_input_mode="File")),
+                input_("model", train.properties.ModelArtifacts.S3ModelArtifacts, "/opt/ml/processing/model"),
+                input_("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri, "/opt/ml/processing/test"),
             ],
             outputs=[output("Evaluate", "evaluation", "/opt/ml/processing/evaluation")],
         ),
