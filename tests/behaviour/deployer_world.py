@@ -89,7 +89,7 @@ class DeployerWorld:
     def wait(self, execution_arn: str) -> sfn_harness.Execution:
         return sfn_harness.wait(self.sfn, execution_arn)
 
-    def wait_for_state(self, execution_arn: str, state: str, timeout_s: float = 20) -> None:
+    def wait_for_state(self, execution_arn: str, state: str, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if state in sfn_harness.Execution(execution_arn, "", history=sfn_harness.history(self.sfn, execution_arn)).states_entered:

@@ -4,19 +4,31 @@ Use inside `mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`
 in a background thread: `run()` starts one and polls until it is no longer RUNNING; `start()` and
 `wait()` split that for tests that run executions side by side.
 
+`held_before()` holds an execution just before it enters a named state until the test lets it go,
+so a test decides what happens first instead of racing the interpreter's thread; `state_clock()`
+lets the test move the clock that states read (`$$.State.EnteredTime`) forward, so a definition
+that measures a time window sees the window the test says has passed, without sleeping.
+
 `resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
 `Fn::Join`, ...) into concrete strings, so a definition can be run as it was synthesized.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import re
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.state import state as _state_module
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -229,10 +241,10 @@ def _poll(sfn_client: Any, execution_arn: str) -> tuple[str, str | None, str | N
 
 
 def wait(
-    sfn_client: Any, execution_arn: str, timeout_s: float = 30, poll_s: float = 0.01
+    sfn_client: Any, execution_arn: str, timeout_s: float = 120, poll_s: float = 0.01
 ) -> Execution:
     """Poll until the execution is no longer RUNNING; TimeoutError (naming the states entered so
-    far) after `timeout_s`."""
+    far) after `timeout_s`, a deadlock guard far above what any execution here takes, even under load."""
     deadline = time.monotonic() + timeout_s
     while True:
         status, error, cause, output = _poll(sfn_client, execution_arn)
@@ -260,7 +272,80 @@ def run(
     state_machine_arn: str,
     input: dict[str, Any],
     name: str,
-    timeout_s: float = 30,
+    timeout_s: float = 120,
 ) -> Execution:
     """Start an execution named `name` and wait for it to end."""
     return wait(sfn_client, start(sfn_client, state_machine_arn, input, name), timeout_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Holding an execution at a state.
+# ---------------------------------------------------------------------------------------------
+
+
+class Hold:
+    """An execution held before a state: `reached()` blocks until it is there, `release()` lets it on."""
+
+    def __init__(self, state: str, timeout_s: float) -> None:
+        self.state = state
+        self._timeout_s = timeout_s
+        self._reached = threading.Event()
+        self._released = threading.Event()
+
+    def reached(self) -> None:
+        """Return once an execution waits at the state; TimeoutError if none arrives (a deadlock guard,
+        not a timing assumption: the execution is not expected to take this long)."""
+        if not self._reached.wait(self._timeout_s):
+            raise TimeoutError(f"no execution reached {self.state!r} within {self._timeout_s}s")
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _arrive(self) -> None:
+        self._reached.set()
+        self._released.wait()
+
+
+@contextlib.contextmanager
+def held_before(state: str, timeout_s: float = 60) -> Iterator[Hold]:
+    """Hold every execution moto interprets just before it enters `state` (before its StateEntered
+    event and `$$.State.EnteredTime`), until `release()` or the end of the block."""
+    hold = Hold(state, timeout_s)
+    original = CommonStateField._eval_body
+
+    def eval_body(self: CommonStateField, env: Any) -> None:
+        if self.name == state:
+            hold._arrive()
+        original(self, env)
+
+    try:
+        with mock.patch.object(CommonStateField, "_eval_body", eval_body):
+            yield hold
+    finally:
+        hold.release()
+
+
+class StateClock:
+    """The time states are entered at: the real time plus what the test has advanced it by."""
+
+    def __init__(self) -> None:
+        self._offset = datetime.timedelta()
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += datetime.timedelta(seconds=seconds)
+
+    def now(self, tz: datetime.tzinfo | None = None) -> datetime.datetime:
+        with self._lock:
+            return datetime.datetime.now(tz=tz) + self._offset
+
+
+@contextlib.contextmanager
+def state_clock() -> Iterator[StateClock]:
+    """Within the block, `$$.State.EnteredTime` of every state moto enters comes from the returned clock."""
+    clock = StateClock()
+    clocked = type("ClockedDatetime", (), {"now": staticmethod(clock.now)})
+    module = type("ClockedDatetimeModule", (), {"datetime": clocked, "timezone": datetime.timezone})
+    with mock.patch.object(_state_module, "datetime", module):
+        yield clock

@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world, synthesized_deployer
+from tests.behaviour.sfn_harness import Execution, held_before, state_clock
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
+COUNT_INVOCATIONS = "Count the canary's invocations"
+# How long the bake seems to have lasted when the deployer counts the canary's requests.
+BAKE_SECONDS = 600
 
 
 @pytest.fixture(scope="module")
@@ -219,41 +223,47 @@ def test_duplicate_approval_event_after_the_release_changes_nothing(released):
 
 @pytest.fixture(scope="module")
 def traffic_guard_template(tmp_path_factory) -> dict:
-    # One-second polls: the test sends traffic while the bake runs.
-    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100, poll_seconds=1, bake_checks=2)
+    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100)
 
 
 @pytest.fixture
 def traffic_world(traffic_guard_template) -> DeployerWorld:
-    with deployer_world(traffic_guard_template) as world:
-        world.shim.reads_while_creating = world.shim.reads_while_updating = 0
-        assert world.deploy(world.register()).status == "SUCCEEDED"
+    with released_world(traffic_guard_template) as world:
         yield world
 
 
-def test_canary_with_enough_requests_is_promoted(traffic_world):
-    execution = traffic_world.start(traffic_world.register())
-    traffic_world.wait_for_state(execution, "Start the bake")
-    traffic_world.serve("green", 60)
-    traffic_world.serve("green", 70)
+def deploy_serving(world: DeployerWorld, traffic: dict[str, list[int]]) -> Execution:
+    """Deploy a new version whose bake serves `traffic`. The deployer is held just before it counts the
+    requests; the test serves them, then moves the deployer's clock past the bake, so the requests are
+    in CloudWatch inside the counted window however slowly the machine runs."""
+    with held_before(COUNT_INVOCATIONS) as hold, state_clock() as clock:
+        execution = world.start(world.register())
+        hold.reached()
+        for variant, batches in traffic.items():
+            for invocations in batches:
+                world.serve(variant, invocations)
+        clock.advance(BAKE_SECONDS)
+        hold.release()
+        return world.wait(execution)
 
-    assert traffic_world.wait(execution).status == "SUCCEEDED"
+
+def test_canary_with_enough_requests_is_promoted(traffic_world):
+    result = deploy_serving(traffic_world, {"green": [60, 70]})
+
+    assert result.status == "SUCCEEDED"
+    assert traffic_world.live_variants() == {"green": 1.0}
 
 
 def test_canary_with_too_few_requests_rolls_back(traffic_world):
-    execution = traffic_world.start(traffic_world.register())
-    traffic_world.wait_for_state(execution, "Start the bake")
-    traffic_world.serve("green", 40)
-    traffic_world.serve("blue", 500)
+    result = deploy_serving(traffic_world, {"green": [40], "blue": [500]})
 
-    result = traffic_world.wait(execution)
     assert result.error == "CanaryRolledBack"
     assert "too few requests" in result.cause and "40" in result.cause
     assert traffic_world.live_config() == f"{ENDPOINT}-v1-blue"
 
 
 def test_canary_without_any_request_rolls_back(traffic_world):
-    result = traffic_world.deploy(traffic_world.register())
+    result = deploy_serving(traffic_world, {})
 
     assert result.error == "CanaryRolledBack"
     assert "too few requests" in result.cause
