@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
+
 # The environments the app synthesizes. Each must have its config/<name>.yaml: there is no fallback.
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 
@@ -182,10 +184,12 @@ class Deployment(_Strict):
     initial_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     # Share of traffic the new model gets during the bake.
     canary_weight: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    # Every wait in the deployer: endpoint status polls and alarm checks. 0 only in tests.
+    # Interval of the endpoint status polls while SageMaker creates or updates the endpoint. 0 only in tests.
     poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
-    # The bake lasts bake_checks x poll_seconds; the new colour's alarms are checked at every poll.
-    bake_checks: Annotated[int, Field(ge=1, le=1000)] = 20
+    # Interval of the bake's alarm checks: an ALARM is acted on within this many seconds. 0 only in tests.
+    alarm_poll_seconds: Annotated[int, Field(ge=0, le=14)] = 10
+    # The bake lasts bake_checks x alarm_poll_seconds; the new colour's alarms are checked every time.
+    bake_checks: Annotated[int, Field(ge=1, le=10000)] = 30
     # How many polls an endpoint create or update may take before it counts as failed.
     max_update_polls: Annotated[int, Field(ge=1, le=1000)] = 120
     # variants only: roll back a canary that served fewer requests than this during its bake (0: no guard).
@@ -199,6 +203,29 @@ class Deployment(_Strict):
     autoscaling: Autoscaling = Autoscaling()
     alarms: Alarms = Alarms()
     notification_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+
+    @model_validator(mode="after")
+    def _fits_the_state_machine(self) -> Deployment:
+        timings = CanaryTimings(
+            poll_seconds=self.poll_seconds,
+            max_update_polls=self.max_update_polls,
+            bake_checks=self.bake_checks,
+            alarm_poll_seconds=self.alarm_poll_seconds,
+        )
+        if self.strategy == "guardrails" and timings.bake_seconds > MAX_GUARDRAILS_WAIT_SECONDS:
+            raise ValueError(
+                f"with strategy 'guardrails', the bake (bake_checks x alarm_poll_seconds = {timings.bake_seconds} s) "
+                f"is SageMaker's wait between traffic steps, which is at most {MAX_GUARDRAILS_WAIT_SECONDS} s"
+            )
+        approval = self.approval_timeout_minutes * 60 if self.manual_approval else 0
+        needed = timings.execution_timeout_seconds(approval)
+        if needed > MAX_EXECUTION_SECONDS:
+            raise ValueError(
+                f"the deployer's longest path (4 x poll_seconds x max_update_polls + bake_checks x alarm_poll_seconds "
+                f"+ approval_timeout_minutes, with margin) needs {needed} s, more than a Step Functions execution's "
+                f"{MAX_EXECUTION_SECONDS} s; lower poll_seconds, max_update_polls, bake_checks or approval_timeout_minutes"
+            )
+        return self
 
 
 class EnvironmentConfig(_Strict):

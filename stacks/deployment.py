@@ -73,8 +73,9 @@ class DeploymentStack(cdk.Stack):
             guardrails_traffic_routing=deployment.guardrails_traffic_routing,
             timings=CanaryTimings(
                 poll_seconds=deployment.poll_seconds,
-                bake_checks=deployment.bake_checks,
                 max_update_polls=deployment.max_update_polls,
+                bake_checks=deployment.bake_checks,
+                alarm_poll_seconds=deployment.alarm_poll_seconds,
             ),
             scaling=VariantScaling(
                 min_capacity=deployment.autoscaling.min_capacity,

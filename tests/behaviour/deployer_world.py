@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,15 @@ from tests.synth import CONFIG_DIR, synthesize
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"
 GROUP = "mlops-dev-models"
+# Endpoint configs carry the attempt that created them: <endpoint>-v<version>-<attempt>[-canary|-rollback].
+_ATTEMPT = re.compile(r"-v(\d+)-[0-9a-f]{8}")
+
+
+def without_attempt(config_name: str) -> str:
+    """`mlops-dev-endpoint-v2-1a2b3c4d-canary` -> `mlops-dev-endpoint-v2-canary`: the name tests compare."""
+    return _ATTEMPT.sub(r"-v\1", config_name)
 # Zero-second waits: the same definition as in production, without the sleeping.
-TEST_TIMINGS = {"poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
+TEST_TIMINGS = {"poll_seconds": 0, "alarm_poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
@@ -44,8 +52,9 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
 
 
 class DeployerWorld:
-    def __init__(self, template: dict, shim: EndpointShim) -> None:
+    def __init__(self, template: dict, shim: EndpointShim, retry_waits: list[float]) -> None:
         self.shim = shim
+        self.retry_waits = retry_waits
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
@@ -129,7 +138,23 @@ class DeployerWorld:
         return {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
 
     def live_config(self) -> str:
-        return self.shim.endpoint_config_name(ENDPOINT)
+        """The endpoint's config, without its attempt id."""
+        return without_attempt(self.shim.endpoint_config_name(ENDPOINT))
+
+    def live_models(self) -> dict[str, str]:
+        """Which model each variant of the endpoint serves."""
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=self.shim.endpoint_config_name(ENDPOINT))
+        return {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]}
+
+    def config(self, name: str) -> dict:
+        """The endpoint config whose name without its attempt id is `name` (the newest, if several)."""
+        configs = self.sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]
+        (actual, *_) = [c["EndpointConfigName"] for c in configs if without_attempt(c["EndpointConfigName"]) == name]
+        return self.sagemaker.describe_endpoint_config(EndpointConfigName=actual)
+
+    def config_names(self) -> list[str]:
+        """Every endpoint config, without attempt ids, sorted."""
+        return sorted(without_attempt(c["EndpointConfigName"]) for c in self.sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"])
 
     def scaled_variants(self) -> dict[str, list[str]]:
         targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
@@ -140,7 +165,7 @@ class DeployerWorld:
         }
 
     def update_configs(self) -> list[str]:
-        return [call.endpoint_config_name for call in self.shim.accepted_update_calls]
+        return [without_attempt(call.endpoint_config_name) for call in self.shim.accepted_update_calls]
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -193,8 +218,9 @@ def deployer_world(template: dict) -> Iterator[DeployerWorld]:
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         endpoint_shim(REGION) as shim,
         mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
+        sfn_harness.retry_waits() as waits,
     ):
-        yield DeployerWorld(template, shim)
+        yield DeployerWorld(template, shim, waits)
 
 
 @contextmanager

@@ -7,7 +7,8 @@ in a background thread: `run()` starts one and polls until it is no longer RUNNI
 `held_before()` holds an execution just before it enters a named state until the test lets it go,
 so a test decides what happens first instead of racing the interpreter's thread; `state_clock()`
 lets the test move the clock that states read (`$$.State.EnteredTime`) forward, so a definition
-that measures a time window sees the window the test says has passed, without sleeping.
+that measures a time window sees the window the test says has passed, without sleeping;
+`retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff.
 
 `resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
 `Fn::Join`, ...) into concrete strings, so a definition can be run as it was synthesized.
@@ -27,6 +28,7 @@ from typing import Any
 from unittest import mock
 
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 
@@ -349,3 +351,13 @@ def state_clock() -> Iterator[StateClock]:
     module = type("ClockedDatetimeModule", (), {"datetime": clocked, "timezone": datetime.timezone})
     with mock.patch.object(_state_module, "datetime", module):
         yield clock
+
+
+@contextlib.contextmanager
+def retry_waits() -> Iterator[list[float]]:
+    """Within the block, a Retry's interval is recorded in the returned list instead of slept: the test
+    sees the backoff the definition asks for, without waiting for it."""
+    waits: list[float] = []
+    clock = type("RecordingTime", (), {"sleep": staticmethod(waits.append)})
+    with mock.patch.object(_retrier_module, "time", clock):
+        yield waits

@@ -47,7 +47,8 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     execution = world.deploy(world.register())
 
     assert execution.status == "SUCCEEDED"
-    assert world.live_config() == f"{ENDPOINT}-v1-blue"
+    assert world.live_config() == f"{ENDPOINT}-v1"
+    assert world.live_models() == {"blue": "mlops-dev-model-v1"}
     assert world.live_variants() == {"blue": 1.0}
     assert world.scaled_variants() == {"blue": [POLICY]}
     assert "Announce the first release" in execution.states_entered
@@ -78,9 +79,8 @@ def test_promotion_deletes_configs_and_models_older_than_the_previous_release(re
     released.deploy(released.register())
     released.deploy(released.register())
 
-    configs = sorted(c["EndpointConfigName"] for c in released.sagemaker.list_endpoint_configs()["EndpointConfigs"])
     models = sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"])
-    assert configs == [f"{ENDPOINT}-v2", f"{ENDPOINT}-v3"]
+    assert released.config_names() == [f"{ENDPOINT}-v2", f"{ENDPOINT}-v3"]
     assert models == ["mlops-dev-model-v2", "mlops-dev-model-v3"]
 
 
@@ -89,7 +89,7 @@ def test_canary_gets_the_configured_share_of_traffic(released):
     execution = released.start(released.register())
     released.wait_for_state(execution, "Start the bake")
 
-    config = released.sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v2-canary")
+    config = released.config(f"{ENDPOINT}-v2-canary")
     assert {v["VariantName"]: v["InitialVariantWeight"] for v in config["ProductionVariants"]} == {"blue": 0.8, "green": 0.2}
     released.wait(execution)
 
@@ -97,7 +97,7 @@ def test_canary_gets_the_configured_share_of_traffic(released):
 def test_promotion_keeps_the_live_instance_type_and_count(released):
     released.deploy(released.register())
 
-    (variant,) = released.sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v2")["ProductionVariants"]
+    (variant,) = released.config(f"{ENDPOINT}-v2")["ProductionVariants"]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 1)
 
 
@@ -109,7 +109,7 @@ def test_alarm_during_bake_rolls_back_to_previous_config(released):
     assert execution.status == "FAILED"
     assert execution.error == "CanaryRolledBack"
     assert released.alarms["green-5xx"] in execution.cause
-    assert released.live_config() == f"{ENDPOINT}-v1-blue"
+    assert released.live_models() == {"blue": "mlops-dev-model-v1"}
     assert released.live_variants() == {"blue": 1.0}
     assert released.scaled_variants() == {"blue": [POLICY]}
 
@@ -150,7 +150,7 @@ def test_silent_rollback_is_not_baked_and_ends_failed(released):
     assert execution.error == "CanaryRolledBack"
     assert "silently rolled back" in execution.cause
     assert "Start the bake" not in execution.states_entered
-    assert released.live_config() == f"{ENDPOINT}-v1-blue"
+    assert released.live_models() == {"blue": "mlops-dev-model-v1"}
     assert released.scaled_variants() == {"blue": [POLICY]}
 
 
@@ -259,7 +259,7 @@ def test_canary_with_too_few_requests_rolls_back(traffic_world):
 
     assert result.error == "CanaryRolledBack"
     assert "too few requests" in result.cause and "40" in result.cause
-    assert traffic_world.live_config() == f"{ENDPOINT}-v1-blue"
+    assert traffic_world.live_models() == {"blue": "mlops-dev-model-v1"}
 
 
 def test_canary_without_any_request_rolls_back(traffic_world):
@@ -294,7 +294,7 @@ def test_manual_approval_rolls_back_when_rejected(approval_world):
     result = approval_world.wait(execution)
     assert result.error == "CanaryRolledBack"
     assert "latency looks odd" in result.cause
-    assert approval_world.live_config() == f"{ENDPOINT}-v1-blue"
+    assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}
 
 
 def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(approval_world):
@@ -326,7 +326,7 @@ def test_guardrails_promotes_with_one_update_carrying_the_deployment_config(guar
     assert policy["Type"] == "CANARY" and policy["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 20}
     alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
     assert alarms == {guardrails_world.alarms[f"blue-{m}"] for m in ("5xx", "4xx", "latency")}
-    assert guardrails_world.live_config() == f"{ENDPOINT}-v2"
+    assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v2"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
 
 
@@ -337,5 +337,5 @@ def test_guardrails_rollback_by_sagemaker_ends_failed(guardrails_world):
 
     assert execution.status == "FAILED"
     assert execution.error == "CanaryRolledBack"
-    assert guardrails_world.live_config() == f"{ENDPOINT}-v1-blue"
+    assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v1"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}

@@ -1,0 +1,160 @@
+"""A Step Functions state machine that deploys approved model packages to a SageMaker endpoint safely.
+
+The phases live in their own modules, in the order an execution meets them: `release` (check the
+package, one deployment at a time, name the release, create its model, find the endpoint),
+`first_release`, `canary` (canary, bake, traffic and approval guards) or `guardrails`, `promote`,
+`rollback`, and `permissions`; `states` holds the building blocks they share.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
+from mlops_constructs.canary_deployer.canary import COLOURS
+from mlops_constructs.canary_deployer.states import IN_SERVICE, SCALING_POLICY, DeployerStates, VariantScaling
+from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
+
+__all__ = ["COLOURS", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "VariantScaling"]
+
+
+class CanaryDeployer(Construct):
+    """Deploys an approved model package to `endpoint_name`, shifting `canary_weight` of the traffic first.
+
+    Input: ``{"ModelPackageArn": "..."}``. The endpoint's two production variants are always ``blue`` and
+    ``green``: a release goes to the colour not in use, so the per-variant alarms in `alarm_names` stay
+    valid across releases. The first release creates the endpoint on ``blue``. Later ones bake a canary
+    while checking the new colour's alarms, then promote (the new colour takes the live capacity) or roll
+    back to the live model at its live capacity and end FAILED with the reason. Every AWS call retries
+    throttling; any other failure after autoscaling came off the live variant rolls back.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine_name: str,
+        endpoint_name: str,
+        model_name_prefix: str,
+        model_package_group_name: str,
+        model_role: iam.IRole,
+        instance_type: str,
+        initial_instance_count: int,
+        canary_weight: float,
+        timings: CanaryTimings,
+        strategy: str = "variants",
+        min_canary_invocations: int = 0,
+        manual_approval: cdk.Duration | None = None,
+        guardrails_traffic_routing: str = "CANARY",
+        scaling: VariantScaling,
+        alarm_names: dict[str, list[str]],
+        topic: sns.ITopic,
+        key: kms.IKey,
+        subnet_ids: list[str] | None = None,
+        security_group_ids: list[str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        approval_seconds = int(manual_approval.to_seconds()) if manual_approval else 0
+        timeout = timings.execution_timeout_seconds(approval_seconds)
+        if timeout > MAX_EXECUTION_SECONDS:
+            raise ValueError(f"the deployer's longest path needs {timeout} s, more than a Standard workflow's {MAX_EXECUTION_SECONDS} s")
+        states = DeployerStates(
+            self, endpoint_name=endpoint_name, model_name_prefix=model_name_prefix, timings=timings, scaling=scaling, topic=topic, key_arn=key.key_arn
+        )
+        package_arns = [states.sagemaker_arn("model-package", f"{model_package_group_name.lower()}/*")]
+        vpc_config = {"VpcConfig": {"Subnets": subnet_ids, "SecurityGroupIds": security_group_ids}} if subnet_ids and security_group_ids else {}
+        alarm_arns = [
+            states.stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+            for names in alarm_names.values()
+            for name in names
+        ]
+
+        nothing_changed = rollback.nothing_changed(states)
+        roll_back = rollback.roll_back(states)
+
+        if strategy == "guardrails":
+            change = guardrails.guardrails(
+                states, weight=canary_weight, traffic_routing=guardrails_traffic_routing, alarm_names=alarm_names, nothing_changed=nothing_changed, rollback=roll_back
+            )
+        else:
+            after_bake = promote.promote(states, roll_back)
+            if manual_approval:
+                after_bake = canary.approval(states, manual_approval, after_bake, roll_back)
+            if min_canary_invocations:
+                after_bake = canary.enough_traffic(states, min_canary_invocations, after_bake, roll_back)
+            baked = canary.bake(states, alarm_arns, after_bake, roll_back)
+            shift = canary.canary(states, weight=canary_weight, instance_type=instance_type, bake=baked, nothing_changed=nothing_changed, rollback=roll_back)
+            change = canary.pick_colour(states, alarm_names, shift)
+
+        check_package, approved = release.check_package(states, model_package_group_name, nothing_changed)
+        approved.when(
+            sfn.Condition.and_(
+                sfn.Condition.string_equals("$.package.Status", "Approved"),
+                sfn.Condition.string_equals("$.package.Group", model_package_group_name),
+            ),
+            release.one_deployment_at_a_time(states, state_machine_name, nothing_changed)
+            .next(release.name_the_release(states))
+            .next(release.create_model(states, model_role.role_arn, vpc_config, nothing_changed))
+            .next(
+                release.find_endpoint(
+                    states,
+                    first_release.first_release(states, instance_type, initial_instance_count),
+                    self._later_release(states, change, nothing_changed),
+                    nothing_changed,
+                )
+            ),
+        )
+
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            definition_body=sfn.DefinitionBody.from_chainable(check_package),
+            timeout=cdk.Duration.seconds(timeout),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY),
+                level=sfn.LogLevel.ALL,
+            ),
+        )
+        permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns)
+
+    def _later_release(self, states: DeployerStates, change: sfn.IChainable, nothing_changed: sfn.IChainable) -> sfn.IChainable:
+        """The endpoint exists: go ahead only if it serves one variant, InService, and not this release."""
+        busy = sfn.Fail(
+            self,
+            "Endpoint is busy with another deployment",
+            error="EndpointBusy",
+            cause="The endpoint is not InService on a single variant; another deployment is running or failed",
+        )
+        remember = states.sagemaker(
+            "Remember the live config",
+            "describeEndpointConfig",
+            {"EndpointConfigName": sfn.JsonPath.string_at("$.live.ConfigName")},
+            states.config_arns,
+            result_selector={
+                "Model": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].ModelName"), 0),
+                "InstanceType": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].InstanceType"), 0),
+            },
+            result_path="$.liveConfig",
+        )
+        states.on_failure(remember, nothing_changed, label="remembering the live config")
+        return (
+            sfn.Choice(self, "Is the endpoint free?")
+            .when(
+                sfn.Condition.and_(sfn.Condition.string_equals("$.live.Status", IN_SERVICE), sfn.Condition.number_equals("$.live.Variants", 1)),
+                remember.next(
+                    sfn.Choice(self, "Is this release already live?")
+                    .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), sfn.Succeed(self, "Already serving this release"))
+                    .otherwise(change)
+                ),
+            )
+            .otherwise(busy)
+        )

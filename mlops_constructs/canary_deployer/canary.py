@@ -1,0 +1,213 @@
+"""variants: the new model takes `weight` of the traffic on the colour not in use, and bakes while its
+alarms are checked; optional guards (enough requests, a person's approval) come before the promotion."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+
+from mlops_constructs.canary_deployer.states import RETRY, TRANSIENT_ERRORS, DeployerStates
+
+COLOURS = ("blue", "green")
+
+
+def live_variant(count_path: str = "$.live.Count", *, model: str = "$.liveConfig.Model", weight: float = 1) -> dict:
+    """The live variant as it serves now: its model, instance type and current instance count."""
+    return {
+        "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
+        "ModelName": sfn.JsonPath.string_at(model),
+        "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
+        "InitialInstanceCount": sfn.JsonPath.number_at(count_path),
+        "InitialVariantWeight": weight,
+    }
+
+
+def pick_colour(states: DeployerStates, alarm_names: dict[str, list[str]], then: sfn.IChainable) -> sfn.Choice:
+    """The canary goes to the colour not in use, watched by that colour's alarms."""
+    choice = sfn.Choice(states.scope, "Which colour is live?")
+    colours = {
+        colour: sfn.Pass(
+            states.scope,
+            f"Canary goes to {colour}",
+            result=sfn.Result.from_object({"New": colour, "Alarms": alarm_names[colour]}),
+            result_path="$.colour",
+        )
+        for colour in COLOURS
+    }
+    choice.when(sfn.Condition.string_equals("$.live.Variant", "blue"), colours["green"]).otherwise(colours["blue"])
+    for colour in colours.values():
+        colour.next(then)
+    return choice
+
+
+def canary(
+    states: DeployerStates, *, weight: float, instance_type: str, bake: sfn.IChainable, nothing_changed: sfn.IChainable, rollback: sfn.IChainable
+) -> sfn.IChainable:
+    """Create the configs (the rollback config first, so every later failure has somewhere to go back
+    to), take autoscaling off the live variant, shift the traffic and wait for it."""
+    create_rollback = states.create_config("Create the rollback config", "$.release.RollbackConfig", [live_variant()])
+    create_canary = states.create_config(
+        "Create the canary config",
+        "$.release.CanaryConfig",
+        [
+            live_variant(weight=round(1 - weight, 6)),
+            {
+                "VariantName": sfn.JsonPath.string_at("$.colour.New"),
+                "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                "InstanceType": instance_type,
+                "InitialInstanceCount": 1,
+                "InitialVariantWeight": weight,
+            },
+        ],
+    )
+    states.on_failure(create_rollback, nothing_changed, label="creating the rollback config")
+    states.on_failure(create_canary, nothing_changed, label="creating the canary config")
+    deregister, autoscaling_off = states.deregister_autoscaling("live variant", "$.live.Variant")
+    states.on_failure(deregister, rollback, label="deregistering autoscaling from the live variant")
+    shift = states.update_endpoint("Shift canary traffic", "$.release.CanaryConfig")
+    states.on_failure(shift, rollback, label="shifting canary traffic")
+    create_rollback.next(create_canary).next(deregister)
+    autoscaling_off.next(shift).next(states.await_endpoint("the canary", "$.release.CanaryConfig", bake, rollback))
+    return create_rollback
+
+
+def bake(states: DeployerStates, alarm_arns: list[str], after: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
+    """Check the new colour's alarms every `alarm_poll_seconds`, `bake_checks` times; an ALARM rolls back."""
+    scope = states.scope
+    start = sfn.Pass(scope, "Start the bake", result=sfn.Result.from_object({"count": 0}), result_path="$.bake")
+    check = states.call(
+        "Check the canary's alarms",
+        "cloudwatch",
+        "describeAlarms",
+        {"AlarmNames": sfn.JsonPath.list_at("$.colour.Alarms"), "StateValue": "ALARM"},
+        alarm_arns,
+        # The state is checked here again rather than trusted to the request's filter alone.
+        result_selector={
+            "Firing": sfn.JsonPath.array_contains(sfn.JsonPath.list_at("$.MetricAlarms[*].StateValue"), "ALARM"),
+            "Names": sfn.JsonPath.list_at("$.MetricAlarms[*].AlarmName"),
+        },
+        result_path="$.alarms",
+    )
+    states.on_failure(check, rollback, label="checking the canary alarms")
+    count = sfn.Pass(scope, "Count bake checks", parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.bake.count"), 1)}, result_path="$.bake")
+    alarm = sfn.Pass(
+        scope,
+        "Record the alarm",
+        parameters={"reason": sfn.JsonPath.format("Canary alarm in ALARM: {}", sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.alarms.Names")))},
+        result_path="$.failure",
+    )
+    alarm.next(rollback)
+    wait = sfn.Wait(scope, "Bake", time=sfn.WaitTime.duration(cdk.Duration.seconds(states.timings.alarm_poll_seconds)))
+    start.next(check).next(count).next(
+        sfn.Choice(scope, "Is the canary healthy?")
+        .when(sfn.Condition.boolean_equals("$.alarms.Firing", True), alarm)
+        .when(sfn.Condition.number_greater_than_equals("$.bake.count", states.timings.bake_checks), after)
+        .otherwise(wait)
+    )
+    wait.next(check)
+    return start
+
+
+def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
+    """Roll back a canary that served fewer than `min_invocations` requests: no alarm is no evidence."""
+    scope = states.scope
+    window = states.timings.longest_path_seconds()
+    count = states.call(
+        "Count the canary's invocations",
+        "cloudwatch",
+        "getMetricData",
+        {
+            "StartTime": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+            "EndTime": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+            "MetricDataQueries": [
+                {
+                    "Id": "invocations",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/SageMaker",
+                            "MetricName": "Invocations",
+                            "Dimensions": [
+                                {"Name": "EndpointName", "Value": states.endpoint},
+                                {"Name": "VariantName", "Value": sfn.JsonPath.string_at("$.colour.New")},
+                            ],
+                        },
+                        # One period longer than the whole execution: a single sum from its start.
+                        "Period": 60 * (window // 60 + 60),
+                        "Stat": "Sum",
+                    },
+                }
+            ],
+        },
+        ["*"],
+        iam_action="cloudwatch:GetMetricData",
+        result_selector={"Values": sfn.JsonPath.list_at("$.MetricDataResults[*].Values")},
+        result_path="$.traffic",
+    )
+    states.on_failure(count, rollback, label="counting canary invocations")
+    unwrap = sfn.Pass(
+        scope,
+        "Unwrap the invocation values",
+        parameters={"Values": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0)},
+        result_path="$.traffic",
+    )
+    too_few = sfn.Pass(
+        scope,
+        "Record too little traffic",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                f"The canary served too few requests to judge: {{}} invocations, at least {min_invocations} needed",
+                sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.traffic.Values")),
+            )
+        },
+        result_path="$.failure",
+    )
+    too_few.next(rollback)
+    first = sfn.Pass(
+        scope,
+        "Take the invocation count",
+        parameters={"Sum": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0), "Values": sfn.JsonPath.list_at("$.traffic.Values")},
+        result_path="$.traffic",
+    )
+    first.next(
+        sfn.Choice(scope, "Did the canary serve enough requests?")
+        .when(sfn.Condition.number_greater_than_equals("$.traffic.Sum", min_invocations), promote)
+        .otherwise(too_few)
+    )
+    return count.next(unwrap).next(
+        sfn.Choice(scope, "Did the canary get any traffic?").when(sfn.Condition.is_present("$.traffic.Values[0]"), first).otherwise(too_few)
+    )
+
+
+def approval(states: DeployerStates, timeout: cdk.Duration, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
+    """Send a task token to the topic and wait: send-task-success promotes; send-task-failure, or no
+    answer within `timeout`, rolls back."""
+    ask = tasks.SnsPublish(
+        states.scope,
+        "Ask for approval",
+        topic=states.topic,
+        subject=f"{states.endpoint}: approve the canary?",
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        message=sfn.TaskInput.from_object(
+            {
+                "endpoint": states.endpoint,
+                "event": "approval requested",
+                "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+                "taskToken": sfn.JsonPath.task_token,
+                "approve": "aws stepfunctions send-task-success --task-output '{}' --task-token <taskToken>",
+                "reject": "aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token <taskToken>",
+            }
+        ),
+        task_timeout=sfn.Timeout.duration(timeout),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    refused = sfn.Pass(
+        states.scope,
+        "Record the refusal",
+        parameters={"reason": sfn.JsonPath.format("Promotion not approved: {} {}", sfn.JsonPath.string_at("$.approval.Error"), sfn.JsonPath.string_at("$.approval.Cause"))},
+        result_path="$.failure",
+    )
+    refused.next(rollback)
+    ask.add_retry(errors=TRANSIENT_ERRORS["sns"], **RETRY)
+    ask.add_catch(refused, errors=["States.ALL"], result_path="$.approval")
+    return ask.next(promote)

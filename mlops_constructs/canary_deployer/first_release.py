@@ -1,0 +1,47 @@
+"""No endpoint yet: create it on blue, wait until it serves, register autoscaling."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_stepfunctions as sfn
+
+from mlops_constructs.canary_deployer.states import DeployerStates
+
+
+def first_release(states: DeployerStates, instance_type: str, instance_count: int) -> sfn.IChainable:
+    scope = states.scope
+    ended = sfn.Fail(scope, "First release failed", error="EndpointCreationFailed", cause_path="$.failure.reason")
+    announce_failure = states.notify("Announce the failed first release", "first release failed", "$.failure.reason")
+    announce_failure.add_catch(ended, errors=["States.ALL"], result_path="$.notifyError")
+    failed = announce_failure.next(ended)
+
+    create_config = states.create_config(
+        "Create the first endpoint config",
+        "$.release.Config",
+        [
+            {
+                "VariantName": "blue",
+                "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                "InstanceType": instance_type,
+                "InitialInstanceCount": instance_count,
+                "InitialVariantWeight": 1,
+            }
+        ],
+    )
+    create_endpoint = states.sagemaker(
+        "Create the endpoint",
+        "createEndpoint",
+        {"EndpointName": states.endpoint, "EndpointConfigName": sfn.JsonPath.string_at("$.release.Config")},
+        [*states.endpoint_arns, *states.config_arns],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    register, policy = states.register_autoscaling("first release", "blue")
+    announce = states.notify("Announce the first release", "released", "$.release.ModelName")
+    for task, label in ((create_config, "creating the first endpoint config"), (create_endpoint, "creating the endpoint"), (register, "registering autoscaling for the first release"), (policy, "putting the scaling policy for the first release")):
+        states.on_failure(task, failed, label=label)
+    announce.add_catch(
+        sfn.Fail(scope, "Released, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
+        errors=["States.ALL"],
+        result_path="$.notifyError",
+    )
+    policy.next(announce).next(sfn.Succeed(scope, "Released on blue"))
+    return create_config.next(create_endpoint).next(states.await_endpoint("the new endpoint", "$.release.Config", register, failed))

@@ -1,0 +1,183 @@
+"""Before anything changes: check the package, make sure no other deployment runs, name the release,
+create its model and find the endpoint. A failure here leaves the endpoint as it was."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_stepfunctions as sfn
+
+from mlops_constructs.canary_deployer.states import DeployerStates
+
+# SageMaker's endpoint config names: 63 characters at most.
+MAX_CONFIG_NAME = 63
+# "-v<version>-<attempt>-canary": a version of up to six digits and an eight-character attempt id.
+CONFIG_SUFFIX = len("-v999999-12345678-canary")
+
+
+def check_package(states: DeployerStates, group_name: str, failed: sfn.IChainable) -> tuple[sfn.IChainable, sfn.Choice]:
+    """Describe the package; returns the first state and the choice whose `afterwards()` goes on."""
+    describe = states.sagemaker(
+        "Describe the model package",
+        "describeModelPackage",
+        {"ModelPackageName": sfn.JsonPath.string_at("$.ModelPackageArn")},
+        [states.sagemaker_arn("model-package", f"{group_name.lower()}/*")],
+        result_selector={
+            "Status": sfn.JsonPath.string_at("$.ModelApprovalStatus"),
+            "Group": sfn.JsonPath.string_at("$.ModelPackageGroupName"),
+            "Version": sfn.JsonPath.number_at("$.ModelPackageVersion"),
+        },
+        result_path="$.package",
+    )
+    states.on_failure(describe, failed, label="reading the model package")
+    not_deployable = sfn.Fail(
+        states.scope,
+        "Package is not an approved package of our group",
+        error="PackageNotDeployable",
+        cause=f"Only Approved packages of {group_name} are deployed",
+    )
+    approved = sfn.Choice(states.scope, "Is the package approved and ours?").otherwise(not_deployable)
+    describe.next(approved)
+    return describe, approved
+
+
+def one_deployment_at_a_time(states: DeployerStates, state_machine_name: str, failed: sfn.IChainable) -> sfn.Chain:
+    """Only the oldest running execution deploys; any later one (a duplicate approval event, or the
+    next approval arriving early) is refused before it touches the endpoint."""
+    scope = states.scope
+    note = sfn.Pass(scope, "Note this execution", parameters={"Id": sfn.JsonPath.execution_id}, result_path="$.execution")
+    running = states.call(
+        "List running deployments",
+        "sfn",
+        "listExecutions",
+        {"StateMachineArn": sfn.JsonPath.state_machine_id, "StatusFilter": "RUNNING"},
+        [
+            states.stack.format_arn(
+                service="states", resource="stateMachine", resource_name=state_machine_name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+            )
+        ],
+        iam_action="states:ListExecutions",
+        # Most recent first, as AWS documents: the last one is the oldest.
+        result_selector={
+            "Oldest": sfn.JsonPath.array_get_item(
+                sfn.JsonPath.list_at("$.Executions[*].ExecutionArn"),
+                cdk.Token.as_number(sfn.JsonPath.math_add(cdk.Token.as_number(sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.Executions"))), -1)),
+            )
+        },
+        result_path="$.running",
+    )
+    states.on_failure(running, failed, label="listing running deployments")
+    go_ahead = sfn.Pass(scope, "Go ahead")
+    refused = sfn.Fail(
+        scope,
+        "Another deployment is running",
+        error="DeploymentInProgress",
+        cause="An earlier execution is still deploying to this endpoint; approve again once it has finished",
+    )
+    note.next(running).next(
+        sfn.Choice(scope, "Is this the oldest running deployment?")
+        .when(sfn.Condition.string_equals_json_path("$.running.Oldest", "$.execution.Id"), go_ahead)
+        .otherwise(refused)
+    )
+    return sfn.Chain.custom(note, [go_ahead], go_ahead)
+
+
+def name_the_release(states: DeployerStates) -> sfn.Pass:
+    """The model is named after the package version, so the same package reuses its model. Endpoint
+    configs also carry an attempt id: approving a version again after a rollback creates new configs."""
+    if len(states.endpoint) + CONFIG_SUFFIX > MAX_CONFIG_NAME:
+        raise ValueError(
+            f"endpoint name {states.endpoint!r} is too long: endpoint config names '<endpoint>{'-v<version>-<attempt>-canary'}' "
+            f"must fit SageMaker's {MAX_CONFIG_NAME} characters, so the endpoint name may have {MAX_CONFIG_NAME - CONFIG_SUFFIX} at most"
+        )
+    version = sfn.JsonPath.string_at("$.package.Version")
+    attempt = sfn.JsonPath.string_at("$.release.Attempt")
+    pick_attempt = sfn.Pass(
+        states.scope,
+        "Pick an attempt id",
+        parameters={"Attempt": sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(sfn.JsonPath.uuid(), "-"), 0)},
+        result_path="$.release",
+    )
+    name = sfn.Pass(
+        states.scope,
+        "Name the release",
+        parameters={
+            "Attempt": attempt,
+            "ModelName": sfn.JsonPath.format(f"{states.model_prefix}-v{{}}", version),
+            "Config": sfn.JsonPath.format(f"{states.endpoint}-v{{}}-{{}}", version, attempt),
+            "CanaryConfig": sfn.JsonPath.format(f"{states.endpoint}-v{{}}-{{}}-canary", version, attempt),
+            "RollbackConfig": sfn.JsonPath.format(f"{states.endpoint}-v{{}}-{{}}-rollback", version, attempt),
+        },
+        result_path="$.release",
+    )
+    pick_attempt.next(name)
+    return sfn.Chain.custom(pick_attempt, [name], name)
+
+
+def create_model(states: DeployerStates, model_role_arn: str, vpc_config: dict, failed: sfn.IChainable) -> sfn.Chain:
+    """Create the release's model; if the package was deployed before, its model already exists."""
+    create = states.sagemaker(
+        "Create the model",
+        "createModel",
+        {
+            "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+            "ExecutionRoleArn": model_role_arn,
+            "Containers": [{"ModelPackageName": sfn.JsonPath.string_at("$.ModelPackageArn")}],
+            **vpc_config,
+        },
+        states.model_arns,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    exists = states.sagemaker(
+        "Use the existing model",
+        "describeModel",
+        {"ModelName": sfn.JsonPath.string_at("$.release.ModelName")},
+        states.model_arns,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    create.add_catch(exists, errors=["States.TaskFailed"], result_path="$.error")
+    states.on_failure(exists, failed, label="creating the model")
+    ready = sfn.Pass(states.scope, "The model is ready")
+    create.next(ready)
+    exists.next(ready)
+    return sfn.Chain.custom(create, [ready], ready)
+
+
+def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_release: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
+    """List endpoints by name, so that only the endpoint's absence means a first release: a throttle or
+    a refused call is a failure, not a reason to create the endpoint."""
+    listed = states.sagemaker(
+        "Find the endpoint",
+        "listEndpoints",
+        {"NameContains": states.endpoint, "MaxResults": 100},
+        ["*"],
+        result_selector={"Names": sfn.JsonPath.list_at("$.Endpoints[*].EndpointName")},
+        result_path="$.endpoints",
+    )
+    states.on_failure(listed, failed, label="finding the endpoint")
+    exists = sfn.Pass(
+        states.scope,
+        "Is the endpoint among them",
+        parameters={"Exists": sfn.JsonPath.array_contains(sfn.JsonPath.list_at("$.endpoints.Names"), states.endpoint)},
+        result_path="$.endpoints",
+    )
+    describe = states.sagemaker(
+        "Describe the endpoint",
+        "describeEndpoint",
+        {"EndpointName": states.endpoint},
+        states.endpoint_arns,
+        result_selector={
+            "Status": sfn.JsonPath.string_at("$.EndpointStatus"),
+            "ConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
+            "Variant": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].VariantName"), 0),
+            "Count": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].CurrentInstanceCount"), 0),
+            "Variants": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.ProductionVariants")),
+        },
+        result_path="$.live",
+    )
+    states.on_failure(describe, failed, label="describing the endpoint")
+    describe.next(later_release)
+    return listed.next(exists).next(
+        sfn.Choice(states.scope, "Does the endpoint exist?")
+        .when(sfn.Condition.boolean_equals("$.endpoints.Exists", True), describe)
+        .otherwise(first_release)
+    )

@@ -1,0 +1,89 @@
+"""Putting things back: the endpoint returns to the live model at its live capacity, autoscaling returns
+to the live variant, someone is told, and the execution ends FAILED with the reason."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_stepfunctions as sfn
+
+from mlops_constructs.canary_deployer.states import IN_SERVICE, DeployerStates
+
+_SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+
+
+def nothing_changed(states: DeployerStates) -> sfn.IChainable:
+    """For failures before the endpoint was touched: announce and end FAILED."""
+    ended = sfn.Fail(states.scope, "Deployment failed", error="DeploymentFailed", cause_path="$.failure.reason")
+    announce = states.notify("Announce the failed deployment", "deployment failed, nothing changed", "$.failure.reason")
+    announce.add_catch(ended, errors=["States.ALL"], result_path="$.notifyError")
+    return announce.next(ended)
+
+
+def roll_back(states: DeployerStates) -> sfn.IChainable:
+    """Entered with `$.failure.reason` from anywhere after autoscaling came off the live variant.
+
+    An update in progress is let settle first (SageMaker refuses to update an updating endpoint); then,
+    unless the endpoint already serves the live config, it is updated to the rollback config: the live
+    model at the live instance count, so a scaled-out variant keeps its capacity.
+    """
+    scope = states.scope
+    rolled_back = sfn.Fail(scope, "Rolled back", error="CanaryRolledBack", cause_path="$.failure.reason")
+    stuck = sfn.Fail(scope, "Rollback failed", error="RollbackFailed", cause_path="$.failure.reason")
+    announce_stuck = states.notify("Announce the failed rollback", "rollback failed, endpoint needs attention", "$.failure.reason")
+    announce_stuck.add_catch(stuck, errors=["States.ALL"], result_path="$.notifyError")
+    announce_stuck.next(stuck)
+
+    announce = states.notify("Announce the rollback", "rolled back", "$.failure.reason")
+    announce.add_catch(rolled_back, errors=["States.ALL"], result_path="$.notifyError")
+    register, policy = states.register_autoscaling("restored variant", sfn.JsonPath.string_at("$.live.Variant"))
+    states.on_failure(register, announce_stuck, label="restoring autoscaling")
+    states.on_failure(policy, announce_stuck, label="restoring the scaling policy")
+    policy.next(announce).next(rolled_back)
+
+    start = sfn.Pass(scope, "Start the rollback", result=sfn.Result.from_object({"count": 0}), result_path="$.settle")
+    check = states.describe_endpoint("Check the endpoint before rolling back", "$.endpoint")
+    states.on_failure(check, announce_stuck, label="checking the endpoint before rolling back")
+    count = sfn.Pass(
+        scope,
+        "Count settling polls",
+        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.settle.count"), 1)},
+        result_path="$.settle",
+    )
+    wait = sfn.Wait(scope, "Let the update settle", time=sfn.WaitTime.duration(cdk.Duration.seconds(states.timings.poll_seconds)))
+
+    update = states.update_endpoint(
+        "Roll back to the live config", "$.release.RollbackConfig"
+    )
+    refused = sfn.Pass(
+        scope,
+        "Record the refused rollback",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                "{}; rolling back was refused: {}", sfn.JsonPath.string_at("$.failure.reason"), sfn.JsonPath.string_at("$.rollbackError.Cause")
+            )
+        },
+        result_path="$.failure",
+    )
+    update.add_catch(refused, errors=["States.ALL"], result_path="$.rollbackError")
+    refused.next(announce_stuck)
+    update.next(states.await_endpoint("the rollback", "$.release.RollbackConfig", register, announce_stuck))
+
+    start.next(check).next(count).next(
+        sfn.Choice(scope, "Does the endpoint still serve the live config?")
+        .when(
+            sfn.Condition.and_(
+                sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE),
+                sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", "$.live.ConfigName"),
+            ),
+            register,
+        )
+        .when(
+            sfn.Condition.and_(
+                sfn.Condition.or_(*(sfn.Condition.string_equals("$.endpoint.Status", status) for status in _SETTLING)),
+                sfn.Condition.number_less_than("$.settle.count", states.timings.max_update_polls),
+            ),
+            wait.next(check),
+        )
+        .otherwise(update)
+    )
+    return start

@@ -1,0 +1,269 @@
+"""The building blocks every phase of the deployer uses: AWS calls that retry what is transient, endpoint
+polls, autoscaling, endpoint configs and notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from mlops_constructs.canary_deployer.timings import CanaryTimings
+
+IN_SERVICE = "InService"
+SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+# The error names Step Functions gives throttling and transient faults, per service. Codes that a
+# service's API model does not declare (SageMaker's ThrottlingException, CloudWatch's Throttling, Application
+# Auto Scaling's RateExceeded) only surface under the SDK's generic name, so that name is retried too;
+# a validation error shares it and costs a few retries before its Catch sees it.
+TRANSIENT_ERRORS = {
+    "sagemaker": ["SageMaker.SageMakerException", "SageMaker.ThrottlingException", "SageMaker.InternalFailureException"],
+    "cloudwatch": ["CloudWatch.CloudWatchException", "CloudWatch.InternalServiceFaultException", "CloudWatch.LimitExceededException"],
+    "applicationautoscaling": [
+        "ApplicationAutoScaling.ApplicationAutoScalingException",
+        "ApplicationAutoScaling.ConcurrentUpdateException",
+        "ApplicationAutoScaling.InternalServiceException",
+    ],
+    "sfn": ["Sfn.SfnException", "Sfn.ThrottlingException"],
+    "sns": ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException", "SNS.AmazonSNSException"],
+}
+RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
+
+
+@dataclass(frozen=True)
+class VariantScaling:
+    min_capacity: int
+    max_capacity: int
+    invocations_per_instance: float
+
+
+class DeployerStates:
+    """Makes the deployer's states in `scope`; holds what they share (endpoint, timings, topic, ARNs)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        endpoint_name: str,
+        model_name_prefix: str,
+        timings: CanaryTimings,
+        scaling: VariantScaling,
+        topic: sns.ITopic,
+        key_arn: str,
+    ) -> None:
+        self.scope = scope
+        self.stack = cdk.Stack.of(scope)
+        self.endpoint = endpoint_name
+        self.model_prefix = model_name_prefix
+        self.timings = timings
+        self.scaling = scaling
+        self.topic = topic
+        self.key_arn = key_arn
+        self.endpoint_arns = [self.sagemaker_arn("endpoint", endpoint_name.lower())]
+        self.config_arns = [self.sagemaker_arn("endpoint-config", f"{endpoint_name.lower()}-*")]
+        self.model_arns = [self.sagemaker_arn("model", f"{model_name_prefix.lower()}-*")]
+
+    # -- AWS calls -------------------------------------------------------------------------------
+
+    def call(self, name: str, service: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
+        task = tasks.CallAwsService(self.scope, name, service=service, action=action, parameters=parameters, iam_resources=resources, **kwargs)
+        task.add_retry(errors=TRANSIENT_ERRORS[service], **RETRY)
+        return task
+
+    def sagemaker(self, name: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
+        return self.call(name, "sagemaker", action, parameters, resources, **kwargs)
+
+    def sagemaker_arn(self, kind: str, name: str) -> str:
+        return self.stack.format_arn(service="sagemaker", resource=kind, resource_name=name)
+
+    def notify(self, name: str, what: str, detail_path: str) -> tasks.SnsPublish:
+        task = tasks.SnsPublish(
+            self.scope,
+            name,
+            topic=self.topic,
+            subject=f"{self.endpoint}: {what}",
+            message=sfn.TaskInput.from_object(
+                {
+                    "endpoint": self.endpoint,
+                    "event": what,
+                    "detail": sfn.JsonPath.string_at(detail_path),
+                    "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+                    "execution": sfn.JsonPath.execution_id,
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        task.add_retry(errors=TRANSIENT_ERRORS["sns"], **RETRY)
+        return task
+
+    # -- endpoint configs and updates ------------------------------------------------------------
+
+    def create_config(self, name: str, config_path: str, variants: list[dict]) -> tasks.CallAwsService:
+        return self.sagemaker(
+            name,
+            "createEndpointConfig",
+            {"EndpointConfigName": sfn.JsonPath.string_at(config_path), "KmsKeyId": self.key_arn, "ProductionVariants": variants},
+            self.config_arns,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
+    def update_endpoint(self, name: str, config_path: str, **extra: object) -> tasks.CallAwsService:
+        return self.sagemaker(
+            name,
+            "updateEndpoint",
+            {"EndpointName": self.endpoint, "EndpointConfigName": sfn.JsonPath.string_at(config_path), **extra},
+            [*self.endpoint_arns, *self.config_arns],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
+    def describe_endpoint(self, name: str, result_path: str) -> tasks.CallAwsService:
+        return self.sagemaker(
+            name,
+            "describeEndpoint",
+            {"EndpointName": self.endpoint},
+            self.endpoint_arns,
+            result_selector={
+                "Status": sfn.JsonPath.string_at("$.EndpointStatus"),
+                "ConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
+            },
+            result_path=result_path,
+        )
+
+    def await_endpoint(self, label: str, expected_config: str, done: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
+        """Poll until the endpoint is InService on `expected_config`; anything else ends in `failed`.
+
+        InService on another config is SageMaker's own rollback after a failed update: never success.
+        A failed poll is handed to `failed` as well, with the reason.
+        """
+        start = sfn.Pass(self.scope, f"Start waiting for {label}", result=sfn.Result.from_object({"count": 0}), result_path="$.polls")
+        wait = sfn.Wait(self.scope, f"Wait for {label}", time=sfn.WaitTime.duration(cdk.Duration.seconds(self.timings.poll_seconds)))
+        check = self.describe_endpoint(f"Check {label}", "$.endpoint")
+        self.on_failure(check, failed, label=f"checking {label}")
+        count = sfn.Pass(
+            self.scope,
+            f"Count polls of {label}",
+            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
+            result_path="$.polls",
+        )
+
+        def reason(text: str) -> sfn.IChainable:
+            record = sfn.Pass(
+                self.scope,
+                f"{text[0].upper()}{text[1:]} ({label})",
+                parameters={
+                    "reason": sfn.JsonPath.format(
+                        f"{text} while waiting for {label}: endpoint {{}} on {{}}",
+                        sfn.JsonPath.string_at("$.endpoint.Status"),
+                        sfn.JsonPath.string_at("$.endpoint.ConfigName"),
+                    )
+                },
+                result_path="$.failure",
+            )
+            return record.next(failed)
+
+        start.next(wait).next(check).next(count).next(
+            sfn.Choice(self.scope, f"Is {label} in service?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE),
+                    sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", expected_config),
+                ),
+                done,
+            )
+            .when(sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE), reason("silently rolled back"))
+            .when(
+                sfn.Condition.or_(
+                    sfn.Condition.string_equals("$.endpoint.Status", "Failed"),
+                    sfn.Condition.string_equals("$.endpoint.Status", "UpdateRollbackFailed"),
+                ),
+                reason("failed"),
+            )
+            .when(sfn.Condition.number_greater_than_equals("$.polls.count", self.timings.max_update_polls), reason("timed out"))
+            .otherwise(wait)
+        )
+        return start
+
+    def on_failure(self, task: sfn.TaskStateBase, handler: sfn.IChainable, *, label: str) -> None:
+        """Send any failure of `task` (after its retries) to `handler`, with the reason in `$.failure.reason`."""
+        record = sfn.Pass(
+            self.scope,
+            f"Record the failure ({label})",
+            parameters={
+                "reason": sfn.JsonPath.format(
+                    f"{label} failed: {{}}: {{}}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+                )
+            },
+            result_path="$.failure",
+        )
+        task.add_catch(record, errors=["States.ALL"], result_path="$.error")
+        record.next(handler)
+
+    # -- autoscaling -----------------------------------------------------------------------------
+
+    def _resource_id(self, variant: str) -> str:
+        return sfn.JsonPath.format(f"endpoint/{self.endpoint}/variant/{{}}", variant)
+
+    def register_autoscaling(self, label: str, variant: str) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
+        """Register the variant and put the target-tracking policy; returns both tasks (chain them)."""
+        register = self.call(
+            f"Register autoscaling ({label})",
+            "applicationautoscaling",
+            "registerScalableTarget",
+            {
+                "ServiceNamespace": "sagemaker",
+                "ResourceId": self._resource_id(variant),
+                "ScalableDimension": SCALABLE_DIMENSION,
+                "MinCapacity": self.scaling.min_capacity,
+                "MaxCapacity": self.scaling.max_capacity,
+            },
+            ["*"],
+            iam_action="application-autoscaling:RegisterScalableTarget",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        policy = self.call(
+            f"Put the scaling policy ({label})",
+            "applicationautoscaling",
+            "putScalingPolicy",
+            {
+                "PolicyName": SCALING_POLICY,
+                "ServiceNamespace": "sagemaker",
+                "ResourceId": self._resource_id(variant),
+                "ScalableDimension": SCALABLE_DIMENSION,
+                "PolicyType": "TargetTrackingScaling",
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": self.scaling.invocations_per_instance,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                    "ScaleInCooldown": 300,
+                    "ScaleOutCooldown": 60,
+                },
+            },
+            ["*"],
+            iam_action="application-autoscaling:PutScalingPolicy",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        register.next(policy)
+        return register, policy
+
+    def deregister_autoscaling(self, label: str, variant_path: str) -> tuple[tasks.CallAwsService, sfn.Pass]:
+        """Remove the variant's autoscaling; returns the task and the state after it (a variant without
+        autoscaling, because registration failed or someone removed it, is fine to change)."""
+        deregister = self.call(
+            f"Deregister autoscaling ({label})",
+            "applicationautoscaling",
+            "deregisterScalableTarget",
+            {"ServiceNamespace": "sagemaker", "ResourceId": self._resource_id(sfn.JsonPath.string_at(variant_path)), "ScalableDimension": SCALABLE_DIMENSION},
+            ["*"],
+            iam_action="application-autoscaling:DeregisterScalableTarget",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        nothing_to_remove = sfn.Pass(self.scope, f"No autoscaling on the {label}")
+        deregister.add_catch(nothing_to_remove, errors=["ApplicationAutoScaling.ObjectNotFoundException"], result_path=sfn.JsonPath.DISCARD)
+        joined = sfn.Pass(self.scope, f"Autoscaling is off the {label}")
+        deregister.next(joined)
+        nothing_to_remove.next(joined)
+        return deregister, joined
