@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.behaviour.deployer_world import synthesized_deployer
+
 REGION = "eu-west-1"
 
 
@@ -19,3 +21,27 @@ def aws_env(monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+# The deployer as synthesized with test timings, once per session (and per xdist worker) for every
+# module that runs it.
+
+
+@pytest.fixture(scope="session")
+def variants_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("variants"))
+
+
+@pytest.fixture(scope="session")
+def approval_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("approval"), manual_approval=True)
+
+
+@pytest.fixture(scope="session")
+def guardrails_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("guardrails"), strategy="guardrails")
+
+
+@pytest.fixture(scope="session")
+def traffic_guard_template(tmp_path_factory) -> dict:
+    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100)

@@ -20,6 +20,8 @@ import boto3
 from unittest import mock
 import yaml
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -62,6 +64,7 @@ class DeployerWorld:
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.alarms = self._create_alarms(template)
         definition = sfn_harness.state_machine_definition(template, self._refs(template))
+        self.definition = definition
         self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, "mlops-dev-canary-deployer")
         self._names = (f"deploy-{n}" for n in itertools.count(1))
 
@@ -107,8 +110,8 @@ class DeployerWorld:
         raise TimeoutError(f"{execution_arn} never entered {state!r}")
 
     def task_token(self, execution_arn: str) -> str:
-        """The token the deployer sent with its approval request."""
-        for event in sfn_harness.history(self.sfn, execution_arn):
+        """The token the deployer sent with its latest approval request."""
+        for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
             if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
                 message = json.loads(event["taskScheduledEventDetails"]["parameters"])["Message"]
                 return (json.loads(message) if isinstance(message, str) else message)["taskToken"]
@@ -163,6 +166,29 @@ class DeployerWorld:
             t["ResourceId"].rsplit("/", 1)[-1]: sorted(p["PolicyName"] for p in policies if p["ResourceId"] == t["ResourceId"])
             for t in targets
         }
+
+    def notifications(self) -> list[str]:
+        """Subjects of the messages published to the deployments topic, oldest first."""
+        (topic,) = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics.values()
+        return [subject for _, _, subject, *_ in topic.sent_notifications]
+
+    def remove_endpoint(self) -> None:
+        """Back to no endpoint at all: the state before a first release."""
+        if not self.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
+            return
+        # An operation a failed deployment left running ends after enough reads, as it would on AWS.
+        for _ in range(100):
+            if self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] not in ("Creating", "Updating"):
+                break
+        self.sagemaker.delete_endpoint(EndpointName=ENDPOINT)
+
+    def ensure_released(self) -> None:
+        """An endpoint InService on one variant with autoscaling, as a completed release leaves it."""
+        endpoints = self.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]
+        if endpoints and self.shim.status(ENDPOINT) == "InService" and len(self.live_variants()) == 1 and self.scaled_variants():
+            return
+        self.remove_endpoint()
+        assert self.deploy(self.register()).status == "SUCCEEDED"
 
     def update_configs(self) -> list[str]:
         return [without_attempt(call.endpoint_config_name) for call in self.shim.accepted_update_calls]

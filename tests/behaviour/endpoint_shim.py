@@ -197,6 +197,12 @@ class EndpointShim:
         with _lock:
             self._create_script.append((endpoint_name, outcome, reason))
 
+    def forget_scripts(self) -> None:
+        """Drop scripted outcomes no call has used yet: later creates and updates succeed."""
+        with _lock:
+            self._update_script.clear()
+            self._create_script.clear()
+
     # -- inspection ------------------------------------------------------------------------------
 
     @property

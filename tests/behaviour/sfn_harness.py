@@ -8,7 +8,9 @@ in a background thread: `run()` starts one and polls until it is no longer RUNNI
 so a test decides what happens first instead of racing the interpreter's thread; `state_clock()`
 lets the test move the clock that states read (`$$.State.EnteredTime`) forward, so a definition
 that measures a time window sees the window the test says has passed, without sleeping;
-`retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff.
+`retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
+`injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
+exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
 
 `resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
 `Fn::Join`, ...) into concrete strings, so a definition can be run as it was synthesized.
@@ -28,7 +30,10 @@ from typing import Any
 from unittest import mock
 
 from botocore.exceptions import ClientError
+import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import StateTaskServiceSns
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 
@@ -361,3 +366,72 @@ def retry_waits() -> Iterator[list[float]]:
     clock = type("RecordingTime", (), {"sleep": staticmethod(waits.append)})
     with mock.patch.object(_retrier_module, "time", clock):
         yield waits
+
+
+@dataclass
+class Fault:
+    """The AWS call of one task state fails with `code`: `times` times, or every time (None)."""
+
+    code: str
+    times: int | None = None
+    calls: int = 0
+
+    def fires(self) -> bool:
+        if self.times is not None and self.calls >= self.times:
+            return False
+        self.calls += 1
+        return True
+
+
+_FAULTY_TASK_TYPES = (StateTaskServiceAwsSdk, StateTaskServiceSns)
+_fault_clients: dict[str, Any] = {}
+
+
+def _service_error(service: str, action: str, code: str) -> Exception:
+    """The exception boto3 raises when `service` answers `code`: a modeled class for codes the API
+    declares, a plain ClientError otherwise, exactly as a real answer would be parsed."""
+    if service not in _fault_clients:
+        _fault_clients[service] = boto3.client(service, region_name=PSEUDO_PARAMETERS["AWS::Region"])
+    client = _fault_clients[service]
+    response = {
+        "Error": {"Code": code, "Message": f"injected {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "injected-fault"},
+    }
+    operation = action[:1].upper() + action[1:]
+    return client.exceptions.from_code(code)(response, operation)
+
+
+@contextlib.contextmanager
+def injected_faults() -> Iterator[dict[str, Fault]]:
+    """Within the block, a task state named in the returned dict fails its AWS call as the Fault says;
+    other states call moto as usual. Fill the dict before starting executions."""
+    faults: dict[str, Fault] = {}
+    originals = {task_type: task_type._eval_service_task for task_type in _FAULTY_TASK_TYPES}
+
+    def faulty(task_type: type) -> Any:
+        def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+            fault = faults.get(self.name)
+            if fault is not None and fault.fires():
+                raise _service_error(self._get_boto_service_name(), self._get_boto_service_action(), fault.code)
+            return originals[task_type](self, env, *args, **kwargs)
+
+        return eval_service_task
+
+    with contextlib.ExitStack() as stack:
+        for task_type in _FAULTY_TASK_TYPES:
+            stack.enter_context(mock.patch.object(task_type, "_eval_service_task", faulty(task_type)))
+        yield faults
+
+
+def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every Task state of a definition by name, including those in Parallel branches and Map processors."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(task_states(branch))
+        for processor in (state.get("ItemProcessor"), state.get("Iterator")):
+            if processor:
+                found.update(task_states(processor))
+    return found

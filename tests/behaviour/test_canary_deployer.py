@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world, synthesized_deployer
+from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world
 from tests.behaviour.sfn_harness import Execution, held_before, state_clock
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
 # How long the bake seems to have lasted when the deployer counts the canary's requests.
 BAKE_SECONDS = 600
-
-
-@pytest.fixture(scope="module")
-def variants_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("variants"))
-
-
-@pytest.fixture(scope="module")
-def approval_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("approval"), manual_approval=True)
-
-
-@pytest.fixture(scope="module")
-def guardrails_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("guardrails"), strategy="guardrails")
 
 
 @pytest.fixture
@@ -219,11 +204,6 @@ def test_duplicate_approval_event_after_the_release_changes_nothing(released):
     assert execution.status == "SUCCEEDED"
     assert "Already serving this release" in execution.states_entered
     assert released.shim.update_calls == []
-
-
-@pytest.fixture(scope="module")
-def traffic_guard_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100)
 
 
 @pytest.fixture

@@ -1,0 +1,256 @@
+"""Fault injection at every task state of the synthesized deployer.
+
+Each scenario is a deployment the deployer meets in real life (first release, rollout, rollback, ...).
+A baseline run of every scenario finds the task states it enters; every task state of every definition
+must be entered by one, so a new state is covered as soon as it exists. Then:
+- with every call throttled once, each scenario ends exactly as it does without faults;
+- with one state's call failing for good, the execution ends as the handler it reaches promises:
+  nothing changed, or rolled back to the old model with autoscaling on the live variant, or a failed
+  rollback that someone is told about, never an uncaught error or a silent end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from tests.behaviour import sfn_harness
+from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world
+from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock
+
+# Error codes as each service answers them. Throttling codes are undeclared in most API models, so
+# Step Functions reports them under the service's generic exception name.
+THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "sns": "Throttled"}
+DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "sns": "AuthorizationError"}
+_BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
+CLEAN_UP = "Clean up old releases"
+
+
+def service_of(state: dict) -> str:
+    resource = state["Resource"]
+    if ":aws-sdk:" in resource:
+        name = resource.split(":aws-sdk:")[1].split(":")[0]
+        return _BOTO_NAMES.get(name, name)
+    return resource.split(":::")[1].split(":")[0]
+
+
+# -- scenarios -----------------------------------------------------------------------------------
+
+
+def _other_colour(world: DeployerWorld) -> str:
+    return "green" if "blue" in world.live_variants() else "blue"
+
+
+def _quiet(world: DeployerWorld) -> None:
+    world.shim.forget_scripts()
+    for name in world.alarms.values():
+        world.set_alarm(name, "OK")
+
+
+def _released(world: DeployerWorld) -> None:
+    _quiet(world)
+    world.ensure_released()
+
+
+def _no_endpoint(world: DeployerWorld) -> None:
+    _quiet(world)
+    world.remove_endpoint()
+
+
+def _rollback_on_alarm(world: DeployerWorld) -> Execution:
+    world.set_alarm(world.alarms[f"{_other_colour(world)}-5xx"])
+    return world.deploy(world.register())
+
+
+def _refused_rollback(world: DeployerWorld) -> Execution:
+    world.shim.next_update("fail", reason="the new model does not start")
+    return world.deploy(world.register())
+
+
+def _failed_first_release(world: DeployerWorld) -> Execution:
+    world.shim.next_create("fail", reason="the model does not start")
+    return world.deploy(world.register())
+
+
+def _same_package_after_a_rollback(world: DeployerWorld) -> Execution:
+    package = world.register()
+    world.set_alarm(world.alarms[f"{_other_colour(world)}-5xx"])
+    world.deploy(package)
+    _quiet(world)
+    return world.deploy(package)
+
+
+def _answered_approval(world: DeployerWorld) -> Execution:
+    execution = world.start(world.register())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            token = world.task_token(execution)
+        except LookupError:
+            if sfn_harness.Execution(execution, "", history=sfn_harness.history(world.sfn, execution)).events("ExecutionFailed"):
+                return world.wait(execution)
+            time.sleep(0.01)
+            continue
+        world.sfn.send_task_success(taskToken=token, output="{}")
+        return world.wait(execution)
+    raise TimeoutError("the deployer neither asked for approval nor ended")
+
+
+def _served_traffic(world: DeployerWorld) -> Execution:
+    with held_before("Count the canary's invocations") as hold, state_clock() as clock:
+        execution = world.start(world.register())
+        try:
+            hold.reached()
+        except TimeoutError:
+            return world.wait(execution)
+        world.serve(_other_colour(world), 500)
+        clock.advance(600)
+        hold.release()
+        return world.wait(execution)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    template: str
+    prepare: Callable[[DeployerWorld], None]
+    act: Callable[[DeployerWorld], Execution]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _deploy(world: DeployerWorld) -> Execution:
+    return world.deploy(world.register())
+
+
+def _unreadable_package(world: DeployerWorld) -> Execution:
+    return world.deploy(f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-dev-models/999")
+
+
+SCENARIOS = [
+    Scenario("first release", "variants_template", _no_endpoint, _deploy),
+    Scenario("rollout", "variants_template", _released, _deploy),
+    # The third release is the first with a model older than the previous release to delete.
+    Scenario("third release", "variants_template", _released, lambda world: (_deploy(world), _deploy(world))[1]),
+    Scenario("rollback on an alarm", "variants_template", _released, _rollback_on_alarm),
+    Scenario("failed first release", "variants_template", _no_endpoint, _failed_first_release),
+    Scenario("refused rollback", "variants_template", _released, _refused_rollback),
+    Scenario("unreadable package", "variants_template", _released, _unreadable_package),
+    Scenario("same package after a rollback", "variants_template", _released, _same_package_after_a_rollback),
+    Scenario("approved rollout", "approval_template", _released, _answered_approval),
+    Scenario("rollout with enough traffic", "traffic_guard_template", _released, _served_traffic),
+    Scenario("guarded rollout", "guardrails_template", _released, _deploy),
+    Scenario("rollback by SageMaker", "guardrails_template", _released, lambda world: (world.shim.next_update("silent_rollback"), world.deploy(world.register()))[1]),
+]
+
+
+@dataclass
+class Baseline:
+    execution: Execution
+    entered: list[str]
+
+
+@pytest.fixture(scope="module")
+def baselines(request) -> dict[str, Baseline]:
+    """Each scenario once without faults: how it ends and which task states it enters."""
+    found = {}
+    for scenario in SCENARIOS:
+        template = request.getfixturevalue(scenario.template)
+        with deployer_world(template) as world:
+            scenario.prepare(world)
+            execution = scenario.act(world)
+            tasks = sfn_harness.task_states(world.definition)
+            found[scenario.name] = Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in tasks])
+    return found
+
+
+def covering(baselines: dict[str, Baseline]) -> dict[str, list[str]]:
+    """Each task state under the first scenario that enters it: scenario name -> its states."""
+    owner: dict[str, str] = {}
+    for scenario in SCENARIOS:
+        for state in baselines[scenario.name].entered:
+            owner.setdefault(state, scenario.name)
+    by_scenario: dict[str, list[str]] = {s.name: [] for s in SCENARIOS}
+    for state, scenario in owner.items():
+        by_scenario[scenario].append(state)
+    return by_scenario
+
+
+@pytest.mark.parametrize("template", sorted({s.template for s in SCENARIOS}))
+def test_every_task_state_is_entered_by_a_scenario(request, baselines, template):
+    with deployer_world(request.getfixturevalue(template)) as world:
+        states = set(sfn_harness.task_states(world.definition))
+    entered = {state for baseline in baselines.values() for state in baseline.entered}
+
+    assert states - entered == set(), "task states no scenario reaches: add a scenario that does"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines, scenario):
+    with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
+        tasks = sfn_harness.task_states(world.definition)
+        scenario.prepare(world)
+        faults.update({name: Fault(THROTTLED[service_of(state)], times=1) for name, state in tasks.items()})
+
+        execution = scenario.act(world)
+
+    expected = baselines[scenario.name].execution
+    assert (execution.status, execution.error) == (expected.status, expected.error)
+    assert [name for name in dict.fromkeys(execution.states_entered) if name in tasks and faults[name].calls != 1] == []
+    assert world.retry_waits, "the throttles were retried without backing off"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baselines, scenario, subtests):
+    states = covering(baselines)[scenario.name]
+    with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
+        tasks = sfn_harness.task_states(world.definition)
+        for state in states:
+            with subtests.test(state=state):
+                scenario.prepare(world)
+                before = _endpoint_state(world)
+                told = len(world.notifications())
+                faults.clear()
+                faults[state] = Fault(DENIED[service_of(tasks[state])])
+
+                execution = scenario.act(world)
+
+                _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
+
+
+def _endpoint_state(world: DeployerWorld) -> dict | None:
+    if not world.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
+        return None
+    return {"models": world.live_models(), "scaled": world.scaled_variants()}
+
+
+def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str, task: dict, before: dict | None, told: list[str]) -> None:
+    announcing = service_of(task) == "sns" and "waitForTaskToken" not in task["Resource"]
+    if state in _clean_up_states(world.definition):
+        assert execution.status == "SUCCEEDED", "a failed clean-up must not fail the release"
+        return
+    assert execution.status == "FAILED"
+    if announcing:
+        # The message is what failed; the endpoint must still be in a state someone can live with.
+        assert execution.error in ("AnnouncementFailed", "DeploymentFailed", "EndpointCreationFailed", "CanaryRolledBack", "RollbackFailed")
+    else:
+        assert told, f"nobody was told that {state!r} failed"
+    after = _endpoint_state(world)
+    if execution.error == "DeploymentFailed":
+        assert after == before, "a deployment that failed before changing anything changed the endpoint"
+    elif execution.error == "CanaryRolledBack":
+        assert after is not None and after["models"] == before["models"], "the old model is not serving"
+        assert after["scaled"] == {variant: ["SageMakerEndpointInvocationScalingPolicy"] for variant in after["models"]}
+    elif execution.error == "AnnouncementFailed":
+        assert after is not None and set(after["scaled"]) == set(after["models"]), "the live variant has no autoscaling"
+    else:
+        assert execution.error in ("EndpointCreationFailed", "RollbackFailed"), f"uncaught failure: {execution.error}: {execution.cause}"
+        assert any("failed" in subject for subject in told) or announcing
+
+
+def _clean_up_states(definition: dict) -> set[str]:
+    return set(sfn_harness.task_states({"States": {CLEAN_UP: definition["States"][CLEAN_UP]}})) if CLEAN_UP in definition["States"] else set()
