@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
+from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 
 # The environments the app synthesizes. Each must have its config/<name>.yaml: there is no fallback.
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
@@ -190,7 +190,8 @@ class Deployment(_Strict):
     alarm_poll_seconds: Annotated[int, Field(ge=0, le=14)] = 10
     # The bake lasts bake_checks x alarm_poll_seconds; the new colour's alarms are checked every time.
     bake_checks: Annotated[int, Field(ge=1, le=10000)] = 30
-    # How many polls an endpoint create or update may take before it counts as failed.
+    # How many polls an endpoint create or update may take before it counts as failed. With these bounds the
+    # deployer's longest path always fits one Step Functions execution (a year).
     max_update_polls: Annotated[int, Field(ge=1, le=1000)] = 120
     # variants only: roll back a canary that served fewer requests than this during its bake (0: no guard).
     min_canary_invocations: Annotated[int, Field(ge=0)] = 0
@@ -205,7 +206,7 @@ class Deployment(_Strict):
     notification_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
 
     @model_validator(mode="after")
-    def _fits_the_state_machine(self) -> Deployment:
+    def _fits_sagemaker_blue_green(self) -> Deployment:
         timings = CanaryTimings(
             poll_seconds=self.poll_seconds,
             max_update_polls=self.max_update_polls,
@@ -216,14 +217,6 @@ class Deployment(_Strict):
             raise ValueError(
                 f"with strategy 'guardrails', the bake (bake_checks x alarm_poll_seconds = {timings.bake_seconds} s) "
                 f"is SageMaker's wait between traffic steps, which is at most {MAX_GUARDRAILS_WAIT_SECONDS} s"
-            )
-        approval = self.approval_timeout_minutes * 60 if self.manual_approval else 0
-        needed = timings.execution_timeout_seconds(approval)
-        if needed > MAX_EXECUTION_SECONDS:
-            raise ValueError(
-                f"the deployer's longest path (4 x poll_seconds x max_update_polls + bake_checks x alarm_poll_seconds "
-                f"+ approval_timeout_minutes, with margin) needs {needed} s, more than a Step Functions execution's "
-                f"{MAX_EXECUTION_SECONDS} s; lower poll_seconds, max_update_polls, bake_checks or approval_timeout_minutes"
             )
         return self
 

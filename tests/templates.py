@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def resources(template: dict, resource_type: str) -> dict[str, dict]:
     """Logical ID -> resource, for every resource of `resource_type`."""
@@ -31,3 +33,14 @@ def policy_statements(template: dict, role: str) -> list[dict]:
         if {"Ref": role} in policy["Roles"]
         for statement in policy["PolicyDocument"]["Statement"]
     ]
+
+
+def state_machine_definition(template: dict, logical_id_prefix: str) -> tuple[dict, dict]:
+    """The properties and the parsed definition of the state machine whose logical ID starts with
+    `logical_id_prefix`. CloudFormation values inside the definition's strings (ARNs, names) are read
+    as the placeholder "<cfn>": enough to check its structure and numbers."""
+    properties = next(r["Properties"] for name, r in resources(template, "AWS::StepFunctions::StateMachine").items() if name.startswith(logical_id_prefix))
+    text = properties["DefinitionString"]
+    if isinstance(text, dict):
+        text = "".join(part if isinstance(part, str) else "<cfn>" for part in text["Fn::Join"][1])
+    return properties, json.loads(text)

@@ -135,3 +135,21 @@ def test_vpc_block_too_small_for_the_subnets_is_rejected(tmp_path):
         load_environment(config_dir, "dev")
 
     assert "network.vpc.cidr: must be a /16 to /18 IPv4 block" in str(error.value)
+
+
+def test_alarm_polls_slower_than_fifteen_seconds_are_rejected(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["deployment"].update(alarm_poll_seconds=30))
+
+    with pytest.raises(ConfigError, match=r"deployment\.alarm_poll_seconds: Input should be less than or equal to 14"):
+        load_environment(config_dir, "dev")
+
+
+def test_guardrails_bake_longer_than_sagemaker_allows_is_rejected(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["deployment"].update(strategy="guardrails", alarm_poll_seconds=10, bake_checks=400))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "dev.yaml" in str(error.value) and "deployment:" in str(error.value)
+    assert "4000 s" in str(error.value) and "3600 s" in str(error.value)
+

@@ -8,7 +8,14 @@ import pytest
 from moto.events.models import EventPattern
 
 from config import load_environment
-from tests.templates import only, policy_statements, resources, role_named
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+
+from mlops_constructs.canary_deployer import CanaryDeployer, VariantScaling
+from mlops_constructs.canary_deployer.timings import CanaryTimings
+from tests.templates import only, policy_statements, resources, role_named, state_machine_definition
 from tests.synth import CONFIG_DIR, Synthesized
 
 GROUP = "mlops-dev-models"
@@ -130,3 +137,98 @@ def test_deployer_role_never_gets_a_service_wide_action(deployment):
     assert not [a for a in actions if a.endswith(":*")]
     star = [s for s in statements if s["Resource"] == "*"]
     assert all(str(s["Action"]).count("application-autoscaling:") or s["Action"] == "iam:CreateServiceLinkedRole" or "xray:" in str(s["Action"]) for s in star)
+
+
+def _timings(environment: str) -> tuple[CanaryTimings, int]:
+    settings = load_environment(CONFIG_DIR, environment).deployment
+    timings = CanaryTimings(
+        poll_seconds=settings.poll_seconds,
+        max_update_polls=settings.max_update_polls,
+        bake_checks=settings.bake_checks,
+        alarm_poll_seconds=settings.alarm_poll_seconds,
+    )
+    return timings, settings.approval_timeout_minutes * 60 if settings.manual_approval else 0
+
+
+def test_deployer_outlives_its_longest_path_with_margin(deployment, environment):
+    timings, approval = _timings(environment)
+    _, definition = state_machine_definition(deployment, "CanaryDeployer")
+
+    assert definition["TimeoutSeconds"] >= 1.25 * timings.longest_path_seconds(approval)
+
+
+def test_prod_approval_wait_and_the_rollback_after_it_end_before_the_deployer_times_out(synthesized: Synthesized):
+    deployment = synthesized.template("prod", "deployment")
+    timings, _ = _timings("prod")
+    _, definition = state_machine_definition(deployment, "CanaryDeployer")
+    ask = definition["States"]["Ask for approval"]
+    bake_and_canary = timings.bake_seconds + timings.update_wait_seconds
+    rollback = 2 * timings.update_wait_seconds
+
+    assert ask["TimeoutSeconds"] == 24 * 3600
+    assert bake_and_canary + ask["TimeoutSeconds"] + rollback < definition["TimeoutSeconds"]
+    assert any("States.ALL" in catch["ErrorEquals"] for catch in ask["Catch"])
+
+
+def test_alarms_are_checked_at_most_fifteen_seconds_apart_during_the_bake(deployment):
+    _, definition = state_machine_definition(deployment, "CanaryDeployer")
+
+    assert definition["States"]["Bake"]["Seconds"] < 15
+
+
+def test_every_aws_call_of_the_deployer_retries_throttling(deployment):
+    _, definition = state_machine_definition(deployment, "CanaryDeployer")
+    tasks = [(name, state) for name, state in _all_states(definition) if state["Type"] == "Task"]
+
+    assert tasks
+    assert [name for name, state in tasks if not any(r["BackoffRate"] > 1 for r in state.get("Retry", []))] == []
+
+
+def _all_states(definition: dict):
+    for name, state in definition["States"].items():
+        yield name, state
+        for nested in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
+            yield from _all_states(nested)
+
+
+def test_deployer_creates_grants_only_for_sagemaker_resources(deployment):
+    statements = policy_statements(deployment, role_named(deployment, "CanaryDeployerStateMachineRole"))
+    grants = [s for s in statements if "kms:CreateGrant" in s["Action"]]
+
+    assert grants
+    for grant in grants:
+        assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+        assert "kms:ViaService" in grant["Condition"]["StringEquals"]
+
+
+def test_staging_and_prod_require_canary_traffic_before_promoting(synthesized: Synthesized):
+    for environment in ("staging", "prod"):
+        _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
+        choice = definition["States"]["Did the canary serve enough requests?"]
+        assert choice["Choices"][0]["NumericGreaterThanEquals"] == load_environment(CONFIG_DIR, environment).deployment.min_canary_invocations > 0
+
+
+def test_deployer_whose_waits_cannot_fit_one_execution_is_refused():
+    stack = cdk.Stack(cdk.App(), "Deployer")
+    key = kms.Key(stack, "Key")
+    role = iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    forever = CanaryTimings(poll_seconds=3600, max_update_polls=3000, bake_checks=1, alarm_poll_seconds=1)
+
+    with pytest.raises(ValueError, match="longest path"):
+        CanaryDeployer(
+            stack,
+            "CanaryDeployer",
+            state_machine_name="deployer",
+            endpoint_name="endpoint",
+            model_name_prefix="model",
+            model_package_group_name="models",
+            model_role=role,
+            instance_type="ml.m5.large",
+            initial_instance_count=1,
+            canary_weight=0.2,
+            timings=forever,
+            scaling=VariantScaling(min_capacity=1, max_capacity=2, invocations_per_instance=100),
+            alarm_names={"blue": [], "green": []},
+            topic=sns.Topic(stack, "Topic"),
+            key=key,
+        )
