@@ -144,6 +144,17 @@ class DeployerWorld:
         """The endpoint's config, without its attempt id."""
         return without_attempt(self.shim.endpoint_config_name(ENDPOINT))
 
+    def settle(self) -> None:
+        """Read the endpoint until an operation started by hand has ended, as a poller would."""
+        for _ in range(100):
+            if self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] not in ("Creating", "Updating"):
+                return
+        raise AssertionError("the endpoint never settled")
+
+    def instance_counts(self) -> dict[str, int]:
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        return {v["VariantName"]: v["CurrentInstanceCount"] for v in endpoint["ProductionVariants"]}
+
     def live_models(self) -> dict[str, str]:
         """Which model each variant of the endpoint serves."""
         config = self.sagemaker.describe_endpoint_config(EndpointConfigName=self.shim.endpoint_config_name(ENDPOINT))
@@ -177,9 +188,7 @@ class DeployerWorld:
         if not self.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
             return
         # An operation a failed deployment left running ends after enough reads, as it would on AWS.
-        for _ in range(100):
-            if self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] not in ("Creating", "Updating"):
-                break
+        self.settle()
         self.sagemaker.delete_endpoint(EndpointName=ENDPOINT)
 
     def ensure_released(self) -> None:

@@ -9,7 +9,8 @@ so a test decides what happens first instead of racing the interpreter's thread;
 lets the test move the clock that states read (`$$.State.EnteredTime`) forward, so a definition
 that measures a time window sees the window the test says has passed, without sleeping;
 `retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
-`injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
+`timeout_passes_at_once()` lets a named state's TimeoutSeconds run out as soon as it is entered, as
+if the time had passed; `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
 exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
 
 `resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
@@ -32,6 +33,8 @@ from unittest import mock
 from botocore.exceptions import ClientError
 import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import StateTaskServiceSns
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
@@ -435,3 +438,23 @@ def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if processor:
                 found.update(task_states(processor))
     return found
+
+
+@contextlib.contextmanager
+def timeout_passes_at_once(state: str) -> Iterator[None]:
+    """Within the block, `state`'s own TimeoutSeconds expires as soon as the state starts its work, so
+    its States.Timeout path runs without waiting for the real duration."""
+    original = ExecutionState._evaluate_with_timeout
+
+    def evaluate(self: ExecutionState, env: Any) -> None:
+        if self.name != state:
+            return original(self, env)
+        configured = self.timeout
+        self.timeout = TimeoutSeconds(timeout_seconds=0)
+        try:
+            return original(self, env)
+        finally:
+            self.timeout = configured
+
+    with mock.patch.object(ExecutionState, "_evaluate_with_timeout", evaluate):
+        yield

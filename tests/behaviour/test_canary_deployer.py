@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world
-from tests.behaviour.sfn_harness import Execution, held_before, state_clock
+from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock, timeout_passes_at_once
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
@@ -70,13 +70,13 @@ def test_promotion_deletes_configs_and_models_older_than_the_previous_release(re
 
 
 def test_canary_gets_the_configured_share_of_traffic(released):
-    released.shim.reads_while_updating = 0
-    execution = released.start(released.register())
-    released.wait_for_state(execution, "Start the bake")
-
-    config = released.config(f"{ENDPOINT}-v2-canary")
-    assert {v["VariantName"]: v["InitialVariantWeight"] for v in config["ProductionVariants"]} == {"blue": 0.8, "green": 0.2}
+    with held_before("Start the bake") as hold:
+        execution = released.start(released.register())
+        hold.reached()
+        weights = released.live_variants()
     released.wait(execution)
+
+    assert weights == {"blue": 0.8, "green": 0.2}
 
 
 def test_promotion_keeps_the_live_instance_type_and_count(released):
@@ -319,3 +319,86 @@ def test_guardrails_rollback_by_sagemaker_ends_failed(guardrails_world):
     assert execution.error == "CanaryRolledBack"
     assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v1"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_approving_a_version_again_after_its_rollback_deploys_it(released):
+    package = released.register()
+    released.set_alarm(released.alarms["green-5xx"])
+    assert released.deploy(package).error == "CanaryRolledBack"
+    released.set_alarm(released.alarms["green-5xx"], "OK")
+
+    execution = released.deploy(package)
+
+    assert execution.status == "SUCCEEDED"
+    assert released.live_models() == {"green": "mlops-dev-model-v2"}
+
+
+def test_rollback_keeps_a_scaled_out_variant_at_its_capacity(released):
+    released.sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT, DesiredWeightsAndCapacities=[{"VariantName": "blue", "DesiredInstanceCount": 3}]
+    )
+    released.settle()
+    released.set_alarm(released.alarms["green-5xx"])
+
+    execution = released.deploy(released.register())
+
+    assert execution.error == "CanaryRolledBack"
+    assert released.instance_counts() == {"blue": 3}
+    assert released.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_canary_keeps_the_live_variant_at_its_scaled_out_capacity(released):
+    released.sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT, DesiredWeightsAndCapacities=[{"VariantName": "blue", "DesiredInstanceCount": 3}]
+    )
+    released.settle()
+
+    with held_before("Start the bake") as hold:
+        execution = released.start(released.register())
+        hold.reached()
+        canary = released.instance_counts()
+    released.wait(execution)
+
+    assert canary == {"blue": 3, "green": 1}
+    assert released.instance_counts() == {"green": 3}
+
+
+def test_manual_approval_without_an_answer_rolls_back_when_the_wait_runs_out(approval_world):
+    with timeout_passes_at_once("Ask for approval"):
+        result = approval_world.deploy(approval_world.register())
+
+    assert result.error == "CanaryRolledBack"
+    assert "States.Timeout" in result.cause
+    assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert approval_world.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_lookup_of_the_endpoint_that_is_refused_creates_nothing(world):
+    with injected_faults() as faults:
+        faults["Find the endpoint"] = Fault("AccessDeniedException")
+        execution = world.deploy(world.register())
+
+    assert execution.error == "DeploymentFailed"
+    assert "AccessDeniedException" in execution.cause
+    assert world.sagemaker.list_endpoints()["Endpoints"] == []
+
+
+def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):
+    guardrails_world.sagemaker.create_endpoint_config(
+        EndpointConfigName="green-by-hand",
+        ProductionVariants=[{"VariantName": "green", "ModelName": "mlops-dev-model-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+    )
+    guardrails_world.autoscaling.deregister_scalable_target(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{ENDPOINT}/variant/blue", ScalableDimension="sagemaker:variant:DesiredInstanceCount"
+    )
+    guardrails_world.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="green-by-hand")
+    guardrails_world.settle()
+    guardrails_world.shim.update_calls.clear()
+
+    execution = guardrails_world.deploy(guardrails_world.register())
+
+    assert execution.status == "SUCCEEDED"
+    (call,) = guardrails_world.shim.accepted_update_calls
+    alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
+    assert alarms == {guardrails_world.alarms[f"green-{m}"] for m in ("5xx", "4xx", "latency")}
+    assert guardrails_world.live_models() == {"green": "mlops-dev-model-v2"}
