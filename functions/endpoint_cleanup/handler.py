@@ -29,9 +29,6 @@ logger.setLevel(logging.INFO)
 _CONFIG = Config(retries={"mode": "standard"})
 _STACK_BEING_DELETED = "DELETE_IN_PROGRESS"
 _BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
-# Set on the endpoint just before we ask SageMaker to delete it. DescribeEndpoint cannot tell a
-# failed delete from a create or update that failed on its own, and is_complete keeps no state.
-DELETE_REQUESTED_TAG = "mlops:stack-cleanup"
 
 
 class EndpointCleanupError(RuntimeError):
@@ -66,7 +63,7 @@ def reconcile(clients, props, retry_failed_delete=False):
     endpoint_name = props["EndpointName"]
     _stop_deployments(clients.stepfunctions, props["StateMachineArn"])
     _deregister_autoscaling(clients.autoscaling, endpoint_name)
-    if not _delete_endpoint(clients.sagemaker, endpoint_name, retry_failed_delete):
+    if not _delete_endpoint(clients.sagemaker, endpoint_name, props["DeleteRequestedTag"], retry_failed_delete):
         return False
     _delete_named(
         clients.sagemaker,
@@ -118,8 +115,13 @@ def _deregister_autoscaling(autoscaling, endpoint_name):
                 raise
 
 
-def _delete_endpoint(sagemaker, name, retry_failed):
-    """Return True once the endpoint does not exist."""
+def _delete_endpoint(sagemaker, name, tag_key, retry_failed):
+    """Return True once the endpoint does not exist.
+
+    The endpoint is tagged `tag_key` just before we ask SageMaker to delete it: DescribeEndpoint cannot
+    tell a failed delete from a create or update that failed on its own (the deployer's, stopped while
+    SageMaker carried on), and is_complete keeps no state between polls.
+    """
     endpoint = _describe_endpoint(sagemaker, name)
     if endpoint is None:
         return True
@@ -128,13 +130,13 @@ def _delete_endpoint(sagemaker, name, retry_failed):
         logger.info("Endpoint %s is %s; waiting", name, status)
         return False
     arn = endpoint["EndpointArn"]
-    if status == "Failed" and not retry_failed and _delete_requested(sagemaker, arn):
+    if status == "Failed" and not retry_failed and _has_tag(sagemaker, arn, tag_key):
         raise EndpointCleanupError(
             f"SageMaker could not delete endpoint {name}: "
             f"{endpoint.get('FailureReason') or 'no FailureReason given'}"
         )
     logger.info("Deleting endpoint %s (was %s)", name, status)
-    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": DELETE_REQUESTED_TAG, "Value": "delete-requested"}])
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": tag_key, "Value": "delete-requested"}])
     try:
         sagemaker.delete_endpoint(EndpointName=name)
     except ClientError as err:
@@ -143,9 +145,9 @@ def _delete_endpoint(sagemaker, name, retry_failed):
     return False
 
 
-def _delete_requested(sagemaker, arn):
+def _has_tag(sagemaker, arn, tag_key):
     pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
-    return any(tag["Key"] == DELETE_REQUESTED_TAG for page in pages for tag in page["Tags"])
+    return any(tag["Key"] == tag_key for page in pages for tag in page["Tags"])
 
 
 def _delete_named(sagemaker, operation, key, name_key, prefix, delete):

@@ -29,6 +29,7 @@ from tests.synth import CONFIG_DIR, synthesize
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"
 GROUP = "mlops-dev-models"
+STATE_MACHINE = "mlops-dev-canary-deployer"
 # Zero-second waits: the same definition as in production, without the sleeping.
 TEST_TIMINGS = {"poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
 
@@ -52,8 +53,9 @@ class DeployerWorld:
         self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.alarms = self._create_alarms(template)
-        definition = sfn_harness.state_machine_definition(template, self._refs(template))
-        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, "mlops-dev-canary-deployer")
+        # The dev stack also holds the endpoint clean-up's waiter state machine.
+        definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
+        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
         self._names = (f"deploy-{n}" for n in itertools.count(1))
 
     # -- the model registry ------------------------------------------------------------------

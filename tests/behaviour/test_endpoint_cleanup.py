@@ -148,6 +148,7 @@ def _props(endpoint_name=OUR_ENDPOINT, prefix=OURS):
         "EndpointConfigPrefix": f"{endpoint_name}-",
         "ModelPrefix": f"{prefix}-model-",
         "StateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-canary-deployer",
+        "DeleteRequestedTag": "mlops:stack-cleanup",
     }
 
 

@@ -8,7 +8,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from config import load_environment
-from tests.templates import only, policy_statements, resources, role_named
+from tests.templates import only, policy_statements, properties, resources, role_named
 from tests.synth import CONFIG_DIR, Synthesized
 
 GROUP = "mlops-dev-models"
@@ -115,9 +115,13 @@ def test_notifications_topic_is_encrypted_and_tlsonly(deployment):
 
 
 def test_state_machine_logs_traces_and_times_out(deployment, environment):
-    _, machine = only(deployment, "AWS::StepFunctions::StateMachine")
+    # In dev and staging the endpoint clean-up's waiter is a second state machine.
+    (machine,) = [
+        machine
+        for machine in properties(deployment, "AWS::StepFunctions::StateMachine")
+        if machine.get("StateMachineName") == f"mlops-{environment}-canary-deployer"
+    ]
 
-    assert machine["StateMachineName"] == f"mlops-{environment}-canary-deployer"
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
     assert machine["TracingConfiguration"] == {"Enabled": True}
     definition = json.dumps(machine["DefinitionString"])
