@@ -18,6 +18,7 @@ from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from tests.behaviour.endpoint_shim import SAGEMAKER_VARIANT_DIMENSION, endpoint_shim
+from tests.templates import policy_statements, role_named
 
 REGION = "eu-west-1"
 ACCOUNT = DEFAULT_ACCOUNT_ID
@@ -33,12 +34,12 @@ OTHER_CONFIGS = [f"{OTHERS}-endpoint-v1-blue", f"team-{OUR_ENDPOINT}-v1"]
 OTHER_MODELS = [f"{OTHERS}-model-v1", f"team-{OURS}-model-v1"]
 OTHER_ENDPOINT = f"{OTHERS}-endpoint"
 WRITES = {
-    "StopExecution",
-    "DeregisterScalableTarget",
-    "AddTags",
-    "DeleteEndpoint",
-    "DeleteEndpointConfig",
-    "DeleteModel",
+    "states:StopExecution",
+    "application-autoscaling:DeregisterScalableTarget",
+    "sagemaker:AddTags",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DeleteModel",
 }
 
 _HANDLER_PATH = Path(__file__).parents[2] / "functions" / "endpoint_cleanup" / "handler.py"
@@ -55,10 +56,10 @@ def shim(aws_env):
 
 @pytest.fixture
 def calls(shim, monkeypatch):
-    """Every AWS operation the handler calls, in order."""
+    """Every AWS operation the handler calls, in order, named as IAM actions (`states:StopExecution`)."""
     session = boto3.Session(region_name=REGION)
     made = []
-    session.events.register("before-call", lambda model, **_: made.append(model.name))
+    session.events.register("before-call", lambda model, **_: made.append(f"{model.service_model.signing_name}:{model.name}"))
     monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=session.client))
     return made
 
@@ -254,7 +255,7 @@ def test_stack_delete_stops_deployments_deregisters_then_deletes_endpoint_before
     _run(_event("Delete", stack_id))
 
     writes = [call for call in calls if call in WRITES]
-    first = {call: writes.index(call) for call in reversed(writes)}
+    first = {call.split(":")[1]: writes.index(call) for call in reversed(writes)}
     assert first["StopExecution"] < first["DeregisterScalableTarget"] < first["DeleteEndpoint"]
     assert first["DeleteEndpoint"] < first["DeleteEndpointConfig"] < first["DeleteModel"]
     assert _running(stepfunctions, deployer) == []
@@ -342,6 +343,24 @@ def test_a_stack_delete_retried_after_a_failed_endpoint_delete_deletes_it_again(
     _run(_event("Delete", stack_id))
 
     assert _endpoints(sm) == [OTHER_ENDPOINT]
+
+
+def test_every_call_of_a_stack_delete_is_an_action_the_synthesized_role_grants(
+    synthesized, shim, stack_id, deployed, calls
+):
+    shim.next_delete("fail")  # the failure path also reads the endpoint's tags
+    _stack_is_now(stack_id, "DELETE_IN_PROGRESS")
+    with pytest.raises(handler.EndpointCleanupError):
+        _run(_event("Delete", stack_id))
+    _run(_event("Delete", stack_id))
+    template = synthesized.template("dev", "deployment")
+
+    granted = {
+        action
+        for statement in policy_statements(template, role_named(template, "EndpointCleanupHandlerRole"))
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    assert set(calls) <= granted, set(calls) - granted
 
 
 # --- the stack stays -------------------------------------------------------------------------
