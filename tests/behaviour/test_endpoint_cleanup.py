@@ -1,6 +1,6 @@
 """Behaviour of the deployed-endpoint clean-up custom resource, driven through CloudFormation's sequences.
 
-CloudFormation sends the resource sequences of events, not single ones; the stack's status at the time
+CloudFormation sends a custom resource sequences of events, not single ones; the stack's status at the time
 of a Delete is what tells a stack deletion from a replacement's clean-up or a rollback. moto cannot hold
 a stack in an in-progress status, so `_stack_is_now` sets the status on moto's stack, as CloudFormation
 would report it while it sends the event.
@@ -376,12 +376,24 @@ def test_create_and_update_make_no_aws_calls(stack_id, deployed, calls):
     assert calls == []
 
 
-def test_delete_of_the_old_resource_after_a_replacement_leaves_everything(sm, scaling, stepfunctions, deployer, stack_id, deployed):
-    before = _everything(sm, scaling, stepfunctions, deployer)
-    _stack_is_now(stack_id, "UPDATE_IN_PROGRESS")
+def _replace_by_update(stack_id):
     renamed = _props(endpoint_name=f"{OURS}-endpoint-2")
     result, _ = _run(_event("Update", stack_id, props=renamed, old_props=_props()))
     assert result["PhysicalResourceId"] != OUR_ENDPOINT  # a new physical id: CloudFormation deletes the old one
+
+
+def _replace_by_new_logical_id(stack_id):
+    # The construct moved or was renamed: a Create of the new resource, with the same properties.
+    _run({**_event("Create", stack_id), "LogicalResourceId": "MovedEndpointCleanup"})
+
+
+@pytest.mark.parametrize("replace", [_replace_by_update, _replace_by_new_logical_id], ids=["new-physical-id", "new-logical-id"])
+def test_delete_of_the_old_resource_after_a_replacement_leaves_everything(
+    sm, scaling, stepfunctions, deployer, stack_id, deployed, replace
+):
+    before = _everything(sm, scaling, stepfunctions, deployer)
+    _stack_is_now(stack_id, "UPDATE_IN_PROGRESS")
+    replace(stack_id)
 
     _stack_is_now(stack_id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
     _run(_event("Delete", stack_id, physical_id=OUR_ENDPOINT))
