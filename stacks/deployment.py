@@ -18,6 +18,7 @@ from constructs import Construct
 from config.settings import Deployment
 from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, VariantScaling
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 
 
@@ -36,10 +37,12 @@ class DeploymentStack(cdk.Stack):
         data_access_policy: iam.IManagedPolicy,
         subnet_ids: list[str],
         security_group_id: str,
+        delete_endpoint_with_stack: bool,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.endpoint_name = f"{prefix}-endpoint"
+        model_name_prefix = f"{prefix}-model"
 
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
         for address in deployment.notification_emails:
@@ -61,7 +64,7 @@ class DeploymentStack(cdk.Stack):
             "CanaryDeployer",
             state_machine_name=f"{prefix}-canary-deployer",
             endpoint_name=self.endpoint_name,
-            model_name_prefix=f"{prefix}-model",
+            model_name_prefix=model_name_prefix,
             model_package_group_name=model_package_group_name,
             model_role=model_role,
             instance_type=deployment.instance_type,
@@ -88,6 +91,16 @@ class DeploymentStack(cdk.Stack):
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
         )
+        # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
+        # destroyed environment would keep paying for the endpoint's instances.
+        if delete_endpoint_with_stack:
+            DeployedEndpointCleanup(
+                self,
+                "EndpointCleanup",
+                endpoint_name=self.endpoint_name,
+                model_name_prefix=model_name_prefix,
+                state_machine=self.deployer.state_machine,
+            )
 
         self.approval_pattern = events.EventPattern(
             source=["aws.sagemaker"],

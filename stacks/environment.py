@@ -67,6 +67,7 @@ class EnvironmentStage(cdk.Stage):
             data_access_policy=self.storage.data_access_policy,
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
+            delete_endpoint_with_stack=not config.retain_data,
         )
 
 

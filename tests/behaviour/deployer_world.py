@@ -39,6 +39,7 @@ _ATTEMPT = re.compile(r"-v(\d+)-[0-9a-f]{8}")
 def without_attempt(config_name: str) -> str:
     """`mlops-dev-endpoint-v2-1a2b3c4d-canary` -> `mlops-dev-endpoint-v2-canary`: the name tests compare."""
     return _ATTEMPT.sub(r"-v\1", config_name)
+STATE_MACHINE = "mlops-dev-canary-deployer"
 # Zero-second waits: the same definition as in production, without the sleeping.
 TEST_TIMINGS = {"poll_seconds": 0, "alarm_poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
 
@@ -63,9 +64,10 @@ class DeployerWorld:
         self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.alarms = self._create_alarms(template)
-        definition = sfn_harness.state_machine_definition(template, self._refs(template))
+        # The dev stack also holds the endpoint clean-up's waiter state machine.
+        definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
         self.definition = definition
-        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, "mlops-dev-canary-deployer")
+        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
         self._names = (f"deploy-{n}" for n in itertools.count(1))
 
     # -- the model registry ------------------------------------------------------------------

@@ -26,7 +26,9 @@ SageMaker endpoints
   (moto sets the other one to null) and goes through `Updating` like UpdateEndpoint (Desired* first,
   Current* when done); it always succeeds.
 - DeleteEndpoint is refused while Creating/Updating ("Cannot update in-progress endpoint ...") and
-  deregisters the endpoint's scalable targets, as SageMaker does.
+  deregisters the endpoint's scalable targets, as SageMaker does. With `reads_while_deleting` above 0
+  the endpoint is `Deleting` for that many DescribeEndpoint reads before it is gone, or, if scripted
+  with `EndpointShim.next_delete("fail")`, ends `Failed` with a FailureReason (moto: gone at once).
 - CreateModel, CreateEndpointConfig and CreateEndpoint of an existing name fail with
   ValidationException "Cannot create already existing model|endpoint configuration|endpoint ..."
   (moto silently replaces the resource).
@@ -51,7 +53,7 @@ Step Functions (executions interpreted by moto)
   first, as AWS documents (moto sorts everything by start date).
 
 Known simplifications: UpdateEndpoint's DeploymentConfig (SageMaker-managed canaries, alarms) is
-recorded but not acted on; DeleteEndpoint removes the endpoint at once (no `Deleting`); a scripted
+recorded but not acted on; by default DeleteEndpoint removes the endpoint at once; a scripted
 "rollback_failed" keeps the old EndpointConfigName; UpdateEndpoint is refused in
 UpdateRollbackFailed (whether SageMaker accepts it there is not known); only DescribeEndpoint reads
 advance an operation (ListEndpoints shows the stored status); messages are in SageMaker's style but
@@ -98,6 +100,7 @@ StateTaskServiceAwsSdk = _aws_sdk_task_service.StateTaskServiceAwsSdk
 
 UPDATE_OUTCOMES = ("succeed", "fail", "silent_rollback", "rollback_failed")
 CREATE_OUTCOMES = ("succeed", "fail")
+DELETE_OUTCOMES = ("succeed", "fail")
 SAGEMAKER_VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 _IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -111,6 +114,7 @@ _DEFAULT_REASONS = {
     "configuration.",
     "update:rollback_failed": "The update failed and the rollback to the previous endpoint "
     "configuration failed as well.",
+    "delete:fail": "Failed to delete the endpoint's resources.",
 }
 
 # Step Functions names SDK errors "<ServiceName>.<ErrorName>", service names in PascalCase.
@@ -150,7 +154,7 @@ class WeightsCall(NamedTuple):
 
 @dataclass
 class _Operation:
-    kind: str  # "create" | "update" | "weights"
+    kind: str  # "create" | "update" | "weights" | "delete"
     reads_needed: int
     outcome: str = "succeed"
     reason: str | None = None
@@ -165,16 +169,23 @@ class EndpointShim:
     """Test-side controller. Reading it does not count as a DescribeEndpoint read."""
 
     def __init__(
-        self, region: str, account_id: str, reads_while_creating: int, reads_while_updating: int
+        self,
+        region: str,
+        account_id: str,
+        reads_while_creating: int,
+        reads_while_updating: int,
+        reads_while_deleting: int,
     ) -> None:
         self.region = region
         self.account_id = account_id
         self.reads_while_creating = reads_while_creating
         self.reads_while_updating = reads_while_updating
+        self.reads_while_deleting = reads_while_deleting
         self.update_calls: list[UpdateCall] = []
         self.weights_calls: list[WeightsCall] = []
         self._update_script: list[tuple[str | None, str, str | None]] = []
         self._create_script: list[tuple[str | None, str, str | None]] = []
+        self._delete_script: list[tuple[str | None, str, str | None]] = []
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -202,6 +213,16 @@ class EndpointShim:
         with _lock:
             self._update_script.clear()
             self._create_script.clear()
+            self._delete_script.clear()
+
+    def next_delete(
+        self, outcome: str, *, endpoint_name: str | None = None, reason: str | None = None
+    ) -> None:
+        """How the next DeleteEndpoint (of `endpoint_name`, or of any endpoint) ends."""
+        if outcome not in DELETE_OUTCOMES:
+            raise ValueError(f"delete outcome must be one of {DELETE_OUTCOMES}, not {outcome!r}")
+        with _lock:
+            self._delete_script.append((endpoint_name, outcome, reason))
 
     # -- inspection ------------------------------------------------------------------------------
 
@@ -321,6 +342,12 @@ def _settle(endpoint: FakeEndpoint, *, read: bool) -> None:
     reason = op.reason or _DEFAULT_REASONS.get(f"{op.kind}:{op.outcome}", "").format(
         variants=", ".join(failed_variants)
     )
+    if op.kind == "delete":
+        if op.outcome == "succeed":
+            _remove(endpoint)
+        else:
+            endpoint.endpoint_status, endpoint.failure_reason = "Failed", reason
+        return
     if op.kind == "create":
         if op.outcome == "succeed":
             endpoint.endpoint_status, endpoint.failure_reason = "InService", None
@@ -450,23 +477,34 @@ def describe_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> dict[s
     with _lock:
         endpoint = _existing_endpoint(self, endpoint_name)
         _settle(endpoint, read=True)
-        return _describe(endpoint)
+        # A delete that ended with this read leaves nothing to describe.
+        return _describe(_existing_endpoint(self, endpoint_name))
 
 
 def delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
     with _lock:
-        endpoint = self.endpoints.get(endpoint_name)
-        if endpoint is not None:
-            _settle(endpoint, read=False)
-            if endpoint.endpoint_status in _IN_PROGRESS:
-                arn = _endpoint_arn(self, endpoint_name)
-                raise ValidationError(message=f'Cannot update in-progress endpoint "{arn}".')
-        _original_delete_endpoint(self, endpoint_name)
-        scaling = applicationautoscaling_backends[self.account_id][self.region_name]
-        for target in _sagemaker_targets(scaling, endpoint_name):
-            scaling.deregister_scalable_target(
-                target.service_namespace, target.resource_id, target.scalable_dimension
-            )
+        endpoint = _existing_endpoint(self, endpoint_name)
+        _settle(endpoint, read=False)
+        if endpoint.endpoint_status in _IN_PROGRESS:
+            arn = _endpoint_arn(self, endpoint_name)
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{arn}".')
+        ctl = _controller()
+        outcome, reason = ctl._take(ctl._delete_script, endpoint_name)
+        op = _Operation(
+            kind="delete", reads_needed=ctl.reads_while_deleting, outcome=outcome, reason=reason
+        )
+        _start(endpoint, op, "Deleting")
+
+
+def _remove(endpoint: FakeEndpoint) -> None:
+    ctl = _controller()
+    backend = sagemaker_backends[ctl.account_id][ctl.region]
+    _original_delete_endpoint(backend, endpoint.endpoint_name)
+    scaling = applicationautoscaling_backends[ctl.account_id][ctl.region]
+    for target in _sagemaker_targets(scaling, endpoint.endpoint_name):
+        scaling.deregister_scalable_target(
+            target.service_namespace, target.resource_id, target.scalable_dimension
+        )
 
 
 def _sagemaker_targets(scaling: ApplicationAutoscalingBackend, endpoint_name: str) -> list[Any]:
@@ -807,17 +845,20 @@ def endpoint_shim(
     *,
     reads_while_creating: int = 1,
     reads_while_updating: int = 1,
+    reads_while_deleting: int = 0,
 ) -> Iterator[EndpointShim]:
     """Patch moto for the duration of the block. Use inside (or around) `mock_aws()`.
 
-    `reads_while_creating` / `reads_while_updating`: how many DescribeEndpoint reads answer
-    Creating / Updating before the operation ends (0: it ends at once). Both can also be changed
-    on the returned controller while the block runs.
+    `reads_while_creating` / `reads_while_updating` / `reads_while_deleting`: how many
+    DescribeEndpoint reads answer Creating / Updating / Deleting before the operation ends (0: it
+    ends at once). They can also be changed on the returned controller while the block runs.
     """
     global _active
     if _active is not None:
         raise RuntimeError("endpoint_shim is already active")
-    controller = EndpointShim(region, account_id, reads_while_creating, reads_while_updating)
+    controller = EndpointShim(
+        region, account_id, reads_while_creating, reads_while_updating, reads_while_deleting
+    )
     _active = controller
     try:
         with contextlib.ExitStack() as stack:

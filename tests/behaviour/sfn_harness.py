@@ -136,18 +136,21 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
     return {k: resolve(v, refs) for k, v in value.items()}
 
 
-def state_machine_definition(template: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
-    """The parsed definition of the template's only AWS::StepFunctions::StateMachine, resolved
-    with `refs` (DefinitionSubstitutions applied)."""
+def state_machine_definition(
+    template: dict[str, Any], refs: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
+    """The parsed definition of the template's only AWS::StepFunctions::StateMachine (or the only
+    one named `name`), resolved with `refs` (DefinitionSubstitutions applied)."""
     machines = [
         (logical_id, resource)
         for logical_id, resource in template.get("Resources", {}).items()
         if resource.get("Type") == "AWS::StepFunctions::StateMachine"
+        and name in (None, resource.get("Properties", {}).get("StateMachineName"))
     ]
     if len(machines) != 1:
         raise ValueError(
-            f"expected one AWS::StepFunctions::StateMachine, found {len(machines)}: "
-            f"{[logical_id for logical_id, _ in machines]}"
+            f"expected one AWS::StepFunctions::StateMachine{f' named {name}' if name else ''}, "
+            f"found {len(machines)}: {[logical_id for logical_id, _ in machines]}"
         )
     properties = machines[0][1]["Properties"]
     if "Definition" in properties:

@@ -108,6 +108,29 @@ def test_a_scripted_create_failure_leaves_the_endpoint_failed(shim, sm, endpoint
     assert "ProductionVariants" not in described
 
 
+def test_delete_is_deleting_for_the_configured_reads_then_the_endpoint_is_gone(shim, sm, endpoint):
+    shim.reads_while_deleting = 1
+    sm.delete_endpoint(EndpointName="ep")
+
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Deleting"
+    with pytest.raises(ClientError) as excinfo:
+        sm.describe_endpoint(EndpointName="ep")
+    assert _error(excinfo) == (
+        "ValidationException",
+        f"Could not find endpoint 'arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/ep'.",
+    )
+
+
+def test_a_scripted_delete_failure_leaves_the_endpoint_failed_with_its_reason(shim, sm, endpoint):
+    shim.next_delete("fail", reason="internal failure while releasing instances")
+    sm.delete_endpoint(EndpointName="ep")
+
+    described = sm.describe_endpoint(EndpointName="ep")
+
+    assert described["EndpointStatus"] == "Failed"
+    assert described["FailureReason"] == "internal failure while releasing instances"
+
+
 def test_update_goes_updating_then_in_service_on_the_new_config(shim, sm, endpoint):
     sm.update_endpoint(EndpointName="ep", EndpointConfigName="canary")
 

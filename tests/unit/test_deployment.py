@@ -15,7 +15,7 @@ from aws_cdk import aws_sns as sns
 
 from mlops_constructs.canary_deployer import CanaryDeployer, VariantScaling
 from mlops_constructs.canary_deployer.timings import CanaryTimings
-from tests.templates import only, policy_statements, resources, role_named, state_machine_definition
+from tests.templates import only, policy_statements, properties, resources, role_named, state_machine_definition
 from tests.synth import CONFIG_DIR, Synthesized
 
 GROUP = "mlops-dev-models"
@@ -122,9 +122,13 @@ def test_notifications_topic_is_encrypted_and_tlsonly(deployment):
 
 
 def test_state_machine_logs_traces_and_times_out(deployment, environment):
-    _, machine = only(deployment, "AWS::StepFunctions::StateMachine")
+    # In dev and staging the endpoint clean-up's waiter is a second state machine.
+    (machine,) = [
+        machine
+        for machine in properties(deployment, "AWS::StepFunctions::StateMachine")
+        if machine.get("StateMachineName") == f"mlops-{environment}-canary-deployer"
+    ]
 
-    assert machine["StateMachineName"] == f"mlops-{environment}-canary-deployer"
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
     assert machine["TracingConfiguration"] == {"Enabled": True}
     definition = json.dumps(machine["DefinitionString"])

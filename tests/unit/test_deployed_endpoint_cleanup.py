@@ -1,0 +1,91 @@
+"""The deployed-endpoint clean-up resource in the deployment templates: where it exists, what it may touch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from config import load_environment
+from tests.synth import CONFIG_DIR, Synthesized
+from tests.templates import policy_statements, resources, role_named
+
+CLEANUP = "Custom::DeployedEndpointCleanup"
+
+
+@pytest.fixture
+def deployment(synthesized: Synthesized, environment) -> dict:
+    return synthesized.template(environment, "deployment")
+
+
+def _cleanup(deployment: dict) -> tuple[str, dict]:
+    ((name, resource),) = resources(deployment, CLEANUP).items()
+    return name, resource
+
+
+# staging, like dev, has storage.removal: destroy; prod retains.
+@pytest.mark.parametrize(("environment", "present"), [("dev", True), ("staging", True), ("prod", False)])
+def test_endpoint_cleanup_exists_only_where_storage_is_destroyed_with_the_stack(synthesized: Synthesized, environment, present):
+    deployment = synthesized.template(environment, "deployment")
+
+    assert (load_environment(CONFIG_DIR, environment).storage.removal == "destroy") is present
+    assert len(resources(deployment, CLEANUP)) == int(present)
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_endpoint_cleanup_names_only_this_environments_endpoint_configs_and_models(deployment, environment):
+    _, cleanup = _cleanup(deployment)
+    prefix = f"mlops-{environment}"
+
+    assert cleanup["Properties"]["EndpointName"] == f"{prefix}-endpoint"
+    assert cleanup["Properties"]["EndpointConfigPrefix"] == f"{prefix}-endpoint-"
+    assert cleanup["Properties"]["ModelPrefix"] == f"{prefix}-model-"
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_endpoint_cleanup_is_deleted_before_the_deployer_it_stops(deployment, environment):
+    _, cleanup = _cleanup(deployment)
+    (state_machine,) = [name for name in resources(deployment, "AWS::StepFunctions::StateMachine") if name.startswith("CanaryDeployer")]
+
+    assert cleanup["Properties"]["StateMachineArn"] == {"Ref": state_machine}
+    assert state_machine in cleanup["DependsOn"]
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_endpoint_cleanup_gives_up_well_within_cloudformations_hour(deployment, environment):
+    (waiter,) = [r for name, r in resources(deployment, "AWS::StepFunctions::StateMachine").items() if name.startswith("EndpointCleanupProvider")]
+    # The function ARNs are tokens inside JSON strings: leaving them out keeps the JSON valid.
+    definition = json.loads("".join(part for part in waiter["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)))
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+
+    assert retry["BackoffRate"] == 1
+    assert retry["IntervalSeconds"] * retry["MaxAttempts"] <= 45 * 60
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_endpoint_cleanup_deletes_only_what_carries_the_environments_prefix(deployment, environment):
+    statements = policy_statements(deployment, role_named(deployment, "EndpointCleanupHandlerRole"))
+    by_action = {action: statement for statement in statements for action in _list(statement["Action"])}
+    arn = f"arn:aws:sagemaker:eu-west-1:{load_environment(CONFIG_DIR, environment).account}"
+
+    assert by_action["sagemaker:DeleteEndpoint"]["Resource"] == f"{arn}:endpoint/mlops-{environment}-endpoint"
+    assert by_action["sagemaker:DeleteEndpointConfig"]["Resource"] == f"{arn}:endpoint-config/mlops-{environment}-endpoint-*"
+    assert by_action["sagemaker:DeleteModel"]["Resource"] == f"{arn}:model/mlops-{environment}-model-*"
+    assert by_action["sagemaker:AddTags"]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": ["mlops:stack-cleanup"]}}
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_endpoint_cleanup_uses_star_only_for_lists_and_scalable_targets(deployment, environment):
+    statements = policy_statements(deployment, role_named(deployment, "EndpointCleanupHandlerRole"))
+    on_star = {action for s in statements if s["Resource"] == "*" for action in _list(s["Action"])}
+
+    assert on_star == {
+        "sagemaker:ListEndpointConfigs",
+        "sagemaker:ListModels",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DeregisterScalableTarget",
+    }
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else [value]
