@@ -87,6 +87,7 @@ class DeploymentStack(cdk.Stack):
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
         )
+        self._let_deployer_publish_to_encrypted_topic(key)
 
         self.approval_pattern = events.EventPattern(
             source=["aws.sagemaker"],
@@ -109,6 +110,23 @@ class DeploymentStack(cdk.Stack):
                     max_event_age=cdk.Duration.hours(2),
                 )
             ],
+        )
+
+    def _let_deployer_publish_to_encrypted_topic(self, key: kms.IKey) -> None:
+        # SNS encrypts each message with the topic's key as the publisher, so the deployer needs the key too.
+        role = self.deployer.state_machine.role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishToTheEncryptedTopic",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{self.region}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.",
         )
 
     def _variant_alarms(self, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:

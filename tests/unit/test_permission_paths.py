@@ -133,6 +133,25 @@ INTERACTIONS = [
     # Notifications reach the encrypted topic, from the deployer, the alarms and EventBridge.
     Interaction("deployer publishes to the topic", True, lambda w: [Request(w.deployer, "sns:Publish", w.topic)]),
     Interaction(
+        "deployer uses the topic's key through SNS",
+        True,
+        lambda w: [Request(w.deployer, a, w.key, w.via("sns")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction("alarm actions publish to the encrypted topic", True, _alarm_actions),
+    Interaction(
+        "EventBridge rules of the environment publish to the encrypted topic",
+        True,
+        lambda w: [
+            Request(
+                "events.amazonaws.com",
+                action,
+                w.key,
+                {"aws:SourceAccount": w.account, "aws:SourceArn": f"arn:aws:events:{w.region}:{w.account}:rule/{w.prefix}-notify"},
+            )
+            for action in ("kms:GenerateDataKey", "kms:Decrypt")
+        ],
+    ),
+    Interaction(
         "other accounts' alarms cannot use the key",
         False,
         lambda w: [
