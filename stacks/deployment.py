@@ -18,7 +18,7 @@ from constructs import Construct
 from config.settings import Deployment
 from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, VariantScaling
 from mlops_constructs.compliance import acknowledge
-from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
+from mlops_constructs.served_model_role import ServedModelRole
 
 
 class DeploymentStack(cdk.Stack):
@@ -33,7 +33,8 @@ class DeploymentStack(cdk.Stack):
         deployment: Deployment,
         model_package_group_name: str,
         key: kms.IKey,
-        data_access_policy: iam.IManagedPolicy,
+        served_model_access_policy: iam.IManagedPolicy,
+        image_repository_arns: list[str],
         subnet_ids: list[str],
         security_group_id: str,
         **kwargs,
@@ -46,12 +47,13 @@ class DeploymentStack(cdk.Stack):
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
 
         self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
-        model_role = SageMakerExecutionRole(
+        model_role = ServedModelRole(
             self,
-            "ModelRole",
-            prefix=prefix,
+            "ServedModelRole",
             description=f"{prefix}: models served by {self.endpoint_name}",
-            managed_policies=[data_access_policy],
+            endpoint_name=self.endpoint_name,
+            managed_policies=[served_model_access_policy],
+            image_repository_arns=image_repository_arns,
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,
         ).role

@@ -64,7 +64,8 @@ class EnvironmentStage(cdk.Stage):
             deployment=config.deployment,
             model_package_group_name=self.model_build.model_package_group.model_package_group_name,
             key=self.storage.key,
-            data_access_policy=self.storage.data_access_policy,
+            served_model_access_policy=self.storage.served_model_access_policy,
+            image_repository_arns=self.model_build.serving_image_repository_arns,
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
         )

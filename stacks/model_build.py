@@ -3,6 +3,7 @@ the rule that starts the training pipeline when training data is uploaded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -46,6 +47,8 @@ class ModelBuildStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.render_seconds = 0.0
+        # The ECR repositories of the images the pipelines register models with: what a served model may pull.
+        self.serving_image_repository_arns: list[str] = []
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -90,6 +93,10 @@ class ModelBuildStack(cdk.Stack):
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
+            for image in _registered_images(json.loads(rendered.path.read_text())):
+                repository = _repository_arn(image, self.partition)
+                if repository not in self.serving_image_repository_arns:
+                    self.serving_image_repository_arns.append(repository)
             upsert = PipelineUpsert(
                 self,
                 f"Pipeline-{name}",
@@ -136,3 +143,25 @@ class ModelBuildStack(cdk.Stack):
             )
         )
         return {file_name: asset.s3_object_url for file_name, asset in assets.items()}
+
+
+def _registered_images(definition: dict) -> list[str]:
+    """The container images of every model a pipeline definition registers, in order."""
+    images: list[str] = []
+    if isinstance(definition, dict):
+        for container in definition.get("InferenceSpecification", {}).get("Containers", []):
+            images.append(container["Image"])
+        for value in definition.values():
+            images.extend(_registered_images(value))
+    elif isinstance(definition, list):
+        for item in definition:
+            images.extend(_registered_images(item))
+    return images
+
+
+def _repository_arn(image: str, partition: str) -> str:
+    """``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`` -> the repository's ARN."""
+    registry, repository = image.split("/", 1)
+    account, _, _, region = registry.split(".")[:4]
+    name = repository.split("@")[0].split(":")[0]
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{name}"

@@ -7,7 +7,7 @@ S3 URIs (``pipeline_code.render`` passes both), ``build_pipeline`` makes no AWS 
 from __future__ import annotations
 
 from pipeline_code.render import SOURCE_ARCHIVE
-from pipeline_code.settings import PipelineSettings
+from pipeline_code.settings import ARTIFACTS_PREFIX, INFERENCE_CODE_DIR, PipelineSettings
 
 # The scikit-learn framework container; its version matches scikit-learn in requirements-dev.txt, which the
 # step scripts' tests run with.
@@ -35,7 +35,7 @@ def build_pipeline(settings: PipelineSettings, session):
     from sagemaker.train import ModelTrainer
     from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
 
-    prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
+    prefix = f"s3://{settings.artifacts_bucket}/{ARTIFACTS_PREFIX}{settings.pipeline_name}"
 
     def input_(name: str, s3_uri, local_path: str) -> ProcessingInput:
         s3_input = ProcessingS3Input(s3_uri=s3_uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File")
@@ -133,7 +133,8 @@ def build_pipeline(settings: PipelineSettings, session):
         s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
         role_arn=settings.role_arn,
         sagemaker_session=session,
-        env_vars={"SAGEMAKER_PROGRAM": TRAINING_ENTRY_POINT, "SAGEMAKER_SUBMIT_DIRECTORY": settings.script_uris[SOURCE_ARCHIVE]},
+        # train.py copies itself into the model directory, so the artifact carries its own inference code.
+        env_vars={"SAGEMAKER_PROGRAM": TRAINING_ENTRY_POINT, "SAGEMAKER_SUBMIT_DIRECTORY": INFERENCE_CODE_DIR},
     )
     register = ModelStep(
         name="Register",

@@ -172,6 +172,7 @@ INTERACTIONS = [
     ),
     # The served model starts with its own, read-only role.
     Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", w.model_artifact)]),
+    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", w.inference_code)]),
     Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
     Interaction(
         "served model pulls images of the inference repository",
@@ -189,6 +190,14 @@ INTERACTIONS = [
             )
         ],
     ),
+    Interaction(
+        "served model cannot start jobs",
+        False,
+        lambda w: [Request(w.served_model, "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{w.region}:{w.account}:training-job/x")],
+    ),
+    Interaction("served model cannot write training data", False, lambda w: [Request(w.served_model, "s3:PutObject", f"{w.data_bucket}/training/x.csv")]),
+    Interaction("served model cannot approve model packages", False, lambda w: [Request(w.served_model, "sagemaker:UpdateModelPackage", w.package)]),
+    Interaction("served model cannot use the key directly", False, lambda w: [Request(w.served_model, "kms:Decrypt", w.key)]),
     # Model building.
     Interaction("pipeline role reads its step scripts", True, lambda w: [Request(w.pipeline_role, "s3:GetObject", s) for s in w.step_scripts]),
     Interaction(

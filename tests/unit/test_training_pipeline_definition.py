@@ -84,6 +84,13 @@ def test_parameters_default_to_the_environments_config(definition, environment):
     }
 
 
+def test_registered_model_serves_the_inference_code_its_artifact_carries(definition):
+    (container,) = _step(definition, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
+
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "train.py"
+
+
 def test_step_scripts_are_referenced_by_their_asset_uris(synthesized: Synthesized, definition, environment):
     assets = _asset_uris(synthesized, environment)
     preprocess_code = _step(definition, "Preprocess")["Arguments"]["ProcessingInputs"][-1]["S3Input"]["S3Uri"]
