@@ -50,7 +50,6 @@ def build_pipeline(settings: PipelineSettings, session):
     processing_instance = ParameterString("ProcessingInstanceType", default_value=settings.processing_instance_type)
     training_instance = ParameterString("TrainingInstanceType", default_value=settings.training_instance_type)
     auc_threshold = ParameterFloat("AucThreshold", default_value=settings.auc_threshold)
-    approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
 
     sklearn_image = image_uris.retrieve("sklearn", region=settings.region, version=SKLEARN_VERSION, instance_type="ml.m5.large")
@@ -145,7 +144,8 @@ def build_pipeline(settings: PipelineSettings, session):
             response_types=["application/json"],
             inference_instances=["ml.m5.large", "ml.m5.xlarge"],
             transform_instances=["ml.m5.large"],
-            approval_status=approval_status,
+            # Approval is a reviewer's decision, never a pipeline run's: no parameter can change this.
+            approval_status="PendingManualApproval",
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(
                     content_type="application/json",
@@ -168,7 +168,7 @@ def build_pipeline(settings: PipelineSettings, session):
 
     return Pipeline(
         name=settings.pipeline_name,
-        parameters=[input_data, processing_instance, training_instance, auc_threshold, approval_status],
+        parameters=[input_data, processing_instance, training_instance, auc_threshold],
         steps=[preprocess, train, evaluate, check],
         sagemaker_session=session,
     )

@@ -135,3 +135,10 @@ def test_vpc_block_too_small_for_the_subnets_is_rejected(tmp_path):
         load_environment(config_dir, "dev")
 
     assert "network.vpc.cidr: must be a /16 to /18 IPv4 block" in str(error.value)
+
+
+def test_reviewer_role_names_must_be_iam_role_names(tmp_path):
+    path = _write_variant(tmp_path, lambda c: c.setdefault("model_build", {}).update(reviewer_role_names=["ml lead"]))
+
+    with pytest.raises(ConfigError, match=r"model_build\.reviewer_role_names\.0"):
+        load_environment(path, "dev")

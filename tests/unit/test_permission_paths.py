@@ -17,6 +17,8 @@ import pytest
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
 
+REVIEWER = "arn:aws:iam::{account}:role/model-reviewer"
+
 
 class World:
     """The principals and resources of one environment, found in its templates by what they are."""
@@ -44,6 +46,7 @@ class World:
         self.data_bucket = self._bucket("TrainingData")
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
+        self.reviewer = REVIEWER.format(account=self.account)
         self.roles = [
             policies.arn(stack, logical_id)
             for stack, template in policies.templates.items()
@@ -219,6 +222,18 @@ INTERACTIONS = [
             Request(role, "kms:CreateGrant", w.key, {"kms:GrantIsForAWSResource": "false"}) for role in w.roles if role != w.deployer
         ],
     ),
+    # Approving a model deploys it: that is a reviewer's permission, not a builder's.
+    Interaction(
+        "builders cannot approve model packages",
+        False,
+        lambda w: [Request(role, "sagemaker:UpdateModelPackage", w.package) for role in (w.studio_role, w.pipeline_role)],
+    ),
+    Interaction("reviewer approves the environment's model packages", True, lambda w: [Request(w.reviewer, "sagemaker:UpdateModelPackage", w.package)]),
+    Interaction(
+        "reviewer cannot approve another environment's model packages",
+        False,
+        lambda w: [Request(w.reviewer, "sagemaker:UpdateModelPackage", w.package.replace(f"/{w.prefix}-models/", "/other-models/"))],
+    ),
 ]
 
 _decisions: dict[str, dict[str, list[Decision]]] = {}
@@ -228,8 +243,9 @@ def decisions(synthesized: Synthesized, environment: str) -> dict[str, list[Deci
     """Every interaction's decisions in `environment`, from one run of the evaluator per environment."""
     if environment not in _decisions:
         world = World(EnvironmentPolicies(synthesized, environment))
+        reviewer = [(f"{world.prefix}-model-reviewer", world.policies.managed_policy_named(f"{world.prefix}-model-reviewer"))]
         rows = [(interaction.name, request) for interaction in INTERACTIONS for request in interaction.requests(world)]
-        decided = world.policies.decide([request for _, request in rows])
+        decided = world.policies.decide([request for _, request in rows], identity_policies={world.reviewer: reviewer})
         _decisions[environment] = {interaction.name: [] for interaction in INTERACTIONS}
         for (name, _), decision in zip(rows, decided, strict=True):
             _decisions[environment][name].append(decision)

@@ -65,7 +65,7 @@ def test_model_is_registered_in_the_environments_group_pending_approval_with_met
     register = _step(definition, "Register")["Arguments"]
 
     assert register["ModelPackageGroupName"] == f"mlops-{environment}-models"
-    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["ModelApprovalStatus"] == "PendingManualApproval"
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
@@ -80,7 +80,6 @@ def test_parameters_default_to_the_environments_config(definition, environment):
         "ProcessingInstanceType": config.processing_instance_type,
         "TrainingInstanceType": config.training_instance_type,
         "AucThreshold": config.auc_threshold,
-        "ModelApprovalStatus": "PendingManualApproval",
     }
 
 
