@@ -160,9 +160,17 @@ class StorageStack(cdk.Stack):
                     resources=objects,
                 ),
                 iam.PolicyStatement(
-                    sid="UseTheKey",
+                    sid="UseTheKeyThroughTheServicesThatHoldOurData",
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[self.key.key_arn],
+                    # Only as the services that keep our data use it on the caller's behalf: S3 (the buckets),
+                    # ECR (the images), SageMaker (job and Studio space volumes) and EFS (Studio's home file
+                    # system). Nobody sends data to KMS to be encrypted or decrypted directly.
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": [self._via(s) for s in ("s3", "ecr", "sagemaker", "elasticfilesystem")]
+                        }
+                    },
                 ),
                 iam.PolicyStatement(
                     sid="PullAndPushImages",

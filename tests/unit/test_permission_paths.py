@@ -214,6 +214,12 @@ INTERACTIONS = [
         True,
         lambda w: [Request(w.studio_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
     ),
+    # The key is used through the services that hold the data, never directly.
+    Interaction(
+        "builders cannot use the key directly",
+        False,
+        lambda w: [Request(role, a, w.key) for role in (w.studio_role, w.pipeline_role) for a in ("kms:Decrypt", "kms:GenerateDataKey")],
+    ),
     Interaction(
         "no role lets the key be granted to anything but an AWS resource",
         False,
