@@ -5,8 +5,9 @@ The decisions are made by ``@cloud-copilot/iam-simulate`` (pinned in package.jso
 wildcards, every condition operator (with IfExists, ForAnyValue/ForAllValues), explicit Deny over any
 Allow, resource policies, and KMS's rule that the key policy must allow a request, either naming the
 caller or trusting the account, in which case the caller's identity policy must allow it too. It also
-refuses unknown actions and resource ARNs of the wrong type for an action. No Python package on PyPI
-does this: moto's access control only knows StringEquals and lets other operators through.
+refuses unknown actions and resource ARNs of the wrong type for an action. The Python candidates do not
+fit: moto's access control evaluates only StringEquals (other operators pass, and a failed condition
+on an Allow counts as a Deny), and principalmapper's simulator has had no release since 2022.
 
 This module only gathers, from the templates of every stack of the environment, a principal's identity
 policies (inline, attached, and managed policies of other stacks) and the resource policy of what it

@@ -64,12 +64,12 @@ class World:
                 for i in step["Arguments"]["ProcessingInputs"]
                 if i["InputName"] == "code"
             }
-            | {_object_arn(steps_named(steps, "Train")["Arguments"]["HyperParameters"]["sagemaker_submit_directory"].strip('"'))}
+            | {_object_arn(_step_named(steps, "Train")["Arguments"]["HyperParameters"]["sagemaker_submit_directory"].strip('"'))}
         )
-        output_path = steps_named(steps, "Train")["Arguments"]["OutputDataConfig"]["S3OutputPath"]
+        output_path = _step_named(steps, "Train")["Arguments"]["OutputDataConfig"]["S3OutputPath"]
         # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
         self.model_artifact = _object_arn(f"{_join(output_path)}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
-        (container,) = steps_named(steps, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
+        (container,) = _step_named(steps, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
         code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
         # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
         self.inference_code = _object_arn(code) if code.startswith("s3://") else self.model_artifact
@@ -98,7 +98,7 @@ def _steps(definition: dict) -> list[dict]:
     return steps
 
 
-def steps_named(steps: list[dict], name: str) -> dict:
+def _step_named(steps: list[dict], name: str) -> dict:
     (step,) = [s for s in steps if s["Name"] == name]
     return step
 
@@ -139,6 +139,11 @@ INTERACTIONS = [
         "deployer uses the topic's key through SNS",
         True,
         lambda w: [Request(w.deployer, a, w.key, w.via("sns")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction(
+        "nobody publishes to the topic without TLS",
+        False,
+        lambda w: [Request(w.deployer, "sns:Publish", w.topic, {"aws:SecureTransport": "false"})],
     ),
     Interaction("alarm actions publish to the encrypted topic", True, _alarm_actions),
     Interaction(
@@ -213,6 +218,11 @@ INTERACTIONS = [
         "Studio role reads and writes with the key through S3",
         True,
         lambda w: [Request(w.studio_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction(
+        "Studio's home file system and space volumes use the key through EFS and SageMaker",
+        True,
+        lambda w: [Request(w.studio_role, a, w.key, w.via(s)) for s in ("elasticfilesystem", "sagemaker") for a in ("kms:GenerateDataKey", "kms:Decrypt")],
     ),
     # The key is used through the services that hold the data, never directly.
     Interaction(
