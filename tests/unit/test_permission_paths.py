@@ -41,6 +41,8 @@ class World:
         self.key = policies.arn("storage", policies.only("storage", "AWS::KMS::Key")[0])
         self.served_model = policies.role_trusted_by("deployment", "sagemaker.amazonaws.com")
         self.pipeline_role = policies.role_trusted_by("model-build", "sagemaker.amazonaws.com")
+        self.upload_rule_role = policies.role_trusted_by("model-build", "events.amazonaws.com")
+        self.training_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-training"
         _, domain = policies.only("studio", "AWS::SageMaker::Domain")
         self.studio_role = policies.resolve("studio", domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
         self.data_bucket = self._bucket("TrainingData")
@@ -207,6 +209,11 @@ INTERACTIONS = [
     Interaction("served model cannot approve model packages", False, lambda w: [Request(w.served_model, "sagemaker:UpdateModelPackage", w.package)]),
     Interaction("served model cannot use the key directly", False, lambda w: [Request(w.served_model, "kms:Decrypt", w.key)]),
     # Model building.
+    Interaction(
+        "training-data uploads start the training pipeline",
+        True,
+        lambda w: [Request(w.upload_rule_role, "sagemaker:StartPipelineExecution", w.training_pipeline)],
+    ),
     Interaction("pipeline role reads its step scripts", True, lambda w: [Request(w.pipeline_role, "s3:GetObject", s) for s in w.step_scripts]),
     Interaction(
         "pipeline role reads and writes with the key through S3",
@@ -214,6 +221,11 @@ INTERACTIONS = [
         lambda w: [Request(w.pipeline_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
     ),
     Interaction("pipeline role registers models", True, lambda w: [Request(w.pipeline_role, "sagemaker:CreateModelPackage", w.package)]),
+    Interaction(
+        "Studio users read and write training data",
+        True,
+        lambda w: [Request(w.studio_role, a, f"{w.data_bucket}/training/x.csv") for a in ("s3:GetObject", "s3:PutObject")],
+    ),
     Interaction(
         "Studio role reads and writes with the key through S3",
         True,
