@@ -11,8 +11,11 @@ from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resour
 
 class SageMakerExecutionRole(Construct):
     """A role for ``sagemaker.amazonaws.com``: run processing, training and transform jobs, create models,
-    track experiments, work with pipelines and model packages named ``<prefix>-*``, write job logs and
-    metrics, and attach jobs to the given subnets. Data access comes from `managed_policies`.
+    track experiments, work with pipelines and register model packages named ``<prefix>-*``, write job logs
+    and metrics, and attach jobs to the given subnets. Data access comes from `managed_policies`.
+
+    It cannot change a package once registered (``sagemaker:UpdateModelPackage``): approving one deploys it,
+    and that is a reviewer's decision, not a builder's.
     """
 
     def __init__(
@@ -105,7 +108,6 @@ class SageMakerExecutionRole(Construct):
                     "sagemaker:ListPipelineExecutionSteps",
                     "sagemaker:CreateModelPackage",
                     "sagemaker:DescribeModelPackage",
-                    "sagemaker:UpdateModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:ListModelPackages",
                 ],

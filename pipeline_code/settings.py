@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Where in the artifacts bucket every pipeline keeps its step outputs and models: ``<prefix><pipeline name>/``.
+ARTIFACTS_PREFIX = "pipelines/"
+# Where the serving container finds the inference code: the model artifact carries it, so a served model
+# reads nothing but its artifact.
+INFERENCE_CODE_DIR = "/opt/ml/model/code"
+
 
 @dataclass(frozen=True)
 class PipelineSettings:

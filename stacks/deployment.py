@@ -19,7 +19,7 @@ from config.settings import Deployment
 from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
-from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
+from mlops_constructs.served_model_role import ServedModelRole
 
 
 class DeploymentStack(cdk.Stack):
@@ -34,7 +34,8 @@ class DeploymentStack(cdk.Stack):
         deployment: Deployment,
         model_package_group_name: str,
         key: kms.IKey,
-        data_access_policy: iam.IManagedPolicy,
+        served_model_access_policy: iam.IManagedPolicy,
+        image_repository_arns: list[str],
         subnet_ids: list[str],
         security_group_id: str,
         delete_endpoint_with_stack: bool,
@@ -49,12 +50,13 @@ class DeploymentStack(cdk.Stack):
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
 
         self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
-        model_role = SageMakerExecutionRole(
+        model_role = ServedModelRole(
             self,
-            "ModelRole",
-            prefix=prefix,
+            "ServedModelRole",
             description=f"{prefix}: models served by {self.endpoint_name}",
-            managed_policies=[data_access_policy],
+            endpoint_name=self.endpoint_name,
+            managed_policies=[served_model_access_policy],
+            image_repository_arns=image_repository_arns,
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,
         ).role
@@ -91,6 +93,8 @@ class DeploymentStack(cdk.Stack):
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
         )
+        self._let_deployer_publish_to_encrypted_topic(key)
+
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.
         if delete_endpoint_with_stack:
@@ -123,6 +127,23 @@ class DeploymentStack(cdk.Stack):
                     max_event_age=cdk.Duration.hours(2),
                 )
             ],
+        )
+
+    def _let_deployer_publish_to_encrypted_topic(self, key: kms.IKey) -> None:
+        # SNS encrypts each message with the topic's key as the publisher, so the deployer needs the key too.
+        role = self.deployer.state_machine.role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishToTheEncryptedTopic",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{self.region}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.",
         )
 
     def _variant_alarms(self, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:

@@ -3,6 +3,7 @@ the rule that starts the training pipeline when training data is uploaded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -14,6 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config.settings import ModelBuild
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.s3_upload_pipeline_trigger import S3UploadPipelineTrigger
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
@@ -46,6 +48,8 @@ class ModelBuildStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.render_seconds = 0.0
+        # The ECR repositories of the images the pipelines register models with: what a served model may pull.
+        self.serving_image_repository_arns: list[str] = []
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -90,6 +94,10 @@ class ModelBuildStack(cdk.Stack):
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
+            for image in _registered_images(json.loads(rendered.path.read_text())):
+                repository = _repository_arn(image, self.partition)
+                if repository not in self.serving_image_repository_arns:
+                    self.serving_image_repository_arns.append(repository)
             upsert = PipelineUpsert(
                 self,
                 f"Pipeline-{name}",
@@ -104,6 +112,8 @@ class ModelBuildStack(cdk.Stack):
             upsert.node.add_dependency(self.model_package_group)
             self.pipelines[name] = upsert
 
+        self.reviewer_policy = self._reviewer_policy(prefix, model_build.reviewer_role_names)
+
         training = self.pipelines[TRAINING_PIPELINE]
         self.training_trigger = S3UploadPipelineTrigger(
             self,
@@ -114,6 +124,43 @@ class ModelBuildStack(cdk.Stack):
             pipeline_arn=training.resource.get_att_string("PipelineArn"),
             parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{model_build.training_prefix}"},
         )
+
+    def _reviewer_policy(self, prefix: str, role_names: list[str]) -> iam.ManagedPolicy:
+        """Approving or rejecting this environment's model packages: the reviewer's permission.
+
+        Neither Studio users nor pipeline jobs hold it (an approval deploys), so it is a policy of its own,
+        attached to the existing roles named in ``model_build.reviewer_role_names``.
+        """
+        group = self.model_package_group.model_package_group_name
+        packages = self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
+        policy = iam.ManagedPolicy(
+            self,
+            "ModelReviewer",
+            managed_policy_name=f"{prefix}-model-reviewer",
+            description=f"{prefix}: review, approve or reject the model packages of {group}",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReviewThisEnvironmentsModelPackages",
+                    actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"],
+                    resources=[packages],
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeThisEnvironmentsGroup",
+                    actions=["sagemaker:DescribeModelPackageGroup"],
+                    resources=[self.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)],
+                ),
+                iam.PolicyStatement(
+                    sid="ListModelPackages",
+                    # The List actions have no resource-level permissions.
+                    actions=["sagemaker:ListModelPackages", "sagemaker:ListModelPackageGroups"],
+                    resources=["*"],
+                ),
+            ],
+            roles=[iam.Role.from_role_name(self, f"Reviewer-{name}", name) for name in role_names],
+        )
+        acknowledge_wildcard_resources(policy, [packages], "Every version in this environment's model package group, and no other.")
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "The SageMaker List actions have no resource-level permissions.")
+        return policy
 
     def _script_assets(self, name: str, render_cache: Path) -> dict[str, str]:
         """Upload each step script, and the scripts as one source archive; readable by the pipeline role."""
@@ -136,3 +183,25 @@ class ModelBuildStack(cdk.Stack):
             )
         )
         return {file_name: asset.s3_object_url for file_name, asset in assets.items()}
+
+
+def _registered_images(definition: dict) -> list[str]:
+    """The container images of every model a pipeline definition registers, in order."""
+    images: list[str] = []
+    if isinstance(definition, dict):
+        for container in definition.get("InferenceSpecification", {}).get("Containers", []):
+            images.append(container["Image"])
+        for value in definition.values():
+            images.extend(_registered_images(value))
+    elif isinstance(definition, list):
+        for item in definition:
+            images.extend(_registered_images(item))
+    return images
+
+
+def _repository_arn(image: str, partition: str) -> str:
+    """``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`` -> the repository's ARN."""
+    registry, repository = image.split("/", 1)
+    account, _, _, region = registry.split(".")[:4]
+    name = repository.split("@")[0].split(":")[0]
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{name}"

@@ -12,6 +12,7 @@ from constructs import Construct
 from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
+from pipeline_code.settings import ARTIFACTS_PREFIX
 
 
 class StorageStack(cdk.Stack):
@@ -95,6 +96,37 @@ class StorageStack(cdk.Stack):
         self.processing_repository = self._repository("ProcessingImages", storage, removal_policy)
         self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
+        self.served_model_access_policy = self._served_model_access_policy(prefix)
+        self._let_services_publish_to_encrypted_topics(prefix)
+
+    def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
+        """Key-policy statements for CloudWatch alarm actions and EventBridge targets that publish to topics
+        encrypted with this key.
+
+        Those services publish as their service principal, which has no identity policy: only the key
+        policy can let them use the key. The source ARNs are patterns on this environment's prefix rather
+        than the alarms and rules themselves, so this stack does not depend on the stacks that own them
+        (which depend on this one); alarms and rules that notify must therefore be named ``<prefix>-...``.
+        """
+        sources = {
+            "cloudwatch.amazonaws.com": self.format_arn(
+                service="cloudwatch", resource="alarm", resource_name=f"{prefix}-*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+            ),
+            "events.amazonaws.com": self.format_arn(service="events", resource="rule", resource_name=f"{prefix}-*"),
+        }
+        for service, source_arn in sources.items():
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{service.split('.')[0].capitalize()}ToPublishToEncryptedTopics",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": source_arn},
+                    },
+                )
+            )
 
     def _data_access_policy(self, prefix: str) -> iam.ManagedPolicy:
         """Read/write on this environment's buckets and images, for every role that does ML work here.
@@ -128,9 +160,17 @@ class StorageStack(cdk.Stack):
                     resources=objects,
                 ),
                 iam.PolicyStatement(
-                    sid="UseTheKey",
+                    sid="UseTheKeyThroughTheServicesThatHoldOurData",
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[self.key.key_arn],
+                    # Only as the services that keep our data use it on the caller's behalf: S3 (the buckets),
+                    # ECR (the images), SageMaker (job and Studio space volumes) and EFS (Studio's home file
+                    # system). Nobody sends data to KMS to be encrypted or decrypted directly.
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": [self._via(s) for s in ("s3", "ecr", "sagemaker", "elasticfilesystem")]
+                        }
+                    },
                 ),
                 iam.PolicyStatement(
                     sid="PullAndPushImages",
@@ -158,6 +198,37 @@ class StorageStack(cdk.Stack):
         )
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
         return policy
+
+    def _served_model_access_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """Read-only, for served models: the pipelines' model artifacts (which carry their inference code),
+        the inference images, and decrypting both. Owned here for the same reason as DataAccess."""
+        artifacts = self.artifacts_bucket.arn_for_objects(f"{ARTIFACTS_PREFIX}{prefix}-*")
+        policy = iam.ManagedPolicy(
+            self,
+            "ServedModelAccess",
+            description=f"{prefix}: read model artifacts and pull inference images, for served models",
+            statements=[
+                iam.PolicyStatement(sid="ReadModelArtifacts", actions=["s3:GetObject"], resources=[artifacts]),
+                iam.PolicyStatement(
+                    sid="DecryptArtifactsAndImages",
+                    actions=["kms:Decrypt"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [self._via(s) for s in ("s3", "ecr")]}},
+                ),
+                iam.PolicyStatement(
+                    sid="PullInferenceImages",
+                    actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    resources=[self.inference_repository.repository_arn],
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(
+            policy, [artifacts], "Pipelines write a model artifact per execution under their own prefix; read-only."
+        )
+        return policy
+
+    def _via(self, service: str) -> str:
+        return f"{service}.{self.region}.amazonaws.com"
 
     def _repository(self, construct_id: str, storage: Storage, removal_policy: cdk.RemovalPolicy) -> ecr.Repository:
         return ecr.Repository(

@@ -7,7 +7,7 @@ S3 URIs (``pipeline_code.render`` passes both), ``build_pipeline`` makes no AWS 
 from __future__ import annotations
 
 from pipeline_code.render import SOURCE_ARCHIVE
-from pipeline_code.settings import PipelineSettings
+from pipeline_code.settings import ARTIFACTS_PREFIX, INFERENCE_CODE_DIR, PipelineSettings
 
 # The scikit-learn framework container; its version matches scikit-learn in requirements-dev.txt, which the
 # step scripts' tests run with.
@@ -35,7 +35,7 @@ def build_pipeline(settings: PipelineSettings, session):
     from sagemaker.train import ModelTrainer
     from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
 
-    prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
+    prefix = f"s3://{settings.artifacts_bucket}/{ARTIFACTS_PREFIX}{settings.pipeline_name}"
 
     def input_(name: str, s3_uri, local_path: str) -> ProcessingInput:
         s3_input = ProcessingS3Input(s3_uri=s3_uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File")
@@ -50,7 +50,6 @@ def build_pipeline(settings: PipelineSettings, session):
     processing_instance = ParameterString("ProcessingInstanceType", default_value=settings.processing_instance_type)
     training_instance = ParameterString("TrainingInstanceType", default_value=settings.training_instance_type)
     auc_threshold = ParameterFloat("AucThreshold", default_value=settings.auc_threshold)
-    approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
 
     sklearn_image = image_uris.retrieve("sklearn", region=settings.region, version=SKLEARN_VERSION, instance_type="ml.m5.large")
@@ -133,7 +132,8 @@ def build_pipeline(settings: PipelineSettings, session):
         s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
         role_arn=settings.role_arn,
         sagemaker_session=session,
-        env_vars={"SAGEMAKER_PROGRAM": TRAINING_ENTRY_POINT, "SAGEMAKER_SUBMIT_DIRECTORY": settings.script_uris[SOURCE_ARCHIVE]},
+        # train.py copies itself into the model directory, so the artifact carries its own inference code.
+        env_vars={"SAGEMAKER_PROGRAM": TRAINING_ENTRY_POINT, "SAGEMAKER_SUBMIT_DIRECTORY": INFERENCE_CODE_DIR},
     )
     register = ModelStep(
         name="Register",
@@ -144,7 +144,8 @@ def build_pipeline(settings: PipelineSettings, session):
             response_types=["application/json"],
             inference_instances=["ml.m5.large", "ml.m5.xlarge"],
             transform_instances=["ml.m5.large"],
-            approval_status=approval_status,
+            # Approval is a reviewer's decision, never a pipeline run's: no parameter can change this.
+            approval_status="PendingManualApproval",
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(
                     content_type="application/json",
@@ -167,7 +168,7 @@ def build_pipeline(settings: PipelineSettings, session):
 
     return Pipeline(
         name=settings.pipeline_name,
-        parameters=[input_data, processing_instance, training_instance, auc_threshold, approval_status],
+        parameters=[input_data, processing_instance, training_instance, auc_threshold],
         steps=[preprocess, train, evaluate, check],
         sagemaker_session=session,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
 MODEL_FILE = "model.joblib"
+# The serving container's SAGEMAKER_SUBMIT_DIRECTORY: the model artifact carries this script, so the
+# endpoint's role needs to read the artifact and nothing else.
+CODE_DIR = "code"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_dir / MODEL_FILE)
     (model_dir / "features.json").write_text(json.dumps(list(features.columns)))
+    (model_dir / CODE_DIR).mkdir(exist_ok=True)
+    shutil.copy(__file__, model_dir / CODE_DIR / Path(__file__).name)
     return 0
 
 

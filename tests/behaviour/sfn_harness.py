@@ -62,7 +62,7 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
 def _lookup_ref(logical_id: str, refs: dict[str, Any]) -> Any:
-    if logical_id in PSEUDO_PARAMETERS:
+    if logical_id in PSEUDO_PARAMETERS and logical_id not in refs:
         return PSEUDO_PARAMETERS[logical_id]
     if logical_id not in refs:
         raise KeyError(f"unresolved Ref {logical_id!r}")
@@ -98,7 +98,8 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
 
     `refs` maps logical ids (and output names) to what they resolve to: a string for `Ref`, or a
     dict of attribute -> value for `Fn::GetAtt` (with an optional "Ref" key for `Ref`). Pseudo
-    parameters resolve to aws / eu-west-1 / 123456789012 / amazonaws.com. Strings, numbers and
+    parameters resolve to aws / eu-west-1 / 123456789012 / amazonaws.com unless `refs` names them
+    (e.g. "AWS::AccountId" for a template of another account). Strings, numbers and
     booleans pass through; lists and plain objects are resolved element by element. An unknown
     reference raises KeyError naming it; an unknown intrinsic function raises ValueError.
     """

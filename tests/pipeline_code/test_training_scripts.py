@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -147,3 +148,11 @@ def test_single_class_label_fails_the_step(tmp_path):
     assert result.returncode != 0
     assert "must have exactly 2 classes, found 1" in result.stderr
     assert not (tmp_path / "out" / "train").exists()
+
+
+def test_model_carries_the_inference_code_the_serving_container_runs(pipeline_run):
+    spec = importlib.util.spec_from_file_location("served", pipeline_run["model"] / "code" / "train.py")
+    served = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(served)
+
+    assert served.model_fn(str(pipeline_run["model"])).n_features_in_ == 30

@@ -153,3 +153,9 @@ def test_guardrails_bake_longer_than_sagemaker_allows_is_rejected(tmp_path):
     assert "dev.yaml" in str(error.value) and "deployment:" in str(error.value)
     assert "4000 s" in str(error.value) and "3600 s" in str(error.value)
 
+
+def test_reviewer_role_names_must_be_iam_role_names(tmp_path):
+    path = _write_variant(tmp_path, lambda c: c.setdefault("model_build", {}).update(reviewer_role_names=["ml lead"]))
+
+    with pytest.raises(ConfigError, match=r"model_build\.reviewer_role_names\.0"):
+        load_environment(path, "dev")

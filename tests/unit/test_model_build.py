@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import json
 
+import aws_cdk as cdk
 import pytest
 from moto.events.models import EventPattern
 
 from config import load_environment
+from stacks.model_build import ModelBuildStack
+from stacks.storage import StorageStack
 from tests.templates import only, policy_statements, resources, role_named
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import CONFIG_DIR, RENDER_CACHE, Synthesized, cdk_json_context
 
 DATA_BUCKET = "mlops-dev-trainingdata-1a2b3c"
 
@@ -143,3 +146,41 @@ def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_buck
     assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
     (listing,) = [s for s in policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
     assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(r.split("/", 1)[1] for r in reads)
+
+
+def _reviewer_policy(template: dict, environment: str) -> dict:
+    (policy,) = [
+        r["Properties"]
+        for r in resources(template, "AWS::IAM::ManagedPolicy").values()
+        if r["Properties"].get("ManagedPolicyName") == f"mlops-{environment}-model-reviewer"
+    ]
+    return policy
+
+
+def test_reviewer_policy_exists_unattached_until_config_names_reviewers(model_build, environment):
+    assert "Roles" not in _reviewer_policy(model_build, environment)
+
+
+def test_reviewer_policy_is_attached_to_the_roles_config_names(tmp_path):
+    config = load_environment(CONFIG_DIR, "dev")
+    reviewers = config.model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
+    app = cdk.App(outdir=str(tmp_path), context=cdk_json_context())
+    env = cdk.Environment(account=config.account, region=config.region)
+    storage = StorageStack(app, "storage", prefix=config.prefix, storage=config.storage, env=env)
+    ModelBuildStack(
+        app,
+        "model-build",
+        prefix=config.prefix,
+        model_build=reviewers,
+        data_bucket=storage.data_bucket,
+        artifacts_bucket=storage.artifacts_bucket,
+        key=storage.key,
+        data_access_policy=storage.data_access_policy,
+        subnet_ids=["subnet-0123456789abcdef0"],
+        security_group_id="sg-0123456789abcdef0",
+        render_cache=RENDER_CACHE,
+        env=env,
+    )
+    template = app.synth().get_stack_by_name("model-build").template
+
+    assert _reviewer_policy(template, "dev")["Roles"] == ["ml-lead", "release-manager"]

@@ -65,7 +65,7 @@ def test_model_is_registered_in_the_environments_group_pending_approval_with_met
     register = _step(definition, "Register")["Arguments"]
 
     assert register["ModelPackageGroupName"] == f"mlops-{environment}-models"
-    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["ModelApprovalStatus"] == "PendingManualApproval"
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
@@ -80,8 +80,14 @@ def test_parameters_default_to_the_environments_config(definition, environment):
         "ProcessingInstanceType": config.processing_instance_type,
         "TrainingInstanceType": config.training_instance_type,
         "AucThreshold": config.auc_threshold,
-        "ModelApprovalStatus": "PendingManualApproval",
     }
+
+
+def test_registered_model_serves_the_inference_code_its_artifact_carries(definition):
+    (container,) = _step(definition, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
+
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "train.py"
 
 
 def test_step_scripts_are_referenced_by_their_asset_uris(synthesized: Synthesized, definition, environment):

@@ -1,0 +1,123 @@
+"""The IAM role a served model runs as: what its container needs at start-up and while it serves, no more."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+
+
+class ServedModelRole(Construct):
+    """A role for ``sagemaker.amazonaws.com`` that SageMaker hosting uses for the models of one endpoint.
+
+    Reading the model artifacts (which carry the inference code), the environment's inference images and
+    decrypting them comes from `managed_policies`; the role itself can pull the images of
+    `image_repository_arns` (e.g. SageMaker's prebuilt serving images), write the endpoint's logs and
+    metrics, and attach the model to the given subnets. It cannot start jobs, change pipelines or model
+    packages, or write data.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        description: str,
+        endpoint_name: str,
+        managed_policies: list[iam.IManagedPolicy],
+        image_repository_arns: list[str],
+        subnet_ids: list[str],
+        security_group_id: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=description,
+            managed_policies=managed_policies,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PullImages",
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=image_repository_arns,
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="LogInToEcr",
+                # GetAuthorizationToken has no resource-level permissions.
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointMetrics",
+                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints*"}},
+            )
+        )
+        log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+        logs = [
+            stack.format_arn(service="logs", resource="log-group", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+            for name in (log_group, f"{log_group}:log-stream:*")
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=logs,
+            )
+        )
+        network_interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DescribeNetworkForModelsInVpc",
+                # EC2 Describe actions have no resource-level permissions.
+                actions=[
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeDhcpOptions",
+                ],
+                resources=["*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AttachModelsToOurSubnets",
+                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
+                resources=[
+                    network_interfaces,
+                    *(stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids),
+                    stack.format_arn(service="ec2", resource="security-group", resource_name=security_group_id),
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DetachModelsFromOurSubnets",
+                actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+                resources=[network_interfaces],
+            )
+        )
+        acknowledge_wildcard_resources(
+            self.role, [logs[1]], "SageMaker names the endpoint's log streams per variant and instance at run time."
+        )
+        acknowledge_wildcard_resources(
+            self.role, [network_interfaces], "SageMaker creates the model's network interfaces at run time; subnets and security group are pinned."
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken, EC2 Describe actions and cloudwatch:PutMetricData (namespace-conditioned) "
+            "have no resource-level permissions.",
+        )

@@ -1,0 +1,304 @@
+"""Permission paths: every runtime interaction of an environment, checked on its synthesized templates.
+
+moto enforces no IAM, KMS key policies or bucket and topic policies, so the behaviour tests cannot see a
+missing permission; AWS would refuse the call on the first real deployment. Each row of `INTERACTIONS`
+names who calls what, on which resource, with which request context, and whether AWS must allow it;
+`tests/permissions.py` decides it with an IAM policy evaluator against the identity policies of the
+caller and the key, topic or bucket policy of the resource. A new runtime interaction belongs in the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from tests.permissions import Decision, EnvironmentPolicies, Request
+from tests.synth import Synthesized
+
+REVIEWER = "arn:aws:iam::{account}:role/model-reviewer"
+
+
+class World:
+    """The principals and resources of one environment, found in its templates by what they are."""
+
+    def __init__(self, policies: EnvironmentPolicies) -> None:
+        self.policies = policies
+        self.account, self.region, self.prefix = policies.account, policies.region, policies.prefix
+        # By name: in disposable environments the endpoint clean-up's waiter is a state machine too.
+        ((machine_id, machine),) = [
+            (logical_id, r)
+            for logical_id, r in policies.templates["deployment"]["Resources"].items()
+            if r["Type"] == "AWS::StepFunctions::StateMachine" and r["Properties"].get("StateMachineName") == f"{self.prefix}-canary-deployer"
+        ]
+        self.deployer = policies.resolve("deployment", machine["Properties"]["RoleArn"])
+        self.state_machine = policies.resolve("deployment", {"Ref": machine_id})
+        _, rule = policies.only("deployment", "AWS::Events::Rule")
+        (target,) = [t for t in rule["Properties"]["Targets"] if t["Arn"] == {"Ref": machine_id}]
+        self.approval_rule_role = policies.resolve("deployment", target["RoleArn"])
+        self.topic = policies.resolve("deployment", {"Ref": policies.only("deployment", "AWS::SNS::Topic")[0]})
+        self.alarms = [
+            policies.arn("deployment", logical_id)
+            for logical_id, r in policies.templates["deployment"]["Resources"].items()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        ]
+        self.key = policies.arn("storage", policies.only("storage", "AWS::KMS::Key")[0])
+        self.served_model = policies.role_trusted_by("deployment", "sagemaker.amazonaws.com")
+        self.pipeline_role = policies.role_trusted_by("model-build", "sagemaker.amazonaws.com")
+        self.upload_rule_role = policies.role_trusted_by("model-build", "events.amazonaws.com")
+        self.training_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-training"
+        _, domain = policies.only("studio", "AWS::SageMaker::Domain")
+        self.studio_role = policies.resolve("studio", domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
+        self.data_bucket = self._bucket("TrainingData")
+        self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
+        self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
+        self.reviewer = REVIEWER.format(account=self.account)
+        self.roles = [
+            policies.arn(stack, logical_id)
+            for stack, template in policies.templates.items()
+            for logical_id, r in template["Resources"].items()
+            if r["Type"] == "AWS::IAM::Role"
+        ]
+
+        definition = policies.pipeline_definition("training")
+        steps = _steps(definition)
+        self.step_scripts = sorted(
+            {
+                _object_arn(i["S3Input"]["S3Uri"])
+                for step in steps
+                if step["Type"] == "Processing"
+                for i in step["Arguments"]["ProcessingInputs"]
+                if i["InputName"] == "code"
+            }
+            | {_object_arn(_step_named(steps, "Train")["Arguments"]["HyperParameters"]["sagemaker_submit_directory"].strip('"'))}
+        )
+        output_path = _step_named(steps, "Train")["Arguments"]["OutputDataConfig"]["S3OutputPath"]
+        # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
+        self.model_artifact = _object_arn(f"{_join(output_path)}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
+        (container,) = _step_named(steps, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
+        code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+        # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
+        self.inference_code = _object_arn(code) if code.startswith("s3://") else self.model_artifact
+
+    def _logical_id(self, stack: str, resource_type: str, prefix: str) -> str:
+        (logical_id,) = [
+            logical_id
+            for logical_id, r in self.policies.templates[stack]["Resources"].items()
+            if r["Type"] == resource_type and logical_id.startswith(prefix)
+        ]
+        return logical_id
+
+    def _bucket(self, prefix: str) -> str:
+        return self.policies.arn("storage", self._logical_id("storage", "AWS::S3::Bucket", prefix))
+
+    def via(self, service: str) -> dict[str, str]:
+        return {"kms:ViaService": f"{service}.{self.region}.amazonaws.com"}
+
+
+def _steps(definition: dict) -> list[dict]:
+    steps = []
+    for step in definition["Steps"]:
+        steps.append(step)
+        for branch in ("IfSteps", "ElseSteps"):
+            steps += _steps({"Steps": step.get("Arguments", {}).get(branch, [])})
+    return steps
+
+
+def _step_named(steps: list[dict], name: str) -> dict:
+    (step,) = [s for s in steps if s["Name"] == name]
+    return step
+
+
+def _join(value) -> str:
+    """A pipeline ``Std:Join`` with execution variables given sample values."""
+    if isinstance(value, str):
+        return value
+    if "Std:Join" in value:
+        return value["Std:Join"]["On"].join(_join(v) for v in value["Std:Join"]["Values"])
+    return "exec-0a1b2c3d"
+
+
+def _object_arn(uri: str) -> str:
+    return "arn:aws:s3:::" + uri.removeprefix("s3://")
+
+
+@dataclass(frozen=True)
+class Interaction:
+    name: str
+    allowed: bool
+    requests: Callable[[World], list[Request]]
+
+
+def _alarm_actions(w: World) -> list[Request]:
+    context = {"aws:SourceAccount": w.account}
+    return [
+        Request("cloudwatch.amazonaws.com", action, w.key, {**context, "aws:SourceArn": alarm})
+        for alarm in w.alarms
+        for action in ("kms:GenerateDataKey", "kms:Decrypt")
+    ]
+
+
+INTERACTIONS = [
+    # Notifications reach the encrypted topic, from the deployer, the alarms and EventBridge.
+    Interaction("deployer publishes to the topic", True, lambda w: [Request(w.deployer, "sns:Publish", w.topic)]),
+    Interaction(
+        "deployer uses the topic's key through SNS",
+        True,
+        lambda w: [Request(w.deployer, a, w.key, w.via("sns")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction(
+        "nobody publishes to the topic without TLS",
+        False,
+        lambda w: [Request(w.deployer, "sns:Publish", w.topic, {"aws:SecureTransport": "false"})],
+    ),
+    Interaction("alarm actions publish to the encrypted topic", True, _alarm_actions),
+    Interaction(
+        "EventBridge rules of the environment publish to the encrypted topic",
+        True,
+        lambda w: [
+            Request(
+                "events.amazonaws.com",
+                action,
+                w.key,
+                {"aws:SourceAccount": w.account, "aws:SourceArn": f"arn:aws:events:{w.region}:{w.account}:rule/{w.prefix}-notify"},
+            )
+            for action in ("kms:GenerateDataKey", "kms:Decrypt")
+        ],
+    ),
+    Interaction(
+        "other accounts' alarms cannot use the key",
+        False,
+        lambda w: [
+            Request(
+                "cloudwatch.amazonaws.com",
+                "kms:GenerateDataKey",
+                w.key,
+                {"aws:SourceAccount": "999999999999", "aws:SourceArn": f"arn:aws:cloudwatch:{w.region}:999999999999:alarm:{w.prefix}-x"},
+            )
+        ],
+    ),
+    # The deployer is started by the approval rule and hands the model its role.
+    Interaction("approval rule starts the deployer", True, lambda w: [Request(w.approval_rule_role, "states:StartExecution", w.state_machine)]),
+    Interaction(
+        "deployer passes the served-model role to SageMaker",
+        True,
+        lambda w: [Request(w.deployer, "iam:PassRole", w.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
+    ),
+    # The served model starts with its own, read-only role.
+    Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", w.model_artifact)]),
+    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", w.inference_code)]),
+    Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
+    Interaction(
+        "served model pulls images of the inference repository",
+        True,
+        lambda w: [Request(w.served_model, a, w.inference_repository) for a in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")],
+    ),
+    Interaction(
+        "served model writes its endpoint's logs",
+        True,
+        lambda w: [
+            Request(
+                w.served_model,
+                "logs:PutLogEvents",
+                f"arn:aws:logs:{w.region}:{w.account}:log-group:/aws/sagemaker/Endpoints/{w.prefix}-endpoint:log-stream:blue/i-0123",
+            )
+        ],
+    ),
+    Interaction(
+        "served model cannot start jobs",
+        False,
+        lambda w: [Request(w.served_model, "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{w.region}:{w.account}:training-job/x")],
+    ),
+    Interaction("served model cannot write training data", False, lambda w: [Request(w.served_model, "s3:PutObject", f"{w.data_bucket}/training/x.csv")]),
+    Interaction("served model cannot approve model packages", False, lambda w: [Request(w.served_model, "sagemaker:UpdateModelPackage", w.package)]),
+    Interaction("served model cannot use the key directly", False, lambda w: [Request(w.served_model, "kms:Decrypt", w.key)]),
+    # Model building.
+    Interaction(
+        "training-data uploads start the training pipeline",
+        True,
+        lambda w: [Request(w.upload_rule_role, "sagemaker:StartPipelineExecution", w.training_pipeline)],
+    ),
+    Interaction("pipeline role reads its step scripts", True, lambda w: [Request(w.pipeline_role, "s3:GetObject", s) for s in w.step_scripts]),
+    Interaction(
+        "pipeline role reads and writes with the key through S3",
+        True,
+        lambda w: [Request(w.pipeline_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction("pipeline role registers models", True, lambda w: [Request(w.pipeline_role, "sagemaker:CreateModelPackage", w.package)]),
+    Interaction(
+        "Studio users read and write training data",
+        True,
+        lambda w: [Request(w.studio_role, a, f"{w.data_bucket}/training/x.csv") for a in ("s3:GetObject", "s3:PutObject")],
+    ),
+    Interaction(
+        "Studio role reads and writes with the key through S3",
+        True,
+        lambda w: [Request(w.studio_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction(
+        "Studio's home file system and space volumes use the key through EFS and SageMaker",
+        True,
+        lambda w: [Request(w.studio_role, a, w.key, w.via(s)) for s in ("elasticfilesystem", "sagemaker") for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    # The key is used through the services that hold the data, never directly.
+    Interaction(
+        "builders cannot use the key directly",
+        False,
+        lambda w: [Request(role, a, w.key) for role in (w.studio_role, w.pipeline_role) for a in ("kms:Decrypt", "kms:GenerateDataKey")],
+    ),
+    Interaction(
+        "no role lets the key be granted to anything but an AWS resource",
+        False,
+        # The deployer's grant for endpoint volumes is the deployer's own concern (canary_deployer.py).
+        lambda w: [
+            Request(role, "kms:CreateGrant", w.key, {"kms:GrantIsForAWSResource": "false"}) for role in w.roles if role != w.deployer
+        ],
+    ),
+    # Approving a model deploys it: that is a reviewer's permission, not a builder's.
+    Interaction(
+        "builders cannot approve model packages",
+        False,
+        lambda w: [Request(role, "sagemaker:UpdateModelPackage", w.package) for role in (w.studio_role, w.pipeline_role)],
+    ),
+    Interaction("reviewer approves the environment's model packages", True, lambda w: [Request(w.reviewer, "sagemaker:UpdateModelPackage", w.package)]),
+    Interaction(
+        "reviewer cannot approve another environment's model packages",
+        False,
+        lambda w: [Request(w.reviewer, "sagemaker:UpdateModelPackage", w.package.replace(f"/{w.prefix}-models/", "/other-models/"))],
+    ),
+]
+
+_decisions: dict[str, dict[str, list[Decision]]] = {}
+
+
+def decisions(synthesized: Synthesized, environment: str) -> dict[str, list[Decision]]:
+    """Every interaction's decisions in `environment`, from one run of the evaluator per environment."""
+    if environment not in _decisions:
+        world = World(EnvironmentPolicies(synthesized, environment))
+        reviewer = [(f"{world.prefix}-model-reviewer", world.policies.managed_policy_named(f"{world.prefix}-model-reviewer"))]
+        rows = [(interaction.name, request) for interaction in INTERACTIONS for request in interaction.requests(world)]
+        decided = world.policies.decide([request for _, request in rows], identity_policies={world.reviewer: reviewer})
+        _decisions[environment] = {interaction.name: [] for interaction in INTERACTIONS}
+        for (name, _), decision in zip(rows, decided, strict=True):
+            _decisions[environment][name].append(decision)
+    return _decisions[environment]
+
+
+@pytest.mark.parametrize("interaction", INTERACTIONS, ids=[i.name for i in INTERACTIONS])
+def test_runtime_interaction_is_allowed_or_denied_as_aws_must(synthesized: Synthesized, environment, interaction):
+    decided = decisions(synthesized, environment)[interaction.name]
+    wrong = [d for d in decided if d.allowed != interaction.allowed or d.result == "Error"]
+
+    assert decided, f"{interaction.name}: no request to decide"
+    if wrong:
+        expected = "allowed" if interaction.allowed else "denied"
+        pytest.fail(f"{interaction.name} must be {expected}:\n" + "\n".join(d.explain() for d in wrong), pytrace=False)
+
+
+@pytest.mark.parametrize("interaction", INTERACTIONS, ids=[i.name for i in INTERACTIONS])
+def test_every_request_context_key_applies_to_its_action(synthesized: Synthesized, environment, interaction):
+    decided = decisions(synthesized, environment)[interaction.name]
+    ignored = {(d.request.action, key) for d in decided for key in d.ignored_context_keys if key in d.request.context}
+
+    assert not ignored, f"{interaction.name}: context keys the action never carries: {sorted(ignored)}"
