@@ -250,9 +250,15 @@ INTERACTIONS = [
     Interaction(
         "no role lets the key be granted to anything but an AWS resource",
         False,
-        # The deployer's grant for endpoint volumes is the deployer's own concern (canary_deployer.py).
+        lambda w: [Request(role, "kms:CreateGrant", w.key, {"kms:GrantIsForAWSResource": "false"}) for role in w.roles],
+    ),
+    # CreateEndpointConfig with KmsKeyId: SageMaker describes the key and grants its endpoint volumes use of it, as the caller.
+    Interaction(
+        "deployer lets SageMaker encrypt the endpoint's volumes with the key",
+        True,
         lambda w: [
-            Request(role, "kms:CreateGrant", w.key, {"kms:GrantIsForAWSResource": "false"}) for role in w.roles if role != w.deployer
+            Request(w.deployer, "kms:DescribeKey", w.key, w.via("sagemaker")),
+            Request(w.deployer, "kms:CreateGrant", w.key, {**w.via("sagemaker"), "kms:GrantIsForAWSResource": "true"}),
         ],
     ),
     # Approving a model deploys it: that is a reviewer's permission, not a builder's.
