@@ -51,14 +51,14 @@ def deployer_figures() -> None:
     from datetime import datetime, timezone
 
     from tests.behaviour.deployer_world import deployer_world, synthesized_deployer
+    from tests.behaviour.sfn_harness import held_before
 
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-1")
     # moto logs every failed execution at ERROR; the rollbacks here are the point, not news.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as work:
         for strategy in ("variants", "guardrails"):
-            # One-second polls leave time to raise the alarm in the middle of the bake.
-            template = synthesized_deployer(Path(work) / strategy, strategy=strategy, poll_seconds=1, bake_checks=6)
+            template = synthesized_deployer(Path(work) / strategy, strategy=strategy, bake_checks=6)
             with deployer_world(template) as world:
                 world.deploy(world.register())
                 world.shim.update_calls.clear()
@@ -71,22 +71,24 @@ def deployer_figures() -> None:
                     rollback = world.deploy(world.register())
                     polls = "n/a (SageMaker watches the alarms)"
                 else:
-                    execution = world.start(world.register())
-                    world.wait_for_state(execution, "Bake")
-                    raised = datetime.now(timezone.utc)
-                    # The rollout left green live, so this canary runs on blue.
-                    world.set_alarm(world.alarms["blue-5xx"])
+                    # The alarm goes off in the middle of the bake, just before its second check.
+                    with held_before("Bake") as hold:
+                        execution = world.start(world.register())
+                        hold.reached()
+                        raised = datetime.now(timezone.utc)
+                        # The rollout left green live, so this canary runs on blue.
+                        world.set_alarm(world.alarms["blue-5xx"])
                     rollback = world.wait(execution)
                     entered = [e for e in rollback.history if e["type"].endswith("StateEntered")]
                     rollback_at = next(e["timestamp"] for e in entered if e["stateEnteredEventDetails"]["name"] == "Roll back to the live config")
-                    polls = sum(
+                    polls = "{} (budget 1)".format(sum(
                         1 for e in entered
                         if e["stateEnteredEventDetails"]["name"] == "Check the canary's alarms" and raised < e["timestamp"] <= rollback_at
-                    )
+                    ))
                 rollback_updates = len(world.shim.accepted_update_calls)
                 print(
                     f"deployer, {strategy}: UpdateEndpoint calls: {rollout_updates} in a successful rollout ({rollout.status}), "
-                    f"{rollback_updates} in a rollback ({rollback.error}); alarm polls between ALARM and the rollback: {polls}"
+                    f"{rollback_updates} in a rollback ({rollback.error}); alarm polls between ALARM and the rollback: {polls}; state transitions in the rollout: {len(rollout.states_entered)} with 6 alarm checks"
                 )
 
 
