@@ -6,13 +6,11 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_provider_framework, acknowledge_wildcard_resources
+from mlops_constructs.polling_provider import polling_provider
 
 _HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "domain_cleanup"
 
@@ -73,41 +71,7 @@ class StudioDomainCleanup(Construct):
             )
         )
 
-        handlers = {
-            name: lambda_.Function(
-                self,
-                name,
-                runtime=lambda_.Runtime.PYTHON_3_14,
-                architecture=lambda_.Architecture.ARM_64,
-                code=lambda_.Code.from_asset(str(_HANDLER_CODE)),
-                handler=f"handler.{entry}",
-                role=role,
-                timeout=cdk.Duration.minutes(5),
-                log_group=logs.LogGroup(
-                    self,
-                    f"{name}Logs",
-                    retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=cdk.RemovalPolicy.DESTROY,
-                ),
-            )
-            for name, entry in (("OnEvent", "on_event"), ("IsComplete", "is_complete"))
-        }
-        for function in handlers.values():
-            function.log_group.grant_write(role)
-
-        provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=handlers["OnEvent"],
-            is_complete_handler=handlers["IsComplete"],
-            query_interval=poll_interval,
-            total_timeout=timeout,
-            disable_waiter_state_machine_logging=False,
-            waiter_state_machine_log_options=cr.LogOptions(
-                destination=logs.LogGroup(self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY),
-                level=sfn.LogLevel.ALL,
-            ),
-        )
+        provider = polling_provider(self, handler_code=_HANDLER_CODE, role=role, poll_interval=poll_interval, total_timeout=timeout)
         self.resource = cdk.CustomResource(
             self,
             "Resource",

@@ -75,7 +75,7 @@ def canary(
 def bake(states: DeployerStates, alarm_arns: list[str], after: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
     """Check the new colour's alarms every `alarm_poll_seconds`, `bake_checks` times; an ALARM rolls back."""
     scope = states.scope
-    start = sfn.Pass(scope, "Start the bake", result=sfn.Result.from_object({"count": 0}), result_path="$.bake")
+    start, count = states.counter("Start the bake", "Count bake checks", "$.bake")
     check = states.call(
         "Check the canary's alarms",
         "cloudwatch",
@@ -90,7 +90,6 @@ def bake(states: DeployerStates, alarm_arns: list[str], after: sfn.IChainable, r
         result_path="$.alarms",
     )
     states.on_failure(check, rollback, label="checking the canary alarms")
-    count = sfn.Pass(scope, "Count bake checks", parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.bake.count"), 1)}, result_path="$.bake")
     alarm = sfn.Pass(
         scope,
         "Record the alarm",

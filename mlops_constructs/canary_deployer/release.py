@@ -160,19 +160,12 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
         parameters={"Exists": sfn.JsonPath.array_contains(sfn.JsonPath.list_at("$.endpoints.Names"), states.endpoint)},
         result_path="$.endpoints",
     )
-    describe = states.sagemaker(
+    describe = states.describe_endpoint(
         "Describe the endpoint",
-        "describeEndpoint",
-        {"EndpointName": states.endpoint},
-        states.endpoint_arns,
-        result_selector={
-            "Status": sfn.JsonPath.string_at("$.EndpointStatus"),
-            "ConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
-            "Variant": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].VariantName"), 0),
-            "Count": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].CurrentInstanceCount"), 0),
-            "Variants": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.ProductionVariants")),
-        },
-        result_path="$.live",
+        "$.live",
+        Variant=sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].VariantName"), 0),
+        Count=sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].CurrentInstanceCount"), 0),
+        Variants=sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.ProductionVariants")),
     )
     states.on_failure(describe, failed, label="describing the endpoint")
     describe.next(later_release)

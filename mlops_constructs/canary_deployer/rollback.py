@@ -40,20 +40,12 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
     states.on_failure(policy, announce_stuck, label="restoring the scaling policy")
     policy.next(announce).next(rolled_back)
 
-    start = sfn.Pass(scope, "Start the rollback", result=sfn.Result.from_object({"count": 0}), result_path="$.settle")
+    start, count = states.counter("Start the rollback", "Count settling polls", "$.settle")
     check = states.describe_endpoint("Check the endpoint before rolling back", "$.endpoint")
     states.on_failure(check, announce_stuck, label="checking the endpoint before rolling back")
-    count = sfn.Pass(
-        scope,
-        "Count settling polls",
-        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.settle.count"), 1)},
-        result_path="$.settle",
-    )
     wait = sfn.Wait(scope, "Let the update settle", time=sfn.WaitTime.duration(cdk.Duration.seconds(states.timings.poll_seconds)))
 
-    update = states.update_endpoint(
-        "Roll back to the live config", "$.release.RollbackConfig"
-    )
+    update = states.update_endpoint("Roll back to the live config", "$.release.RollbackConfig")
     refused = sfn.Pass(
         scope,
         "Record the refused rollback",

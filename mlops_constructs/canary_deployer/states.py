@@ -121,7 +121,8 @@ class DeployerStates:
             result_path=sfn.JsonPath.DISCARD,
         )
 
-    def describe_endpoint(self, name: str, result_path: str) -> tasks.CallAwsService:
+    def describe_endpoint(self, name: str, result_path: str, **more: str) -> tasks.CallAwsService:
+        """The endpoint's Status and ConfigName (and the `more` selections) at `result_path`."""
         return self.sagemaker(
             name,
             "describeEndpoint",
@@ -130,9 +131,16 @@ class DeployerStates:
             result_selector={
                 "Status": sfn.JsonPath.string_at("$.EndpointStatus"),
                 "ConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
+                **more,
             },
             result_path=result_path,
         )
+
+    def counter(self, start_name: str, count_name: str, path: str) -> tuple[sfn.Pass, sfn.Pass]:
+        """A loop counter at `path`: a state that sets it to 0 and one that adds 1."""
+        start = sfn.Pass(self.scope, start_name, result=sfn.Result.from_object({"count": 0}), result_path=path)
+        count = sfn.Pass(self.scope, count_name, parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{path}.count"), 1)}, result_path=path)
+        return start, count
 
     def await_endpoint(self, label: str, expected_config: str, done: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
         """Poll until the endpoint is InService on `expected_config`; anything else ends in `failed`.
@@ -140,16 +148,10 @@ class DeployerStates:
         InService on another config is SageMaker's own rollback after a failed update: never success.
         A failed poll is handed to `failed` as well, with the reason.
         """
-        start = sfn.Pass(self.scope, f"Start waiting for {label}", result=sfn.Result.from_object({"count": 0}), result_path="$.polls")
+        start, count = self.counter(f"Start waiting for {label}", f"Count polls of {label}", "$.polls")
         wait = sfn.Wait(self.scope, f"Wait for {label}", time=sfn.WaitTime.duration(cdk.Duration.seconds(self.timings.poll_seconds)))
         check = self.describe_endpoint(f"Check {label}", "$.endpoint")
         self.on_failure(check, failed, label=f"checking {label}")
-        count = sfn.Pass(
-            self.scope,
-            f"Count polls of {label}",
-            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
-            result_path="$.polls",
-        )
 
         def reason(text: str) -> sfn.IChainable:
             record = sfn.Pass(

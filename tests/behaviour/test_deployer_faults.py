@@ -128,7 +128,7 @@ def _deploy(world: DeployerWorld) -> Execution:
 
 
 def _unreadable_package(world: DeployerWorld) -> Execution:
-    return world.deploy(f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-dev-models/999")
+    return world.deploy("arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-dev-models/999")
 
 
 SCENARIOS = [

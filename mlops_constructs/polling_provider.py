@@ -1,0 +1,50 @@
+"""The CDK Provider framework with an on_event and an is_complete Lambda from one handler folder: the shape
+of every custom resource here that waits for SageMaker to finish deleting something."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+
+def polling_provider(
+    scope: Construct, *, handler_code: Path, role: iam.IRole, poll_interval: cdk.Duration, total_timeout: cdk.Duration
+) -> cr.Provider:
+    """`handler.on_event` and `handler.is_complete` of `handler_code`, run as `role`, polled every
+    `poll_interval` until `total_timeout`; the waiter logs everything, so a stuck delete can be read."""
+    handlers = {
+        name: lambda_.Function(
+            scope,
+            name,
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(handler_code)),
+            handler=f"handler.{entry}",
+            role=role,
+            timeout=cdk.Duration.minutes(5),
+            log_group=logs.LogGroup(scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY),
+        )
+        for name, entry in (("OnEvent", "on_event"), ("IsComplete", "is_complete"))
+    }
+    for function in handlers.values():
+        function.log_group.grant_write(role)
+    return cr.Provider(
+        scope,
+        "Provider",
+        on_event_handler=handlers["OnEvent"],
+        is_complete_handler=handlers["IsComplete"],
+        query_interval=poll_interval,
+        total_timeout=total_timeout,
+        disable_waiter_state_machine_logging=False,
+        waiter_state_machine_log_options=cr.LogOptions(
+            destination=logs.LogGroup(scope, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY),
+            level=sfn.LogLevel.ALL,
+        ),
+    )
