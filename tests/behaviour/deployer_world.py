@@ -256,6 +256,7 @@ def deployer_world(template: dict) -> Iterator[DeployerWorld]:
         endpoint_shim(REGION) as shim,
         mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
         sfn_harness.retry_waits() as waits,
+        sfn_harness.parsed_once(),
     ):
         yield DeployerWorld(template, shim, waits)
 

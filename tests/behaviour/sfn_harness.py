@@ -8,7 +8,8 @@ in a background thread: `run()` starts one and polls until it is no longer RUNNI
 so a test decides what happens first instead of racing the interpreter's thread; `state_clock()`
 lets the test move the clock that states read (`$$.State.EnteredTime`) forward, so a definition
 that measures a time window sees the window the test says has passed, without sleeping;
-`retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
+`parsed_once()` parses each definition once instead of at every execution, as moto does (three
+quarters of an execution's time here); `retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
 `timeout_passes_at_once()` lets a named state's TimeoutSeconds run out as soon as it is entered, as
 if the time had passed; `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
 exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
@@ -36,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import StateTaskServiceSns
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
@@ -461,4 +463,22 @@ def timeout_passes_at_once(state: str) -> Iterator[None]:
             self.timeout = configured
 
     with mock.patch.object(ExecutionState, "_evaluate_with_timeout", evaluate):
+        yield
+
+
+_programs: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def parsed_once() -> Iterator[None]:
+    """Within the block, executions of a definition moto has parsed before reuse the parsed program:
+    evaluation keeps its state in each execution's environment, so only the parsing is saved."""
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        if definition not in _programs:
+            _programs[definition] = original(definition)
+        return _programs[definition]
+
+    with mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(parse)):
         yield
