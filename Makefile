@@ -15,8 +15,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 .PHONY: setup synth test snapshot-update deploy diff destroy bench lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "Setting up the Python environment in $(VENV) (first run: a few minutes and about 1.7 GB; see README, Quick start)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -28,8 +29,9 @@ setup: $(VENV)/.installed node_modules/.installed
 synth: setup
 	$(CDK) synth '**' --quiet --no-notices
 
+# One worker per core: every worker synthesizes on its own and works in its own temporary folders.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 snapshot-update: setup
 	$(PY) -m pytest tests/snapshot --snapshot-update

@@ -56,7 +56,10 @@ def source_archive(name: str, directory: Path) -> Path:
     target = directory / name / hashlib.sha256(buffer.getvalue()).hexdigest()[:16] / SOURCE_ARCHIVE
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(buffer.getvalue())
+        # Written aside and renamed, so a synth running in parallel never stages a half-written archive.
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(buffer.getvalue())
+        temporary.replace(target)
     return target
 
 

@@ -4,15 +4,18 @@ Use inside `mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`
 in a background thread: `run()` starts one and polls until it is no longer RUNNING; `start()` and
 `wait()` split that for tests that run executions side by side.
 
-`held_before()` holds an execution just before it enters a named state until the test lets it go,
-so a test decides what happens first instead of racing the interpreter's thread; `state_clock()`
-lets the test move the clock that states read (`$$.State.EnteredTime`) forward, so a definition
-that measures a time window sees the window the test says has passed, without sleeping;
+Driving time and faults from the test, never from the wall clock:
+- `held_before()` holds an execution just before it enters a named state until the test lets it go,
+  so a test decides what happens first instead of racing the interpreter's thread;
+- `state_clock()` moves the clock states read (`$$.State.EnteredTime`) forward, so a definition that
+  measures a time window sees the window the test says has passed;
+- `retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
+- `timeout_passes_at_once()` lets a named state's wait for its task token run out as soon as the
+  token has been sent, as if its TimeoutSeconds had passed;
+- `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
+  exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
-quarters of an execution's time here); `retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
-`timeout_passes_at_once()` lets a named state's TimeoutSeconds run out as soon as it is entered, as
-if the time had passed; `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
-exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
+quarters of an execution's time here).
 
 `resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
 `Fn::Join`, ...) into concrete strings, so a definition can be run as it was synthesized.
@@ -34,9 +37,8 @@ from unittest import mock
 from botocore.exceptions import ClientError
 import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
-from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
-from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import StateTaskServiceSns
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
@@ -448,21 +450,16 @@ def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @contextlib.contextmanager
 def timeout_passes_at_once(state: str) -> Iterator[None]:
-    """Within the block, `state`'s own TimeoutSeconds expires as soon as the state starts its work, so
-    its States.Timeout path runs without waiting for the real duration."""
-    original = ExecutionState._evaluate_with_timeout
+    """Within the block, `state`'s wait for its task token runs out as soon as the token has been sent,
+    as if its TimeoutSeconds had passed, so the States.Timeout path runs without waiting for it."""
+    original = StateTaskServiceCallback._wait_for_task_token_timeout
 
-    def evaluate(self: ExecutionState, env: Any) -> None:
-        if self.name != state:
-            return original(self, env)
-        configured = self.timeout
-        self.timeout = TimeoutSeconds(timeout_seconds=0)
-        try:
-            return original(self, env)
-        finally:
-            self.timeout = configured
+    def wait_for_task_token(self: StateTaskServiceCallback, *args: Any, **kwargs: Any) -> Any:
+        if self.name == state:
+            return None
+        return original(self, *args, **kwargs)
 
-    with mock.patch.object(ExecutionState, "_evaluate_with_timeout", evaluate):
+    with mock.patch.object(StateTaskServiceCallback, "_wait_for_task_token_timeout", wait_for_task_token):
         yield
 
 
