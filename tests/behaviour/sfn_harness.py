@@ -39,7 +39,9 @@ import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
+from moto.stepfunctions.exceptions import ExecutionDoesNotExist
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import StateTaskServiceSns
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
@@ -218,6 +220,13 @@ def start(sfn_client: Any, state_machine_arn: str, input: dict[str, Any], name: 
 
 
 def history(sfn_client: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The execution's events. Read from moto's backend when it runs in this process: serialising a long
+    history through the API costs as much as running the execution."""
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    try:
+        return list(stepfunctions_parser_backends[account][region].get_execution_history(execution_arn)["events"])
+    except ExecutionDoesNotExist:
+        pass
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn}
     while True:
@@ -256,6 +265,11 @@ def _poll(sfn_client: Any, execution_arn: str) -> tuple[str, str | None, str | N
         described.get("cause"),
         described.get("output"),
     )
+
+
+def running(sfn_client: Any, execution_arn: str) -> bool:
+    """Whether the execution has not ended yet."""
+    return _poll(sfn_client, execution_arn)[0] == "RUNNING"
 
 
 def wait(

@@ -92,7 +92,7 @@ def _answered_approval(world: DeployerWorld) -> Execution:
         if any(subject.endswith("approve the canary?") for subject in world.notifications()[told:]):
             world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
             return world.wait(execution)
-        if sfn_harness.Execution(execution, "", history=sfn_harness.history(world.sfn, execution)).events("ExecutionFailed"):
+        if not sfn_harness.running(world.sfn, execution):
             return world.wait(execution)
         time.sleep(0.01)
     raise TimeoutError("the deployer neither asked for approval nor ended")
