@@ -86,7 +86,7 @@ def name_the_release(states: DeployerStates) -> sfn.Pass:
     configs also carry an attempt id: approving a version again after a rollback creates new configs."""
     if len(states.endpoint) + CONFIG_SUFFIX > MAX_CONFIG_NAME:
         raise ValueError(
-            f"endpoint name {states.endpoint!r} is too long: endpoint config names '<endpoint>{'-v<version>-<attempt>-canary'}' "
+            f"endpoint name {states.endpoint!r} is too long: endpoint config names '<endpoint>-v<version>-<attempt>-canary' "
             f"must fit SageMaker's {MAX_CONFIG_NAME} characters, so the endpoint name may have {MAX_CONFIG_NAME - CONFIG_SUFFIX} at most"
         )
     version = sfn.JsonPath.string_at("$.package.Version")

@@ -212,27 +212,34 @@ def test_staging_and_prod_require_canary_traffic_before_promoting(synthesized: S
         assert choice["Choices"][0]["NumericGreaterThanEquals"] == load_environment(CONFIG_DIR, environment).deployment.min_canary_invocations > 0
 
 
-def test_deployer_whose_waits_cannot_fit_one_execution_is_refused():
+def _deployer(**overrides) -> CanaryDeployer:
+    """A deployer in a stack of its own, with `overrides` on otherwise valid properties."""
     stack = cdk.Stack(cdk.App(), "Deployer")
-    key = kms.Key(stack, "Key")
-    role = iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    properties = {
+        "state_machine_name": "deployer",
+        "endpoint_name": "endpoint",
+        "model_name_prefix": "model",
+        "model_package_group_name": "models",
+        "model_role": iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
+        "instance_type": "ml.m5.large",
+        "initial_instance_count": 1,
+        "canary_weight": 0.2,
+        "timings": CanaryTimings(poll_seconds=30, max_update_polls=10, bake_checks=10, alarm_poll_seconds=10),
+        "scaling": VariantScaling(min_capacity=1, max_capacity=2, invocations_per_instance=100),
+        "alarm_names": {"blue": [], "green": []},
+        "topic": sns.Topic(stack, "Topic"),
+        "key": kms.Key(stack, "Key"),
+    }
+    return CanaryDeployer(stack, "CanaryDeployer", **{**properties, **overrides})
+
+
+def test_deployer_whose_waits_cannot_fit_one_execution_is_refused():
     forever = CanaryTimings(poll_seconds=3600, max_update_polls=3000, bake_checks=1, alarm_poll_seconds=1)
 
     with pytest.raises(ValueError, match="longest path"):
-        CanaryDeployer(
-            stack,
-            "CanaryDeployer",
-            state_machine_name="deployer",
-            endpoint_name="endpoint",
-            model_name_prefix="model",
-            model_package_group_name="models",
-            model_role=role,
-            instance_type="ml.m5.large",
-            initial_instance_count=1,
-            canary_weight=0.2,
-            timings=forever,
-            scaling=VariantScaling(min_capacity=1, max_capacity=2, invocations_per_instance=100),
-            alarm_names={"blue": [], "green": []},
-            topic=sns.Topic(stack, "Topic"),
-            key=key,
-        )
+        _deployer(timings=forever)
+
+
+def test_endpoint_name_too_long_for_its_config_names_is_refused():
+    with pytest.raises(ValueError, match="63 characters"):
+        _deployer(endpoint_name="e" * 40)
