@@ -14,10 +14,13 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: setup synth test snapshot-update deploy diff destroy bench lint clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	@echo "Setting up the Python environment in $(VENV) (first run: a few minutes and about 1.7 GB; see README, Quick start)"
+# A changed requirement rebuilds the environment from scratch, so nothing a pin no longer names lingers.
+$(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
+	@echo "Setting up the Python environment in $(VENV) (first run: a few minutes and about 1.4 GB; see README, Quick start)"
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -r requirements-sdk.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

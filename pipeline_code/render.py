@@ -30,6 +30,10 @@ SOURCE_ARCHIVE = "sourcedir.tar.gz"
 _SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
 
+# The SageMaker SDK's packages a definition is built with; a new version of any of them renders anew.
+SDK_PACKAGES = ("sagemaker-core", "sagemaker-train", "sagemaker-serve", "sagemaker-mlops")
+
+
 def pipeline_names() -> list[str]:
     """Every folder under pipeline_code/ that defines a pipeline."""
     return sorted(p.parent.name for p in PACKAGE_DIR.glob("*/pipeline.py"))
@@ -146,7 +150,8 @@ def render_cached(name: str, settings: PipelineSettings, cache_dir: Path) -> Ren
 
 def _cache_key(name: str, settings: PipelineSettings) -> str:
     digest = hashlib.sha256()
-    digest.update(metadata.version("sagemaker").encode())
+    for package in SDK_PACKAGES:
+        digest.update(f"{package}=={metadata.version(package)}".encode())
     digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
     for path in sorted([*PACKAGE_DIR.glob("*.py"), *(PACKAGE_DIR / name).rglob("*.py")]):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
