@@ -322,6 +322,8 @@ def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
         )
     try:
         raw, problems = _read_yaml(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        raise ConfigError(f"{shown}: not valid YAML: {_where_yaml_failed(err)}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{shown}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
@@ -336,6 +338,13 @@ def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
     if problems:
         raise ConfigError("\n".join([f"{shown}: {len(problems)} error(s):", *(f"  {key}: {what}" for key, what in problems)]))
     return config
+
+
+def _where_yaml_failed(err: yaml.MarkedYAMLError) -> str:
+    """PyYAML's message on one line, with lines of the file rather than of "<unicode string>"."""
+    where = f"line {err.problem_mark.line + 1}, column {err.problem_mark.column + 1}: " if err.problem_mark else ""
+    context = f" ({err.context} at line {err.context_mark.line + 1})" if err.context and err.context_mark else ""
+    return f"{where}{err.problem}{context}"
 
 
 def _read_yaml(text: str) -> tuple[Any, list[tuple[str, str]]]:

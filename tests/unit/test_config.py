@@ -142,6 +142,18 @@ def test_invalid_yaml_names_the_file(tmp_path):
     assert "dev.yaml: not valid YAML" in str(error.value)
 
 
+def test_invalid_yaml_is_one_line_naming_where_it_failed(tmp_path):
+    (tmp_path / "dev.yaml").write_text("account: [unclosed\n")
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(tmp_path, "dev")
+
+    assert str(error.value) == (
+        f"{tmp_path / 'dev.yaml'}: not valid YAML: line 2, column 1: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence at line 1)"
+    )
+
+
 def test_vpc_block_too_small_for_the_subnets_is_rejected(tmp_path):
     config_dir = _write_variant(tmp_path, lambda c: c["network"]["vpc"].update(cidr="10.10.0.0/24"))
 
