@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Offline by design: no analytics or notices fetched by the CDK CLI.
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test snapshot-update deploy diff destroy bench lint clean
+.PHONY: setup synth test snapshot-update check-env deploy diff destroy bench lint clean
 
 # A changed requirement rebuilds the environment from scratch, so nothing a pin no longer names lingers.
 $(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
@@ -39,13 +39,18 @@ test: setup
 snapshot-update: setup
 	$(PY) -m pytest tests/snapshot --snapshot-update
 
-deploy: setup
+# The CDK CLI selects no stacks for an unknown environment and exits 0 having done nothing.
+check-env:
+	@for environment in $(ENVIRONMENTS); do [ "$$environment" = "$(ENV)" ] && exit 0; done; \
+	  echo "ENV=$(ENV) is not an environment; the environments are: $(ENVIRONMENTS)" >&2; exit 1
+
+deploy: check-env setup
 	$(CDK) deploy '$(ENV)/*' --no-notices
 
-diff: setup
+diff: check-env setup
 	$(CDK) diff '$(ENV)/*' --no-notices
 
-destroy: setup
+destroy: check-env setup
 	$(CDK) destroy '$(ENV)/*' --no-notices
 
 bench: setup

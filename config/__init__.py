@@ -1,5 +1,5 @@
 """Typed, validated per-environment configuration (config/<env>.yaml)."""
 
-from config.settings import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environment
+from config.settings import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environment, load_environments
 
-__all__ = ["ENVIRONMENTS", "ConfigError", "EnvironmentConfig", "load_environment"]
+__all__ = ["ENVIRONMENTS", "ConfigError", "EnvironmentConfig", "load_environment", "load_environments"]

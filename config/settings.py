@@ -6,12 +6,17 @@ is editing YAML, not Python.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import botocore
+import botocore.loaders
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 
@@ -43,10 +48,43 @@ def _cidr(value: str) -> str:
     return value
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """The regions in the partition data botocore ships: read from its package, no AWS call.
+
+    A pattern alone accepts regions that do not exist (eu-west-9), which then fail deep inside the
+    SageMaker SDK at synth. The partitions also list pseudo-regions such as aws-global, which their own
+    region pattern excludes.
+    """
+    partitions = botocore.loaders.create_loader().load_data("partitions")["partitions"]
+    return frozenset(
+        region for partition in partitions for region in partition["regions"]
+        if re.fullmatch(partition["regionRegex"], region)
+    )
+
+
+def _region(value: str) -> str:
+    if value not in known_regions():
+        raise ValueError(f"is not an AWS region known to botocore {botocore.__version__}")
+    return value
+
+
+def _availability_zone(value: str, info: ValidationInfo) -> str:
+    # The zones sit under network and the region at the top level, so the loader passes the region down
+    # in the validation context. Without a known region, only the shape of the name can be checked.
+    region = (info.context or {}).get("region")
+    if isinstance(region, str) and region in known_regions():
+        if not re.fullmatch(rf"{re.escape(region)}[a-z]", value):
+            raise ValueError(f"is not an availability zone of region {region}")
+    elif not re.fullmatch(r"[a-z]{2,4}(-[a-z]+)+-\d[a-z]", value):
+        raise ValueError("must be an availability zone name such as eu-west-1a")
+    return value
+
+
 AccountId = Annotated[str, AfterValidator(_account_id)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
-Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
-AvailabilityZone = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$")]
+Region = Annotated[str, AfterValidator(_region)]
+AvailabilityZone = Annotated[str, AfterValidator(_availability_zone)]
 # Used in physical names (Studio domain, endpoint, pipelines), so it is held to the strictest of them.
 ProjectName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,19}[a-z0-9]$")]
 # SageMaker's own pattern for user profile names.
@@ -248,6 +286,30 @@ class EnvironmentConfig(_Strict):
         return self.storage.removal == "retain"
 
 
+def load_environments(config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -> list[EnvironmentConfig]:
+    """Load each named environment; raise one ConfigError that reports every file's errors together.
+
+    A YAML file in the directory that is no environment is an error too: nothing would read it, so
+    whatever it was meant to configure would silently not happen.
+    """
+    errors = [
+        f"{_display_path(path)}: not an environment's config file; nothing reads it. The environments are "
+        f"{', '.join(ENVIRONMENTS)} (config/<env>.yaml); rename or remove it, or add its name to ENVIRONMENTS "
+        "in config/settings.py and the Makefile"
+        for path in sorted([*config_dir.glob("*.yaml"), *config_dir.glob("*.yml")])
+        if path.suffix != ".yaml" or path.stem not in ENVIRONMENTS
+    ]
+    configs = []
+    for name in names:
+        try:
+            configs.append(load_environment(config_dir, name))
+        except ConfigError as error:
+            errors.append(str(error))
+    if errors:
+        raise ConfigError("\n\n".join(errors))
+    return configs
+
+
 def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
     """Read and validate config/<name>.yaml; raise ConfigError naming the file, key and accepted values."""
     path = config_dir / f"{name}.yaml"
@@ -259,17 +321,79 @@ def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
             f"(found: {', '.join(found) or 'none'}). Each environment needs its own file; there is no fallback."
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
+        raw, problems = _read_yaml(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        raise ConfigError(f"{shown}: not valid YAML: {_where_yaml_failed(err)}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{shown}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{shown}: must be a mapping of keys to values, got {type(raw).__name__}")
     if "name" in raw:
-        raise ConfigError(f"{shown}: name: the environment's name comes from the file name; remove this key")
+        problems.append(("name", "the environment's name comes from the file name; remove this key"))
+        raw.pop("name")
     try:
-        return EnvironmentConfig.model_validate({**raw, "name": name})
+        config = EnvironmentConfig.model_validate({**raw, "name": name}, context={"region": raw.get("region")})
     except ValidationError as err:
-        raise ConfigError(_describe(shown, err)) from None
+        problems.extend(_problems(err))
+    if problems:
+        raise ConfigError("\n".join([f"{shown}: {len(problems)} error(s):", *(f"  {key}: {what}" for key, what in problems)]))
+    return config
+
+
+def _where_yaml_failed(err: yaml.MarkedYAMLError) -> str:
+    """PyYAML's message on one line, with lines of the file rather than of "<unicode string>"."""
+    where = f"line {err.problem_mark.line + 1}, column {err.problem_mark.column + 1}: " if err.problem_mark else ""
+    context = f" ({err.context} at line {err.context_mark.line + 1})" if err.context and err.context_mark else ""
+    return f"{where}{err.problem}{context}"
+
+
+def _read_yaml(text: str) -> tuple[Any, list[tuple[str, str]]]:
+    """The document, and what plain YAML would get silently wrong in it, as (dotted key, message) pairs."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    problems = list(_repeated_keys(node)) if node is not None else []
+    account = _top_level_node(node, "account")
+    if isinstance(data, dict) and account is not None and account.tag in _YAML_NUMBERS:
+        problems.append((
+            "account",
+            f'write the account ID in quotes, account: "{account.value}"; unquoted, YAML reads it as a number, '
+            "octal when it starts with 0, and its digits change",
+        ))
+        # Validated as written, so the rest of the checks see the ID the user meant, not YAML's number.
+        data["account"] = account.value
+    return data, problems
+
+
+_YAML_NUMBERS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _repeated_keys(node: yaml.Node, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    # PyYAML keeps the last of repeated keys without a word, so an edit further down a file can silently
+    # override a value above it (a second `region:` while the zones stay in the first).
+    if isinstance(node, yaml.MappingNode):
+        first_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                yield ".".join((*path, key)), f"repeated key (lines {first_lines[key]} and {line}); give each key once"
+            else:
+                first_lines[key] = line
+            yield from _repeated_keys(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _repeated_keys(item, (*path, str(index)))
+
+
+def _top_level_node(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The node of a top-level key; of its last occurrence, like the loaded data."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((value for key_node, value in reversed(node.value) if key_node.value == key), None)
 
 
 def _display_path(path: Path) -> str:
@@ -279,8 +403,7 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def _describe(shown: str, err: ValidationError) -> str:
-    lines = [f"{shown}: {err.error_count()} invalid value(s):"]
+def _problems(err: ValidationError) -> Iterator[tuple[str, str]]:
     for error in err.errors(include_url=False):
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
@@ -291,8 +414,7 @@ def _describe(shown: str, err: ValidationError) -> str:
             message = "required key is missing"
         else:
             message = f"{message} (got {error['input']!r})"
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
+        yield key, message
 
 
 def _accepted_keys(parent: tuple[Any, ...]) -> list[str]:

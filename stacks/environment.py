@@ -8,7 +8,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from config import ENVIRONMENTS, EnvironmentConfig, load_environment
+from config import ENVIRONMENTS, EnvironmentConfig, load_environments
 from stacks.deployment import DeploymentStack
 from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
@@ -79,8 +79,7 @@ def add_environments(
 
     Pipeline definitions are rendered into `render_cache` and reused while their inputs are unchanged.
     """
-    configs = [load_environment(config_dir, name) for name in names]
-    stages = [EnvironmentStage(app, config, render_cache) for config in configs]
+    stages = [EnvironmentStage(app, config, render_cache) for config in load_environments(config_dir, names)]
     enable_compliance_checks(app)
     return stages
 

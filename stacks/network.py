@@ -8,7 +8,6 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from config.settings import Network, NewVpc
-from mlops_constructs.compliance import acknowledge
 
 # What VpcOnly Studio and the SageMaker jobs it starts call, and why. With no NAT gateway these are the
 # only way out of the private subnets, so each one is here because something fails without it.
@@ -101,11 +100,6 @@ class NetworkStack(cdk.Stack):
             restrict_default_security_group=True,
         )
         vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.REJECT)
-        acknowledge(
-            vpc,
-            "CloudFormation-Validate::W3010",
-            "Availability zones come from config on purpose: looking them up would be an AWS call at synth.",
-        )
         return vpc
 
     def _private_subnets(self) -> ec2.SelectedSubnets:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import botocore
 import pytest
 import yaml
 
-from config import ENVIRONMENTS, ConfigError, load_environment
+from config import ENVIRONMENTS, ConfigError, load_environment, load_environments
+from config.settings import known_regions
+from tests.conftest import aws_unreachable
 from tests.synth import CONFIG_DIR
 
 
@@ -81,14 +84,25 @@ def test_bad_account_id_explains_the_expected_format(tmp_path, account):
     assert "account: must be a 12-digit AWS account ID" in str(error.value)
 
 
-def test_unquoted_account_id_is_rejected_rather_than_coerced(tmp_path):
-    # YAML reads 012345678901 as an integer and drops the leading zero; a quoted string is required.
-    config_dir = _write_variant(tmp_path, lambda c: c.update(account=123456789012))
+def _write_dev_text(tmp_path: Path, replace: str, by: str) -> Path:
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    assert replace in text
+    (tmp_path / "dev.yaml").write_text(text.replace(replace, by))
+    return tmp_path
+
+
+@pytest.mark.parametrize("written", ["012345670123", "123456789012"])
+def test_unquoted_account_id_asks_for_quotes_and_shows_the_id_as_written(tmp_path, written):
+    # YAML reads 012345670123 as the octal number 1402433619, and 123456789012 as a decimal number.
+    config_dir = _write_dev_text(tmp_path, 'account: "111111111111"', f"account: {written}")
 
     with pytest.raises(ConfigError) as error:
         load_environment(config_dir, "dev")
 
-    assert "account: Input should be a valid string" in str(error.value)
+    message = str(error.value)
+    assert "dev.yaml: 1 error(s):" in message
+    assert f'account: write the account ID in quotes, account: "{written}"' in message
+    assert str(yaml.safe_load(f"a: {written}")["a"]) not in message.replace(written, "")
 
 
 def test_missing_required_key_is_named(tmp_path):
@@ -128,6 +142,18 @@ def test_invalid_yaml_names_the_file(tmp_path):
     assert "dev.yaml: not valid YAML" in str(error.value)
 
 
+def test_invalid_yaml_is_one_line_naming_where_it_failed(tmp_path):
+    (tmp_path / "dev.yaml").write_text("account: [unclosed\n")
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(tmp_path, "dev")
+
+    assert str(error.value) == (
+        f"{tmp_path / 'dev.yaml'}: not valid YAML: line 2, column 1: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence at line 1)"
+    )
+
+
 def test_vpc_block_too_small_for_the_subnets_is_rejected(tmp_path):
     config_dir = _write_variant(tmp_path, lambda c: c["network"]["vpc"].update(cidr="10.10.0.0/24"))
 
@@ -159,3 +185,100 @@ def test_reviewer_role_names_must_be_iam_role_names(tmp_path):
 
     with pytest.raises(ConfigError, match=r"model_build\.reviewer_role_names\.0"):
         load_environment(path, "dev")
+
+
+def test_unknown_region_names_the_file_and_key(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c.update(region="eu-west-9"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert str(error.value).splitlines() == [
+        f"{config_dir / 'dev.yaml'}: 1 error(s):",
+        f"  region: is not an AWS region known to botocore {botocore.__version__} (got 'eu-west-9')",
+    ]
+
+
+def test_region_of_another_partition_is_accepted(tmp_path):
+    def to_china(config):
+        config.update(region="cn-north-1")
+        config["network"]["vpc"].update(availability_zones=["cn-north-1a", "cn-north-1b"])
+
+    config = load_environment(_write_variant(tmp_path, to_china), "dev")
+
+    assert config.region == "cn-north-1"
+
+
+def test_known_regions_are_read_without_any_network_call():
+    known_regions.cache_clear()
+    attempts: list[str] = []
+
+    with aws_unreachable(attempts):
+        regions = known_regions()
+
+    assert attempts == []
+    assert {"eu-west-1", "us-east-1", "us-gov-west-1", "cn-north-1"} <= regions
+    assert "aws-global" not in regions and "eu-west-9" not in regions
+
+
+def test_availability_zone_of_another_region_names_its_key(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["network"]["vpc"].update(availability_zones=["eu-west-1a", "eu-west-2b"]))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "network.vpc.availability_zones.1: is not an availability zone of region eu-west-1 (got 'eu-west-2b')" in str(error.value)
+
+
+def test_existing_vpc_zones_must_belong_to_the_region(tmp_path):
+    existing = {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "availability_zones": ["us-east-1a"]}
+
+    def use_existing_vpc(config):
+        config["network"].pop("vpc")
+        config["network"].update(existing_vpc=existing)
+
+    with pytest.raises(ConfigError, match=r"network\.existing_vpc\.availability_zones\.0: is not an availability zone of region eu-west-1"):
+        load_environment(_write_variant(tmp_path, use_existing_vpc), "dev")
+
+
+def test_repeated_key_names_the_key_and_both_lines(tmp_path):
+    config_dir = _write_dev_text(tmp_path, "project: mlops\n", "project: mlops\nregion: eu-west-2\n")
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "  region: repeated key (lines 6 and 8); give each key once" in str(error.value)
+
+
+def test_repeated_nested_key_is_named_by_its_dotted_path(tmp_path):
+    config_dir = _write_dev_text(tmp_path, "  removal: destroy\n", "  removal: destroy\n  removal: retain\n")
+
+    with pytest.raises(ConfigError, match=r"  storage\.removal: repeated key"):
+        load_environment(config_dir, "dev")
+
+
+def test_yaml_file_that_is_no_environment_is_reported(tmp_path):
+    for environment in ENVIRONMENTS:
+        (tmp_path / f"{environment}.yaml").write_text((CONFIG_DIR / f"{environment}.yaml").read_text())
+    (tmp_path / "qa.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text())
+
+    with pytest.raises(ConfigError) as error:
+        load_environments(tmp_path)
+
+    assert str(error.value).startswith(f"{tmp_path / 'qa.yaml'}: not an environment's config file; nothing reads it.")
+    assert "The environments are dev, staging, prod" in str(error.value)
+
+
+def test_errors_of_several_files_are_reported_together(tmp_path):
+    for environment in ENVIRONMENTS:
+        (tmp_path / f"{environment}.yaml").write_text((CONFIG_DIR / f"{environment}.yaml").read_text())
+    (tmp_path / "dev.yaml").write_text((tmp_path / "dev.yaml").read_text().replace("region: eu-west-1", "region: eu-west-9"))
+    (tmp_path / "prod.yaml").unlink()
+
+    with pytest.raises(ConfigError) as error:
+        load_environments(tmp_path)
+
+    paragraphs = str(error.value).split("\n\n")
+    assert [paragraph.split(":")[0] for paragraph in paragraphs] == [str(tmp_path / "dev.yaml"), str(tmp_path / "prod.yaml")]
+    assert "region: is not an AWS region" in paragraphs[0]
+    assert "no such config file" in paragraphs[1]
