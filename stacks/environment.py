@@ -40,7 +40,7 @@ class EnvironmentStage(cdk.Stage):
             security_group=self.network.studio_security_group,
             key=self.storage.key,
             data_access_policy=self.storage.data_access_policy,
-            retain_home_efs=config.retain_data,
+            retain_domain=config.retain_data,
         )
         self.model_build = ModelBuildStack(
             self,

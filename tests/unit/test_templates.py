@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -166,16 +167,36 @@ def test_one_user_profile_per_configured_user(synthesized: Synthesized, environm
     assert sorted(p["UserProfileName"] for p in profiles) == sorted(users)
 
 
-def test_domain_cleanup_runs_before_profiles_are_deleted(synthesized: Synthesized, environment):
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_disposable_environments_delete_domain_and_profiles_after_the_clean_up(synthesized: Synthesized, environment):
     studio = synthesized.template(environment, "studio")
     (cleanup,) = resources(studio, "Custom::StudioDomainCleanup").values()
-    assert set(resources(studio, "AWS::SageMaker::UserProfile")) <= set(cleanup["DependsOn"])
+    profiles = resources(studio, "AWS::SageMaker::UserProfile")
+    domains = resources(studio, "AWS::SageMaker::Domain")
+
+    assert set(profiles) <= set(cleanup["DependsOn"])
+    assert cleanup["Properties"]["DomainLogicalId"] in domains
+    for name, resource in {**profiles, **domains}.items():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete"), name
 
 
-@pytest.mark.parametrize(("environment", "delete_home_efs"), [("dev", "true"), ("staging", "true"), ("prod", "false")])
-def test_home_efs_is_deleted_in_dev_and_retained_in_prod(synthesized: Synthesized, environment, delete_home_efs):
-    (cleanup,) = properties(synthesized.template(environment, "studio"), "Custom::StudioDomainCleanup")
-    assert cleanup["DeleteHomeEfs"] == delete_home_efs
+def test_prod_retains_domain_and_profiles_and_has_no_clean_up(synthesized: Synthesized):
+    studio = synthesized.template("prod", "studio")
+    for resource_type in ("AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile"):
+        for name, resource in resources(studio, resource_type).items():
+            assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
+    assert not resources(studio, "Custom::StudioDomainCleanup")
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_domain_cleanup_gives_up_well_within_cloudformations_hour(synthesized: Synthesized, environment):
+    studio = synthesized.template(environment, "studio")
+    (waiter,) = resources(studio, "AWS::StepFunctions::StateMachine").values()
+    # The function ARNs are tokens inside JSON strings: leaving them out keeps the JSON valid.
+    definition = json.loads("".join(part for part in waiter["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)))
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+
+    assert retry["IntervalSeconds"] * retry["MaxAttempts"] <= 45 * 60
 
 
 def _statements(template: dict, role_prefix: str) -> list[dict]:
