@@ -108,6 +108,7 @@ class ModelBuildStack(cdk.Stack):
                 description=f"pipeline_code/{name}, deployed by the {prefix} model-build stack",
                 delete_on_stack_delete=model_build.pipeline_removal == "delete",
                 strict=model_build.strict_pipeline_updates,
+                adopt_existing=model_build.adopt_existing_pipelines,
             )
             upsert.node.add_dependency(self.model_package_group)
             self.pipelines[name] = upsert
