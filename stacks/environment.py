@@ -55,6 +55,7 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             render_cache=render_cache,
+            retain_model_registry=config.retain_data,
         )
         self.deployment = DeploymentStack(
             self,

@@ -44,6 +44,7 @@ class ModelBuildStack(cdk.Stack):
         subnet_ids: list[str],
         security_group_id: str,
         render_cache: Path,
+        retain_model_registry: bool,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -56,6 +57,10 @@ class ModelBuildStack(cdk.Stack):
             "ModelPackageGroup",
             model_package_group_name=f"{prefix}-models",
             model_package_group_description=f"Models trained by the {prefix} pipelines, for review and approval",
+        )
+        # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.
+        self.model_package_group.apply_removal_policy(
+            cdk.RemovalPolicy.RETAIN if retain_model_registry else cdk.RemovalPolicy.DESTROY
         )
         self.pipeline_role = SageMakerExecutionRole(
             self,
