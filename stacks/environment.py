@@ -56,6 +56,7 @@ class EnvironmentStage(cdk.Stage):
             security_group_id=self.network.studio_security_group.security_group_id,
             render_cache=render_cache,
             retain_model_registry=config.retain_data,
+            jobs_in_vpc=self.network.vpc_only,
         )
         self.deployment = DeploymentStack(
             self,

@@ -45,6 +45,7 @@ class ModelBuildStack(cdk.Stack):
         security_group_id: str,
         render_cache: Path,
         retain_model_registry: bool,
+        jobs_in_vpc: bool,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -79,6 +80,14 @@ class ModelBuildStack(cdk.Stack):
             "KmsKeyArn": key.key_arn,
             "PipelineRoleName": self.pipeline_role.role_name,
         }
+        job_network = {}
+        if jobs_in_vpc:
+            subnets = {f"JobSubnet{i}": subnet_id for i, subnet_id in enumerate(subnet_ids)}
+            substitutions.update(subnets, JobSecurityGroup=security_group_id)
+            job_network = {
+                "subnet_ids": tuple(placeholder(name) for name in subnets),
+                "security_group_ids": (placeholder("JobSecurityGroup"),),
+            }
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
         for name in render.pipeline_names():
@@ -95,6 +104,7 @@ class ModelBuildStack(cdk.Stack):
                 training_instance_type=model_build.training_instance_type,
                 auc_threshold=model_build.auc_threshold,
                 label_column=model_build.label_column,
+                **job_network,
             )
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)

@@ -195,6 +195,7 @@ def test_reviewer_policy_is_attached_to_the_roles_config_names(tmp_path):
         security_group_id="sg-0123456789abcdef0",
         render_cache=RENDER_CACHE,
         retain_model_registry=False,
+        jobs_in_vpc=False,
         env=env,
     )
     template = app.synth().get_stack_by_name("model-build").template

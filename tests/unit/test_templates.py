@@ -238,3 +238,18 @@ def test_only_prod_stacks_have_termination_protection(synthesized: Synthesized, 
     assert {stack.stack_name: stack.termination_protection for stack in stage.stacks} == {
         f"{environment}-{name}": protected for name in STACKS
     }
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_s3_gateway_endpoint_reaches_only_this_accounts_buckets_and_ecr_layers(synthesized: Synthesized, environment):
+    config = load_environment(CONFIG_DIR, environment)
+    (endpoint,) = [
+        e for e in properties(synthesized.template(environment, "network"), "AWS::EC2::VPCEndpoint") if e.get("VpcEndpointType") != "Interface"
+    ]
+    statements = {s["Sid"]: s for s in endpoint["PolicyDocument"]["Statement"]}
+
+    assert set(statements) == {"ThisAccountsBuckets", "EcrImageLayers"}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert statements["ThisAccountsBuckets"]["Condition"] == {"StringEquals": {"aws:ResourceAccount": config.account}}
+    assert statements["EcrImageLayers"]["Action"] == "s3:GetObject"
+    assert statements["EcrImageLayers"]["Resource"] == f"arn:aws:s3:::prod-{config.region}-starport-layer-bucket/*"
