@@ -24,7 +24,11 @@ class StudioDomainCleanup(Construct):
     profile or domain that still has them fails, while CloudFormation's own domain delete keeps the home EFS.
     Make this resource depend on the user profiles so that CloudFormation deletes it first. A Delete that
     CloudFormation sends while the domain stays (a replacement or rollback of this resource) changes nothing.
-    Use it only for a domain whose removal policy is destroy.
+
+    With ``domain_retained`` (the domain's removal policy is retain) it deletes nothing and may call nothing.
+    It still exists then: CloudFormation sends a resource removed from the template its Delete through the
+    Lambda code deployed before, and an earlier version of this handler deleted apps and spaces on every
+    Delete. Keeping the resource replaces that code before any Delete can reach it.
     """
 
     def __init__(
@@ -33,6 +37,7 @@ class StudioDomainCleanup(Construct):
         construct_id: str,
         *,
         domain: sagemaker.CfnDomain,
+        domain_retained: bool,
         # Apps, spaces, profiles and the domain each take minutes to delete; 40 minutes covers them and stays
         # clear of CloudFormation's one-hour custom-resource limit, so our timeout, with its message, comes first.
         timeout: cdk.Duration = cdk.Duration.minutes(40),
@@ -43,19 +48,17 @@ class StudioDomainCleanup(Construct):
         domain_id = domain.attr_domain_id
 
         role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        role.add_to_policy(
+        domain_scoped = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain_id}/*")
+            for kind in ("app", "space", "user-profile")
+        ]
+        statements = [
             iam.PolicyStatement(
                 sid="ListDomainContents",
                 # List actions do not support resource-level permissions.
                 actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
                 resources=["*"],
-            )
-        )
-        domain_scoped = [
-            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain_id}/*")
-            for kind in ("app", "space", "user-profile")
-        ]
-        role.add_to_policy(
+            ),
             iam.PolicyStatement(
                 sid="DeleteDomainContents",
                 actions=[
@@ -65,29 +68,26 @@ class StudioDomainCleanup(Construct):
                     "sagemaker:DeleteUserProfile",
                 ],
                 resources=domain_scoped,
-            )
-        )
-        role.add_to_policy(
+            ),
             iam.PolicyStatement(
                 sid="DescribeSpacesAndProfiles",
                 actions=["sagemaker:DescribeSpace", "sagemaker:DescribeUserProfile"],
                 resources=domain_scoped[1:],
-            )
-        )
-        role.add_to_policy(
+            ),
             iam.PolicyStatement(
                 sid="TheDomain",
                 actions=["sagemaker:DescribeDomain", "sagemaker:DeleteDomain"],
                 resources=[stack.format_arn(service="sagemaker", resource="domain", resource_name=domain_id)],
-            )
-        )
-        role.add_to_policy(
+            ),
             iam.PolicyStatement(
                 sid="IsTheDomainGoingAway",
                 actions=["cloudformation:DescribeStacks", "cloudformation:DescribeStackResource"],
                 resources=[stack.stack_id],
-            )
-        )
+            ),
+        ]
+        # A retained domain's clean-up deletes nothing, so it may call nothing.
+        for statement in [] if domain_retained else statements:
+            role.add_to_policy(statement)
 
         provider = polling_provider(self, handler_code=_HANDLER_CODE, role=role, poll_interval=poll_interval, total_timeout=timeout)
         self.resource = cdk.CustomResource(
@@ -95,15 +95,20 @@ class StudioDomainCleanup(Construct):
             "Resource",
             service_token=provider.service_token,
             resource_type="Custom::StudioDomainCleanup",
-            properties={"DomainId": domain_id, "DomainLogicalId": stack.get_logical_id(domain)},
+            properties={
+                "DomainId": domain_id,
+                "DomainLogicalId": stack.get_logical_id(domain),
+                "DomainRetained": str(domain_retained).lower(),
+            },
         )
-        self._acknowledge_findings(role, domain_scoped, provider)
+        if not domain_retained:
+            acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
+            acknowledge_wildcard_resources(
+                role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
+            )
+        self._acknowledge_findings(provider)
 
-    def _acknowledge_findings(self, role: iam.Role, domain_scoped: list[str], provider: cr.Provider) -> None:
-        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
-        acknowledge_wildcard_resources(
-            role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
-        )
+    def _acknowledge_findings(self, provider: cr.Provider) -> None:
         acknowledge_provider_framework(provider)
         acknowledge(
             provider,

@@ -107,11 +107,10 @@ class StudioStack(cdk.Stack):
             # A retained domain keeps its profiles: they own the private spaces it keeps.
             profile.apply_removal_policy(removal)
 
-        if not retain_domain:
-            cleanup = StudioDomainCleanup(self, "DomainCleanup", domain=self.domain)
-            # Deleted before the profiles and the domain, so their apps and spaces are gone by then.
-            for profile in self.user_profiles:
-                cleanup.node.add_dependency(profile)
+        cleanup = StudioDomainCleanup(self, "DomainCleanup", domain=self.domain, domain_retained=retain_domain)
+        # Deleted before the profiles and the domain, so their apps and spaces are gone by then.
+        for profile in self.user_profiles:
+            cleanup.node.add_dependency(profile)
 
         self._allow_studio_self_service()
 

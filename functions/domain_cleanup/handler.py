@@ -10,6 +10,7 @@ replaced (a new logical id), and for this resource when a failed update that cre
 and spaces hold users' work, so the clean-up acts only when the stack is being deleted (or its failed
 create rolled back), or when the stack's domain (by the logical id in `DomainLogicalId`) is no longer the
 domain this Delete names: the domain was replaced, or left the template, and CloudFormation deletes it.
+A domain whose removal policy is retain (`DomainRetained`) never goes with the stack: its clean-up does nothing.
 
 Used through the CDK Provider framework: `on_event` starts the work and `is_complete` is polled until it
 reports completion. Both call `reconcile`, which re-reads the live state every time, so any invocation
@@ -198,6 +199,9 @@ def _tolerate_busy(call, **kwargs):
 
 
 def _domain_is_going_away(event):
+    if str(event["ResourceProperties"].get("DomainRetained", "false")).lower() == "true":
+        logger.info("Domain %s is retained with the stack: leaving it alone", event["ResourceProperties"]["DomainId"])
+        return False
     cloudformation = boto3.client("cloudformation", region_name=os.environ["AWS_REGION"], config=_CONFIG)
     stack_id = event["StackId"]
     status = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]

@@ -69,11 +69,12 @@ def domain_id(sm):
     return domain
 
 
-def _props(domain_id):
+def _props(domain_id, retained=False):
     return {
         "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider",
         "DomainId": domain_id,
         "DomainLogicalId": DOMAIN_LOGICAL_ID,
+        "DomainRetained": str(retained).lower(),
     }
 
 
@@ -306,6 +307,27 @@ def test_removing_the_clean_up_from_the_template_leaves_the_domain_alone(sm, shi
     before = _contents(sm, shim, domain_id)
 
     stack.remove()
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+def test_a_retained_domain_survives_a_stack_delete_and_its_replacement_untouched(sm, shim, domain_id, monkeypatch):
+    stack = StackReplay(
+        handler, resource_type="Custom::StudioDomainCleanup", logical_id="DomainCleanup",
+        stack_name="prod-studio", region=REGION, account=ACCOUNT,
+    )
+    stack.set_resource(DOMAIN_LOGICAL_ID, domain_id, "AWS::SageMaker::Domain")
+    new_domain = _create_domain(sm, "studio-2")
+    before = _contents(sm, shim, domain_id)
+
+    def no_aws_calls(*args, **kwargs):
+        raise AssertionError("the clean-up of a retained domain must not call AWS")
+
+    monkeypatch.setattr(handler.boto3, "client", no_aws_calls)
+    stack.create(_props(domain_id, retained=True))
+    stack.update(_props(new_domain, retained=True), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
+    stack.delete_stack()
+    monkeypatch.undo()
 
     assert _contents(sm, shim, domain_id) == before
 

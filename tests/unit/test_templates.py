@@ -176,16 +176,24 @@ def test_disposable_environments_delete_domain_and_profiles_after_the_clean_up(s
 
     assert set(profiles) <= set(cleanup["DependsOn"])
     assert cleanup["Properties"]["DomainLogicalId"] in domains
+    assert cleanup["Properties"]["DomainRetained"] == "false"
     for name, resource in {**profiles, **domains}.items():
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete"), name
 
 
-def test_prod_retains_domain_and_profiles_and_has_no_clean_up(synthesized: Synthesized):
+def test_prod_retains_domain_and_profiles_and_its_clean_up_may_call_nothing(synthesized: Synthesized):
     studio = synthesized.template("prod", "studio")
     for resource_type in ("AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile"):
         for name, resource in resources(studio, resource_type).items():
             assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
-    assert not resources(studio, "Custom::StudioDomainCleanup")
+    (cleanup,) = properties(studio, "Custom::StudioDomainCleanup")
+    assert cleanup["DomainRetained"] == "true"
+    actions = {a for s in policy_statements(studio, role_named(studio, "DomainCleanupHandlerRole")) for a in _actions(s)}
+    assert not {a for a in actions if not a.startswith("logs:")}
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging"])
