@@ -13,7 +13,8 @@ It aims to behave like SageMaker, not like any caller of it:
 - DeleteSpace, DeleteUserProfile and DeleteDomain answer ResourceInUse while something still
   depends on them; DescribeDomain and DeleteDomain answer ResourceNotFound for unknown ids (moto
   itself answers ValidationException); DeleteDomain also goes through Deleting, and the
-  RetentionPolicy it was given is recorded.
+  RetentionPolicy it was given is recorded; when a test asked for it, the domain's delete ends in
+  Delete_Failed with a FailureReason instead (once).
 Known simplifications: list calls always sort newest first and ignore SortBy/SortOrder, and
 nothing but the shape of ids and names is validated.
 """
@@ -89,6 +90,7 @@ class _StudioState:
     apps: dict[tuple[str, str, str, str, str], _App] = field(default_factory=dict)
     domain_reads: dict[str, int] = field(default_factory=dict)
     retention_policies: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    domain_delete_failures: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,6 +149,10 @@ def _tick_domains(self: SageMakerModelBackend) -> None:
             del state.domain_reads[domain_id]
         elif state.domain_reads[domain_id] < state.reads_until_done:
             state.domain_reads[domain_id] += 1
+        elif domain_id in state.domain_delete_failures:
+            domain = self.domains[domain_id]
+            domain.status, domain.failure_reason = "Delete_Failed", state.domain_delete_failures.pop(domain_id)
+            del state.domain_reads[domain_id]
         else:
             del self.domains[domain_id]
             del state.domain_reads[domain_id]
@@ -604,6 +610,10 @@ class StudioShim:
         Delete_Failed with `reason`."""
         table = self._state.spaces if kind == "space" else self._state.profiles
         table[(domain_id, name)].fail_deletion_with = reason
+
+    def fail_next_domain_deletion(self, domain_id: str, reason: str) -> None:
+        """Make the domain's next deletion end in Delete_Failed with `reason`."""
+        self._state.domain_delete_failures[domain_id] = reason
 
     def space_statuses(self, domain_id: str) -> dict[str, str]:
         return {s.name: s.status for s in self._state.spaces.values() if s.domain_id == domain_id}

@@ -212,6 +212,23 @@ def test_a_space_or_profile_that_fails_to_delete_fails_at_the_next_poll_with_its
     assert "EFS access point could not be removed" in str(failure.value)
 
 
+def test_a_domain_that_fails_to_delete_fails_at_the_next_poll_with_its_reason(sm, shim, domain_id, stack):
+    shim.fail_next_domain_deletion(domain_id, "Home EFS mount targets are in use")
+
+    with pytest.raises(handler.DomainCleanupError, match="Home EFS mount targets are in use"):
+        stack.delete_stack()
+
+
+def test_a_stack_delete_retried_after_a_failed_domain_delete_deletes_it(sm, shim, domain_id, stack):
+    shim.fail_next_domain_deletion(domain_id, "Home EFS mount targets are in use")
+    with pytest.raises(handler.DomainCleanupError):
+        stack.delete_stack()
+
+    stack.delete_stack()
+
+    assert _contents(sm, shim, domain_id) == GONE
+
+
 def test_a_stack_delete_retried_after_a_failed_space_delete_deletes_everything(sm, shim, domain_id, stack):
     shim.fail_next_deletion(domain_id, "space", "team", "EFS access point could not be removed")
     with pytest.raises(handler.DomainCleanupError):
