@@ -319,6 +319,14 @@ def test_rollback_of_an_update_that_added_the_clean_up_leaves_the_domain_alone(s
     assert _contents(sm, shim, domain_id) == before
 
 
+def test_an_update_rolled_back_after_a_later_failure_leaves_the_domain_alone(sm, shim, domain_id, stack):
+    before = _contents(sm, shim, domain_id)
+
+    stack.update_rolled_back(_props(domain_id))
+
+    assert _contents(sm, shim, domain_id) == before
+
+
 def test_removing_the_clean_up_from_the_template_leaves_the_domain_alone(sm, shim, domain_id, stack):
     # storage.removal switched to retain: the domain stays in the stack, the clean-up resource goes.
     before = _contents(sm, shim, domain_id)
