@@ -58,7 +58,7 @@ def is_complete(event, context=None):
 def reconcile(client, domain_id, retry_failed=False):
     """Take the next deletion steps; return True once the domain is gone.
 
-    Apps, spaces and profiles whose delete failed earlier are deleted again on the first pass
+    Apps, spaces, profiles and a domain whose delete failed earlier are deleted again on the first pass
     (on_event: a new Delete, e.g. CloudFormation retrying after the cause was fixed). Seen on a later
     pass, the delete we asked for failed, and polling would only run into the Provider's timeout:
     raise instead, with SageMaker's reason.
@@ -199,16 +199,20 @@ def _tolerate_busy(call, **kwargs):
 
 
 def _domain_is_going_away(event):
-    if str(event["ResourceProperties"].get("DomainRetained", "false")).lower() == "true":
-        logger.info("Domain %s is retained with the stack: leaving it alone", event["ResourceProperties"]["DomainId"])
+    props = event["ResourceProperties"]
+    if _retained(props):
+        logger.info("Domain %s is retained with the stack: leaving it alone", props["DomainId"])
         return False
     cloudformation = boto3.client("cloudformation", region_name=os.environ["AWS_REGION"], config=_CONFIG)
     stack_id = event["StackId"]
     status = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
     if status in _STACK_GOING_AWAY:
         return True
-    domain_id = event["ResourceProperties"]["DomainId"]
-    logical_id = event["ResourceProperties"]["DomainLogicalId"]
+    domain_id = props["DomainId"]
+    logical_id = props.get("DomainLogicalId")
+    if logical_id is None:
+        logger.info("Stack is %s and the properties do not name the domain's logical id: leaving it alone", status)
+        return False
     try:
         resource = cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=logical_id)
     except ClientError as err:
@@ -225,6 +229,13 @@ def _domain_is_going_away(event):
         return False
     logger.info("Stack is %s and %s is now domain %s: domain %s is going away", status, logical_id, current, domain_id)
     return True
+
+
+def _retained(props):
+    if "DomainRetained" in props:
+        return str(props["DomainRetained"]).lower() == "true"
+    # Properties of the previous version, which a rollback can restore, said so with DeleteHomeEfs.
+    return str(props.get("DeleteHomeEfs", "false")).lower() != "true"
 
 
 def _client():

@@ -357,6 +357,23 @@ def test_a_retained_domain_survives_a_stack_delete_and_its_replacement_untouched
     assert _contents(sm, shim, domain_id) == before
 
 
+@pytest.mark.parametrize(
+    ("previous_props", "status"),
+    [({"DeleteHomeEfs": "false"}, "DELETE_IN_PROGRESS"), ({"DeleteHomeEfs": "true"}, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")],
+    ids=["retained-stack-delete", "disposable-replacement"],
+)
+def test_properties_of_the_previous_version_restored_by_a_rollback_never_delete_a_domain_that_stays(
+    sm, shim, domain_id, stack, previous_props, status
+):
+    before = _contents(sm, shim, domain_id)
+    stack.status(status)
+    event = {**_delete_event(stack, domain_id), "ResourceProperties": {"DomainId": domain_id, **previous_props}}
+
+    _poll(event)
+
+    assert _contents(sm, shim, domain_id) == before
+
+
 def test_create_and_update_make_no_aws_calls(sm, shim, domain_id, monkeypatch):
     stack = StackReplay(
         handler, resource_type="Custom::StudioDomainCleanup", logical_id="DomainCleanup",
