@@ -191,6 +191,9 @@ class ModelBuild(_Strict):
     pipeline_removal: Literal["delete", "retain"] = "delete"
     # true: refuse to deploy over a pipeline someone changed outside the stack (e.g. in Studio).
     strict_pipeline_updates: bool = False
+    # true: a deploy may take over a pipeline of the same name that it did not create (made outside the stack,
+    # or by another stack); false refuses, so that this stack never updates or deletes someone else's pipeline.
+    adopt_existing_pipelines: bool = False
     # Existing IAM roles (by name) that review models: the <prefix>-model-reviewer policy, which approves or
     # rejects this environment's model packages, is attached to each. Builders never hold it.
     reviewer_role_names: list[Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")]] = []

@@ -25,7 +25,9 @@ class PipelineUpsert(Construct):
     `substitutions`. SageMaker's own validation message fails the deploy when it rejects the definition.
     The pipeline is tagged with the definition's hash: an unchanged definition makes no SageMaker call,
     and a pipeline changed outside the stack (e.g. in Studio) is reported, or with ``strict`` not
-    overwritten. ``delete_on_stack_delete=False`` keeps the pipeline when the stack is deleted.
+    overwritten. ``delete_on_stack_delete=False`` keeps the pipeline when the stack is deleted. The pipeline
+    is tagged with its owner (stack and logical id): an existing pipeline the stack does not own is refused
+    unless ``adopt_existing``, and a delete removes only a pipeline this resource owns.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class PipelineUpsert(Construct):
         description: str,
         delete_on_stack_delete: bool,
         strict: bool,
+        adopt_existing: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -88,6 +91,7 @@ class PipelineUpsert(Construct):
                 "Description": description,
                 "DeleteOnStackDelete": str(delete_on_stack_delete).lower(),
                 "Strict": str(strict).lower(),
+                "AdoptExisting": str(adopt_existing).lower(),
             },
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
@@ -116,6 +120,14 @@ def _provider(stack: cdk.Stack) -> cr.Provider:
         ),
     )
     handler.log_group.grant_write(role)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="RollbackOrReplacement",
+            # Whether an update is a rollback, and whether another resource of the stack still names a pipeline.
+            actions=["cloudformation:DescribeStacks", "cloudformation:ListStackResources"],
+            resources=[stack.stack_id],
+        )
+    )
     provider = cr.Provider(scope, "Provider", on_event_handler=handler)
     acknowledge_provider_framework(provider)
     return provider

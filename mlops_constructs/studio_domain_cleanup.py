@@ -1,4 +1,4 @@
-"""Deletes what users create inside a Studio domain, so CloudFormation can delete the domain itself."""
+"""Deletes a Studio domain that is going away, with what users created in it and its home EFS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -16,12 +17,18 @@ _HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "domain_c
 
 
 class StudioDomainCleanup(Construct):
-    """A custom resource that, on delete, removes the domain's apps and spaces and waits until they are gone.
+    """A custom resource that, when the domain `domain` is going away, deletes its apps, spaces, user
+    profiles and the domain itself with the home EFS, and waits until they are gone.
 
     Users create apps and spaces at run time; CloudFormation does not know about them, and deleting a user
-    profile or domain that still has them fails. Make this resource depend on the user profiles so that
-    CloudFormation deletes it first. With ``delete_home_efs`` it also deletes the profiles and the domain
-    itself with the home EFS (CloudFormation's own delete keeps the EFS); otherwise the EFS is retained.
+    profile or domain that still has them fails, while CloudFormation's own domain delete keeps the home EFS.
+    Make this resource depend on the user profiles so that CloudFormation deletes it first. A Delete that
+    CloudFormation sends while the domain stays (a replacement or rollback of this resource) changes nothing.
+
+    With ``domain_retained`` (the domain's removal policy is retain) it deletes nothing and may call nothing.
+    It still exists then: CloudFormation sends a resource removed from the template its Delete through the
+    Lambda code deployed before, and an earlier version of this handler deleted apps and spaces on every
+    Delete. Keeping the resource replaces that code before any Delete can reach it.
     """
 
     def __init__(
@@ -29,28 +36,29 @@ class StudioDomainCleanup(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        domain_id: str,
-        delete_home_efs: bool,
-        timeout: cdk.Duration = cdk.Duration.hours(1),
+        domain: sagemaker.CfnDomain,
+        domain_retained: bool,
+        # Apps, spaces, profiles and the domain each take minutes to delete; 40 minutes covers them and stays
+        # clear of CloudFormation's one-hour custom-resource limit, so our timeout, with its message, comes first.
+        timeout: cdk.Duration = cdk.Duration.minutes(40),
         poll_interval: cdk.Duration = cdk.Duration.seconds(30),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        domain_id = domain.attr_domain_id
 
         role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        role.add_to_policy(
+        domain_scoped = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain_id}/*")
+            for kind in ("app", "space", "user-profile")
+        ]
+        statements = [
             iam.PolicyStatement(
                 sid="ListDomainContents",
                 # List actions do not support resource-level permissions.
                 actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
                 resources=["*"],
-            )
-        )
-        domain_scoped = [
-            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain_id}/*")
-            for kind in ("app", "space", "user-profile")
-        ]
-        role.add_to_policy(
+            ),
             iam.PolicyStatement(
                 sid="DeleteDomainContents",
                 actions=[
@@ -60,16 +68,26 @@ class StudioDomainCleanup(Construct):
                     "sagemaker:DeleteUserProfile",
                 ],
                 resources=domain_scoped,
-            )
-        )
-        domain_actions = ["sagemaker:DescribeDomain"] + (["sagemaker:DeleteDomain"] if delete_home_efs else [])
-        role.add_to_policy(
+            ),
+            iam.PolicyStatement(
+                sid="DescribeSpacesAndProfiles",
+                actions=["sagemaker:DescribeSpace", "sagemaker:DescribeUserProfile"],
+                resources=domain_scoped[1:],
+            ),
             iam.PolicyStatement(
                 sid="TheDomain",
-                actions=domain_actions,
+                actions=["sagemaker:DescribeDomain", "sagemaker:DeleteDomain"],
                 resources=[stack.format_arn(service="sagemaker", resource="domain", resource_name=domain_id)],
-            )
-        )
+            ),
+            iam.PolicyStatement(
+                sid="IsTheDomainGoingAway",
+                actions=["cloudformation:DescribeStacks", "cloudformation:DescribeStackResource"],
+                resources=[stack.stack_id],
+            ),
+        ]
+        # A retained domain's clean-up deletes nothing, so it may call nothing.
+        for statement in [] if domain_retained else statements:
+            role.add_to_policy(statement)
 
         provider = polling_provider(self, handler_code=_HANDLER_CODE, role=role, poll_interval=poll_interval, total_timeout=timeout)
         self.resource = cdk.CustomResource(
@@ -77,15 +95,20 @@ class StudioDomainCleanup(Construct):
             "Resource",
             service_token=provider.service_token,
             resource_type="Custom::StudioDomainCleanup",
-            properties={"DomainId": domain_id, "DeleteHomeEfs": "true" if delete_home_efs else "false"},
+            properties={
+                "DomainId": domain_id,
+                "DomainLogicalId": stack.get_logical_id(domain),
+                "DomainRetained": str(domain_retained).lower(),
+            },
         )
-        self._acknowledge_findings(role, domain_scoped, provider)
+        if not domain_retained:
+            acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
+            acknowledge_wildcard_resources(
+                role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
+            )
+        self._acknowledge_findings(provider)
 
-    def _acknowledge_findings(self, role: iam.Role, domain_scoped: list[str], provider: cr.Provider) -> None:
-        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
-        acknowledge_wildcard_resources(
-            role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
-        )
+    def _acknowledge_findings(self, provider: cr.Provider) -> None:
         acknowledge_provider_framework(provider)
         acknowledge(
             provider,

@@ -34,6 +34,9 @@ class PipelineSettings:
     training_instance_type: str = "ml.m5.large"
     auc_threshold: float = 0.8
     label_column: str = "target"
+    # VpcOnly environments: every job runs in these subnets with these security groups (empty: no VPC).
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
 
 
 def placeholder(name: str) -> str:

@@ -40,7 +40,7 @@ class EnvironmentStage(cdk.Stage):
             security_group=self.network.studio_security_group,
             key=self.storage.key,
             data_access_policy=self.storage.data_access_policy,
-            retain_home_efs=config.retain_data,
+            retain_domain=config.retain_data,
         )
         self.model_build = ModelBuildStack(
             self,
@@ -55,6 +55,8 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             render_cache=render_cache,
+            retain_model_registry=config.retain_data,
+            jobs_in_vpc=self.network.vpc_only,
         )
         self.deployment = DeploymentStack(
             self,

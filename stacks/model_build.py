@@ -44,6 +44,8 @@ class ModelBuildStack(cdk.Stack):
         subnet_ids: list[str],
         security_group_id: str,
         render_cache: Path,
+        retain_model_registry: bool,
+        jobs_in_vpc: bool,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -56,6 +58,10 @@ class ModelBuildStack(cdk.Stack):
             "ModelPackageGroup",
             model_package_group_name=f"{prefix}-models",
             model_package_group_description=f"Models trained by the {prefix} pipelines, for review and approval",
+        )
+        # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.
+        self.model_package_group.apply_removal_policy(
+            cdk.RemovalPolicy.RETAIN if retain_model_registry else cdk.RemovalPolicy.DESTROY
         )
         self.pipeline_role = SageMakerExecutionRole(
             self,
@@ -74,6 +80,14 @@ class ModelBuildStack(cdk.Stack):
             "KmsKeyArn": key.key_arn,
             "PipelineRoleName": self.pipeline_role.role_name,
         }
+        job_network = {}
+        if jobs_in_vpc:
+            subnets = {f"JobSubnet{i}": subnet_id for i, subnet_id in enumerate(subnet_ids)}
+            substitutions.update(subnets, JobSecurityGroup=security_group_id)
+            job_network = {
+                "subnet_ids": tuple(placeholder(name) for name in subnets),
+                "security_group_ids": (placeholder("JobSecurityGroup"),),
+            }
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
         for name in render.pipeline_names():
@@ -90,6 +104,7 @@ class ModelBuildStack(cdk.Stack):
                 training_instance_type=model_build.training_instance_type,
                 auc_threshold=model_build.auc_threshold,
                 label_column=model_build.label_column,
+                **job_network,
             )
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
@@ -108,6 +123,7 @@ class ModelBuildStack(cdk.Stack):
                 description=f"pipeline_code/{name}, deployed by the {prefix} model-build stack",
                 delete_on_stack_delete=model_build.pipeline_removal == "delete",
                 strict=model_build.strict_pipeline_updates,
+                adopt_existing=model_build.adopt_existing_pipelines,
             )
             upsert.node.add_dependency(self.model_package_group)
             self.pipelines[name] = upsert

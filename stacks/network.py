@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.settings import Network, NewVpc
@@ -132,4 +133,23 @@ class NetworkStack(cdk.Stack):
             )
         # S3 through a gateway endpoint: free, and the only way to reach training data without a NAT.
         if s3_gateway:
-            self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets])
+            s3 = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets])
+            # Only this account's buckets, so that nothing in the VPC can copy data to a bucket elsewhere.
+            s3.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ThisAccountsBuckets",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:ResourceAccount": self.account}},
+                )
+            )
+            # Docker pulls from ECR (Studio's image builds) fetch image layers from ECR's own bucket.
+            s3.add_to_policy(
+                iam.PolicyStatement(
+                    sid="EcrImageLayers",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{self.partition}:s3:::prod-{self.region}-starport-layer-bucket/*"],
+                )
+            )

@@ -31,7 +31,7 @@ class StudioStack(cdk.Stack):
         security_group: ec2.ISecurityGroup,
         key: kms.IKey,
         data_access_policy: iam.IManagedPolicy,
-        retain_home_efs: bool,
+        retain_domain: bool,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -87,7 +87,9 @@ class StudioStack(cdk.Stack):
                 security_group_ids=security_groups,
             ),
         )
-        self.domain.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+        # Spaces keep users' work on EBS volumes that go with the domain, so a retained environment keeps both.
+        removal = cdk.RemovalPolicy.RETAIN if retain_domain else cdk.RemovalPolicy.DESTROY
+        self.domain.apply_removal_policy(removal)
 
         self.user_profiles = [
             sagemaker.CfnUserProfile(
@@ -101,13 +103,11 @@ class StudioStack(cdk.Stack):
             )
             for user in studio.users
         ]
+        for profile in self.user_profiles:
+            # A retained domain keeps its profiles: they own the private spaces it keeps.
+            profile.apply_removal_policy(removal)
 
-        cleanup = StudioDomainCleanup(
-            self,
-            "DomainCleanup",
-            domain_id=self.domain.attr_domain_id,
-            delete_home_efs=not retain_home_efs,
-        )
+        cleanup = StudioDomainCleanup(self, "DomainCleanup", domain=self.domain, domain_retained=retain_domain)
         # Deleted before the profiles and the domain, so their apps and spaces are gone by then.
         for profile in self.user_profiles:
             cleanup.node.add_dependency(profile)

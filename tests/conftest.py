@@ -8,12 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
 
-import botocore.client
-import pytest
-
-from tests.synth import Synthesized, synthesize
-
 # Tests never talk to AWS: no credentials, no instance metadata, a region for clients built by moto tests.
+# Set before anything imports aws-cdk-lib, whose node process reads the end-of-life banner switch at start.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
@@ -22,6 +18,11 @@ os.environ.update(
     AWS_EC2_METADATA_DISABLED="true",
     JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
 )
+
+import botocore.client  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.synth import Synthesized, synthesize  # noqa: E402
 
 
 class AwsCallAttempted(AssertionError):

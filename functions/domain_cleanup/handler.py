@@ -1,13 +1,21 @@
-"""Custom resource that empties a SageMaker Studio domain before CloudFormation deletes it.
+"""Custom resource that empties a SageMaker Studio domain and deletes it with its home EFS, when the domain goes.
 
-CloudFormation deletes user profiles and the domain right after this resource, and SageMaker
-refuses both while apps or spaces exist. On Delete we therefore drive the domain to a deletable
-state, one phase at a time: apps, then spaces, then (only when DeleteHomeEfs is "true") user
-profiles and the domain itself, so that the home EFS can be deleted with it.
+CloudFormation deletes the user profiles and the domain right after this resource, and SageMaker refuses
+both while apps or spaces exist; CloudFormation's own DeleteDomain also keeps the home EFS. So when the
+domain is going away we delete, one phase at a time: apps, spaces, user profiles, then the domain with
+`RetentionPolicy HomeEfsFileSystem=Delete`.
 
-Used through the CDK Provider framework: `on_event` starts the work and `is_complete` is polled
-until it reports completion. Both call `reconcile`, which re-reads the live state every time, so
-any invocation can be retried or repeated safely.
+CloudFormation also sends Delete when the domain stays: for the old physical id after this resource is
+replaced (a new logical id), and for this resource when a failed update that created it rolls back. Apps
+and spaces hold users' work, so the clean-up acts only when the stack is being deleted (or its failed
+create rolled back), or when the stack's domain (by the logical id in `DomainLogicalId`) is no longer the
+domain this Delete names: the domain was replaced, or left the template, and CloudFormation deletes it.
+A domain whose removal policy is retain (`DomainRetained`) never goes with the stack: its clean-up does nothing.
+
+Used through the CDK Provider framework: `on_event` starts the work and `is_complete` is polled until it
+reports completion. Both call `reconcile`, which re-reads the live state every time, so any invocation
+can be retried or repeated safely. A delete that SageMaker reports as failed fails the operation at once
+with SageMaker's reason, rather than being polled until CloudFormation's timeout.
 """
 
 import logging
@@ -21,6 +29,12 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 _CONFIG = Config(retries={"mode": "standard"})
+# The whole stack goes: deleted, or rolled back after its first create failed.
+_STACK_GOING_AWAY = ("DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+
+
+class DomainCleanupError(RuntimeError):
+    """The operation must stop; the message is what CloudFormation shows."""
 
 
 def on_event(event, context=None):
@@ -29,39 +43,40 @@ def on_event(event, context=None):
         # A new DomainId (domain replaced) gives a new physical id, so CloudFormation sends a
         # Delete for the old one, with the old properties, once the update has succeeded.
         return {"PhysicalResourceId": props["DomainId"]}
-
-    reconcile(_client(), props["DomainId"], _delete_home_efs(props), retry_failed_apps=True)
+    if _domain_is_going_away(event):
+        reconcile(_client(), props["DomainId"], retry_failed=True)
     # The framework rejects a Delete that changes the physical id.
     return {"PhysicalResourceId": event["PhysicalResourceId"]}
 
 
 def is_complete(event, context=None):
-    if event["RequestType"] != "Delete":
+    if event["RequestType"] != "Delete" or not _domain_is_going_away(event):
         return {"IsComplete": True}
-    props = event["ResourceProperties"]
-    return {"IsComplete": reconcile(_client(), props["DomainId"], _delete_home_efs(props))}
+    return {"IsComplete": reconcile(_client(), event["ResourceProperties"]["DomainId"])}
 
 
-def reconcile(client, domain_id, delete_home_efs, retry_failed_apps=False):
-    """Take the next deletion steps; return True once the domain is ready for CloudFormation.
+def reconcile(client, domain_id, retry_failed=False):
+    """Take the next deletion steps; return True once the domain is gone.
 
-    Apps in `Failed` are deleted on the first pass (on_event). A `Failed` app seen on a later
-    pass failed after our delete attempt, so retrying would loop until the Provider times out:
+    Apps, spaces, profiles and a domain whose delete failed earlier are deleted again on the first pass
+    (on_event: a new Delete, e.g. CloudFormation retrying after the cause was fixed). Seen on a later
+    pass, the delete we asked for failed, and polling would only run into the Provider's timeout:
     raise instead, with SageMaker's reason.
     """
     domain = _describe_domain(client, domain_id)
     if domain is None:
         logger.info("Domain %s does not exist (any more), nothing to clean up", domain_id)
         return True
+    if domain["Status"] == "Delete_Failed" and not retry_failed:
+        raise DomainCleanupError(
+            f"SageMaker could not delete domain {domain_id}: {domain.get('FailureReason') or 'no FailureReason given'}"
+        )
 
-    if not _delete_apps(client, domain_id, retry_failed_apps):
+    if not _delete_apps(client, domain_id, retry_failed):
         return False
-    if not _delete_spaces(client, domain_id):
+    if not _delete_spaces(client, domain_id, retry_failed):
         return False
-    if not delete_home_efs:
-        # CloudFormation deletes the profiles and the domain; its DeleteDomain retains the EFS.
-        return True
-    if not _delete_user_profiles(client, domain_id):
+    if not _delete_user_profiles(client, domain_id, retry_failed):
         return False
 
     if domain["Status"] != "Deleting":
@@ -97,15 +112,18 @@ def _delete_apps(client, domain_id, retry_failed):
             **_owner(app),
         )
     if failed:
-        raise RuntimeError(
+        raise DomainCleanupError(
             f"Studio app(s) of domain {domain_id} failed to delete: "
             + "; ".join(_failure(client, domain_id, app) for app in failed)
         )
     return done
 
 
-def _delete_spaces(client, domain_id):
+def _delete_spaces(client, domain_id, retry_failed):
     spaces = list(_list(client, "list_spaces", "Spaces", domain_id))
+    _raise_failed_deletes(
+        client.describe_space, "space", "SpaceName", domain_id, spaces, retry_failed
+    )
     for space in spaces:
         if space["Status"] != "Deleting":
             logger.info("Deleting space %s (was %s)", space["SpaceName"], space["Status"])
@@ -113,14 +131,28 @@ def _delete_spaces(client, domain_id):
     return not spaces
 
 
-def _delete_user_profiles(client, domain_id):
+def _delete_user_profiles(client, domain_id, retry_failed):
     profiles = list(_list(client, "list_user_profiles", "UserProfiles", domain_id))
+    _raise_failed_deletes(
+        client.describe_user_profile, "user profile", "UserProfileName", domain_id, profiles, retry_failed
+    )
     for profile in profiles:
         if profile["Status"] != "Deleting":
             name = profile["UserProfileName"]
             logger.info("Deleting user profile %s (was %s)", name, profile["Status"])
             _tolerate_busy(client.delete_user_profile, DomainId=domain_id, UserProfileName=name)
     return not profiles
+
+
+def _raise_failed_deletes(describe, kind, name_key, domain_id, items, retry_failed):
+    failed = [item[name_key] for item in items if item["Status"] == "Delete_Failed"]
+    if failed and not retry_failed:
+        # The list calls do not return the FailureReason.
+        reasons = (
+            f"{name}: {describe(DomainId=domain_id, **{name_key: name}).get('FailureReason') or 'no FailureReason given'}"
+            for name in failed
+        )
+        raise DomainCleanupError(f"SageMaker could not delete {kind}(s) of domain {domain_id}: " + "; ".join(reasons))
 
 
 def _failure(client, domain_id, app):
@@ -166,8 +198,44 @@ def _tolerate_busy(call, **kwargs):
         logger.info("%s(%s) deferred: %s", call.__name__, kwargs, err)
 
 
-def _delete_home_efs(props):
-    return str(props.get("DeleteHomeEfs", "false")).lower() == "true"
+def _domain_is_going_away(event):
+    props = event["ResourceProperties"]
+    if _retained(props):
+        logger.info("Domain %s is retained with the stack: leaving it alone", props["DomainId"])
+        return False
+    cloudformation = boto3.client("cloudformation", region_name=os.environ["AWS_REGION"], config=_CONFIG)
+    stack_id = event["StackId"]
+    status = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+    if status in _STACK_GOING_AWAY:
+        return True
+    domain_id = props["DomainId"]
+    logical_id = props.get("DomainLogicalId")
+    if logical_id is None:
+        logger.info("Stack is %s and the properties do not name the domain's logical id: leaving it alone", status)
+        return False
+    try:
+        resource = cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=logical_id)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ValidationError":
+            raise
+        logger.info("Stack is %s and no longer has %s: domain %s is going away", status, logical_id, domain_id)
+        return True
+    current = resource["StackResourceDetail"].get("PhysicalResourceId")
+    if current == domain_id:
+        logger.info(
+            "Stack is %s and %s is still domain %s (a replacement or rollback of this resource): leaving it alone",
+            status, logical_id, domain_id,
+        )
+        return False
+    logger.info("Stack is %s and %s is now domain %s: domain %s is going away", status, logical_id, current, domain_id)
+    return True
+
+
+def _retained(props):
+    if "DomainRetained" in props:
+        return str(props["DomainRetained"]).lower() == "true"
+    # Properties of the previous version, which a rollback can restore, said so with DeleteHomeEfs.
+    return str(props.get("DeleteHomeEfs", "false")).lower() != "true"
 
 
 def _client():

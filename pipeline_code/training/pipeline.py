@@ -33,7 +33,8 @@ def build_pipeline(settings: PipelineSettings, session):
     from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train import ModelTrainer
-    from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig
 
     prefix = f"s3://{settings.artifacts_bucket}/{ARTIFACTS_PREFIX}{settings.pipeline_name}"
 
@@ -56,6 +57,8 @@ def build_pipeline(settings: PipelineSettings, session):
     serving_image = image_uris.retrieve(
         "sklearn", region=settings.region, version=SKLEARN_VERSION, instance_type="ml.m5.large", image_scope="inference"
     )
+    # VpcOnly: the jobs get the network Studio has (subnets without internet, the VPC endpoints), not SageMaker's.
+    in_vpc = {"subnets": list(settings.subnet_ids), "security_group_ids": list(settings.security_group_ids)}
     processor = ScriptProcessor(
         role=settings.role_arn,
         image_uri=sklearn_image,
@@ -65,6 +68,7 @@ def build_pipeline(settings: PipelineSettings, session):
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
         sagemaker_session=session,
+        network_config=NetworkConfig(**in_vpc) if settings.subnet_ids else None,
     )
 
     preprocess = ProcessingStep(
@@ -96,6 +100,7 @@ def build_pipeline(settings: PipelineSettings, session):
         },
         sagemaker_session=session,
         base_job_name="train",
+        networking=Networking(**in_vpc) if settings.subnet_ids else None,
     )
     trainer.stopping_condition.max_runtime_in_seconds = 3600
     train = TrainingStep(

@@ -111,12 +111,16 @@ class DeployerWorld:
             time.sleep(0.02)
         raise TimeoutError(f"{execution_arn} never entered {state!r}")
 
-    def task_token(self, execution_arn: str) -> str:
-        """The token the deployer sent with its latest approval request."""
-        for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
-            if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
-                message = json.loads(event["taskScheduledEventDetails"]["parameters"])["Message"]
-                return (json.loads(message) if isinstance(message, str) else message)["taskToken"]
+    def task_token(self, execution_arn: str, timeout_s: float = 120) -> str:
+        """The token the deployer sent with its latest approval request, once the request is scheduled
+        (a state is entered a moment before its task is; `timeout_s` is a deadlock guard)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
+                if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
+                    message = json.loads(event["taskScheduledEventDetails"]["parameters"])["Message"]
+                    return (json.loads(message) if isinstance(message, str) else message)["taskToken"]
+            time.sleep(0.01)
         raise LookupError("no approval request was sent")
 
     # -- what the tests look at --------------------------------------------------------------

@@ -8,11 +8,13 @@ It aims to behave like SageMaker, not like any caller of it:
 - apps are InService on create; DeleteApp makes them Deleting, and after `reads_until_done`
   further ListApps/DescribeApp reads of them they are Deleted (and stay listed) or, when a test
   asked for it, Failed with a FailureReason;
-- spaces and user profiles go Deleting and disappear after `reads_until_done` reads;
+- spaces and user profiles go Deleting and disappear after `reads_until_done` reads or, when a test
+  asked for it, end in Delete_Failed with a FailureReason (once: deleting them again succeeds);
 - DeleteSpace, DeleteUserProfile and DeleteDomain answer ResourceInUse while something still
   depends on them; DescribeDomain and DeleteDomain answer ResourceNotFound for unknown ids (moto
   itself answers ValidationException); DeleteDomain also goes through Deleting, and the
-  RetentionPolicy it was given is recorded.
+  RetentionPolicy it was given is recorded; when a test asked for it, the domain's delete ends in
+  Delete_Failed with a FailureReason instead (once).
 Known simplifications: list calls always sort newest first and ignore SortBy/SortOrder, and
 nothing but the shape of ids and names is validated.
 """
@@ -49,6 +51,7 @@ class _Resource:
     # Sort key and pagination cursor: creation order, stable while items come and go.
     order: int = field(default_factory=lambda: next(_ORDER))
     reads_while_deleting: int = 0
+    fail_deletion_with: str | None = None
 
 
 @dataclass
@@ -67,7 +70,6 @@ class _App(_Resource):
     app_type: str = ""
     owner_key: str = ""  # "UserProfileName" or "SpaceName"
     owner: str = ""
-    fail_deletion_with: str | None = None
 
     def details(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class _StudioState:
     apps: dict[tuple[str, str, str, str, str], _App] = field(default_factory=dict)
     domain_reads: dict[str, int] = field(default_factory=dict)
     retention_policies: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    domain_delete_failures: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,6 +115,9 @@ def _observe(state: _StudioState, res: _Resource) -> bool:
     if isinstance(res, _App):
         res.status = "Failed" if res.fail_deletion_with else "Deleted"
         res.failure_reason = res.fail_deletion_with or ""
+        return True
+    if res.fail_deletion_with:
+        res.status, res.failure_reason, res.fail_deletion_with = "Delete_Failed", res.fail_deletion_with, None
         return True
     table = state.profiles if isinstance(res, _Profile) else state.spaces
     del table[(res.domain_id, res.name)]
@@ -143,6 +149,10 @@ def _tick_domains(self: SageMakerModelBackend) -> None:
             del state.domain_reads[domain_id]
         elif state.domain_reads[domain_id] < state.reads_until_done:
             state.domain_reads[domain_id] += 1
+        elif domain_id in state.domain_delete_failures:
+            domain = self.domains[domain_id]
+            domain.status, domain.failure_reason = "Delete_Failed", state.domain_delete_failures.pop(domain_id)
+            del state.domain_reads[domain_id]
         else:
             del self.domains[domain_id]
             del state.domain_reads[domain_id]
@@ -228,6 +238,7 @@ def delete_user_profile(self: SageMakerModelBackend, domain_id: str, name: str) 
             f"Unable to delete UserProfile [{profile.arn}] because Space(s) are associated with it."
         )
     profile.status = "Deleting"
+    profile.reads_while_deleting = 0
 
 
 def create_space(
@@ -290,6 +301,7 @@ def delete_space(self: SageMakerModelBackend, domain_id: str, name: str) -> None
             f"Unable to delete Space [{space.arn}] because App(s) are associated with it."
         )
     space.status = "Deleting"
+    space.reads_while_deleting = 0
 
 
 def _owner(user_profile_name: str | None, space_name: str | None) -> tuple[str, str]:
@@ -405,6 +417,7 @@ def _r_describe_user_profile(self: SageMakerResponse) -> ActionResult:
             "Status": p.status,
             "CreationTime": p.created,
             "LastModifiedTime": p.created,
+            **({"FailureReason": p.failure_reason} if p.failure_reason else {}),
         }
     )
 
@@ -468,6 +481,8 @@ def _r_describe_space(self: SageMakerResponse) -> ActionResult:
     if s.owner:
         details["OwnershipSettings"] = details.pop("OwnershipSettingsSummary")
     details["SpaceSharingSettings"] = details.pop("SpaceSharingSettingsSummary")
+    if s.failure_reason:
+        details["FailureReason"] = s.failure_reason
     return ActionResult(details)
 
 
@@ -586,6 +601,19 @@ class StudioShim:
             for a in self._state.apps.values()
             if a.domain_id == domain_id
         }
+
+    def profile_statuses(self, domain_id: str) -> dict[str, str]:
+        return {p.name: p.status for p in self._state.profiles.values() if p.domain_id == domain_id}
+
+    def fail_next_deletion(self, domain_id: str, kind: str, name: str, reason: str) -> None:
+        """Make the next deletion of the space or user profile (`kind` "space" or "profile") end in
+        Delete_Failed with `reason`."""
+        table = self._state.spaces if kind == "space" else self._state.profiles
+        table[(domain_id, name)].fail_deletion_with = reason
+
+    def fail_next_domain_deletion(self, domain_id: str, reason: str) -> None:
+        """Make the domain's next deletion end in Delete_Failed with `reason`."""
+        self._state.domain_delete_failures[domain_id] = reason
 
     def space_statuses(self, domain_id: str) -> dict[str, str]:
         return {s.name: s.status for s in self._state.spaces.values() if s.domain_id == domain_id}

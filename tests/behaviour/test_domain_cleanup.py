@@ -1,25 +1,27 @@
-"""Behaviour of the Studio domain clean-up custom resource, driven like the CDK Provider would."""
+"""Behaviour of the Studio domain clean-up custom resource, driven through CloudFormation's event sequences."""
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.behaviour.cfn_sequences import StackReplay
 from tests.behaviour.studio_shim import studio_shim
+from tests.templates import policy_statements, role_named
 
 REGION = "eu-west-1"
+ACCOUNT = "123456789012"
 MAX_POLLS = 50
+DOMAIN_LOGICAL_ID = "Domain1A2B3C4D"
 
 _HANDLER_PATH = Path(__file__).parents[2] / "functions" / "domain_cleanup" / "handler.py"
 _spec = importlib.util.spec_from_file_location("domain_cleanup_handler", _HANDLER_PATH)
 handler = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(handler)
-
-
-
 
 @pytest.fixture
 def shim(aws_env):
@@ -67,29 +69,67 @@ def domain_id(sm):
     return domain
 
 
-def _event(request_type, domain_id, delete_home_efs="false", physical_id=None):
-    event = {
-        "RequestType": request_type,
+def _props(domain_id, retained=False):
+    return {
         "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider",
-        "ResourceType": "Custom::StudioDomainCleanup",
-        "LogicalResourceId": "DomainCleanup",
-        "RequestId": "request-1",
-        "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/dev/guid",
-        "ResourceProperties": {
-            "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider",
-            "DomainId": domain_id,
-            "DeleteHomeEfs": delete_home_efs,
-        },
+        "DomainId": domain_id,
+        "DomainLogicalId": DOMAIN_LOGICAL_ID,
+        "DomainRetained": str(retained).lower(),
     }
-    if request_type != "Create":
-        event["PhysicalResourceId"] = physical_id or domain_id
-    return event
 
 
-def _run(event, after_on_event=None):
-    """Call on_event, then is_complete until it reports completion; return is_complete's answers."""
-    result = handler.on_event(event)
-    event = {**event, **result}
+def _stack(domain_id, **options):
+    """The studio stack: its domain, and the clean-up resource as its first deploy created it."""
+    stack = StackReplay(
+        handler,
+        resource_type="Custom::StudioDomainCleanup",
+        logical_id="DomainCleanup",
+        stack_name="dev-studio",
+        region=REGION,
+        account=ACCOUNT,
+        **options,
+    )
+    stack.set_resource(DOMAIN_LOGICAL_ID, domain_id, "AWS::SageMaker::Domain")
+    stack.create(_props(domain_id), stack_create=True)
+    return stack
+
+
+@pytest.fixture
+def stack(domain_id):
+    return _stack(domain_id)
+
+
+def _contents(sm, shim, domain_id):
+    """What exists of the domain: its status (None once gone), apps, spaces and profiles."""
+    try:
+        status = sm.describe_domain(DomainId=domain_id)["Status"]
+    except ClientError as err:
+        assert err.response["Error"]["Code"] == "ResourceNotFound"
+        status = None
+    return {
+        "domain": status,
+        "apps": shim.app_statuses(domain_id),
+        "spaces": shim.space_statuses(domain_id),
+        "profiles": shim.profile_statuses(domain_id),
+    }
+
+
+GONE = {"domain": None, "apps": {}, "spaces": {}, "profiles": {}}
+
+
+def _delete_event(stack, domain_id):
+    return {
+        "RequestType": "Delete",
+        "StackId": stack.stack_id,
+        "LogicalResourceId": "DomainCleanup",
+        "PhysicalResourceId": domain_id,
+        "ResourceProperties": _props(domain_id),
+    }
+
+
+def _poll(event, after_on_event=None):
+    """on_event, then is_complete until it reports completion, as the Provider does; is_complete's answers."""
+    event = {**event, **handler.on_event(event)}
     if after_on_event:
         after_on_event()
     answers = []
@@ -100,55 +140,30 @@ def _run(event, after_on_event=None):
     pytest.fail(f"not complete after {MAX_POLLS} polls")
 
 
-def _apps(sm, domain_id):
-    paginator = sm.get_paginator("list_apps")
-    return [a for page in paginator.paginate(DomainIdEquals=domain_id) for a in page["Apps"]]
+# --- the stack is deleted: everything goes ---------------------------------------------------
 
 
-def _names(sm, operation, key, name_key, domain_id):
-    pages = sm.get_paginator(operation).paginate(DomainIdEquals=domain_id)
-    return sorted(item[name_key] for page in pages for item in page[key])
+def test_stack_delete_deletes_apps_spaces_profiles_and_the_domain_with_its_home_efs(sm, shim, domain_id, stack):
+    stack.delete_stack()
+
+    assert _contents(sm, shim, domain_id) == GONE
+    assert shim.retention_policy(domain_id) == {"HomeEfsFileSystem": "Delete"}
 
 
-def test_delete_removes_apps_and_spaces_and_waits_until_apps_are_deleted(sm, shim, domain_id):
+def test_stack_delete_asks_for_the_app_deletes_then_waits_until_they_are_deleted(sm, shim, domain_id, stack):
+    stack.status("DELETE_IN_PROGRESS")
     seen_after_on_event = {}
 
-    answers = _run(
-        _event("Delete", domain_id),
+    answers = _poll(
+        _delete_event(stack, domain_id),
         after_on_event=lambda: seen_after_on_event.update(shim.app_statuses(domain_id)),
     )
 
     assert set(seen_after_on_event.values()) == {"Deleting"}
     assert False in answers and answers[-1] is True
-    assert {a["Status"] for a in _apps(sm, domain_id)} == {"Deleted"}
-    assert _names(sm, "list_spaces", "Spaces", "SpaceName", domain_id) == []
 
 
-def test_delete_keeps_profiles_domain_and_home_efs_when_retaining(sm, shim, domain_id):
-    _run(_event("Delete", domain_id, delete_home_efs="false"))
-
-    assert _names(sm, "list_user_profiles", "UserProfiles", "UserProfileName", domain_id) == [
-        "alice",
-        "bob",
-    ]
-    assert sm.describe_domain(DomainId=domain_id)["Status"] == "InService"
-    with pytest.raises(KeyError):  # DeleteDomain never called: CloudFormation's will retain EFS
-        shim.retention_policy(domain_id)
-
-
-def test_delete_with_home_efs_deletion_removes_profiles_then_domain_with_delete_retention(
-    sm, shim, domain_id
-):
-    answers = _run(_event("Delete", domain_id, delete_home_efs="true"))
-
-    assert answers[-1] is True
-    assert shim.retention_policy(domain_id) == {"HomeEfsFileSystem": "Delete"}
-    with pytest.raises(ClientError) as missing:
-        sm.describe_domain(DomainId=domain_id)
-    assert missing.value.response["Error"]["Code"] == "ResourceNotFound"
-
-
-def test_delete_covers_apps_and_spaces_beyond_the_first_page(sm, shim):
+def test_stack_delete_covers_apps_and_spaces_beyond_the_first_page(sm, shim):
     domain = _create_domain(sm)
     for i in range(12):  # ListApps and ListSpaces return 10 per page by default
         sm.create_space(DomainId=domain, SpaceName=f"s{i}")
@@ -156,18 +171,17 @@ def test_delete_covers_apps_and_spaces_beyond_the_first_page(sm, shim):
             DomainId=domain, SpaceName=f"s{i}", AppType="CodeEditor", AppName="default"
         )
 
-    _run(_event("Delete", domain))
+    _stack(domain).delete_stack()
 
-    assert set(shim.app_statuses(domain).values()) == {"Deleted"}
-    assert shim.space_statuses(domain) == {}
+    assert _contents(sm, shim, domain) == GONE
 
 
-def test_app_that_failed_before_the_delete_is_deleted_too(sm, shim, domain_id):
+def test_app_that_failed_before_the_delete_is_deleted_too(sm, shim, domain_id, stack):
     shim.fail_app(domain_id, "team/CodeEditor/default", "Lifecycle config failed", on_delete=False)
 
-    _run(_event("Delete", domain_id))
+    stack.delete_stack()
 
-    assert set(shim.app_statuses(domain_id).values()) == {"Deleted"}
+    assert _contents(sm, shim, domain_id) == GONE
 
 
 def test_app_that_fails_to_delete_fails_the_operation_with_its_reason(sm, shim):
@@ -175,41 +189,214 @@ def test_app_that_fails_to_delete_fails_the_operation_with_its_reason(sm, shim):
     sm.create_space(DomainId=domain, SpaceName="team")
     sm.create_app(DomainId=domain, SpaceName="team", AppType="CodeEditor", AppName="stuck")
     shim.fail_app(domain, "team/CodeEditor/stuck", "ENI could not be detached", on_delete=True)
+    stack = _stack(domain)
 
-    with pytest.raises(RuntimeError) as failure:
-        _run(_event("Delete", domain))
+    with pytest.raises(handler.DomainCleanupError) as failure:
+        stack.delete_stack()
 
     assert "stuck" in str(failure.value)
     assert "ENI could not be detached" in str(failure.value)
 
 
-def test_missing_domain_on_delete_is_not_an_error(aws_env):
-    with mock_aws(), studio_shim(region=REGION):
-        answers = _run(_event("Delete", "d-doesnotexist"))
+@pytest.mark.parametrize(("kind", "name"), [("space", "team"), ("profile", "alice")])
+def test_a_space_or_profile_that_fails_to_delete_fails_at_the_next_poll_with_its_reason(
+    sm, shim, domain_id, stack, kind, name
+):
+    shim.fail_next_deletion(domain_id, kind, name, "EFS access point could not be removed")
+    stack.status("DELETE_IN_PROGRESS")
 
-    assert answers == [True]
+    with pytest.raises(handler.DomainCleanupError) as failure:
+        _poll(_delete_event(stack, domain_id))
+
+    assert name in str(failure.value)
+    assert "EFS access point could not be removed" in str(failure.value)
 
 
-def test_create_and_update_make_no_changes(sm, shim, domain_id, monkeypatch):
-    before = shim.app_statuses(domain_id)
+def test_a_domain_that_fails_to_delete_fails_at_the_next_poll_with_its_reason(sm, shim, domain_id, stack):
+    shim.fail_next_domain_deletion(domain_id, "Home EFS mount targets are in use")
+
+    with pytest.raises(handler.DomainCleanupError, match="Home EFS mount targets are in use"):
+        stack.delete_stack()
+
+
+def test_a_stack_delete_retried_after_a_failed_domain_delete_deletes_it(sm, shim, domain_id, stack):
+    shim.fail_next_domain_deletion(domain_id, "Home EFS mount targets are in use")
+    with pytest.raises(handler.DomainCleanupError):
+        stack.delete_stack()
+
+    stack.delete_stack()
+
+    assert _contents(sm, shim, domain_id) == GONE
+
+
+def test_a_stack_delete_retried_after_a_failed_space_delete_deletes_everything(sm, shim, domain_id, stack):
+    shim.fail_next_deletion(domain_id, "space", "team", "EFS access point could not be removed")
+    with pytest.raises(handler.DomainCleanupError):
+        stack.delete_stack()
+
+    stack.delete_stack()
+
+    assert _contents(sm, shim, domain_id) == GONE
+
+
+def test_a_repeated_stack_delete_finds_the_domain_gone(sm, shim, domain_id):
+    _stack(domain_id, repeat_each_event=2).delete_stack()
+
+    assert _contents(sm, shim, domain_id) == GONE
+
+
+def test_a_failed_first_create_of_the_stack_deletes_the_domain_it_created(sm, shim, domain_id):
+    stack = StackReplay(
+        handler, resource_type="Custom::StudioDomainCleanup", logical_id="DomainCleanup",
+        stack_name="dev-studio", region=REGION, account=ACCOUNT,
+    )
+    stack.set_resource(DOMAIN_LOGICAL_ID, domain_id, "AWS::SageMaker::Domain")
+
+    stack.create_rolled_back(_props(domain_id), "DomainCleanup", stack_create=True)
+
+    assert _contents(sm, shim, domain_id) == GONE
+
+
+def test_missing_domain_on_stack_delete_is_not_an_error(shim):
+    _stack("d-doesnotexist").delete_stack()
+
+
+# --- the domain is replaced: the old one goes, the new one stays -----------------------------
+
+
+def test_a_replaced_domain_is_emptied_and_deleted_and_the_new_one_kept(sm, shim, domain_id, stack):
+    new_domain = _create_domain(sm, "studio-2")
+    sm.create_user_profile(DomainId=new_domain, UserProfileName="alice")
+    before = _contents(sm, shim, new_domain)
+
+    stack.update(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
+
+    assert _contents(sm, shim, domain_id) == GONE
+    assert _contents(sm, shim, new_domain) == before
+
+
+def test_a_rolled_back_domain_replacement_deletes_the_new_domain_and_keeps_the_old_one(sm, shim, domain_id, stack):
+    new_domain = _create_domain(sm, "studio-2")
+    before = _contents(sm, shim, domain_id)
+
+    stack.update_rolled_back(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
+
+    assert _contents(sm, shim, domain_id) == before
+    assert _contents(sm, shim, new_domain) == GONE
+
+
+def test_a_domain_removed_from_the_template_is_deleted(sm, shim, domain_id, stack):
+    stack.set_resource(DOMAIN_LOGICAL_ID, None, "AWS::SageMaker::Domain")
+
+    stack.remove()
+
+    assert _contents(sm, shim, domain_id) == GONE
+
+
+# --- the domain stays: nothing in it is touched ----------------------------------------------
+
+
+@pytest.mark.parametrize("repeat", [1, 2], ids=["once", "retried"])
+def test_replacing_the_clean_up_through_a_new_logical_id_leaves_the_domain_alone(sm, shim, domain_id, repeat):
+    stack = _stack(domain_id, repeat_each_event=repeat)
+    before = _contents(sm, shim, domain_id)
+
+    stack.replace_logical_id("MovedDomainCleanup")
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+def test_rollback_of_an_update_that_added_the_clean_up_leaves_the_domain_alone(sm, shim, domain_id):
+    stack = StackReplay(
+        handler, resource_type="Custom::StudioDomainCleanup", logical_id="DomainCleanup",
+        stack_name="dev-studio", region=REGION, account=ACCOUNT,
+    )
+    stack.set_resource(DOMAIN_LOGICAL_ID, domain_id, "AWS::SageMaker::Domain")
+    before = _contents(sm, shim, domain_id)
+
+    stack.create_rolled_back(_props(domain_id), "DomainCleanup")
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+def test_an_update_rolled_back_after_a_later_failure_leaves_the_domain_alone(sm, shim, domain_id, stack):
+    before = _contents(sm, shim, domain_id)
+
+    stack.update_rolled_back(_props(domain_id))
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+def test_removing_the_clean_up_from_the_template_leaves_the_domain_alone(sm, shim, domain_id, stack):
+    # storage.removal switched to retain: the domain stays in the stack, the clean-up resource goes.
+    before = _contents(sm, shim, domain_id)
+
+    stack.remove()
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+def test_a_retained_domain_survives_a_stack_delete_and_its_replacement_untouched(sm, shim, domain_id, monkeypatch):
+    stack = StackReplay(
+        handler, resource_type="Custom::StudioDomainCleanup", logical_id="DomainCleanup",
+        stack_name="prod-studio", region=REGION, account=ACCOUNT,
+    )
+    stack.set_resource(DOMAIN_LOGICAL_ID, domain_id, "AWS::SageMaker::Domain")
+    new_domain = _create_domain(sm, "studio-2")
+    before = _contents(sm, shim, domain_id)
+
+    def no_aws_calls(*args, **kwargs):
+        raise AssertionError("the clean-up of a retained domain must not call AWS")
+
+    monkeypatch.setattr(handler.boto3, "client", no_aws_calls)
+    stack.create(_props(domain_id, retained=True))
+    stack.update(_props(new_domain, retained=True), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
+    stack.delete_stack()
+    monkeypatch.undo()
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+@pytest.mark.parametrize(
+    ("previous_props", "status"),
+    [({"DeleteHomeEfs": "false"}, "DELETE_IN_PROGRESS"), ({"DeleteHomeEfs": "true"}, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")],
+    ids=["retained-stack-delete", "disposable-replacement"],
+)
+def test_properties_of_the_previous_version_restored_by_a_rollback_never_delete_a_domain_that_stays(
+    sm, shim, domain_id, stack, previous_props, status
+):
+    before = _contents(sm, shim, domain_id)
+    stack.status(status)
+    event = {**_delete_event(stack, domain_id), "ResourceProperties": {"DomainId": domain_id, **previous_props}}
+
+    _poll(event)
+
+    assert _contents(sm, shim, domain_id) == before
+
+
+def test_create_and_update_make_no_aws_calls(sm, shim, domain_id, monkeypatch):
+    stack = StackReplay(
+        handler, resource_type="Custom::StudioDomainCleanup", logical_id="DomainCleanup",
+        stack_name="dev-studio", region=REGION, account=ACCOUNT,
+    )
+    before = _contents(sm, shim, domain_id)
 
     def no_aws_calls(*args, **kwargs):
         raise AssertionError("Create and Update must not call AWS")
 
     monkeypatch.setattr(handler.boto3, "client", no_aws_calls)
-    created = handler.on_event(_event("Create", domain_id))
-    updated = handler.on_event(_event("Update", "d-replacement", physical_id=domain_id))
+    created = stack.create(_props(domain_id))
+    updated = stack.update(_props(domain_id))
 
-    assert created == {"PhysicalResourceId": domain_id}
-    assert updated == {"PhysicalResourceId": "d-replacement"}
-    assert handler.is_complete({**_event("Create", domain_id), **created}) == {"IsComplete": True}
-    assert handler.is_complete({**_event("Update", domain_id), **updated}) == {"IsComplete": True}
-    assert shim.app_statuses(domain_id) == before
+    assert created == updated == domain_id
+    monkeypatch.undo()
+    assert _contents(sm, shim, domain_id) == before
 
 
-def test_delete_keeps_the_physical_resource_id(sm, shim, domain_id):
+def test_delete_keeps_the_physical_resource_id(sm, shim, domain_id, stack):
     # The Provider framework rejects a Delete whose answer changes the physical id.
-    event = _event("Delete", domain_id, physical_id="some-earlier-id")
+    stack.status("DELETE_IN_PROGRESS")
+    event = {**_delete_event(stack, domain_id), "PhysicalResourceId": "some-earlier-id"}
 
     assert handler.on_event(event) == {"PhysicalResourceId": "some-earlier-id"}
 
@@ -239,3 +426,27 @@ def test_shim_patch_is_undone_on_exit(aws_env):
     assert not hasattr(SageMakerResponse, "list_apps")
     assert not hasattr(SageMakerModelBackend, "list_apps")
     assert SageMakerModelBackend.describe_domain is original_describe
+
+
+def test_every_call_of_a_stack_delete_and_a_domain_replacement_is_an_action_the_synthesized_role_grants(
+    synthesized, sm, shim, domain_id, monkeypatch
+):
+    session = boto3.Session(region_name=REGION)
+    calls = set()
+    session.events.register("before-call", lambda model, **_: calls.add(f"{model.service_model.signing_name}:{model.name}"))
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=session.client))
+    new_domain = _create_domain(sm, "studio-2")
+    sm.create_space(DomainId=new_domain, SpaceName="team")
+    shim.fail_next_deletion(new_domain, "space", "team", "EFS access point could not be removed")
+    stack = _stack(domain_id)
+    stack.update(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
+    with pytest.raises(handler.DomainCleanupError):  # the failure path also describes the space
+        stack.delete_stack()
+    template = synthesized.template("dev", "studio")
+
+    granted = {
+        action
+        for statement in policy_statements(template, role_named(template, "DomainCleanupHandlerRole"))
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    assert calls <= granted, calls - granted

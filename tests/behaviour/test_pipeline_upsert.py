@@ -1,5 +1,6 @@
 """Behaviour of the SageMaker pipeline upsert custom resource, driven like the CDK Provider would."""
 
+import contextlib
 import copy
 import importlib.util
 import json
@@ -11,9 +12,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.cloudformation.models import cloudformation_backends
 from moto.core.config import default_user_config
 
+from tests.behaviour.cfn_sequences import StackReplay
 from tests.behaviour.pipeline_shim import pipeline_shim
+from tests.templates import policy_statements, role_named
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -23,6 +27,7 @@ DEFINITION_KEY = "pipelines/churn-training/definition.json"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-pipeline-execution"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-pipeline-execution-v2"
 SUBSTITUTIONS = {"PipelineRoleName": "sagemaker-processing", "ArtifactsBucket": "mlops-artifacts-eu-west-1"}
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-pipelines/1b2c3d4e"
 WRITES = {"CreatePipeline", "UpdatePipeline", "DeletePipeline", "AddTags", "DeleteTags"}
 
 _HANDLER_PATH = Path(__file__).parents[2] / "functions" / "pipeline_upsert" / "handler.py"
@@ -124,6 +129,14 @@ def aws(aws_env, boto3_session, monkeypatch):
     core = {**default_user_config["core"], "reset_boto3_session": False}
     with mock_aws(config={"core": core}), pipeline_shim():
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3_session)
+        # The stack the single events below come from, as CloudFormation reports it (UPDATE_COMPLETE).
+        template = {"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}}}
+        created = boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName="mlops-pipelines", TemplateBody=json.dumps(template)
+        )["StackId"]
+        stack = cloudformation_backends[ACCOUNT][REGION].stacks.pop(created)
+        stack.stack_id = STACK_ID
+        cloudformation_backends[ACCOUNT][REGION].stacks[STACK_ID] = stack
         yield
 
 
@@ -187,7 +200,7 @@ def _event(request_type: str, props: dict, old_props: dict | None = None) -> dic
         "RequestType": request_type,
         "ServiceToken": props["ServiceToken"],
         "ResponseURL": "https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com/response",
-        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-pipelines/1b2c3d4e",
+        "StackId": STACK_ID,
         "RequestId": "5f6a7b8c-0000-4000-8000-000000000000",
         "LogicalResourceId": "ChurnTrainingPipeline",
         "ResourceType": "Custom::SageMakerPipeline",
@@ -529,3 +542,206 @@ def test_substituted_values_are_escaped_so_the_definition_stays_valid_json(uploa
 
     parameter = _live_definition(sm)["Parameters"][0]
     assert parameter["DefaultValue"] == 's3://bucket"with\\quote/data/churn.csv'
+
+
+# ---------------------------------------------------------------------------------------------
+# CloudFormation's sequences: what exists afterwards.
+# ---------------------------------------------------------------------------------------------
+
+V2_KEY = "pipelines/churn-training/definition-v2.json"
+
+
+def _stack(**options) -> StackReplay:
+    return StackReplay(
+        handler,
+        resource_type="Custom::SageMakerPipeline",
+        logical_id="PipelineTraining",
+        stack_name="dev-model-build",
+        region=REGION,
+        account=ACCOUNT,
+        **options,
+    )
+
+
+def _pipelines(sm) -> list[str]:
+    return [p["PipelineName"] for p in sm.list_pipelines()["PipelineSummaries"]]
+
+
+@pytest.fixture
+def versions(upload, s3):
+    """Definition v1 at the first deploy's asset key, v2 (three instances) at the next deploy's."""
+    upload(TEMPLATE)
+    s3.put_object(Bucket=DEFINITION_BUCKET, Key=V2_KEY, Body=json.dumps(_template(InstanceCount=3)).encode())
+
+
+@pytest.mark.parametrize("repeat", [1, 2], ids=["once", "retried"])
+def test_sequence_create_update_and_stack_delete(versions, sm, repeat):
+    stack = _stack(repeat_each_event=repeat)
+    stack.create(_props(DeleteOnStackDelete="true"))
+    stack.update(_props(DeleteOnStackDelete="true", DefinitionKey=V2_KEY))
+    assert _live_definition(sm) == _rendered(_template(InstanceCount=3))
+
+    stack.delete_stack()
+
+    assert _pipelines(sm) == []
+
+
+@pytest.mark.parametrize("repeat", [1, 2], ids=["once", "retried"])
+def test_replacement_through_a_new_logical_id_keeps_the_pipeline_and_its_deletion_with_the_stack(versions, sm, repeat):
+    stack = _stack(repeat_each_event=repeat)
+    stack.create(_props(DeleteOnStackDelete="true"))
+
+    stack.replace_logical_id("PipelineTrainingMoved")
+
+    assert _live_definition(sm) == _rendered(TEMPLATE)
+    stack.delete_stack()
+    assert _pipelines(sm) == []
+
+
+def test_rollback_of_an_update_that_added_a_resource_for_the_same_pipeline_keeps_it(versions, sm):
+    stack = _stack()
+    stack.create(_props(DeleteOnStackDelete="true"))
+
+    stack.create_rolled_back(_props(DeleteOnStackDelete="true"), "PipelineTrainingMoved")
+
+    assert _live_definition(sm) == _rendered(TEMPLATE)
+    stack.delete_stack()  # the remaining resource owns it again
+    assert _pipelines(sm) == []
+
+
+def test_update_rolled_back_after_a_later_failure_restores_the_previous_definition(versions, sm):
+    stack = _stack()
+    stack.create(_props(Strict="true"))
+
+    stack.update_rolled_back(_props(Strict="true", DefinitionKey=V2_KEY))
+
+    assert _live_definition(sm) == _rendered(TEMPLATE)
+
+
+def _add_tags_fails(boto3_session):
+    """AddTags throttled for good while the update runs: UpdatePipeline succeeded, the hash tag did not move."""
+
+    @contextlib.contextmanager
+    def failing():
+        def throttle(**_):
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "AddTags")
+
+        events = boto3_session._session.get_component("event_emitter")
+        events.register("before-call.sagemaker.AddTags", throttle)
+        try:
+            yield
+        finally:
+            events.unregister("before-call.sagemaker.AddTags", throttle)
+
+    return failing
+
+
+def test_strict_mode_accepts_the_rollback_of_an_update_that_failed_after_updating_the_pipeline(
+    versions, sm, boto3_session
+):
+    stack = _stack()
+    stack.create(_props(Strict="true"))
+
+    stack.update_rolled_back(_props(Strict="true", DefinitionKey=V2_KEY), update_fails=_add_tags_fails(boto3_session))
+
+    assert _live_definition(sm) == _rendered(TEMPLATE)
+
+
+def test_strict_mode_still_refuses_a_studio_edit_outside_a_rollback(versions, sm):
+    stack = _stack()
+    stack.create(_props(Strict="true"))
+    edited = _studio_edit(sm)
+
+    with pytest.raises(handler.PipelineUpsertError, match="Strict mode"):
+        stack.update(_props(Strict="true", DefinitionKey=V2_KEY))
+
+    assert _live_definition(sm) == edited
+
+
+def test_a_renamed_pipeline_is_created_and_the_old_one_deleted(versions, sm):
+    stack = _stack()
+    stack.create(_props(DeleteOnStackDelete="true"))
+
+    stack.update(_props(DeleteOnStackDelete="true", PipelineName="churn-training-2"))
+
+    assert _pipelines(sm) == ["churn-training-2"]
+
+
+def test_a_rolled_back_rename_deletes_the_new_pipeline_and_keeps_the_old_one(versions, sm):
+    stack = _stack()
+    stack.create(_props(DeleteOnStackDelete="true"))
+
+    stack.update_rolled_back(_props(DeleteOnStackDelete="true", PipelineName="churn-training-2"))
+
+    assert _pipelines(sm) == [PIPELINE]
+    assert _live_definition(sm) == _rendered(TEMPLATE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ownership.
+# ---------------------------------------------------------------------------------------------
+
+
+def _made_outside(sm, tags=()) -> dict:
+    definition = _rendered(_template(InstanceCount=5))
+    sm.create_pipeline(PipelineName=PIPELINE, PipelineDefinition=json.dumps(definition), RoleArn=OTHER_ROLE, Tags=list(tags))
+    return definition
+
+
+def test_a_pipeline_created_outside_the_stack_is_not_adopted(versions, sm):
+    theirs = _made_outside(sm)
+    stack = _stack()
+
+    with pytest.raises(handler.PipelineUpsertError) as refusal:
+        stack.create(_props(DeleteOnStackDelete="true"))
+
+    assert f"Pipeline {PIPELINE} already exists" in str(refusal.value)
+    assert "adopt_existing_pipelines" in str(refusal.value)
+    assert _live_definition(sm) == theirs
+
+
+def test_a_pipeline_owned_by_another_stack_is_neither_adopted_nor_deleted(versions, sm):
+    other_owner = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/other-model-build/9f8e7d6c/PipelineTraining"
+    theirs = _made_outside(sm, tags=[{"Key": handler.OWNER_TAG, "Value": other_owner}])
+    stack = _stack()
+
+    with pytest.raises(handler.PipelineUpsertError, match="other-model-build"):
+        stack.create(_props(DeleteOnStackDelete="true"))
+    # The Delete that follows a failed Create names the pipeline.
+    handler.on_event(
+        {**_event("Delete", _props(DeleteOnStackDelete="true")), "StackId": stack.stack_id, "LogicalResourceId": "PipelineTraining"}
+    )
+
+    assert _live_definition(sm) == theirs
+
+
+def test_adoption_when_allowed_takes_the_pipeline_over_and_deletes_it_with_the_stack(versions, sm):
+    _made_outside(sm)
+    stack = _stack()
+
+    stack.create(_props(DeleteOnStackDelete="true", AdoptExisting="true"))
+
+    assert _live_definition(sm) == _rendered(TEMPLATE)
+    stack.delete_stack()
+    assert _pipelines(sm) == []
+
+
+def test_every_call_of_the_sequences_is_an_action_the_synthesized_role_grants(synthesized, versions, boto3_session):
+    stack = _stack()
+    calls = set()
+    boto3_session.events.register(
+        "before-call", lambda model, **_: calls.add(f"{model.service_model.signing_name}:{model.name}"), unique_id="granted-calls"
+    )
+    stack.create(_props(Strict="true", DeleteOnStackDelete="true"))
+    stack.update_rolled_back(_props(Strict="true", DeleteOnStackDelete="true", DefinitionKey=V2_KEY), update_fails=_add_tags_fails(boto3_session))
+    stack.create_rolled_back(_props(Strict="true", DeleteOnStackDelete="true"), "PipelineTrainingMoved")
+    stack.delete_stack()
+    boto3_session.events.unregister("before-call", unique_id="granted-calls")
+    template = synthesized.template("dev", "model-build")
+
+    granted = {
+        action
+        for statement in policy_statements(template, role_named(template, "PipelineUpsertProviderHandlerRole"))
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    assert calls <= granted, calls - granted

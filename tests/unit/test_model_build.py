@@ -139,6 +139,21 @@ def test_model_package_group_has_a_stable_name(model_build, environment):
     assert group["ModelPackageGroupName"] == f"mlops-{environment}-models"
 
 
+@pytest.mark.parametrize(("environment", "policy"), [("dev", "Delete"), ("staging", "Delete"), ("prod", "Retain")])
+def test_model_package_group_is_retained_where_storage_is(synthesized: Synthesized, environment, policy):
+    (group,) = resources(synthesized.template(environment, "model-build"), "AWS::SageMaker::ModelPackageGroup").values()
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == (policy, policy)
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_upsert_handler_reads_only_its_own_stack(synthesized: Synthesized, environment):
+    template = synthesized.template(environment, "model-build")
+    statements = policy_statements(template, role_named(template, "PipelineUpsertProviderHandlerRole"))
+    (stack,) = [s for s in statements if any(a.startswith("cloudformation:") for a in s["Action"])]
+    assert sorted(stack["Action"]) == ["cloudformation:DescribeStacks", "cloudformation:ListStackResources"]
+    assert stack["Resource"] == {"Ref": "AWS::StackId"}
+
+
 def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build):
     role = role_named(model_build, "PipelineRole")
     reads = [r for s in policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
@@ -179,6 +194,8 @@ def test_reviewer_policy_is_attached_to_the_roles_config_names(tmp_path):
         subnet_ids=["subnet-0123456789abcdef0"],
         security_group_id="sg-0123456789abcdef0",
         render_cache=RENDER_CACHE,
+        retain_model_registry=False,
+        jobs_in_vpc=False,
         env=env,
     )
     template = app.synth().get_stack_by_name("model-build").template

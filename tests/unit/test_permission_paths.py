@@ -73,6 +73,20 @@ class World:
             }
             | {_object_arn(_step_named(steps, "Train")["Arguments"]["HyperParameters"]["sagemaker_submit_directory"].strip('"'))}
         )
+        # What the jobs attach network interfaces to (VpcOnly environments), and an interface SageMaker creates.
+        ec2 = f"arn:aws:ec2:{self.region}:{self.account}"
+        self.job_network = sorted(
+            {f"{ec2}:network-interface/eni-0123456789abcdef0"}
+            | {
+                f"{ec2}:{kind}/{value}"
+                for step in steps
+                for vpc in [(step["Arguments"].get("NetworkConfig") or {}).get("VpcConfig") or step["Arguments"].get("VpcConfig")]
+                if vpc
+                for kind, key in (("subnet", "Subnets"), ("security-group", "SecurityGroupIds"))
+                for value in vpc[key]
+            }
+        )
+        self.foreign_subnet = f"{ec2}:subnet/subnet-0fffffffffffffff0"
         output_path = _step_named(steps, "Train")["Arguments"]["OutputDataConfig"]["S3OutputPath"]
         # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
         self.model_artifact = _object_arn(f"{_join(output_path)}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
@@ -224,6 +238,16 @@ INTERACTIONS = [
         "pipeline role reads and writes with the key through S3",
         True,
         lambda w: [Request(w.pipeline_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")],
+    ),
+    Interaction(
+        "pipeline jobs attach to the subnets and security group their definition names",
+        True,
+        lambda w: [Request(w.pipeline_role, "ec2:CreateNetworkInterface", arn) for arn in w.job_network],
+    ),
+    Interaction(
+        "pipeline jobs cannot attach to other subnets",
+        False,
+        lambda w: [Request(w.pipeline_role, "ec2:CreateNetworkInterface", w.foreign_subnet)],
     ),
     Interaction("pipeline role registers models", True, lambda w: [Request(w.pipeline_role, "sagemaker:CreateModelPackage", w.package)]),
     Interaction(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -166,16 +167,44 @@ def test_one_user_profile_per_configured_user(synthesized: Synthesized, environm
     assert sorted(p["UserProfileName"] for p in profiles) == sorted(users)
 
 
-def test_domain_cleanup_runs_before_profiles_are_deleted(synthesized: Synthesized, environment):
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_disposable_environments_delete_domain_and_profiles_after_the_clean_up(synthesized: Synthesized, environment):
     studio = synthesized.template(environment, "studio")
     (cleanup,) = resources(studio, "Custom::StudioDomainCleanup").values()
-    assert set(resources(studio, "AWS::SageMaker::UserProfile")) <= set(cleanup["DependsOn"])
+    profiles = resources(studio, "AWS::SageMaker::UserProfile")
+    domains = resources(studio, "AWS::SageMaker::Domain")
+
+    assert set(profiles) <= set(cleanup["DependsOn"])
+    assert cleanup["Properties"]["DomainLogicalId"] in domains
+    assert cleanup["Properties"]["DomainRetained"] == "false"
+    for name, resource in {**profiles, **domains}.items():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete"), name
 
 
-@pytest.mark.parametrize(("environment", "delete_home_efs"), [("dev", "true"), ("staging", "true"), ("prod", "false")])
-def test_home_efs_is_deleted_in_dev_and_retained_in_prod(synthesized: Synthesized, environment, delete_home_efs):
-    (cleanup,) = properties(synthesized.template(environment, "studio"), "Custom::StudioDomainCleanup")
-    assert cleanup["DeleteHomeEfs"] == delete_home_efs
+def test_prod_retains_domain_and_profiles_and_its_clean_up_may_call_nothing(synthesized: Synthesized):
+    studio = synthesized.template("prod", "studio")
+    for resource_type in ("AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile"):
+        for name, resource in resources(studio, resource_type).items():
+            assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
+    (cleanup,) = properties(studio, "Custom::StudioDomainCleanup")
+    assert cleanup["DomainRetained"] == "true"
+    actions = {a for s in policy_statements(studio, role_named(studio, "DomainCleanupHandlerRole")) for a in _actions(s)}
+    assert not {a for a in actions if not a.startswith("logs:")}
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_domain_cleanup_gives_up_well_within_cloudformations_hour(synthesized: Synthesized, environment):
+    studio = synthesized.template(environment, "studio")
+    (waiter,) = resources(studio, "AWS::StepFunctions::StateMachine").values()
+    # The function ARNs are tokens inside JSON strings: leaving them out keeps the JSON valid.
+    definition = json.loads("".join(part for part in waiter["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)))
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+
+    assert retry["IntervalSeconds"] * retry["MaxAttempts"] <= 45 * 60
 
 
 def _statements(template: dict, role_prefix: str) -> list[dict]:
@@ -217,3 +246,18 @@ def test_only_prod_stacks_have_termination_protection(synthesized: Synthesized, 
     assert {stack.stack_name: stack.termination_protection for stack in stage.stacks} == {
         f"{environment}-{name}": protected for name in STACKS
     }
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_s3_gateway_endpoint_reaches_only_this_accounts_buckets_and_ecr_layers(synthesized: Synthesized, environment):
+    config = load_environment(CONFIG_DIR, environment)
+    (endpoint,) = [
+        e for e in properties(synthesized.template(environment, "network"), "AWS::EC2::VPCEndpoint") if e.get("VpcEndpointType") != "Interface"
+    ]
+    statements = {s["Sid"]: s for s in endpoint["PolicyDocument"]["Statement"]}
+
+    assert set(statements) == {"ThisAccountsBuckets", "EcrImageLayers"}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert statements["ThisAccountsBuckets"]["Condition"] == {"StringEquals": {"aws:ResourceAccount": config.account}}
+    assert statements["EcrImageLayers"]["Action"] == "s3:GetObject"
+    assert statements["EcrImageLayers"]["Resource"] == f"arn:aws:s3:::prod-{config.region}-starport-layer-bucket/*"

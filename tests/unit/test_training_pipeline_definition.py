@@ -143,3 +143,40 @@ def test_source_archive_is_byte_identical_for_identical_scripts(tmp_path):
     first = render.source_archive("training", tmp_path / "a").read_bytes()
     second = render.source_archive("training", tmp_path / "b").read_bytes()
     assert first == second
+
+
+def _job_steps(steps: list[dict]):
+    for step in steps:
+        if step["Type"] in ("Processing", "Training"):
+            yield step
+        if step["Type"] == "Condition":
+            yield from _job_steps(step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []))
+
+
+def _vpc_config(step: dict):
+    arguments = step["Arguments"]
+    return arguments.get("NetworkConfig", {}).get("VpcConfig") if step["Type"] == "Processing" else arguments.get("VpcConfig")
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_every_job_runs_in_the_environments_subnets_and_security_group_where_studio_is_vpc_only(
+    synthesized: Synthesized, definition, environment
+):
+    zones = len(load_environment(CONFIG_DIR, environment).network.vpc.availability_zones)
+    (upsert,) = [
+        r["Properties"]
+        for r in synthesized.template(environment, "model-build")["Resources"].values()
+        if r["Type"] == "Custom::SageMakerPipeline"
+    ]
+    subnets = [f"${{JobSubnet{i}}}" for i in range(zones)]
+    jobs = list(_job_steps(definition["Steps"]))
+
+    assert [s["Name"] for s in jobs] == ["Preprocess", "Train", "Evaluate"]
+    for step in jobs:
+        assert _vpc_config(step) == {"Subnets": subnets, "SecurityGroupIds": ["${JobSecurityGroup}"]}, step["Name"]
+    assert {f"JobSubnet{i}" for i in range(zones)} | {"JobSecurityGroup"} <= set(upsert["Substitutions"])
+
+
+@pytest.mark.parametrize("environment", ["dev"])
+def test_jobs_use_sagemakers_network_where_studio_is_public(definition, environment):
+    assert all(_vpc_config(step) is None for step in _job_steps(definition["Steps"]))
