@@ -157,7 +157,11 @@ class EnvironmentPolicies:
 
     def pipeline_definition(self, pipeline: str) -> dict:
         """The environment's rendered pipeline definition, with the upsert's deploy-time values filled in."""
-        _, upsert = self.only("model-build", "Custom::SageMakerPipeline")
+        (upsert,) = [
+            r
+            for stack, _, r in self._resources("Custom::SageMakerPipeline")
+            if stack == "model-build" and r["Properties"]["PipelineName"] == f"{self.prefix}-{pipeline}"
+        ]
         text = json.dumps(self._synthesized.pipeline_definition(self._environment, pipeline))
         for name, value in self.resolve("model-build", upsert["Properties"]["Substitutions"]).items():
             text = text.replace("${" + name + "}", value)

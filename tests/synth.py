@@ -35,13 +35,16 @@ class Synthesized:
     def template_paths(self) -> list[Path]:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))
 
+    def prefix(self, environment: str) -> str:
+        (stage,) = [s for s in self.stages if s.config.name == environment]
+        return stage.config.prefix
 
     def pipeline_definition(self, environment: str, pipeline: str) -> dict:
         """The rendered definition the environment's upsert deploys, read from the asset in cdk.out."""
         resources = self.template(environment, "model-build")["Resources"]
         (upsert,) = [
             r["Properties"] for r in resources.values()
-            if r["Type"] == "Custom::SageMakerPipeline" and r["Properties"]["PipelineName"].endswith(f"-{pipeline}")
+            if r["Type"] == "Custom::SageMakerPipeline" and r["Properties"]["PipelineName"] == f"{self.prefix(environment)}-{pipeline}"
         ]
         return json.loads((self.outdir / f"asset.{upsert['DefinitionKey']}").read_text())
 

@@ -10,6 +10,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from config import load_environment
+from pipeline_code import render
 from stacks.model_build import ModelBuildStack
 from stacks.storage import StorageStack
 from tests.templates import only, policy_statements, resources, role_named
@@ -86,9 +87,11 @@ def test_deleted_objects_start_nothing(training_trigger):
 
 def test_rule_starts_the_training_pipeline_with_the_training_prefix(model_build, environment):
     config = load_environment(CONFIG_DIR, environment).model_build
-    upsert_name, upsert = next(
-        (name, r["Properties"]) for name, r in resources(model_build, "Custom::SageMakerPipeline").items()
-    )
+    ((upsert_name, upsert),) = [
+        (name, r["Properties"])
+        for name, r in resources(model_build, "Custom::SageMakerPipeline").items()
+        if r["Properties"]["PipelineName"] == f"mlops-{environment}-training"
+    ]
     _, rule = only(model_build, "AWS::Events::Rule")
     (target,) = rule["Targets"]
 
@@ -129,9 +132,18 @@ def test_upsert_handler_may_change_only_this_environments_pipelines(model_build,
 
 
 @pytest.mark.parametrize(("environment", "removal", "strict"), [("dev", "true", "false"), ("staging", "true", "false"), ("prod", "false", "true")])
-def test_pipelines_are_deleted_with_dev_and_kept_and_guarded_in_prod(synthesized: Synthesized, environment, removal, strict):
-    _, upsert = only(synthesized.template(environment, "model-build"), "Custom::SageMakerPipeline")
+def test_pipelines_are_deleted_with_dev_and_kept_and_guarded_in_prod(synthesized: Synthesized, environment, removal, strict, pipeline):
+    upsert = _upsert(synthesized.template(environment, "model-build"), f"mlops-{environment}-{pipeline}")
     assert (upsert["DeleteOnStackDelete"], upsert["Strict"]) == (removal, strict)
+
+
+def _upsert(template: dict, pipeline_name: str) -> dict:
+    (upsert,) = [
+        r["Properties"]
+        for r in resources(template, "Custom::SageMakerPipeline").values()
+        if r["Properties"]["PipelineName"] == pipeline_name
+    ]
+    return upsert
 
 
 def test_model_package_group_has_a_stable_name(model_build, environment):
@@ -142,7 +154,10 @@ def test_model_package_group_has_a_stable_name(model_build, environment):
 def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build):
     role = role_named(model_build, "PipelineRole")
     reads = [r for s in policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
-    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == ["gz", "py", "py", "py"]  # 3 scripts, sourcedir.tar.gz
+    expected = sorted(
+        suffix for name in render.pipeline_names() for suffix in ["gz", *("py" for _ in render.step_scripts(name))]
+    )  # each pipeline's scripts and its sourcedir.tar.gz
+    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == expected
     assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
     (listing,) = [s for s in policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
     assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(r.split("/", 1)[1] for r in reads)

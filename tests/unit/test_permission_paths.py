@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from pipeline_code import render
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
 
@@ -61,25 +62,37 @@ class World:
             if r["Type"] == "AWS::IAM::Role"
         ]
 
-        definition = policies.pipeline_definition("training")
-        steps = _steps(definition)
-        self.step_scripts = sorted(
-            {
+        self.step_scripts: list[str] = []
+        self.model_artifacts: list[str] = []
+        self.inference_code: list[str] = []
+        for pipeline in render.pipeline_names():
+            steps = _steps(policies.pipeline_definition(pipeline))
+            self.step_scripts += [
                 _object_arn(i["S3Input"]["S3Uri"])
                 for step in steps
                 if step["Type"] == "Processing"
                 for i in step["Arguments"]["ProcessingInputs"]
                 if i["InputName"] == "code"
-            }
-            | {_object_arn(_step_named(steps, "Train")["Arguments"]["HyperParameters"]["sagemaker_submit_directory"].strip('"'))}
-        )
-        output_path = _step_named(steps, "Train")["Arguments"]["OutputDataConfig"]["S3OutputPath"]
-        # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
-        self.model_artifact = _object_arn(f"{_join(output_path)}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
-        (container,) = _step_named(steps, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
-        code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
-        # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
-        self.inference_code = _object_arn(code) if code.startswith("s3://") else self.model_artifact
+            ]
+            trainings = [step["Arguments"] for step in steps if step["Type"] == "Training"]
+            self.step_scripts += [
+                _object_arn(t["HyperParameters"]["sagemaker_submit_directory"].strip('"'))
+                for t in trainings
+                if "sagemaker_submit_directory" in t.get("HyperParameters", {})
+            ]
+            # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
+            artifacts = [
+                _object_arn(f"{_join(t['OutputDataConfig']['S3OutputPath'])}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
+                for t in trainings
+            ]
+            self.model_artifacts += artifacts
+            for step in steps:
+                if step["Type"] == "RegisterModel":
+                    for container in step["Arguments"]["InferenceSpecification"]["Containers"]:
+                        code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+                        # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
+                        self.inference_code += [_object_arn(code)] if code.startswith("s3://") else artifacts
+        self.step_scripts = sorted(set(self.step_scripts))
 
     def _logical_id(self, stack: str, resource_type: str, prefix: str) -> str:
         (logical_id,) = [
@@ -103,11 +116,6 @@ def _steps(definition: dict) -> list[dict]:
         for branch in ("IfSteps", "ElseSteps"):
             steps += _steps({"Steps": step.get("Arguments", {}).get(branch, [])})
     return steps
-
-
-def _step_named(steps: list[dict], name: str) -> dict:
-    (step,) = [s for s in steps if s["Name"] == name]
-    return step
 
 
 def _join(value) -> str:
@@ -186,8 +194,8 @@ INTERACTIONS = [
         lambda w: [Request(w.deployer, "iam:PassRole", w.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
     ),
     # The served model starts with its own, read-only role.
-    Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", w.model_artifact)]),
-    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", w.inference_code)]),
+    Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", a) for a in w.model_artifacts]),
+    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", c) for c in w.inference_code]),
     Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
     Interaction(
         "served model pulls images of the inference repository",
