@@ -4,6 +4,7 @@ the rule that starts the training pipeline when training data is uploaded."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -25,6 +26,40 @@ from pipeline_code.settings import PipelineSettings, placeholder
 TRAINING_PIPELINE = "training"
 # The parameter of the training pipeline that takes the S3 prefix of the data to train on.
 INPUT_DATA_PARAMETER = "InputDataUri"
+# SageMaker's limits, as botocore's service model states them (a unit test compares): PipelineName, and
+# ExperimentEntityName, which binds too because every execution is tracked in an experiment named after
+# its pipeline.
+PIPELINE_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
+PIPELINE_NAME_MAX_LENGTH = 256
+EXPERIMENT_NAME_MAX_LENGTH = 120
+
+
+class PipelineFolderError(ValueError):
+    """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
+
+
+def pipeline_name(prefix: str, folder: str) -> str:
+    """``<prefix>-<folder>``, the SageMaker pipeline that pipeline_code/<folder>/ deploys as, or PipelineFolderError."""
+    name = f"{prefix}-{folder}"
+    where = f"pipeline_code/{folder}/ cannot be deployed as SageMaker pipeline '{name}'"
+    if (render.PACKAGE_DIR / f"{folder}.py").exists():
+        raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
+    if "_" in folder:
+        raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
+    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):
+        raise PipelineFolderError(
+            f"{where}: use lower-case letters, digits and hyphens, starting and ending with a letter or digit "
+            f"(SageMaker's pattern is {PIPELINE_NAME_PATTERN}; it writes pipeline ARNs in lower case, and IAM "
+            "matches the stack's pipeline ARNs case-sensitively)"
+        )
+    limit = min(PIPELINE_NAME_MAX_LENGTH, EXPERIMENT_NAME_MAX_LENGTH)
+    if len(name) > limit:
+        raise PipelineFolderError(
+            f"{where}: the name has {len(name)} characters, at most {limit} are allowed (each execution is tracked in "
+            f"an experiment named after the pipeline, and experiment names are at most {EXPERIMENT_NAME_MAX_LENGTH}); "
+            f"shorten the folder name to at most {limit - len(prefix) - 1} characters"
+        )
+    return name
 
 
 class ModelBuildStack(cdk.Stack):
@@ -76,9 +111,10 @@ class ModelBuildStack(cdk.Stack):
         }
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
-        for name in render.pipeline_names():
+        names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
+        for name in names:
             settings = PipelineSettings(
-                pipeline_name=f"{prefix}-{name}",
+                pipeline_name=names[name],
                 region=self.region,
                 role_arn=f"arn:{self.partition}:iam::{self.account}:role/{placeholder('PipelineRoleName')}",
                 artifacts_bucket=placeholder("ArtifactsBucket"),
