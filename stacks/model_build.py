@@ -1,5 +1,5 @@
 """Model building: the model package group, every pipeline in pipeline_code/ deployed with the stack, and
-the rule that starts the training pipeline when training data is uploaded."""
+what starts each one (uploads of training data, a schedule, or nothing), as config says."""
 
 from __future__ import annotations
 
@@ -18,13 +18,12 @@ from constructs import Construct
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.pipeline_upsert import PipelineUpsert
-from mlops_constructs.s3_upload_pipeline_trigger import S3UploadPipelineTrigger
+from mlops_constructs.pipeline_triggers import PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from pipeline_code import render
 from pipeline_code.settings import PipelineSettings, placeholder
 
-TRAINING_PIPELINE = "training"
-# The parameter of the training pipeline that takes the S3 prefix of the data to train on.
+# The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
 # SageMaker's limits, as botocore's service model states them (a unit test compares): PipelineName, and
 # ExperimentEntityName, which binds too because every execution is tracked in an experiment named after
@@ -102,7 +101,6 @@ class ModelBuildStack(cdk.Stack):
             security_group_id=security_group_id,
         ).role
 
-        training_data_uri = f"s3://{placeholder('DataBucket')}/{model_build.training_prefix}"
         substitutions = {
             "DataBucket": data_bucket.bucket_name,
             "ArtifactsBucket": artifacts_bucket.bucket_name,
@@ -120,7 +118,7 @@ class ModelBuildStack(cdk.Stack):
                 artifacts_bucket=placeholder("ArtifactsBucket"),
                 kms_key_arn=placeholder("KmsKeyArn"),
                 model_package_group_name=self.model_package_group.model_package_group_name,
-                training_data_uri=training_data_uri,
+                training_data_uri=f"s3://{placeholder('DataBucket')}/{model_build.trigger(name).prefix or model_build.training_prefix}",
                 script_uris=self._script_assets(name, render_cache),
                 processing_instance_type=model_build.processing_instance_type,
                 training_instance_type=model_build.training_instance_type,
@@ -130,7 +128,14 @@ class ModelBuildStack(cdk.Stack):
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
-            for image in _registered_images(json.loads(rendered.path.read_text())):
+            definition = json.loads(rendered.path.read_text())
+            if model_build.trigger(name).trigger == "upload" and INPUT_DATA_PARAMETER not in {p["Name"] for p in definition["Parameters"]}:
+                raise PipelineFolderError(
+                    f"pipeline_code/{name}/: config starts it on uploads and passes the upload prefix as parameter "
+                    f"{INPUT_DATA_PARAMETER}, which its pipeline.py does not declare; declare it, or set "
+                    f"model_build.pipelines.{name}.trigger to 'schedule' or 'none'"
+                )
+            for image in _registered_images(definition):
                 repository = _repository_arn(image, self.partition)
                 if repository not in self.serving_image_repository_arns:
                     self.serving_image_repository_arns.append(repository)
@@ -150,16 +155,22 @@ class ModelBuildStack(cdk.Stack):
 
         self.reviewer_policy = self._reviewer_policy(prefix, model_build.reviewer_role_names)
 
-        training = self.pipelines[TRAINING_PIPELINE]
-        self.training_trigger = S3UploadPipelineTrigger(
-            self,
-            "StartTrainingOnUpload",
-            bucket=data_bucket,
-            prefix=model_build.training_prefix,
-            suffix=model_build.training_suffix,
-            pipeline_arn=training.resource.get_att_string("PipelineArn"),
-            parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{model_build.training_prefix}"},
-        )
+        self.triggers = PipelineTriggers(self, "Triggers", prefix=prefix)
+        for name, upsert in self.pipelines.items():
+            trigger = model_build.trigger(name)
+            pipeline_arn = upsert.resource.get_att_string("PipelineArn")
+            if trigger.trigger == "upload":
+                self.triggers.start_on_upload(
+                    name,
+                    pipeline_arn=pipeline_arn,
+                    bucket=data_bucket,
+                    prefix=trigger.prefix,
+                    suffix=trigger.suffix or "",
+                    quiet_seconds=trigger.quiet_seconds,
+                    parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{trigger.prefix}"},
+                )
+            elif trigger.trigger == "schedule":
+                self.triggers.start_on_schedule(name, pipeline_arn=pipeline_arn, expression=trigger.schedule)
 
     def _reviewer_policy(self, prefix: str, role_names: list[str]) -> iam.ManagedPolicy:
         """Approving or rejecting this environment's model packages: the reviewer's permission.

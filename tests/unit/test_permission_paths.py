@@ -47,8 +47,24 @@ class World:
         self.key = policies.arn("storage", policies.only("storage", "AWS::KMS::Key")[0])
         self.served_model = policies.role_trusted_by("deployment", "sagemaker.amazonaws.com")
         self.pipeline_role = policies.role_trusted_by("model-build", "sagemaker.amazonaws.com")
-        self.upload_rule_role = policies.role_trusted_by("model-build", "events.amazonaws.com")
-        self.training_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-training"
+        # How each pipeline is started, from the environment's config.
+        model_build = policies.config.model_build
+        triggers = {name: model_build.trigger(name).trigger for name in render.pipeline_names()}
+        self.upload_pipelines = [name for name, trigger in triggers.items() if trigger == "upload"]
+        self.started_pipelines = [
+            f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-{name}" for name, trigger in triggers.items() if trigger != "none"
+        ]
+        self.start_role = policies.role_trusted_by("model-build", "scheduler.amazonaws.com")
+        self.debounce_role = policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "TriggersDebounceRole"))
+        self.debounce = policies.arn("model-build", self._logical_id("model-build", "AWS::Lambda::Function", "TriggersDebounce"))
+        self.dead_letters = policies.arn("model-build", self._logical_id("model-build", "AWS::SQS::Queue", "TriggersDeadLetters"))
+        _, group = policies.only("model-build", "AWS::Scheduler::ScheduleGroup")
+        self.schedules = f"arn:aws:scheduler:{self.region}:{self.account}:schedule/{group['Properties']['Name']}"
+        self.upload_rules = [
+            policies.arn("model-build", logical_id)
+            for logical_id, r in policies.templates["model-build"]["Resources"].items()
+            if r["Type"] == "AWS::Events::Rule" and logical_id.startswith("TriggersUpload")
+        ]
         _, domain = policies.only("studio", "AWS::SageMaker::Domain")
         self.studio_role = policies.resolve("studio", domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
         self.data_bucket = self._bucket("TrainingData")
@@ -222,10 +238,56 @@ INTERACTIONS = [
     Interaction("served model cannot approve model packages", False, lambda w: [Request(w.served_model, "sagemaker:UpdateModelPackage", w.package)]),
     Interaction("served model cannot use the key directly", False, lambda w: [Request(w.served_model, "kms:Decrypt", w.key)]),
     # Model building.
+    # Uploads start pipelines through the debounce function and a one-time Scheduler schedule per pipeline.
     Interaction(
-        "training-data uploads start the training pipeline",
+        "upload rules invoke the debounce function",
         True,
-        lambda w: [Request(w.upload_rule_role, "sagemaker:StartPipelineExecution", w.training_pipeline)],
+        lambda w: [Request("events.amazonaws.com", "lambda:InvokeFunction", w.debounce, {"aws:SourceArn": rule}) for rule in w.upload_rules],
+    ),
+    Interaction(
+        "other rules cannot invoke the debounce function",
+        False,
+        lambda w: [
+            Request("events.amazonaws.com", "lambda:InvokeFunction", w.debounce, {"aws:SourceArn": f"arn:aws:events:{w.region}:{w.account}:rule/other"})
+        ],
+    ),
+    Interaction(
+        "debounce function moves the start schedule of each pipeline that listens to uploads",
+        True,
+        lambda w: [
+            Request(w.debounce_role, a, f"{w.schedules}/{name}")
+            for name in w.upload_pipelines
+            for a in ("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
+        ],
+    ),
+    Interaction(
+        "debounce function hands the start role to Scheduler only",
+        True,
+        lambda w: [Request(w.debounce_role, "iam:PassRole", w.start_role, {"iam:PassedToService": "scheduler.amazonaws.com"})],
+    ),
+    Interaction(
+        "debounce function cannot start pipelines itself",
+        False,
+        lambda w: [Request(w.debounce_role, "sagemaker:StartPipelineExecution", pipeline) for pipeline in w.started_pipelines],
+    ),
+    Interaction(
+        "Scheduler starts every pipeline config gives a trigger",
+        True,
+        lambda w: [Request(w.start_role, "sagemaker:StartPipelineExecution", pipeline) for pipeline in w.started_pipelines],
+    ),
+    Interaction(
+        "Scheduler cannot start other environments' pipelines",
+        False,
+        lambda w: [Request(w.start_role, "sagemaker:StartPipelineExecution", f"arn:aws:sagemaker:{w.region}:{w.account}:pipeline/other-training")],
+    ),
+    Interaction(
+        "failed starts are dead-lettered by the rules, the debounce function and Scheduler",
+        True,
+        lambda w: [
+            *(Request("events.amazonaws.com", "sqs:SendMessage", w.dead_letters, {"aws:SourceArn": rule}) for rule in w.upload_rules),
+            Request(w.debounce_role, "sqs:SendMessage", w.dead_letters),
+            Request(w.start_role, "sqs:SendMessage", w.dead_letters),
+        ],
     ),
     Interaction("pipeline role reads its step scripts", True, lambda w: [Request(w.pipeline_role, "s3:GetObject", s) for s in w.step_scripts]),
     Interaction(
