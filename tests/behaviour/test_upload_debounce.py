@@ -173,3 +173,25 @@ def test_the_start_retries_and_dead_letters_as_the_function_is_configured_to(wor
     assert target["DeadLetterConfig"] == {"Arn": handler.os.environ["DEAD_LETTER_QUEUE_ARN"]}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == int(handler.os.environ["RETRY_ATTEMPTS"]) > 0
     assert target["RoleArn"] == handler.os.environ["START_ROLE_ARN"]
+
+
+def test_an_upload_racing_another_that_creates_the_schedule_first_moves_it(world, monkeypatch):
+    real_client = handler.boto3.client
+
+    def client_losing_the_race(service, **kwargs):
+        client = real_client(service, **kwargs)
+        real_create = client.create_schedule
+
+        def create_after_a_concurrent_upload(**schedule):
+            real_client("scheduler", region_name=REGION).create_schedule(**{**schedule, "ScheduleExpression": "at(2026-11-25T10:04:00)"})
+            return real_create(**schedule)
+
+        client.create_schedule = create_after_a_concurrent_upload
+        return client
+
+    monkeypatch.setattr(handler.boto3, "client", client_losing_the_race)
+    world.upload("training/batch.csv")
+
+    (summary,) = boto3.client("scheduler", region_name=REGION).list_schedules(GroupName=world.group)["Schedules"]
+    schedule = boto3.client("scheduler", region_name=REGION).get_schedule(GroupName=world.group, Name=summary["Name"])
+    assert schedule["ScheduleExpression"] == "at(2026-11-25T10:05:00)"
