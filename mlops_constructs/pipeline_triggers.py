@@ -17,6 +17,9 @@ from constructs import Construct
 from mlops_constructs.compliance import acknowledge
 
 _DEBOUNCE_CODE = Path(__file__).resolve().parent.parent / "functions" / "upload_debounce"
+# EventBridge Scheduler's limit on schedule names (botocore's model; a unit test compares). Schedules are
+# named after the pipeline folder they start.
+SCHEDULE_NAME_MAX_LENGTH = 64
 
 
 class PipelineTriggers(Construct):

@@ -18,7 +18,7 @@ from constructs import Construct
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.pipeline_upsert import PipelineUpsert
-from mlops_constructs.pipeline_triggers import PipelineTriggers
+from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from pipeline_code import render
 from pipeline_code.settings import PipelineSettings, placeholder
@@ -110,6 +110,13 @@ class ModelBuildStack(cdk.Stack):
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
         names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
+        for name in names:
+            if model_build.trigger(name).trigger != "none" and len(name) > SCHEDULE_NAME_MAX_LENGTH:
+                raise PipelineFolderError(
+                    f"pipeline_code/{name}/: config gives it a trigger, and its start schedule is named after the folder, "
+                    f"but EventBridge Scheduler names are at most {SCHEDULE_NAME_MAX_LENGTH} characters ({len(name)} here); "
+                    "shorten the folder name"
+                )
         for name in names:
             settings = PipelineSettings(
                 pipeline_name=names[name],

@@ -21,7 +21,7 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from tests.synth import Synthesized
-from tests.templates import cfn_text, resources
+from tests.templates import cfn_text
 from tests.unit.test_model_build import debounce_function, s3_object_created, upload_rule
 
 ACCOUNT = "123456789012"
@@ -89,10 +89,9 @@ class World:
             monkeypatch.setenv(variable, _physical(template, cfn_text(value)))
         self.group = handler.os.environ["SCHEDULE_GROUP"]
         boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=self.group)
-        (pipeline_name,) = [r["Properties"]["PipelineName"] for r in resources(template, "Custom::SageMakerPipeline").values() if r["Properties"]["PipelineName"].endswith("-training")]
-        self.pipeline_name = pipeline_name
+        self.pipeline_name = json.loads(handler.os.environ["PIPELINES"])["training"]["arn"].rsplit("/", 1)[1]
         boto3.client("sagemaker", region_name=REGION).create_pipeline(
-            PipelineName=pipeline_name,
+            PipelineName=self.pipeline_name,
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline",
             PipelineDefinition=json.dumps({"Version": "2020-12-01", "Parameters": [{"Name": "InputDataUri", "Type": "String"}], "Steps": []}),
         )

@@ -217,13 +217,13 @@ def test_model_package_group_has_a_stable_name(model_build, environment):
     assert group["ModelPackageGroupName"] == f"mlops-{environment}-models"
 
 
-def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build):
+def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build, tmp_path):
     role = role_named(model_build, "PipelineRole")
     reads = [r for s in policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
-    expected = sorted(
-        suffix for name in render.pipeline_names() for suffix in ["gz", *("py" for _ in render.step_scripts(name))]
-    )  # each pipeline's scripts and its sourcedir.tar.gz
-    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == expected
+    # Every pipeline's scripts and sourcedir.tar.gz; assets are keyed by content, so identical files are one object.
+    files = {(p.read_bytes(), "py") for name in render.pipeline_names() for p in render.step_scripts(name)}
+    files |= {(render.source_archive(name, tmp_path).read_bytes(), "gz") for name in render.pipeline_names()}
+    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == sorted(suffix for _, suffix in files)
     assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
     (listing,) = [s for s in policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
     assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(r.split("/", 1)[1] for r in reads)

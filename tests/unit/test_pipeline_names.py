@@ -8,6 +8,7 @@ import pytest
 
 from config import load_environment
 from pipeline_code import render
+from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH
 from stacks import model_build
 from stacks.model_build import ModelBuildStack, PipelineFolderError, pipeline_name
 from stacks.storage import StorageStack
@@ -20,6 +21,11 @@ def test_limits_are_sagemakers_own():
 
     assert (pipeline["pattern"], pipeline["max"]) == (model_build.PIPELINE_NAME_PATTERN, model_build.PIPELINE_NAME_MAX_LENGTH)
     assert experiment["max"] == model_build.EXPERIMENT_NAME_MAX_LENGTH
+
+
+def test_schedule_name_limit_is_schedulers_own():
+    scheduler = botocore.session.get_session().get_service_model("scheduler")
+    assert scheduler.shape_for("Name").metadata["max"] == SCHEDULE_NAME_MAX_LENGTH
 
 
 def test_folder_becomes_the_pipeline_name_after_the_environment_prefix():

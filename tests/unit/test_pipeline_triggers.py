@@ -93,3 +93,10 @@ def test_an_upload_trigger_on_a_pipeline_without_an_input_parameter_fails_synth_
     monkeypatch.setattr(render, "render_cached", without_input_parameter)
     with pytest.raises(PipelineFolderError, match=r"pipeline_code/training/: .* parameter InputDataUri, which its pipeline.py does not declare"):
         synth_model_build(tmp_path, {})
+
+
+def test_a_triggered_pipeline_whose_folder_is_too_long_for_a_schedule_name_fails_synth(tmp_path, monkeypatch):
+    folder = "a" * 65
+    monkeypatch.setattr(render, "pipeline_names", lambda: ["training", folder])
+    with pytest.raises(PipelineFolderError, match=rf"pipeline_code/{folder}/: .*Scheduler names are at most 64 characters \(65 here\)"):
+        synth_model_build(tmp_path, {folder: {"trigger": "upload", "prefix": "scoring/"}})
