@@ -172,15 +172,19 @@ class PipelineTrigger(_Strict):
     # upload only: an upload starts the pipeline this long after the last upload before it; at least a minute,
     # since a schedule must lie in the future when it is written.
     quiet_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
+    # upload only: uploads that never pause for quiet_seconds start the pipeline this long after the first.
+    max_wait_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
     # schedule only.
     schedule: ScheduleExpression | None = None
 
     @model_validator(mode="after")
     def _fits_its_trigger(self) -> PipelineTrigger:
-        keys = {"upload": {"prefix", "suffix", "quiet_seconds"}, "schedule": {"schedule"}, "none": set()}
+        keys = {"upload": {"prefix", "suffix", "quiet_seconds", "max_wait_seconds"}, "schedule": {"schedule"}, "none": set()}
         stray = sorted((self.model_fields_set - {"trigger"}) - keys[self.trigger])
         if stray:
             raise ValueError(f"{', '.join(stray)} cannot be set with trigger '{self.trigger}'")
+        if self.max_wait_seconds < self.quiet_seconds:
+            raise ValueError("max_wait_seconds must be at least quiet_seconds")
         if self.trigger == "schedule" and self.schedule is None:
             raise ValueError("trigger 'schedule' needs a schedule, e.g. 'cron(0 3 * * ? *)' or 'rate(1 day)'")
         return self

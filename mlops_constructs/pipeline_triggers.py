@@ -26,9 +26,9 @@ class PipelineTriggers(Construct):
     """Starts pipelines on uploads (`start_on_upload`) or on a schedule (`start_on_schedule`).
 
     Uploads: an EventBridge rule per pipeline on the bucket's ``Object Created`` events invokes a debounce
-    function, which moves a one-time EventBridge Scheduler schedule to ``quiet_seconds`` after each upload;
-    when uploads have been quiet that long, the schedule starts the pipeline once, with the prefix as its
-    input, and deletes itself. Schedules start their pipeline with its default parameters. Every start
+    function, which moves a one-time EventBridge Scheduler schedule to ``quiet_seconds`` after each upload
+    (but never beyond ``max_wait_seconds`` after the burst's first); when it comes due, the schedule starts
+    the pipeline once, with the prefix as its input, and deletes itself. Schedules start their pipeline with its default parameters. Every start
     goes through Scheduler as one role that may only start these pipelines, with retries, and whatever
     cannot be delivered (rule to function, function failures, Scheduler to SageMaker) lands in one
     dead-letter queue. Schedules live in the group ``<prefix>-pipelines``, named after the pipeline folder.
@@ -77,16 +77,23 @@ class PipelineTriggers(Construct):
         prefix: str,
         suffix: str,
         quiet_seconds: int,
+        max_wait_seconds: int,
         parameters: dict[str, str],
     ) -> None:
-        """Start `pipeline` with `parameters` once objects created under `prefix` ending in `suffix` have been quiet for `quiet_seconds`."""
+        """Start `pipeline` with `parameters` once objects created under `prefix` ending in `suffix` have been
+        quiet for `quiet_seconds`, or `max_wait_seconds` after the first of uploads that never pause."""
         self._may_start(pipeline_arn)
         debounce = self._debounce_function()
-        self._uploads[pipeline] = {"arn": pipeline_arn, "parameters": parameters, "quiet_seconds": quiet_seconds}
+        self._uploads[pipeline] = {
+            "arn": pipeline_arn,
+            "parameters": parameters,
+            "quiet_seconds": quiet_seconds,
+            "max_wait_seconds": max_wait_seconds,
+        }
         debounce.add_environment("PIPELINES", self._stack.to_json_string(dict(self._uploads)))
         debounce.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule"],
+                actions=["scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule"],
                 resources=[
                     self._stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.schedule_group.name}/{pipeline}")
                 ],

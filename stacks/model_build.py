@@ -174,6 +174,7 @@ class ModelBuildStack(cdk.Stack):
                     prefix=trigger.prefix,
                     suffix=trigger.suffix or "",
                     quiet_seconds=trigger.quiet_seconds,
+                    max_wait_seconds=trigger.max_wait_seconds,
                     parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{trigger.prefix}"},
                 )
             elif trigger.trigger == "schedule":

@@ -156,6 +156,16 @@ def test_uploads_further_apart_than_the_quiet_period_start_one_execution_each(wo
     assert world.executions() == [{"InputDataUri": f"s3://{DATA_BUCKET}/training/"}] * 2
 
 
+def test_uploads_that_never_pause_start_the_pipeline_an_hour_after_the_first(world):
+    started = []
+    for number in range(61):
+        world.upload(f"training/stream-{number:04d}.csv")
+        world.scheduler.advance(60)
+        started.append(len(world.executions()))
+
+    assert started.index(1) == 59  # the upload at minute 59, then a minute on: 3600 s after the first
+
+
 def test_uploads_the_rule_does_not_match_start_nothing(world):
     world.upload("scoring/batch.csv")
     world.upload("training/batch.parquet")

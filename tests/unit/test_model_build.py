@@ -122,7 +122,7 @@ def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_tr
     assert rule["EventPattern"]["detail"]["object"]["key"] == [{"wildcard": f"{config.training_prefix}*{config.training_suffix}"}]
 
 
-def test_debounced_training_starts_with_the_training_prefix_after_five_quiet_minutes(model_build, environment):
+def test_debounced_training_starts_with_the_training_prefix_after_five_quiet_minutes_or_an_hour_at_most(model_build, environment):
     config = load_environment(CONFIG_DIR, environment).model_build
     upsert_name = _upsert_logical_id(model_build, f"mlops-{environment}-training")
 
@@ -131,7 +131,7 @@ def test_debounced_training_starts_with_the_training_prefix_after_five_quiet_min
     assert training["arn"] == f"<{upsert_name}.PipelineArn>"
     assert list(training["parameters"]) == ["InputDataUri"]
     assert re.fullmatch(rf"s3://<\w+TrainingData\w+>/{config.training_prefix}", training["parameters"]["InputDataUri"])
-    assert training["quiet_seconds"] == 300
+    assert (training["quiet_seconds"], training["max_wait_seconds"]) == (300, 3600)
 
 
 def test_undeliverable_uploads_are_retried_then_dead_lettered(model_build):
@@ -170,7 +170,7 @@ def test_debounce_function_may_only_move_the_start_schedules_of_upload_pipelines
     statements = policy_statements(model_build, role)
 
     (schedules,) = [s for s in statements if "scheduler:UpdateSchedule" in s["Action"]]
-    assert sorted(schedules["Action"]) == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
+    assert sorted(schedules["Action"]) == ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule"]
     assert cfn_text(schedules["Resource"]).endswith(":schedule/" + _schedule_group(model_build) + "/training")
     (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}

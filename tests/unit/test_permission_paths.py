@@ -257,7 +257,7 @@ INTERACTIONS = [
         lambda w: [
             Request(w.debounce_role, a, f"{w.schedules}/{name}")
             for name in w.upload_pipelines
-            for a in ("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
+            for a in ("scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule")
         ],
     ),
     Interaction(

@@ -97,3 +97,8 @@ def test_keys_of_another_trigger_are_refused(tmp_path, trigger, stray):
 def test_a_quiet_period_under_a_minute_is_refused(tmp_path):
     message = _error(tmp_path, {"training": {"trigger": "upload", "quiet_seconds": 10}})
     assert "model_build.pipelines.training.quiet_seconds: Input should be greater than or equal to 60" in message
+
+
+def test_a_maximum_wait_shorter_than_the_quiet_period_is_refused(tmp_path):
+    message = _error(tmp_path, {"training": {"trigger": "upload", "quiet_seconds": 600, "max_wait_seconds": 300}})
+    assert "model_build.pipelines.training: max_wait_seconds must be at least quiet_seconds" in message
