@@ -8,6 +8,7 @@ import aws_cdk as cdk
 
 from config import ConfigError
 from stacks.environment import add_environments
+from stacks.model_build import PipelineFolderError
 
 # aws-cdk-lib's built-in CloudFormation validation costs seconds per synth and repeats what cfn-lint checks
 # on every template in `make test`; cdk-nag still runs on every synth.
@@ -19,4 +20,6 @@ try:
 except ConfigError as error:
     # The message names the file, the key and what is accepted; a traceback would only bury it.
     sys.exit(f"Invalid configuration: {error}")
+except PipelineFolderError as error:
+    sys.exit(f"Invalid pipeline folder: {error}")
 app.synth()

@@ -16,9 +16,13 @@ from typing import Annotated, Any, Literal
 import botocore
 import botocore.loaders
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
+from pipeline_code.render import pipeline_names
+
+# The pipeline that listens to uploads under model_build.training_prefix unless config says otherwise.
+TRAINING_PIPELINE = "training"
 
 # The environments the app synthesizes. Each must have its config/<name>.yaml: there is no fallback.
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
@@ -178,10 +182,65 @@ InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")]
 S3KeyPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.'()/-]+/$", max_length=512)]
 
 
+UploadSuffix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.'()-]*$", max_length=64)]
+def _schedule_expression(value: str) -> str:
+    # EventBridge Scheduler's recurring expressions.
+    if not re.fullmatch(r"rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\)", value):
+        raise ValueError("must be rate(<n> minutes|hours|days) or a six-field cron(...) expression, evaluated in UTC")
+    return value
+
+
+ScheduleExpression = Annotated[str, AfterValidator(_schedule_expression)]
+
+
+class PipelineTrigger(_Strict):
+    """How one pipeline is started.
+
+    upload: objects created under `prefix` of the training-data bucket whose key ends in `suffix` start it
+    with ``InputDataUri`` = the prefix, once the uploads have been quiet for `quiet_seconds`, so a burst of
+    uploads starts one execution. schedule: EventBridge Scheduler starts it on `schedule` with its default
+    parameters. none: nothing starts it; run it by hand or from Studio.
+    """
+
+    trigger: Literal["upload", "schedule", "none"]
+    # upload only. The training pipeline's defaults are model_build.training_prefix and training_suffix.
+    prefix: S3KeyPrefix | None = None
+    suffix: UploadSuffix | None = None
+    # upload only: an upload starts the pipeline this long after the last upload before it; at least a minute,
+    # since a schedule must lie in the future when it is written.
+    quiet_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
+    # upload only: uploads that never pause for quiet_seconds start the pipeline this long after the first.
+    max_wait_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    # schedule only.
+    schedule: ScheduleExpression | None = None
+
+    @model_validator(mode="after")
+    def _fits_its_trigger(self) -> PipelineTrigger:
+        keys = {"upload": {"prefix", "suffix", "quiet_seconds", "max_wait_seconds"}, "schedule": {"schedule"}, "none": set()}
+        stray = sorted((self.model_fields_set - {"trigger"}) - keys[self.trigger])
+        if stray:
+            raise ValueError(f"{', '.join(stray)} cannot be set with trigger '{self.trigger}'")
+        if self.max_wait_seconds < self.quiet_seconds:
+            raise ValueError("max_wait_seconds must be at least quiet_seconds")
+        if self.trigger == "schedule" and self.schedule is None:
+            raise ValueError("trigger 'schedule' needs a schedule, e.g. 'cron(0 3 * * ? *)' or 'rate(1 day)'")
+        return self
+
+
+def _pipeline_folder(name: str) -> str:
+    folders = pipeline_names()
+    if name not in folders:
+        raise ValueError(f"no folder pipeline_code/{name}/ with a pipeline.py; pipelines: {', '.join(folders) or 'none'}")
+    return name
+
+
+PipelineFolder = Annotated[str, AfterValidator(_pipeline_folder)]
+
+
 class ModelBuild(_Strict):
     # Uploads under this prefix (of the training-data bucket) with this suffix start the training pipeline.
     training_prefix: S3KeyPrefix = "training/"
-    training_suffix: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.'()-]*$", max_length=64)] = ".csv"
+    training_suffix: UploadSuffix = ".csv"
     label_column: Annotated[str, Field(min_length=1)] = "target"
     processing_instance_type: InstanceType = "ml.m5.large"
     training_instance_type: InstanceType = "ml.m5.large"
@@ -197,6 +256,32 @@ class ModelBuild(_Strict):
     # Existing IAM roles (by name) that review models: the <prefix>-model-reviewer policy, which approves or
     # rejects this environment's model packages, is attached to each. Builders never hold it.
     reviewer_role_names: list[Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")]] = []
+    # How each pipeline_code/<name>/ is started. A pipeline not listed: training listens to uploads under
+    # training_prefix, every other pipeline is started by nothing.
+    pipelines: dict[PipelineFolder, PipelineTrigger] = {}
+
+    @field_validator("pipelines")
+    @classmethod
+    def _uploads_have_a_prefix(cls, pipelines: dict[str, PipelineTrigger]) -> dict[str, PipelineTrigger]:
+        for name, trigger in pipelines.items():
+            if trigger.trigger == "upload" and trigger.prefix is None and name != TRAINING_PIPELINE:
+                raise ValueError(f"{name}.prefix: trigger 'upload' needs the S3 key prefix to listen to, e.g. '{name}/'")
+        return pipelines
+
+    def trigger(self, pipeline: str) -> PipelineTrigger:
+        """How `pipeline` is started, with the training pipeline's defaults filled in."""
+        configured = self.pipelines.get(pipeline)
+        if pipeline != TRAINING_PIPELINE:
+            return configured or PipelineTrigger(trigger="none")
+        configured = configured or PipelineTrigger(trigger="upload")
+        if configured.trigger != "upload":
+            return configured
+        return configured.model_copy(
+            update={
+                "prefix": configured.prefix or self.training_prefix,
+                "suffix": self.training_suffix if configured.suffix is None else configured.suffix,
+            }
+        )
 
 
 class Autoscaling(_Strict):

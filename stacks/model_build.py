@@ -1,9 +1,10 @@
 """Model building: the model package group, every pipeline in pipeline_code/ deployed with the stack, and
-the rule that starts the training pipeline when training data is uploaded."""
+what starts each one (uploads of training data, a schedule, or nothing), as config says."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -17,14 +18,47 @@ from constructs import Construct
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.pipeline_upsert import PipelineUpsert
-from mlops_constructs.s3_upload_pipeline_trigger import S3UploadPipelineTrigger
+from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from pipeline_code import render
 from pipeline_code.settings import PipelineSettings, placeholder
 
-TRAINING_PIPELINE = "training"
-# The parameter of the training pipeline that takes the S3 prefix of the data to train on.
+# The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
+# SageMaker's limits, as botocore's service model states them (a unit test compares): PipelineName, and
+# ExperimentEntityName, which binds too because every execution is tracked in an experiment named after
+# its pipeline.
+PIPELINE_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
+PIPELINE_NAME_MAX_LENGTH = 256
+EXPERIMENT_NAME_MAX_LENGTH = 120
+
+
+class PipelineFolderError(ValueError):
+    """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
+
+
+def pipeline_name(prefix: str, folder: str) -> str:
+    """``<prefix>-<folder>``, the SageMaker pipeline that pipeline_code/<folder>/ deploys as, or PipelineFolderError."""
+    name = f"{prefix}-{folder}"
+    where = f"pipeline_code/{folder}/ cannot be deployed as SageMaker pipeline '{name}'"
+    if (render.PACKAGE_DIR / f"{folder}.py").exists():
+        raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
+    if "_" in folder:
+        raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
+    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):
+        raise PipelineFolderError(
+            f"{where}: use lower-case letters, digits and hyphens, starting and ending with a letter or digit "
+            f"(SageMaker's pattern is {PIPELINE_NAME_PATTERN}; it writes pipeline ARNs in lower case, and IAM "
+            "matches the stack's pipeline ARNs case-sensitively)"
+        )
+    limit = min(PIPELINE_NAME_MAX_LENGTH, EXPERIMENT_NAME_MAX_LENGTH)
+    if len(name) > limit:
+        raise PipelineFolderError(
+            f"{where}: the name has {len(name)} characters, at most {limit} are allowed (each execution is tracked in "
+            f"an experiment named after the pipeline, and experiment names are at most {EXPERIMENT_NAME_MAX_LENGTH}); "
+            f"shorten the folder name to at most {limit - len(prefix) - 1} characters"
+        )
+    return name
 
 
 class ModelBuildStack(cdk.Stack):
@@ -73,7 +107,6 @@ class ModelBuildStack(cdk.Stack):
             security_group_id=security_group_id,
         ).role
 
-        training_data_uri = f"s3://{placeholder('DataBucket')}/{model_build.training_prefix}"
         substitutions = {
             "DataBucket": data_bucket.bucket_name,
             "ArtifactsBucket": artifacts_bucket.bucket_name,
@@ -90,15 +123,23 @@ class ModelBuildStack(cdk.Stack):
             }
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
-        for name in render.pipeline_names():
+        names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
+        for name in names:
+            if model_build.trigger(name).trigger != "none" and len(name) > SCHEDULE_NAME_MAX_LENGTH:
+                raise PipelineFolderError(
+                    f"pipeline_code/{name}/: config gives it a trigger, and its start schedule is named after the folder, "
+                    f"but EventBridge Scheduler names are at most {SCHEDULE_NAME_MAX_LENGTH} characters ({len(name)} here); "
+                    "shorten the folder name"
+                )
+        for name in names:
             settings = PipelineSettings(
-                pipeline_name=f"{prefix}-{name}",
+                pipeline_name=names[name],
                 region=self.region,
                 role_arn=f"arn:{self.partition}:iam::{self.account}:role/{placeholder('PipelineRoleName')}",
                 artifacts_bucket=placeholder("ArtifactsBucket"),
                 kms_key_arn=placeholder("KmsKeyArn"),
                 model_package_group_name=self.model_package_group.model_package_group_name,
-                training_data_uri=training_data_uri,
+                training_data_uri=f"s3://{placeholder('DataBucket')}/{model_build.trigger(name).prefix or model_build.training_prefix}",
                 script_uris=self._script_assets(name, render_cache),
                 processing_instance_type=model_build.processing_instance_type,
                 training_instance_type=model_build.training_instance_type,
@@ -109,7 +150,14 @@ class ModelBuildStack(cdk.Stack):
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
-            for image in _registered_images(json.loads(rendered.path.read_text())):
+            definition = json.loads(rendered.path.read_text())
+            if model_build.trigger(name).trigger == "upload" and INPUT_DATA_PARAMETER not in {p["Name"] for p in definition["Parameters"]}:
+                raise PipelineFolderError(
+                    f"pipeline_code/{name}/: config starts it on uploads and passes the upload prefix as parameter "
+                    f"{INPUT_DATA_PARAMETER}, which its pipeline.py does not declare; declare it, or set "
+                    f"model_build.pipelines.{name}.trigger to 'schedule' or 'none'"
+                )
+            for image in _registered_images(definition):
                 repository = _repository_arn(image, self.partition)
                 if repository not in self.serving_image_repository_arns:
                     self.serving_image_repository_arns.append(repository)
@@ -130,16 +178,23 @@ class ModelBuildStack(cdk.Stack):
 
         self.reviewer_policy = self._reviewer_policy(prefix, model_build.reviewer_role_names)
 
-        training = self.pipelines[TRAINING_PIPELINE]
-        self.training_trigger = S3UploadPipelineTrigger(
-            self,
-            "StartTrainingOnUpload",
-            bucket=data_bucket,
-            prefix=model_build.training_prefix,
-            suffix=model_build.training_suffix,
-            pipeline_arn=training.resource.get_att_string("PipelineArn"),
-            parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{model_build.training_prefix}"},
-        )
+        self.triggers = PipelineTriggers(self, "Triggers", prefix=prefix)
+        for name, upsert in self.pipelines.items():
+            trigger = model_build.trigger(name)
+            pipeline_arn = upsert.resource.get_att_string("PipelineArn")
+            if trigger.trigger == "upload":
+                self.triggers.start_on_upload(
+                    name,
+                    pipeline_arn=pipeline_arn,
+                    bucket=data_bucket,
+                    prefix=trigger.prefix,
+                    suffix=trigger.suffix or "",
+                    quiet_seconds=trigger.quiet_seconds,
+                    max_wait_seconds=trigger.max_wait_seconds,
+                    parameters={INPUT_DATA_PARAMETER: f"s3://{data_bucket.bucket_name}/{trigger.prefix}"},
+                )
+            elif trigger.trigger == "schedule":
+                self.triggers.start_on_schedule(name, pipeline_arn=pipeline_arn, expression=trigger.schedule)
 
     def _reviewer_policy(self, prefix: str, role_names: list[str]) -> iam.ManagedPolicy:
         """Approving or rejecting this environment's model packages: the reviewer's permission.

@@ -11,7 +11,7 @@ on an Allow counts as a Deny), and principalmapper's simulator has had no releas
 
 This module only gathers, from the templates of every stack of the environment, a principal's identity
 policies (inline, attached, and managed policies of other stacks) and the resource policy of what it
-calls (key policy, topic policy, bucket policy), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
+calls (key policy, topic policy, bucket policy, queue policy, a function's permissions), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
 ``Fn::Join``, ``Fn::Sub``, ``Fn::GetStackOutput``) resolved by ``tests.behaviour.sfn_harness.resolve``
 to made-up physical names that are consistent across the stacks.
 """
@@ -103,6 +103,7 @@ class EnvironmentPolicies:
 
     def __init__(self, synthesized: Synthesized, environment: str) -> None:
         (stage,) = [s for s in synthesized.stages if s.config.name == environment]
+        self.config = stage.config
         self.account, self.region, self.prefix = stage.config.account, stage.config.region, stage.config.prefix
         self.templates = {stack: synthesized.template(environment, stack) for stack in STACKS}
         self._synthesized, self._environment = synthesized, environment
@@ -157,7 +158,11 @@ class EnvironmentPolicies:
 
     def pipeline_definition(self, pipeline: str) -> dict:
         """The environment's rendered pipeline definition, with the upsert's deploy-time values filled in."""
-        _, upsert = self.only("model-build", "Custom::SageMakerPipeline")
+        (upsert,) = [
+            r
+            for stack, _, r in self._resources("Custom::SageMakerPipeline")
+            if stack == "model-build" and r["Properties"]["PipelineName"] == f"{self.prefix}-{pipeline}"
+        ]
         text = json.dumps(self._synthesized.pipeline_definition(self._environment, pipeline))
         for name, value in self.resolve("model-build", upsert["Properties"]["Substitutions"]).items():
             text = text.replace("${" + name + "}", value)
@@ -242,6 +247,28 @@ class EnvironmentPolicies:
             bucket = f"arn:aws:s3:::{self.resolve(stack, policy['Properties']['Bucket'])}"
             if resource_arn == bucket or resource_arn.startswith(f"{bucket}/"):
                 return f"bucket policy {stack}/{logical_id}", self.resolve(stack, policy["Properties"]["PolicyDocument"])
+        for stack, logical_id, policy in self._resources("AWS::SQS::QueuePolicy"):
+            queues = [self.resolve(stack, {"Fn::GetAtt": [q["Ref"], "Arn"]}) for q in policy["Properties"]["Queues"]]
+            if resource_arn in queues:
+                return f"queue policy {stack}/{logical_id}", self.resolve(stack, policy["Properties"]["PolicyDocument"])
+        permissions = [
+            (stack, logical_id, self.resolve(stack, p["Properties"]))
+            for stack, logical_id, p in self._resources("AWS::Lambda::Permission")
+        ]
+        statements = [
+            {
+                "Sid": logical_id,
+                "Effect": "Allow",
+                "Principal": {"Service": permission["Principal"]},
+                "Action": permission["Action"],
+                "Resource": resource_arn,
+                **({"Condition": {"ArnLike": {"aws:SourceArn": permission["SourceArn"]}}} if "SourceArn" in permission else {}),
+            }
+            for stack, logical_id, permission in permissions
+            if permission["FunctionName"] in (resource_arn, resource_arn.rsplit(":", 1)[-1])
+        ]
+        if statements:
+            return f"function policy of {resource_arn.rsplit(':', 1)[-1]}", {"Version": "2012-10-17", "Statement": statements}
         return None
 
     def _physical_names(self, stack: str, template: dict) -> dict[str, _Attributes]:
@@ -287,6 +314,14 @@ class EnvironmentPolicies:
             elif kind == "AWS::Lambda::Function":
                 name = named("FunctionName")
                 values = {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"}
+            elif kind == "AWS::Events::Rule":
+                name = named("Name")
+                values = {"Ref": name, "Arn": f"arn:aws:events:{region}:{account}:rule/{name}"}
+            elif kind == "Custom::SageMakerPipeline":
+                values = {"PipelineArn": f"arn:aws:sagemaker:{region}:{account}:pipeline/{properties['PipelineName']}"}
+            elif kind == "AWS::Scheduler::ScheduleGroup":
+                name = named("Name")
+                values = {"Ref": name, "Arn": f"arn:aws:scheduler:{region}:{account}:schedule-group/{name}"}
             else:
                 values = {"Ref": f"{logical_id}-ref"}
             names[logical_id] = _Attributes(logical_id, values)

@@ -44,3 +44,19 @@ def state_machine_definition(template: dict, logical_id_prefix: str) -> tuple[di
     if isinstance(text, dict):
         text = "".join(part if isinstance(part, str) else "<cfn>" for part in text["Fn::Join"][1])
     return properties, json.loads(text)
+
+
+def cfn_text(value) -> str:
+    """A CloudFormation string value as text, references written as ``<LogicalId>`` or ``<LogicalId.Attribute>``."""
+    if isinstance(value, str):
+        return value
+    ((function, argument),) = value.items()
+    if function == "Fn::Join":
+        return argument[0].join(cfn_text(part) for part in argument[1])
+    if function == "Fn::GetAtt":
+        return f"<{argument[0]}.{argument[1]}>"
+    if function == "Ref":
+        return f"<{argument}>"
+    if function == "Fn::GetStackOutput":
+        return f"<{argument['OutputName']}>"
+    raise ValueError(f"cfn_text() does not read {function}")

@@ -1,13 +1,19 @@
-"""The training pipeline's step scripts, run end to end on real data with the container paths as arguments."""
+"""The training pipeline's step scripts, run end to end on real data with the container paths as arguments.
+
+Every pipeline_code/ folder built from the same scripts (preprocess, train, evaluate) runs these tests;
+a folder with other scripts needs its own test module (test_every_pipeline_has_its_scripts_tested.py).
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pandas as pd
@@ -15,9 +21,17 @@ import pytest
 from moto import mock_aws
 from sklearn.datasets import load_breast_cancer
 
-from pipeline_code.training import evaluate, preprocess, train
+from pipeline_code import render
 
-SCRIPTS = Path(preprocess.__file__).resolve().parent
+SCRIPTS = ("evaluate.py", "preprocess.py", "train.py")
+PIPELINES = [name for name in render.pipeline_names() if tuple(p.name for p in render.step_scripts(name)) == SCRIPTS]
+
+
+@pytest.fixture(scope="module", params=PIPELINES)
+def scripts(request) -> SimpleNamespace:
+    """One pipeline's step scripts, imported as modules, and the folder they live in."""
+    modules = {p.removesuffix(".py"): importlib.import_module(f"pipeline_code.{request.param}.{p.removesuffix('.py')}") for p in SCRIPTS}
+    return SimpleNamespace(folder=render.PACKAGE_DIR / request.param, **modules)
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +44,12 @@ def breast_cancer_csv(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(breast_cancer_csv, tmp_path_factory) -> dict[str, Path]:
+def pipeline_run(scripts, breast_cancer_csv, tmp_path_factory) -> dict[str, Path]:
     """Preprocess -> train -> evaluate, each step reading what the previous one wrote, as in the pipeline."""
     work = tmp_path_factory.mktemp("run")
     processed, model, evaluation = work / "processed", work / "model", work / "evaluation"
-    assert preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(processed)]) == 0
-    assert train.main(
+    assert scripts.preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(processed)]) == 0
+    assert scripts.train.main(
         ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model), "--n-estimators", "50"]
     ) == 0
     # The evaluation step receives the training job's output as model.tar.gz.
@@ -44,7 +58,7 @@ def pipeline_run(breast_cancer_csv, tmp_path_factory) -> dict[str, Path]:
     with tarfile.open(packaged / "model.tar.gz", "w:gz") as tar:
         for path in model.iterdir():
             tar.add(path, arcname=path.name)
-    assert evaluate.main(["--model-dir", str(packaged), "--test-dir", str(processed / "test"), "--output-dir", str(evaluation)]) == 0
+    assert scripts.evaluate.main(["--model-dir", str(packaged), "--test-dir", str(processed / "test"), "--output-dir", str(evaluation)]) == 0
     return {"processed": processed, "model": model, "evaluation": evaluation}
 
 
@@ -65,7 +79,7 @@ def test_preprocess_records_the_files_it_read(pipeline_run, breast_cancer_csv):
     assert len(entry["sha256"]) == 64
 
 
-def test_preprocess_records_the_s3_object_versions_it_read(breast_cancer_csv, tmp_path, monkeypatch):
+def test_preprocess_records_the_s3_object_versions_it_read(scripts, breast_cancer_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
@@ -73,77 +87,77 @@ def test_preprocess_records_the_s3_object_versions_it_read(breast_cancer_csv, tm
         s3.put_bucket_versioning(Bucket="data", VersioningConfiguration={"Status": "Enabled"})
         version = s3.put_object(Bucket="data", Key="training/breast_cancer.csv", Body=(breast_cancer_csv / "breast_cancer.csv").read_bytes())["VersionId"]
 
-        preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(tmp_path), "--input-uri", "s3://data/training/"])
+        scripts.preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(tmp_path), "--input-uri", "s3://data/training/"])
 
     (entry,) = json.loads((tmp_path / "manifest" / "manifest.json").read_text())["objects"]
     assert entry["s3_uri"] == "s3://data/training/breast_cancer.csv"
     assert entry["version_id"] == version
 
 
-def test_train_writes_a_model_the_serving_container_can_load(pipeline_run):
-    model = train.model_fn(str(pipeline_run["model"]))
+def test_train_writes_a_model_the_serving_container_can_load(scripts, pipeline_run):
+    model = scripts.train.model_fn(str(pipeline_run["model"]))
     features = json.loads((pipeline_run["model"] / "features.json").read_text())
 
     assert len(features) == 30
     assert model.n_features_in_ == 30
 
 
-def test_evaluation_report_has_auc_accuracy_and_top_features(pipeline_run):
+def test_evaluation_report_has_auc_accuracy_and_top_features(scripts, pipeline_run):
     report = json.loads((pipeline_run["evaluation"] / "evaluation.json").read_text())
     metrics = report["binary_classification_metrics"]
 
     assert metrics["auc"]["value"] >= 0.9
     assert 0.8 <= metrics["accuracy"]["value"] <= 1.0
-    assert len(report["feature_importances"]) == evaluate.TOP_FEATURES
+    assert len(report["feature_importances"]) == scripts.evaluate.TOP_FEATURES
     importances = [f["importance"] for f in report["feature_importances"]]
     assert importances == sorted(importances, reverse=True)
 
 
-def _run_preprocess_script(input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
+def _run_preprocess_script(scripts: SimpleNamespace, input_dir: Path, output_dir: Path) -> subprocess.CompletedProcess:
     """As the container runs it: `python3 preprocess.py ...`, judged by its exit code and stderr."""
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "preprocess.py"), "--input-dir", str(input_dir), "--output-dir", str(output_dir)],
+        [sys.executable, str(scripts.folder / "preprocess.py"), "--input-dir", str(input_dir), "--output-dir", str(output_dir)],
         capture_output=True,
         text=True,
         check=False,
     )
 
 
-def test_empty_file_fails_the_step_with_a_clear_message(tmp_path):
+def test_empty_file_fails_the_step_with_a_clear_message(scripts, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("")
 
-    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
 
     assert result.returncode != 0
     assert "Preprocess failed: data.csv is empty" in result.stderr
 
 
-def test_header_without_rows_fails_the_step(tmp_path):
+def test_header_without_rows_fails_the_step(scripts, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("a,b,target\n")
 
-    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
 
     assert result.returncode != 0
     assert "has a header but no rows" in result.stderr
 
 
-def test_missing_label_column_fails_the_step_naming_the_columns(tmp_path):
+def test_missing_label_column_fails_the_step_naming_the_columns(scripts, tmp_path):
     (tmp_path / "in").mkdir()
     pd.DataFrame({"a": [1, 2, 3, 4], "b": [4, 3, 2, 1]}).to_csv(tmp_path / "in" / "data.csv", index=False)
 
-    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
 
     assert result.returncode != 0
     assert "label column 'target' is missing; columns are: a, b" in result.stderr
 
 
-def test_single_class_label_fails_the_step(tmp_path):
+def test_single_class_label_fails_the_step(scripts, tmp_path):
     (tmp_path / "in").mkdir()
     pd.DataFrame({"a": range(10), "target": [1] * 10}).to_csv(tmp_path / "in" / "data.csv", index=False)
 
-    result = _run_preprocess_script(tmp_path / "in", tmp_path / "out")
+    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
 
     assert result.returncode != 0
     assert "must have exactly 2 classes, found 1" in result.stderr

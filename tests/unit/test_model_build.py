@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
-import aws_cdk as cdk
 import pytest
 from moto.events.models import EventPattern
 
 from config import load_environment
-from stacks.model_build import ModelBuildStack
-from stacks.storage import StorageStack
-from tests.templates import only, policy_statements, resources, role_named
-from tests.synth import CONFIG_DIR, RENDER_CACHE, Synthesized, cdk_json_context
+from pipeline_code import render
+from tests.templates import cfn_text, only, policy_statements, resources, role_named
+from tests.synth import CONFIG_DIR, Synthesized, model_build_stack
 
 DATA_BUCKET = "mlops-dev-trainingdata-1a2b3c"
 
@@ -49,11 +48,33 @@ def s3_object_created(bucket: str, key: str) -> dict:
     }
 
 
+def upload_rule(template: dict, pipeline: str) -> dict | None:
+    """The rule that hands uploads to the debounce function for `pipeline`, if there is one."""
+    rules = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if any(f'"pipeline": "{pipeline}"' in t.get("InputTransformer", {}).get("InputTemplate", "") for t in r["Properties"]["Targets"])
+    ]
+    assert len(rules) <= 1
+    return rules[0] if rules else None
+
+
+def debounce_function(template: dict) -> tuple[str, dict]:
+    ((logical_id, function),) = [
+        (name, r["Properties"]) for name, r in resources(template, "AWS::Lambda::Function").items() if name.startswith("TriggersDebounce")
+    ]
+    return logical_id, function
+
+
+def debounced_pipelines(template: dict) -> dict:
+    """The debounce function's PIPELINES map, with CloudFormation values written as <LogicalId.Attribute>."""
+    return json.loads(cfn_text(debounce_function(template)[1]["Environment"]["Variables"]["PIPELINES"]))
+
+
 @pytest.fixture
 def training_trigger(synthesized: Synthesized) -> EventPattern:
-    """dev's rule pattern, with the data bucket's name as CloudFormation would resolve it."""
-    _, rule = only(synthesized.template("dev", "model-build"), "AWS::Events::Rule")
-    pattern = copy.deepcopy(rule["EventPattern"])
+    """dev's upload rule pattern for training, with the data bucket's name as CloudFormation would resolve it."""
+    pattern = copy.deepcopy(upload_rule(synthesized.template("dev", "model-build"), "training")["EventPattern"])
     pattern["detail"]["bucket"]["name"] = [DATA_BUCKET]
     return EventPattern.load(json.dumps(pattern))
 
@@ -84,38 +105,83 @@ def test_deleted_objects_start_nothing(training_trigger):
     assert not training_trigger.matches_event(event)
 
 
-def test_rule_starts_the_training_pipeline_with_the_training_prefix(model_build, environment):
+def test_only_training_listens_to_uploads_unless_config_says_so(model_build, pipeline):
+    assert (upload_rule(model_build, pipeline) is not None) == (pipeline == "training")
+
+
+def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_training(model_build, environment):
     config = load_environment(CONFIG_DIR, environment).model_build
-    upsert_name, upsert = next(
-        (name, r["Properties"]) for name, r in resources(model_build, "Custom::SageMakerPipeline").items()
-    )
-    _, rule = only(model_build, "AWS::Events::Rule")
+    rule = upload_rule(model_build, "training")
     (target,) = rule["Targets"]
 
-    assert upsert["PipelineName"] == f"mlops-{environment}-training"
-    assert target["Arn"] == {"Fn::GetAtt": [upsert_name, "PipelineArn"]}
-    (parameter,) = target["SageMakerPipelineParameters"]["PipelineParameterList"]
-    assert parameter["Name"] == "InputDataUri"
-    assert parameter["Value"]["Fn::Join"][1][-1] == f"/{config.training_prefix}"
+    assert target["Arn"] == {"Fn::GetAtt": [debounce_function(model_build)[0], "Arn"]}
+    assert target["InputTransformer"] == {"InputPathsMap": {"key": "$.detail.object.key"}, "InputTemplate": '{"pipeline": "training", "key": <key>}'}
     assert rule["EventPattern"]["detail"]["object"]["key"] == [{"wildcard": f"{config.training_prefix}*{config.training_suffix}"}]
 
 
-def test_undeliverable_events_are_retried_then_dead_lettered(model_build):
+def test_debounced_training_starts_with_the_training_prefix_after_five_quiet_minutes_or_an_hour_at_most(model_build, environment):
+    config = load_environment(CONFIG_DIR, environment).model_build
+    upsert_name = _upsert_logical_id(model_build, f"mlops-{environment}-training")
+
+    training = debounced_pipelines(model_build)["training"]
+
+    assert training["arn"] == f"<{upsert_name}.PipelineArn>"
+    assert list(training["parameters"]) == ["InputDataUri"]
+    assert re.fullmatch(rf"s3://<\w+TrainingData\w+>/{config.training_prefix}", training["parameters"]["InputDataUri"])
+    assert (training["quiet_seconds"], training["max_wait_seconds"]) == (300, 3600)
+
+
+def test_undeliverable_uploads_are_retried_then_dead_lettered(model_build):
     queue, _ = only(model_build, "AWS::SQS::Queue")
-    _, rule = only(model_build, "AWS::Events::Rule")
-    (target,) = rule["Targets"]
+    (target,) = upload_rule(model_build, "training")["Targets"]
 
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
 
 
-def test_rule_role_can_only_start_the_training_pipeline(model_build):
-    _, rule = only(model_build, "AWS::Events::Rule")
-    role = rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]
+def test_failed_debounce_invocations_are_dead_lettered(model_build):
+    queue, _ = only(model_build, "AWS::SQS::Queue")
+    _, function = debounce_function(model_build)
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue, "Arn"]}}
 
-    (statement,) = policy_statements(model_build, role)
-    assert statement["Action"] == "sagemaker:StartPipelineExecution"
-    assert statement["Resource"] == rule["Targets"][0]["Arn"]
+
+def test_starts_that_scheduler_cannot_deliver_are_retried_then_dead_lettered(model_build):
+    queue, _ = only(model_build, "AWS::SQS::Queue")
+    variables = debounce_function(model_build)[1]["Environment"]["Variables"]
+
+    assert variables["DEAD_LETTER_QUEUE_ARN"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert int(variables["RETRY_ATTEMPTS"]) > 0
+
+
+def test_start_role_can_only_start_the_triggered_pipelines_and_dead_letter(model_build, environment):
+    role = role_named(model_build, "TriggersStartRole")
+    statements = policy_statements(model_build, role)
+
+    starts = [s["Resource"] for s in statements if s["Action"] == "sagemaker:StartPipelineExecution"]
+    assert starts == [{"Fn::GetAtt": [_upsert_logical_id(model_build, f"mlops-{environment}-training"), "PipelineArn"]}]
+    assert {json.dumps(s["Action"]) for s in statements} == {'"sagemaker:StartPipelineExecution"', '"sqs:SendMessage"'}
+
+
+def test_debounce_function_may_only_move_the_start_schedules_of_upload_pipelines(model_build):
+    role = role_named(model_build, "TriggersDebounceRole")
+    statements = policy_statements(model_build, role)
+
+    (schedules,) = [s for s in statements if "scheduler:UpdateSchedule" in s["Action"]]
+    assert sorted(schedules["Action"]) == ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule"]
+    assert cfn_text(schedules["Resource"]).endswith(":schedule/" + _schedule_group(model_build) + "/training")
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    assert not [s for s in statements if "sagemaker" in json.dumps(s["Action"])]
+
+
+def _upsert_logical_id(template: dict, pipeline_name: str) -> str:
+    (name,) = [n for n, r in resources(template, "Custom::SageMakerPipeline").items() if r["Properties"]["PipelineName"] == pipeline_name]
+    return name
+
+
+def _schedule_group(template: dict) -> str:
+    _, group = only(template, "AWS::Scheduler::ScheduleGroup")
+    return group["Name"]
 
 
 def test_upsert_handler_may_change_only_this_environments_pipelines(model_build, environment):
@@ -129,9 +195,18 @@ def test_upsert_handler_may_change_only_this_environments_pipelines(model_build,
 
 
 @pytest.mark.parametrize(("environment", "removal", "strict"), [("dev", "true", "false"), ("staging", "true", "false"), ("prod", "false", "true")])
-def test_pipelines_are_deleted_with_dev_and_kept_and_guarded_in_prod(synthesized: Synthesized, environment, removal, strict):
-    _, upsert = only(synthesized.template(environment, "model-build"), "Custom::SageMakerPipeline")
+def test_pipelines_are_deleted_with_dev_and_kept_and_guarded_in_prod(synthesized: Synthesized, environment, removal, strict, pipeline):
+    upsert = _upsert(synthesized.template(environment, "model-build"), f"mlops-{environment}-{pipeline}")
     assert (upsert["DeleteOnStackDelete"], upsert["Strict"]) == (removal, strict)
+
+
+def _upsert(template: dict, pipeline_name: str) -> dict:
+    (upsert,) = [
+        r["Properties"]
+        for r in resources(template, "Custom::SageMakerPipeline").values()
+        if r["Properties"]["PipelineName"] == pipeline_name
+    ]
+    return upsert
 
 
 def test_model_package_group_has_a_stable_name(model_build, environment):
@@ -154,10 +229,13 @@ def test_upsert_handler_reads_only_its_own_stack(synthesized: Synthesized, envir
     assert stack["Resource"] == {"Ref": "AWS::StackId"}
 
 
-def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build):
+def test_pipeline_role_reads_its_step_scripts_and_nothing_else_of_the_asset_bucket(model_build, tmp_path):
     role = role_named(model_build, "PipelineRole")
     reads = [r for s in policy_statements(model_build, role) if s["Action"] == "s3:GetObject" for r in s["Resource"]]
-    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == ["gz", "py", "py", "py"]  # 3 scripts, sourcedir.tar.gz
+    # Every pipeline's scripts and sourcedir.tar.gz; assets are keyed by content, so identical files are one object.
+    files = {(p.read_bytes(), "py") for name in render.pipeline_names() for p in render.step_scripts(name)}
+    files |= {(render.source_archive(name, tmp_path).read_bytes(), "gz") for name in render.pipeline_names()}
+    assert sorted(r.rsplit(".", 1)[-1] for r in reads) == sorted(suffix for _, suffix in files)
     assert all("cdk-hnb659fds-assets" in r and "*" not in r for r in reads)
     (listing,) = [s for s in policy_statements(model_build, role) if s["Action"] == "s3:ListBucket"]
     assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(r.split("/", 1)[1] for r in reads)
@@ -177,27 +255,8 @@ def test_reviewer_policy_exists_unattached_until_config_names_reviewers(model_bu
 
 
 def test_reviewer_policy_is_attached_to_the_roles_config_names(tmp_path):
-    config = load_environment(CONFIG_DIR, "dev")
-    reviewers = config.model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
-    app = cdk.App(outdir=str(tmp_path), context=cdk_json_context())
-    env = cdk.Environment(account=config.account, region=config.region)
-    storage = StorageStack(app, "storage", prefix=config.prefix, storage=config.storage, env=env)
-    ModelBuildStack(
-        app,
-        "model-build",
-        prefix=config.prefix,
-        model_build=reviewers,
-        data_bucket=storage.data_bucket,
-        artifacts_bucket=storage.artifacts_bucket,
-        key=storage.key,
-        data_access_policy=storage.data_access_policy,
-        subnet_ids=["subnet-0123456789abcdef0"],
-        security_group_id="sg-0123456789abcdef0",
-        render_cache=RENDER_CACHE,
-        retain_model_registry=False,
-        jobs_in_vpc=False,
-        env=env,
-    )
+    reviewers = load_environment(CONFIG_DIR, "dev").model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
+    app, _ = model_build_stack(tmp_path, reviewers)
     template = app.synth().get_stack_by_name("model-build").template
 
     assert _reviewer_policy(template, "dev")["Roles"] == ["ml-lead", "release-manager"]

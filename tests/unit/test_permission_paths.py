@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from pipeline_code import render
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
 
@@ -46,8 +47,24 @@ class World:
         self.key = policies.arn("storage", policies.only("storage", "AWS::KMS::Key")[0])
         self.served_model = policies.role_trusted_by("deployment", "sagemaker.amazonaws.com")
         self.pipeline_role = policies.role_trusted_by("model-build", "sagemaker.amazonaws.com")
-        self.upload_rule_role = policies.role_trusted_by("model-build", "events.amazonaws.com")
-        self.training_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-training"
+        # How each pipeline is started, from the environment's config.
+        model_build = policies.config.model_build
+        triggers = {name: model_build.trigger(name).trigger for name in render.pipeline_names()}
+        self.upload_pipelines = [name for name, trigger in triggers.items() if trigger == "upload"]
+        self.started_pipelines = [
+            f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-{name}" for name, trigger in triggers.items() if trigger != "none"
+        ]
+        self.start_role = policies.role_trusted_by("model-build", "scheduler.amazonaws.com")
+        self.debounce_role = policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "TriggersDebounceRole"))
+        self.debounce = policies.arn("model-build", self._logical_id("model-build", "AWS::Lambda::Function", "TriggersDebounce"))
+        self.dead_letters = policies.arn("model-build", self._logical_id("model-build", "AWS::SQS::Queue", "TriggersDeadLetters"))
+        _, group = policies.only("model-build", "AWS::Scheduler::ScheduleGroup")
+        self.schedules = f"arn:aws:scheduler:{self.region}:{self.account}:schedule/{group['Properties']['Name']}"
+        self.upload_rules = [
+            policies.arn("model-build", logical_id)
+            for logical_id, r in policies.templates["model-build"]["Resources"].items()
+            if r["Type"] == "AWS::Events::Rule" and logical_id.startswith("TriggersUpload")
+        ]
         _, domain = policies.only("studio", "AWS::SageMaker::Domain")
         self.studio_role = policies.resolve("studio", domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
         self.data_bucket = self._bucket("TrainingData")
@@ -61,39 +78,51 @@ class World:
             if r["Type"] == "AWS::IAM::Role"
         ]
 
-        definition = policies.pipeline_definition("training")
-        steps = _steps(definition)
-        self.step_scripts = sorted(
-            {
+        self.step_scripts: list[str] = []
+        self.model_artifacts: list[str] = []
+        self.inference_code: list[str] = []
+        ec2 = f"arn:aws:ec2:{self.region}:{self.account}"
+        # A network interface SageMaker creates for a job, and a subnet that is not the environment's.
+        self.job_network: list[str] = [f"{ec2}:network-interface/eni-0123456789abcdef0"]
+        self.foreign_subnet = f"{ec2}:subnet/subnet-0fffffffffffffff0"
+        for pipeline in render.pipeline_names():
+            steps = _steps(policies.pipeline_definition(pipeline))
+            self.step_scripts += [
                 _object_arn(i["S3Input"]["S3Uri"])
                 for step in steps
                 if step["Type"] == "Processing"
                 for i in step["Arguments"]["ProcessingInputs"]
                 if i["InputName"] == "code"
-            }
-            | {_object_arn(_step_named(steps, "Train")["Arguments"]["HyperParameters"]["sagemaker_submit_directory"].strip('"'))}
-        )
-        # What the jobs attach network interfaces to (VpcOnly environments), and an interface SageMaker creates.
-        ec2 = f"arn:aws:ec2:{self.region}:{self.account}"
-        self.job_network = sorted(
-            {f"{ec2}:network-interface/eni-0123456789abcdef0"}
-            | {
+            ]
+            # What the jobs attach network interfaces to (VpcOnly environments).
+            self.job_network += [
                 f"{ec2}:{kind}/{value}"
                 for step in steps
                 for vpc in [(step["Arguments"].get("NetworkConfig") or {}).get("VpcConfig") or step["Arguments"].get("VpcConfig")]
                 if vpc
                 for kind, key in (("subnet", "Subnets"), ("security-group", "SecurityGroupIds"))
                 for value in vpc[key]
-            }
-        )
-        self.foreign_subnet = f"{ec2}:subnet/subnet-0fffffffffffffff0"
-        output_path = _step_named(steps, "Train")["Arguments"]["OutputDataConfig"]["S3OutputPath"]
-        # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
-        self.model_artifact = _object_arn(f"{_join(output_path)}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
-        (container,) = _step_named(steps, "Register")["Arguments"]["InferenceSpecification"]["Containers"]
-        code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
-        # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
-        self.inference_code = _object_arn(code) if code.startswith("s3://") else self.model_artifact
+            ]
+            trainings = [step["Arguments"] for step in steps if step["Type"] == "Training"]
+            self.step_scripts += [
+                _object_arn(t["HyperParameters"]["sagemaker_submit_directory"].strip('"'))
+                for t in trainings
+                if "sagemaker_submit_directory" in t.get("HyperParameters", {})
+            ]
+            # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
+            artifacts = [
+                _object_arn(f"{_join(t['OutputDataConfig']['S3OutputPath'])}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
+                for t in trainings
+            ]
+            self.model_artifacts += artifacts
+            for step in steps:
+                if step["Type"] == "RegisterModel":
+                    for container in step["Arguments"]["InferenceSpecification"]["Containers"]:
+                        code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+                        # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
+                        self.inference_code += [_object_arn(code)] if code.startswith("s3://") else artifacts
+        self.step_scripts = sorted(set(self.step_scripts))
+        self.job_network = sorted(set(self.job_network))
 
     def _logical_id(self, stack: str, resource_type: str, prefix: str) -> str:
         (logical_id,) = [
@@ -117,11 +146,6 @@ def _steps(definition: dict) -> list[dict]:
         for branch in ("IfSteps", "ElseSteps"):
             steps += _steps({"Steps": step.get("Arguments", {}).get(branch, [])})
     return steps
-
-
-def _step_named(steps: list[dict], name: str) -> dict:
-    (step,) = [s for s in steps if s["Name"] == name]
-    return step
 
 
 def _join(value) -> str:
@@ -200,8 +224,8 @@ INTERACTIONS = [
         lambda w: [Request(w.deployer, "iam:PassRole", w.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
     ),
     # The served model starts with its own, read-only role.
-    Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", w.model_artifact)]),
-    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", w.inference_code)]),
+    Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", a) for a in w.model_artifacts]),
+    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", c) for c in w.inference_code]),
     Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
     Interaction(
         "served model pulls images of the inference repository",
@@ -228,10 +252,56 @@ INTERACTIONS = [
     Interaction("served model cannot approve model packages", False, lambda w: [Request(w.served_model, "sagemaker:UpdateModelPackage", w.package)]),
     Interaction("served model cannot use the key directly", False, lambda w: [Request(w.served_model, "kms:Decrypt", w.key)]),
     # Model building.
+    # Uploads start pipelines through the debounce function and a one-time Scheduler schedule per pipeline.
     Interaction(
-        "training-data uploads start the training pipeline",
+        "upload rules invoke the debounce function",
         True,
-        lambda w: [Request(w.upload_rule_role, "sagemaker:StartPipelineExecution", w.training_pipeline)],
+        lambda w: [Request("events.amazonaws.com", "lambda:InvokeFunction", w.debounce, {"aws:SourceArn": rule}) for rule in w.upload_rules],
+    ),
+    Interaction(
+        "other rules cannot invoke the debounce function",
+        False,
+        lambda w: [
+            Request("events.amazonaws.com", "lambda:InvokeFunction", w.debounce, {"aws:SourceArn": f"arn:aws:events:{w.region}:{w.account}:rule/other"})
+        ],
+    ),
+    Interaction(
+        "debounce function moves the start schedule of each pipeline that listens to uploads",
+        True,
+        lambda w: [
+            Request(w.debounce_role, a, f"{w.schedules}/{name}")
+            for name in w.upload_pipelines
+            for a in ("scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule")
+        ],
+    ),
+    Interaction(
+        "debounce function hands the start role to Scheduler only",
+        True,
+        lambda w: [Request(w.debounce_role, "iam:PassRole", w.start_role, {"iam:PassedToService": "scheduler.amazonaws.com"})],
+    ),
+    Interaction(
+        "debounce function cannot start pipelines itself",
+        False,
+        lambda w: [Request(w.debounce_role, "sagemaker:StartPipelineExecution", pipeline) for pipeline in w.started_pipelines],
+    ),
+    Interaction(
+        "Scheduler starts every pipeline config gives a trigger",
+        True,
+        lambda w: [Request(w.start_role, "sagemaker:StartPipelineExecution", pipeline) for pipeline in w.started_pipelines],
+    ),
+    Interaction(
+        "Scheduler cannot start other environments' pipelines",
+        False,
+        lambda w: [Request(w.start_role, "sagemaker:StartPipelineExecution", f"arn:aws:sagemaker:{w.region}:{w.account}:pipeline/other-training")],
+    ),
+    Interaction(
+        "failed starts are dead-lettered by the rules, the debounce function and Scheduler",
+        True,
+        lambda w: [
+            *(Request("events.amazonaws.com", "sqs:SendMessage", w.dead_letters, {"aws:SourceArn": rule}) for rule in w.upload_rules),
+            Request(w.debounce_role, "sqs:SendMessage", w.dead_letters),
+            Request(w.start_role, "sqs:SendMessage", w.dead_letters),
+        ],
     ),
     Interaction("pipeline role reads its step scripts", True, lambda w: [Request(w.pipeline_role, "s3:GetObject", s) for s in w.step_scripts]),
     Interaction(

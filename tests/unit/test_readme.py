@@ -112,10 +112,11 @@ def _reference_table_keys() -> list[str]:
     """The first column of every table in the configuration reference, as dotted keys."""
     keys = []
     for level, title, body in _headings():
-        section = re.fullmatch(r"`([\w.\[\]]+)`", title)
+        section = re.fullmatch(r"`([\w.\[\]<>]+)`", title)
         if not (level == 3 and (section or title == "Top level")):
             continue
-        parent = f"{section.group(1)}." if section else ""
+        # `model_build.pipelines.<name>` documents the keys of every entry of a mapping.
+        parent = f"{section.group(1).replace('.<name>', '')}." if section else ""
         for row in re.findall(r"^\| (`[^|]+) \|", body, re.MULTILINE):
             first, *others = re.findall(r"`([\w.]+)`", row)
             keys.append(parent + first)
