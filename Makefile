@@ -32,9 +32,10 @@ setup: $(VENV)/.installed node_modules/.installed
 synth: setup
 	$(CDK) synth '**' --quiet --no-notices
 
-# One worker per core: every worker synthesizes on its own and works in its own temporary folders.
+# One worker per core (work stealing evens out the long deployer scenarios); every worker synthesizes on
+# its own and works in its own temporary folders.
 test: setup
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist worksteal
 
 snapshot-update: setup
 	$(PY) -m pytest tests/snapshot --snapshot-update
