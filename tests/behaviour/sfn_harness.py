@@ -224,9 +224,12 @@ def history(sfn_client: Any, execution_arn: str) -> list[dict[str, Any]]:
     history through the API costs as much as running the execution."""
     _, _, _, region, account, *_ = execution_arn.split(":")
     try:
-        return list(stepfunctions_parser_backends[account][region].get_execution_history(execution_arn)["events"])
+        events = list(stepfunctions_parser_backends[account][region].get_execution_history(execution_arn)["events"])
     except ExecutionDoesNotExist:
         pass
+    else:
+        # The backend keeps ISO 8601 text where the API answers a timestamp, which boto3 parses.
+        return [{**event, "timestamp": datetime.datetime.fromisoformat(event["timestamp"])} for event in events]
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn}
     while True:
