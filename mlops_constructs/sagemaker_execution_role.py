@@ -62,7 +62,6 @@ class SageMakerExecutionRole(Construct):
         job_logs = stack.format_arn(
             service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
         )
-        network_interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="MachineLearningWork",
@@ -138,38 +137,7 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DescribeNetworkForJobsInVpc",
-                # EC2 Describe* actions have no resource-level permissions.
-                actions=[
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeDhcpOptions",
-                ],
-                resources=["*"],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="AttachJobsToOurSubnets",
-                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
-                resources=[
-                    network_interfaces,
-                    *(stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids),
-                    stack.format_arn(service="ec2", resource="security-group", resource_name=security_group_id),
-                ],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DetachJobsFromOurSubnets",
-                actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
-                resources=[network_interfaces],
-            )
-        )
+        network_interfaces = attach_to_subnets(role, workload="Jobs", subnet_ids=subnet_ids, security_group_id=security_group_id)
         acknowledge_wildcard_resources(
             role,
             run_time_named,
@@ -192,3 +160,44 @@ class SageMakerExecutionRole(Construct):
             "EC2 Describe actions and cloudwatch:PutMetricData (namespace-conditioned) have no resource-level permissions.",
         )
 
+
+
+def attach_to_subnets(role: iam.Role, *, workload: str, subnet_ids: list[str], security_group_id: str) -> str:
+    """Let SageMaker run `role`'s `workload` ("Jobs", "Models") in the given subnets and security group:
+    describe the network, create network interfaces only there, delete them again. Returns the ARN
+    pattern of the network interfaces, for the caller to acknowledge."""
+    stack = cdk.Stack.of(role)
+    network_interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid=f"DescribeNetworkFor{workload}InVpc",
+            # EC2 Describe* actions have no resource-level permissions.
+            actions=[
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeDhcpOptions",
+            ],
+            resources=["*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid=f"Attach{workload}ToOurSubnets",
+            actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
+            resources=[
+                network_interfaces,
+                *(stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids),
+                stack.format_arn(service="ec2", resource="security-group", resource_name=security_group_id),
+            ],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid=f"Detach{workload}FromOurSubnets",
+            actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+            resources=[network_interfaces],
+        )
+    )
+    return network_interfaces

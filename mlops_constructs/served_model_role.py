@@ -7,6 +7,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.sagemaker_execution_role import attach_to_subnets
 
 
 class ServedModelRole(Construct):
@@ -76,39 +77,7 @@ class ServedModelRole(Construct):
                 resources=logs,
             )
         )
-        network_interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DescribeNetworkForModelsInVpc",
-                # EC2 Describe actions have no resource-level permissions.
-                actions=[
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeDhcpOptions",
-                ],
-                resources=["*"],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="AttachModelsToOurSubnets",
-                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission"],
-                resources=[
-                    network_interfaces,
-                    *(stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids),
-                    stack.format_arn(service="ec2", resource="security-group", resource_name=security_group_id),
-                ],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DetachModelsFromOurSubnets",
-                actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
-                resources=[network_interfaces],
-            )
-        )
+        network_interfaces = attach_to_subnets(self.role, workload="Models", subnet_ids=subnet_ids, security_group_id=security_group_id)
         acknowledge_wildcard_resources(
             self.role, [logs[1]], "SageMaker names the endpoint's log streams per variant and instance at run time."
         )
