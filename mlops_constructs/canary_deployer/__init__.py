@@ -93,7 +93,7 @@ class CanaryDeployer(Construct):
             shift = canary.canary(states, weight=canary_weight, instance_type=instance_type, bake=baked, nothing_changed=nothing_changed, rollback=roll_back)
             change = canary.pick_colour(states, alarm_names, shift)
 
-        check_package, approved = release.check_package(states, model_package_group_name, nothing_changed)
+        check_package, approved = release.check_package(states, model_package_group_name, package_arns, nothing_changed)
         approved.when(
             sfn.Condition.and_(
                 sfn.Condition.string_equals("$.package.Status", "Approved"),

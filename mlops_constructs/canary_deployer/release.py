@@ -14,13 +14,13 @@ MAX_CONFIG_NAME = 63
 CONFIG_SUFFIX = len("-v999999-12345678-canary")
 
 
-def check_package(states: DeployerStates, group_name: str, failed: sfn.IChainable) -> tuple[sfn.IChainable, sfn.Choice]:
+def check_package(states: DeployerStates, group_name: str, package_arns: list[str], failed: sfn.IChainable) -> tuple[sfn.IChainable, sfn.Choice]:
     """Describe the package; returns the first state and the choice whose `afterwards()` goes on."""
     describe = states.sagemaker(
         "Describe the model package",
         "describeModelPackage",
         {"ModelPackageName": sfn.JsonPath.string_at("$.ModelPackageArn")},
-        [states.sagemaker_arn("model-package", f"{group_name.lower()}/*")],
+        package_arns,
         result_selector={
             "Status": sfn.JsonPath.string_at("$.ModelApprovalStatus"),
             "Group": sfn.JsonPath.string_at("$.ModelPackageGroupName"),

@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 
 from mlops_constructs.canary_deployer import CanaryDeployer, VariantScaling
 from mlops_constructs.canary_deployer.timings import CanaryTimings
+from tests.behaviour.sfn_harness import task_states
 from tests.templates import only, policy_statements, properties, resources, role_named, state_machine_definition
 from tests.synth import CONFIG_DIR, Synthesized
 
@@ -182,17 +183,10 @@ def test_alarms_are_checked_at_most_fifteen_seconds_apart_during_the_bake(deploy
 
 def test_every_aws_call_of_the_deployer_retries_throttling(deployment):
     _, definition = state_machine_definition(deployment, "CanaryDeployer")
-    tasks = [(name, state) for name, state in _all_states(definition) if state["Type"] == "Task"]
+    tasks = task_states(definition)
 
     assert tasks
-    assert [name for name, state in tasks if not any(r["BackoffRate"] > 1 for r in state.get("Retry", []))] == []
-
-
-def _all_states(definition: dict):
-    for name, state in definition["States"].items():
-        yield name, state
-        for nested in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
-            yield from _all_states(nested)
+    assert [name for name, state in tasks.items() if not any(r["BackoffRate"] > 1 for r in state.get("Retry", []))] == []
 
 
 def test_deployer_creates_grants_only_for_sagemaker_resources(deployment):
