@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 from pipeline_code.render import pipeline_names
+from pipeline_code.settings import SKLEARN_VERSION, scikit_learn_image_regions
 
 # The pipeline that listens to uploads under model_build.training_prefix unless config says otherwise.
 TRAINING_PIPELINE = "training"
@@ -70,6 +71,11 @@ def known_regions() -> frozenset[str]:
 def _region(value: str) -> str:
     if value not in known_regions():
         raise ValueError(f"is not an AWS region known to botocore {botocore.__version__}")
+    if value not in scikit_learn_image_regions():
+        raise ValueError(
+            f"has no SageMaker scikit-learn {SKLEARN_VERSION} image, which the pipelines and batch jobs run on; "
+            f"regions that have it: {', '.join(sorted(scikit_learn_image_regions()))}"
+        )
     return value
 
 

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Where in the artifacts bucket every pipeline keeps its step outputs and models: ``<prefix><pipeline name>/``.
 ARTIFACTS_PREFIX = "pipelines/"
 # Where the serving container finds the inference code: the model artifact carries it, so a served model
 # reads nothing but its artifact.
 INFERENCE_CODE_DIR = "/opt/ml/model/code"
+# SageMaker's prebuilt scikit-learn framework image that the step scripts run on; its version matches
+# scikit-learn in requirements-dev.txt, which the step scripts' tests run with.
+SKLEARN_VERSION = "1.9-0"
+
+
+@functools.cache
+def scikit_learn_image_regions() -> frozenset[str]:
+    """The regions where the SageMaker SDK knows the scikit-learn image, for training and for serving.
+
+    Read from the SDK's bundled image table without importing the SDK (seconds of imports); a region
+    missing here would otherwise fail deep inside the SDK while a pipeline is rendered.
+    """
+    table = importlib.metadata.distribution("sagemaker-core").locate_file("sagemaker/core/image_uri_config/sklearn.json")
+    scopes = json.loads(Path(str(table)).read_text())
+    return frozenset.intersection(
+        *(frozenset(scopes[scope]["versions"][SKLEARN_VERSION]["registries"]) for scope in ("training", "inference"))
+    )
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,8 @@ S3 URIs (``pipeline_code.render`` passes both), ``build_pipeline`` makes no AWS 
 from __future__ import annotations
 
 from pipeline_code.render import SOURCE_ARCHIVE
-from pipeline_code.settings import ARTIFACTS_PREFIX, INFERENCE_CODE_DIR, PipelineSettings
+from pipeline_code.settings import ARTIFACTS_PREFIX, INFERENCE_CODE_DIR, SKLEARN_VERSION, PipelineSettings
 
-# The scikit-learn framework container; its version matches scikit-learn in requirements-dev.txt, which the
-# step scripts' tests run with.
-SKLEARN_VERSION = "1.9-0"
 TRAINING_ENTRY_POINT = "train.py"
 
 

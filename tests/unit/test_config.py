@@ -10,6 +10,7 @@ import yaml
 
 from config import ENVIRONMENTS, ConfigError, load_environment, load_environments
 from config.settings import known_regions
+from pipeline_code.settings import SKLEARN_VERSION
 from tests.conftest import aws_unreachable
 from tests.synth import CONFIG_DIR
 
@@ -197,6 +198,19 @@ def test_unknown_region_names_the_file_and_key(tmp_path):
         f"{config_dir / 'dev.yaml'}: 1 error(s):",
         f"  region: is not an AWS region known to botocore {botocore.__version__} (got 'eu-west-9')",
     ]
+
+
+def test_region_without_the_scikit_learn_image_names_the_key_and_the_regions_that_have_it(tmp_path):
+    def to_mexico(config):
+        config.update(region="mx-central-1")
+        config["network"]["vpc"].update(availability_zones=["mx-central-1a", "mx-central-1b"])
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(_write_variant(tmp_path, to_mexico), "dev")
+
+    (problem,) = str(error.value).splitlines()[1:]
+    assert problem.startswith(f"  region: has no SageMaker scikit-learn {SKLEARN_VERSION} image, which the pipelines and batch jobs run on; ")
+    assert "eu-west-1, eu-west-2" in problem and problem.endswith("(got 'mx-central-1')")
 
 
 def test_region_of_another_partition_is_accepted(tmp_path):
