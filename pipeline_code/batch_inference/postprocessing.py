@@ -39,7 +39,8 @@ def read_predictions(path: Path) -> pd.DataFrame:
     missing = [column for column in COLUMNS if column not in predictions.columns]
     if missing:
         raise BadInput(f"{path.name} lacks column(s) {', '.join(missing)}; is it the inference step's output?")
-    source_file = path.name.removesuffix(SUFFIX) + ".csv"
+    # Slicing, not str.removesuffix: the prebuilt scikit-learn images include Pythons older than 3.9.
+    source_file = path.name[: -len(SUFFIX)] + ".csv"
     return predictions[list(COLUMNS)].assign(source_file=source_file)[["source_file", *COLUMNS]]
 
 
