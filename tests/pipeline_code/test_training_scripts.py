@@ -11,7 +11,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +21,7 @@ from moto import mock_aws
 from sklearn.datasets import load_breast_cancer
 
 from pipeline_code import render
+from tests.pipeline_code.model_artifact import package_model
 
 SCRIPTS = ("evaluate.py", "preprocess.py", "train.py")
 PIPELINES = [name for name in render.pipeline_names() if tuple(p.name for p in render.step_scripts(name)) == SCRIPTS]
@@ -53,11 +53,7 @@ def pipeline_run(scripts, breast_cancer_csv, tmp_path_factory) -> dict[str, Path
         ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model), "--n-estimators", "50"]
     ) == 0
     # The evaluation step receives the training job's output as model.tar.gz.
-    packaged = work / "packaged-model"
-    packaged.mkdir()
-    with tarfile.open(packaged / "model.tar.gz", "w:gz") as tar:
-        for path in model.iterdir():
-            tar.add(path, arcname=path.name)
+    packaged = package_model(model, work / "packaged-model").parent
     assert scripts.evaluate.main(["--model-dir", str(packaged), "--test-dir", str(processed / "test"), "--output-dir", str(evaluation)]) == 0
     return {"processed": processed, "model": model, "evaluation": evaluation}
 

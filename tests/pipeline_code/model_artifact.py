@@ -1,0 +1,16 @@
+"""The training pipeline's model as the steps after training receive it."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+
+def package_model(model_dir: Path, archive_dir: Path) -> Path:
+    """``model.tar.gz`` of the model folder's files at its top level, as a training job uploads it."""
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    archive = archive_dir / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    return archive
