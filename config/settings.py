@@ -332,7 +332,16 @@ class Deployment(_Strict):
     guardrails_traffic_routing: Literal["CANARY", "LINEAR"] = "CANARY"
     autoscaling: Autoscaling = Autoscaling()
     alarms: Alarms = Alarms()
-    notification_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _emails_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "notification_emails" in data:
+            raise ValueError(
+                "notification_emails has moved to notifications.emails (the operations stack owns every subscription); "
+                "move the addresses there"
+            )
+        return data
 
     @model_validator(mode="after")
     def _fits_sagemaker_blue_green(self) -> Deployment:
@@ -350,6 +359,30 @@ class Deployment(_Strict):
         return self
 
 
+class SlackChannel(_Strict):
+    """A Slack channel that AWS Chatbot posts the notifications to. The workspace must be authorized in the
+    AWS Chatbot console of the account once (an OAuth step CloudFormation cannot do)."""
+
+    # AWS::Chatbot::SlackChannelConfiguration's patterns: the workspace (team) ID, e.g. T0123ABCD, and the
+    # channel ID, e.g. C0123ABCD (in Slack: the channel's details, at the bottom).
+    workspace_id: Annotated[str, Field(pattern=r"^[0-9A-Z]{1,255}$")]
+    channel_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,255}$")]
+
+
+class Notifications(_Strict):
+    """Who is told what happened: training runs, model reviews and deployments, in one format."""
+
+    # Each address receives a confirmation e-mail from SNS first; nothing arrives until it is confirmed.
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+    # Off unless given: posts every message to this Slack channel through AWS Chatbot.
+    slack: SlackChannel | None = None
+    # Off unless given: a digest of the last 24 hours (latest approved model, training runs, deployments) on
+    # this EventBridge Scheduler expression, in UTC, e.g. 'cron(0 7 * * ? *)' for 07:00 every day.
+    daily_digest: ScheduleExpression | None = None
+    # How many of the evaluation report's feature importances a message lists.
+    top_features: Annotated[int, Field(ge=0, le=10)] = 5
+
+
 class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
@@ -361,6 +394,7 @@ class EnvironmentConfig(_Strict):
     storage: Storage
     model_build: ModelBuild = ModelBuild()
     deployment: Deployment = Deployment()
+    notifications: Notifications = Notifications()
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 
