@@ -28,6 +28,10 @@ TRAINING_PIPELINE = "training"
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 
 
+# Keys of earlier versions of the config files, and where they live now.
+MOVED_KEYS = {("deployment", "notification_emails"): "notifications.emails"}
+
+
 class ConfigError(ValueError):
     """A config file is missing, unreadable or invalid; the message says where and what is accepted."""
 
@@ -333,16 +337,6 @@ class Deployment(_Strict):
     autoscaling: Autoscaling = Autoscaling()
     alarms: Alarms = Alarms()
 
-    @model_validator(mode="before")
-    @classmethod
-    def _emails_moved(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "notification_emails" in data:
-            raise ValueError(
-                "notification_emails has moved to notifications.emails (the operations stack owns every subscription); "
-                "move the addresses there"
-            )
-        return data
-
     @model_validator(mode="after")
     def _fits_sagemaker_blue_green(self) -> Deployment:
         timings = CanaryTimings(
@@ -453,6 +447,10 @@ def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
     if "name" in raw:
         problems.append(("name", "the environment's name comes from the file name; remove this key"))
         raw.pop("name")
+    for (section, key), new_key in MOVED_KEYS.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            problems.append((f"{section}.{key}", f"this key has moved to {new_key}; move its value there"))
+            raw[section].pop(key)
     try:
         config = EnvironmentConfig.model_validate({**raw, "name": name}, context={"region": raw.get("region")})
     except ValidationError as err:
