@@ -65,6 +65,8 @@ class Notifier(Construct):
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"{prefix}: the notify function", managed_policies=[reports_policy]
         )
         statements = [
+            # Not topic.grant_publish(): for an encrypted topic it also grants the key directly, not only through SNS.
+            ("PublishToTheTopic", ["sns:Publish"], [topic.topic_arn]),
             ("ReadPipelineRuns", ["sagemaker:ListPipelineExecutions"], self.pipeline_arns),
             ("ReadPipelineRunSteps", ["sagemaker:ListPipelineExecutionSteps", "sagemaker:DescribePipelineExecution"], executions),
             ("ReadModelPackages", ["sagemaker:DescribeModelPackage"], [packages]),
@@ -84,7 +86,6 @@ class Notifier(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
             )
         )
-        topic.grant_publish(role)
         acknowledge_wildcard_resources(role, [*executions, packages, deployments], "Every run, package version or deployment of this environment, and no other.")
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
         acknowledge(role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.")
