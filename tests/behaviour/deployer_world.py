@@ -56,6 +56,23 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
     return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",)).template("dev", "deployment")
 
 
+def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
+    """A new model package version in `group`, registered as the pipeline does (pending) and then given `status`."""
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        **extra,
+    )["ModelPackageArn"]
+    if status != "PendingManualApproval":
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+    return arn
+
+
 class DeployerWorld:
     def __init__(self, template: dict, shim: EndpointShim, retry_waits: list[float]) -> None:
         self.shim = shim
@@ -91,18 +108,7 @@ class DeployerWorld:
                 self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
             except self.sagemaker.exceptions.ClientError:
                 pass
-        arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=group,
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
-        if status != "PendingManualApproval":
-            self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
-        return arn
+        return register_model(self.sagemaker, group, status)
 
     # -- running the deployer ----------------------------------------------------------------
 

@@ -20,8 +20,10 @@ from sklearn.ensemble import RandomForestClassifier
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from pipeline_code.training.evaluate import evaluate
 from tests.behaviour import sfn_harness
+from tests.behaviour.deployer_world import register_model
 from tests.behaviour.notify_function import NotifyFunction, handler
 from tests.behaviour.pipeline_runs import pipeline_runs
+from tests.sample_events import model_package_state_change, pipeline_run_ended
 
 REGION = "eu-west-1"
 PREFIX = "mlops-dev"
@@ -86,19 +88,7 @@ class World:
             key = f"pipelines/{PIPELINE}/exec-{len(self.s3.list_objects_v2(Bucket=BUCKET).get('Contents', []))}/Evaluate/evaluation/evaluation.json"
             self.s3.put_object(Bucket=BUCKET, Key=key, Body=report if isinstance(report, bytes) else json.dumps(report).encode())
             metrics = {"ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}}}}
-        arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=GROUP,
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            **metrics,
-        )["ModelPackageArn"]
-        if status != "PendingManualApproval":
-            self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
-        return arn
+        return register_model(self.sagemaker, GROUP, status, **metrics)
 
     def run(self, status: str, steps: list[dict], started: datetime.datetime = STARTED) -> str:
         arn = self.sagemaker.start_pipeline_execution(PipelineName=PIPELINE)["PipelineExecutionArn"]
@@ -117,53 +107,7 @@ def world(aws_env):
 
 
 def pipeline_event(world: World, execution_arn: str, status: str, pipeline_arn: str | None = None) -> dict:
-    """SageMaker's event for a pipeline run that ended."""
-    pipeline_arn = pipeline_arn or world.pipeline_arn
-    return {
-        "version": "0",
-        "id": "315c1398-40ff-a850-213b-158f73e60175",
-        "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": "2026-11-25T06:14:05Z",
-        "region": REGION,
-        "resources": [pipeline_arn, execution_arn],
-        "detail": {
-            "pipelineExecutionDisplayName": "execution-1795586400000",
-            "pipelineExecutionArn": execution_arn,
-            "executionStartTime": "2026-11-25T06:00:00Z",
-            "executionEndTime": "2026-11-25T06:14:05Z",
-            "pipelineExecutionDescription": "",
-            "pipelineArn": pipeline_arn,
-            "currentPipelineExecutionStatus": status,
-            "previousPipelineExecutionStatus": "Executing",
-        },
-    }
-
-
-def package_event(package_arn: str, status: str, group: str = GROUP, **detail: object) -> dict:
-    """SageMaker's event for a model package whose approval status changed (or that was created)."""
-    version = int(package_arn.rsplit("/", 1)[-1])
-    return {
-        "version": "0",
-        "id": "8d5c2f3a-1b4e-4c2f-9a7d-3e6f5b1c2d4e",
-        "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": "2026-11-25T06:14:30Z",
-        "region": REGION,
-        "resources": [package_arn],
-        "detail": {
-            "ModelPackageGroupName": group,
-            "ModelPackageVersion": version,
-            "ModelPackageArn": package_arn,
-            "ModelPackageName": group,
-            "CreationTime": 1795587270000,
-            "ModelApprovalStatus": status,
-            "ModelPackageStatus": "Completed",
-            **detail,
-        },
-    }
+    return pipeline_run_ended(pipeline_arn or world.pipeline_arn, execution_arn, status)
 
 
 def deployer_event(world: World, package_arn: str, event: str, **detail: str) -> dict:
@@ -256,7 +200,7 @@ def test_succeeded_run_that_registered_nothing_says_so(world):
 def test_registered_model_awaits_review_with_its_metrics(world, report):
     package = world.register(report)
 
-    told = world.told(package_event(package, "PendingManualApproval"))
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
 
     auc, accuracy, _ = _quality(report)
     assert told.subject == f"{GROUP}: version 1 registered, awaiting review"
@@ -267,7 +211,7 @@ def test_registered_model_awaits_review_with_its_metrics(world, report):
 def test_approved_model_says_where_it_is_deployed(world, report):
     package = world.register(report, status="Approved")
 
-    told = world.told(package_event(package, "Approved"))
+    told = world.told(model_package_state_change(package, "Approved"))
 
     assert told.subject == f"{GROUP}: version 1 approved"
     assert f"The canary deployer now deploys it to endpoint {ENDPOINT}." in told.text
@@ -277,7 +221,7 @@ def test_approved_model_says_where_it_is_deployed(world, report):
 def test_rejected_model_gives_the_reviewers_note(world, report):
     package = world.register(report, status="Rejected")
 
-    told = world.told(package_event(package, "Rejected", ApprovalDescription="recall on the minority class is too low"))
+    told = world.told(model_package_state_change(package, "Rejected", ApprovalDescription="recall on the minority class is too low"))
 
     assert told.subject == f"{GROUP}: version 1 rejected"
     assert "it will not be deployed. The reviewer wrote: recall on the minority class is too low" in told.text
@@ -288,7 +232,7 @@ def test_missing_report_still_sends_the_message_and_says_so(world, report):
     uri = world.sagemaker.describe_model_package(ModelPackageName=package)["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     world.s3.delete_object(Bucket=BUCKET, Key=uri.split(f"{BUCKET}/", 1)[1])
 
-    told = world.told(package_event(package, "PendingManualApproval"))
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
 
     assert told.subject == f"{GROUP}: version 1 registered, awaiting review"
     assert f"Its evaluation report {uri} could not be read (NoSuchKey), so its quality is unknown." in told.text
@@ -302,7 +246,7 @@ def test_missing_report_still_sends_the_message_and_says_so(world, report):
 def test_malformed_report_still_sends_the_message_and_says_so(world, body):
     package = world.register(body)
 
-    told = world.told(package_event(package, "PendingManualApproval"))
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
 
     assert "is malformed (" in told.text and "so its quality is unknown" in told.text
 
@@ -310,7 +254,7 @@ def test_malformed_report_still_sends_the_message_and_says_so(world, body):
 def test_model_registered_without_metrics_says_its_quality_is_unknown(world):
     package = world.register(None)
 
-    assert "No evaluation report is attached to this model version" in world.told(package_event(package, "PendingManualApproval")).text
+    assert "No evaluation report is attached to this model version" in world.told(model_package_state_change(package, "PendingManualApproval")).text
 
 
 # -- the deployer's events, in the same format ---------------------------------------------------------
@@ -354,7 +298,7 @@ def test_subject_stays_within_what_sns_accepts(world):
 def test_chat_channels_get_the_same_message_as_a_chatbot_custom_notification(world, report):
     package = world.register(report)
 
-    told = world.told(package_event(package, "PendingManualApproval"))
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
 
     assert told.chat["version"] == "1.0" and told.chat["source"] == "custom"
     assert told.chat["content"]["title"] == told.subject

@@ -20,6 +20,7 @@ from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from stacks.operations import PACKAGE_EVENT, PIPELINE_EVENT
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve, task_states
+from tests.sample_events import model_package_state_change, pipeline_run_ended
 from tests.synth import CONFIG_DIR, Synthesized, synthesize
 from tests.templates import only, policy_statements, properties, resources, state_machine_definition
 from tests.unit.test_validators import CFN_LINT_IGNORED
@@ -65,41 +66,11 @@ def _matches(rule: dict, event: dict) -> bool:
 
 def pipeline_event(account: str, pipeline: str, status: str) -> dict:
     pipeline_arn = f"arn:aws:sagemaker:eu-west-1:{account}:pipeline/{pipeline}"
-    execution_arn = f"{pipeline_arn}/execution/0a1b2c3d4e5f"
-    return {
-        "version": "0",
-        "id": "315c1398-40ff-a850-213b-158f73e60175",
-        "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
-        "source": "aws.sagemaker",
-        "account": account,
-        "time": "2026-11-25T06:14:05Z",
-        "region": "eu-west-1",
-        "resources": [pipeline_arn, execution_arn],
-        "detail": {
-            "pipelineExecutionDisplayName": "execution-1795586400000",
-            "pipelineExecutionArn": execution_arn,
-            "executionStartTime": "2026-11-25T06:00:00Z",
-            "executionEndTime": "2026-11-25T06:14:05Z",
-            "pipelineArn": pipeline_arn,
-            "currentPipelineExecutionStatus": status,
-            "previousPipelineExecutionStatus": "Executing",
-        },
-    }
+    return pipeline_run_ended(pipeline_arn, f"{pipeline_arn}/execution/0a1b2c3d4e5f", status)
 
 
 def package_event(account: str, group: str, status: str) -> dict:
-    arn = f"arn:aws:sagemaker:eu-west-1:{account}:model-package/{group}/3"
-    return {
-        "version": "0",
-        "id": "8d5c2f3a-1b4e-4c2f-9a7d-3e6f5b1c2d4e",
-        "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker",
-        "account": account,
-        "time": "2026-11-25T06:14:30Z",
-        "region": "eu-west-1",
-        "resources": [arn],
-        "detail": {"ModelPackageGroupName": group, "ModelPackageVersion": 3, "ModelPackageArn": arn, "ModelApprovalStatus": status, "ModelPackageStatus": "Completed"},
-    }
+    return model_package_state_change(f"arn:aws:sagemaker:eu-west-1:{account}:model-package/{group}/3", status)
 
 
 def deployer_events(synthesized: Synthesized, environment: str) -> list[dict]:
