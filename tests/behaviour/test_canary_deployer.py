@@ -170,9 +170,6 @@ def test_package_not_approved_or_not_ours_fails_before_touching_the_endpoint(wor
     assert execution.error == "PackageNotDeployable"
     assert world.sagemaker.list_models()["Models"] == []
     assert world.sagemaker.list_endpoints()["Endpoints"] == []
-    (told,) = world.messages()
-    assert told.subject == f"{ENDPOINT}: deployment of version 1 failed"
-    assert "nothing on the endpoint changed" in told.text and f"Why: {execution.cause}" in told.text
 
 
 def test_duplicate_approval_event_while_deploying_is_refused(approval_world):
@@ -403,6 +400,9 @@ def test_lookup_of_the_endpoint_that_is_refused_creates_nothing(world):
     assert execution.error == "DeploymentFailed"
     assert "AccessDeniedException" in execution.cause
     assert world.sagemaker.list_endpoints()["Endpoints"] == []
+    (told,) = world.messages()
+    assert told.subject == f"{ENDPOINT}: deployment of version 1 failed"
+    assert "nothing on the endpoint changed" in told.text and f"Why: {execution.cause}" in told.text
 
 
 def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):
