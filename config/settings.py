@@ -29,6 +29,10 @@ TRAINING_PIPELINE = "training"
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 
 
+# Keys of earlier versions of the config files, and where they live now.
+MOVED_KEYS = {("deployment", "notification_emails"): "notifications.emails"}
+
+
 class ConfigError(ValueError):
     """A config file is missing, unreadable or invalid; the message says where and what is accepted."""
 
@@ -338,7 +342,6 @@ class Deployment(_Strict):
     guardrails_traffic_routing: Literal["CANARY", "LINEAR"] = "CANARY"
     autoscaling: Autoscaling = Autoscaling()
     alarms: Alarms = Alarms()
-    notification_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
 
     @model_validator(mode="after")
     def _fits_sagemaker_blue_green(self) -> Deployment:
@@ -356,6 +359,30 @@ class Deployment(_Strict):
         return self
 
 
+class SlackChannel(_Strict):
+    """A Slack channel that AWS Chatbot posts the notifications to. The workspace must be authorized in the
+    AWS Chatbot console of the account once (an OAuth step CloudFormation cannot do)."""
+
+    # AWS::Chatbot::SlackChannelConfiguration's patterns: the workspace (team) ID, e.g. T0123ABCD, and the
+    # channel ID, e.g. C0123ABCD (in Slack: the channel's details, at the bottom).
+    workspace_id: Annotated[str, Field(pattern=r"^[0-9A-Z]{1,255}$")]
+    channel_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,255}$")]
+
+
+class Notifications(_Strict):
+    """Who is told what happened: training runs, model reviews and deployments, in one format."""
+
+    # Each address receives a confirmation e-mail from SNS first; nothing arrives until it is confirmed.
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+    # Off unless given: posts every message to this Slack channel through AWS Chatbot.
+    slack: SlackChannel | None = None
+    # Off unless given: a digest of the last 24 hours (latest approved model, training runs, deployments) on
+    # this EventBridge Scheduler expression, in UTC, e.g. 'cron(0 7 * * ? *)' for 07:00 every day.
+    daily_digest: ScheduleExpression | None = None
+    # How many of the evaluation report's feature importances a message lists.
+    top_features: Annotated[int, Field(ge=0, le=10)] = 5
+
+
 class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
@@ -367,6 +394,7 @@ class EnvironmentConfig(_Strict):
     storage: Storage
     model_build: ModelBuild = ModelBuild()
     deployment: Deployment = Deployment()
+    notifications: Notifications = Notifications()
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 
@@ -425,6 +453,10 @@ def load_environment(config_dir: Path, name: str) -> EnvironmentConfig:
     if "name" in raw:
         problems.append(("name", "the environment's name comes from the file name; remove this key"))
         raw.pop("name")
+    for (section, key), new_key in MOVED_KEYS.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            problems.append((f"{section}.{key}", f"this key has moved to {new_key}; move its value there"))
+            raw[section].pop(key)
     try:
         config = EnvironmentConfig.model_validate({**raw, "name": name}, context={"region": raw.get("region")})
     except ValidationError as err:

@@ -1,5 +1,5 @@
-"""Deployment: the canary deployer, the per-variant alarms it watches, notifications, and the rule that
-starts it when a model package of this environment is approved."""
+"""Deployment: the canary deployer, the per-variant alarms it watches, the notification topic, and the rule
+that starts the deployer when a model package of this environment is approved."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -45,9 +44,8 @@ class DeploymentStack(cdk.Stack):
         self.endpoint_name = f"{prefix}-endpoint"
         model_name_prefix = f"{prefix}-model"
 
+        # Alarms publish here; the operations stack publishes everything else and owns the subscriptions.
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
-        for address in deployment.notification_emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(address))
 
         self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
         model_role = ServedModelRole(
@@ -61,10 +59,11 @@ class DeploymentStack(cdk.Stack):
             security_group_id=security_group_id,
         ).role
 
+        self.deployer_name = f"{prefix}-canary-deployer"
         self.deployer = CanaryDeployer(
             self,
             "CanaryDeployer",
-            state_machine_name=f"{prefix}-canary-deployer",
+            state_machine_name=self.deployer_name,
             endpoint_name=self.endpoint_name,
             model_name_prefix=model_name_prefix,
             model_package_group_name=model_package_group_name,
@@ -88,12 +87,10 @@ class DeploymentStack(cdk.Stack):
                 invocations_per_instance=deployment.autoscaling.invocations_per_instance,
             ),
             alarm_names={colour: [alarm.alarm_name for alarm in alarms] for colour, alarms in self.alarms.items()},
-            topic=self.topic,
             key=key,
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
         )
-        self._let_deployer_publish_to_encrypted_topic(key)
 
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.
@@ -127,23 +124,6 @@ class DeploymentStack(cdk.Stack):
                     max_event_age=cdk.Duration.hours(2),
                 )
             ],
-        )
-
-    def _let_deployer_publish_to_encrypted_topic(self, key: kms.IKey) -> None:
-        # SNS encrypts each message with the topic's key as the publisher, so the deployer needs the key too.
-        role = self.deployer.state_machine.role
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PublishToTheEncryptedTopic",
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"sns.{self.region}.amazonaws.com"}},
-            )
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.",
         )
 
     def _variant_alarms(self, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:

@@ -12,6 +12,7 @@ from config import ENVIRONMENTS, EnvironmentConfig, load_environments
 from stacks.deployment import DeploymentStack
 from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
+from stacks.operations import OperationsStack
 from stacks.storage import StorageStack
 from stacks.studio import StudioStack
 
@@ -71,6 +72,21 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             delete_endpoint_with_stack=not config.retain_data,
+        )
+        self.operations = OperationsStack(
+            self,
+            "operations",
+            **protected,
+            prefix=config.prefix,
+            notifications=config.notifications,
+            topic=self.deployment.topic,
+            key=self.storage.key,
+            evaluation_reports_policy=self.storage.evaluation_reports_policy,
+            pipeline_names=[settings.pipeline_name for settings in self.model_build.pipeline_settings.values()],
+            model_package_group_name=self.model_build.model_package_group.model_package_group_name,
+            deployer_name=self.deployment.deployer_name,
+            deployer_events=self.deployment.deployer.event_pattern,
+            endpoint_name=self.deployment.endpoint_name,
         )
 
 

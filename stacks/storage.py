@@ -97,6 +97,7 @@ class StorageStack(cdk.Stack):
         self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
         self.served_model_access_policy = self._served_model_access_policy(prefix)
+        self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
         self._let_services_publish_to_encrypted_topics(prefix)
 
     def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
@@ -225,6 +226,24 @@ class StorageStack(cdk.Stack):
         acknowledge_wildcard_resources(
             policy, [artifacts], "Pipelines write a model artifact per execution under their own prefix; read-only."
         )
+        return policy
+
+    def _evaluation_reports_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """Read-only, for notifications: the evaluation reports the pipelines write, and nothing else of the
+        artifacts (reports are at pipelines/<pipeline>/<execution>/<step>/<output>/evaluation.json)."""
+        reports = self.artifacts_bucket.arn_for_objects(f"{ARTIFACTS_PREFIX}{prefix}-*/evaluation.json")
+        policy = iam.ManagedPolicy(
+            self,
+            "EvaluationReportsAccess",
+            description=f"{prefix}: read the evaluation reports of the pipelines",
+            statements=[
+                iam.PolicyStatement(sid="ReadEvaluationReports", actions=["s3:GetObject"], resources=[reports]),
+                iam.PolicyStatement(
+                    sid="DecryptEvaluationReports", actions=["kms:Decrypt"], resources=[self.key.key_arn], conditions={"StringEquals": {"kms:ViaService": self._via("s3")}}
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(policy, [reports], "Pipelines write an evaluation report per execution under their own prefix; read-only.")
         return policy
 
     def _via(self, service: str) -> str:

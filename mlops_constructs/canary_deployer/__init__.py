@@ -12,16 +12,16 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
+from aws_cdk import aws_events as events
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
 from mlops_constructs.canary_deployer.canary import COLOURS
-from mlops_constructs.canary_deployer.states import IN_SERVICE, SCALING_POLICY, DeployerStates, VariantScaling
+from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DeployerStates, VariantScaling
 from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
 
-__all__ = ["COLOURS", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "VariantScaling"]
+__all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "VariantScaling"]
 
 
 class CanaryDeployer(Construct):
@@ -32,7 +32,8 @@ class CanaryDeployer(Construct):
     valid across releases. The first release creates the endpoint on ``blue``. Later ones bake a canary
     while checking the new colour's alarms, then promote (the new colour takes the live capacity) or roll
     back to the live model at its live capacity and end FAILED with the reason. Every AWS call retries
-    throttling; any other failure after autoscaling came off the live variant rolls back.
+    throttling; any other failure after autoscaling came off the live variant rolls back. Outcomes and
+    approval requests are announced as EventBridge events matching `event_pattern`, for whoever tells people.
     """
 
     def __init__(
@@ -55,7 +56,6 @@ class CanaryDeployer(Construct):
         guardrails_traffic_routing: str = "CANARY",
         scaling: VariantScaling,
         alarm_names: dict[str, list[str]],
-        topic: sns.ITopic,
         key: kms.IKey,
         subnet_ids: list[str] | None = None,
         security_group_ids: list[str] | None = None,
@@ -66,7 +66,7 @@ class CanaryDeployer(Construct):
         if timeout > MAX_EXECUTION_SECONDS:
             raise ValueError(f"the deployer's longest path needs {timeout} s, more than a Standard workflow's {MAX_EXECUTION_SECONDS} s")
         states = DeployerStates(
-            self, endpoint_name=endpoint_name, model_name_prefix=model_name_prefix, timings=timings, scaling=scaling, topic=topic, key_arn=key.key_arn
+            self, endpoint_name=endpoint_name, model_name_prefix=model_name_prefix, timings=timings, scaling=scaling, event_source=state_machine_name, key_arn=key.key_arn
         )
         package_arns = [states.sagemaker_arn("model-package", f"{model_package_group_name.lower()}/*")]
         vpc_config = {"VpcConfig": {"Subnets": subnet_ids, "SecurityGroupIds": security_group_ids}} if subnet_ids and security_group_ids else {}
@@ -125,6 +125,10 @@ class CanaryDeployer(Construct):
             ),
         )
         permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns)
+        # What the deployer announces: put by this state machine only (Step Functions adds its ARN to each event).
+        self.event_pattern = events.EventPattern(
+            source=[state_machine_name], detail_type=[DEPLOYMENT_EVENT], resources=[self.state_machine.state_machine_arn]
+        )
 
     def _later_release(self, states: DeployerStates, change: sfn.IChainable, nothing_changed: sfn.IChainable) -> sfn.IChainable:
         """The endpoint exists: go ahead only if it serves one variant, InService, and not this release."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 
-from mlops_constructs.canary_deployer.states import RETRY, TRANSIENT_ERRORS, DeployerStates
+from mlops_constructs.canary_deployer.states import DeployerStates
 
 COLOURS = ("blue", "green")
 
@@ -179,26 +178,13 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
 
 
 def approval(states: DeployerStates, timeout: cdk.Duration, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
-    """Send a task token to the topic and wait: send-task-success promotes; send-task-failure, or no
-    answer within `timeout`, rolls back."""
-    ask = tasks.SnsPublish(
-        states.scope,
+    """Announce a request for approval with a task token and wait: send-task-success promotes;
+    send-task-failure, or no answer within `timeout`, rolls back."""
+    ask = states.announce(
         "Ask for approval",
-        topic=states.topic,
-        subject=f"{states.endpoint}: approve the canary?",
+        {"event": "approval requested", "taskToken": sfn.JsonPath.task_token},
         integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        message=sfn.TaskInput.from_object(
-            {
-                "endpoint": states.endpoint,
-                "event": "approval requested",
-                "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
-                "taskToken": sfn.JsonPath.task_token,
-                "approve": "aws stepfunctions send-task-success --task-output '{}' --task-token <taskToken>",
-                "reject": "aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token <taskToken>",
-            }
-        ),
         task_timeout=sfn.Timeout.duration(timeout),
-        result_path=sfn.JsonPath.DISCARD,
     )
     refused = sfn.Pass(
         states.scope,
@@ -207,6 +193,5 @@ def approval(states: DeployerStates, timeout: cdk.Duration, promote: sfn.IChaina
         result_path="$.failure",
     )
     refused.next(rollback)
-    ask.add_retry(errors=TRANSIENT_ERRORS["sns"], **RETRY)
     ask.add_catch(refused, errors=["States.ALL"], result_path="$.approval")
     return ask.next(promote)

@@ -14,7 +14,7 @@ _SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 def nothing_changed(states: DeployerStates) -> sfn.IChainable:
     """For failures before the endpoint was touched: announce and end FAILED."""
     ended = sfn.Fail(states.scope, "Deployment failed", error="DeploymentFailed", cause_path="$.failure.reason")
-    announce = states.notify("Announce the failed deployment", "deployment failed, nothing changed", "$.failure.reason")
+    announce = states.notify("Announce the failed deployment", "deployment failed", "$.failure.reason")
     announce.add_catch(ended, errors=["States.ALL"], result_path="$.notifyError")
     return announce.next(ended)
 
@@ -29,7 +29,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
     scope = states.scope
     rolled_back = sfn.Fail(scope, "Rolled back", error="CanaryRolledBack", cause_path="$.failure.reason")
     stuck = sfn.Fail(scope, "Rollback failed", error="RollbackFailed", cause_path="$.failure.reason")
-    announce_stuck = states.notify("Announce the failed rollback", "rollback failed, endpoint needs attention", "$.failure.reason")
+    announce_stuck = states.notify("Announce the failed rollback", "rollback failed", "$.failure.reason")
     announce_stuck.add_catch(stuck, errors=["States.ALL"], result_path="$.notifyError")
     announce_stuck.next(stuck)
 

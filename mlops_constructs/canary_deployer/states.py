@@ -1,12 +1,11 @@
 """The building blocks every phase of the deployer uses: AWS calls that retry what is transient, endpoint
-polls, autoscaling, endpoint configs and notifications."""
+polls, autoscaling, endpoint configs and the events that announce what happened."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import aws_cdk as cdk
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -16,6 +15,9 @@ from mlops_constructs.canary_deployer.timings import CanaryTimings
 IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# The deployer announces what it did as EventBridge events of this detail type, with the state machine's name as
+# their source; whoever tells people (the operations stack's notify function) writes the message.
+DEPLOYMENT_EVENT = "Canary Deployment Status Change"
 
 # The error names Step Functions gives throttling and transient faults, per service. Codes that a
 # service's API model does not declare (SageMaker's ThrottlingException, CloudWatch's Throttling, Application
@@ -30,7 +32,9 @@ TRANSIENT_ERRORS = {
         "ApplicationAutoScaling.InternalServiceException",
     ],
     "sfn": ["Sfn.SfnException", "Sfn.ThrottlingException"],
-    "sns": ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException", "SNS.AmazonSNSException"],
+    # The optimised PutEvents integration fails with EventBridge.FailedEntry when an entry was refused, most
+    # often throttled; request-level errors surface under the service's own names, as for SNS.
+    "events": ["EventBridge.FailedEntry", "EventBridge.ThrottlingException", "EventBridge.InternalException", "EventBridge.AmazonEventBridgeException"],
 }
 RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
 
@@ -43,7 +47,7 @@ class VariantScaling:
 
 
 class DeployerStates:
-    """Makes the deployer's states in `scope`; holds what they share (endpoint, timings, topic, ARNs)."""
+    """Makes the deployer's states in `scope`; holds what they share (endpoint, timings, event source, ARNs)."""
 
     def __init__(
         self,
@@ -53,7 +57,7 @@ class DeployerStates:
         model_name_prefix: str,
         timings: CanaryTimings,
         scaling: VariantScaling,
-        topic: sns.ITopic,
+        event_source: str,
         key_arn: str,
     ) -> None:
         self.scope = scope
@@ -62,7 +66,7 @@ class DeployerStates:
         self.model_prefix = model_name_prefix
         self.timings = timings
         self.scaling = scaling
-        self.topic = topic
+        self.event_source = event_source
         self.key_arn = key_arn
         self.endpoint_arns = [self.sagemaker_arn("endpoint", endpoint_name.lower())]
         self.config_arns = [self.sagemaker_arn("endpoint-config", f"{endpoint_name.lower()}-*")]
@@ -81,25 +85,34 @@ class DeployerStates:
     def sagemaker_arn(self, kind: str, name: str) -> str:
         return self.stack.format_arn(service="sagemaker", resource=kind, resource_name=name)
 
-    def notify(self, name: str, what: str, detail_path: str) -> tasks.SnsPublish:
-        task = tasks.SnsPublish(
+    def announce(self, name: str, details: dict, **kwargs) -> tasks.EventBridgePutEvents:
+        """Put one event of `DEPLOYMENT_EVENT` on the default bus with `details` and the package and execution."""
+        task = tasks.EventBridgePutEvents(
             self.scope,
             name,
-            topic=self.topic,
-            subject=f"{self.endpoint}: {what}",
-            message=sfn.TaskInput.from_object(
-                {
-                    "endpoint": self.endpoint,
-                    "event": what,
-                    "detail": sfn.JsonPath.string_at(detail_path),
-                    "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    source=self.event_source,
+                    detail_type=DEPLOYMENT_EVENT,
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "endpoint": self.endpoint,
+                            "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+                            "execution": sfn.JsonPath.execution_id,
+                            **details,
+                        }
+                    ),
+                )
+            ],
             result_path=sfn.JsonPath.DISCARD,
+            **kwargs,
         )
-        task.add_retry(errors=TRANSIENT_ERRORS["sns"], **RETRY)
+        task.add_retry(errors=TRANSIENT_ERRORS["events"], **RETRY)
         return task
+
+    def notify(self, name: str, what: str, detail_path: str) -> tasks.EventBridgePutEvents:
+        """Announce `what` happened (released, promoted, rolled back, ... failed), with `detail_path`'s text."""
+        return self.announce(name, {"event": what, "detail": sfn.JsonPath.string_at(detail_path)})
 
     # -- endpoint configs and updates ------------------------------------------------------------
 

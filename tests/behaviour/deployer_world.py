@@ -1,8 +1,10 @@
 """The canary deployer as `cdk synth` produces it, running in moto with a model registry around it.
 
 `synthesized_deployer()` synthesizes the dev environment from a copy of config/ whose waits are zero
-seconds; `DeployerWorld` creates what the definition talks to (alarms, topic, model packages) and runs
-executions of that exact definition. Used by the behaviour tests and by `make bench`.
+seconds; `DeployerWorld` creates what the definition talks to (alarms, model packages, the default event
+bus) and runs executions of that exact definition. The events the deployer puts reach the notify function
+as EventBridge would deliver them, through a rule on the deployer's source, and its messages reach the
+topic. Used by the behaviour tests and by `make bench`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import boto3
 from unittest import mock
 import yaml
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.sns.models import sns_backends
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
+from tests.behaviour.notify_function import NotifyFunction, Received
 from tests.synth import CONFIG_DIR, synthesize
 
 REGION = "eu-west-1"
@@ -54,6 +56,23 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
     return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",)).template("dev", "deployment")
 
 
+def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
+    """A new model package version in `group`, registered as the pipeline does (pending) and then given `status`."""
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        **extra,
+    )["ModelPackageArn"]
+    if status != "PendingManualApproval":
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+    return arn
+
+
 class DeployerWorld:
     def __init__(self, template: dict, shim: EndpointShim, retry_waits: list[float]) -> None:
         self.shim = shim
@@ -69,6 +88,16 @@ class DeployerWorld:
         self.definition = definition
         self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
         self._names = (f"deploy-{n}" for n in itertools.count(1))
+        self.notify = NotifyFunction(
+            REGION,
+            boto3.client("sns", region_name=REGION).create_topic(Name="mlops-dev-notifications")["TopicArn"],
+            PREFIX="mlops-dev",
+            ENDPOINT_NAME=ENDPOINT,
+            MODEL_PACKAGE_GROUP=GROUP,
+            DEPLOYER_ARN=self.state_machine,
+            PIPELINES="[]",
+        )
+        self._events = self._deliver_deployer_events()
 
     # -- the model registry ------------------------------------------------------------------
 
@@ -79,18 +108,7 @@ class DeployerWorld:
                 self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
             except self.sagemaker.exceptions.ClientError:
                 pass
-        arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=group,
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
-        if status != "PendingManualApproval":
-            self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
-        return arn
+        return register_model(self.sagemaker, group, status)
 
     # -- running the deployer ----------------------------------------------------------------
 
@@ -118,8 +136,8 @@ class DeployerWorld:
         while time.monotonic() < deadline:
             for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
                 if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
-                    message = json.loads(event["taskScheduledEventDetails"]["parameters"])["Message"]
-                    return (json.loads(message) if isinstance(message, str) else message)["taskToken"]
+                    (entry,) = json.loads(event["taskScheduledEventDetails"]["parameters"])["Entries"]
+                    return (json.loads(entry["Detail"]) if isinstance(entry["Detail"], str) else entry["Detail"])["taskToken"]
             time.sleep(0.01)
         raise LookupError("no approval request was sent")
 
@@ -184,10 +202,17 @@ class DeployerWorld:
             for t in targets
         }
 
+    def messages(self) -> list[Received]:
+        """What people were told, oldest first: the deployer's events so far, written up by the notify function."""
+        while received := self.sqs.receive_message(QueueUrl=self._events, MaxNumberOfMessages=10).get("Messages"):
+            for message in received:
+                self.notify(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self._events, ReceiptHandle=message["ReceiptHandle"])
+        return self.notify.received()
+
     def notifications(self) -> list[str]:
-        """Subjects of the messages published to the deployments topic, oldest first."""
-        (topic,) = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics.values()
-        return [subject for _, _, subject, *_ in topic.sent_notifications]
+        """Subjects of the messages people were told, oldest first."""
+        return [message.subject for message in self.messages()]
 
     def remove_endpoint(self) -> None:
         """Back to no endpoint at all: the state before a first release."""
@@ -231,6 +256,16 @@ class DeployerWorld:
             names[alarm["AlarmName"].removeprefix(f"{ENDPOINT}-")] = alarm["AlarmName"]
         return names
 
+    def _deliver_deployer_events(self) -> str:
+        """A queue that receives what the deployer puts on the default bus, as the notify function's rule would."""
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        queue = self.sqs.create_queue(QueueName="deployer-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name="deployer-events", EventPattern=json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]}))
+        events.put_targets(Rule="deployer-events", Targets=[{"Id": "queue", "Arn": arn}])
+        return queue
+
     def _refs(self, template: dict) -> dict:
         topic = boto3.client("sns", region_name=REGION).create_topic(Name="mlops-dev-deployments")["TopicArn"]
         refs: dict = {}
@@ -261,6 +296,7 @@ def deployer_world(template: dict) -> Iterator[DeployerWorld]:
         mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
         sfn_harness.retry_waits() as waits,
         sfn_harness.parsed_once(),
+        sfn_harness.eventbridge_errors_named(),
     ):
         yield DeployerWorld(template, shim, waits)
 

@@ -13,7 +13,9 @@ Driving time and faults from the test, never from the wall clock:
 - `timeout_passes_at_once()` lets a named state's wait for its task token run out as soon as the
   token has been sent, as if its TimeoutSeconds had passed;
 - `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
-  exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
+  exception boto3 raises for that error code, so Step Functions names the error as it would on AWS;
+- `eventbridge_errors_named()` names the errors of the optimised EventBridge PutEvents integration as
+  Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
 quarters of an execution's time here).
 
@@ -39,6 +41,11 @@ import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events import StateTaskServiceEvents
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.exceptions import ExecutionDoesNotExist
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -411,7 +418,7 @@ class Fault:
         return True
 
 
-_FAULTY_TASK_TYPES = (StateTaskServiceAwsSdk, StateTaskServiceSns)
+_FAULTY_TASK_TYPES = (StateTaskServiceAwsSdk, StateTaskServiceSns, StateTaskServiceEvents)
 _fault_clients: dict[str, Any] = {}
 
 
@@ -449,6 +456,26 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
         for task_type in _FAULTY_TASK_TYPES:
             stack.enter_context(mock.patch.object(task_type, "_eval_service_task", faulty(task_type)))
         yield faults
+
+
+@contextlib.contextmanager
+def eventbridge_errors_named() -> Iterator[None]:
+    """Within the block, a failed events:putEvents call fails its task with `EventBridge.<Code>` (``Exception``
+    appended when the code lacks it), as Step Functions names the errors of its optimised integrations,
+    instead of moto's States.Runtime."""
+    original = StateTaskServiceEvents._from_error
+
+    def from_error(self: StateTaskServiceEvents, env: Any, ex: Exception) -> FailureEvent:
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        code = ex.response["Error"]["Code"]
+        name = f"EventBridge.{code if code.endswith('Exception') else code + 'Exception'}"
+        cause = f"{ex.response['Error'].get('Message', '')} (Service: EventBridge; Status Code: {ex.response['ResponseMetadata'].get('HTTPStatusCode')}; Error Code: {code})"
+        details = TaskFailedEventDetails(error=name, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type())
+        return FailureEvent(env=env, error_name=CustomErrorName(error_name=name), event_type=HistoryEventType.TaskFailed, event_details=EventDetails(taskFailedEventDetails=details))
+
+    with mock.patch.object(StateTaskServiceEvents, "_from_error", from_error):
+        yield
 
 
 def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -36,7 +36,12 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     assert world.live_models() == {"blue": "mlops-dev-model-v1"}
     assert world.live_variants() == {"blue": 1.0}
     assert world.scaled_variants() == {"blue": [POLICY]}
-    assert "Announce the first release" in execution.states_entered
+    (message,) = world.messages()
+    assert message.subject == f"{ENDPOINT}: version 1 released"
+    assert f"released model version 1 of mlops-dev-models on the new endpoint {ENDPOINT}: it serves all traffic" in message.text
+    assert "The endpoint runs SageMaker model mlops-dev-model-v1." in message.text
+    assert f"Deployment run: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{execution.arn}" in message.text
+    assert "No evaluation report is attached to this model version" in message.text
 
 
 def test_first_release_whose_endpoint_fails_ends_failed_with_the_reason(world):
@@ -97,6 +102,10 @@ def test_alarm_during_bake_rolls_back_to_previous_config(released):
     assert released.live_models() == {"blue": "mlops-dev-model-v1"}
     assert released.live_variants() == {"blue": 1.0}
     assert released.scaled_variants() == {"blue": [POLICY]}
+    told = released.messages()[-1]
+    assert told.subject == f"{ENDPOINT}: version 2 rolled back"
+    assert "the previous model serves all traffic again" in told.text
+    assert f"Why: {execution.cause}" in told.text
 
 
 def test_alarm_rolls_back_at_the_next_poll(released):
@@ -124,6 +133,9 @@ def test_update_that_fails_ends_failed_with_the_reason(released):
     assert execution.error == "RollbackFailed"
     assert "failed while waiting for the canary" in execution.cause and "Cannot update failed endpoint" in execution.cause
     assert "Start the bake" not in execution.states_entered
+    told = released.messages()[-1]
+    assert told.subject == f"{ENDPOINT}: rollback of version 2 failed, act now"
+    assert "the endpoint needs someone to look at it now" in told.text and "Cannot update failed endpoint" in told.text
 
 
 def test_silent_rollback_is_not_baked_and_ends_failed(released):
@@ -258,11 +270,17 @@ def approval_world(approval_template) -> DeployerWorld:
 def test_manual_approval_promotes_when_approved(approval_world):
     execution = approval_world.start(approval_world.register())
     approval_world.wait_for_state(execution, "Ask for approval")
+    token = approval_world.task_token(execution)
 
-    approval_world.sfn.send_task_success(taskToken=approval_world.task_token(execution), output="{}")
+    request = approval_world.messages()[-1]
+    approval_world.sfn.send_task_success(taskToken=token, output="{}")
 
+    assert request.subject == f"{ENDPOINT}: approve version 2?"
+    assert f"aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'" in request.text
+    assert f"aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token '{token}'" in request.text
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}
+    assert approval_world.messages()[-1].subject == f"{ENDPOINT}: version 2 promoted"
 
 
 def test_manual_approval_rolls_back_when_rejected(approval_world):
@@ -274,6 +292,7 @@ def test_manual_approval_rolls_back_when_rejected(approval_world):
     result = approval_world.wait(execution)
     assert result.error == "CanaryRolledBack"
     assert "latency looks odd" in result.cause
+    assert "Why: Promotion not approved: Rejected latency looks odd" in approval_world.messages()[-1].text
     assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}
 
 
@@ -381,6 +400,9 @@ def test_lookup_of_the_endpoint_that_is_refused_creates_nothing(world):
     assert execution.error == "DeploymentFailed"
     assert "AccessDeniedException" in execution.cause
     assert world.sagemaker.list_endpoints()["Endpoints"] == []
+    (told,) = world.messages()
+    assert told.subject == f"{ENDPOINT}: deployment of version 1 failed"
+    assert "nothing on the endpoint changed" in told.text and f"Why: {execution.cause}" in told.text
 
 
 def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):

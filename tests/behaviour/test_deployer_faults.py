@@ -23,8 +23,8 @@ from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
 # Step Functions reports them under the service's generic exception name.
-THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "sns": "Throttled"}
-DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "sns": "AuthorizationError"}
+THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException"}
+DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException"}
 _BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
 CLEAN_UP = "Clean up old releases"
 
@@ -84,12 +84,12 @@ def _same_package_after_a_rollback(world: DeployerWorld) -> Execution:
 
 
 def _answered_approval(world: DeployerWorld) -> Execution:
-    """Approve as soon as the request reaches the topic; a request that was never sent is not answered."""
+    """Approve as soon as people are asked; a request that was never sent is not answered."""
     told = len(world.notifications())
     execution = world.start(world.register())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if any(subject.endswith("approve the canary?") for subject in world.notifications()[told:]):
+        if any(subject.startswith(f"{ENDPOINT}: approve version") for subject in world.notifications()[told:]):
             world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
             return world.wait(execution)
         if not sfn_harness.running(world.sfn, execution):
@@ -228,7 +228,7 @@ def _endpoint_state(world: DeployerWorld) -> dict | None:
 
 
 def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str, task: dict, before: dict | None, told: list[str]) -> None:
-    announcing = service_of(task) == "sns" and "waitForTaskToken" not in task["Resource"]
+    announcing = service_of(task) == "events" and "waitForTaskToken" not in task["Resource"]
     if state in _clean_up_states(world.definition):
         assert execution.status == "SUCCEEDED", "a failed clean-up must not fail the release"
         return

@@ -296,3 +296,30 @@ def test_errors_of_several_files_are_reported_together(tmp_path):
     assert [paragraph.split(":")[0] for paragraph in paragraphs] == [str(tmp_path / "dev.yaml"), str(tmp_path / "prod.yaml")]
     assert "region: is not an AWS region" in paragraphs[0]
     assert "no such config file" in paragraphs[1]
+
+
+def test_notification_emails_under_deployment_say_where_they_moved(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["deployment"].update(notification_emails=["ml-team@example.com"]))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "deployment.notification_emails: this key has moved to notifications.emails" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("slack", "key"),
+    [({"workspace_id": "t0123abcd", "channel_id": "C0123ABCD"}, "workspace_id"), ({"workspace_id": "T0123ABCD", "channel_id": "#ml-alerts"}, "channel_id")],
+)
+def test_slack_ids_must_be_the_ids_slack_shows(tmp_path, slack, key):
+    config_dir = _write_variant(tmp_path, lambda c: c["notifications"].update(slack=slack))
+
+    with pytest.raises(ConfigError, match=f"notifications.slack.{key}"):
+        load_environment(config_dir, "dev")
+
+
+def test_daily_digest_takes_a_scheduler_expression(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["notifications"].update(daily_digest="every morning"))
+
+    with pytest.raises(ConfigError, match="notifications.daily_digest: must be rate"):
+        load_environment(config_dir, "dev")

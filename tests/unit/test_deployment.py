@@ -11,7 +11,6 @@ from config import load_environment
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
 
 from mlops_constructs.canary_deployer import CanaryDeployer, VariantScaling
 from mlops_constructs.canary_deployer.timings import CanaryTimings
@@ -221,7 +220,6 @@ def _deployer(**overrides) -> CanaryDeployer:
         "timings": CanaryTimings(poll_seconds=30, max_update_polls=10, bake_checks=10, alarm_poll_seconds=10),
         "scaling": VariantScaling(min_capacity=1, max_capacity=2, invocations_per_instance=100),
         "alarm_names": {"blue": [], "green": []},
-        "topic": sns.Topic(stack, "Topic"),
         "key": kms.Key(stack, "Key"),
     }
     return CanaryDeployer(stack, "CanaryDeployer", **{**properties, **overrides})

@@ -1,0 +1,329 @@
+"""One readable message per event, published to the environment's notification topic (boto3 only).
+
+EventBridge invokes this with the events people are told about: a training pipeline run that succeeded,
+failed or was stopped, a model package of the environment's group that was registered, approved or
+rejected, and what the canary deployer did (released, promoted, rolled back, failed, or asks for
+approval). EventBridge Scheduler invokes it with ``{"digest": true}`` for the daily digest. Every
+message is written by this module, so e-mail and chat read the same across the platform: a subject of at
+most 100 ASCII characters, plain sentences with the numbers, and console links for the region.
+
+A model's numbers come from the evaluation report its package's model metrics point at. When the report
+cannot be read or is not what the evaluation step writes, the message still goes out and says so.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import urllib.parse
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 6})
+PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
+PACKAGE_EVENT = "SageMaker Model Package State Change"
+DEPLOYER_EVENT = "Canary Deployment Status Change"
+# SNS refuses longer subjects, and subjects with line breaks or characters outside ASCII.
+SUBJECT_LIMIT = 100
+DIGEST_HOURS = 24
+
+
+def now() -> datetime.datetime:
+    """The current time; the tests replace it to drive time themselves."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass
+class Message:
+    subject: str
+    paragraphs: list[str]
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+    def text(self) -> str:
+        links = [f"{label}: {url}" for label, url in self.links]
+        return "\n\n".join([*self.paragraphs, *(["\n".join(links)] if links else [])]) + "\n"
+
+    def chat(self, event_id: str) -> str:
+        """The same message as an AWS Chatbot custom notification, which chat channels display."""
+        links = [f"<{url}|{label}>" for label, url in self.links]
+        return json.dumps(
+            {
+                "version": "1.0",
+                "source": "custom",
+                "id": event_id,
+                "content": {"textType": "client-markdown", "title": self.subject, "description": "\n\n".join([*self.paragraphs, " | ".join(links)])},
+            }
+        )
+
+
+def handler(event: dict, context: object) -> dict:
+    if event.get("digest"):
+        message = digest()
+    else:
+        kind = event.get("detail-type")
+        write = {PIPELINE_EVENT: pipeline_run, PACKAGE_EVENT: package_change, DEPLOYER_EVENT: deployment}.get(kind)
+        if write is None:
+            raise ValueError(f"no message is written for events of type {kind!r}")
+        message = write(event)
+    subject = _subject(message.subject)
+    text = message.text()
+    # E-mail and other subscribers get the text; AWS Chatbot subscribes over HTTPS and needs its own format.
+    structured = {"default": text, "email": text, "https": message.chat(event.get("id", "digest"))}
+    boto3.client("sns", config=_RETRIES).publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=json.dumps(structured), MessageStructure="json")
+    logger.info("published %r", subject)
+    return {"subject": subject}
+
+
+def _subject(text: str) -> str:
+    ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in " ".join(text.split()))
+    return ascii_only if len(ascii_only) <= SUBJECT_LIMIT else ascii_only[: SUBJECT_LIMIT - 3] + "..."
+
+
+# -- training pipeline runs --------------------------------------------------------------------------
+
+
+def pipeline_run(event: dict) -> Message:
+    detail = event["detail"]
+    execution_arn = detail["pipelineExecutionArn"]
+    pipeline = detail["pipelineArn"].rsplit("/", 1)[-1]
+    run = execution_arn.rsplit("/", 1)[-1]
+    status = detail["currentPipelineExecutionStatus"]
+    took = _duration(detail.get("executionStartTime"), detail.get("executionEndTime"))
+    name = detail.get("pipelineExecutionDisplayName") or run
+    steps = _steps(execution_arn)
+    links = [("Pipeline run", console_url(execution_arn))]
+    if status == "Succeeded":
+        paragraphs = [f"Pipeline {pipeline} finished run {name} successfully{took}."]
+        registered = [step["Metadata"]["RegisterModel"]["Arn"] for step in steps if "RegisterModel" in step.get("Metadata", {})]
+        for package_arn in registered:
+            group, version = _package_name(package_arn)
+            paragraphs.append(f"It registered model version {version} of {group}, which awaits review.")
+            paragraphs.append(model_quality(package_arn))
+            links.append((f"Model version {version}", console_url(package_arn)))
+        if not registered:
+            paragraphs.append("It registered no model.")
+        return Message(f"{pipeline}: run {run} succeeded", paragraphs, links)
+    if status == "Failed":
+        return Message(f"{pipeline}: run {run} failed", [f"Pipeline {pipeline} failed run {name}{took}.", f"Why: {_failure_reason(execution_arn, steps)}"], links)
+    return Message(f"{pipeline}: run {run} {status.lower()}", [f"Pipeline {pipeline} run {name} ended {status}{took}: someone stopped it."], links)
+
+
+def _steps(execution_arn: str) -> list[dict]:
+    sagemaker = boto3.client("sagemaker", config=_RETRIES)
+    pages = sagemaker.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution_arn)
+    return [step for page in pages for step in page["PipelineExecutionSteps"]]
+
+
+def _failure_reason(execution_arn: str, steps: list[dict]) -> str:
+    # The execution's own FailureReason only says that a step failed; each failed step says why.
+    failed = [f"step {step['StepName']} failed: {step['FailureReason']}" for step in steps if step.get("StepStatus") == "Failed" and step.get("FailureReason")]
+    if failed:
+        return "; ".join(failed)
+    described = boto3.client("sagemaker", config=_RETRIES).describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    return described.get("FailureReason") or "SageMaker gave no reason."
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    if not (start and end):
+        return ""
+    seconds = int((datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)).total_seconds())
+    return f" after {seconds // 60} min {seconds % 60} s"
+
+
+# -- model packages ----------------------------------------------------------------------------------
+
+
+def package_change(event: dict) -> Message:
+    detail = event["detail"]
+    package_arn = detail["ModelPackageArn"]
+    group, version = _package_name(package_arn)
+    status = detail["ModelApprovalStatus"]
+    links = [(f"Model version {version}", console_url(package_arn))]
+    note = f" The reviewer wrote: {detail['ApprovalDescription']}" if detail.get("ApprovalDescription") else ""
+    if status == "Approved":
+        endpoint = os.environ["ENDPOINT_NAME"]
+        opening = f"Model version {version} of {group} was approved.{note} The canary deployer now deploys it to endpoint {endpoint}."
+        subject = f"{group}: version {version} approved"
+    elif status == "Rejected":
+        opening = f"Model version {version} of {group} was rejected; it will not be deployed.{note}"
+        subject = f"{group}: version {version} rejected"
+    else:
+        opening = f"Model version {version} of {group} was registered and awaits review: approving it deploys it."
+        subject = f"{group}: version {version} registered, awaiting review"
+    return Message(subject, [opening, model_quality(package_arn)], links)
+
+
+def _package_name(package_arn: str) -> tuple[str, str]:
+    """``arn:...:model-package/<group>/<version>`` -> (group, version)."""
+    group, version = package_arn.split(":model-package/", 1)[1].rsplit("/", 1)
+    return group, version
+
+
+def model_quality(package_arn: str) -> str:
+    """The model's AUC, accuracy and top features from its evaluation report, or what is wrong with the report."""
+    try:
+        described = boto3.client("sagemaker", config=_RETRIES).describe_model_package(ModelPackageName=package_arn)
+    except ClientError as error:
+        return f"Model package {package_arn} could not be described ({error.response['Error']['Code']}), so its quality is unknown."
+    uri = described.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+    if not uri:
+        return "No evaluation report is attached to this model version, so its quality is unknown."
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        body = boto3.client("s3", config=_RETRIES).get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        return f"Its evaluation report {uri} could not be read ({error.response['Error']['Code']}), so its quality is unknown."
+    try:
+        report = json.loads(body)
+        metrics = report["binary_classification_metrics"]
+        auc, accuracy = float(metrics["auc"]["value"]), float(metrics["accuracy"]["value"])
+        features = [(str(f["feature"]), float(f["importance"])) for f in report.get("feature_importances", [])]
+    except (ValueError, TypeError, KeyError) as error:
+        return f"Its evaluation report {uri} is malformed ({type(error).__name__}: {error}), so its quality is unknown."
+    rows = f" on {report['test_rows']} held-out rows" if isinstance(report.get("test_rows"), int) else ""
+    sentence = f"On the test split it scored AUC {auc:.3f} and accuracy {accuracy:.3f}{rows}."
+    top = features[: int(os.environ.get("TOP_FEATURES", "5"))]
+    if top:
+        sentence += " Most important features: " + ", ".join(f"{name} ({importance:.3f})" for name, importance in top) + "."
+    return sentence
+
+
+# -- the canary deployer ------------------------------------------------------------------------------
+
+# What the deployer reports (its event's "event"), as (subject, opening sentence, whether "detail" is a reason).
+_DEPLOYER_OUTCOMES = {
+    "released": ("version {version} released", "The canary deployer released model version {version} of {group} on the new endpoint {endpoint}: it serves all traffic.", False),
+    "promoted": ("version {version} promoted", "The canary deployer promoted model version {version} of {group} on endpoint {endpoint}: after a healthy canary it serves all traffic.", False),
+    "rolled back": ("version {version} rolled back", "The canary deployer rolled back model version {version} of {group} on endpoint {endpoint}: the previous model serves all traffic again.", True),
+    "rollback failed": (
+        "rollback of version {version} failed, act now",
+        "The canary deployer could not roll back model version {version} of {group} on endpoint {endpoint}: the endpoint needs someone to look at it now.",
+        True,
+    ),
+    "deployment failed": ("deployment of version {version} failed", "The canary deployer could not deploy model version {version} of {group} to endpoint {endpoint}; nothing on the endpoint changed.", True),
+    "first release failed": ("first release of version {version} failed", "The canary deployer could not create endpoint {endpoint} with model version {version} of {group}.", True),
+}
+
+
+def deployment(event: dict) -> Message:
+    detail = event["detail"]
+    package_arn, endpoint, execution = detail["modelPackageArn"], detail["endpoint"], detail["execution"]
+    try:
+        group, version = _package_name(package_arn)
+    except (ValueError, IndexError):
+        group, version = "an unknown group", package_arn
+    links = [("Deployment run", console_url(execution)), (f"Model version {version}", console_url(package_arn))]
+    if detail["event"] == "approval requested":
+        token = detail["taskToken"]
+        paragraphs = [
+            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits your approval to take all traffic. Without an answer before the approval times out, it is rolled back.",
+            model_quality(package_arn),
+            f"Approve: aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'",
+            f"Reject: aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token '{token}'",
+        ]
+        return Message(f"{endpoint}: approve version {version}?", paragraphs, links)
+    subject, opening, is_reason = _DEPLOYER_OUTCOMES[detail["event"]]
+    names = {"version": version, "group": group, "endpoint": endpoint}
+    paragraphs = [opening.format(**names)]
+    if is_reason:
+        paragraphs.append(f"Why: {detail['detail']}")
+    else:
+        paragraphs.append(f"The endpoint runs SageMaker model {detail['detail']}.")
+    paragraphs.append(model_quality(package_arn))
+    return Message(f"{endpoint}: {subject.format(**names)}", paragraphs, links)
+
+
+# -- the daily digest ---------------------------------------------------------------------------------
+
+
+def digest() -> Message:
+    since = now() - datetime.timedelta(hours=DIGEST_HOURS)
+    prefix = os.environ["PREFIX"]
+    runs = _recent_runs(since)
+    deployments = _recent_deployments(since)
+    paragraphs = [f"What happened in {prefix} in the {DIGEST_HOURS} hours up to {now():%Y-%m-%d %H:%M} UTC."]
+    paragraphs.append(_latest_approved())
+    paragraphs.append(f"Training runs: {len(runs)}." + "".join(f"\n- {line}" for line in runs))
+    paragraphs.append(f"Deployments: {len(deployments)}." + "".join(f"\n- {line}" for line in deployments))
+    # The group is in the topic's partition, region and account.
+    _, partition, _, region, account, _ = os.environ["TOPIC_ARN"].split(":")
+    group_arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{os.environ['MODEL_PACKAGE_GROUP']}"
+    links = [("Model registry", console_url(group_arn))]
+    return Message(f"{prefix} daily digest: {len(runs)} training runs, {len(deployments)} deployments", paragraphs, links)
+
+
+def _latest_approved() -> str:
+    group = os.environ["MODEL_PACKAGE_GROUP"]
+    sagemaker = boto3.client("sagemaker", config=_RETRIES)
+    packages = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending", MaxResults=1
+    )["ModelPackageSummaryList"]
+    if not packages:
+        return f"No model version of {group} is approved yet."
+    arn = packages[0]["ModelPackageArn"]
+    return f"The latest approved model is version {_package_name(arn)[1]} of {group}. {model_quality(arn)}"
+
+
+def _recent_runs(since: datetime.datetime) -> list[str]:
+    sagemaker = boto3.client("sagemaker", config=_RETRIES)
+    lines = []
+    for pipeline in json.loads(os.environ["PIPELINES"]):
+        pages = sagemaker.get_paginator("list_pipeline_executions").paginate(
+            PipelineName=pipeline, CreatedAfter=since, SortBy="CreationTime", SortOrder="Descending"
+        )
+        for summary in (s for page in pages for s in page["PipelineExecutionSummaries"]):
+            if summary["StartTime"] < since:
+                continue
+            arn, status = summary["PipelineExecutionArn"], summary["PipelineExecutionStatus"]
+            line = f"{pipeline} run {arn.rsplit('/', 1)[-1]} started {summary['StartTime']:%Y-%m-%d %H:%M} UTC: {status}"
+            if status == "Failed":
+                line += f" ({_failure_reason(arn, _steps(arn))})"
+            lines.append(f"{line}. {console_url(arn)}")
+    return lines
+
+
+def _recent_deployments(since: datetime.datetime) -> list[str]:
+    sfn = boto3.client("stepfunctions", config=_RETRIES)
+    lines = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=os.environ["DEPLOYER_ARN"]):
+        recent = [e for e in page["executions"] if e["startDate"] >= since]
+        for execution in recent:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            package = json.loads(described.get("input") or "{}").get("ModelPackageArn", "an unknown model package")
+            line = f"{execution['name']} started {execution['startDate']:%Y-%m-%d %H:%M} UTC, deploying {package}: {execution['status']}"
+            if described.get("error"):
+                line += f" ({described['error']}: {described.get('cause', '')})"
+            lines.append(f"{line}. {console_url(execution['executionArn'])}")
+        # Executions are listed newest first: once one is older than the window, the rest are too.
+        if len(recent) < len(page["executions"]):
+            break
+    return lines
+
+
+# -- console links -------------------------------------------------------------------------------------
+
+_CONSOLES = {"aws": "{region}.console.aws.amazon.com", "aws-cn": "{region}.console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}
+
+
+def console_url(arn: str) -> str:
+    """The console page of a pipeline execution, model package (group) or Step Functions execution, in its region."""
+    _, partition, service, region, _, resource = arn.split(":", 5)
+    host = _CONSOLES.get(partition, _CONSOLES["aws"]).format(region=region)
+    if service == "states":
+        return f"https://{host}/states/home?region={region}#/v2/executions/details/{urllib.parse.quote(arn, safe=':')}"
+    kind, _, name = resource.partition("/")
+    if kind == "pipeline":
+        pipeline, _, run = name.partition("/execution/")
+        return f"https://{host}/sagemaker/home?region={region}#/pipelines/{pipeline}/executions/{run}"
+    if kind in ("model-package", "model-package-group"):
+        return f"https://{host}/sagemaker/home?region={region}#/model-packages/{name}"
+    return f"https://{host}/sagemaker/home?region={region}"
+

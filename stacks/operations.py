@@ -1,0 +1,86 @@
+"""Operations: what people are told without asking, in one format across the platform.
+
+Training runs (succeeded, failed, stopped) of this environment's pipelines, reviews of its model packages
+(registered, approved, rejected) and what the canary deployer did reach the deployment stack's topic as
+messages written by one function, with the model's numbers and console links; from the topic they go to
+the e-mail addresses in config and, optionally, a Slack channel. An optional daily digest sums up the last
+24 hours.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.settings import Notifications
+from mlops_constructs.notifier import Notifier
+
+PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
+PACKAGE_EVENT = "SageMaker Model Package State Change"
+
+
+class OperationsStack(cdk.Stack):
+    """The notify function, the rules that feed it, the subscriptions of the topic and the optional digest and Slack channel."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        notifications: Notifications,
+        topic: sns.ITopic,
+        key: kms.IKey,
+        evaluation_reports_policy: iam.IManagedPolicy,
+        pipeline_names: list[str],
+        model_package_group_name: str,
+        deployer_name: str,
+        deployer_events: events.EventPattern,
+        endpoint_name: str,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.notifier = Notifier(
+            self,
+            "Notifier",
+            prefix=prefix,
+            topic=topic,
+            key=key,
+            pipeline_names=pipeline_names,
+            model_package_group_name=model_package_group_name,
+            reports_policy=evaluation_reports_policy,
+            deployer=deployer_name,
+            endpoint_name=endpoint_name,
+            top_features=notifications.top_features,
+        )
+        self.notifier.notify_on(
+            "PipelineRuns",
+            f"Tell people how each run of the {prefix} pipelines ended",
+            events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PIPELINE_EVENT],
+                detail={"pipelineArn": self.notifier.pipeline_arns, "currentPipelineExecutionStatus": ["Succeeded", "Failed", "Stopped"]},
+            ),
+        )
+        self.notifier.notify_on(
+            "ModelReviews",
+            f"Tell people when a model of {model_package_group_name} is registered, approved or rejected",
+            events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PACKAGE_EVENT],
+                detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["PendingManualApproval", "Approved", "Rejected"]},
+            ),
+        )
+        self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events)
+
+        for address in notifications.emails:
+            # Named by the address, so editing the list leaves the other subscriptions (and their confirmations) alone.
+            sns.Subscription(self, f"Email-{address}", topic=topic, protocol=sns.SubscriptionProtocol.EMAIL, endpoint=address)
+        if notifications.daily_digest:
+            self.notifier.send_digest(notifications.daily_digest)
+        if notifications.slack:
+            self.notifier.post_to_slack(notifications.slack.workspace_id, notifications.slack.channel_id, alarm_name_prefix=f"{prefix}-")

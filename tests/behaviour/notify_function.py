@@ -1,0 +1,52 @@
+"""The notify function (functions/notify/handler.py) run in-process as Lambda would run it, and what it published.
+
+`NotifyFunction` calls the handler with the environment the operations stack gives it; `received()` reads the
+messages on the topic back as subscribers see them: the subject, the text e-mail gets, and the AWS Chatbot
+custom notification chat channels get.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
+
+_HANDLER_PATH = Path(__file__).parents[2] / "functions" / "notify" / "handler.py"
+_spec = importlib.util.spec_from_file_location("notify_handler", _HANDLER_PATH)
+handler = importlib.util.module_from_spec(_spec)
+# Registered before it runs: its dataclasses look their module up.
+sys.modules[_spec.name] = handler
+_spec.loader.exec_module(handler)
+
+
+@dataclass(frozen=True)
+class Received:
+    subject: str
+    text: str
+    chat: dict
+
+
+class NotifyFunction:
+    def __init__(self, region: str, topic_arn: str, **environment: str) -> None:
+        self.region, self.topic_arn = region, topic_arn
+        self.environment = {"TOPIC_ARN": topic_arn, "AWS_REGION": region, **environment}
+
+    def __call__(self, event: dict) -> dict:
+        with mock.patch.dict(os.environ, self.environment):
+            return handler.handler(event, None)
+
+    def received(self) -> list[Received]:
+        """Every message on the topic, oldest first."""
+        topic = sns_backends[DEFAULT_ACCOUNT_ID][self.region].topics[self.topic_arn]
+        messages = []
+        for _, message, subject, *_ in topic.sent_notifications:
+            structured = json.loads(message)
+            messages.append(Received(subject, structured["email"], json.loads(structured["https"])))
+        return messages

@@ -1,0 +1,355 @@
+"""The notify function against moto, with events shaped as SageMaker and the deployer send them.
+
+A registered model's evaluation report is the one the training pipeline's Evaluate step writes
+(`pipeline_code/training/evaluate.py`), for a forest trained on scikit-learn's bundled data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+
+from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
+from pipeline_code.training.evaluate import evaluate
+from tests.behaviour import sfn_harness
+from tests.behaviour.deployer_world import register_model
+from tests.behaviour.notify_function import NotifyFunction, handler
+from tests.behaviour.pipeline_runs import pipeline_runs
+from tests.sample_events import model_package_state_change, pipeline_run_ended
+
+REGION = "eu-west-1"
+PREFIX = "mlops-dev"
+GROUP = f"{PREFIX}-models"
+PIPELINE = f"{PREFIX}-training"
+ENDPOINT = f"{PREFIX}-endpoint"
+BUCKET = "mlops-dev-artifacts-1a2b3c"
+DEPLOYER = f"{PREFIX}-canary-deployer"
+STARTED = datetime.datetime(2026, 11, 25, 6, 0, tzinfo=datetime.UTC)
+ENDED = STARTED + datetime.timedelta(minutes=14, seconds=5)
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    """What the Evaluate step writes for a small forest on the breast-cancer data."""
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(frame[data.feature_names][:400], frame["target"][:400])
+    test = frame[["target", *data.feature_names]][400:]
+    return evaluate(model, list(data.feature_names), test)
+
+
+class World:
+    """The environment's topic, artifacts bucket, model registry, training pipeline and deployer in moto."""
+
+    def __init__(self, runs) -> None:
+        self.runs = runs
+        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        self.pipeline_arn = self.sagemaker.create_pipeline(
+            PipelineName=PIPELINE, PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}), RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline"
+        )["PipelineArn"]
+        # The deployer's interface as the digest reads it: input ModelPackageArn; Fail with an error and cause when told to.
+        deployer = {
+            "StartAt": "Outcome",
+            "States": {
+                "Outcome": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "IsPresent": True, "Next": "Rolled back"}], "Default": "Promoted"},
+                "Rolled back": {"Type": "Fail", "Error": "CanaryRolledBack", "Cause": "alarm mlops-dev-endpoint-green-5xx is in ALARM"},
+                "Promoted": {"Type": "Succeed"},
+            },
+        }
+        self.deployer = sfn_harness.create_state_machine(self.sfn, deployer, DEPLOYER)
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
+        self.notify = NotifyFunction(
+            REGION,
+            topic,
+            PREFIX=PREFIX,
+            PIPELINES=json.dumps([PIPELINE]),
+            MODEL_PACKAGE_GROUP=GROUP,
+            DEPLOYER_ARN=self.deployer,
+            ENDPOINT_NAME=ENDPOINT,
+            TOP_FEATURES="3",
+        )
+
+    def register(self, report: dict | bytes | None, status: str = "PendingManualApproval") -> str:
+        """A model version as the pipeline registers it, with its evaluation report in S3 (None: no metrics)."""
+        metrics = {}
+        if report is not None:
+            key = f"pipelines/{PIPELINE}/exec-{len(self.s3.list_objects_v2(Bucket=BUCKET).get('Contents', []))}/Evaluate/evaluation/evaluation.json"
+            self.s3.put_object(Bucket=BUCKET, Key=key, Body=report if isinstance(report, bytes) else json.dumps(report).encode())
+            metrics = {"ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}}}}
+        return register_model(self.sagemaker, GROUP, status, **metrics)
+
+    def run(self, status: str, steps: list[dict], started: datetime.datetime = STARTED) -> str:
+        arn = self.sagemaker.start_pipeline_execution(PipelineName=PIPELINE)["PipelineExecutionArn"]
+        self.runs.end(arn, status, steps, started=started, ended=started + (ENDED - STARTED))
+        return arn
+
+    def told(self, event: dict):
+        self.notify(event)
+        return self.notify.received()[-1]
+
+
+@pytest.fixture
+def world(aws_env):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), pipeline_runs(ACCOUNT, REGION) as runs:
+        yield World(runs)
+
+
+def pipeline_event(world: World, execution_arn: str, status: str, pipeline_arn: str | None = None) -> dict:
+    return pipeline_run_ended(pipeline_arn or world.pipeline_arn, execution_arn, status)
+
+
+def deployer_event(world: World, package_arn: str, event: str, **detail: str) -> dict:
+    """What the canary deployer puts on the default bus (Step Functions adds its ARNs to the resources)."""
+    execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{DEPLOYER}:0b1c2d3e"
+    return {
+        "version": "0",
+        "id": "a1b2c3d4-0000-4000-8000-000000000001",
+        "detail-type": DEPLOYMENT_EVENT,
+        "source": DEPLOYER,
+        "account": ACCOUNT,
+        "time": "2026-11-25T07:00:00Z",
+        "region": REGION,
+        "resources": [world.deployer, execution],
+        "detail": {"endpoint": ENDPOINT, "modelPackageArn": package_arn, "execution": execution, "event": event, **detail},
+    }
+
+
+REGISTERED = [
+    {"StepName": "Preprocess", "StepStatus": "Succeeded"},
+    {"StepName": "Train", "StepStatus": "Succeeded"},
+    {"StepName": "Evaluate", "StepStatus": "Succeeded"},
+    {"StepName": "CheckAuc", "StepStatus": "Succeeded", "Metadata": {"Condition": {"Outcome": "True"}}},
+]
+
+
+def _quality(report: dict) -> tuple[str, str, list[str]]:
+    metrics = report["binary_classification_metrics"]
+    return f"AUC {metrics['auc']['value']:.3f}", f"accuracy {metrics['accuracy']['value']:.3f}", [f["feature"] for f in report["feature_importances"]]
+
+
+# -- training runs ---------------------------------------------------------------------------------
+
+
+def test_succeeded_run_gives_the_registered_models_metrics_and_top_features(world, report):
+    package = world.register(report)
+    run = world.run("Succeeded", [*REGISTERED, {"StepName": "Register-RegisterModel", "StepStatus": "Succeeded", "Metadata": {"RegisterModel": {"Arn": package}}}])
+
+    told = world.told(pipeline_event(world, run, "Succeeded"))
+
+    auc, accuracy, features = _quality(report)
+    assert told.subject == f"{PIPELINE}: run {run.rsplit('/', 1)[-1]} succeeded"
+    assert f"Pipeline {PIPELINE} finished run execution-1795586400000 successfully after 14 min 5 s." in told.text
+    assert f"It registered model version 1 of {GROUP}, which awaits review." in told.text
+    assert f"{auc} and {accuracy} on {report['test_rows']} held-out rows" in told.text
+    assert f"Most important features: {features[0]} (" in told.text and features[2] in told.text and features[3] not in told.text
+    assert f"Pipeline run: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/pipelines/{PIPELINE}/executions/{run.rsplit('/', 1)[-1]}" in told.text
+    assert f"Model version 1: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/model-packages/{GROUP}/1" in told.text
+
+
+def test_failed_run_gives_the_failed_steps_reason(world):
+    run = world.run(
+        "Failed",
+        [*REGISTERED[:3], {"StepName": "CheckAuc", "StepStatus": "Succeeded"}, {"StepName": "AucBelowThreshold", "StepStatus": "Failed", "FailureReason": "Model AUC 0.61 is below the threshold 0.8"}],
+    )
+
+    told = world.told(pipeline_event(world, run, "Failed"))
+
+    assert told.subject == f"{PIPELINE}: run {run.rsplit('/', 1)[-1]} failed"
+    assert "Why: step AucBelowThreshold failed: Model AUC 0.61 is below the threshold 0.8" in told.text
+    assert "One or multiple steps failed" not in told.text
+
+
+def test_failed_run_whose_steps_give_no_reason_gives_the_runs_own(world):
+    run = world.run("Failed", [{"StepName": "Preprocess", "StepStatus": "Failed"}])
+
+    told = world.told(pipeline_event(world, run, "Failed"))
+
+    assert "Why: Step failure: One or multiple steps failed." in told.text
+
+
+def test_stopped_run_says_someone_stopped_it(world):
+    run = world.run("Stopped", REGISTERED[:2])
+
+    told = world.told(pipeline_event(world, run, "Stopped"))
+
+    assert told.subject == f"{PIPELINE}: run {run.rsplit('/', 1)[-1]} stopped"
+    assert "ended Stopped after 14 min 5 s: someone stopped it" in told.text
+
+
+def test_succeeded_run_that_registered_nothing_says_so(world):
+    run = world.run("Succeeded", REGISTERED)
+
+    assert "It registered no model." in world.told(pipeline_event(world, run, "Succeeded")).text
+
+
+# -- model reviews -----------------------------------------------------------------------------------
+
+
+def test_registered_model_awaits_review_with_its_metrics(world, report):
+    package = world.register(report)
+
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
+
+    auc, accuracy, _ = _quality(report)
+    assert told.subject == f"{GROUP}: version 1 registered, awaiting review"
+    assert "awaits review: approving it deploys it" in told.text
+    assert auc in told.text and accuracy in told.text
+
+
+def test_approved_model_says_where_it_is_deployed(world, report):
+    package = world.register(report, status="Approved")
+
+    told = world.told(model_package_state_change(package, "Approved"))
+
+    assert told.subject == f"{GROUP}: version 1 approved"
+    assert f"The canary deployer now deploys it to endpoint {ENDPOINT}." in told.text
+    assert _quality(report)[0] in told.text
+
+
+def test_rejected_model_gives_the_reviewers_note(world, report):
+    package = world.register(report, status="Rejected")
+
+    told = world.told(model_package_state_change(package, "Rejected", ApprovalDescription="recall on the minority class is too low"))
+
+    assert told.subject == f"{GROUP}: version 1 rejected"
+    assert "it will not be deployed. The reviewer wrote: recall on the minority class is too low" in told.text
+
+
+def test_missing_report_still_sends_the_message_and_says_so(world, report):
+    package = world.register(report)
+    uri = world.sagemaker.describe_model_package(ModelPackageName=package)["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    world.s3.delete_object(Bucket=BUCKET, Key=uri.split(f"{BUCKET}/", 1)[1])
+
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
+
+    assert told.subject == f"{GROUP}: version 1 registered, awaiting review"
+    assert f"Its evaluation report {uri} could not be read (NoSuchKey), so its quality is unknown." in told.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", json.dumps({"feature_importances": []}).encode(), json.dumps({"binary_classification_metrics": {"auc": {"value": "high"}, "accuracy": {"value": 0.9}}}).encode()],
+    ids=["not-json", "no-metrics", "auc-not-a-number"],
+)
+def test_malformed_report_still_sends_the_message_and_says_so(world, body):
+    package = world.register(body)
+
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
+
+    assert "is malformed (" in told.text and "so its quality is unknown" in told.text
+
+
+def test_model_registered_without_metrics_says_its_quality_is_unknown(world):
+    package = world.register(None)
+
+    assert "No evaluation report is attached to this model version" in world.told(model_package_state_change(package, "PendingManualApproval")).text
+
+
+# -- the deployer's events, in the same format ---------------------------------------------------------
+
+
+def test_deployer_rollback_gives_the_reason_the_model_and_both_links(world, report):
+    package = world.register(report, status="Approved")
+
+    told = world.told(deployer_event(world, package, "rolled back", detail="alarm mlops-dev-endpoint-green-5xx is in ALARM"))
+
+    assert told.subject == f"{ENDPOINT}: version 1 rolled back"
+    assert "Why: alarm mlops-dev-endpoint-green-5xx is in ALARM" in told.text
+    assert _quality(report)[0] in told.text
+    assert f"Deployment run: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/arn:aws:states:{REGION}:{ACCOUNT}:execution:{DEPLOYER}:0b1c2d3e" in told.text
+
+
+def test_deployer_event_for_a_package_that_cannot_be_described_still_goes_out(world):
+    missing = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/999"
+
+    told = world.told(deployer_event(world, missing, "deployment failed", detail="checking the package failed"))
+
+    assert told.subject == f"{ENDPOINT}: deployment of version 999 failed"
+    assert "could not be described" in told.text
+
+
+# -- what every message is --------------------------------------------------------------------------
+
+
+def test_subject_stays_within_what_sns_accepts(world):
+    long_arn = world.sagemaker.create_pipeline(
+        PipelineName=f"{PREFIX}-" + "x" * 100, PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}), RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline"
+    )["PipelineArn"]
+    run = world.sagemaker.start_pipeline_execution(PipelineName=long_arn.rsplit("/", 1)[-1])["PipelineExecutionArn"]
+    world.runs.end(run, "Succeeded", [], started=STARTED, ended=ENDED)
+
+    subject = world.told(pipeline_event(world, run, "Succeeded", pipeline_arn=long_arn)).subject
+
+    assert len(subject) <= 100 and subject.isascii() and "\n" not in subject
+
+
+def test_chat_channels_get_the_same_message_as_a_chatbot_custom_notification(world, report):
+    package = world.register(report)
+
+    told = world.told(model_package_state_change(package, "PendingManualApproval"))
+
+    assert told.chat["version"] == "1.0" and told.chat["source"] == "custom"
+    assert told.chat["content"]["title"] == told.subject
+    assert _quality(report)[0] in told.chat["content"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("arn", "url"),
+    [
+        ("arn:aws:sagemaker:us-west-2:123456789012:model-package/g/2", "https://us-west-2.console.aws.amazon.com/sagemaker/home?region=us-west-2#/model-packages/g/2"),
+        ("arn:aws-cn:sagemaker:cn-north-1:123456789012:model-package/g/2", "https://cn-north-1.console.amazonaws.cn/sagemaker/home?region=cn-north-1#/model-packages/g/2"),
+        ("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:d:e", "https://console.amazonaws-us-gov.com/states/home?region=us-gov-west-1#/v2/executions/details/arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:d:e"),
+    ],
+    ids=["other-region", "china", "govcloud"],
+)
+def test_console_links_point_at_the_resources_region_and_partition(arn, url):
+    assert handler.console_url(arn) == url
+
+
+# -- the daily digest ----------------------------------------------------------------------------------
+
+
+def test_digest_gives_the_latest_approved_model_and_the_last_day_of_runs_and_deployments(world, report, monkeypatch):
+    world.register(report, status="Approved")
+    world.register(None)
+    failed = world.run("Failed", [{"StepName": "Train", "StepStatus": "Failed", "FailureReason": "AlgorithmError: out of memory"}], started=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=3))
+    succeeded = world.run("Succeeded", REGISTERED, started=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2))
+    world.run("Succeeded", REGISTERED, started=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3))
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
+    promoted = sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-1")
+    rolled_back = sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package, "fail": True}, "deploy-2")
+    old = sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-0")
+    # An execution from before the last 24 hours; the deployer lists executions newest first.
+    machine = stepfunctions_parser_backends[ACCOUNT][REGION].describe_state_machine(world.deployer)
+    (stale,) = [e for e in machine.executions if e.execution_arn == old.arn]
+    stale.start_date = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    monkeypatch.setattr(handler, "now", lambda: datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1))
+
+    told = world.told({"digest": True})
+
+    assert told.subject == f"{PREFIX} daily digest: 2 training runs, 2 deployments"
+    assert f"The latest approved model is version 1 of {GROUP}. On the test split it scored {_quality(report)[0]}" in told.text
+    assert f"{PIPELINE} run {failed.rsplit('/', 1)[-1]}" in told.text and "Failed (step Train failed: AlgorithmError: out of memory)" in told.text
+    assert f"{PIPELINE} run {succeeded.rsplit('/', 1)[-1]}" in told.text
+    assert "deploy-1 started" in told.text and f"deploying {package}: SUCCEEDED" in told.text
+    assert "deploy-2 started" in told.text and "FAILED (CanaryRolledBack: alarm mlops-dev-endpoint-green-5xx is in ALARM)" in told.text
+    assert "deploy-0" not in told.text
+
+
+def test_digest_of_a_quiet_day_says_nothing_happened(world):
+    told = world.told({"digest": True})
+
+    assert told.subject == f"{PREFIX} daily digest: 0 training runs, 0 deployments"
+    assert f"No model version of {GROUP} is approved yet." in told.text
