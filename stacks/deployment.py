@@ -10,16 +10,30 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from config.settings import Deployment
-from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, VariantScaling
+from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
 from mlops_constructs.served_model_role import ServedModelRole
+
+
+# Where in the artifacts bucket the endpoint's captured traffic goes: ``<prefix>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/``.
+DATA_CAPTURE_PREFIX = "data-capture"
+
+
+def endpoint_name(prefix: str) -> str:
+    return f"{prefix}-endpoint"
+
+
+def captured_data_prefix(prefix: str) -> str:
+    """The key prefix under which SageMaker writes the environment's endpoint's captured traffic."""
+    return f"{DATA_CAPTURE_PREFIX}/{endpoint_name(prefix)}/"
 
 
 class DeploymentStack(cdk.Stack):
@@ -34,6 +48,7 @@ class DeploymentStack(cdk.Stack):
         deployment: Deployment,
         model_package_group_name: str,
         key: kms.IKey,
+        artifacts_bucket: s3.IBucket,
         served_model_access_policy: iam.IManagedPolicy,
         image_repository_arns: list[str],
         subnet_ids: list[str],
@@ -42,7 +57,7 @@ class DeploymentStack(cdk.Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.endpoint_name = f"{prefix}-endpoint"
+        self.endpoint_name = endpoint_name(prefix)
         model_name_prefix = f"{prefix}-model"
 
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
@@ -50,6 +65,12 @@ class DeploymentStack(cdk.Stack):
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
 
         self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
+        capture = deployment.data_capture
+        self.data_capture = (
+            DataCapture(destination_s3_uri=f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}", sampling_percentage=capture.sampling_percentage)
+            if capture.enabled
+            else None
+        )
         model_role = ServedModelRole(
             self,
             "ServedModelRole",
@@ -92,6 +113,7 @@ class DeploymentStack(cdk.Stack):
             key=key,
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
+            data_capture=self.data_capture,
         )
         self._let_deployer_publish_to_encrypted_topic(key)
 

@@ -9,7 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
-from stacks.deployment import DeploymentStack
+from stacks.deployment import DeploymentStack, captured_data_prefix
 from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.storage import StorageStack
@@ -27,7 +27,14 @@ class EnvironmentStage(cdk.Stage):
 
         protected = {"termination_protection": config.termination_protection}
         self.network = NetworkStack(self, "network", network=config.network, **protected)
-        self.storage = StorageStack(self, "storage", prefix=config.prefix, storage=config.storage, **protected)
+        self.storage = StorageStack(
+            self,
+            "storage",
+            prefix=config.prefix,
+            storage=config.storage,
+            captured_data_prefix=captured_data_prefix(config.prefix) if config.deployment.data_capture.enabled else None,
+            **protected,
+        )
         self.studio = StudioStack(
             self,
             "studio",
@@ -66,6 +73,7 @@ class EnvironmentStage(cdk.Stage):
             deployment=config.deployment,
             model_package_group_name=self.model_build.model_package_group.model_package_group_name,
             key=self.storage.key,
+            artifacts_bucket=self.storage.artifacts_bucket,
             served_model_access_policy=self.storage.served_model_access_policy,
             image_repository_arns=self.model_build.serving_image_repository_arns,
             subnet_ids=self.network.subnet_ids,

@@ -21,7 +21,9 @@ class StorageStack(cdk.Stack):
     With ``storage.removal: retain`` (prod) a ``cdk destroy`` deletes none of them, so no data is lost.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, storage: Storage, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, prefix: str, storage: Storage, captured_data_prefix: str | None = None, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retain = storage.removal == "retain"
         removal_policy = cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
@@ -96,7 +98,7 @@ class StorageStack(cdk.Stack):
         self.processing_repository = self._repository("ProcessingImages", storage, removal_policy)
         self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
-        self.served_model_access_policy = self._served_model_access_policy(prefix)
+        self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefix)
         self._let_services_publish_to_encrypted_topics(prefix)
 
     def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
@@ -199,10 +201,25 @@ class StorageStack(cdk.Stack):
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
         return policy
 
-    def _served_model_access_policy(self, prefix: str) -> iam.ManagedPolicy:
-        """Read-only, for served models: the pipelines' model artifacts (which carry their inference code),
-        the inference images, and decrypting both. Owned here for the same reason as DataAccess."""
+    def _served_model_access_policy(self, prefix: str, captured_data_prefix: str | None) -> iam.ManagedPolicy:
+        """For served models: read the pipelines' model artifacts (which carry their inference code) and the
+        inference images, and decrypt both. Owned here for the same reason as DataAccess.
+
+        The one thing it writes is the endpoint's captured traffic under `captured_data_prefix`, if given:
+        SageMaker writes data capture files as the model's execution role, encrypted with the key through S3.
+        """
         artifacts = self.artifacts_bucket.arn_for_objects(f"{ARTIFACTS_PREFIX}{prefix}-*")
+        captured = [
+            iam.PolicyStatement(
+                sid="WriteCapturedTraffic", actions=["s3:PutObject"], resources=[self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")]
+            ),
+            iam.PolicyStatement(
+                sid="EncryptCapturedTraffic",
+                actions=["kms:GenerateDataKey"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
+            ),
+        ] if captured_data_prefix else []
         policy = iam.ManagedPolicy(
             self,
             "ServedModelAccess",
@@ -220,11 +237,18 @@ class StorageStack(cdk.Stack):
                     actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                     resources=[self.inference_repository.repository_arn],
                 ),
+                *captured,
             ],
         )
         acknowledge_wildcard_resources(
             policy, [artifacts], "Pipelines write a model artifact per execution under their own prefix; read-only."
         )
+        if captured_data_prefix:
+            acknowledge_wildcard_resources(
+                policy,
+                [self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")],
+                "SageMaker names capture files per variant and hour under the endpoint's capture prefix; write-only.",
+            )
         return policy
 
     def _via(self, service: str) -> str:

@@ -68,6 +68,9 @@ class World:
         _, domain = policies.only("studio", "AWS::SageMaker::Domain")
         self.studio_role = policies.resolve("studio", domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
         self.data_bucket = self._bucket("TrainingData")
+        self.artifacts_bucket = self._bucket("Artifacts")
+        # A file SageMaker writes for the endpoint's data capture: <destination>/<endpoint>/<variant>/<yyyy/mm/dd/hh>/.
+        self.captured_traffic = f"{self.artifacts_bucket}/data-capture/{self.prefix}-endpoint/blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
         self.reviewer = REVIEWER.format(account=self.account)
@@ -227,6 +230,21 @@ INTERACTIONS = [
     Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", a) for a in w.model_artifacts]),
     Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", c) for c in w.inference_code]),
     Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
+    # SageMaker writes the endpoint's captured traffic as the model's execution role, encrypted with the key.
+    Interaction("served model writes its endpoint's captured traffic", True, lambda w: [Request(w.served_model, "s3:PutObject", w.captured_traffic)]),
+    Interaction(
+        "served model encrypts captured traffic with the key through S3",
+        True,
+        lambda w: [Request(w.served_model, "kms:GenerateDataKey", w.key, w.via("s3"))],
+    ),
+    Interaction(
+        "served model writes nothing else in the artifacts bucket",
+        False,
+        lambda w: [
+            Request(w.served_model, "s3:PutObject", f"{w.artifacts_bucket}/{path}")
+            for path in (f"pipelines/{w.prefix}-training/model.tar.gz", "data-capture/other-endpoint/blue/x.jsonl")
+        ],
+    ),
     Interaction(
         "served model pulls images of the inference repository",
         True,
