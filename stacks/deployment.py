@@ -1,5 +1,6 @@
-"""Deployment: the canary deployer, the per-variant alarms it watches, notifications, and the rule that
-starts it when a model package of this environment is approved."""
+"""Deployment: the canary deployer, the per-variant alarms it watches, notifications, the rule that
+starts it when a model package of this environment is approved, the endpoint's data capture and the
+environment's dashboard."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from config.settings import Deployment
 from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
+from mlops_constructs.environment_dashboard import EnvironmentDashboard
 from mlops_constructs.served_model_role import ServedModelRole
 
 
@@ -54,6 +56,7 @@ class DeploymentStack(cdk.Stack):
         subnet_ids: list[str],
         security_group_id: str,
         delete_endpoint_with_stack: bool,
+        pipeline_names: list[str],
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -116,6 +119,15 @@ class DeploymentStack(cdk.Stack):
             data_capture=self.data_capture,
         )
         self._let_deployer_publish_to_encrypted_topic(key)
+        self.dashboard = EnvironmentDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=prefix,
+            endpoint_name=self.endpoint_name,
+            variants=COLOURS,
+            pipeline_names=pipeline_names,
+            deployer=self.deployer.state_machine,
+        ).dashboard
 
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.

@@ -79,6 +79,7 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             delete_endpoint_with_stack=not config.retain_data,
+            pipeline_names=[settings.pipeline_name for settings in self.model_build.pipeline_settings.values()],
         )
 
 
