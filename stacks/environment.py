@@ -33,6 +33,7 @@ class EnvironmentStage(cdk.Stage):
             prefix=config.prefix,
             storage=config.storage,
             captured_data_prefix=captured_data_prefix(config.prefix) if config.deployment.data_capture.enabled else None,
+            mlflow=config.model_build.mlflow.enabled,
             **protected,
         )
         self.studio = StudioStack(
@@ -64,6 +65,7 @@ class EnvironmentStage(cdk.Stage):
             render_cache=render_cache,
             retain_model_registry=config.retain_data,
             jobs_in_vpc=self.network.vpc_only,
+            mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
         )
         self.deployment = DeploymentStack(
             self,

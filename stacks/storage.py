@@ -12,7 +12,7 @@ from constructs import Construct
 from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
-from pipeline_code.settings import ARTIFACTS_PREFIX
+from pipeline_code.settings import ARTIFACTS_PREFIX, MLFLOW_ARTIFACTS_PREFIX
 
 
 class StorageStack(cdk.Stack):
@@ -22,7 +22,15 @@ class StorageStack(cdk.Stack):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, prefix: str, storage: Storage, captured_data_prefix: str | None = None, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        storage: Storage,
+        captured_data_prefix: str | None = None,
+        mlflow: bool = False,
+        **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retain = storage.removal == "retain"
@@ -99,6 +107,7 @@ class StorageStack(cdk.Stack):
         self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
         self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefix)
+        self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
         self._let_services_publish_to_encrypted_topics(prefix)
 
     def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
@@ -249,6 +258,27 @@ class StorageStack(cdk.Stack):
                 [self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")],
                 "SageMaker names capture files per variant and hour under the endpoint's capture prefix; write-only.",
             )
+        return policy
+
+    def _mlflow_artifact_access_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """For the MLflow tracking server: its artifact store, a prefix of the artifacts bucket, and nothing else."""
+        artifacts = self.artifacts_bucket.arn_for_objects(f"{MLFLOW_ARTIFACTS_PREFIX}*")
+        policy = iam.ManagedPolicy(
+            self,
+            "MlflowArtifactAccess",
+            description=f"{prefix}: the MLflow tracking server's artifact store",
+            statements=[
+                iam.PolicyStatement(sid="ListTheArtifactStore", actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.artifacts_bucket.bucket_arn]),
+                iam.PolicyStatement(sid="ReadWriteArtifacts", actions=["s3:GetObject", "s3:PutObject"], resources=[artifacts]),
+                iam.PolicyStatement(
+                    sid="EncryptArtifactsThroughS3",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(policy, [artifacts], "MLflow names artifact objects per experiment and run, under the server's own prefix.")
         return policy
 
     def _via(self, service: str) -> str:
