@@ -17,16 +17,20 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config.settings import Deployment
+from config.settings import DataQualityMonitoring, Deployment
 from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.data_quality_monitor import DataQualityMonitor
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
 from mlops_constructs.environment_dashboard import EnvironmentDashboard
 from mlops_constructs.served_model_role import ServedModelRole
+from stacks.storage import MonitoringPaths
 
 
 # Where in the artifacts bucket the endpoint's captured traffic goes: ``<prefix>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/``.
 DATA_CAPTURE_PREFIX = "data-capture"
+# Where the data-quality monitor writes its reports: ``<prefix>/<endpoint>/``.
+MONITORING_PREFIX = "monitoring"
 
 
 def endpoint_name(prefix: str) -> str:
@@ -36,6 +40,13 @@ def endpoint_name(prefix: str) -> str:
 def captured_data_prefix(prefix: str) -> str:
     """The key prefix under which SageMaker writes the environment's endpoint's captured traffic."""
     return f"{DATA_CAPTURE_PREFIX}/{endpoint_name(prefix)}/"
+
+
+def monitoring_paths(prefix: str, monitoring: DataQualityMonitoring) -> MonitoringPaths:
+    """What the data-quality monitor of the environment's endpoint reads and writes in the artifacts bucket."""
+    return MonitoringPaths(
+        captured_data=captured_data_prefix(prefix), reports=f"{MONITORING_PREFIX}/{endpoint_name(prefix)}/", baseline=monitoring.baseline_prefix
+    )
 
 
 class DeploymentStack(cdk.Stack):
@@ -57,6 +68,8 @@ class DeploymentStack(cdk.Stack):
         security_group_id: str,
         delete_endpoint_with_stack: bool,
         pipeline_names: list[str],
+        monitoring_access_policy: iam.IManagedPolicy | None = None,
+        subnets_for_jobs: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -119,6 +132,7 @@ class DeploymentStack(cdk.Stack):
             data_capture=self.data_capture,
         )
         self._let_deployer_publish_to_encrypted_topic(key)
+        self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
         self.dashboard = EnvironmentDashboard(
             self,
             "Dashboard",
@@ -161,6 +175,42 @@ class DeploymentStack(cdk.Stack):
                     max_event_age=cdk.Duration.hours(2),
                 )
             ],
+        )
+
+    def _data_quality_monitor(
+        self,
+        prefix: str,
+        deployment: Deployment,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        access: iam.IManagedPolicy | None,
+        subnet_ids: list[str],
+        security_group_id: str,
+        in_vpc: bool,
+    ) -> DataQualityMonitor | None:
+        monitoring = deployment.monitoring
+        if not monitoring.enabled:
+            return None
+        if access is None:
+            raise ValueError("deployment.monitoring.enabled needs the storage stack's policy for the monitor's data")
+        paths = monitoring_paths(prefix, monitoring)
+        bucket = f"s3://{artifacts_bucket.bucket_name}/"
+        return DataQualityMonitor(
+            self,
+            "DataQuality",
+            name=f"{prefix}-data-quality",
+            endpoint_name=self.endpoint_name,
+            reports_uri=f"{bucket}{paths.reports}",
+            baseline_uri=f"{bucket}{paths.baseline}" if paths.baseline else None,
+            frequency=monitoring.frequency,
+            instance_type=monitoring.instance_type,
+            max_runtime_seconds=monitoring.max_runtime_minutes * 60,
+            data_access=access,
+            key_arn=key.key_arn,
+            topic=self.topic,
+            alarm_name=f"{self.endpoint_name}-data-quality",
+            subnet_ids=subnet_ids if in_vpc else None,
+            security_group_id=security_group_id if in_vpc else None,
         )
 
     def _let_deployer_publish_to_encrypted_topic(self, key: kms.IKey) -> None:

@@ -9,7 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
-from stacks.deployment import DeploymentStack, captured_data_prefix
+from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.storage import StorageStack
@@ -34,6 +34,7 @@ class EnvironmentStage(cdk.Stage):
             storage=config.storage,
             captured_data_prefix=captured_data_prefix(config.prefix) if config.deployment.data_capture.enabled else None,
             mlflow=config.model_build.mlflow.enabled,
+            monitoring=monitoring_paths(config.prefix, config.deployment.monitoring) if config.deployment.monitoring.enabled else None,
             **protected,
         )
         self.studio = StudioStack(
@@ -82,6 +83,8 @@ class EnvironmentStage(cdk.Stage):
             security_group_id=self.network.studio_security_group.security_group_id,
             delete_endpoint_with_stack=not config.retain_data,
             pipeline_names=[settings.pipeline_name for settings in self.model_build.pipeline_settings.values()],
+            monitoring_access_policy=self.storage.monitoring_access_policy,
+            subnets_for_jobs=self.network.vpc_only,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
@@ -13,6 +15,16 @@ from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
 from pipeline_code.settings import ARTIFACTS_PREFIX, MLFLOW_ARTIFACTS_PREFIX
+
+
+@dataclass(frozen=True)
+class MonitoringPaths:
+    """Key prefixes in the artifacts bucket that a data-quality monitor reads (captured traffic, its baseline)
+    and writes (its reports)."""
+
+    captured_data: str
+    reports: str
+    baseline: str | None = None
 
 
 class StorageStack(cdk.Stack):
@@ -30,6 +42,7 @@ class StorageStack(cdk.Stack):
         storage: Storage,
         captured_data_prefix: str | None = None,
         mlflow: bool = False,
+        monitoring: MonitoringPaths | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -108,6 +121,7 @@ class StorageStack(cdk.Stack):
         self.data_access_policy = self._data_access_policy(prefix)
         self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefix)
         self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
+        self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self._let_services_publish_to_encrypted_topics(prefix)
 
     def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
@@ -279,6 +293,29 @@ class StorageStack(cdk.Stack):
             ],
         )
         acknowledge_wildcard_resources(policy, [artifacts], "MLflow names artifact objects per experiment and run, under the server's own prefix.")
+        return policy
+
+    def _monitoring_access_policy(self, prefix: str, paths: MonitoringPaths) -> iam.ManagedPolicy:
+        """For the data-quality monitor: read the captured traffic and the baseline, write its reports."""
+        read = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in (paths.captured_data, paths.baseline) if p]
+        write = self.artifacts_bucket.arn_for_objects(f"{paths.reports}*")
+        policy = iam.ManagedPolicy(
+            self,
+            "DataQualityMonitoringAccess",
+            description=f"{prefix}: what the data-quality monitor reads and writes",
+            statements=[
+                iam.PolicyStatement(sid="ListTheArtifactsBucket", actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.artifacts_bucket.bucket_arn]),
+                iam.PolicyStatement(sid="ReadCapturedTrafficAndBaseline", actions=["s3:GetObject"], resources=read),
+                iam.PolicyStatement(sid="WriteReports", actions=["s3:PutObject"], resources=[write]),
+                iam.PolicyStatement(
+                    sid="UseTheKeyThroughS3AndSageMaker",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [self._via("s3"), self._via("sagemaker")]}},
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(policy, [*read, write], "Captured traffic, baseline and reports are files named per hour and run under fixed prefixes.")
         return policy
 
     def _via(self, service: str) -> str:
