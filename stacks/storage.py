@@ -276,46 +276,51 @@ class StorageStack(cdk.Stack):
 
     def _mlflow_artifact_access_policy(self, prefix: str) -> iam.ManagedPolicy:
         """For the MLflow tracking server: its artifact store, a prefix of the artifacts bucket, and nothing else."""
-        artifacts = self.artifacts_bucket.arn_for_objects(f"{MLFLOW_ARTIFACTS_PREFIX}*")
-        policy = iam.ManagedPolicy(
-            self,
+        return self._artifacts_prefix_policy(
             "MlflowArtifactAccess",
-            description=f"{prefix}: the MLflow tracking server's artifact store",
-            statements=[
-                iam.PolicyStatement(sid="ListTheArtifactStore", actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.artifacts_bucket.bucket_arn]),
-                iam.PolicyStatement(sid="ReadWriteArtifacts", actions=["s3:GetObject", "s3:PutObject"], resources=[artifacts]),
-                iam.PolicyStatement(
-                    sid="EncryptArtifactsThroughS3",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[self.key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
-                ),
-            ],
+            f"{prefix}: the MLflow tracking server's artifact store",
+            read=[MLFLOW_ARTIFACTS_PREFIX],
+            write=[MLFLOW_ARTIFACTS_PREFIX],
+            key_services=["s3"],
+            reason="MLflow names artifact objects per experiment and run, under the server's own prefix.",
         )
-        acknowledge_wildcard_resources(policy, [artifacts], "MLflow names artifact objects per experiment and run, under the server's own prefix.")
-        return policy
 
     def _monitoring_access_policy(self, prefix: str, paths: MonitoringPaths) -> iam.ManagedPolicy:
-        """For the data-quality monitor: read the captured traffic and the baseline, write its reports."""
-        read = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in (paths.captured_data, paths.baseline) if p]
-        write = self.artifacts_bucket.arn_for_objects(f"{paths.reports}*")
+        """For the data-quality monitor: read the captured traffic and the baseline, write its reports (and
+        its job's volume, encrypted through SageMaker)."""
+        return self._artifacts_prefix_policy(
+            "DataQualityMonitoringAccess",
+            f"{prefix}: what the data-quality monitor reads and writes",
+            read=[p for p in (paths.captured_data, paths.baseline) if p],
+            write=[paths.reports],
+            key_services=["s3", "sagemaker"],
+            reason="Captured traffic, baseline and reports are files named per hour and run under fixed prefixes.",
+        )
+
+    def _artifacts_prefix_policy(
+        self, construct_id: str, description: str, *, read: list[str], write: list[str], key_services: list[str], reason: str
+    ) -> iam.ManagedPolicy:
+        """Reading objects under the `read` prefixes and writing under the `write` prefixes of the artifacts
+        bucket, with the key used only through `key_services`."""
+        readable = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in read]
+        writable = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in write]
         policy = iam.ManagedPolicy(
             self,
-            "DataQualityMonitoringAccess",
-            description=f"{prefix}: what the data-quality monitor reads and writes",
+            construct_id,
+            description=description,
             statements=[
                 iam.PolicyStatement(sid="ListTheArtifactsBucket", actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.artifacts_bucket.bucket_arn]),
-                iam.PolicyStatement(sid="ReadCapturedTrafficAndBaseline", actions=["s3:GetObject"], resources=read),
-                iam.PolicyStatement(sid="WriteReports", actions=["s3:PutObject"], resources=[write]),
+                iam.PolicyStatement(sid="ReadObjects", actions=["s3:GetObject"], resources=readable),
+                iam.PolicyStatement(sid="WriteObjects", actions=["s3:PutObject"], resources=writable),
                 iam.PolicyStatement(
-                    sid="UseTheKeyThroughS3AndSageMaker",
+                    sid="UseTheKeyThroughServices",
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
                     resources=[self.key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": [self._via("s3"), self._via("sagemaker")]}},
+                    conditions={"StringEquals": {"kms:ViaService": [self._via(service) for service in key_services]}},
                 ),
             ],
         )
-        acknowledge_wildcard_resources(policy, [*read, write], "Captured traffic, baseline and reports are files named per hour and run under fixed prefixes.")
+        acknowledge_wildcard_resources(policy, [*dict.fromkeys([*readable, *writable])], reason)
         return policy
 
     def _via(self, service: str) -> str:
