@@ -1,4 +1,5 @@
-"""What the environment shows about its endpoint: the dashboard, and data capture on every endpoint config."""
+"""What the environment shows about its endpoint: the dashboard, and who may write its captured traffic
+(the deployer's capture config is in test_deployment.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ import pytest
 
 from config import load_environment
 from config.settings import DataCapture as DataCaptureConfig
-from mlops_constructs.canary_deployer import DataCapture
 from stacks.storage import StorageStack
-from tests.behaviour.sfn_harness import task_states
 from tests.synth import CONFIG_DIR, Synthesized, cdk_json_context
-from tests.templates import cfn_text, only, state_machine_definition
-from tests.unit.test_deployment import _deployer
+from tests.templates import cfn_text, only
 
 
 def dashboard(synthesized: Synthesized, environment: str) -> tuple[dict, list[dict]]:
@@ -80,36 +78,6 @@ def test_dashboard_shows_the_deployers_executions_by_outcome(synthesized: Synthe
 
     assert [line[1] for line in lines] == ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"]
     assert {(line[0], json.dumps(_dimensions(line))) for line in lines} == {("AWS/States", json.dumps({"StateMachineArn": f"<{deployer}>"}))}
-
-
-def _endpoint_config_parameters(definition: dict) -> list[dict]:
-    return [state["Parameters"] for state in task_states(definition).values() if state["Resource"].endswith(":createEndpointConfig")]
-
-
-def test_every_endpoint_config_the_deployer_creates_captures_traffic(synthesized: Synthesized, environment):
-    _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
-    sampling = load_environment(CONFIG_DIR, environment).deployment.data_capture.sampling_percentage
-    parameters = _endpoint_config_parameters(definition)
-
-    assert len(parameters) == 4
-    for config in parameters:
-        capture = config["DataCaptureConfig"]
-        assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == sampling
-        assert capture["DestinationS3Uri"] == "s3://<cfn>/data-capture"
-        assert capture["KmsKeyId"] == config["KmsKeyId"]
-
-
-def test_deployer_without_data_capture_creates_configs_without_it():
-    deployer = _deployer()
-    definition = json.loads(cfn_text(cdk.Stack.of(deployer).resolve(deployer.state_machine.node.default_child.definition_string)))
-    assert all("DataCaptureConfig" not in p for p in _endpoint_config_parameters(definition))
-
-
-def test_deployer_with_data_capture_puts_it_on_every_config():
-    deployer = _deployer(data_capture=DataCapture(destination_s3_uri="s3://bucket/data-capture", sampling_percentage=5))
-    definition = json.loads(cfn_text(cdk.Stack.of(deployer).resolve(deployer.state_machine.node.default_child.definition_string)))
-    captures = [p["DataCaptureConfig"] for p in _endpoint_config_parameters(definition)]
-    assert len(captures) == 4 and {c["InitialSamplingPercentage"] for c in captures} == {5}
 
 
 def _served_model_statements(stack: StorageStack) -> dict[str, dict]:
