@@ -25,6 +25,17 @@ LOG_RUNS = [
 ]
 
 
+# What a person needs on top of LOG_RUNS to open the tracking server's UI from Studio.
+OPEN_UI = ["sagemaker:CreatePresignedMlflowTrackingServerUrl", "sagemaker:DescribeMlflowTrackingServer"]
+
+
+def let_people_use(role: iam.IRole, tracking_server_arn: str) -> None:
+    """Let `role` (e.g. Studio's) record runs on the tracking server and open its UI."""
+    role.add_to_principal_policy(iam.PolicyStatement(sid="UseTheTrackingServer", actions=[*LOG_RUNS, *OPEN_UI], resources=[tracking_server_arn]))
+    # The UI action has no resource-level permissions; the presigned URL it needs is scoped above.
+    role.add_to_principal_policy(iam.PolicyStatement(sid="OpenTheMlflowUi", actions=["sagemaker-mlflow:AccessUI"], resources=["*"]))
+
+
 class MlflowTrackingServer(Construct):
     """Tracking server `name` of `size`, storing artifacts under `artifact_prefix` of `bucket`; its own role
     holds `artifact_access` (reading and writing that prefix, owned by the bucket's stack) and nothing else.

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
-from stacks.model_build import ModelBuildStack
+from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
 from stacks.network import NetworkStack
 from stacks.storage import StorageStack
 from stacks.studio import StudioStack
@@ -50,6 +50,7 @@ class EnvironmentStage(cdk.Stage):
             key=self.storage.key,
             data_access_policy=self.storage.data_access_policy,
             retain_domain=config.retain_data,
+            mlflow_tracking_server_name=mlflow_tracking_server_name(config.prefix) if config.model_build.mlflow.enabled else None,
         )
         self.model_build = ModelBuildStack(
             self,

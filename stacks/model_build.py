@@ -34,6 +34,10 @@ PIPELINE_NAME_MAX_LENGTH = 256
 EXPERIMENT_NAME_MAX_LENGTH = 120
 
 
+def mlflow_tracking_server_name(prefix: str) -> str:
+    return f"{prefix}-mlflow"
+
+
 class PipelineFolderError(ValueError):
     """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
 
@@ -123,7 +127,7 @@ class ModelBuildStack(cdk.Stack):
             self.tracking_server = MlflowTrackingServer(
                 self,
                 "Mlflow",
-                name=f"{prefix}-mlflow",
+                name=mlflow_tracking_server_name(prefix),
                 bucket=artifacts_bucket,
                 artifact_prefix=MLFLOW_ARTIFACTS_PREFIX,
                 artifact_access=mlflow_artifact_access,

@@ -62,3 +62,14 @@ def test_prods_pipeline_and_training_step_log_to_its_tracking_server(synthesized
     assert _train_step(definition)["Environment"] == {"MLFLOW_TRACKING_URI": "${MlflowTrackingServerArn}", "MLFLOW_EXPERIMENT_NAME": "mlops-prod-training"}
     # The upsert puts the server's ARN in place of the placeholder when it deploys the definition.
     assert _upsert(synthesized, "prod")["Substitutions"]["MlflowTrackingServerArn"] == {"Fn::GetAtt": [server_id, "TrackingServerArn"]}
+
+
+def test_studio_users_of_prod_may_open_its_tracking_server_and_no_other(synthesized: Synthesized):
+    template = synthesized.template("prod", "studio")
+    statements = [
+        s for r in resources(template, "AWS::IAM::Policy").values() for s in r["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "UseTheTrackingServer"
+    ]
+
+    (statement,) = statements
+    assert "sagemaker:CreatePresignedMlflowTrackingServerUrl" in statement["Action"]
+    assert cfn_text(statement["Resource"]).endswith(":mlflow-tracking-server/mlops-prod-mlflow")

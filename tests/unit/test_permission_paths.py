@@ -414,6 +414,15 @@ INTERACTIONS = [
         ],
     ),
     Interaction(
+        "Studio users record runs on the tracking server and open its UI",
+        True,
+        lambda w: [
+            Request(w.studio_role, action, w.tracking_server)
+            for action in ("sagemaker-mlflow:SearchRuns", "sagemaker-mlflow:LogMetric", "sagemaker:CreatePresignedMlflowTrackingServerUrl")
+        ],
+        applies=lambda w: w.tracking_server is not None,
+    ),
+    Interaction(
         "the tracking server stores artifacts under its prefix, encrypted through S3",
         True,
         lambda w: [
