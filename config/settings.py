@@ -247,6 +247,20 @@ def _pipeline_folder(name: str) -> str:
 PipelineFolder = Annotated[str, AfterValidator(_pipeline_folder)]
 
 
+class MlflowTracking(_Strict):
+    """A SageMaker managed MLflow tracking server for this environment's training runs.
+
+    It bills per hour while it exists, so dev leaves it off; the runs are also tracked in SageMaker
+    Experiments either way.
+    """
+
+    enabled: bool = False
+    # SageMaker's tracking server sizes.
+    size: Literal["Small", "Medium", "Large"] = "Small"
+    # A weekly maintenance window, ddd:hh:mm in UTC.
+    weekly_maintenance_window: Annotated[str, Field(pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):[0-5]\d$")] = "Sun:03:00"
+
+
 class ModelBuild(_Strict):
     # Uploads under this prefix (of the training-data bucket) with this suffix start the training pipeline.
     training_prefix: S3KeyPrefix = "training/"
@@ -269,6 +283,7 @@ class ModelBuild(_Strict):
     # How each pipeline_code/<name>/ is started. A pipeline not listed: training listens to uploads under
     # training_prefix, every other pipeline is started by nothing.
     pipelines: dict[PipelineFolder, PipelineTrigger] = {}
+    mlflow: MlflowTracking = MlflowTracking()
 
     @field_validator("pipelines")
     @classmethod
@@ -317,6 +332,32 @@ class Alarms(_Strict):
     evaluation_periods: Annotated[int, Field(ge=1, le=10)] = 1
 
 
+class DataCapture(_Strict):
+    """The endpoint's requests and responses, sampled into the artifacts bucket (KMS-encrypted) on every
+    endpoint config the deployer creates."""
+
+    enabled: bool = True
+    # Share of requests captured; a busy endpoint needs less to see its traffic's shape.
+    sampling_percentage: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class DataQualityMonitoring(_Strict):
+    """A Model Monitor data-quality schedule on the endpoint; its violations raise an alarm on the topic.
+
+    SageMaker refuses a schedule for an endpoint that does not exist yet, and the endpoint only exists after
+    the deployer's first release: switch this on once the first model is released.
+    """
+
+    enabled: bool = False
+    # Model Monitor accepts hourly or daily schedules.
+    frequency: Literal["hourly", "daily"] = "daily"
+    instance_type: InstanceType = "ml.m5.large"
+    # Baseline statistics and constraints (a baselining job's output) in the artifacts bucket, relative to
+    # its root; without them, the job only computes statistics and finds no violations.
+    baseline_prefix: S3KeyPrefix | None = None
+    max_runtime_minutes: Annotated[int, Field(ge=1, le=60)] = 60
+
+
 class Deployment(_Strict):
     strategy: Literal["variants", "guardrails"] = "variants"
     instance_type: InstanceType = "ml.m5.large"
@@ -342,6 +383,14 @@ class Deployment(_Strict):
     guardrails_traffic_routing: Literal["CANARY", "LINEAR"] = "CANARY"
     autoscaling: Autoscaling = Autoscaling()
     alarms: Alarms = Alarms()
+    data_capture: DataCapture = DataCapture()
+    monitoring: DataQualityMonitoring = DataQualityMonitoring()
+
+    @model_validator(mode="after")
+    def _monitoring_reads_captured_data(self) -> Deployment:
+        if self.monitoring.enabled and not self.data_capture.enabled:
+            raise ValueError("monitoring.enabled needs data_capture.enabled: Model Monitor reads the endpoint's captured data")
+        return self
 
     @model_validator(mode="after")
     def _fits_sagemaker_blue_green(self) -> Deployment:

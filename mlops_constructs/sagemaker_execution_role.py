@@ -137,6 +137,11 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
             )
         )
+        # Evaluation metrics go to the pipeline run as its processing job's trial component, which SageMaker
+        # names <job name>-aws-processing-job.
+        job_runs = sagemaker_arn("experiment-trial-component", "*-aws-processing-job")
+        role.add_to_policy(iam.PolicyStatement(sid="LogMetricsToPipelineRuns", actions=["sagemaker:BatchPutMetrics"], resources=[job_runs]))
+        acknowledge_wildcard_resources(role, [job_runs], "SageMaker names a job's trial component after the job, at run time.")
         network_interfaces = attach_to_subnets(role, workload="Jobs", subnet_ids=subnet_ids, security_group_id=security_group_id)
         acknowledge_wildcard_resources(
             role,

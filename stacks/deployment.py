@@ -1,5 +1,6 @@
-"""Deployment: the canary deployer, the per-variant alarms it watches, the notification topic, and the rule
-that starts the deployer when a model package of this environment is approved."""
+"""Deployment: the canary deployer, the per-variant alarms it watches, the notification topic, the rule
+that starts the deployer when a model package of this environment is approved, the endpoint's data capture
+and monitoring, and the environment's dashboard."""
 
 from __future__ import annotations
 
@@ -10,15 +11,41 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config.settings import Deployment
-from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, VariantScaling
+from config.settings import DataQualityMonitoring, Deployment
+from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.data_quality_monitor import DataQualityMonitor
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
+from mlops_constructs.environment_dashboard import EnvironmentDashboard
 from mlops_constructs.served_model_role import ServedModelRole
+from stacks.storage import MonitoringPaths
+
+
+# Where in the artifacts bucket the endpoint's captured traffic goes: ``<prefix>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/``.
+DATA_CAPTURE_PREFIX = "data-capture"
+# Where the data-quality monitor writes its reports: ``<prefix>/<endpoint>/``.
+MONITORING_PREFIX = "monitoring"
+
+
+def endpoint_name(prefix: str) -> str:
+    return f"{prefix}-endpoint"
+
+
+def captured_data_prefix(prefix: str) -> str:
+    """The key prefix under which SageMaker writes the environment's endpoint's captured traffic."""
+    return f"{DATA_CAPTURE_PREFIX}/{endpoint_name(prefix)}/"
+
+
+def monitoring_paths(prefix: str, monitoring: DataQualityMonitoring) -> MonitoringPaths:
+    """What the data-quality monitor of the environment's endpoint reads and writes in the artifacts bucket."""
+    return MonitoringPaths(
+        captured_data=captured_data_prefix(prefix), reports=f"{MONITORING_PREFIX}/{endpoint_name(prefix)}/", baseline=monitoring.baseline_prefix
+    )
 
 
 class DeploymentStack(cdk.Stack):
@@ -33,21 +60,31 @@ class DeploymentStack(cdk.Stack):
         deployment: Deployment,
         model_package_group_name: str,
         key: kms.IKey,
+        artifacts_bucket: s3.IBucket,
         served_model_access_policy: iam.IManagedPolicy,
         image_repository_arns: list[str],
         subnet_ids: list[str],
         security_group_id: str,
         delete_endpoint_with_stack: bool,
+        pipeline_names: list[str],
+        monitoring_access_policy: iam.IManagedPolicy | None = None,
+        subnets_for_jobs: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.endpoint_name = f"{prefix}-endpoint"
+        self.endpoint_name = endpoint_name(prefix)
         model_name_prefix = f"{prefix}-model"
 
         # Alarms publish here; the operations stack publishes everything else and owns the subscriptions.
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
 
         self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
+        capture = deployment.data_capture
+        self.data_capture = (
+            DataCapture(destination_s3_uri=f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}", sampling_percentage=capture.sampling_percentage)
+            if capture.enabled
+            else None
+        )
         model_role = ServedModelRole(
             self,
             "ServedModelRole",
@@ -90,7 +127,18 @@ class DeploymentStack(cdk.Stack):
             key=key,
             subnet_ids=subnet_ids,
             security_group_ids=[security_group_id],
+            data_capture=self.data_capture,
         )
+        self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
+        self.dashboard = EnvironmentDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=prefix,
+            endpoint_name=self.endpoint_name,
+            variants=COLOURS,
+            pipeline_names=pipeline_names,
+            deployer=self.deployer.state_machine,
+        ).dashboard
 
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.
@@ -124,6 +172,42 @@ class DeploymentStack(cdk.Stack):
                     max_event_age=cdk.Duration.hours(2),
                 )
             ],
+        )
+
+    def _data_quality_monitor(
+        self,
+        prefix: str,
+        deployment: Deployment,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        access: iam.IManagedPolicy | None,
+        subnet_ids: list[str],
+        security_group_id: str,
+        in_vpc: bool,
+    ) -> DataQualityMonitor | None:
+        monitoring = deployment.monitoring
+        if not monitoring.enabled:
+            return None
+        if access is None:
+            raise ValueError("deployment.monitoring.enabled needs the storage stack's policy for the monitor's data")
+        paths = monitoring_paths(prefix, monitoring)
+        bucket = f"s3://{artifacts_bucket.bucket_name}/"
+        return DataQualityMonitor(
+            self,
+            "DataQuality",
+            name=f"{prefix}-data-quality",
+            endpoint_name=self.endpoint_name,
+            reports_uri=f"{bucket}{paths.reports}",
+            baseline_uri=f"{bucket}{paths.baseline}" if paths.baseline else None,
+            frequency=monitoring.frequency,
+            instance_type=monitoring.instance_type,
+            max_runtime_seconds=monitoring.max_runtime_minutes * 60,
+            data_access=access,
+            key_arn=key.key_arn,
+            topic=self.topic,
+            alarm_name=f"{self.endpoint_name}-data-quality",
+            subnet_ids=subnet_ids if in_vpc else None,
+            security_group_id=security_group_id if in_vpc else None,
         )
 
     def _variant_alarms(self, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:

@@ -9,8 +9,8 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
-from stacks.deployment import DeploymentStack
-from stacks.model_build import ModelBuildStack
+from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
+from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
 from stacks.storage import StorageStack
@@ -28,7 +28,16 @@ class EnvironmentStage(cdk.Stage):
 
         protected = {"termination_protection": config.termination_protection}
         self.network = NetworkStack(self, "network", network=config.network, **protected)
-        self.storage = StorageStack(self, "storage", prefix=config.prefix, storage=config.storage, **protected)
+        self.storage = StorageStack(
+            self,
+            "storage",
+            prefix=config.prefix,
+            storage=config.storage,
+            captured_data_prefix=captured_data_prefix(config.prefix) if config.deployment.data_capture.enabled else None,
+            mlflow=config.model_build.mlflow.enabled,
+            monitoring=monitoring_paths(config.prefix, config.deployment.monitoring) if config.deployment.monitoring.enabled else None,
+            **protected,
+        )
         self.studio = StudioStack(
             self,
             "studio",
@@ -42,6 +51,7 @@ class EnvironmentStage(cdk.Stage):
             key=self.storage.key,
             data_access_policy=self.storage.data_access_policy,
             retain_domain=config.retain_data,
+            mlflow_tracking_server_name=mlflow_tracking_server_name(config.prefix) if config.model_build.mlflow.enabled else None,
         )
         self.model_build = ModelBuildStack(
             self,
@@ -58,6 +68,7 @@ class EnvironmentStage(cdk.Stage):
             render_cache=render_cache,
             retain_model_registry=config.retain_data,
             jobs_in_vpc=self.network.vpc_only,
+            mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
         )
         self.deployment = DeploymentStack(
             self,
@@ -67,11 +78,15 @@ class EnvironmentStage(cdk.Stage):
             deployment=config.deployment,
             model_package_group_name=self.model_build.model_package_group.model_package_group_name,
             key=self.storage.key,
+            artifacts_bucket=self.storage.artifacts_bucket,
             served_model_access_policy=self.storage.served_model_access_policy,
             image_repository_arns=self.model_build.serving_image_repository_arns,
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             delete_endpoint_with_stack=not config.retain_data,
+            pipeline_names=[settings.pipeline_name for settings in self.model_build.pipeline_settings.values()],
+            monitoring_access_policy=self.storage.monitoring_access_policy,
+            subnets_for_jobs=self.network.vpc_only,
         )
         self.operations = OperationsStack(
             self,

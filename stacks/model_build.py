@@ -17,11 +17,12 @@ from constructs import Construct
 
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.mlflow_tracking_server import MlflowTrackingServer
 from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from pipeline_code import render
-from pipeline_code.settings import PipelineSettings, placeholder
+from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings, placeholder
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
@@ -31,6 +32,10 @@ INPUT_DATA_PARAMETER = "InputDataUri"
 PIPELINE_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
 PIPELINE_NAME_MAX_LENGTH = 256
 EXPERIMENT_NAME_MAX_LENGTH = 120
+
+
+def mlflow_tracking_server_name(prefix: str) -> str:
+    return f"{prefix}-mlflow"
 
 
 class PipelineFolderError(ValueError):
@@ -80,6 +85,7 @@ class ModelBuildStack(cdk.Stack):
         render_cache: Path,
         retain_model_registry: bool,
         jobs_in_vpc: bool,
+        mlflow_artifact_access: iam.IManagedPolicy | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -113,6 +119,24 @@ class ModelBuildStack(cdk.Stack):
             "KmsKeyArn": key.key_arn,
             "PipelineRoleName": self.pipeline_role.role_name,
         }
+        tracking = {}
+        self.tracking_server: MlflowTrackingServer | None = None
+        if model_build.mlflow.enabled:
+            if mlflow_artifact_access is None:
+                raise ValueError("model_build.mlflow.enabled needs the storage stack's policy for the tracking server's artifacts")
+            self.tracking_server = MlflowTrackingServer(
+                self,
+                "Mlflow",
+                name=mlflow_tracking_server_name(prefix),
+                bucket=artifacts_bucket,
+                artifact_prefix=MLFLOW_ARTIFACTS_PREFIX,
+                artifact_access=mlflow_artifact_access,
+                size=model_build.mlflow.size,
+                weekly_maintenance_window=model_build.mlflow.weekly_maintenance_window,
+            )
+            self.tracking_server.log_runs(self.pipeline_role)
+            substitutions["MlflowTrackingServerArn"] = self.tracking_server.arn
+            tracking = {"mlflow_tracking_server_arn": placeholder("MlflowTrackingServerArn")}
         job_network = {}
         if jobs_in_vpc:
             subnets = {f"JobSubnet{i}": subnet_id for i, subnet_id in enumerate(subnet_ids)}
@@ -146,6 +170,7 @@ class ModelBuildStack(cdk.Stack):
                 auc_threshold=model_build.auc_threshold,
                 label_column=model_build.label_column,
                 **job_network,
+                **tracking,
             )
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
@@ -12,7 +14,17 @@ from constructs import Construct
 from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
-from pipeline_code.settings import ARTIFACTS_PREFIX
+from pipeline_code.settings import ARTIFACTS_PREFIX, MLFLOW_ARTIFACTS_PREFIX
+
+
+@dataclass(frozen=True)
+class MonitoringPaths:
+    """Key prefixes in the artifacts bucket that a data-quality monitor reads (captured traffic, its baseline)
+    and writes (its reports)."""
+
+    captured_data: str
+    reports: str
+    baseline: str | None = None
 
 
 class StorageStack(cdk.Stack):
@@ -21,7 +33,18 @@ class StorageStack(cdk.Stack):
     With ``storage.removal: retain`` (prod) a ``cdk destroy`` deletes none of them, so no data is lost.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, storage: Storage, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        storage: Storage,
+        captured_data_prefix: str | None = None,
+        mlflow: bool = False,
+        monitoring: MonitoringPaths | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retain = storage.removal == "retain"
         removal_policy = cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
@@ -96,7 +119,9 @@ class StorageStack(cdk.Stack):
         self.processing_repository = self._repository("ProcessingImages", storage, removal_policy)
         self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
-        self.served_model_access_policy = self._served_model_access_policy(prefix)
+        self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefix)
+        self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
+        self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
         self._let_services_publish_to_encrypted_topics(prefix)
 
@@ -200,10 +225,25 @@ class StorageStack(cdk.Stack):
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
         return policy
 
-    def _served_model_access_policy(self, prefix: str) -> iam.ManagedPolicy:
-        """Read-only, for served models: the pipelines' model artifacts (which carry their inference code),
-        the inference images, and decrypting both. Owned here for the same reason as DataAccess."""
+    def _served_model_access_policy(self, prefix: str, captured_data_prefix: str | None) -> iam.ManagedPolicy:
+        """For served models: read the pipelines' model artifacts (which carry their inference code) and the
+        inference images, and decrypt both. Owned here for the same reason as DataAccess.
+
+        The one thing it writes is the endpoint's captured traffic under `captured_data_prefix`, if given:
+        SageMaker writes data capture files as the model's execution role, encrypted with the key through S3.
+        """
         artifacts = self.artifacts_bucket.arn_for_objects(f"{ARTIFACTS_PREFIX}{prefix}-*")
+        captured = [
+            iam.PolicyStatement(
+                sid="WriteCapturedTraffic", actions=["s3:PutObject"], resources=[self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")]
+            ),
+            iam.PolicyStatement(
+                sid="EncryptCapturedTraffic",
+                actions=["kms:GenerateDataKey"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
+            ),
+        ] if captured_data_prefix else []
         policy = iam.ManagedPolicy(
             self,
             "ServedModelAccess",
@@ -221,11 +261,67 @@ class StorageStack(cdk.Stack):
                     actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                     resources=[self.inference_repository.repository_arn],
                 ),
+                *captured,
             ],
         )
         acknowledge_wildcard_resources(
             policy, [artifacts], "Pipelines write a model artifact per execution under their own prefix; read-only."
         )
+        if captured_data_prefix:
+            acknowledge_wildcard_resources(
+                policy,
+                [self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")],
+                "SageMaker names capture files per variant and hour under the endpoint's capture prefix; write-only.",
+            )
+        return policy
+
+    def _mlflow_artifact_access_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """For the MLflow tracking server: its artifact store, a prefix of the artifacts bucket, and nothing else."""
+        return self._artifacts_prefix_policy(
+            "MlflowArtifactAccess",
+            f"{prefix}: the MLflow tracking server's artifact store",
+            read=[MLFLOW_ARTIFACTS_PREFIX],
+            write=[MLFLOW_ARTIFACTS_PREFIX],
+            key_services=["s3"],
+            reason="MLflow names artifact objects per experiment and run, under the server's own prefix.",
+        )
+
+    def _monitoring_access_policy(self, prefix: str, paths: MonitoringPaths) -> iam.ManagedPolicy:
+        """For the data-quality monitor: read the captured traffic and the baseline, write its reports (and
+        its job's volume, encrypted through SageMaker)."""
+        return self._artifacts_prefix_policy(
+            "DataQualityMonitoringAccess",
+            f"{prefix}: what the data-quality monitor reads and writes",
+            read=[p for p in (paths.captured_data, paths.baseline) if p],
+            write=[paths.reports],
+            key_services=["s3", "sagemaker"],
+            reason="Captured traffic, baseline and reports are files named per hour and run under fixed prefixes.",
+        )
+
+    def _artifacts_prefix_policy(
+        self, construct_id: str, description: str, *, read: list[str], write: list[str], key_services: list[str], reason: str
+    ) -> iam.ManagedPolicy:
+        """Reading objects under the `read` prefixes and writing under the `write` prefixes of the artifacts
+        bucket, with the key used only through `key_services`."""
+        readable = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in read]
+        writable = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in write]
+        policy = iam.ManagedPolicy(
+            self,
+            construct_id,
+            description=description,
+            statements=[
+                iam.PolicyStatement(sid="ListTheArtifactsBucket", actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.artifacts_bucket.bucket_arn]),
+                iam.PolicyStatement(sid="ReadObjects", actions=["s3:GetObject"], resources=readable),
+                iam.PolicyStatement(sid="WriteObjects", actions=["s3:PutObject"], resources=writable),
+                iam.PolicyStatement(
+                    sid="UseTheKeyThroughServices",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [self._via(service) for service in key_services]}},
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(policy, [*dict.fromkeys([*readable, *writable])], reason)
         return policy
 
     def _evaluation_reports_policy(self, prefix: str) -> iam.ManagedPolicy:

@@ -319,6 +319,9 @@ class EnvironmentPolicies:
                 values = {"Ref": name, "Arn": f"arn:aws:events:{region}:{account}:rule/{name}"}
             elif kind == "Custom::SageMakerPipeline":
                 values = {"PipelineArn": f"arn:aws:sagemaker:{region}:{account}:pipeline/{properties['PipelineName']}"}
+            elif kind == "AWS::SageMaker::MlflowTrackingServer":
+                arn = f"arn:aws:sagemaker:{region}:{account}:mlflow-tracking-server/{properties['TrackingServerName']}"
+                values = {"Ref": properties["TrackingServerName"], "TrackingServerArn": arn}
             elif kind == "AWS::Scheduler::ScheduleGroup":
                 name = named("Name")
                 values = {"Ref": name, "Arn": f"arn:aws:scheduler:{region}:{account}:schedule-group/{name}"}

@@ -18,10 +18,10 @@ from constructs import Construct
 
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
 from mlops_constructs.canary_deployer.canary import COLOURS
-from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DeployerStates, VariantScaling
+from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, VariantScaling
 from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
 
-__all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "VariantScaling"]
+__all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "VariantScaling"]
 
 
 class CanaryDeployer(Construct):
@@ -34,6 +34,7 @@ class CanaryDeployer(Construct):
     back to the live model at its live capacity and end FAILED with the reason. Every AWS call retries
     throttling; any other failure after autoscaling came off the live variant rolls back. Outcomes and
     approval requests are announced as EventBridge events matching `event_pattern`, for whoever tells people.
+    With `data_capture`, every endpoint config it creates captures traffic, encrypted with `key`.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class CanaryDeployer(Construct):
         key: kms.IKey,
         subnet_ids: list[str] | None = None,
         security_group_ids: list[str] | None = None,
+        data_capture: DataCapture | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         approval_seconds = int(manual_approval.to_seconds()) if manual_approval else 0
@@ -66,7 +68,14 @@ class CanaryDeployer(Construct):
         if timeout > MAX_EXECUTION_SECONDS:
             raise ValueError(f"the deployer's longest path needs {timeout} s, more than a Standard workflow's {MAX_EXECUTION_SECONDS} s")
         states = DeployerStates(
-            self, endpoint_name=endpoint_name, model_name_prefix=model_name_prefix, timings=timings, scaling=scaling, event_source=state_machine_name, key_arn=key.key_arn
+            self,
+            endpoint_name=endpoint_name,
+            model_name_prefix=model_name_prefix,
+            timings=timings,
+            scaling=scaling,
+            event_source=state_machine_name,
+            key_arn=key.key_arn,
+            data_capture=data_capture,
         )
         package_arns = [states.sagemaker_arn("model-package", f"{model_package_group_name.lower()}/*")]
         vpc_config = {"VpcConfig": {"Subnets": subnet_ids, "SecurityGroupIds": security_group_ids}} if subnet_ids and security_group_ids else {}

@@ -40,6 +40,27 @@ RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate":
 
 
 @dataclass(frozen=True)
+class DataCapture:
+    """Where and how much of the endpoint's traffic is captured; SageMaker writes it under
+    ``<destination_s3_uri>/<endpoint>/<variant>/`` as the model's execution role."""
+
+    destination_s3_uri: str
+    sampling_percentage: int
+
+    def config(self, key_arn: str) -> dict:
+        """CreateEndpointConfig's DataCaptureConfig: requests and responses, encrypted with `key_arn`."""
+        return {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": self.sampling_percentage,
+            "DestinationS3Uri": self.destination_s3_uri,
+            "KmsKeyId": key_arn,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            # Captured as text rather than base64, so Model Monitor and people can read it.
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
+        }
+
+
+@dataclass(frozen=True)
 class VariantScaling:
     min_capacity: int
     max_capacity: int
@@ -59,6 +80,7 @@ class DeployerStates:
         scaling: VariantScaling,
         event_source: str,
         key_arn: str,
+        data_capture: DataCapture | None = None,
     ) -> None:
         self.scope = scope
         self.stack = cdk.Stack.of(scope)
@@ -68,6 +90,8 @@ class DeployerStates:
         self.scaling = scaling
         self.event_source = event_source
         self.key_arn = key_arn
+        # Every endpoint config carries it, so no release, promotion or rollback switches capture off.
+        self.data_capture = {"DataCaptureConfig": data_capture.config(key_arn)} if data_capture else {}
         self.endpoint_arns = [self.sagemaker_arn("endpoint", endpoint_name.lower())]
         self.config_arns = [self.sagemaker_arn("endpoint-config", f"{endpoint_name.lower()}-*")]
         self.model_arns = [self.sagemaker_arn("model", f"{model_name_prefix.lower()}-*")]
@@ -120,7 +144,12 @@ class DeployerStates:
         return self.sagemaker(
             name,
             "createEndpointConfig",
-            {"EndpointConfigName": sfn.JsonPath.string_at(config_path), "KmsKeyId": self.key_arn, "ProductionVariants": variants},
+            {
+                "EndpointConfigName": sfn.JsonPath.string_at(config_path),
+                "KmsKeyId": self.key_arn,
+                "ProductionVariants": variants,
+                **self.data_capture,
+            },
             self.config_arns,
             result_path=sfn.JsonPath.DISCARD,
         )

@@ -1,5 +1,9 @@
 """The training pipeline: preprocess -> train -> evaluate -> register if AUC clears the bar, else fail.
 
+Every execution is a run of the experiment named after the pipeline (``<project>-<env>-training``), so
+each environment's runs, their parameters and their metrics are found in one place; with a tracking
+server in settings, the pipeline and its training step log to MLflow as well.
+
 Written with the SageMaker Python SDK v3. Given a session whose default bucket is set and step scripts as
 S3 URIs (``pipeline_code.render`` passes both), ``build_pipeline`` makes no AWS call.
 """
@@ -32,6 +36,8 @@ def build_pipeline(settings: PipelineSettings, session):
     from sagemaker.train import ModelTrainer
     from sagemaker.core.network import NetworkConfig
     from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig
+    from sagemaker.core.shapes import MlflowConfig
+    from sagemaker.mlops.workflow.pipeline_experiment_config import PipelineExperimentConfig
 
     prefix = f"s3://{settings.artifacts_bucket}/{ARTIFACTS_PREFIX}{settings.pipeline_name}"
 
@@ -96,6 +102,12 @@ def build_pipeline(settings: PipelineSettings, session):
             "max-depth": 8,
         },
         sagemaker_session=session,
+        # MLflow's own variables: train.py logs its parameters and validation metrics to this server.
+        environment=(
+            {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_server_arn, "MLFLOW_EXPERIMENT_NAME": settings.pipeline_name}
+            if settings.mlflow_tracking_server_arn
+            else {}
+        ),
         base_job_name="train",
         networking=Networking(**in_vpc) if settings.subnet_ids else None,
     )
@@ -171,6 +183,14 @@ def build_pipeline(settings: PipelineSettings, session):
     return Pipeline(
         name=settings.pipeline_name,
         parameters=[input_data, processing_instance, training_instance, auc_threshold],
+        # The experiment is the pipeline, <project>-<env>-training, so each environment's runs stay apart; set in
+        # every region, since the SDK's default applies only where it believes Experiments is available.
+        pipeline_experiment_config=PipelineExperimentConfig(ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID),
+        mlflow_config=(
+            MlflowConfig(mlflow_resource_arn=settings.mlflow_tracking_server_arn, mlflow_experiment_name=settings.pipeline_name)
+            if settings.mlflow_tracking_server_arn
+            else None
+        ),
         steps=[preprocess, train, evaluate, check],
         sagemaker_session=session,
     )

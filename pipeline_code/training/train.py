@@ -2,7 +2,10 @@
 
 Runs as the entry point of the SageMaker scikit-learn training container (script mode): the channels and
 the model directory come from SM_* environment variables, with arguments to override them locally.
-``model_fn`` lets the same container serve the model.
+``model_fn`` lets the same container serve the model. With MLflow's ``MLFLOW_TRACKING_URI`` set (the
+pipeline sets it to the environment's tracking server, if it has one), the hyperparameters and the
+validation AUC are logged to MLflow too, when the image provides ``mlflow`` (and ``sagemaker-mlflow`` for a
+tracking server ARN); training never fails for want of it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     auc = roc_auc_score(validation_labels, model.predict_proba(validation_features)[:, 1])
     # In the training job's log, next to the test AUC that the Evaluate step reports.
     print(f"validation:auc={auc:.6f}")
+    log_to_mlflow({"n_estimators": args.n_estimators, "max_depth": args.max_depth, "random_state": args.random_state}, {"validation_auc": auc})
 
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     (model_dir / CODE_DIR).mkdir(exist_ok=True)
     shutil.copy(__file__, model_dir / CODE_DIR / Path(__file__).name)
     return 0
+
+
+def log_to_mlflow(params: dict, metrics: dict) -> bool:
+    """Log a run to the MLflow tracking server in ``MLFLOW_TRACKING_URI``, if there is one; True if logged."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        return False
+    try:
+        import mlflow
+    except ImportError:
+        print("MLFLOW_TRACKING_URI is set, but this image has no mlflow package: the run is not logged to MLflow", file=sys.stderr)
+        return False
+    # MLflow reads the tracking URI from its environment variable; the experiment is created if it is new.
+    if os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
+    with mlflow.start_run(run_name=os.environ.get("TRAINING_JOB_NAME")):
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+    return True
 
 
 def model_fn(model_dir: str):

@@ -194,6 +194,14 @@ class DeployerWorld:
         """Every endpoint config, without attempt ids, sorted."""
         return sorted(without_attempt(c["EndpointConfigName"]) for c in self.sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"])
 
+    def data_capture(self) -> dict[str, dict]:
+        """Every endpoint config (without attempt ids) and the DataCaptureConfig it was created with."""
+        names = [c["EndpointConfigName"] for c in self.sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]]
+        return {
+            without_attempt(name): self.sagemaker.describe_endpoint_config(EndpointConfigName=name).get("DataCaptureConfig", {})
+            for name in names
+        }
+
     def scaled_variants(self) -> dict[str, list[str]]:
         targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
         policies = self.autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]

@@ -44,6 +44,49 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     assert "No evaluation report is attached to this model version" in message.text
 
 
+def _captures_traffic(capture: dict) -> bool:
+    """A DataCaptureConfig as the dev config asks for: 20 % of requests and responses, under the capture
+    prefix of the artifacts bucket, encrypted with the environment's key."""
+    return (
+        capture.get("EnableCapture") is True
+        and capture["InitialSamplingPercentage"] == 20
+        and capture["DestinationS3Uri"].startswith("s3://")
+        and capture["DestinationS3Uri"].endswith("/data-capture")
+        and bool(capture["KmsKeyId"])
+        and sorted(o["CaptureMode"] for o in capture["CaptureOptions"]) == ["Input", "Output"]
+    )
+
+
+def test_first_release_captures_traffic(world):
+    world.deploy(world.register())
+
+    captures = world.data_capture()
+    assert list(captures) == [f"{ENDPOINT}-v1"]
+    assert all(_captures_traffic(c) for c in captures.values())
+
+
+def test_canary_and_promotion_configs_capture_traffic(released):
+    # The promotion deletes the canary and rollback configs, so they are read during the bake.
+    with held_before("Start the bake") as hold:
+        execution = released.start(released.register())
+        hold.reached()
+        during_bake = released.data_capture()
+    released.wait(execution)
+
+    captures = {**during_bake, **released.data_capture()}
+    assert sorted(captures) == [f"{ENDPOINT}-v1", f"{ENDPOINT}-v2", f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2-rollback"]
+    assert all(_captures_traffic(c) for c in captures.values())
+
+
+def test_rollback_returns_to_a_config_that_captures_traffic(released):
+    released.set_alarm(released.alarms["green-5xx"])
+
+    assert released.deploy(released.register()).error == "CanaryRolledBack"
+
+    assert released.live_config() == f"{ENDPOINT}-v2-rollback"
+    assert _captures_traffic(released.data_capture()[f"{ENDPOINT}-v2-rollback"])
+
+
 def test_first_release_whose_endpoint_fails_ends_failed_with_the_reason(world):
     world.shim.next_create("fail", reason="model container did not pass the ping health check")
 
@@ -327,6 +370,14 @@ def test_guardrails_promotes_with_one_update_carrying_the_deployment_config(guar
     assert alarms == {guardrails_world.alarms[f"blue-{m}"] for m in ("5xx", "4xx", "latency")}
     assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v2"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_guardrails_configs_capture_traffic(guardrails_world):
+    guardrails_world.deploy(guardrails_world.register())
+
+    captures = guardrails_world.data_capture()
+    assert sorted(captures) == [f"{ENDPOINT}-v1", f"{ENDPOINT}-v2", f"{ENDPOINT}-v2-rollback"]
+    assert all(_captures_traffic(c) for c in captures.values())
 
 
 def test_guardrails_rollback_by_sagemaker_ends_failed(guardrails_world):

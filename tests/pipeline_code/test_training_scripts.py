@@ -166,3 +166,118 @@ def test_model_carries_the_inference_code_the_serving_container_runs(pipeline_ru
     spec.loader.exec_module(served)
 
     assert served.model_fn(str(pipeline_run["model"])).n_features_in_ == 30
+
+
+def _evaluate(scripts, pipeline_run, output: Path, *job_config: str) -> int:
+    return scripts.evaluate.main(
+        ["--model-dir", str(pipeline_run["model"]), "--test-dir", str(pipeline_run["processed"] / "test"), "--output-dir", str(output), *job_config]
+    )
+
+
+def _processing_job_config(directory: Path, job_name: str) -> Path:
+    """The file SageMaker puts into a processing job's container, with the fields the script reads."""
+    path = directory / "processingjobconfig.json"
+    arn = f"arn:aws:sagemaker:eu-west-1:123456789012:processing-job/{job_name.lower()}"
+    path.write_text(json.dumps({"ProcessingJobName": job_name, "ProcessingJobArn": arn}))
+    return path
+
+
+def test_evaluation_outside_a_processing_job_calls_no_aws(scripts, pipeline_run, tmp_path):
+    from tests.conftest import aws_unreachable
+
+    attempts: list[str] = []
+    with aws_unreachable(attempts):
+        assert _evaluate(scripts, pipeline_run, tmp_path, "--job-config", str(tmp_path / "absent.json")) == 0
+
+    assert attempts == []
+    assert (tmp_path / "evaluation.json").exists()
+
+
+def test_evaluation_in_a_pipeline_job_logs_the_test_metrics_to_its_run(scripts, pipeline_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    job = "pipelines-0a1b2c3d4e5f-Evaluate-x1y2z3"
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name="eu-west-1")
+        # What SageMaker creates for a pipeline's job when the pipeline tracks its runs.
+        sagemaker.create_trial_component(TrialComponentName=f"{job}-aws-processing-job")
+
+        assert _evaluate(scripts, pipeline_run, tmp_path, "--job-config", str(_processing_job_config(tmp_path, job))) == 0
+
+        logged = sagemaker.describe_trial_component(TrialComponentName=f"{job}-aws-processing-job")["Metrics"]
+    report = json.loads((tmp_path / "evaluation.json").read_text())["binary_classification_metrics"]
+    assert {m["MetricName"]: m["Last"] for m in logged} == {"test:auc": report["auc"]["value"], "test:accuracy": report["accuracy"]["value"]}
+
+
+def test_evaluation_whose_run_cannot_be_found_still_reports(scripts, pipeline_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        assert _evaluate(scripts, pipeline_run, tmp_path, "--job-config", str(_processing_job_config(tmp_path, "untracked-job"))) == 0
+
+    assert "test metrics not logged to run untracked-job-aws-processing-job" in capsys.readouterr().err
+    assert (tmp_path / "evaluation.json").exists()
+
+
+class _RecordingMlflow(SimpleNamespace):
+    """Stands in for the mlflow package, which the scikit-learn container lacks: records what train.py logs."""
+
+    def __init__(self) -> None:
+        super().__init__(experiment=None, runs=[])
+
+    def set_experiment(self, name: str) -> None:
+        self.experiment = name
+
+    def start_run(self, run_name=None):
+        run = {"experiment": self.experiment, "name": run_name, "params": {}, "metrics": {}}
+        self.runs.append(run)
+
+        class _Run:
+            def __enter__(self):
+                return run
+
+            def __exit__(self, *exc):
+                return False
+
+        self.log_params = lambda params: run["params"].update(params)
+        self.log_metrics = lambda metrics: run["metrics"].update(metrics)
+        return _Run()
+
+
+def _train(scripts, pipeline_run, model_dir: Path) -> int:
+    processed = pipeline_run["processed"]
+    return scripts.train.main(
+        ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model_dir), "--n-estimators", "20"]
+    )
+
+
+def test_training_without_a_tracking_server_logs_to_no_mlflow(scripts, pipeline_run, tmp_path, monkeypatch):
+    mlflow = _RecordingMlflow()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setitem(sys.modules, "mlflow", mlflow)
+
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+    assert mlflow.runs == []
+
+
+def test_training_with_a_tracking_server_logs_its_hyperparameters_and_validation_auc(scripts, pipeline_run, tmp_path, monkeypatch):
+    mlflow = _RecordingMlflow()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "mlops-prod-training")
+    monkeypatch.setenv("TRAINING_JOB_NAME", "pipelines-0a1b2c3d-Train-x1y2z3")
+    monkeypatch.setitem(sys.modules, "mlflow", mlflow)
+
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+
+    (run,) = mlflow.runs
+    assert (run["experiment"], run["name"]) == ("mlops-prod-training", "pipelines-0a1b2c3d-Train-x1y2z3")
+    assert run["params"] == {"n_estimators": 20, "max_depth": 8, "random_state": 42}
+    assert 0.9 <= run["metrics"]["validation_auc"] <= 1.0
+
+
+def test_training_with_a_tracking_server_but_no_mlflow_package_still_trains(scripts, pipeline_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow")
+    # None in sys.modules makes `import mlflow` raise ImportError, as in an image without the package.
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+    assert (tmp_path / "model.joblib").exists()
+    assert "no mlflow package" in capsys.readouterr().err

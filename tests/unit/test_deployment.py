@@ -12,10 +12,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
-from mlops_constructs.canary_deployer import CanaryDeployer, VariantScaling
+from mlops_constructs.canary_deployer import CanaryDeployer, DataCapture, VariantScaling
 from mlops_constructs.canary_deployer.timings import CanaryTimings
 from tests.behaviour.sfn_harness import task_states
-from tests.templates import only, policy_statements, properties, resources, role_named, state_machine_definition
+from tests.templates import cfn_text, only, policy_statements, properties, resources, role_named, state_machine_definition
 from tests.synth import CONFIG_DIR, Synthesized
 
 GROUP = "mlops-dev-models"
@@ -235,3 +235,38 @@ def test_deployer_whose_waits_cannot_fit_one_execution_is_refused():
 def test_endpoint_name_too_long_for_its_config_names_is_refused():
     with pytest.raises(ValueError, match="63 characters"):
         _deployer(endpoint_name="e" * 40)
+
+
+def endpoint_config_parameters(definition: dict) -> list[dict]:
+    """The parameters of every CreateEndpointConfig call in a deployer definition."""
+    return [state["Parameters"] for state in task_states(definition).values() if state["Resource"].endswith(":createEndpointConfig")]
+
+
+def _definition(deployer: CanaryDeployer) -> dict:
+    return json.loads(cfn_text(cdk.Stack.of(deployer).resolve(deployer.state_machine.node.default_child.definition_string)))
+
+
+def test_deployer_without_data_capture_creates_configs_without_it():
+    deployer = _deployer()
+    definition = _definition(deployer)
+    assert all("DataCaptureConfig" not in p for p in endpoint_config_parameters(definition))
+
+
+def test_deployer_with_data_capture_puts_it_on_every_config():
+    deployer = _deployer(data_capture=DataCapture(destination_s3_uri="s3://bucket/data-capture", sampling_percentage=5))
+    definition = _definition(deployer)
+    captures = [p["DataCaptureConfig"] for p in endpoint_config_parameters(definition)]
+    assert len(captures) == 4 and {c["InitialSamplingPercentage"] for c in captures} == {5}
+
+
+def test_every_endpoint_config_the_deployer_creates_captures_traffic(synthesized: Synthesized, environment):
+    _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
+    sampling = load_environment(CONFIG_DIR, environment).deployment.data_capture.sampling_percentage
+    parameters = endpoint_config_parameters(definition)
+
+    assert len(parameters) == 4
+    for config in parameters:
+        capture = config["DataCaptureConfig"]
+        assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == sampling
+        assert capture["DestinationS3Uri"] == "s3://<cfn>/data-capture"
+        assert capture["KmsKeyId"] == config["KmsKeyId"]

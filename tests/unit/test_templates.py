@@ -211,8 +211,15 @@ def _statements(template: dict, role_prefix: str) -> list[dict]:
     return policy_statements(template, role_named(template, role_prefix))
 
 
-# Actions AWS offers only on "*": listing, searching, describing the network, and the two below.
-_ONLY_ON_STAR = ("sagemaker:List", "sagemaker:Search", "sagemaker:GetSearchSuggestions", "ec2:Describe", "cloudwatch:PutMetricData")
+# Actions AWS offers only on "*": listing, searching, describing the network, the metrics and opening MLflow's UI.
+_ONLY_ON_STAR = (
+    "sagemaker:List",
+    "sagemaker:Search",
+    "sagemaker:GetSearchSuggestions",
+    "ec2:Describe",
+    "cloudwatch:PutMetricData",
+    "sagemaker-mlflow:AccessUI",
+)
 
 
 def test_execution_role_uses_star_only_where_aws_offers_nothing_narrower(synthesized: Synthesized, environment):

@@ -1,0 +1,103 @@
+"""A CloudWatch dashboard of one environment: its endpoint per variant, its training pipelines and its
+deployer, so the state of the environment is on one page."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+ENDPOINT_NAMESPACE = "AWS/SageMaker"
+# The instances' own metrics (CPU, memory, disk), one data point per instance and minute.
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+PIPELINE_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
+PIPELINE_OUTCOMES = ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionStopped")
+
+
+class EnvironmentDashboard(Construct):
+    """Dashboard `dashboard_name`: invocations, 4XX/5XX errors, model latency and instances of each of the
+    endpoint's `variants`; started, succeeded, failed and stopped runs of each of `pipeline_names`; and the
+    `deployer`'s executions by outcome."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        endpoint_name: str,
+        variants: tuple[str, ...],
+        pipeline_names: list[str],
+        deployer: sfn.StateMachine,
+        period: cdk.Duration = cdk.Duration.minutes(5),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name, default_interval=cdk.Duration.days(7))
+
+        def per_variant(
+            title: str, name: str, statistic: str, namespace: str = ENDPOINT_NAMESPACE, metric_period: cdk.Duration = period
+        ) -> cloudwatch.GraphWidget:
+            metrics = [
+                cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name=name,
+                    dimensions_map={"EndpointName": endpoint_name, "VariantName": variant},
+                    statistic=statistic,
+                    period=metric_period,
+                    label=variant,
+                )
+                for variant in variants
+            ]
+            return cloudwatch.GraphWidget(title=title, left=metrics, width=8)
+
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(markdown=f"# Endpoint {endpoint_name}\nOne line per variant: a release goes to the colour not in use.", width=24, height=1)
+        )
+        self.dashboard.add_widgets(
+            per_variant("Invocations", "Invocations", "Sum"),
+            per_variant("Model errors (5XX)", "Invocation5XXErrors", "Sum"),
+            per_variant("Rejected requests (4XX)", "Invocation4XXErrors", "Sum"),
+        )
+        self.dashboard.add_widgets(
+            # ModelLatency is reported in microseconds.
+            per_variant("Model latency, average (µs)", "ModelLatency", "Average"),
+            per_variant("Model latency, p99 (µs)", "ModelLatency", "p99"),
+            # Every instance reports its CPU once a minute, so the number of reports per minute is the number of instances.
+            per_variant("Instances", "CPUUtilization", "SampleCount", namespace=INSTANCE_NAMESPACE, metric_period=cdk.Duration.minutes(1)),
+        )
+        self.dashboard.add_widgets(cloudwatch.TextWidget(markdown="# Training pipelines and deployments", width=24, height=1))
+        self.dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"Pipeline {name}: runs",
+                    left=[
+                        cloudwatch.Metric(
+                            namespace=PIPELINE_NAMESPACE,
+                            metric_name=outcome,
+                            dimensions_map={"PipelineName": name},
+                            statistic="Sum",
+                            period=cdk.Duration.hours(1),
+                            label=outcome.removeprefix("Execution").lower(),
+                        )
+                        for outcome in PIPELINE_OUTCOMES
+                    ],
+                    width=12,
+                )
+                for name in pipeline_names
+            ),
+            cloudwatch.GraphWidget(
+                title="Deployer executions",
+                left=[
+                    metric(statistic="Sum", period=cdk.Duration.hours(1), label=label)
+                    for metric, label in (
+                        (deployer.metric_started, "started"),
+                        (deployer.metric_succeeded, "succeeded"),
+                        (deployer.metric_failed, "failed (rolled back or refused)"),
+                        (deployer.metric_timed_out, "timed out"),
+                        (deployer.metric_aborted, "aborted"),
+                    )
+                ],
+                width=12,
+            ),
+        )
