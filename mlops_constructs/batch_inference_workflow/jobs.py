@@ -181,5 +181,12 @@ def fail_with_the_jobs_reason(scope: Construct, step: JobStep, state: sfn.Custom
         result_path="$.failure",
     )
     not_started.next(failed)
-    state.add_catch(read, errors=[JOB_FAILED], result_path="$.error")
+    # The Cause of a job that ran is its description as JSON; anything else (a task that failed before its
+    # job existed) is quoted as it is rather than parsed.
+    described = (
+        sfn.Choice(scope, f"Did the {step.name} job run?")
+        .when(sfn.Condition.string_matches("$.error.Cause", "{*"), read)
+        .otherwise(not_started)
+    )
+    state.add_catch(described, errors=[JOB_FAILED], result_path="$.error")
     state.add_catch(not_started, errors=["States.ALL"], result_path="$.error")

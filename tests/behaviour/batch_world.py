@@ -22,6 +22,7 @@ import yaml
 from moto import mock_aws
 
 from tests.behaviour import sfn_harness
+from tests.behaviour.endpoint_shim import endpoint_shim
 from tests.behaviour.processing_job_shim import ProcessingJobShim, processing_job_shim
 from tests.synth import CONFIG_DIR, synthesize
 
@@ -120,6 +121,8 @@ class BatchWorld:
 def batch_world(template: dict) -> Iterator[BatchWorld]:
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        # For its Step Functions fixes: SDK task errors named as AWS names them.
+        endpoint_shim(REGION),
         processing_job_shim() as shim,
         sfn_harness.retry_waits() as waits,
         sfn_harness.parsed_once(),
