@@ -190,4 +190,19 @@ class BatchInferenceStack(cdk.Stack):
         project.add_to_role_policy(iam.PolicyStatement(actions=["ecr:DescribeImages"], resources=[repository.repository_arn]))
         acknowledge(project, "AwsSolutions-CB3", "Building a container image needs the Docker daemon, which CodeBuild runs only in privileged mode.")
         acknowledge(project, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
+        acknowledge_wildcard_resources(
+            project,
+            [
+                self.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=f"/aws/codebuild/{project.project_name}:*",
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                ),
+                self.format_arn(service="codebuild", resource="report-group", resource_name=f"{project.project_name}-*"),
+            ],
+            "aws-cdk-lib's grants for the project's own build logs and test reports, named per build.",
+        )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            acknowledge(project, f"AwsSolutions-IAM5[Action::{action}]", "aws-cdk-lib's grant for encrypting the build's artifacts and logs with this key.")
         return project
