@@ -117,7 +117,7 @@ def _instance_type(path: str) -> sfn.Condition:
 
 def name_the_run(scope: Construct, job_name_prefix: str, *, then: sfn.IChainable) -> sfn.IChainable:
     """$.run: the jobs' names (the prefix, the MD5 of the execution ARN, the step) and the intermediate prefixes
-    ``<output_uri>/<execution name>/preprocessed/`` and ``.../predictions/``."""
+    ``<output_uri>/<execution name>/preprocessed/`` and ``<output_uri>/<execution name>/predictions/``."""
     identify = sfn.Pass(
         scope,
         "Identify the run",
