@@ -128,15 +128,7 @@ class SageMakerExecutionRole(Construct):
                 resources=[job_logs],
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JobMetrics",
-                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
-            )
-        )
+        role.add_to_policy(job_metrics())
         network_interfaces = attach_to_subnets(role, workload="Jobs", subnet_ids=subnet_ids, security_group_id=security_group_id)
         acknowledge_wildcard_resources(
             role,
@@ -160,6 +152,17 @@ class SageMakerExecutionRole(Construct):
             "EC2 Describe actions and cloudwatch:PutMetricData (namespace-conditioned) have no resource-level permissions.",
         )
 
+
+
+def job_metrics() -> iam.PolicyStatement:
+    """Publishing SageMaker jobs' metrics: PutMetricData has no resource-level permissions, so a namespace
+    condition narrows it to SageMaker's namespaces."""
+    return iam.PolicyStatement(
+        sid="JobMetrics",
+        actions=["cloudwatch:PutMetricData"],
+        resources=["*"],
+        conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+    )
 
 
 def attach_to_subnets(role: iam.Role, *, workload: str, subnet_ids: list[str], security_group_id: str) -> str:

@@ -138,48 +138,24 @@ def fail_with_the_jobs_reason(scope: Construct, step: JobStep, state: sfn.Custom
         parameters={"job": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause"))},
         result_path="$.failed",
     )
-    with_reason = sfn.Pass(
-        scope,
-        f"Quote the reason {step.name} gave",
-        parameters={
-            "reason": sfn.JsonPath.format(
-                f"{step.name} job {{}} ended {{}}: {{}}",
-                sfn.JsonPath.string_at("$.failed.job.ProcessingJobName"),
-                sfn.JsonPath.string_at("$.failed.job.ProcessingJobStatus"),
-                sfn.JsonPath.string_at("$.failed.job.FailureReason"),
-            )
-        },
-        result_path="$.failure",
-    )
-    without_reason = sfn.Pass(
-        scope,
-        f"Say {step.name} ended without a reason",
-        parameters={
-            "reason": sfn.JsonPath.format(
-                f"{step.name} job {{}} ended {{}} without a FailureReason",
-                sfn.JsonPath.string_at("$.failed.job.ProcessingJobName"),
-                sfn.JsonPath.string_at("$.failed.job.ProcessingJobStatus"),
-            )
-        },
-        result_path="$.failure",
-    )
+
+    def reason(name: str, template: str, *paths: str) -> sfn.Pass:
+        return sfn.Pass(
+            scope,
+            name,
+            parameters={"reason": sfn.JsonPath.format(template, *(sfn.JsonPath.string_at(path) for path in paths))},
+            result_path="$.failure",
+        )
+
+    job = ("$.failed.job.ProcessingJobName", "$.failed.job.ProcessingJobStatus")
+    with_reason = reason(f"Quote the reason {step.name} gave", f"{step.name} job {{}} ended {{}}: {{}}", *job, "$.failed.job.FailureReason")
+    without_reason = reason(f"Say {step.name} ended without a reason", f"{step.name} job {{}} ended {{}} without a FailureReason", *job)
     read.next(
         sfn.Choice(scope, f"Did {step.name} give a reason?")
         .when(sfn.Condition.is_present("$.failed.job.FailureReason"), with_reason.next(failed))
         .otherwise(without_reason.next(failed))
     )
-    not_started = sfn.Pass(
-        scope,
-        f"Record why {step.name} could not run",
-        parameters={
-            "reason": sfn.JsonPath.format(
-                f"{step.name} job could not run: {{}}: {{}}",
-                sfn.JsonPath.string_at("$.error.Error"),
-                sfn.JsonPath.string_at("$.error.Cause"),
-            )
-        },
-        result_path="$.failure",
-    )
+    not_started = reason(f"Record why {step.name} could not run", f"{step.name} job could not run: {{}}: {{}}", "$.error.Error", "$.error.Cause")
     not_started.next(failed)
     # The Cause of a job that ran is its description as JSON; anything else (a task that failed before its
     # job existed) is quoted as it is rather than parsed.

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.sagemaker_execution_role import attach_to_subnets
+from mlops_constructs.sagemaker_execution_role import attach_to_subnets, job_metrics
 
 
 class BatchProcessingRole(Construct):
@@ -47,15 +47,7 @@ class BatchProcessingRole(Construct):
                 resources=[job_logs],
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JobMetrics",
-                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
-            )
-        )
+        role.add_to_policy(job_metrics())
         acknowledge_wildcard_resources(role, [job_logs], "SageMaker names a log stream per processing job and instance.")
         acknowledge(
             role,

@@ -52,3 +52,12 @@ def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[s
     for state, scenario in owner.items():
         by_scenario[scenario].append(state)
     return by_scenario
+
+
+def assert_throttles_changed_nothing(execution: Execution, expected: Execution, tasks: Iterable[str], faults: dict, retry_waits: list[float]) -> None:
+    """With every call throttled once, the execution ended as `expected` did, each task state it entered
+    met its throttle exactly once, and the retries backed off."""
+    names = set(tasks)
+    assert (execution.status, execution.error) == (expected.status, expected.error)
+    assert [name for name in dict.fromkeys(execution.states_entered) if name in names and faults[name].calls != 1] == []
+    assert retry_waits, "the throttles were retried without backing off"

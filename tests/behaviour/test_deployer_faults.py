@@ -19,7 +19,7 @@ import pytest
 
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world
-from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, baseline, covering, service_of
+from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
 from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock
 
 CLEAN_UP = "Clean up old releases"
@@ -166,10 +166,7 @@ def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines
 
         execution = scenario.act(world)
 
-    expected = baselines[scenario.name].execution
-    assert (execution.status, execution.error) == (expected.status, expected.error)
-    assert [name for name in dict.fromkeys(execution.states_entered) if name in tasks and faults[name].calls != 1] == []
-    assert world.retry_waits, "the throttles were retried without backing off"
+    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)

@@ -184,3 +184,12 @@ def test_the_schedule_and_image_build_pass_cfn_lint(scheduled_and_built, tmp_pat
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_scikit_learn_image_is_the_one_the_sagemaker_sdk_names():
+    from sagemaker.core import image_uris
+
+    from stacks.batch_inference import SKLEARN_VERSION, scikit_learn_image_uri
+
+    for region in ("eu-west-1", "us-east-1", "ap-southeast-2"):
+        assert scikit_learn_image_uri(region) == image_uris.retrieve("sklearn", region=region, version=SKLEARN_VERSION)
