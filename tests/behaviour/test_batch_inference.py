@@ -4,6 +4,7 @@ model registry and the processing-job shim (jobs go InProgress, then end as each
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
@@ -164,9 +165,7 @@ def test_stopping_the_execution_stops_the_running_job_and_starts_no_other(batch_
 
 
 def _wait_for_job(world, suffix: str) -> str:
-    """The name of the step's job once it is InProgress (a deadlock guard, not a timing assumption)."""
-    import time
-
+    """The name of the step's job once it is InProgress (the deadline is a deadlock guard, not a timing assumption)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if suffix in world.jobs() and world.shim.jobs[world.jobs()[suffix]["ProcessingJobName"]].reads > 0:
