@@ -93,5 +93,7 @@ def test_a_call_that_fails_for_good_fails_the_run_with_the_reason_and_starts_no_
             assert execution.status == "FAILED"
             assert execution.error == STEP_ERRORS.get(state, LOOKUP_ERROR)
             assert DENIED[service_of(task)] in execution.cause
+            if state in STEP_SUFFIX:
+                assert execution.cause.startswith(f"{state} job could not run: SageMaker.AmazonSageMakerException: "), execution.cause
             started = JOB_ORDER[: JOB_ORDER.index(STEP_SUFFIX[state])] if state in STEP_SUFFIX else []
             assert list(world.jobs()) == started
