@@ -4,19 +4,12 @@ input, or the newest Approved package of this environment's group. Recorded in `
 from __future__ import annotations
 
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlops_constructs.canary_deployer.states import RETRY, TRANSIENT_ERRORS
+from mlops_constructs.canary_deployer.states import aws_call
 
 NO_APPROVED_MODEL = "NoApprovedModel"
 MODEL_LOOKUP_FAILED = "ModelLookupFailed"
-
-
-def _sagemaker(scope: Construct, name: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
-    task = tasks.CallAwsService(scope, name, service="sagemaker", action=action, parameters=parameters, iam_resources=resources, **kwargs)
-    task.add_retry(errors=TRANSIENT_ERRORS["sagemaker"], **RETRY)
-    return task
 
 
 def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then: sfn.IChainable) -> sfn.IChainable:
@@ -39,9 +32,10 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
         parameters={"model_data_url": sfn.JsonPath.string_at("$.config.model_uri"), "source": "model_uri"},
         result_path="$.model",
     )
-    describe = _sagemaker(
+    describe = aws_call(
         scope,
         "Describe the model package",
+        "sagemaker",
         "describeModelPackage",
         {"ModelPackageName": sfn.JsonPath.string_at("$.package.arn")},
         package_arns,
@@ -59,9 +53,10 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
     )
     given_package.next(describe)
 
-    find_latest = _sagemaker(
+    find_latest = aws_call(
         scope,
         "Find the latest approved model package",
+        "sagemaker",
         "listModelPackages",
         {
             "ModelPackageGroupName": group,
