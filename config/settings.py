@@ -432,6 +432,59 @@ class Notifications(_Strict):
     top_features: Annotated[int, Field(ge=0, le=10)] = 5
 
 
+def _s3_uri(value: str) -> str:
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", value) or len(value) > 1024:
+        raise ValueError("must be an S3 URI such as 's3://my-bucket/batch/input/'")
+    return value
+
+
+def _connection_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]{36}", value):
+        raise ValueError(
+            "must be the ARN of an AWS CodeConnections connection, "
+            "e.g. 'arn:aws:codeconnections:eu-west-1:123456789012:connection/<36-character id>'"
+        )
+    return value
+
+
+S3Uri = Annotated[str, AfterValidator(_s3_uri)]
+
+
+class BatchSchedule(_Strict):
+    """Run the batch inference workflow on `expression` with this fixed input."""
+
+    expression: ScheduleExpression
+    input_uri: S3Uri
+    output_uri: S3Uri
+
+
+class ImageBuild(_Strict):
+    """Build the inference image in CodeBuild on every push to `branch` of `repository`, reached through
+    an AWS CodeConnections connection (created and authorised once in the console)."""
+
+    connection_arn: Annotated[str, AfterValidator(_connection_arn)]
+    # GitHub's owner/name.
+    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]{1,255}$")] = "main"
+
+
+class BatchInference(_Strict):
+    """Defaults of the batch inference workflow's jobs; an execution's input may override each of them."""
+
+    instance_type: InstanceType = "ml.m5.large"
+    # SageMaker's bounds for a processing job.
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    # Each job's MaxRuntimeInSeconds, and the most an execution may ask for: the workflow's timeout is sized
+    # on it. SageMaker allows up to 777600 s (9 days) per processing job.
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=777600)] = 3600
+    # The tag of the inference image in the batch inference repository that executions use unless their input
+    # names custom_image_uri; without one, every execution must name it.
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
+    schedule: BatchSchedule | None = None
+    image_build: ImageBuild | None = None
+
+
 class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
@@ -444,6 +497,7 @@ class EnvironmentConfig(_Strict):
     model_build: ModelBuild = ModelBuild()
     deployment: Deployment = Deployment()
     notifications: Notifications = Notifications()
+    batch_inference: BatchInference = BatchInference()
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 

@@ -128,15 +128,7 @@ class SageMakerExecutionRole(Construct):
                 resources=[job_logs],
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JobMetrics",
-                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
-            )
-        )
+        role.add_to_policy(job_metrics())
         # Evaluation metrics go to the pipeline run as its processing job's trial component, which SageMaker
         # names <job name>-aws-processing-job.
         job_runs = sagemaker_arn("experiment-trial-component", "*-aws-processing-job")
@@ -165,6 +157,16 @@ class SageMakerExecutionRole(Construct):
             "EC2 Describe actions and cloudwatch:PutMetricData (namespace-conditioned) have no resource-level permissions.",
         )
 
+
+def job_metrics() -> iam.PolicyStatement:
+    """Publishing SageMaker jobs' metrics: PutMetricData has no resource-level permissions, so a namespace
+    condition narrows it to SageMaker's namespaces."""
+    return iam.PolicyStatement(
+        sid="JobMetrics",
+        actions=["cloudwatch:PutMetricData"],
+        resources=["*"],
+        conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+    )
 
 
 def attach_to_subnets(role: iam.Role, *, workload: str, subnet_ids: list[str], security_group_id: str) -> str:

@@ -22,17 +22,28 @@ SKLEARN_VERSION = "1.9-0"
 
 
 @functools.cache
-def scikit_learn_image_regions() -> frozenset[str]:
-    """The regions where the SageMaker SDK knows the scikit-learn image, for training and for serving.
-
-    Read from the SDK's bundled image table without importing the SDK (seconds of imports); a region
-    missing here would otherwise fail deep inside the SDK while a pipeline is rendered.
-    """
+def _scikit_learn_image_table() -> dict:
+    """The SageMaker SDK's bundled table of scikit-learn images, read without importing the SDK (seconds of
+    imports on every synth)."""
     table = importlib.metadata.distribution("sagemaker-core").locate_file("sagemaker/core/image_uri_config/sklearn.json")
-    scopes = json.loads(Path(str(table)).read_text())
+    return json.loads(Path(str(table)).read_text())
+
+
+@functools.cache
+def scikit_learn_image_regions() -> frozenset[str]:
+    """The regions where the SDK knows the scikit-learn image, for training and for serving; a region
+    missing here would otherwise fail deep inside the SDK while a pipeline is rendered."""
+    scopes = _scikit_learn_image_table()
     return frozenset.intersection(
         *(frozenset(scopes[scope]["versions"][SKLEARN_VERSION]["registries"]) for scope in ("training", "inference"))
     )
+
+
+def scikit_learn_image_uri(region: str) -> str:
+    """What ``image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION)`` answers."""
+    version = _scikit_learn_image_table()["training"]["versions"][SKLEARN_VERSION]
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{version['registries'][region]}.dkr.ecr.{region}.{domain}/{version['repository']}:{SKLEARN_VERSION}-cpu-py3"
 
 
 @dataclass(frozen=True)

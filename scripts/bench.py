@@ -94,6 +94,29 @@ def deployer_figures() -> None:
                 )
 
 
+def batch_inference_figures() -> None:
+    """State transitions and AWS calls of one successful batch inference run, from the behaviour scenario."""
+    from tests.behaviour.batch_world import IMAGE_TAG, batch_world, synthesized_batch_workflow
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-1")
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory() as work:
+        template = synthesized_batch_workflow(Path(work), image_tag=IMAGE_TAG)
+        with batch_world(template) as world:
+            world.register()
+            latest = world.score()
+            package, _ = world.register()
+            named = world.score(model_package_arn=package)
+    for label, run in (("latest approved model", latest), ("named model package", named)):
+        calls = [e["taskScheduledEventDetails"] for e in run.events("TaskScheduled")]
+        jobs = sum(1 for call in calls if call["resource"].endswith(".sync"))
+        print(
+            f"batch inference, {label}: {run.status}; state transitions: {len(run.states_entered)}; "
+            f"AWS calls by task states: {len(calls)} ({len(calls) - jobs} to the model registry, {jobs} CreateProcessingJob); "
+            "a .sync job is then tracked by Step Functions, not by polling states"
+        )
+
+
 def synth_split() -> dict[str, float]:
     """Where an in-process synth of all environments spends its time (warm render cache)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -154,6 +177,7 @@ def synth_against_empty_app() -> tuple[float, float]:
 def main() -> None:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     deployer_figures()
+    batch_inference_figures()
     cold, warm = render_seconds()
     print(f"pipeline rendering during synth (all environments): {cold:.1f} s with an empty cache, {warm:.2f} s cached")
     for part, seconds in synth_split().items():

@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
+from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
 from stacks.network import NetworkStack
@@ -102,6 +103,22 @@ class EnvironmentStage(cdk.Stage):
             deployer_name=self.deployment.deployer_name,
             deployer_events=self.deployment.deployer.event_pattern,
             endpoint_name=self.deployment.endpoint_name,
+        )
+        self.batch_inference = BatchInferenceStack(
+            self,
+            "batch-inference",
+            **protected,
+            prefix=config.prefix,
+            batch_inference=config.batch_inference,
+            model_package_group_name=self.model_build.model_package_group.model_package_group_name,
+            artifacts_bucket=self.storage.artifacts_bucket,
+            code_uri=self.storage.batch_inference_code_uri,
+            access_policy=self.storage.batch_inference_access_policy,
+            key=self.storage.key,
+            repository=self.storage.batch_inference_repository,
+            subnet_ids=self.network.subnet_ids,
+            security_group_id=self.network.studio_security_group.security_group_id,
+            jobs_in_vpc=self.network.vpc_only,
         )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
 from config.settings import Storage
@@ -25,6 +28,11 @@ class MonitoringPaths:
     captured_data: str
     reports: str
     baseline: str | None = None
+
+BATCH_INFERENCE_CODE = Path(__file__).resolve().parent.parent / "pipeline_code" / "batch_inference"
+BATCH_INFERENCE_SCRIPTS = ("preprocessing.py", "predict.py", "postprocessing.py")
+# Where the batch inference scripts are delivered in the artifacts bucket: the workflow's default code_uri.
+BATCH_INFERENCE_CODE_PREFIX = "batch-inference/code/"
 
 
 class StorageStack(cdk.Stack):
@@ -118,11 +126,16 @@ class StorageStack(cdk.Stack):
 
         self.processing_repository = self._repository("ProcessingImages", storage, removal_policy)
         self.inference_repository = self._repository("InferenceImages", storage, removal_policy)
+        # The batch inference workflow's custom container: builders push it (DataAccess: Studio's sm-docker;
+        # the CodeBuild project), and of the runtime roles only the workflow's processing role pulls it.
+        self.batch_inference_repository = self._repository("BatchInferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
         self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefix)
         self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
         self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
+        self.batch_inference_access_policy = self._batch_inference_access_policy(prefix)
+        self.batch_inference_code_uri = self._deliver_batch_inference_code()
         self._let_services_publish_to_encrypted_topics(prefix)
 
     def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
@@ -161,7 +174,7 @@ class StorageStack(cdk.Stack):
         this one and not the other way round, and its ARNs stay within this stack.
         """
         buckets = [self.data_bucket, self.artifacts_bucket]
-        repositories = [self.processing_repository, self.inference_repository]
+        repositories = [self.processing_repository, self.inference_repository, self.batch_inference_repository]
         objects = [bucket.arn_for_objects("*") for bucket in buckets]
         policy = iam.ManagedPolicy(
             self,
@@ -341,6 +354,81 @@ class StorageStack(cdk.Stack):
         )
         acknowledge_wildcard_resources(policy, [reports], "Pipelines write an evaluation report per execution under their own prefix; read-only.")
         return policy
+
+    def _batch_inference_access_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """For the batch inference jobs only: read inputs, code and model artifacts in both buckets, write outputs
+        to the artifacts bucket only (never the training data, whose uploads start pipelines), use the key
+        through S3 and SageMaker, and pull the batch inference image. Owned here for the same reason as DataAccess."""
+        readable = [bucket.arn_for_objects("*") for bucket in (self.data_bucket, self.artifacts_bucket)]
+        writable = self.artifacts_bucket.arn_for_objects("*")
+        policy = iam.ManagedPolicy(
+            self,
+            "BatchInferenceAccess",
+            description=f"{prefix}: what the batch inference jobs read, write and pull",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListTheBuckets",
+                    actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                    resources=[self.data_bucket.bucket_arn, self.artifacts_bucket.bucket_arn],
+                ),
+                iam.PolicyStatement(sid="ReadInputsCodeAndModels", actions=["s3:GetObject"], resources=readable),
+                iam.PolicyStatement(
+                    sid="WriteOutputsToTheArtifactsBucket",
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                    resources=[writable],
+                ),
+                iam.PolicyStatement(
+                    sid="UseTheKeyThroughS3AndSageMaker",
+                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [self._via(s) for s in ("s3", "sagemaker")]}},
+                ),
+                iam.PolicyStatement(
+                    sid="PullTheBatchInferenceImage",
+                    actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    resources=[self.batch_inference_repository.repository_arn],
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(
+            policy, [*readable, writable], "Batch inputs, outputs and model artifacts are named per run inside this environment's buckets."
+        )
+        return policy
+
+    def _deliver_batch_inference_code(self) -> str:
+        """Copy the batch inference scripts, side by side, under a fixed prefix of the artifacts bucket on every
+        deploy (dropping stale ones); returns that prefix's URI, the workflow's default code_uri."""
+        scripts = s3_assets.Asset(
+            self, "BatchInferenceScripts", path=str(BATCH_INFERENCE_CODE), exclude=["*", *(f"!{script}" for script in BATCH_INFERENCE_SCRIPTS)]
+        )
+        s3_deployment.BucketDeployment(
+            self,
+            "BatchInferenceCode",
+            sources=[s3_deployment.Source.bucket(scripts.bucket, scripts.s3_object_key)],
+            destination_bucket=self.artifacts_bucket,
+            destination_key_prefix=BATCH_INFERENCE_CODE_PREFIX,
+            prune=True,
+            retain_on_delete=False,
+        )
+        handler = next(child for child in self.node.children if child.node.id.startswith("Custom::CDKBucketDeployment"))
+        acknowledge(
+            handler,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "aws-cdk-lib's bucket-deployment function uses the AWS managed basic execution role for its logs.",
+        )
+        acknowledge(handler, "AwsSolutions-L1", "aws-cdk-lib pins the bucket-deployment function's runtime.")
+        acknowledge_wildcard_resources(
+            handler,
+            [scripts.bucket.arn_for_objects("*"), self.artifacts_bucket.arn_for_objects("*")],
+            "aws-cdk-lib's bucket deployment reads the CDK assets bucket and replaces the objects under its destination prefix.",
+        )
+        for action in ("s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*", "kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            acknowledge(
+                handler,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                "aws-cdk-lib's grants for the bucket deployment's copy: read the asset, replace the destination prefix, on this key.",
+            )
+        return f"s3://{self.artifacts_bucket.bucket_name}/{BATCH_INFERENCE_CODE_PREFIX}"
 
     def _via(self, service: str) -> str:
         return f"{service}.{self.region}.amazonaws.com"

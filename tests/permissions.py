@@ -109,17 +109,29 @@ class EnvironmentPolicies:
         self._synthesized, self._environment = synthesized, environment
         pseudo = {"AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
         own = {stack: {**pseudo, "AWS::StackId": self._stack_id(stack), **self._physical_names(stack, t)} for stack, t in self.templates.items()}
-        outputs = {
-            name: resolve(output["Value"], own[stack])
-            for stack, template in self.templates.items()
-            for name, output in template.get("Outputs", {}).items()
-        }
+        outputs = self._outputs(own)
         self._refs = {stack: {**outputs, **refs} for stack, refs in own.items()}
         self._managed_policies = {arn: (arn.rsplit("/", 1)[-1], document) for arn, document in AWS_MANAGED_POLICIES.items()}
         self._managed_policies.update(
             (self.resolve(stack, {"Ref": logical_id}), (f"{stack}/{logical_id}", self.resolve(stack, r["Properties"]["PolicyDocument"])))
             for stack, logical_id, r in self._resources("AWS::IAM::ManagedPolicy")
         )
+
+    def _outputs(self, own: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Every stack's outputs, resolved; an output may pass on another stack's output, so those come first."""
+        pending = [(stack, name, output["Value"]) for stack, template in self.templates.items() for name, output in template.get("Outputs", {}).items()]
+        outputs: dict[str, Any] = {}
+        while pending:
+            unresolved = []
+            for stack, name, value in pending:
+                try:
+                    outputs[name] = resolve(value, {**outputs, **own[stack]})
+                except KeyError:
+                    unresolved.append((stack, name, value))
+            if len(unresolved) == len(pending):
+                raise KeyError(f"outputs that refer to nothing any stack defines: {[name for _, name, _ in unresolved]}")
+            pending = unresolved
+        return outputs
 
     def _stack_id(self, stack: str) -> str:
         # Stack IDs end in a GUID CloudFormation makes up at create time; any fixed one stands for it.

@@ -17,7 +17,7 @@ from stacks.environment import EnvironmentStage, add_environments
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
-STACKS = ("network", "storage", "studio", "model-build", "deployment", "operations")
+STACKS = ("network", "storage", "studio", "model-build", "deployment", "batch-inference", "operations")
 RENDER_CACHE = ROOT / ".cache" / "pipelines"
 
 

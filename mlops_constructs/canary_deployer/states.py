@@ -39,6 +39,13 @@ TRANSIENT_ERRORS = {
 RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
 
 
+def aws_call(scope: Construct, name: str, service: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
+    """An `aws-sdk` task state that retries `service`'s transient errors with backoff."""
+    task = tasks.CallAwsService(scope, name, service=service, action=action, parameters=parameters, iam_resources=resources, **kwargs)
+    task.add_retry(errors=TRANSIENT_ERRORS[service], **RETRY)
+    return task
+
+
 @dataclass(frozen=True)
 class DataCapture:
     """Where and how much of the endpoint's traffic is captured; SageMaker writes it under
@@ -99,9 +106,7 @@ class DeployerStates:
     # -- AWS calls -------------------------------------------------------------------------------
 
     def call(self, name: str, service: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
-        task = tasks.CallAwsService(self.scope, name, service=service, action=action, parameters=parameters, iam_resources=resources, **kwargs)
-        task.add_retry(errors=TRANSIENT_ERRORS[service], **RETRY)
-        return task
+        return aws_call(self.scope, name, service, action, parameters, resources, **kwargs)
 
     def sagemaker(self, name: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
         return self.call(name, "sagemaker", action, parameters, resources, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.behaviour.batch_world import IMAGE_TAG, synthesized_batch_workflow
 from tests.behaviour.deployer_world import synthesized_deployer
 
 REGION = "eu-west-1"
@@ -45,3 +46,16 @@ def guardrails_template(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def traffic_guard_template(tmp_path_factory) -> dict:
     return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100)
+
+
+# The batch inference workflow as synthesized for dev, with an image tag in config and without one.
+
+
+@pytest.fixture(scope="session")
+def batch_template(tmp_path_factory) -> dict:
+    return synthesized_batch_workflow(tmp_path_factory.mktemp("batch"), image_tag=IMAGE_TAG)
+
+
+@pytest.fixture(scope="session")
+def untagged_batch_template(tmp_path_factory) -> dict:
+    return synthesized_batch_workflow(tmp_path_factory.mktemp("batch-untagged"))

@@ -39,7 +39,7 @@ from unittest import mock
 from botocore.exceptions import ClientError
 import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import StateTaskServiceAwsSdk
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events import StateTaskServiceEvents
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
@@ -49,7 +49,6 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.exceptions import ExecutionDoesNotExist
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import StateTaskServiceSns
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 
@@ -418,8 +417,19 @@ class Fault:
         return True
 
 
-_FAULTY_TASK_TYPES = (StateTaskServiceAwsSdk, StateTaskServiceSns, StateTaskServiceEvents)
 _fault_clients: dict[str, Any] = {}
+
+
+def _service_task_types() -> list[type]:
+    """Every class of service task moto (or a test shim) defines that makes its own AWS call: SDK
+    integrations, optimised integrations such as SNS, and shims that stand in for missing ones."""
+    found, pending = [], list(StateTaskService.__subclasses__())
+    while pending:
+        task_type = pending.pop()
+        pending.extend(task_type.__subclasses__())
+        if "_eval_service_task" in vars(task_type):
+            found.append(task_type)
+    return found
 
 
 def _service_error(service: str, action: str, code: str) -> Exception:
@@ -441,7 +451,8 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
     """Within the block, a task state named in the returned dict fails its AWS call as the Fault says;
     other states call moto as usual. Fill the dict before starting executions."""
     faults: dict[str, Fault] = {}
-    originals = {task_type: task_type._eval_service_task for task_type in _FAULTY_TASK_TYPES}
+    task_types = _service_task_types()
+    originals = {task_type: vars(task_type)["_eval_service_task"] for task_type in task_types}
 
     def faulty(task_type: type) -> Any:
         def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
@@ -453,7 +464,7 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
         return eval_service_task
 
     with contextlib.ExitStack() as stack:
-        for task_type in _FAULTY_TASK_TYPES:
+        for task_type in task_types:
             stack.enter_context(mock.patch.object(task_type, "_eval_service_task", faulty(task_type)))
         yield faults
 

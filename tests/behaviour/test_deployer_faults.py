@@ -19,22 +19,10 @@ import pytest
 
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world
+from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
 from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock
 
-# Error codes as each service answers them. Throttling codes are undeclared in most API models, so
-# Step Functions reports them under the service's generic exception name.
-THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException"}
-DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException"}
-_BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
 CLEAN_UP = "Clean up old releases"
-
-
-def service_of(state: dict) -> str:
-    resource = state["Resource"]
-    if ":aws-sdk:" in resource:
-        name = resource.split(":aws-sdk:")[1].split(":")[0]
-        return _BOTO_NAMES.get(name, name)
-    return resource.split(":::")[1].split(":")[0]
 
 
 # -- scenarios -----------------------------------------------------------------------------------
@@ -147,12 +135,6 @@ SCENARIOS = [
 ]
 
 
-@dataclass
-class Baseline:
-    execution: Execution
-    entered: list[str]
-
-
 @pytest.fixture(scope="module")
 def baselines(request) -> dict[str, Baseline]:
     """Each scenario once without faults: how it ends and which task states it enters."""
@@ -162,21 +144,8 @@ def baselines(request) -> dict[str, Baseline]:
         with deployer_world(template) as world:
             scenario.prepare(world)
             execution = scenario.act(world)
-            tasks = sfn_harness.task_states(world.definition)
-            found[scenario.name] = Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in tasks])
+            found[scenario.name] = baseline(execution, sfn_harness.task_states(world.definition))
     return found
-
-
-def covering(baselines: dict[str, Baseline]) -> dict[str, list[str]]:
-    """Each task state under the first scenario that enters it: scenario name -> its states."""
-    owner: dict[str, str] = {}
-    for scenario in SCENARIOS:
-        for state in baselines[scenario.name].entered:
-            owner.setdefault(state, scenario.name)
-    by_scenario: dict[str, list[str]] = {s.name: [] for s in SCENARIOS}
-    for state, scenario in owner.items():
-        by_scenario[scenario].append(state)
-    return by_scenario
 
 
 @pytest.mark.parametrize("template", sorted({s.template for s in SCENARIOS}))
@@ -197,15 +166,12 @@ def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines
 
         execution = scenario.act(world)
 
-    expected = baselines[scenario.name].execution
-    assert (execution.status, execution.error) == (expected.status, expected.error)
-    assert [name for name in dict.fromkeys(execution.states_entered) if name in tasks and faults[name].calls != 1] == []
-    assert world.retry_waits, "the throttles were retried without backing off"
+    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baselines, scenario, subtests):
-    states = covering(baselines)[scenario.name]
+    states = covering((s.name for s in SCENARIOS), baselines)[scenario.name]
     with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
         tasks = sfn_harness.task_states(world.definition)
         for state in states:

@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from pipeline_code import render
-from pipeline_code.training.pipeline import SKLEARN_VERSION
+from pipeline_code.settings import SKLEARN_VERSION
 
 FOLDER = render.PACKAGE_DIR / "batch_inference"
 # What predict.py imports from outside the standard library.

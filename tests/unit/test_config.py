@@ -323,3 +323,63 @@ def test_daily_digest_takes_a_scheduler_expression(tmp_path):
 
     with pytest.raises(ConfigError, match="notifications.daily_digest: must be rate"):
         load_environment(config_dir, "dev")
+
+
+def _batch_error(tmp_path: Path, **batch_inference) -> str:
+    config_dir = _write_variant(tmp_path, lambda c: c.setdefault("batch_inference", {}).update(batch_inference))
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+    return str(error.value)
+
+
+def test_batch_inference_defaults_apply_when_the_section_is_absent(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c.pop("batch_inference", None))
+
+    batch = load_environment(config_dir, "dev").batch_inference
+
+    assert (batch.instance_count, batch.max_runtime_seconds, batch.image_tag, batch.schedule, batch.image_build) == (1, 3600, None, None, None)
+
+
+def test_batch_inference_instance_count_outside_sagemakers_bounds_is_rejected(tmp_path):
+    message = _batch_error(tmp_path, instance_count=0)
+
+    assert "dev.yaml" in message and "batch_inference.instance_count" in message and "greater than or equal to 1" in message
+
+
+def test_batch_inference_runtime_above_sagemakers_limit_is_rejected(tmp_path):
+    message = _batch_error(tmp_path, max_runtime_seconds=1_000_000)
+
+    assert "batch_inference.max_runtime_seconds" in message and "777600" in message
+
+
+def test_batch_inference_image_tag_must_be_an_ecr_tag(tmp_path):
+    message = _batch_error(tmp_path, image_tag="latest and greatest")
+
+    assert "batch_inference.image_tag" in message
+
+
+def test_batch_inference_schedule_needs_s3_uris_and_a_schedule_expression(tmp_path):
+    message = _batch_error(tmp_path, schedule={"expression": "every night", "input_uri": "data/in", "output_uri": "s3://bucket/out/"})
+
+    assert "batch_inference.schedule.expression" in message and "cron(...)" in message
+    assert "batch_inference.schedule.input_uri: must be an S3 URI such as 's3://my-bucket/batch/input/'" in message
+
+
+def test_batch_inference_schedule_rejects_unknown_keys(tmp_path):
+    message = _batch_error(tmp_path, schedule={"expression": "cron(0 3 * * ? *)", "input_uri": "s3://b/in/", "output_uri": "s3://b/out/", "input": {}})
+
+    assert "batch_inference.schedule.input: unknown key; accepted keys here: expression, input_uri, output_uri" in message
+
+
+def test_batch_inference_image_build_needs_a_codeconnections_arn(tmp_path):
+    message = _batch_error(tmp_path, image_build={"connection_arn": "my-github", "repository": "org/repo"})
+
+    assert "batch_inference.image_build.connection_arn" in message and "CodeConnections" in message
+
+
+def test_batch_inference_image_build_repository_is_owner_slash_name(tmp_path):
+    arn = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-4a1b-8c2d-3e4f5a6b7c8d"
+
+    message = _batch_error(tmp_path, image_build={"connection_arn": arn, "repository": "https://github.com/org/repo"})
+
+    assert "batch_inference.image_build.repository" in message

@@ -86,6 +86,16 @@ class World:
         self.captured_traffic = f"{self.artifacts_bucket}/data-capture/{self.prefix}-endpoint/blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
+        # The batch inference workflow and the role its jobs run as.
+        (batch_id, batch_machine) = policies.only("batch-inference", "AWS::StepFunctions::StateMachine")
+        self.batch_workflow = policies.resolve("batch-inference", batch_machine["Properties"]["RoleArn"])
+        self.batch_processing_role = policies.role_trusted_by("batch-inference", "sagemaker.amazonaws.com")
+        self.batch_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "BatchInferenceImages"))
+        self.artifacts_bucket = self._bucket("Artifacts")
+        sagemaker = f"arn:aws:sagemaker:{self.region}:{self.account}"
+        # <prefix>-<MD5 of the execution ARN>-<step>, as the workflow names them.
+        self.batch_jobs = [f"{sagemaker}:processing-job/{self.prefix}-0cc175b9c0f1b6a831c399e269772661-{s}" for s in ("pre", "infer", "post")]
+        self.batch_code = [f"{self.artifacts_bucket}/batch-inference/code/{script}" for script in ("preprocessing.py", "predict.py", "postprocessing.py")]
         self.reviewer = REVIEWER.format(account=self.account)
         self.roles = [
             policies.arn(stack, logical_id)
@@ -531,6 +541,109 @@ INTERACTIONS = [
             Request(w.tracking_server_role, "s3:GetObject", f"{w.data_bucket}/training/x.csv"),
         ],
         applies=lambda w: w.tracking_server is not None,
+    ),
+    # Batch inference: the workflow starts the jobs and hands them their role; the jobs read and write the data.
+    Interaction(
+        "batch workflow starts, watches, stops and tags this environment's processing jobs",
+        True,
+        lambda w: [
+            Request(w.batch_workflow, action, job)
+            for job in w.batch_jobs
+            for action in ("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob", "sagemaker:AddTags")
+        ],
+    ),
+    Interaction(
+        "batch workflow cannot start other jobs",
+        False,
+        lambda w: [
+            Request(w.batch_workflow, "sagemaker:CreateProcessingJob", f"arn:aws:sagemaker:{w.region}:{w.account}:processing-job/other-x-pre"),
+            Request(w.batch_workflow, "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{w.region}:{w.account}:training-job/{w.prefix}-x"),
+        ],
+    ),
+    Interaction(
+        "batch workflow sets up the rule that tells .sync its jobs ended",
+        True,
+        lambda w: [
+            Request(w.batch_workflow, action, f"arn:aws:events:{w.region}:{w.account}:rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule")
+            for action in ("events:PutRule", "events:PutTargets", "events:DescribeRule")
+        ],
+    ),
+    Interaction(
+        "batch workflow passes the processing role to SageMaker",
+        True,
+        lambda w: [Request(w.batch_workflow, "iam:PassRole", w.batch_processing_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
+    ),
+    Interaction(
+        "batch workflow passes no other role, and to no other service",
+        False,
+        lambda w: [
+            Request(w.batch_workflow, "iam:PassRole", w.pipeline_role, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+            Request(w.batch_workflow, "iam:PassRole", w.batch_processing_role, {"iam:PassedToService": "ec2.amazonaws.com"}),
+        ],
+    ),
+    Interaction(
+        "batch workflow reads this environment's model packages",
+        True,
+        lambda w: [Request(w.batch_workflow, "sagemaker:DescribeModelPackage", w.package)],
+    ),
+    Interaction(
+        "batch workflow cannot read another environment's model packages",
+        False,
+        lambda w: [Request(w.batch_workflow, "sagemaker:DescribeModelPackage", w.package.replace(f"/{w.prefix}-models/", "/other-models/"))],
+    ),
+    Interaction(
+        "batch jobs read their inputs, their code and the model artifacts",
+        True,
+        lambda w: [
+            Request(w.batch_processing_role, "s3:GetObject", obj)
+            for obj in (f"{w.data_bucket}/batch/2026-11-25/part-0.csv", *w.batch_code, *w.model_artifacts)
+        ],
+    ),
+    Interaction(
+        "batch jobs write their outputs to the artifacts bucket with the key",
+        True,
+        lambda w: [
+            Request(w.batch_processing_role, "s3:PutObject", f"{w.artifacts_bucket}/batch/2026-11-25/predictions.csv"),
+            *(Request(w.batch_processing_role, a, w.key, w.via(s)) for s in ("s3", "sagemaker") for a in ("kms:GenerateDataKey", "kms:Decrypt")),
+        ],
+    ),
+    Interaction(
+        "batch jobs cannot write training data, which starts pipelines",
+        False,
+        lambda w: [Request(w.batch_processing_role, "s3:PutObject", f"{w.data_bucket}/training/x.csv")],
+    ),
+    Interaction(
+        "batch jobs pull the custom inference image",
+        True,
+        lambda w: [
+            Request(w.batch_processing_role, a, w.batch_repository) for a in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+        ]
+        + [Request(w.batch_processing_role, "ecr:GetAuthorizationToken", "*")],
+    ),
+    Interaction(
+        "batch jobs cannot push images, and served models cannot pull the batch image",
+        False,
+        lambda w: [
+            Request(w.batch_processing_role, "ecr:PutImage", w.batch_repository),
+            Request(w.served_model, "ecr:BatchGetImage", w.batch_repository),
+        ],
+    ),
+    Interaction(
+        "batch jobs write their logs",
+        True,
+        lambda w: [
+            Request(
+                w.batch_processing_role,
+                "logs:PutLogEvents",
+                f"arn:aws:logs:{w.region}:{w.account}:log-group:/aws/sagemaker/ProcessingJobs:log-stream:{w.prefix}-0cc175b9c0f1b6a831c399e269772661-infer/algo-1",
+            )
+        ],
+    ),
+    Interaction("batch jobs cannot use the key directly", False, lambda w: [Request(w.batch_processing_role, "kms:Decrypt", w.key)]),
+    Interaction(
+        "Studio users push the batch inference image",
+        True,
+        lambda w: [Request(w.studio_role, a, w.batch_repository) for a in ("ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:CompleteLayerUpload")],
     ),
     # Approving a model deploys it: that is a reviewer's permission, not a builder's.
     Interaction(

@@ -76,7 +76,8 @@ def test_kms_key_rotates(synthesized: Synthesized, environment):
 
 def test_ecr_repositories_scan_on_push_with_immutable_tags_and_kms(synthesized: Synthesized, environment):
     repositories = properties(synthesized.template(environment, "storage"), "AWS::ECR::Repository")
-    assert len(repositories) == 2
+    # Processing, inference (served models) and batch inference images.
+    assert len(repositories) == 3
     for repository in repositories:
         assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
         assert repository["ImageTagMutability"] == "IMMUTABLE"

@@ -1,0 +1,173 @@
+"""A Step Functions workflow that scores a batch: preprocess, inference in a custom container, postprocess,
+each a SageMaker processing job.
+
+The states, in the order an execution meets them: fill the input's omitted keys with the defaults and
+check it (`check_input`), name the run and lay out its prefixes, resolve the model (`model`), then the
+three jobs (`jobs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from mlops_constructs.batch_inference_workflow import check_input, jobs, model
+from mlops_constructs.batch_inference_workflow.jobs import STEPS, JobStep
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+
+__all__ = ["STEPS", "BatchInferenceWorkflow", "JobDefaults", "JobStep", "execution_timeout_seconds", "JOB_NAME_HASH_LENGTH"]
+
+# SageMaker's limit on processing job names, and the length of the MD5 of the execution ARN each name carries.
+JOB_NAME_MAX_LENGTH = 63
+JOB_NAME_HASH_LENGTH = 32
+# Per job, on top of its MaxRuntimeInSeconds: waiting for instances, pulling the image, uploading outputs.
+JOB_OVERHEAD_SECONDS = 1800
+
+
+def execution_timeout_seconds(max_runtime_seconds: int) -> int:
+    """The workflow's timeout: three jobs at their longest, each with time to start and to finish."""
+    return len(STEPS) * (max_runtime_seconds + JOB_OVERHEAD_SECONDS)
+
+
+@dataclass(frozen=True)
+class JobDefaults:
+    """What an execution gets for each key its input leaves out."""
+
+    code_uri: str
+    scikit_image_uri: str
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    # None: every execution must name its custom_image_uri.
+    custom_image_uri: str | None = None
+
+
+class BatchInferenceWorkflow(Construct):
+    """State machine `state_machine_name`: score the files under ``input_uri`` and write the result to ``output_uri``.
+
+    Input (JSON), every key optional except ``input_uri`` and ``output_uri``: ``code_uri``, ``custom_image_uri``,
+    ``scikit_image_uri``, ``role``, ``instance_type``, ``instance_count``, ``volume_size``, ``max_runtime``,
+    and ``model_package_arn`` or ``model_uri`` (default: the newest Approved package of
+    `model_package_group_name`). A bad input fails with ``InvalidInput`` before any job starts; a job that
+    fails ends the execution with ``<Step>Failed`` and the job's FailureReason, and no later job starts.
+    Jobs are named ``<job_name_prefix>-<MD5 of the execution ARN>-pre|infer|post`` and tagged with the
+    execution ARN; stopping the execution stops the running job.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine_name: str,
+        job_name_prefix: str,
+        defaults: JobDefaults,
+        processing_role: iam.IRole,
+        output_bucket_name: str,
+        model_package_group_name: str,
+        key: kms.IKey,
+        subnet_ids: list[str] | None = None,
+        security_group_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        longest = len(job_name_prefix) + 1 + JOB_NAME_HASH_LENGTH + 1 + max(len(step.suffix) for step in STEPS)
+        if longest > JOB_NAME_MAX_LENGTH:
+            raise ValueError(
+                f"job names '{job_name_prefix}-<{JOB_NAME_HASH_LENGTH} hex>-<step>' need {longest} characters, SageMaker allows "
+                f"{JOB_NAME_MAX_LENGTH}; use a job name prefix of at most {len(job_name_prefix) - (longest - JOB_NAME_MAX_LENGTH)} characters"
+            )
+        network = (
+            {"NetworkConfig": {"VpcConfig": {"Subnets": subnet_ids, "SecurityGroupIds": security_group_ids}}}
+            if subnet_ids and security_group_ids
+            else {}
+        )
+        package_arns = [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name.lower()}/*")]
+
+        job_states = [jobs.processing_job(self, step, key_arn=key.key_arn, network=network, tags=tags or {}) for step in STEPS]
+        for step, state in zip(STEPS, job_states):
+            jobs.fail_with_the_jobs_reason(self, step, state)
+        report = sfn.Pass(
+            self,
+            "Report the run",
+            parameters={
+                "input_uri": sfn.JsonPath.string_at("$.config.input_uri"),
+                "output_uri": sfn.JsonPath.string_at("$.config.output_uri"),
+                "model": sfn.JsonPath.object_at("$.model"),
+                "jobs": sfn.JsonPath.object_at("$.jobs"),
+            },
+        )
+        run_jobs = job_states[0]
+        chain: sfn.INextable = job_states[0]
+        for state in job_states[1:]:
+            chain = chain.next(state)
+        chain.next(report)
+
+        resolve_model = model.resolve_model(self, model_package_group_name, package_arns, then=run_jobs)
+        start = check_input.check_input(
+            self,
+            defaults=defaults,
+            role_arn=processing_role.role_arn,
+            output_bucket_name=output_bucket_name,
+            model_package_group_name=model_package_group_name,
+            then=check_input.name_the_run(self, job_name_prefix, then=resolve_model),
+        )
+
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            timeout=cdk.Duration.seconds(execution_timeout_seconds(defaults.max_runtime_seconds)),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY),
+                level=sfn.LogLevel.ALL,
+            ),
+        )
+        self._grant(stack, job_name_prefix, processing_role, package_arns)
+
+    def _grant(self, stack: cdk.Stack, job_name_prefix: str, processing_role: iam.IRole, package_arns: list[str]) -> None:
+        """What the three `.sync` jobs need; the model lookups bring their own statements."""
+        role = self.state_machine.role
+        jobs_arn = stack.format_arn(service="sagemaker", resource="processing-job", resource_name=f"{job_name_prefix}-*")
+        # `.sync` learns that a job ended from an EventBridge rule Step Functions manages in the account.
+        managed_rule = stack.format_arn(service="events", resource="rule", resource_name="StepFunctionsGetEventsForSageMakerProcessingJobsRule")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RunThisWorkflowsProcessingJobs",
+                # StopProcessingJob: Step Functions stops the running job when the execution is stopped.
+                actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob", "sagemaker:AddTags"],
+                resources=[jobs_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="HearWhenJobsEnd",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[managed_rule],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PassTheProcessingRoleToSageMaker",
+                actions=["iam:PassRole"],
+                resources=[processing_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        acknowledge_wildcard_resources(role, [jobs_arn], "Processing jobs are named per execution under this environment's prefix.")
+        acknowledge_wildcard_resources(role, package_arns, "Any version of this environment's model package group, read-only.")
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "sagemaker:ListModelPackages and the X-Ray and log-delivery actions Step Functions uses have no resource-level permissions.",
+        )

@@ -1,0 +1,100 @@
+"""Which model the inference job loads: a model artifact named in the input, a model package named in the
+input, or the newest Approved package of this environment's group. Recorded in `$.model` and the output."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from mlops_constructs.canary_deployer.states import aws_call
+
+NO_APPROVED_MODEL = "NoApprovedModel"
+MODEL_LOOKUP_FAILED = "ModelLookupFailed"
+
+
+def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then: sfn.IChainable) -> sfn.IChainable:
+    lookup_failed = sfn.Fail(scope, "Model lookup failed", error=MODEL_LOOKUP_FAILED, cause_path="$.failure.reason")
+    record = sfn.Pass(
+        scope,
+        "Record why the model lookup failed",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                "finding the model failed: {}: {}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+            )
+        },
+        result_path="$.failure",
+    )
+    record.next(lookup_failed)
+
+    given_artifact = sfn.Pass(
+        scope,
+        "Use the given model artifact",
+        parameters={"model_data_url": sfn.JsonPath.string_at("$.config.model_uri"), "source": "model_uri"},
+        result_path="$.model",
+    )
+    describe = aws_call(
+        scope,
+        "Describe the model package",
+        "sagemaker",
+        "describeModelPackage",
+        {"ModelPackageName": sfn.JsonPath.string_at("$.package.arn")},
+        package_arns,
+        result_selector={
+            "package_arn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+            "approval_status": sfn.JsonPath.string_at("$.ModelApprovalStatus"),
+            "model_data_url": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.InferenceSpecification.Containers[*].ModelDataUrl"), 0),
+        },
+        result_path="$.model",
+    )
+    describe.add_catch(record, errors=["States.ALL"], result_path="$.error")
+    describe.next(then)
+    given_package = sfn.Pass(
+        scope, "Use the given model package", parameters={"arn": sfn.JsonPath.string_at("$.config.model_package_arn")}, result_path="$.package"
+    )
+    given_package.next(describe)
+
+    find_latest = aws_call(
+        scope,
+        "Find the latest approved model package",
+        "sagemaker",
+        "listModelPackages",
+        {
+            "ModelPackageGroupName": group,
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 1,
+        },
+        ["*"],
+        iam_action="sagemaker:ListModelPackages",
+        result_selector={
+            "count": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.ModelPackageSummaryList")),
+            "arns": sfn.JsonPath.list_at("$.ModelPackageSummaryList[*].ModelPackageArn"),
+        },
+        result_path="$.latest",
+    )
+    find_latest.add_catch(record, errors=["States.ALL"], result_path="$.error")
+    no_model = sfn.Fail(
+        scope,
+        "No approved model",
+        error=NO_APPROVED_MODEL,
+        cause=f"no model package of {group} is Approved: approve one, or give model_package_arn or model_uri",
+    )
+    take_latest = sfn.Pass(
+        scope,
+        "Use the latest approved model package",
+        parameters={"arn": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.latest.arns"), 0)},
+        result_path="$.package",
+    )
+    take_latest.next(describe)
+    find_latest.next(
+        sfn.Choice(scope, "Is any model package approved?")
+        .when(sfn.Condition.number_equals("$.latest.count", 0), no_model)
+        .otherwise(take_latest)
+    )
+    return (
+        sfn.Choice(scope, "Which model?")
+        .when(sfn.Condition.is_present("$.config.model_uri"), given_artifact.next(then))
+        .when(sfn.Condition.is_present("$.config.model_package_arn"), given_package)
+        .otherwise(find_latest)
+    )

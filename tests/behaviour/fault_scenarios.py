@@ -1,0 +1,63 @@
+"""What fault injection at every task state of a state machine shares, whichever state machine it is.
+
+A fault test runs named scenarios once without faults (the baseline: how each ends and which task states
+it enters), checks that together they enter every task state of the definition, then runs them again with
+every call throttled once and with one state's call failing for good (`sfn_harness.injected_faults`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tests.behaviour.sfn_harness import Execution
+
+# Error codes as each service answers them. Throttling codes are undeclared in most API models, so
+# Step Functions reports them under the service's generic exception name.
+THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException"}
+DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException"}
+_BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
+
+
+def service_of(state: dict) -> str:
+    """The boto3 name of the service a task state calls, for SDK (`aws-sdk:<service>:`) and optimised
+    (`arn:aws:states:::<service>:`) integrations alike."""
+    resource = state["Resource"]
+    if ":aws-sdk:" in resource:
+        name = resource.split(":aws-sdk:")[1].split(":")[0]
+        return _BOTO_NAMES.get(name, name)
+    return resource.split(":::")[1].split(":")[0]
+
+
+@dataclass
+class Baseline:
+    execution: Execution
+    entered: list[str]
+
+
+def baseline(execution: Execution, tasks: Iterable[str]) -> Baseline:
+    """How a scenario ended and the task states it entered, each once, in order."""
+    names = set(tasks)
+    return Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in names])
+
+
+def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[str, list[str]]:
+    """Each task state under the first scenario that enters it: scenario name -> its states."""
+    order = list(scenarios)
+    owner: dict[str, str] = {}
+    for scenario in order:
+        for state in baselines[scenario].entered:
+            owner.setdefault(state, scenario)
+    by_scenario: dict[str, list[str]] = {name: [] for name in order}
+    for state, scenario in owner.items():
+        by_scenario[scenario].append(state)
+    return by_scenario
+
+
+def assert_throttles_changed_nothing(execution: Execution, expected: Execution, tasks: Iterable[str], faults: dict, retry_waits: list[float]) -> None:
+    """With every call throttled once, the execution ended as `expected` did, each task state it entered
+    met its throttle exactly once, and the retries backed off."""
+    names = set(tasks)
+    assert (execution.status, execution.error) == (expected.status, expected.error)
+    assert [name for name in dict.fromkeys(execution.states_entered) if name in names and faults[name].calls != 1] == []
+    assert retry_waits, "the throttles were retried without backing off"

@@ -1,0 +1,308 @@
+"""SageMaker processing jobs run from Step Functions with `createProcessingJob.sync`, for moto 5.2.5.
+
+moto's interpreter does not run the optimised SageMaker integration's `.sync` pattern (it forwards the
+request and refuses `.sync`), and moto's processing jobs are `Completed` the moment they are created, keep
+no `ProcessingResources` and silently replace a job of the same name. `processing_job_shim()` patches both
+sides so a state machine meets processing jobs the way it does on AWS:
+
+- `arn:aws:states:::sagemaker:createProcessingJob.sync` creates the job through boto3 (so botocore checks the
+  request against SageMaker's API model), then waits for it to end. `Completed`: the task's result is
+  DescribeProcessingJob's answer. `Failed` or `Stopped`: the task fails with `States.TaskFailed` and that
+  answer, FailureReason included, as JSON in the Cause, as AWS documents for `.sync` jobs. A refused create
+  call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's name for every
+  SageMaker error code) and the code in the Cause.
+- Stopping the execution while a job runs stops the job (StopProcessingJob), as Step Functions does for `.sync`.
+- A job is `InProgress` for one DescribeProcessingJob read, then ends as the test scripted it with
+  `ProcessingJobShim.next_job()` (default `Completed`); `hold()` keeps the jobs of a step `InProgress` until
+  the test releases them. Nothing depends on the wall clock.
+- CreateProcessingJob refuses a name that is not SageMaker's pattern of at most 63 characters
+  (ValidationException) or that exists already (ResourceInUse), and keeps the whole request.
+
+Other `arn:aws:states:::sagemaker:*` resources keep moto's request/response forwarding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import boto3
+from botocore.exceptions import ClientError
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import SageMakerModelBackend
+from moto.core.exceptions import JsonRESTError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported import StateTaskServiceUnsupported
+from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+ENDED = ("Completed", "Failed", "Stopped")
+DEFAULT_FAILURE_REASON = "AlgorithmError: the job's script exited with a non-zero code"
+# What AWS answers for the optimised SageMaker integration whatever the code: the Java SDK's exception class.
+SFN_ERROR_NAME = "SageMaker.AmazonSageMakerException"
+
+
+class ResourceInUse(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("ResourceInUse", message)
+
+
+@dataclass
+class Job:
+    """A processing job as SageMaker keeps it: the request, and the status the test scripted."""
+
+    request: dict[str, Any]
+    outcome: str = "Completed"
+    reason: str | None = None
+    reads: int = 0
+    held: bool = False
+    stopped: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.request["ProcessingJobName"]
+
+    def status(self) -> str:
+        if self.stopped:
+            return "Stopped"
+        if self.held or self.reads <= 1:
+            return "InProgress"
+        return self.outcome
+
+
+@dataclass
+class ProcessingJobShim:
+    jobs: dict[str, Job] = field(default_factory=dict)
+    stop_calls: list[str] = field(default_factory=list)
+    _scripts: list[tuple[Callable[[str], bool], str, str | None]] = field(default_factory=list)
+    _holds: dict[str, threading.Event] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def next_job(self, outcome: str, *, named: Callable[[str], bool] = lambda name: True, reason: str | None = None) -> None:
+        """The next job created whose name satisfies `named` ends `outcome` ("Completed" or "Failed")."""
+        self._scripts.append((named, outcome, reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON))
+
+    def hold(self, suffix: str) -> threading.Event:
+        """Jobs whose name ends with `-<suffix>` stay InProgress until the returned event is set."""
+        self._holds[suffix] = threading.Event()
+        return self._holds[suffix]
+
+    def created(self) -> list[dict[str, Any]]:
+        """Every accepted CreateProcessingJob request, oldest first."""
+        return [copy.deepcopy(job.request) for job in self.jobs.values()]
+
+    def status(self, name: str) -> str:
+        return self.jobs[name].status()
+
+    # -- SageMaker's side ----------------------------------------------------------------------------
+
+    def _create(self, request: dict[str, Any]) -> None:
+        name = request.get("ProcessingJobName", "")
+        if not JOB_NAME.fullmatch(name):
+            raise ValidationError(
+                f"1 validation error detected: Value '{name}' at 'processingJobName' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+            )
+        with self._lock:
+            if name in self.jobs:
+                raise ResourceInUse(f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})")
+            job = Job(request=copy.deepcopy(request))
+            for index, (named, outcome, reason) in enumerate(self._scripts):
+                if named(name):
+                    job.outcome, job.reason = outcome, reason
+                    del self._scripts[index]
+                    break
+            self.jobs[name] = job
+
+    def _describe(self, name: str, answer: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            job = self.jobs.get(name)
+            if job is None:
+                return answer
+            hold = next((event for suffix, event in self._holds.items() if name.endswith(f"-{suffix}")), None)
+            job.held = hold is not None and not hold.is_set()
+            job.reads += 1
+            status = job.status()
+            described = {**answer, **{k: v for k, v in job.request.items() if k not in ("Tags",)}, "ProcessingJobStatus": status}
+            if status == "Failed":
+                described["FailureReason"] = job.reason
+            elif status == "Stopped":
+                described["ExitMessage"] = "Stopped by the caller"
+            return described
+
+    def _stop(self, name: str) -> None:
+        with self._lock:
+            self.stop_calls.append(name)
+            job = self.jobs.get(name)
+            if job is not None and job.status() not in ENDED:
+                job.stopped = True
+
+
+class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
+    """The optimised SageMaker integration, with `.sync` for createProcessingJob."""
+
+    def __init__(self) -> None:
+        # moto's callback machinery expects the task-token pattern among the supported ones.
+        StateTaskServiceCallback.__init__(self, supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
+
+    def _before_eval_execution(self, env, resource_runtime_part, raw_parameters, state_credentials) -> None:
+        # moto's lexer reads "RoleArn.$" as the Credentials keyword, so inside Parameters it arrives as a plain
+        # field holding the path; Step Functions evaluates it like any other "<field>.$".
+        if isinstance(raw_parameters.get("RoleArn.$"), str):
+            raw_parameters["RoleArn"] = extract_json(raw_parameters.pop("RoleArn.$"), env.states.get_input())
+        super()._before_eval_execution(env, resource_runtime_part, raw_parameters, state_credentials)
+
+    def _validate_service_integration_is_supported(self) -> None:
+        if self.resource.condition == ResourceCondition.Sync and self.resource.api_action != "createProcessingJob":
+            raise ValueError(f"the processing job shim runs createProcessingJob.sync only, not {self.resource.resource_arn}")
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+        client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            error = ex.response["Error"]
+            cause = (
+                f"{error['Message']} (Service: AmazonSageMaker; Status Code: {ex.response['ResponseMetadata'].get('HTTPStatusCode', 400)}; "
+                f"Error Code: {error['Code']}; Request ID: {ex.response['ResponseMetadata'].get('RequestId', '')}; Proxy: null)"
+            )
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(SFN_ERROR_NAME),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error=SFN_ERROR_NAME, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type()
+                    )
+                ),
+            )
+        return super()._from_error(env=env, ex=ex)
+
+    def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> Callable[[], Any]:
+        client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+        env.stack.pop()
+        name = normalised_parameters["ProcessingJobName"]
+
+        def resolve() -> dict | None:
+            described = client.describe_processing_job(ProcessingJobName=name)
+            described.pop("ResponseMetadata", None)
+            described = json.loads(json.dumps(described, default=str))
+            if described["ProcessingJobStatus"] == "Completed":
+                return described
+            if described["ProcessingJobStatus"] in ("Failed", "Stopped"):
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                cause=json.dumps(described),
+                                resource=self._get_sfn_resource(),
+                                resourceType=self._get_sfn_resource_type(),
+                            )
+                        ),
+                    )
+                )
+            return None
+
+        resolve.job_name = name  # type: ignore[attr-defined]
+        resolve.client = client  # type: ignore[attr-defined]
+        return resolve
+
+    def _eval_sync(self, env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint) -> Any:
+        try:
+            return super()._eval_sync(env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+        finally:
+            if not env.is_running():
+                # The execution was stopped (or timed out) while the job ran: Step Functions stops the job.
+                sync_resolver.client.stop_processing_job(ProcessingJobName=sync_resolver.job_name)
+
+
+def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
+    def service_for(service_name: str) -> Any:
+        if service_name == "sagemaker":
+            return StateTaskServiceSageMaker()
+        return original(service_name=service_name)
+
+    return service_for
+
+
+@contextlib.contextmanager
+def processing_job_shim() -> Iterator[ProcessingJobShim]:
+    """Within the block (inside `mock_aws`), processing jobs behave as the module docstring says."""
+    shim = ProcessingJobShim()
+    original_create = SageMakerModelBackend.create_processing_job
+    original_describe = SageMakerModelBackend.describe_processing_job
+    original_stop = SageMakerModelBackend.stop_processing_job
+
+    def create_processing_job(backend: SageMakerModelBackend, **kwargs: Any) -> Any:
+        request = {
+            "ProcessingJobName": kwargs["processing_job_name"],
+            "RoleArn": kwargs["role_arn"],
+            "AppSpecification": kwargs["app_specification"],
+            "ProcessingInputs": kwargs["processing_inputs"],
+            "ProcessingOutputConfig": kwargs["processing_output_config"],
+            "StoppingCondition": kwargs["stopping_condition"],
+            "Tags": kwargs["tags"],
+            **({"NetworkConfig": kwargs["network_config"]} if kwargs.get("network_config") else {}),
+        }
+        request.update(_pending_resources.pop(kwargs["processing_job_name"], {}))
+        shim._create(request)
+        return original_create(backend, **kwargs)
+
+    def describe_processing_job(backend: SageMakerModelBackend, processing_job_name: str) -> dict[str, Any]:
+        return shim._describe(processing_job_name, original_describe(backend, processing_job_name))
+
+    def stop_processing_job(backend: SageMakerModelBackend, processing_job_name: str) -> None:
+        original_describe(backend, processing_job_name)
+        shim._stop(processing_job_name)
+
+    with (
+        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for)),
+        mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.01),
+        mock.patch.object(SageMakerModelBackend, "create_processing_job", create_processing_job),
+        mock.patch.object(SageMakerModelBackend, "describe_processing_job", describe_processing_job),
+        mock.patch.object(SageMakerModelBackend, "stop_processing_job", stop_processing_job),
+        _keeping_processing_resources(),
+    ):
+        yield shim
+
+
+# moto's SageMakerResponse drops ProcessingResources before the backend sees it; the response layer hands
+# it over here, by job name.
+_pending_resources: dict[str, dict[str, Any]] = {}
+
+
+@contextlib.contextmanager
+def _keeping_processing_resources() -> Iterator[None]:
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original = SageMakerResponse.create_processing_job
+
+    def create_processing_job(response: SageMakerResponse) -> Any:
+        _pending_resources[response._get_param("ProcessingJobName")] = {"ProcessingResources": response._get_param("ProcessingResources")}
+        return original(response)
+
+    with mock.patch.object(SageMakerResponse, "create_processing_job", create_processing_job):
+        yield

@@ -1,0 +1,253 @@
+"""The batch inference workflow as synthesized, run by moto's Step Functions interpreter against moto's
+model registry and the processing-job shim (jobs go InProgress, then end as each test scripts them)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from mlops_constructs.batch_inference_workflow.jobs import CODE_DIR, DATA_DIR, MODEL_DIR, OUTPUT_DIR
+from pipeline_code.settings import scikit_learn_image_uri
+from tests.behaviour import sfn_harness
+from tests.behaviour.batch_world import ARTIFACTS_BUCKET, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, batch_world
+
+CODE_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/code/"
+SCIKIT_IMAGE = scikit_learn_image_uri(REGION)
+
+
+def _inputs(job: dict) -> dict[str, dict]:
+    return {i["InputName"]: i["S3Input"] for i in job["ProcessingInputs"]}
+
+
+def _output(job: dict) -> str:
+    (output,) = job["ProcessingOutputConfig"]["Outputs"]
+    return output["S3Output"]["S3Uri"]
+
+
+def test_the_three_jobs_run_in_order_with_their_images_inputs_outputs_and_arguments(batch_template):
+    with batch_world(batch_template) as world:
+        _, artifact = world.register()
+
+        execution = world.score()
+
+    assert execution.status == "SUCCEEDED"
+    jobs = world.jobs()
+    assert list(jobs) == ["pre", "infer", "post"]
+    pre, infer, post = jobs["pre"], jobs["infer"], jobs["post"]
+    run = f"{OUTPUT_URI}/batch-1"
+    assert [job["AppSpecification"]["ImageUri"] for job in (pre, infer, post)] == [SCIKIT_IMAGE, f"{world.repository_uri}:{IMAGE_TAG}", SCIKIT_IMAGE]
+    assert [job["AppSpecification"]["ContainerEntrypoint"] for job in (pre, infer, post)] == [
+        ["python3", f"{CODE_DIR}/{script}"] for script in ("preprocessing.py", "predict.py", "postprocessing.py")
+    ]
+    assert pre["AppSpecification"]["ContainerArguments"] == ["--input-dir", DATA_DIR, "--output-dir", OUTPUT_DIR]
+    assert infer["AppSpecification"]["ContainerArguments"] == ["--input-dir", DATA_DIR, "--model-dir", MODEL_DIR, "--output-dir", OUTPUT_DIR]
+    assert post["AppSpecification"]["ContainerArguments"] == ["--input-dir", DATA_DIR, "--output-dir", OUTPUT_DIR]
+    # Each job's output prefix is the next one's input.
+    assert [_inputs(job)["data"]["S3Uri"] for job in (pre, infer, post)] == [INPUT_URI, f"{run}/preprocessed/", f"{run}/predictions/"]
+    assert [_output(job) for job in (pre, infer, post)] == [f"{run}/preprocessed/", f"{run}/predictions/", OUTPUT_URI]
+    assert {job["ProcessingJobName"]: _inputs(job)["code"]["S3Uri"] for job in (pre, infer, post)} == {job["ProcessingJobName"]: CODE_URI for job in (pre, infer, post)}
+    assert _inputs(infer)["model"] == {
+        "S3Uri": artifact, "LocalPath": MODEL_DIR, "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"
+    }
+    assert "model" not in _inputs(pre) and "model" not in _inputs(post)
+    assert {job["RoleArn"] for job in (pre, infer, post)} == {PROCESSING_ROLE}
+
+
+def test_the_jobs_encrypt_outputs_and_volumes_and_stop_at_the_maximum_runtime(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.score(max_runtime=1200)
+
+    for job in world.jobs().values():
+        cluster = job["ProcessingResources"]["ClusterConfig"]
+        assert job["ProcessingOutputConfig"]["KmsKeyId"] == cluster["VolumeKmsKeyId"]
+        assert cluster["VolumeKmsKeyId"].startswith("arn:aws:kms:")
+        assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 1200}
+
+
+def test_inference_splits_the_files_between_its_instances_and_one_postprocess_instance_sees_every_shard(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.score(instance_count=4)
+
+    jobs = world.jobs()
+    assert {step: jobs[step]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] for step in jobs} == {"pre": 4, "infer": 4, "post": 1}
+    assert {step: _inputs(jobs[step])["data"]["S3DataDistributionType"] for step in jobs} == {
+        "pre": "ShardedByS3Key", "infer": "ShardedByS3Key", "post": "FullyReplicated"
+    }
+
+
+def test_the_latest_approved_package_is_scored_and_recorded_in_the_output(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        newest_approved, artifact = world.register()
+        world.register("PendingManualApproval")
+        world.register("Rejected")
+
+        execution = world.score()
+
+    assert execution.status == "SUCCEEDED"
+    assert _inputs(world.jobs()["infer"])["model"]["S3Uri"] == artifact
+    assert execution.output["model"] == {"package_arn": newest_approved, "approval_status": "Approved", "model_data_url": artifact}
+
+
+def test_a_named_model_package_or_model_artifact_is_used_instead_of_the_latest(batch_template):
+    with batch_world(batch_template) as world:
+        older, older_artifact = world.register()
+        world.register()
+
+        by_package = world.score(model_package_arn=older)
+        by_artifact = world.score(model_uri=f"s3://{ARTIFACTS_BUCKET}/models/hand-made/model.tar.gz")
+
+    assert (by_package.status, by_artifact.status) == ("SUCCEEDED", "SUCCEEDED")
+    assert by_package.output["model"]["model_data_url"] == older_artifact
+    assert by_artifact.output["model"] == {"model_data_url": f"s3://{ARTIFACTS_BUCKET}/models/hand-made/model.tar.gz", "source": "model_uri"}
+    assert "Find the latest approved model package" not in by_package.states_entered + by_artifact.states_entered
+
+
+def test_defaults_fill_the_omitted_keys_and_given_keys_win(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+
+        world.score(instance_type="ml.c5.xlarge", volume_size=100, custom_image_uri=f"{world.repository_uri}:other")
+
+    infer = world.jobs()["infer"]
+    cluster = infer["ProcessingResources"]["ClusterConfig"]
+    assert (cluster["InstanceType"], cluster["VolumeSizeInGB"], cluster["InstanceCount"]) == ("ml.c5.xlarge", 100, 1)
+    assert infer["AppSpecification"]["ImageUri"] == f"{world.repository_uri}:other"
+    assert infer["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
+    assert _inputs(infer)["code"]["S3Uri"] == CODE_URI
+    assert world.jobs()["pre"]["AppSpecification"]["ImageUri"] == SCIKIT_IMAGE
+
+
+def test_failed_inference_job_stops_the_workflow_with_its_reason(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        reason = "AlgorithmError: data.csv: missing feature column 'mean radius'"
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-infer"), reason=reason)
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "InferenceFailed")
+    assert reason in execution.cause and world.jobs()["infer"]["ProcessingJobName"] in execution.cause
+    assert list(world.jobs()) == ["pre", "infer"], "a job started after the failed one"
+
+
+def test_a_preprocess_job_that_fails_starts_no_inference(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-pre"), reason="ClientError: no input files")
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PreprocessFailed")
+    assert "ClientError: no input files" in execution.cause
+    assert list(world.jobs()) == ["pre"]
+
+
+def test_stopping_the_execution_stops_the_running_job_and_starts_no_other(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        release = world.shim.hold("infer")
+        execution_arn = world.start()
+        name = _wait_for_job(world, "infer")
+
+        world.sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause="stopped by the test")
+        execution = sfn_harness.wait(world.sfn, execution_arn)
+        release.set()
+
+    assert execution.status == "ABORTED"
+    assert world.shim.stop_calls == [name]
+    assert world.shim.status(name) == "Stopped"
+    assert list(world.jobs()) == ["pre", "infer"]
+
+
+def _wait_for_job(world, suffix: str) -> str:
+    """The name of the step's job once it is InProgress (the deadline is a deadlock guard, not a timing assumption)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if suffix in world.jobs() and world.shim.jobs[world.jobs()[suffix]["ProcessingJobName"]].reads > 0:
+            return world.jobs()[suffix]["ProcessingJobName"]
+        time.sleep(0.01)
+    raise TimeoutError(f"no {suffix} job started")
+
+
+def test_job_names_carry_the_execution_and_fit_sagemakers_limit(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        first, second = world.score(), world.score()
+
+    names = [job["ProcessingJobName"] for job in world.shim.created()]
+    assert len(set(names)) == 6
+    assert all(len(name) <= 63 for name in names)
+    for execution in (first, second):
+        digest = hashlib.md5(execution.arn.encode()).hexdigest()
+        assert {job["Name"] for job in execution.output["jobs"].values()} == {f"mlops-dev-{digest}-{s}" for s in ("pre", "infer", "post")}
+    tags = {t["Key"]: t["Value"] for t in world.shim.created()[0]["Tags"]}
+    assert tags["batch-inference-execution"] == first.arn
+
+
+def test_an_output_uri_with_a_trailing_slash_gets_no_double_slash(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.score(output_uri=f"{OUTPUT_URI}/")
+
+    assert _output(world.jobs()["pre"]) == f"{OUTPUT_URI}/batch-1/preprocessed/"
+    assert _output(world.jobs()["post"]) == f"{OUTPUT_URI}/"
+
+
+BAD_INPUTS = {
+    "missing input_uri": ({"output_uri": OUTPUT_URI}, "input_uri is missing"),
+    "missing output_uri": ({"input_uri": INPUT_URI}, "output_uri is missing"),
+    "input_uri not on S3": ({"input_uri": "https://example.com/data/", "output_uri": OUTPUT_URI}, "input_uri must be an s3:// URI"),
+    "output_uri not on S3": ({"input_uri": INPUT_URI, "output_uri": "/tmp/out"}, "output_uri must be an s3:// URI"),
+    "output_uri in another bucket": ({"input_uri": INPUT_URI, "output_uri": "s3://someone-elses-bucket/out"}, f"under s3://{ARTIFACTS_BUCKET}/"),
+    "another role": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "role": "arn:aws:iam::111111111111:role/admin"},
+        "role must be this environment's batch processing role",
+    ),
+    "too long a runtime": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "max_runtime": 86400}, "max_runtime must be a number of seconds from 1 to 3600"),
+    "no instances": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "instance_count": 0}, "instance_count must be a number from 1 to 100"),
+    "a package of another group": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model_package_arn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package/other-models/1"},
+        "model_package_arn must be a version of this environment's model package group mlops-dev-models",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=str)
+def test_bad_input_fails_before_any_job_is_created(batch_template, case):
+    given, message = BAD_INPUTS[case]
+    with batch_world(batch_template) as world:
+        world.register()
+
+        execution = world.start_exactly(given)
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidInput")
+    assert message in execution.cause
+    assert world.shim.created() == []
+    assert not [e for e in execution.history if e["type"] == "TaskScheduled"], "an AWS call was made for a bad input"
+
+
+def test_without_an_image_tag_in_config_the_input_must_name_the_custom_image(untagged_batch_template):
+    with batch_world(untagged_batch_template) as world:
+        world.register()
+
+        refused = world.score()
+        named = world.score(custom_image_uri=f"{world.repository_uri}:4f2c1e9")
+
+    assert (refused.status, refused.error) == ("FAILED", "InvalidInput")
+    assert "custom_image_uri is missing and batch_inference.image_tag is not set" in refused.cause
+    assert named.status == "SUCCEEDED"
+
+
+def test_no_approved_model_fails_before_any_job(batch_template):
+    with batch_world(batch_template) as world:
+        world.register("PendingManualApproval")
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "NoApprovedModel")
+    assert world.shim.created() == []

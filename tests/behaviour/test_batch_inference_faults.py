@@ -1,0 +1,99 @@
+"""Fault injection at every task state of the synthesized batch inference workflow.
+
+Scenarios are runs the workflow meets in real life; together they must enter every task state of the
+definition. With every call throttled once, each ends exactly as it does without faults. With one state's
+call failing for good, the execution fails with that step's error and the service's reason, and no job
+starts after the failing state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from tests.behaviour import sfn_harness
+from tests.behaviour.batch_world import BatchWorld, batch_world
+from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
+from tests.behaviour.sfn_harness import Execution, Fault, injected_faults
+
+# What a failure at each kind of task state ends the execution with.
+STEP_ERRORS = {"Preprocess": "PreprocessFailed", "Inference": "InferenceFailed", "Postprocess": "PostprocessFailed"}
+LOOKUP_ERROR = "ModelLookupFailed"
+JOB_ORDER = ["pre", "infer", "post"]
+STEP_SUFFIX = {"Preprocess": "pre", "Inference": "infer", "Postprocess": "post"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    act: Callable[[BatchWorld], Execution]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _latest(world: BatchWorld) -> Execution:
+    world.register()
+    return world.score()
+
+
+def _named_package(world: BatchWorld) -> Execution:
+    arn, _ = world.register()
+    return world.score(model_package_arn=arn)
+
+
+SCENARIOS = [
+    Scenario("score with the latest approved model", _latest),
+    Scenario("score with a named model package", _named_package),
+]
+
+
+@pytest.fixture(scope="module")
+def baselines(batch_template) -> dict[str, Baseline]:
+    found = {}
+    for scenario in SCENARIOS:
+        with batch_world(batch_template) as world:
+            found[scenario.name] = baseline(scenario.act(world), sfn_harness.task_states(world.definition))
+    return found
+
+
+def test_every_task_state_is_entered_by_a_scenario(batch_template, baselines):
+    with batch_world(batch_template) as world:
+        states = set(sfn_harness.task_states(world.definition))
+    entered = {state for b in baselines.values() for state in b.entered}
+
+    assert states - entered == set(), "task states no scenario reaches: add a scenario that does"
+    assert {b.execution.status for b in baselines.values()} == {"SUCCEEDED"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_call_throttled_once_is_retried_and_changes_nothing(batch_template, baselines, scenario):
+    with batch_world(batch_template) as world, injected_faults() as faults:
+        tasks = sfn_harness.task_states(world.definition)
+        faults.update({name: Fault(THROTTLED[service_of(state)], times=1) for name, state in tasks.items()})
+
+        execution = scenario.act(world)
+
+    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits)
+    assert list(world.jobs()) == JOB_ORDER
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_call_that_fails_for_good_fails_the_run_with_the_reason_and_starts_no_later_job(batch_template, baselines, scenario, subtests):
+    states = covering((s.name for s in SCENARIOS), baselines)[scenario.name]
+    for state in states:
+        with subtests.test(state=state), batch_world(batch_template) as world, injected_faults() as faults:
+            task = sfn_harness.task_states(world.definition)[state]
+            faults[state] = Fault(DENIED[service_of(task)])
+
+            execution = scenario.act(world)
+
+            assert execution.status == "FAILED"
+            assert execution.error == STEP_ERRORS.get(state, LOOKUP_ERROR)
+            assert DENIED[service_of(task)] in execution.cause
+            if state in STEP_SUFFIX:
+                assert execution.cause.startswith(f"{state} job could not run: SageMaker.AmazonSageMakerException: "), execution.cause
+            started = JOB_ORDER[: JOB_ORDER.index(STEP_SUFFIX[state])] if state in STEP_SUFFIX else []
+            assert list(world.jobs()) == started
