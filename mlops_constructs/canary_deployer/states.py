@@ -3,6 +3,7 @@ polls, autoscaling, endpoint configs and notifications."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -32,6 +33,13 @@ TRANSIENT_ERRORS = {
     "sfn": ["Sfn.SfnException", "Sfn.ThrottlingException"],
     "sns": ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException", "SNS.AmazonSNSException"],
 }
+# Each of sfn.JsonPath's helpers is a round trip to aws-cdk-lib's node process and gives the same token for
+# the same path every time, while the deployer's states ask for a few dozen paths hundreds of times: each
+# is asked for once per process.
+string_at = functools.cache(sfn.JsonPath.string_at)
+list_at = functools.cache(sfn.JsonPath.list_at)
+number_at = functools.cache(sfn.JsonPath.number_at)
+DISCARD = sfn.JsonPath.DISCARD
 RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
 
 
@@ -91,12 +99,12 @@ class DeployerStates:
                 {
                     "endpoint": self.endpoint,
                     "event": what,
-                    "detail": sfn.JsonPath.string_at(detail_path),
-                    "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+                    "detail": string_at(detail_path),
+                    "modelPackageArn": string_at("$.ModelPackageArn"),
                     "execution": sfn.JsonPath.execution_id,
                 }
             ),
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         task.add_retry(errors=TRANSIENT_ERRORS["sns"], **RETRY)
         return task
@@ -107,18 +115,18 @@ class DeployerStates:
         return self.sagemaker(
             name,
             "createEndpointConfig",
-            {"EndpointConfigName": sfn.JsonPath.string_at(config_path), "KmsKeyId": self.key_arn, "ProductionVariants": variants},
+            {"EndpointConfigName": string_at(config_path), "KmsKeyId": self.key_arn, "ProductionVariants": variants},
             self.config_arns,
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
 
     def update_endpoint(self, name: str, config_path: str, **extra: object) -> tasks.CallAwsService:
         return self.sagemaker(
             name,
             "updateEndpoint",
-            {"EndpointName": self.endpoint, "EndpointConfigName": sfn.JsonPath.string_at(config_path), **extra},
+            {"EndpointName": self.endpoint, "EndpointConfigName": string_at(config_path), **extra},
             [*self.endpoint_arns, *self.config_arns],
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
 
     def describe_endpoint(self, name: str, result_path: str, **more: str) -> tasks.CallAwsService:
@@ -129,8 +137,8 @@ class DeployerStates:
             {"EndpointName": self.endpoint},
             self.endpoint_arns,
             result_selector={
-                "Status": sfn.JsonPath.string_at("$.EndpointStatus"),
-                "ConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
+                "Status": string_at("$.EndpointStatus"),
+                "ConfigName": string_at("$.EndpointConfigName"),
                 **more,
             },
             result_path=result_path,
@@ -139,7 +147,7 @@ class DeployerStates:
     def counter(self, start_name: str, count_name: str, path: str) -> tuple[sfn.Pass, sfn.Pass]:
         """A loop counter at `path`: a state that sets it to 0 and one that adds 1."""
         start = sfn.Pass(self.scope, start_name, result=sfn.Result.from_object({"count": 0}), result_path=path)
-        count = sfn.Pass(self.scope, count_name, parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{path}.count"), 1)}, result_path=path)
+        count = sfn.Pass(self.scope, count_name, parameters={"count": sfn.JsonPath.math_add(number_at(f"{path}.count"), 1)}, result_path=path)
         return start, count
 
     def await_endpoint(self, label: str, expected_config: str, done: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
@@ -160,8 +168,8 @@ class DeployerStates:
                 parameters={
                     "reason": sfn.JsonPath.format(
                         f"{text} while waiting for {label}: endpoint {{}} on {{}}",
-                        sfn.JsonPath.string_at("$.endpoint.Status"),
-                        sfn.JsonPath.string_at("$.endpoint.ConfigName"),
+                        string_at("$.endpoint.Status"),
+                        string_at("$.endpoint.ConfigName"),
                     )
                 },
                 result_path="$.failure",
@@ -197,7 +205,7 @@ class DeployerStates:
             f"Record the failure ({label})",
             parameters={
                 "reason": sfn.JsonPath.format(
-                    f"{label} failed: {{}}: {{}}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+                    f"{label} failed: {{}}: {{}}", string_at("$.error.Error"), string_at("$.error.Cause")
                 )
             },
             result_path="$.failure",
@@ -225,7 +233,7 @@ class DeployerStates:
             },
             ["*"],
             iam_action="application-autoscaling:RegisterScalableTarget",
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         policy = self.call(
             f"Put the scaling policy ({label})",
@@ -246,7 +254,7 @@ class DeployerStates:
             },
             ["*"],
             iam_action="application-autoscaling:PutScalingPolicy",
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         register.next(policy)
         return register, policy
@@ -258,13 +266,13 @@ class DeployerStates:
             f"Deregister autoscaling ({label})",
             "applicationautoscaling",
             "deregisterScalableTarget",
-            {"ServiceNamespace": "sagemaker", "ResourceId": self._resource_id(sfn.JsonPath.string_at(variant_path)), "ScalableDimension": SCALABLE_DIMENSION},
+            {"ServiceNamespace": "sagemaker", "ResourceId": self._resource_id(string_at(variant_path)), "ScalableDimension": SCALABLE_DIMENSION},
             ["*"],
             iam_action="application-autoscaling:DeregisterScalableTarget",
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         nothing_to_remove = sfn.Pass(self.scope, f"No autoscaling on the {label}")
-        deregister.add_catch(nothing_to_remove, errors=["ApplicationAutoScaling.ObjectNotFoundException"], result_path=sfn.JsonPath.DISCARD)
+        deregister.add_catch(nothing_to_remove, errors=["ApplicationAutoScaling.ObjectNotFoundException"], result_path=DISCARD)
         joined = sfn.Pass(self.scope, f"Autoscaling is off the {label}")
         deregister.next(joined)
         nothing_to_remove.next(joined)
