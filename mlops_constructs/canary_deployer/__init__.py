@@ -18,7 +18,8 @@ from constructs import Construct
 
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
 from mlops_constructs.canary_deployer.canary import COLOURS
-from mlops_constructs.canary_deployer.states import IN_SERVICE, SCALING_POLICY, DeployerStates, VariantScaling, list_at, string_at
+from mlops_constructs.canary_deployer.states import IN_SERVICE, SCALING_POLICY, DeployerStates, VariantScaling
+from mlops_constructs.json_paths import list_at, string_at
 from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
 
 __all__ = ["COLOURS", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "VariantScaling"]

@@ -7,7 +7,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
-from mlops_constructs.canary_deployer.states import DISCARD, RETRY, TRANSIENT_ERRORS, DeployerStates, list_at, number_at, string_at
+from mlops_constructs.canary_deployer.states import RETRY, TRANSIENT_ERRORS, DeployerStates
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 COLOURS = ("blue", "green")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aws_cdk import aws_stepfunctions as sfn
 
-from mlops_constructs.canary_deployer.states import DISCARD, DeployerStates, string_at
+from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import DISCARD, string_at
 
 
 def first_release(states: DeployerStates, instance_type: str, instance_count: int) -> sfn.IChainable:

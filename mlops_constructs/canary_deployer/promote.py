@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aws_cdk import aws_stepfunctions as sfn
 
-from mlops_constructs.canary_deployer.states import DISCARD, DeployerStates, list_at, number_at, string_at
+from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 
 def promote(states: DeployerStates, rollback: sfn.IChainable) -> sfn.IChainable:

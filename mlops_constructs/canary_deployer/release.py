@@ -6,7 +6,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
-from mlops_constructs.canary_deployer.states import DISCARD, DeployerStates, list_at, number_at, string_at
+from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 # SageMaker's endpoint config names: 63 characters at most.
 MAX_CONFIG_NAME = 63

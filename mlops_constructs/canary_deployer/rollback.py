@@ -6,7 +6,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
-from mlops_constructs.canary_deployer.states import IN_SERVICE, DeployerStates, string_at
+from mlops_constructs.canary_deployer.states import IN_SERVICE, DeployerStates
+from mlops_constructs.json_paths import string_at
 
 _SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 

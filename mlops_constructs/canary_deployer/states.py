@@ -3,7 +3,6 @@ polls, autoscaling, endpoint configs and notifications."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -13,6 +12,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mlops_constructs.canary_deployer.timings import CanaryTimings
+from mlops_constructs.json_paths import DISCARD, number_at, string_at
 
 IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -33,13 +33,6 @@ TRANSIENT_ERRORS = {
     "sfn": ["Sfn.SfnException", "Sfn.ThrottlingException"],
     "sns": ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException", "SNS.AmazonSNSException"],
 }
-# Each of sfn.JsonPath's helpers is a round trip to aws-cdk-lib's node process and gives the same token for
-# the same path every time, while the deployer's states ask for a few dozen paths hundreds of times: each
-# is asked for once per process.
-string_at = functools.cache(sfn.JsonPath.string_at)
-list_at = functools.cache(sfn.JsonPath.list_at)
-number_at = functools.cache(sfn.JsonPath.number_at)
-DISCARD = sfn.JsonPath.DISCARD
 RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
 
 
