@@ -4,15 +4,11 @@
 import sys
 from pathlib import Path
 
-import aws_cdk as cdk
-
 from config import ConfigError
-from stacks.environment import add_environments
+from stacks.environment import add_environments, new_app
 from stacks.model_build import PipelineFolderError
 
-# aws-cdk-lib's built-in CloudFormation validation costs seconds per synth and repeats what cfn-lint checks
-# on every template in `make test`; cdk-nag still runs on every synth.
-app = cdk.App(builtin_cloud_formation_validation=False)
+app = new_app()
 ROOT = Path(__file__).resolve().parent
 try:
     # Rendered pipeline definitions are cached next to the sources, outside cdk.out (which synth rewrites).

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import botocore
-import botocore.loaders
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -65,7 +65,9 @@ def known_regions() -> frozenset[str]:
     SageMaker SDK at synth. The partitions also list pseudo-regions such as aws-global, which their own
     region pattern excludes.
     """
-    partitions = botocore.loaders.create_loader().load_data("partitions")["partitions"]
+    # Read from the file itself: importing botocore's data loader would import most of botocore, which
+    # a synth needs for nothing else.
+    partitions = json.loads((Path(botocore.__file__).parent / "data" / "partitions.json").read_text())["partitions"]
     return frozenset(
         region for partition in partitions for region in partition["regions"]
         if re.fullmatch(partition["regionRegex"], region)

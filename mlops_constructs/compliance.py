@@ -23,11 +23,12 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: list[str], reas
     ``<Domain.DomainId>``; rendering the same way here keeps each acknowledgement next to the statement
     it is about instead of copying logical IDs by hand.
     """
-    stack = cdk.Stack.of(scope)
-    for resource in resources:
-        rendered = _render(stack.resolve(resource))
-        if "*" in rendered:
-            acknowledge(scope, f"AwsSolutions-IAM5[Resource::{rendered}]", reason)
+    # Each call into aws-cdk-lib is a round trip to its node process: the ARNs are resolved in one call and
+    # acknowledged in another, however many there are.
+    rendered = [_render(resource) for resource in cdk.Stack.of(scope).resolve(resources)]
+    findings = [cdk.Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{arn}]", reason=reason) for arn in rendered if "*" in arn]
+    if findings:
+        cdk.Validations.of(scope).acknowledge(*findings)
 
 
 def acknowledge_provider_framework(provider: cr.Provider) -> None:
@@ -39,12 +40,11 @@ def acknowledge_provider_framework(provider: cr.Provider) -> None:
     )
     handlers = [provider.on_event_handler, provider.is_complete_handler]
     framework = [child for child in provider.node.find_all() if isinstance(child, lambda_.CfnFunction)]
-    for function in [*(h.node.default_child for h in handlers if h is not None), *framework]:
-        acknowledge_wildcard_resources(
-            provider,
-            [cdk.Fn.join("", [function.attr_arn, ":*"])],
-            "The Provider framework invokes its handler functions and their versions.",
-        )
+    acknowledge_wildcard_resources(
+        provider,
+        [cdk.Fn.join("", [function.attr_arn, ":*"]) for function in [*(h.node.default_child for h in handlers if h is not None), *framework]],
+        "The Provider framework invokes its handler functions and their versions.",
+    )
 
 
 def _render(value: Any) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
@@ -12,7 +10,6 @@ from constructs import Construct
 from mlops_constructs.compliance import acknowledge, acknowledge_provider_framework, acknowledge_wildcard_resources
 from mlops_constructs.polling_provider import polling_provider
 
-_HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "endpoint_cleanup"
 # Put on the endpoint when the handler asks SageMaker to delete it; see the handler for why.
 _DELETE_REQUESTED_TAG = "mlops:stack-cleanup"
 
@@ -101,7 +98,7 @@ class DeployedEndpointCleanup(Construct):
         for statement in statements:
             role.add_to_policy(statement)
 
-        provider = polling_provider(self, handler_code=_HANDLER_CODE, role=role, poll_interval=poll_interval, total_timeout=timeout)
+        provider = polling_provider(self, handler_folder="endpoint_cleanup", role=role, poll_interval=poll_interval, total_timeout=timeout)
         self.resource = cdk.CustomResource(
             self,
             "Resource",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_events as events
@@ -18,8 +16,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.function_code import function_code
 
-_NOTIFY_CODE = Path(__file__).resolve().parent.parent / "functions" / "notify"
 
 
 class Notifier(Construct):
@@ -96,7 +94,7 @@ class Notifier(Construct):
             description="Writes one readable message per training run, model review and deployment, and the daily digest",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(_NOTIFY_CODE)),
+            code=function_code("notify"),
             handler="handler.handler",
             role=role,
             timeout=cdk.Duration.seconds(60),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -15,8 +13,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.function_code import function_code
 
-_DEBOUNCE_CODE = Path(__file__).resolve().parent.parent / "functions" / "upload_debounce"
 # EventBridge Scheduler's limit on schedule names (botocore's model; a unit test compares). Schedules are
 # named after the pipeline folder they start.
 SCHEDULE_NAME_MAX_LENGTH = 64
@@ -179,7 +177,7 @@ class PipelineTriggers(Construct):
             description="Moves a pipeline's one-time start schedule to a quiet period after each upload",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(_DEBOUNCE_CODE)),
+            code=function_code("upload_debounce"),
             handler="handler.handler",
             role=role,
             timeout=cdk.Duration.seconds(30),

@@ -13,8 +13,8 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge_provider_framework
+from mlops_constructs.function_code import function_code
 
-_HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "pipeline_upsert"
 _PROVIDER_ID = "PipelineUpsertProvider"
 
 
@@ -111,7 +111,7 @@ def _provider(stack: cdk.Stack) -> cr.Provider:
         "Handler",
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
-        code=lambda_.Code.from_asset(str(_HANDLER_CODE)),
+        code=function_code("pipeline_upsert"),
         handler="handler.on_event",
         role=role,
         timeout=cdk.Duration.minutes(2),

@@ -3,8 +3,6 @@ of every custom resource here that waits for SageMaker to finish deleting someth
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -13,11 +11,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from mlops_constructs.function_code import function_code
+
 
 def polling_provider(
-    scope: Construct, *, handler_code: Path, role: iam.IRole, poll_interval: cdk.Duration, total_timeout: cdk.Duration
+    scope: Construct, *, handler_folder: str, role: iam.IRole, poll_interval: cdk.Duration, total_timeout: cdk.Duration
 ) -> cr.Provider:
-    """`handler.on_event` and `handler.is_complete` of `handler_code`, run as `role`, polled every
+    """`handler.on_event` and `handler.is_complete` of functions/`handler_folder`/, run as `role`, polled every
     `poll_interval` until `total_timeout`; the waiter logs everything, so a stuck delete can be read."""
     handlers = {
         name: lambda_.Function(
@@ -25,7 +25,7 @@ def polling_provider(
             name,
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(handler_code)),
+            code=function_code(handler_folder),
             handler=f"handler.{entry}",
             role=role,
             timeout=cdk.Duration.minutes(5),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
@@ -12,8 +10,6 @@ from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_provider_framework, acknowledge_wildcard_resources
 from mlops_constructs.polling_provider import polling_provider
-
-_HANDLER_CODE = Path(__file__).resolve().parent.parent / "functions" / "domain_cleanup"
 
 
 class StudioDomainCleanup(Construct):
@@ -89,7 +85,7 @@ class StudioDomainCleanup(Construct):
         for statement in [] if domain_retained else statements:
             role.add_to_policy(statement)
 
-        provider = polling_provider(self, handler_code=_HANDLER_CODE, role=role, poll_interval=poll_interval, total_timeout=timeout)
+        provider = polling_provider(self, handler_folder="domain_cleanup", role=role, poll_interval=poll_interval, total_timeout=timeout)
         self.resource = cdk.CustomResource(
             self,
             "Resource",

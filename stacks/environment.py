@@ -122,6 +122,21 @@ class EnvironmentStage(cdk.Stage):
         )
 
 
+# Every CloudFormation resource records the stack that created it, for `cdk` to point at the line of code
+# behind a failed deployment. In a Python app that stack holds only jsii and node frames ("no user code"),
+# so capturing it is work without information; `cdk --debug` still captures it.
+_APP_CONTEXT = {"aws:cdk:disable-creation-stack-traces": True}
+
+
+def new_app(*, outdir: str | None = None, context: dict | None = None) -> cdk.App:
+    """The App that `cdk synth`, the tests and `make bench` synthesize the environments in.
+
+    aws-cdk-lib's built-in CloudFormation validation is off: it costs seconds per synth and repeats what
+    cfn-lint checks on every template in `make test`; cdk-nag still runs on every synth.
+    """
+    return cdk.App(outdir=outdir, context={**_APP_CONTEXT, **(context or {})}, builtin_cloud_formation_validation=False)
+
+
 def add_environments(
     app: cdk.App, config_dir: Path, render_cache: Path, names: tuple[str, ...] = ENVIRONMENTS
 ) -> list[EnvironmentStage]:

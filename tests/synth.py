@@ -13,7 +13,7 @@ from config import ENVIRONMENTS, load_environment
 from config.settings import ModelBuild
 from stacks.model_build import ModelBuildStack
 from stacks.storage import StorageStack
-from stacks.environment import EnvironmentStage, add_environments
+from stacks.environment import EnvironmentStage, add_environments, new_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -58,7 +58,7 @@ def synthesize(
     environments: tuple[str, ...] = ENVIRONMENTS,
     render_cache: Path = RENDER_CACHE,
 ) -> Synthesized:
-    app = cdk.App(outdir=str(outdir), context=cdk_json_context(), builtin_cloud_formation_validation=False)
+    app = new_app(outdir=str(outdir), context=cdk_json_context())
     stages = add_environments(app, config_dir, render_cache, environments)
     return Synthesized(assembly=app.synth(), outdir=outdir, stages=stages)
 
@@ -66,7 +66,7 @@ def synthesize(
 def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tuple[cdk.App, ModelBuildStack]:
     """dev's storage and model-build stacks alone, with `model_build` instead of dev's (not synthesized yet)."""
     config = load_environment(CONFIG_DIR, "dev")
-    app = cdk.App(outdir=str(outdir), context=cdk_json_context(), builtin_cloud_formation_validation=False)
+    app = new_app(outdir=str(outdir), context=cdk_json_context())
     env = cdk.Environment(account=config.account, region=config.region)
     storage = StorageStack(app, "storage", prefix=config.prefix, storage=config.storage, env=env)
     stack = ModelBuildStack(

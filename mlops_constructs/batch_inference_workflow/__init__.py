@@ -20,6 +20,7 @@ from constructs import Construct
 from mlops_constructs.batch_inference_workflow import check_input, jobs, model
 from mlops_constructs.batch_inference_workflow.jobs import STEPS, JobStep
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.json_paths import string_at
 
 __all__ = ["STEPS", "BatchInferenceWorkflow", "JobDefaults", "JobStep", "execution_timeout_seconds", "JOB_NAME_HASH_LENGTH"]
 
@@ -99,8 +100,8 @@ class BatchInferenceWorkflow(Construct):
             self,
             "Report the run",
             parameters={
-                "input_uri": sfn.JsonPath.string_at("$.config.input_uri"),
-                "output_uri": sfn.JsonPath.string_at("$.config.output_uri"),
+                "input_uri": string_at("$.config.input_uri"),
+                "output_uri": string_at("$.config.output_uri"),
                 "model": sfn.JsonPath.object_at("$.model"),
                 "jobs": sfn.JsonPath.object_at("$.jobs"),
             },

@@ -9,6 +9,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlops_constructs.batch_inference_workflow.jobs import STEPS
+from mlops_constructs.json_paths import string_at
 
 if TYPE_CHECKING:
     from mlops_constructs.batch_inference_workflow import JobDefaults
@@ -128,16 +129,16 @@ def name_the_run(scope: Construct, job_name_prefix: str, *, then: sfn.IChainable
     def lay_out(label: str, separator: str) -> sfn.Pass:
         def under_output(folder: str) -> str:
             return sfn.JsonPath.format(
-                f"{{}}{separator}{{}}/{folder}/", sfn.JsonPath.string_at("$.config.output_uri"), sfn.JsonPath.execution_name
+                f"{{}}{separator}{{}}/{folder}/", string_at("$.config.output_uri"), sfn.JsonPath.execution_name
             )
 
         return sfn.Pass(
             scope,
             f"Lay out the run ({label})",
             parameters={
-                "id": sfn.JsonPath.string_at("$.run.id"),
+                "id": string_at("$.run.id"),
                 "jobs": {
-                    step.suffix: sfn.JsonPath.format(f"{job_name_prefix}-{{}}-{step.suffix}", sfn.JsonPath.string_at("$.run.id"))
+                    step.suffix: sfn.JsonPath.format(f"{job_name_prefix}-{{}}-{step.suffix}", string_at("$.run.id"))
                     for step in STEPS
                 },
                 "preprocessed": under_output("preprocessed"),

@@ -10,6 +10,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlops_constructs.canary_deployer.states import RETRY
+from mlops_constructs.json_paths import string_at
 
 # Container paths, shared with the scripts in pipeline_code/batch_inference/ (their argument defaults).
 CODE_DIR = "/opt/ml/processing/input/code"
@@ -135,7 +136,7 @@ def fail_with_the_jobs_reason(scope: Construct, step: JobStep, state: sfn.Custom
     read = sfn.Pass(
         scope,
         f"Read why {step.name} failed",
-        parameters={"job": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause"))},
+        parameters={"job": sfn.JsonPath.string_to_json(string_at("$.error.Cause"))},
         result_path="$.failed",
     )
 
@@ -143,7 +144,7 @@ def fail_with_the_jobs_reason(scope: Construct, step: JobStep, state: sfn.Custom
         return sfn.Pass(
             scope,
             name,
-            parameters={"reason": sfn.JsonPath.format(template, *(sfn.JsonPath.string_at(path) for path in paths))},
+            parameters={"reason": sfn.JsonPath.format(template, *(string_at(path) for path in paths))},
             result_path="$.failure",
         )
 

@@ -7,6 +7,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlops_constructs.canary_deployer.states import aws_call
+from mlops_constructs.json_paths import list_at, string_at
 
 NO_APPROVED_MODEL = "NoApprovedModel"
 MODEL_LOOKUP_FAILED = "ModelLookupFailed"
@@ -19,7 +20,7 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
         "Record why the model lookup failed",
         parameters={
             "reason": sfn.JsonPath.format(
-                "finding the model failed: {}: {}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+                "finding the model failed: {}: {}", string_at("$.error.Error"), string_at("$.error.Cause")
             )
         },
         result_path="$.failure",
@@ -29,7 +30,7 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
     given_artifact = sfn.Pass(
         scope,
         "Use the given model artifact",
-        parameters={"model_data_url": sfn.JsonPath.string_at("$.config.model_uri"), "source": "model_uri"},
+        parameters={"model_data_url": string_at("$.config.model_uri"), "source": "model_uri"},
         result_path="$.model",
     )
     describe = aws_call(
@@ -37,19 +38,19 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
         "Describe the model package",
         "sagemaker",
         "describeModelPackage",
-        {"ModelPackageName": sfn.JsonPath.string_at("$.package.arn")},
+        {"ModelPackageName": string_at("$.package.arn")},
         package_arns,
         result_selector={
-            "package_arn": sfn.JsonPath.string_at("$.ModelPackageArn"),
-            "approval_status": sfn.JsonPath.string_at("$.ModelApprovalStatus"),
-            "model_data_url": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.InferenceSpecification.Containers[*].ModelDataUrl"), 0),
+            "package_arn": string_at("$.ModelPackageArn"),
+            "approval_status": string_at("$.ModelApprovalStatus"),
+            "model_data_url": sfn.JsonPath.array_get_item(list_at("$.InferenceSpecification.Containers[*].ModelDataUrl"), 0),
         },
         result_path="$.model",
     )
     describe.add_catch(record, errors=["States.ALL"], result_path="$.error")
     describe.next(then)
     given_package = sfn.Pass(
-        scope, "Use the given model package", parameters={"arn": sfn.JsonPath.string_at("$.config.model_package_arn")}, result_path="$.package"
+        scope, "Use the given model package", parameters={"arn": string_at("$.config.model_package_arn")}, result_path="$.package"
     )
     given_package.next(describe)
 
@@ -68,8 +69,8 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
         ["*"],
         iam_action="sagemaker:ListModelPackages",
         result_selector={
-            "count": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.ModelPackageSummaryList")),
-            "arns": sfn.JsonPath.list_at("$.ModelPackageSummaryList[*].ModelPackageArn"),
+            "count": sfn.JsonPath.array_length(list_at("$.ModelPackageSummaryList")),
+            "arns": list_at("$.ModelPackageSummaryList[*].ModelPackageArn"),
         },
         result_path="$.latest",
     )
@@ -83,7 +84,7 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
     take_latest = sfn.Pass(
         scope,
         "Use the latest approved model package",
-        parameters={"arn": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.latest.arns"), 0)},
+        parameters={"arn": sfn.JsonPath.array_get_item(list_at("$.latest.arns"), 0)},
         result_path="$.package",
     )
     take_latest.next(describe)

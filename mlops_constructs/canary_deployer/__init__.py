@@ -19,6 +19,7 @@ from constructs import Construct
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
 from mlops_constructs.canary_deployer.canary import COLOURS
 from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, VariantScaling
+from mlops_constructs.json_paths import list_at, string_at
 from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
 
 __all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "VariantScaling"]
@@ -150,11 +151,11 @@ class CanaryDeployer(Construct):
         remember = states.sagemaker(
             "Remember the live config",
             "describeEndpointConfig",
-            {"EndpointConfigName": sfn.JsonPath.string_at("$.live.ConfigName")},
+            {"EndpointConfigName": string_at("$.live.ConfigName")},
             states.config_arns,
             result_selector={
-                "Model": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].ModelName"), 0),
-                "InstanceType": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].InstanceType"), 0),
+                "Model": sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].ModelName"), 0),
+                "InstanceType": sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].InstanceType"), 0),
             },
             result_path="$.liveConfig",
         )

@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import list_at, number_at, string_at
 
 COLOURS = ("blue", "green")
 
@@ -14,10 +15,10 @@ COLOURS = ("blue", "green")
 def live_variant(count_path: str = "$.live.Count", *, model: str = "$.liveConfig.Model", weight: float = 1) -> dict:
     """The live variant as it serves now: its model, instance type and current instance count."""
     return {
-        "VariantName": sfn.JsonPath.string_at("$.live.Variant"),
-        "ModelName": sfn.JsonPath.string_at(model),
-        "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
-        "InitialInstanceCount": sfn.JsonPath.number_at(count_path),
+        "VariantName": string_at("$.live.Variant"),
+        "ModelName": string_at(model),
+        "InstanceType": string_at("$.liveConfig.InstanceType"),
+        "InitialInstanceCount": number_at(count_path),
         "InitialVariantWeight": weight,
     }
 
@@ -52,8 +53,8 @@ def canary(
         [
             live_variant(weight=round(1 - weight, 6)),
             {
-                "VariantName": sfn.JsonPath.string_at("$.colour.New"),
-                "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                "VariantName": string_at("$.colour.New"),
+                "ModelName": string_at("$.release.ModelName"),
                 "InstanceType": instance_type,
                 "InitialInstanceCount": 1,
                 "InitialVariantWeight": weight,
@@ -79,12 +80,12 @@ def bake(states: DeployerStates, alarm_arns: list[str], after: sfn.IChainable, r
         "Check the canary's alarms",
         "cloudwatch",
         "describeAlarms",
-        {"AlarmNames": sfn.JsonPath.list_at("$.colour.Alarms"), "StateValue": "ALARM"},
+        {"AlarmNames": list_at("$.colour.Alarms"), "StateValue": "ALARM"},
         alarm_arns,
         # The state is checked here again rather than trusted to the request's filter alone.
         result_selector={
-            "Firing": sfn.JsonPath.array_contains(sfn.JsonPath.list_at("$.MetricAlarms[*].StateValue"), "ALARM"),
-            "Names": sfn.JsonPath.list_at("$.MetricAlarms[*].AlarmName"),
+            "Firing": sfn.JsonPath.array_contains(list_at("$.MetricAlarms[*].StateValue"), "ALARM"),
+            "Names": list_at("$.MetricAlarms[*].AlarmName"),
         },
         result_path="$.alarms",
     )
@@ -92,7 +93,7 @@ def bake(states: DeployerStates, alarm_arns: list[str], after: sfn.IChainable, r
     alarm = sfn.Pass(
         scope,
         "Record the alarm",
-        parameters={"reason": sfn.JsonPath.format("Canary alarm in ALARM: {}", sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.alarms.Names")))},
+        parameters={"reason": sfn.JsonPath.format("Canary alarm in ALARM: {}", sfn.JsonPath.json_to_string(list_at("$.alarms.Names")))},
         result_path="$.failure",
     )
     alarm.next(rollback)
@@ -116,8 +117,8 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
         "cloudwatch",
         "getMetricData",
         {
-            "StartTime": sfn.JsonPath.string_at("$$.Execution.StartTime"),
-            "EndTime": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+            "StartTime": string_at("$$.Execution.StartTime"),
+            "EndTime": string_at("$$.State.EnteredTime"),
             "MetricDataQueries": [
                 {
                     "Id": "invocations",
@@ -127,7 +128,7 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
                             "MetricName": "Invocations",
                             "Dimensions": [
                                 {"Name": "EndpointName", "Value": states.endpoint},
-                                {"Name": "VariantName", "Value": sfn.JsonPath.string_at("$.colour.New")},
+                                {"Name": "VariantName", "Value": string_at("$.colour.New")},
                             ],
                         },
                         # One period longer than the whole execution: a single sum from its start.
@@ -139,14 +140,14 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
         },
         ["*"],
         iam_action="cloudwatch:GetMetricData",
-        result_selector={"Values": sfn.JsonPath.list_at("$.MetricDataResults[*].Values")},
+        result_selector={"Values": list_at("$.MetricDataResults[*].Values")},
         result_path="$.traffic",
     )
     states.on_failure(count, rollback, label="counting canary invocations")
     unwrap = sfn.Pass(
         scope,
         "Unwrap the invocation values",
-        parameters={"Values": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0)},
+        parameters={"Values": sfn.JsonPath.array_get_item(list_at("$.traffic.Values"), 0)},
         result_path="$.traffic",
     )
     too_few = sfn.Pass(
@@ -155,7 +156,7 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
         parameters={
             "reason": sfn.JsonPath.format(
                 f"The canary served too few requests to judge: {{}} invocations, at least {min_invocations} needed",
-                sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.traffic.Values")),
+                sfn.JsonPath.json_to_string(list_at("$.traffic.Values")),
             )
         },
         result_path="$.failure",
@@ -164,7 +165,7 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
     first = sfn.Pass(
         scope,
         "Take the invocation count",
-        parameters={"Sum": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.traffic.Values"), 0), "Values": sfn.JsonPath.list_at("$.traffic.Values")},
+        parameters={"Sum": sfn.JsonPath.array_get_item(list_at("$.traffic.Values"), 0), "Values": list_at("$.traffic.Values")},
         result_path="$.traffic",
     )
     first.next(
@@ -189,7 +190,7 @@ def approval(states: DeployerStates, timeout: cdk.Duration, promote: sfn.IChaina
     refused = sfn.Pass(
         states.scope,
         "Record the refusal",
-        parameters={"reason": sfn.JsonPath.format("Promotion not approved: {} {}", sfn.JsonPath.string_at("$.approval.Error"), sfn.JsonPath.string_at("$.approval.Cause"))},
+        parameters={"reason": sfn.JsonPath.format("Promotion not approved: {} {}", string_at("$.approval.Error"), string_at("$.approval.Cause"))},
         result_path="$.failure",
     )
     refused.next(rollback)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import DISCARD, string_at
 
 
 def first_release(states: DeployerStates, instance_type: str, instance_count: int) -> sfn.IChainable:
@@ -20,7 +21,7 @@ def first_release(states: DeployerStates, instance_type: str, instance_count: in
         [
             {
                 "VariantName": "blue",
-                "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+                "ModelName": string_at("$.release.ModelName"),
                 "InstanceType": instance_type,
                 "InitialInstanceCount": instance_count,
                 "InitialVariantWeight": 1,
@@ -30,9 +31,9 @@ def first_release(states: DeployerStates, instance_type: str, instance_count: in
     create_endpoint = states.sagemaker(
         "Create the endpoint",
         "createEndpoint",
-        {"EndpointName": states.endpoint, "EndpointConfigName": sfn.JsonPath.string_at("$.release.Config")},
+        {"EndpointName": states.endpoint, "EndpointConfigName": string_at("$.release.Config")},
         [*states.endpoint_arns, *states.config_arns],
-        result_path=sfn.JsonPath.DISCARD,
+        result_path=DISCARD,
     )
     register, policy = states.register_autoscaling("first release", "blue")
     announce = states.notify("Announce the first release", "released", "$.release.ModelName")

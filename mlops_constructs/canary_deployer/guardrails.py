@@ -7,6 +7,7 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.canary import COLOURS, live_variant
 from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import list_at, string_at
 
 
 def guardrails(
@@ -52,12 +53,12 @@ def guardrails(
                 "TerminationWaitInSeconds": min(states.timings.poll_seconds, 3600),
                 "MaximumExecutionTimeoutInSeconds": max(600, min(28800, 2 * bake_seconds + 600)),
             },
-            "AutoRollbackConfiguration": {"Alarms": sfn.JsonPath.list_at("$.colour.RollbackAlarms")},
+            "AutoRollbackConfiguration": {"Alarms": list_at("$.colour.RollbackAlarms")},
         },
     )
     states.on_failure(update, rollback, label="deploying with SageMaker guardrails")
 
-    register, policy = states.register_autoscaling("guarded variant", sfn.JsonPath.string_at("$.live.Variant"))
+    register, policy = states.register_autoscaling("guarded variant", string_at("$.live.Variant"))
     states.on_failure(register, rollback, label="registering autoscaling for the guarded variant")
     states.on_failure(policy, rollback, label="putting the scaling policy for the guarded variant")
     announce = states.notify("Announce the guarded release", "promoted", "$.release.ModelName")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 
 def promote(states: DeployerStates, rollback: sfn.IChainable) -> sfn.IChainable:
@@ -15,16 +16,16 @@ def promote(states: DeployerStates, rollback: sfn.IChainable) -> sfn.IChainable:
         "$.release.Config",
         [
             {
-                "VariantName": sfn.JsonPath.string_at("$.colour.New"),
-                "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
-                "InstanceType": sfn.JsonPath.string_at("$.liveConfig.InstanceType"),
-                "InitialInstanceCount": sfn.JsonPath.number_at("$.live.Count"),
+                "VariantName": string_at("$.colour.New"),
+                "ModelName": string_at("$.release.ModelName"),
+                "InstanceType": string_at("$.liveConfig.InstanceType"),
+                "InitialInstanceCount": number_at("$.live.Count"),
                 "InitialVariantWeight": 1,
             }
         ],
     )
     update = states.update_endpoint("Promote the canary", "$.release.Config")
-    register, policy = states.register_autoscaling("promoted colour", sfn.JsonPath.string_at("$.colour.New"))
+    register, policy = states.register_autoscaling("promoted colour", string_at("$.colour.New"))
     for task, label in ((create_config, "creating the promoted config"), (update, "promoting the canary"), (register, "registering autoscaling for the promoted colour"), (policy, "putting the scaling policy for the promoted colour")):
         states.on_failure(task, rollback, label=label)
     announce = states.notify("Announce the promotion", "promoted", "$.release.ModelName")
@@ -53,17 +54,17 @@ def clean_up_old_releases(states: DeployerStates) -> sfn.IChainable:
             list_action,
             {"NameContains": prefix, "MaxResults": 100},
             ["*"],
-            result_selector={"Names": sfn.JsonPath.list_at(f"$.{key}[*].{name_key}")},
+            result_selector={"Names": list_at(f"$.{key}[*].{name_key}")},
             result_path="$.cleanup",
         )
-        delete = states.sagemaker(f"Delete an old {kind[:-1]}", delete_action, {name_key: sfn.JsonPath.string_at("$.name")}, arns, result_path=sfn.JsonPath.DISCARD)
+        delete = states.sagemaker(f"Delete an old {kind[:-1]}", delete_action, {name_key: string_at("$.name")}, arns, result_path=DISCARD)
         each = sfn.Map(
             scope,
             f"Delete old {kind}",
             items_path="$.cleanup.Names",
-            item_selector={"name": sfn.JsonPath.string_at("$$.Map.Item.Value"), **{f"keep{i}": sfn.JsonPath.string_at(path) for i, path in enumerate(keep)}},
+            item_selector={"name": string_at("$$.Map.Item.Value"), **{f"keep{i}": string_at(path) for i, path in enumerate(keep)}},
             max_concurrency=1,
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         each.item_processor(
             sfn.Choice(scope, f"Is it an old {kind[:-1]}?")
@@ -74,7 +75,7 @@ def clean_up_old_releases(states: DeployerStates) -> sfn.IChainable:
             .otherwise(delete)
         )
         steps.append(listed.next(each))
-    clean_up = sfn.Parallel(scope, "Clean up old releases", result_path=sfn.JsonPath.DISCARD)
+    clean_up = sfn.Parallel(scope, "Clean up old releases", result_path=DISCARD)
     clean_up.branch(sfn.Chain.start(steps[0]).next(steps[1]))
     failed = sfn.Pass(scope, "Clean-up failed; the release stands")
     clean_up.add_catch(failed, errors=["States.ALL"], result_path="$.cleanupError")

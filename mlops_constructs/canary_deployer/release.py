@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 # SageMaker's endpoint config names: 63 characters at most.
 MAX_CONFIG_NAME = 63
@@ -19,12 +20,12 @@ def check_package(states: DeployerStates, group_name: str, package_arns: list[st
     describe = states.sagemaker(
         "Describe the model package",
         "describeModelPackage",
-        {"ModelPackageName": sfn.JsonPath.string_at("$.ModelPackageArn")},
+        {"ModelPackageName": string_at("$.ModelPackageArn")},
         package_arns,
         result_selector={
-            "Status": sfn.JsonPath.string_at("$.ModelApprovalStatus"),
-            "Group": sfn.JsonPath.string_at("$.ModelPackageGroupName"),
-            "Version": sfn.JsonPath.number_at("$.ModelPackageVersion"),
+            "Status": string_at("$.ModelApprovalStatus"),
+            "Group": string_at("$.ModelPackageGroupName"),
+            "Version": number_at("$.ModelPackageVersion"),
         },
         result_path="$.package",
     )
@@ -59,8 +60,8 @@ def one_deployment_at_a_time(states: DeployerStates, state_machine_name: str, fa
         # Most recent first, as AWS documents: the last one is the oldest.
         result_selector={
             "Oldest": sfn.JsonPath.array_get_item(
-                sfn.JsonPath.list_at("$.Executions[*].ExecutionArn"),
-                cdk.Token.as_number(sfn.JsonPath.math_add(cdk.Token.as_number(sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.Executions"))), -1)),
+                list_at("$.Executions[*].ExecutionArn"),
+                cdk.Token.as_number(sfn.JsonPath.math_add(cdk.Token.as_number(sfn.JsonPath.array_length(list_at("$.Executions"))), -1)),
             )
         },
         result_path="$.running",
@@ -89,8 +90,8 @@ def name_the_release(states: DeployerStates) -> sfn.Pass:
             f"endpoint name {states.endpoint!r} is too long: endpoint config names '<endpoint>-v<version>-<attempt>-canary' "
             f"must fit SageMaker's {MAX_CONFIG_NAME} characters, so the endpoint name may have {MAX_CONFIG_NAME - CONFIG_SUFFIX} at most"
         )
-    version = sfn.JsonPath.string_at("$.package.Version")
-    attempt = sfn.JsonPath.string_at("$.release.Attempt")
+    version = string_at("$.package.Version")
+    attempt = string_at("$.release.Attempt")
     pick_attempt = sfn.Pass(
         states.scope,
         "Pick an attempt id",
@@ -119,20 +120,20 @@ def create_model(states: DeployerStates, model_role_arn: str, vpc_config: dict, 
         "Create the model",
         "createModel",
         {
-            "ModelName": sfn.JsonPath.string_at("$.release.ModelName"),
+            "ModelName": string_at("$.release.ModelName"),
             "ExecutionRoleArn": model_role_arn,
-            "Containers": [{"ModelPackageName": sfn.JsonPath.string_at("$.ModelPackageArn")}],
+            "Containers": [{"ModelPackageName": string_at("$.ModelPackageArn")}],
             **vpc_config,
         },
         states.model_arns,
-        result_path=sfn.JsonPath.DISCARD,
+        result_path=DISCARD,
     )
     exists = states.sagemaker(
         "Use the existing model",
         "describeModel",
-        {"ModelName": sfn.JsonPath.string_at("$.release.ModelName")},
+        {"ModelName": string_at("$.release.ModelName")},
         states.model_arns,
-        result_path=sfn.JsonPath.DISCARD,
+        result_path=DISCARD,
     )
     create.add_catch(exists, errors=["States.TaskFailed"], result_path="$.error")
     states.on_failure(exists, failed, label="creating the model")
@@ -150,22 +151,22 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
         "listEndpoints",
         {"NameContains": states.endpoint, "MaxResults": 100},
         ["*"],
-        result_selector={"Names": sfn.JsonPath.list_at("$.Endpoints[*].EndpointName")},
+        result_selector={"Names": list_at("$.Endpoints[*].EndpointName")},
         result_path="$.endpoints",
     )
     states.on_failure(listed, failed, label="finding the endpoint")
     exists = sfn.Pass(
         states.scope,
         "Is the endpoint among them",
-        parameters={"Exists": sfn.JsonPath.array_contains(sfn.JsonPath.list_at("$.endpoints.Names"), states.endpoint)},
+        parameters={"Exists": sfn.JsonPath.array_contains(list_at("$.endpoints.Names"), states.endpoint)},
         result_path="$.endpoints",
     )
     describe = states.describe_endpoint(
         "Describe the endpoint",
         "$.live",
-        Variant=sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].VariantName"), 0),
-        Count=sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.ProductionVariants[*].CurrentInstanceCount"), 0),
-        Variants=sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.ProductionVariants")),
+        Variant=sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].VariantName"), 0),
+        Count=sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].CurrentInstanceCount"), 0),
+        Variants=sfn.JsonPath.array_length(list_at("$.ProductionVariants")),
     )
     states.on_failure(describe, failed, label="describing the endpoint")
     describe.next(later_release)

@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.states import IN_SERVICE, DeployerStates
+from mlops_constructs.json_paths import string_at
 
 _SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 
@@ -35,7 +36,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
 
     announce = states.notify("Announce the rollback", "rolled back", "$.failure.reason")
     announce.add_catch(rolled_back, errors=["States.ALL"], result_path="$.notifyError")
-    register, policy = states.register_autoscaling("restored variant", sfn.JsonPath.string_at("$.live.Variant"))
+    register, policy = states.register_autoscaling("restored variant", string_at("$.live.Variant"))
     states.on_failure(register, announce_stuck, label="restoring autoscaling")
     states.on_failure(policy, announce_stuck, label="restoring the scaling policy")
     policy.next(announce).next(rolled_back)
@@ -51,7 +52,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
         "Record the refused rollback",
         parameters={
             "reason": sfn.JsonPath.format(
-                "{}; rolling back was refused: {}", sfn.JsonPath.string_at("$.failure.reason"), sfn.JsonPath.string_at("$.rollbackError.Cause")
+                "{}; rolling back was refused: {}", string_at("$.failure.reason"), string_at("$.rollbackError.Cause")
             )
         },
         result_path="$.failure",

@@ -11,6 +11,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mlops_constructs.canary_deployer.timings import CanaryTimings
+from mlops_constructs.json_paths import DISCARD, number_at, string_at
 
 IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -126,14 +127,14 @@ class DeployerStates:
                     detail=sfn.TaskInput.from_object(
                         {
                             "endpoint": self.endpoint,
-                            "modelPackageArn": sfn.JsonPath.string_at("$.ModelPackageArn"),
+                            "modelPackageArn": string_at("$.ModelPackageArn"),
                             "execution": sfn.JsonPath.execution_id,
                             **details,
                         }
                     ),
                 )
             ],
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
             **kwargs,
         )
         task.add_retry(errors=TRANSIENT_ERRORS["events"], **RETRY)
@@ -141,7 +142,7 @@ class DeployerStates:
 
     def notify(self, name: str, what: str, detail_path: str) -> tasks.EventBridgePutEvents:
         """Announce `what` happened (released, promoted, rolled back, ... failed), with `detail_path`'s text."""
-        return self.announce(name, {"event": what, "detail": sfn.JsonPath.string_at(detail_path)})
+        return self.announce(name, {"event": what, "detail": string_at(detail_path)})
 
     # -- endpoint configs and updates ------------------------------------------------------------
 
@@ -150,22 +151,22 @@ class DeployerStates:
             name,
             "createEndpointConfig",
             {
-                "EndpointConfigName": sfn.JsonPath.string_at(config_path),
+                "EndpointConfigName": string_at(config_path),
                 "KmsKeyId": self.key_arn,
                 "ProductionVariants": variants,
                 **self.data_capture,
             },
             self.config_arns,
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
 
     def update_endpoint(self, name: str, config_path: str, **extra: object) -> tasks.CallAwsService:
         return self.sagemaker(
             name,
             "updateEndpoint",
-            {"EndpointName": self.endpoint, "EndpointConfigName": sfn.JsonPath.string_at(config_path), **extra},
+            {"EndpointName": self.endpoint, "EndpointConfigName": string_at(config_path), **extra},
             [*self.endpoint_arns, *self.config_arns],
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
 
     def describe_endpoint(self, name: str, result_path: str, **more: str) -> tasks.CallAwsService:
@@ -176,8 +177,8 @@ class DeployerStates:
             {"EndpointName": self.endpoint},
             self.endpoint_arns,
             result_selector={
-                "Status": sfn.JsonPath.string_at("$.EndpointStatus"),
-                "ConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
+                "Status": string_at("$.EndpointStatus"),
+                "ConfigName": string_at("$.EndpointConfigName"),
                 **more,
             },
             result_path=result_path,
@@ -186,7 +187,7 @@ class DeployerStates:
     def counter(self, start_name: str, count_name: str, path: str) -> tuple[sfn.Pass, sfn.Pass]:
         """A loop counter at `path`: a state that sets it to 0 and one that adds 1."""
         start = sfn.Pass(self.scope, start_name, result=sfn.Result.from_object({"count": 0}), result_path=path)
-        count = sfn.Pass(self.scope, count_name, parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{path}.count"), 1)}, result_path=path)
+        count = sfn.Pass(self.scope, count_name, parameters={"count": sfn.JsonPath.math_add(number_at(f"{path}.count"), 1)}, result_path=path)
         return start, count
 
     def await_endpoint(self, label: str, expected_config: str, done: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
@@ -207,8 +208,8 @@ class DeployerStates:
                 parameters={
                     "reason": sfn.JsonPath.format(
                         f"{text} while waiting for {label}: endpoint {{}} on {{}}",
-                        sfn.JsonPath.string_at("$.endpoint.Status"),
-                        sfn.JsonPath.string_at("$.endpoint.ConfigName"),
+                        string_at("$.endpoint.Status"),
+                        string_at("$.endpoint.ConfigName"),
                     )
                 },
                 result_path="$.failure",
@@ -244,7 +245,7 @@ class DeployerStates:
             f"Record the failure ({label})",
             parameters={
                 "reason": sfn.JsonPath.format(
-                    f"{label} failed: {{}}: {{}}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+                    f"{label} failed: {{}}: {{}}", string_at("$.error.Error"), string_at("$.error.Cause")
                 )
             },
             result_path="$.failure",
@@ -272,7 +273,7 @@ class DeployerStates:
             },
             ["*"],
             iam_action="application-autoscaling:RegisterScalableTarget",
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         policy = self.call(
             f"Put the scaling policy ({label})",
@@ -293,7 +294,7 @@ class DeployerStates:
             },
             ["*"],
             iam_action="application-autoscaling:PutScalingPolicy",
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         register.next(policy)
         return register, policy
@@ -305,13 +306,13 @@ class DeployerStates:
             f"Deregister autoscaling ({label})",
             "applicationautoscaling",
             "deregisterScalableTarget",
-            {"ServiceNamespace": "sagemaker", "ResourceId": self._resource_id(sfn.JsonPath.string_at(variant_path)), "ScalableDimension": SCALABLE_DIMENSION},
+            {"ServiceNamespace": "sagemaker", "ResourceId": self._resource_id(string_at(variant_path)), "ScalableDimension": SCALABLE_DIMENSION},
             ["*"],
             iam_action="application-autoscaling:DeregisterScalableTarget",
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         nothing_to_remove = sfn.Pass(self.scope, f"No autoscaling on the {label}")
-        deregister.add_catch(nothing_to_remove, errors=["ApplicationAutoScaling.ObjectNotFoundException"], result_path=sfn.JsonPath.DISCARD)
+        deregister.add_catch(nothing_to_remove, errors=["ApplicationAutoScaling.ObjectNotFoundException"], result_path=DISCARD)
         joined = sfn.Pass(self.scope, f"Autoscaling is off the {label}")
         deregister.next(joined)
         nothing_to_remove.next(joined)
