@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys

@@ -254,7 +254,6 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
     shim = ProcessingJobShim()
     original_create = SageMakerModelBackend.create_processing_job
     original_describe = SageMakerModelBackend.describe_processing_job
-    original_stop = SageMakerModelBackend.stop_processing_job
 
     def create_processing_job(backend: SageMakerModelBackend, **kwargs: Any) -> Any:
         request = {

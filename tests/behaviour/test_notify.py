@@ -328,8 +328,8 @@ def test_digest_gives_the_latest_approved_model_and_the_last_day_of_runs_and_dep
     succeeded = world.run("Succeeded", REGISTERED, started=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2))
     world.run("Succeeded", REGISTERED, started=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3))
     package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
-    promoted = sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-1")
-    rolled_back = sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package, "fail": True}, "deploy-2")
+    sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-1")
+    sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package, "fail": True}, "deploy-2")
     old = sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-0")
     # An execution from before the last 24 hours; the deployer lists executions newest first.
     machine = stepfunctions_parser_backends[ACCOUNT][REGION].describe_state_machine(world.deployer)
