@@ -12,6 +12,7 @@ from constructs import Construct
 LOG_RUNS = [
     "sagemaker-mlflow:CreateExperiment",
     "sagemaker-mlflow:GetExperiment",
+    "sagemaker-mlflow:GetExperimentByName",
     "sagemaker-mlflow:SearchExperiments",
     "sagemaker-mlflow:CreateRun",
     "sagemaker-mlflow:UpdateRun",

@@ -28,7 +28,7 @@ class EnvironmentStage(cdk.Stage):
         cdk.Tags.of(self).add("environment", config.name)
 
         protected = {"termination_protection": config.termination_protection}
-        self.network = NetworkStack(self, "network", network=config.network, **protected)
+        self.network = NetworkStack(self, "network", network=config.network, mlflow=config.model_build.mlflow.enabled, **protected)
         self.storage = StorageStack(
             self,
             "storage",

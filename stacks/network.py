@@ -35,7 +35,7 @@ _INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 class NetworkStack(cdk.Stack):
     """VPC, subnets and security groups for one environment; no lookups, so synth stays offline."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, network: Network, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, network: Network, mlflow: bool = False, **kwargs) -> None:
         self._zones = list((network.vpc or network.existing_vpc).availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         self.vpc_only = network.studio_network_mode == "VpcOnly"
@@ -74,7 +74,7 @@ class NetworkStack(cdk.Stack):
 
         if self.vpc_only:
             routes_s3 = network.existing_vpc is None or bool(network.existing_vpc.route_table_ids)
-            self._add_endpoints(s3_gateway=routes_s3)
+            self._add_endpoints(s3_gateway=routes_s3, mlflow=mlflow)
 
     @property
     def availability_zones(self) -> list[str]:
@@ -110,7 +110,7 @@ class NetworkStack(cdk.Stack):
             else ec2.SubnetType.PRIVATE_ISOLATED
         )
 
-    def _add_endpoints(self, *, s3_gateway: bool) -> None:
+    def _add_endpoints(self, *, s3_gateway: bool, mlflow: bool) -> None:
         endpoint_security_group = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",
@@ -122,7 +122,10 @@ class NetworkStack(cdk.Stack):
             self.studio_security_group, ec2.Port.tcp(443), "HTTPS from Studio apps and SageMaker jobs"
         )
         subnets = ec2.SubnetSelection(subnets=self._private_subnets().subnets)
-        for endpoint_id, service in _INTERFACE_ENDPOINTS.items():
+        # The MLflow tracking server's API (<region>.experiments.sagemaker.aws), where the training job logs
+        # its run and Studio users record theirs; an hourly cost, so only with a tracking server.
+        mlflow_endpoint = {"SageMakerMlflow": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS} if mlflow else {}
+        for endpoint_id, service in {**_INTERFACE_ENDPOINTS, **mlflow_endpoint}.items():
             self.vpc.add_interface_endpoint(
                 endpoint_id,
                 service=service,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +23,7 @@ from moto import mock_aws
 from sklearn.datasets import load_breast_cancer
 
 from pipeline_code import render
+from tests.pipeline_code.mlflow_server import FakeMlflowTrackingServer, mlflow_tracking_server
 from tests.pipeline_code.model_artifact import package_model
 
 SCRIPTS = ("evaluate.py", "preprocess.py", "train.py")
@@ -217,29 +220,7 @@ def test_evaluation_whose_run_cannot_be_found_still_reports(scripts, pipeline_ru
     assert (tmp_path / "evaluation.json").exists()
 
 
-class _RecordingMlflow(SimpleNamespace):
-    """Stands in for the mlflow package, which the scikit-learn container lacks: records what train.py logs."""
-
-    def __init__(self) -> None:
-        super().__init__(experiment=None, runs=[])
-
-    def set_experiment(self, name: str) -> None:
-        self.experiment = name
-
-    def start_run(self, run_name=None):
-        run = {"experiment": self.experiment, "name": run_name, "params": {}, "metrics": {}}
-        self.runs.append(run)
-
-        class _Run:
-            def __enter__(self):
-                return run
-
-            def __exit__(self, *exc):
-                return False
-
-        self.log_params = lambda params: run["params"].update(params)
-        self.log_metrics = lambda metrics: run["metrics"].update(metrics)
-        return _Run()
+TRACKING_SERVER = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow"
 
 
 def _train(scripts, pipeline_run, model_dir: Path) -> int:
@@ -249,35 +230,97 @@ def _train(scripts, pipeline_run, model_dir: Path) -> int:
     )
 
 
-def test_training_without_a_tracking_server_logs_to_no_mlflow(scripts, pipeline_run, tmp_path, monkeypatch):
-    mlflow = _RecordingMlflow()
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setitem(sys.modules, "mlflow", mlflow)
+@pytest.fixture
+def tracking_server(monkeypatch) -> Iterator[FakeMlflowTrackingServer]:
+    """The environment's tracking server, as the pipeline hands it to the training job."""
+    with mlflow_tracking_server(TRACKING_SERVER) as server:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", TRACKING_SERVER)
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "mlops-prod-training")
+        monkeypatch.setenv("TRAINING_JOB_NAME", "pipelines-0a1b2c3d-Train-x1y2z3")
+        # The sagemaker-mlflow plugin's own switch from the region's MLflow endpoint to another one.
+        monkeypatch.setenv("SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT", server.url)
+        yield server
 
-    assert _train(scripts, pipeline_run, tmp_path) == 0
-    assert mlflow.runs == []
 
-
-def test_training_with_a_tracking_server_logs_its_hyperparameters_and_validation_auc(scripts, pipeline_run, tmp_path, monkeypatch):
-    mlflow = _RecordingMlflow()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow")
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "mlops-prod-training")
-    monkeypatch.setenv("TRAINING_JOB_NAME", "pipelines-0a1b2c3d-Train-x1y2z3")
-    monkeypatch.setitem(sys.modules, "mlflow", mlflow)
-
+def test_training_logs_its_hyperparameters_and_validation_auc_to_a_new_experiment(scripts, pipeline_run, tmp_path, tracking_server, capsys):
     assert _train(scripts, pipeline_run, tmp_path) == 0
 
-    (run,) = mlflow.runs
-    assert (run["experiment"], run["name"]) == ("mlops-prod-training", "pipelines-0a1b2c3d-Train-x1y2z3")
-    assert run["params"] == {"n_estimators": 20, "max_depth": 8, "random_state": 42}
-    assert 0.9 <= run["metrics"]["validation_auc"] <= 1.0
+    experiment = tracking_server.experiment_named("mlops-prod-training")
+    (run,) = tracking_server.runs.values()
+    assert run["info"]["experiment_id"] == experiment["experiment_id"]
+    assert (run["info"]["run_name"], run["info"]["status"]) == ("pipelines-0a1b2c3d-Train-x1y2z3", "FINISHED")
+    assert run["info"]["start_time"] <= run["info"]["end_time"]
+    assert {p["key"]: p["value"] for p in run["data"]["params"]} == {"n_estimators": "20", "max_depth": "8", "random_state": "42"}
+    (metric,) = run["data"]["metrics"]
+    printed_auc = float(capsys.readouterr().out.split("validation:auc=")[1].split()[0])
+    assert (metric["key"], metric["value"]) == ("validation_auc", pytest.approx(printed_auc, abs=1e-6))
+    assert tracking_server.refused == []
 
 
-def test_training_with_a_tracking_server_but_no_mlflow_package_still_trains(scripts, pipeline_run, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow")
-    # None in sys.modules makes `import mlflow` raise ImportError, as in an image without the package.
-    monkeypatch.setitem(sys.modules, "mlflow", None)
+def test_training_logs_to_the_experiment_that_exists_already(scripts, pipeline_run, tmp_path, tracking_server):
+    tracking_server.experiments["7"] = {"experiment_id": "7", "name": "mlops-prod-training", "lifecycle_stage": "active"}
 
     assert _train(scripts, pipeline_run, tmp_path) == 0
+
+    (run,) = tracking_server.runs.values()
+    assert run["info"]["experiment_id"] == "7"
+    assert len(tracking_server.experiments) == 2
+    assert "POST experiments/create" not in tracking_server.requests
+
+
+def test_training_signs_every_request_to_the_tracking_server_for_sagemaker_mlflow(scripts, pipeline_run, tmp_path, tracking_server):
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+
+    assert tracking_server.requests == [
+        "GET experiments/get-by-name",
+        "POST experiments/create",
+        "POST runs/create",
+        "POST runs/log-batch",
+        "POST runs/update",
+    ]
+    assert tracking_server.refused == []
+
+
+def test_training_whose_credentials_the_tracking_server_refuses_still_trains_and_says_so(scripts, pipeline_run, tmp_path, tracking_server, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-key")
+
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+
     assert (tmp_path / "model.joblib").exists()
-    assert "no mlflow package" in capsys.readouterr().err
+    assert tracking_server.refused and tracking_server.runs == {}
+    assert f"the run is not logged to MLflow tracking server {TRACKING_SERVER}: experiments/get-by-name answered HTTP 403" in capsys.readouterr().err
+
+
+def test_training_with_an_unreachable_tracking_server_still_trains_and_says_so(scripts, pipeline_run, tmp_path, tracking_server, monkeypatch, capsys):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT", f"http://127.0.0.1:{closed.getsockname()[1]}")
+
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+
+    assert (tmp_path / "model.joblib").exists()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"the run is not logged to MLflow tracking server {TRACKING_SERVER}: ")
+    assert "Connection refused" in line
+
+
+def test_training_whose_tracking_server_fails_still_trains_and_says_so(scripts, pipeline_run, tmp_path, tracking_server, capsys):
+    tracking_server.failures["runs/log-batch"] = 500
+
+    assert _train(scripts, pipeline_run, tmp_path) == 0
+
+    assert (tmp_path / "model.joblib").exists()
+    assert "runs/log-batch answered HTTP 500 INTERNAL_ERROR" in capsys.readouterr().err
+
+
+def test_training_without_a_tracking_server_calls_nothing(scripts, pipeline_run, tmp_path, tracking_server, monkeypatch, capsys):
+    from tests.conftest import aws_unreachable
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    attempts: list[str] = []
+    with aws_unreachable(attempts):
+        assert _train(scripts, pipeline_run, tmp_path) == 0
+
+    assert attempts == []
+    assert tracking_server.requests == []
+    assert capsys.readouterr().err == ""

@@ -13,6 +13,12 @@ def _tracking_servers(synthesized: Synthesized, environment: str) -> list[dict]:
     return [r["Properties"] for r in resources(synthesized.template(environment, "model-build"), "AWS::SageMaker::MlflowTrackingServer").values()]
 
 
+def _mlflow_vpc_endpoints(synthesized: Synthesized, environment: str) -> list[dict]:
+    """Interface endpoints to the MLflow tracking servers' API, aws.sagemaker.<region>.experiments."""
+    endpoints = resources(synthesized.template(environment, "network"), "AWS::EC2::VPCEndpoint").values()
+    return [e["Properties"] for e in endpoints if cfn_text(e["Properties"]["ServiceName"]).endswith(".experiments")]
+
+
 def _train_step(definition: dict) -> dict:
     (train,) = [s for s in definition["Steps"] if s["Name"] == "Train"]
     return train["Arguments"]
@@ -41,6 +47,15 @@ def test_environments_without_mlflow_have_no_tracking_server_and_log_to_none(syn
     assert _tracking_servers(synthesized, environment) == []
     assert definition["MlflowConfig"] is None
     assert "MLFLOW_TRACKING_URI" not in (_train_step(definition).get("Environment") or {})
+    assert _mlflow_vpc_endpoints(synthesized, environment) == []
+
+
+def test_prods_training_jobs_reach_the_tracking_server_from_their_private_subnets(synthesized: Synthesized):
+    (endpoint,) = _mlflow_vpc_endpoints(synthesized, "prod")
+
+    # The private DNS name the training job's requests resolve: <region>.experiments.sagemaker.aws.
+    assert endpoint["PrivateDnsEnabled"] is True
+    assert endpoint["VpcEndpointType"] == "Interface"
 
 
 def test_prod_has_a_tracking_server_of_the_configured_size_storing_artifacts_in_the_artifacts_bucket(synthesized: Synthesized):

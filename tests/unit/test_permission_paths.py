@@ -501,9 +501,13 @@ INTERACTIONS = [
         ],
     ),
     Interaction(
-        "pipeline jobs log runs to the environment's MLflow tracking server",
+        "the training job logs its run to the environment's MLflow tracking server",
         True,
-        lambda w: [Request(w.pipeline_role, f"sagemaker-mlflow:{a}", w.tracking_server) for a in ("CreateExperiment", "CreateRun", "LogBatch", "LogMetric", "UpdateRun")],
+        # What train.py calls: its experiment (found by name, or created), then the run, its values, its end.
+        lambda w: [
+            Request(w.pipeline_role, f"sagemaker-mlflow:{a}", w.tracking_server)
+            for a in ("GetExperimentByName", "CreateExperiment", "CreateRun", "LogBatch", "UpdateRun")
+        ],
         applies=lambda w: w.tracking_server is not None,
     ),
     Interaction(
