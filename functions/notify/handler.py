@@ -268,11 +268,11 @@ def alarm_change(event: dict) -> Message:
         # The endpoint's own alarms that watch no endpoint metric (the data-quality alarm) are named after it.
         endpoint = configured
     where = f" on variant {variant} of endpoint {endpoint}" if endpoint and variant else f" of endpoint {endpoint}" if endpoint else ""
-    when = f" at {_alarm_time(state.get('timestamp') or event.get('time'))}" if state.get("timestamp") or event.get("time") else ""
-    paragraphs = [f"Alarm {name}{where} went from {was_in} to {now_in}{when}."]
+    changed_at = state.get("timestamp") or event.get("time")
+    paragraphs = [f"Alarm {name}{where} went from {was_in} to {now_in}{f' at {_alarm_time(str(changed_at))}' if changed_at else ''}."]
     description = (detail.get("configuration") or {}).get("description")
     if description:
-        paragraphs.append(f"What it watches: {description}.")
+        paragraphs.append(f"What it watches: {str(description).rstrip('.')}.")
     paragraphs.append(_alarm_numbers(metric, state.get("reasonData")))
     if state.get("reason"):
         paragraphs.append(f"Why: {state['reason']}")
@@ -303,14 +303,13 @@ def _alarm_metric(detail: dict) -> dict:
 
 
 def _alarm_time(timestamp: str) -> str:
-    # CloudWatch writes state timestamps as 2026-11-25T07:04:40.989+0000.
-    try:
-        return f"{datetime.datetime.strptime(timestamp, '%Y-%m-%dT%H:%M:%S.%f%z').astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
-    except ValueError:
+    # CloudWatch writes state timestamps as 2026-11-25T07:04:40.989+0000, EventBridge event times as 2026-11-25T07:04:40Z.
+    for parse in (lambda text: datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"), datetime.datetime.fromisoformat):
         try:
-            return f"{datetime.datetime.fromisoformat(timestamp).astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
+            return f"{parse(timestamp).astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
         except ValueError:
-            return timestamp
+            continue
+    return timestamp
 
 
 def _alarm_numbers(metric: dict, reason_data: str | None) -> str:

@@ -362,8 +362,9 @@ def test_data_quality_alarm_names_the_endpoint_and_what_it_counts(world):
         lambda e: e["detail"].pop("previousState"),
         lambda e: e.pop("resources"),
         lambda e: e["detail"]["configuration"].update(metrics=[{"id": "e1", "expression": "SUM(METRICS())", "returnData": True}]),
+        lambda e: e["detail"]["state"].update(timestamp="yesterday"),
     ],
-    ids=["no-configuration", "reason-data-not-json", "no-reason-data", "no-previous-state", "no-resources", "metric-math"],
+    ids=["no-configuration", "reason-data-not-json", "no-reason-data", "no-previous-state", "no-resources", "metric-math", "odd-timestamp"],
 )
 def test_alarm_event_with_missing_or_malformed_fields_still_sends_the_message(world, damage):
     event = variant_alarm("ALARM", "OK")

@@ -16,6 +16,7 @@ from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve
 from tests.sample_events import alarm_state_change, monitoring_run_ended
 from tests.synth import CONFIG_DIR, Synthesized, synthesize
+from tests.unit.test_validators import cfn_lint
 from tests.templates import cfn_text, only, resources
 
 MONITORING = {"enabled": True, "frequency": "hourly", "baseline_prefix": "baselines/mlops-dev-endpoint/"}
@@ -126,6 +127,13 @@ def test_the_data_quality_alarms_state_changes_are_written_up(monitored: Synthes
     )
 
     assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event)
+
+
+def test_monitoring_on_is_cdk_nag_and_cfn_lint_clean(monitored: Synthesized):
+    # Synthesis itself fails on an unacknowledged cdk-nag finding.
+    result = cfn_lint([str(p) for p in monitored.template_paths()])
+
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_monitoring_needs_data_capture():

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,7 +20,7 @@ from tests.behaviour.sfn_harness import resolve, task_states
 from tests.sample_events import alarm_state_change, model_package_state_change, pipeline_run_ended
 from tests.synth import CONFIG_DIR, Synthesized, synthesize
 from tests.templates import only, policy_statements, properties, resources, state_machine_definition
-from tests.unit.test_validators import CFN_LINT_IGNORED
+from tests.unit.test_validators import cfn_lint
 
 SLACK = {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCD"}
 EMAILS = ["ml-team@example.com", "on-call@example.com"]
@@ -288,11 +285,6 @@ def test_digest_asks_the_notify_function_for_a_digest_on_the_configured_schedule
 def test_everything_on_is_cdk_nag_and_cfn_lint_clean(everything_on: Synthesized):
     # Synthesis itself fails on an unacknowledged cdk-nag finding.
     templates = [str(p) for p in everything_on.template_paths() if "operations" in p.name]
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", "--ignore-checks", *CFN_LINT_IGNORED, "--", *templates],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cfn_lint(templates)
 
     assert templates and result.returncode == 0, result.stdout + result.stderr
