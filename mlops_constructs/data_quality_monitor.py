@@ -1,4 +1,4 @@
-"""A Model Monitor data-quality schedule on an endpoint, whose violations raise an alarm on a topic.
+"""A Model Monitor data-quality schedule on an endpoint, whose violations raise an alarm.
 
 SageMaker refuses a monitoring schedule for an endpoint that does not exist (or captures no data), so a
 stack can only hold this once the endpoint is there; the caller decides when that is.
@@ -11,12 +11,9 @@ from importlib import metadata
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
@@ -39,8 +36,12 @@ def analyzer_image(region: str) -> str:
 class DataQualityMonitor(Construct):
     """Schedule `name` checks the traffic `endpoint_name` captured against the baseline (constraints.json and
     statistics.json under `baseline_uri`, if given) every hour or day, writing reports under `reports_uri`
-    encrypted with `key_arn`. A run that finds violations is announced on `topic` and puts alarm
-    `alarm_name` into ALARM."""
+    encrypted with `key_arn`. A run that finds violations matches `violations_pattern` and puts alarm
+    `alarm_name` into ALARM.
+
+    The alarm counts the matches of the rule named `violations_rule_name`, which whoever tells people about
+    the violations creates with `violations_pattern` (the operations stack's notify function does): the
+    rule's target lives in a stack that depends on this one, so the alarm refers to the rule by name."""
 
     def __init__(
         self,
@@ -56,7 +57,6 @@ class DataQualityMonitor(Construct):
         max_runtime_seconds: int,
         data_access: iam.IManagedPolicy,
         key_arn: str,
-        topic: sns.ITopic,
         alarm_name: str,
         subnet_ids: list[str] | None = None,
         security_group_id: str | None = None,
@@ -148,31 +148,17 @@ class DataQualityMonitor(Construct):
                 "ExitMessage": [{"prefix": VIOLATIONS}],
             },
         )
-        rule = events.Rule(
-            self,
-            "Violations",
-            rule_name=f"{name}-violations",
-            description=f"A data-quality run of {endpoint_name} found violations",
-            event_pattern=self.violations_pattern,
-            targets=[
-                targets.SnsTopic(
-                    topic,
-                    message=events.RuleTargetInput.from_text(
-                        f"Data-quality violations on {endpoint_name}: {events.EventField.from_path('$.detail.ExitMessage')} "
-                        f"Reports: {reports_uri} (run {events.EventField.from_path('$.detail.ProcessingJobName')})"
-                    ),
-                )
-            ],
-        )
+        self.violations_rule_name = f"{name}-violations"
+        self.alarm_name = alarm_name
         self.alarm = cloudwatch.Alarm(
             self,
             "ViolationsAlarm",
             alarm_name=alarm_name,
-            alarm_description=f"Model Monitor found data-quality violations in {endpoint_name}'s traffic",
+            alarm_description=f"data-quality violations that Model Monitor finds in {endpoint_name}'s captured traffic",
             metric=cloudwatch.Metric(
                 namespace="AWS/Events",
                 metric_name="TriggeredRules",
-                dimensions_map={"RuleName": rule.rule_name},
+                dimensions_map={"RuleName": self.violations_rule_name},
                 statistic="Sum",
                 period=cdk.Duration.hours(1),
             ),
@@ -181,4 +167,3 @@ class DataQualityMonitor(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))

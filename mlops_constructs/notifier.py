@@ -114,11 +114,12 @@ class Notifier(Construct):
         self.function.log_group.grant_write(role)
         self.rules: dict[str, events.Rule] = {}
 
-    def notify_on(self, name: str, description: str, pattern: events.EventPattern) -> events.Rule:
-        """Write up every event matching `pattern`."""
+    def notify_on(self, name: str, description: str, pattern: events.EventPattern, rule_name: str | None = None) -> events.Rule:
+        """Write up every event matching `pattern`; `rule_name` names the rule where something else (an alarm) refers to it."""
         rule = events.Rule(
             self,
             name,
+            rule_name=rule_name,
             description=description,
             event_pattern=pattern,
             targets=[targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letters, **self._retry)],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -75,9 +74,11 @@ class DeploymentStack(cdk.Stack):
         self.endpoint_name = endpoint_name(prefix)
         model_name_prefix = f"{prefix}-model"
 
-        # Alarms publish here; the operations stack publishes everything else and owns the subscriptions.
+        # The operations stack's notify function writes every message on it, and owns its subscriptions.
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
 
+        # Every alarm of the environment by its name, which the operations stack matches their state changes on.
+        self.alarm_names: list[str] = []
         self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
         capture = deployment.data_capture
         self.data_capture = (
@@ -130,6 +131,8 @@ class DeploymentStack(cdk.Stack):
             data_capture=self.data_capture,
         )
         self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
+        if self.monitor:
+            self.alarm_names.append(self.monitor.alarm_name)
         self.dashboard = EnvironmentDashboard(
             self,
             "Dashboard",
@@ -204,7 +207,6 @@ class DeploymentStack(cdk.Stack):
             max_runtime_seconds=monitoring.max_runtime_minutes * 60,
             data_access=access,
             key_arn=key.key_arn,
-            topic=self.topic,
             alarm_name=f"{self.endpoint_name}-data-quality",
             subnet_ids=subnet_ids if in_vpc else None,
             security_group_id=security_group_id if in_vpc else None,
@@ -215,18 +217,19 @@ class DeploymentStack(cdk.Stack):
         period = cdk.Duration.seconds(settings.period_seconds)
         dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant}
         specs = [
-            ("5xx", "Invocation5XXErrors", "Sum", settings.errors_5xx, "model errors (HTTP 5XX)"),
-            ("4xx", "Invocation4XXErrors", "Sum", settings.errors_4xx, "rejected requests (HTTP 4XX)"),
+            ("5xx", "Invocation5XXErrors", "Sum", settings.errors_5xx, "model errors (HTTP 5XX)", f"{settings.errors_5xx}"),
+            ("4xx", "Invocation4XXErrors", "Sum", settings.errors_4xx, "rejected requests (HTTP 4XX)", f"{settings.errors_4xx}"),
             # ModelLatency is reported in microseconds.
-            ("latency", "ModelLatency", "Average", settings.model_latency_ms * 1000, "average model latency"),
+            ("latency", "ModelLatency", "Average", settings.model_latency_ms * 1000, "average model latency", f"{settings.model_latency_ms} ms"),
         ]
         alarms = []
-        for suffix, metric_name, statistic, threshold, what in specs:
+        for suffix, metric_name, statistic, threshold, what, shown in specs:
+            self.alarm_names.append(f"{self.endpoint_name}-{variant}-{suffix}")
             alarm = cloudwatch.Alarm(
                 self,
                 f"{variant}-{suffix}",
-                alarm_name=f"{self.endpoint_name}-{variant}-{suffix}",
-                alarm_description=f"{what} of variant {variant} of {self.endpoint_name} above {threshold}",
+                alarm_name=self.alarm_names[-1],
+                alarm_description=f"{what} of variant {variant} of {self.endpoint_name} above {shown} in a {settings.period_seconds} s period",
                 metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=metric_name, dimensions_map=dimensions, statistic=statistic, period=period),
                 threshold=threshold,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -234,6 +237,5 @@ class DeploymentStack(cdk.Stack):
                 # No traffic is not a failure: a variant without requests reports no data.
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
             alarms.append(alarm)
         return alarms

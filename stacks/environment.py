@@ -103,6 +103,8 @@ class EnvironmentStage(cdk.Stage):
             deployer_name=self.deployment.deployer_name,
             deployer_events=self.deployment.deployer.event_pattern,
             endpoint_name=self.deployment.endpoint_name,
+            alarm_names=self.deployment.alarm_names,
+            data_quality=self.deployment.monitor,
         )
         self.batch_inference = BatchInferenceStack(
             self,

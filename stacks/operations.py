@@ -1,8 +1,8 @@
 """Operations: what people are told without asking, in one format across the platform.
 
 Training runs (succeeded, failed, stopped) of this environment's pipelines, reviews of its model packages
-(registered, approved, rejected) and what the canary deployer did reach the deployment stack's topic as
-messages written by one function, with the model's numbers and console links; from the topic they go to
+(registered, approved, rejected), what the canary deployer did, its alarms going into and out of ALARM and
+data-quality runs that found violations reach the deployment stack's topic as messages written by one function, with the model's numbers and console links; from the topic they go to
 the e-mail addresses in config and, optionally, a Slack channel. An optional daily digest sums up the last
 24 hours.
 """
@@ -17,10 +17,12 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.settings import Notifications
+from mlops_constructs.data_quality_monitor import DataQualityMonitor
 from mlops_constructs.notifier import Notifier
 
 PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 PACKAGE_EVENT = "SageMaker Model Package State Change"
+ALARM_EVENT = "CloudWatch Alarm State Change"
 
 
 class OperationsStack(cdk.Stack):
@@ -41,6 +43,8 @@ class OperationsStack(cdk.Stack):
         deployer_name: str,
         deployer_events: events.EventPattern,
         endpoint_name: str,
+        alarm_names: list[str],
+        data_quality: DataQualityMonitor | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -76,6 +80,24 @@ class OperationsStack(cdk.Stack):
             ),
         )
         self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events)
+        self.notifier.notify_on(
+            "Alarms",
+            f"Tell people when an alarm of {endpoint_name} goes into or out of ALARM",
+            events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=[ALARM_EVENT],
+                account=[self.account],
+                # Into ALARM, and out of it; not the OK a new alarm settles into.
+                detail={"alarmName": alarm_names, "$or": [{"state": {"value": ["ALARM"]}}, {"previousState": {"value": ["ALARM"]}}]},
+            ),
+        )
+        if data_quality:
+            self.notifier.notify_on(
+                "DataQualityViolations",
+                f"Tell people what a data-quality run of {endpoint_name} found",
+                data_quality.violations_pattern,
+                rule_name=data_quality.violations_rule_name,
+            )
 
         for address in notifications.emails:
             # Named by the address, so editing the list leaves the other subscriptions (and their confirmations) alone.

@@ -136,36 +136,6 @@ class StorageStack(cdk.Stack):
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
         self.batch_inference_access_policy = self._batch_inference_access_policy(prefix)
         self.batch_inference_code_uri = self._deliver_batch_inference_code()
-        self._let_services_publish_to_encrypted_topics(prefix)
-
-    def _let_services_publish_to_encrypted_topics(self, prefix: str) -> None:
-        """Key-policy statements for CloudWatch alarm actions and EventBridge targets that publish to topics
-        encrypted with this key.
-
-        Those services publish as their service principal, which has no identity policy: only the key
-        policy can let them use the key. The source ARNs are patterns on this environment's prefix rather
-        than the alarms and rules themselves, so this stack does not depend on the stacks that own them
-        (which depend on this one); alarms and rules that notify must therefore be named ``<prefix>-...``.
-        """
-        sources = {
-            "cloudwatch.amazonaws.com": self.format_arn(
-                service="cloudwatch", resource="alarm", resource_name=f"{prefix}-*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
-            ),
-            "events.amazonaws.com": self.format_arn(service="events", resource="rule", resource_name=f"{prefix}-*"),
-        }
-        for service, source_arn in sources.items():
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid=f"Allow{service.split('.')[0].capitalize()}ToPublishToEncryptedTopics",
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                    resources=["*"],
-                    conditions={
-                        "StringEquals": {"aws:SourceAccount": self.account},
-                        "ArnLike": {"aws:SourceArn": source_arn},
-                    },
-                )
-            )
 
     def _data_access_policy(self, prefix: str) -> iam.ManagedPolicy:
         """Read/write on this environment's buckets and images, for every role that does ML work here.

@@ -2,8 +2,9 @@
 
 EventBridge invokes this with the events people are told about: a training pipeline run that succeeded,
 failed or was stopped, a model package of the environment's group that was registered, approved or
-rejected, and what the canary deployer did (released, promoted, rolled back, failed, or asks for
-approval). EventBridge Scheduler invokes it with ``{"digest": true}`` for the daily digest. Every
+rejected, what the canary deployer did (released, promoted, rolled back, failed, or asks for
+approval), an alarm of the environment that went into or out of ALARM, and a data-quality monitoring run
+that found violations. EventBridge Scheduler invokes it with ``{"digest": true}`` for the daily digest. Every
 message is written by this module, so e-mail and chat read the same across the platform: a subject of at
 most 100 ASCII characters, plain sentences with the numbers, and console links for the region.
 
@@ -31,6 +32,8 @@ _RETRIES = Config(retries={"mode": "standard", "max_attempts": 6})
 PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 PACKAGE_EVENT = "SageMaker Model Package State Change"
 DEPLOYER_EVENT = "Canary Deployment Status Change"
+ALARM_EVENT = "CloudWatch Alarm State Change"
+MONITORING_RUN_EVENT = "SageMaker Processing Job State Change"
 # SNS refuses longer subjects, and subjects with line breaks or characters outside ASCII.
 SUBJECT_LIMIT = 100
 DIGEST_HOURS = 24
@@ -69,7 +72,8 @@ def handler(event: dict, context: object) -> dict:
         message = digest()
     else:
         kind = event.get("detail-type")
-        write = {PIPELINE_EVENT: pipeline_run, PACKAGE_EVENT: package_change, DEPLOYER_EVENT: deployment}.get(kind)
+        writers = {PIPELINE_EVENT: pipeline_run, PACKAGE_EVENT: package_change, DEPLOYER_EVENT: deployment, ALARM_EVENT: alarm_change, MONITORING_RUN_EVENT: data_quality_run}
+        write = writers.get(kind)
         if write is None:
             raise ValueError(f"no message is written for events of type {kind!r}")
         message = write(event)
@@ -241,6 +245,113 @@ def deployment(event: dict) -> Message:
     return Message(f"{endpoint}: {subject.format(**names)}", paragraphs, links)
 
 
+# -- alarms -------------------------------------------------------------------------------------------
+
+# What an alarm's metric counts, where its raw number is not what people read: ModelLatency is in microseconds.
+_METRIC_UNITS = {"ModelLatency": (1000, " ms")}
+_STATE_SUBJECTS = {"ALARM": "is in ALARM", "OK": "is OK again", "INSUFFICIENT_DATA": "has too little data"}
+
+
+def alarm_change(event: dict) -> Message:
+    """An alarm that went into or out of ALARM, from what CloudWatch puts in the event; a field that is
+    missing or malformed leaves out what it would have said, never the message."""
+    detail = event.get("detail") or {}
+    state, previous = detail.get("state") or {}, detail.get("previousState") or {}
+    arn = _alarm_arn(event)
+    name = detail.get("alarmName") or arn.rsplit(":alarm:", 1)[-1]
+    now_in, was_in = state.get("value") or "an unknown state", previous.get("value") or "an unknown state"
+    metric = _alarm_metric(detail)
+    dimensions = (metric.get("metric") or {}).get("dimensions") or {}
+    endpoint, variant = dimensions.get("EndpointName"), dimensions.get("VariantName")
+    configured = os.environ.get("ENDPOINT_NAME")
+    if endpoint is None and configured and name.startswith(f"{configured}-"):
+        # The endpoint's own alarms that watch no endpoint metric (the data-quality alarm) are named after it.
+        endpoint = configured
+    where = f" on variant {variant} of endpoint {endpoint}" if endpoint and variant else f" of endpoint {endpoint}" if endpoint else ""
+    changed_at = state.get("timestamp") or event.get("time")
+    paragraphs = [f"Alarm {name}{where} went from {was_in} to {now_in}{f' at {_alarm_time(str(changed_at))}' if changed_at else ''}."]
+    description = (detail.get("configuration") or {}).get("description")
+    if description:
+        paragraphs.append(f"What it watches: {str(description).rstrip('.')}.")
+    paragraphs.append(_alarm_numbers(metric, state.get("reasonData")))
+    if state.get("reason"):
+        paragraphs.append(f"Why: {state['reason']}")
+    if variant and now_in == "ALARM":
+        paragraphs.append(f"A deployment that is moving traffic to variant {variant} rolls back on this alarm.")
+    links = [("Alarm", console_url(arn))]
+    if endpoint:
+        _, partition, _, region, account, _ = arn.split(":", 5)
+        links.append((f"Endpoint {endpoint}", console_url(f"arn:{partition}:sagemaker:{region}:{account}:endpoint/{endpoint}")))
+    return Message(f"Alarm {name} {_STATE_SUBJECTS.get(now_in, f'changed to {now_in}')}", paragraphs, links)
+
+
+def _alarm_arn(event: dict) -> str:
+    """The alarm's ARN: the event's resource, or built from its account, region and name."""
+    resources = [r for r in event.get("resources") or [] if isinstance(r, str) and r.startswith("arn:") and ":alarm:" in r and len(r.split(":")) >= 7]
+    if resources:
+        return resources[0]
+    partition = os.environ["TOPIC_ARN"].split(":")[1]
+    region = event.get("region") or os.environ.get("AWS_REGION", "")
+    return f"arn:{partition}:cloudwatch:{region}:{event.get('account', '')}:alarm:{(event.get('detail') or {}).get('alarmName', 'unknown')}"
+
+
+def _alarm_metric(detail: dict) -> dict:
+    """The metric the alarm compares with its threshold (the first one that returns data)."""
+    metrics = (detail.get("configuration") or {}).get("metrics") or []
+    stats = [m["metricStat"] for m in metrics if isinstance(m, dict) and isinstance(m.get("metricStat"), dict) and m.get("returnData", True)]
+    return stats[0] if stats else {}
+
+
+def _alarm_time(timestamp: str) -> str:
+    # CloudWatch writes state timestamps as 2026-11-25T07:04:40.989+0000, EventBridge event times as 2026-11-25T07:04:40Z.
+    for parse in (lambda text: datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"), datetime.datetime.fromisoformat):
+        try:
+            return f"{parse(timestamp).astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
+        except ValueError:
+            continue
+    return timestamp
+
+
+def _alarm_numbers(metric: dict, reason_data: str | None) -> str:
+    """The metric, its statistic and period, the threshold and the latest values CloudWatch evaluated."""
+    name = (metric.get("metric") or {}).get("name")
+    scale, unit = _METRIC_UNITS.get(name, (1, ""))
+    try:
+        data = json.loads(reason_data) if reason_data else {}
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+
+    def amount(value: object) -> str:
+        return f"{value / scale:g}{unit}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "unknown"
+
+    what = f"{name} ({metric.get('stat', 'value')} per {metric.get('period', '?')} s)" if name else "Its metric"
+    sentence = f"{what}: threshold {amount(data.get('threshold'))}"
+    recent = [amount(v) for v in data.get("recentDatapoints") or [] if isinstance(v, (int, float))]
+    if recent:
+        sentence += f", latest {'value' if len(recent) == 1 else 'values'} {', '.join(recent)}"
+    return sentence + "."
+
+
+# -- data-quality monitoring --------------------------------------------------------------------------
+
+
+def data_quality_run(event: dict) -> Message:
+    """A Model Monitor run of the endpoint's data-quality schedule that found violations."""
+    detail = event.get("detail") or {}
+    job = detail.get("ProcessingJobName", "an unnamed run")
+    schedule = (detail.get("MonitoringScheduleArn") or "an unknown schedule").rsplit("/", 1)[-1]
+    endpoint = os.environ["ENDPOINT_NAME"]
+    paragraphs = [f"Model Monitor's run {job} of schedule {schedule} found data-quality violations in the traffic endpoint {endpoint} captured."]
+    paragraphs.append(f"What it reported: {detail.get('ExitMessage') or 'nothing'}")
+    outputs = (detail.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    reports = [o["S3Output"]["S3Uri"] for o in outputs if isinstance(o, dict) and isinstance(o.get("S3Output"), dict) and o["S3Output"].get("S3Uri")]
+    if reports:
+        paragraphs.append(f"Its report, constraint_violations.json with each violated feature and check, is under {reports[0]}.")
+    links = [("Monitoring run", console_url(detail["ProcessingJobArn"]))] if detail.get("ProcessingJobArn") else []
+    return Message(f"{endpoint}: data-quality violations found", paragraphs, links)
+
+
 # -- the daily digest ---------------------------------------------------------------------------------
 
 
@@ -314,16 +425,21 @@ _CONSOLES = {"aws": "{region}.console.aws.amazon.com", "aws-cn": "{region}.conso
 
 
 def console_url(arn: str) -> str:
-    """The console page of a pipeline execution, model package (group) or Step Functions execution, in its region."""
+    """The console page of a pipeline execution, model package (group), endpoint, processing job, alarm or
+    Step Functions execution, in its region."""
     _, partition, service, region, _, resource = arn.split(":", 5)
     host = _CONSOLES.get(partition, _CONSOLES["aws"]).format(region=region)
     if service == "states":
         return f"https://{host}/states/home?region={region}#/v2/executions/details/{urllib.parse.quote(arn, safe=':')}"
+    if service == "cloudwatch":
+        return f"https://{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{urllib.parse.quote(resource.removeprefix('alarm:'), safe='')}"
     kind, _, name = resource.partition("/")
     if kind == "pipeline":
         pipeline, _, run = name.partition("/execution/")
         return f"https://{host}/sagemaker/home?region={region}#/pipelines/{pipeline}/executions/{run}"
     if kind in ("model-package", "model-package-group"):
         return f"https://{host}/sagemaker/home?region={region}#/model-packages/{name}"
+    if kind in ("endpoint", "processing-job"):
+        return f"https://{host}/sagemaker/home?region={region}#/{kind}s/{name}"
     return f"https://{host}/sagemaker/home?region={region}"
 

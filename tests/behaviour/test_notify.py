@@ -23,7 +23,7 @@ from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import register_model
 from tests.behaviour.notify_function import NotifyFunction, handler
 from tests.behaviour.pipeline_runs import pipeline_runs
-from tests.sample_events import model_package_state_change, pipeline_run_ended
+from tests.sample_events import alarm_state_change, model_package_state_change, monitoring_run_ended, pipeline_run_ended
 
 REGION = "eu-west-1"
 PREFIX = "mlops-dev"
@@ -280,6 +280,126 @@ def test_deployer_event_for_a_package_that_cannot_be_described_still_goes_out(wo
     assert "could not be described" in told.text
 
 
+# -- alarms and data-quality runs, in the same format -------------------------------------------------
+
+
+def variant_alarm(state: str, previous: str, *, suffix: str = "5xx", datapoints: list[float] | None = None) -> dict:
+    """A state change of one of the deployment stack's per-variant alarms on green."""
+    metric_name, stat, threshold, description = {
+        "5xx": ("Invocation5XXErrors", "Sum", 0.0, f"model errors (HTTP 5XX) of variant green of {ENDPOINT} above 0 in a 60 s period"),
+        "latency": ("ModelLatency", "Average", 500000.0, f"average model latency of variant green of {ENDPOINT} above 500 ms in a 60 s period"),
+    }[suffix]
+    return alarm_state_change(
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ENDPOINT}-green-{suffix}",
+        state,
+        previous,
+        metric={
+            "metric": {"dimensions": {"EndpointName": ENDPOINT, "VariantName": "green"}, "name": metric_name, "namespace": "AWS/SageMaker"},
+            "period": 60,
+            "stat": stat,
+        },
+        description=description,
+        threshold=threshold,
+        datapoints=datapoints or ([7.0] if state == "ALARM" else [0.0]),
+    )
+
+
+def test_variant_alarm_in_alarm_names_the_endpoint_variant_threshold_values_and_reason(world):
+    told = world.told(variant_alarm("ALARM", "OK"))
+
+    assert told.subject == f"Alarm {ENDPOINT}-green-5xx is in ALARM"
+    assert f"Alarm {ENDPOINT}-green-5xx on variant green of endpoint {ENDPOINT} went from OK to ALARM at 2026-11-25 07:04:40 UTC." in told.text
+    assert f"What it watches: model errors (HTTP 5XX) of variant green of {ENDPOINT} above 0 in a 60 s period." in told.text
+    assert "Invocation5XXErrors (Sum per 60 s): threshold 0, latest value 7." in told.text
+    assert "Why: Threshold Crossed: 1 out of the last 1 datapoints [7.0 (25/11/26 07:03:00)] was greater than the threshold (0.0)" in told.text
+    assert "A deployment that is moving traffic to variant green rolls back on this alarm." in told.text
+    assert f"Alarm: https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#alarmsV2:alarm/{ENDPOINT}-green-5xx" in told.text
+    assert f"Endpoint {ENDPOINT}: https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/endpoints/{ENDPOINT}" in told.text
+
+
+def test_variant_alarm_back_to_ok_says_so_without_a_rollback_warning(world):
+    told = world.told(variant_alarm("OK", "ALARM"))
+
+    assert told.subject == f"Alarm {ENDPOINT}-green-5xx is OK again"
+    assert "went from ALARM to OK" in told.text
+    assert "latest value 0." in told.text
+    assert "rolls back" not in told.text
+
+
+def test_latency_alarm_gives_its_threshold_and_values_in_milliseconds(world):
+    told = world.told(variant_alarm("ALARM", "OK", suffix="latency", datapoints=[812345.0]))
+
+    assert "ModelLatency (Average per 60 s): threshold 500 ms, latest value 812.345 ms." in told.text
+
+
+def test_data_quality_alarm_names_the_endpoint_and_what_it_counts(world):
+    told = world.told(
+        alarm_state_change(
+            f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ENDPOINT}-data-quality",
+            "ALARM",
+            "OK",
+            metric={"metric": {"dimensions": {"RuleName": f"{PREFIX}-data-quality-violations"}, "name": "TriggeredRules", "namespace": "AWS/Events"}, "period": 3600, "stat": "Sum"},
+            description=f"data-quality violations that Model Monitor finds in {ENDPOINT}'s captured traffic",
+            threshold=0.0,
+            datapoints=[1.0],
+        )
+    )
+
+    assert told.subject == f"Alarm {ENDPOINT}-data-quality is in ALARM"
+    assert f"Alarm {ENDPOINT}-data-quality of endpoint {ENDPOINT} went from OK to ALARM" in told.text
+    assert f"What it watches: data-quality violations that Model Monitor finds in {ENDPOINT}'s captured traffic." in told.text
+    assert "TriggeredRules (Sum per 3600 s): threshold 0, latest value 1." in told.text
+    assert "rolls back" not in told.text
+    assert f"#/endpoints/{ENDPOINT}" in told.text
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda e: e["detail"].pop("configuration"),
+        lambda e: e["detail"]["state"].update(reasonData="{not json"),
+        lambda e: e["detail"]["state"].pop("reasonData"),
+        lambda e: e["detail"].pop("previousState"),
+        lambda e: e.pop("resources"),
+        lambda e: e["detail"]["configuration"].update(metrics=[{"id": "e1", "expression": "SUM(METRICS())", "returnData": True}]),
+        lambda e: e["detail"]["state"].update(timestamp="yesterday"),
+    ],
+    ids=["no-configuration", "reason-data-not-json", "no-reason-data", "no-previous-state", "no-resources", "metric-math", "odd-timestamp"],
+)
+def test_alarm_event_with_missing_or_malformed_fields_still_sends_the_message(world, damage):
+    event = variant_alarm("ALARM", "OK")
+    damage(event)
+
+    told = world.told(event)
+
+    assert told.subject == f"Alarm {ENDPOINT}-green-5xx is in ALARM"
+    assert f"Alarm {ENDPOINT}-green-5xx" in told.text and "to ALARM" in told.text
+    assert f"Alarm: https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#alarmsV2:alarm/{ENDPOINT}-green-5xx" in told.text
+
+
+def test_alarm_event_without_a_state_still_sends_the_message(world):
+    event = variant_alarm("ALARM", "OK")
+    del event["detail"]["state"]
+
+    told = world.told(event)
+
+    assert told.subject == f"Alarm {ENDPOINT}-green-5xx changed to an unknown state"
+    assert "went from OK to an unknown state" in told.text and "threshold unknown" in told.text
+
+
+def test_data_quality_run_with_violations_gives_its_exit_message_and_report(world):
+    schedule = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:monitoring-schedule/{PREFIX}-data-quality"
+    reports = f"s3://{BUCKET}/monitoring/{ENDPOINT}/"
+
+    told = world.told(monitoring_run_ended(schedule, "CompletedWithViolations: Job completed successfully with 3 violations.", reports))
+
+    assert told.subject == f"{ENDPOINT}: data-quality violations found"
+    assert f"run model-monitoring-202611250100-0a1b2c3d of schedule {PREFIX}-data-quality found data-quality violations in the traffic endpoint {ENDPOINT} captured" in told.text
+    assert "What it reported: CompletedWithViolations: Job completed successfully with 3 violations." in told.text
+    assert f"is under {reports}2026/11/25/01." in told.text
+    assert "#/processing-jobs/model-monitoring-202611250100-0a1b2c3d" in told.text
+
+
 # -- what every message is --------------------------------------------------------------------------
 
 
@@ -311,8 +431,10 @@ def test_chat_channels_get_the_same_message_as_a_chatbot_custom_notification(wor
         ("arn:aws:sagemaker:us-west-2:123456789012:model-package/g/2", "https://us-west-2.console.aws.amazon.com/sagemaker/home?region=us-west-2#/model-packages/g/2"),
         ("arn:aws-cn:sagemaker:cn-north-1:123456789012:model-package/g/2", "https://cn-north-1.console.amazonaws.cn/sagemaker/home?region=cn-north-1#/model-packages/g/2"),
         ("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:d:e", "https://console.amazonaws-us-gov.com/states/home?region=us-gov-west-1#/v2/executions/details/arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:d:e"),
+        ("arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:e-green-5xx", "https://cn-north-1.console.amazonaws.cn/cloudwatch/home?region=cn-north-1#alarmsV2:alarm/e-green-5xx"),
+        ("arn:aws:cloudwatch:us-west-2:123456789012:alarm:a b/c", "https://us-west-2.console.aws.amazon.com/cloudwatch/home?region=us-west-2#alarmsV2:alarm/a%20b%2Fc"),
     ],
-    ids=["other-region", "china", "govcloud"],
+    ids=["other-region", "china", "govcloud", "alarm-china", "alarm-name-quoted"],
 )
 def test_console_links_point_at_the_resources_region_and_partition(arn, url):
     assert handler.console_url(arn) == url

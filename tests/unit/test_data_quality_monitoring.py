@@ -12,7 +12,11 @@ from moto.events.models import EventPattern
 from config import ENVIRONMENTS, load_environment
 from config.settings import Deployment
 from mlops_constructs.data_quality_monitor import analyzer_image
+from tests.behaviour.notify_function import handler
+from tests.behaviour.sfn_harness import resolve
+from tests.sample_events import alarm_state_change, monitoring_run_ended
 from tests.synth import CONFIG_DIR, Synthesized, synthesize
+from tests.unit.test_validators import cfn_lint
 from tests.templates import cfn_text, only, resources
 
 MONITORING = {"enabled": True, "frequency": "hourly", "baseline_prefix": "baselines/mlops-dev-endpoint/"}
@@ -61,30 +65,21 @@ def test_reports_are_encrypted_and_compared_with_the_configured_baseline(monitor
     assert cfn_text(baseline["StatisticsResource"]["S3Uri"]).endswith("/baselines/mlops-dev-endpoint/statistics.json")
 
 
-def _monitoring_job_event(schedule_arn: str, exit_message: str) -> dict:
-    """The event SageMaker sends when a monitoring run (a processing job of the schedule) ends."""
-    return {
-        "version": "0",
-        "id": "1f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a1b",
-        "detail-type": "SageMaker Processing Job State Change",
-        "source": "aws.sagemaker",
-        "account": "111111111111",
-        "time": "2026-11-25T01:05:00Z",
-        "region": "eu-west-1",
-        "resources": ["arn:aws:sagemaker:eu-west-1:111111111111:processing-job/model-monitoring-202611250100-0a1b2c3d"],
-        "detail": {
-            "ProcessingJobName": "model-monitoring-202611250100-0a1b2c3d",
-            "ProcessingJobStatus": "Completed",
-            "ExitMessage": exit_message,
-            "MonitoringScheduleArn": schedule_arn,
-        },
-    }
+SCHEDULE_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:monitoring-schedule/mlops-dev-data-quality"
+VIOLATIONS_RULE = "mlops-dev-data-quality-violations"
 
 
-def _violations_rule(monitored: Synthesized) -> dict:
-    rules = [r["Properties"] for r in resources(monitored.template("dev", "deployment"), "AWS::Events::Rule").values() if r["Properties"].get("Name") == "mlops-dev-data-quality-violations"]
-    (rule,) = rules
-    return rule
+def _violations_rule(monitored: Synthesized) -> tuple[str, dict]:
+    """The operations stack's rule that hands the violations to the notify function, with the schedule's ARN filled in."""
+    operations = monitored.template("dev", "operations")
+    ((logical_id, rule),) = [(i, r["Properties"]) for i, r in resources(operations, "AWS::Events::Rule").items() if r["Properties"].get("Name") == VIOLATIONS_RULE]
+    (schedule_id,) = resources(monitored.template("dev", "deployment"), "AWS::SageMaker::MonitoringSchedule")
+    (output,) = [
+        name
+        for name, o in monitored.template("dev", "deployment")["Outputs"].items()
+        if o["Value"] == {"Fn::GetAtt": [schedule_id, "MonitoringScheduleArn"]}
+    ]
+    return logical_id, {**rule, "EventPattern": resolve(rule["EventPattern"], {output: SCHEDULE_ARN})}
 
 
 @pytest.mark.parametrize(
@@ -95,27 +90,50 @@ def _violations_rule(monitored: Synthesized) -> dict:
     ],
 )
 def test_only_runs_of_this_schedule_that_found_violations_are_announced(monitored: Synthesized, exit_message, matches):
-    pattern = _violations_rule(monitored)["EventPattern"]
-    (schedule_id,) = resources(monitored.template("dev", "deployment"), "AWS::SageMaker::MonitoringSchedule")
-    schedule_arn = "arn:aws:sagemaker:eu-west-1:111111111111:monitoring-schedule/mlops-dev-data-quality"
-    # The schedule's ARN, as CloudFormation fills it in.
-    assert pattern["detail"]["MonitoringScheduleArn"] == [{"Fn::GetAtt": [schedule_id, "MonitoringScheduleArn"]}]
-    pattern["detail"]["MonitoringScheduleArn"] = [schedule_arn]
-    matcher = EventPattern.load(json.dumps(pattern))
+    _, rule = _violations_rule(monitored)
+    matcher = EventPattern.load(json.dumps(rule["EventPattern"]))
+    reports = "s3://artifacts/monitoring/mlops-dev-endpoint/"
 
-    assert matcher.matches_event(_monitoring_job_event(schedule_arn, exit_message)) is matches
-    assert matcher.matches_event(_monitoring_job_event(schedule_arn.replace("mlops-dev-data-quality", "someone-else"), exit_message)) is False
+    assert matcher.matches_event(monitoring_run_ended(SCHEDULE_ARN, exit_message, reports)) is matches
+    assert matcher.matches_event(monitoring_run_ended(SCHEDULE_ARN.replace("mlops-dev-data-quality", "someone-else"), exit_message, reports)) is False
 
 
-def test_violations_raise_an_alarm_on_the_environments_topic(monitored: Synthesized):
-    template = monitored.template("dev", "deployment")
-    (alarm,) = [r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values() if r["Properties"]["AlarmName"] == "mlops-dev-endpoint-data-quality"]
-    (topic,) = resources(template, "AWS::SNS::Topic")
-    (rule,) = [name for name, r in resources(template, "AWS::Events::Rule").items() if r["Properties"].get("Name") == "mlops-dev-data-quality-violations"]
+def test_violations_go_to_the_notify_function_and_raise_an_alarm_that_publishes_nothing_itself(monitored: Synthesized):
+    deployment, operations = monitored.template("dev", "deployment"), monitored.template("dev", "operations")
+    (alarm,) = [r["Properties"] for r in resources(deployment, "AWS::CloudWatch::Alarm").values() if r["Properties"]["AlarmName"] == "mlops-dev-endpoint-data-quality"]
+    _, rule = _violations_rule(monitored)
+    (function,) = resources(operations, "AWS::Lambda::Function")
 
+    assert [target["Arn"] for target in rule["Targets"]] == [{"Fn::GetAtt": [function, "Arn"]}]
+    assert rule["EventPattern"]["detail-type"] == [handler.MONITORING_RUN_EVENT]
+    # The alarm counts the rule's matches; the rule is in a stack that depends on this one, so by name.
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Events", "TriggeredRules")
-    assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": rule}}]
-    assert alarm["AlarmActions"] == [{"Ref": topic}]
+    assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": VIOLATIONS_RULE}]
+    assert "AlarmActions" not in alarm
+    assert [r for r in resources(deployment, "AWS::Events::Rule").values() if r["Properties"].get("Name") == VIOLATIONS_RULE] == []
+
+
+def test_the_data_quality_alarms_state_changes_are_written_up(monitored: Synthesized):
+    operations = monitored.template("dev", "operations")
+    (rule,) = [r["Properties"] for i, r in resources(operations, "AWS::Events::Rule").items() if i.startswith("NotifierAlarms")]
+    event = alarm_state_change(
+        "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:mlops-dev-endpoint-data-quality",
+        "ALARM",
+        "OK",
+        metric={"metric": {"dimensions": {"RuleName": VIOLATIONS_RULE}, "name": "TriggeredRules", "namespace": "AWS/Events"}, "period": 3600, "stat": "Sum"},
+        description="d",
+        threshold=0.0,
+        datapoints=[1.0],
+    )
+
+    assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event)
+
+
+def test_monitoring_on_is_cdk_nag_and_cfn_lint_clean(monitored: Synthesized):
+    # Synthesis itself fails on an unacknowledged cdk-nag finding.
+    result = cfn_lint([str(p) for p in monitored.template_paths()])
+
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_monitoring_needs_data_capture():

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 from moto.events.models import EventPattern
 
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
-from stacks.operations import PACKAGE_EVENT, PIPELINE_EVENT
+from stacks.operations import ALARM_EVENT, PACKAGE_EVENT, PIPELINE_EVENT
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve, task_states
-from tests.sample_events import model_package_state_change, pipeline_run_ended
+from tests.sample_events import alarm_state_change, model_package_state_change, pipeline_run_ended
 from tests.synth import CONFIG_DIR, Synthesized, synthesize
 from tests.templates import only, policy_statements, properties, resources, state_machine_definition
-from tests.unit.test_validators import CFN_LINT_IGNORED
+from tests.unit.test_validators import cfn_lint
 
 SLACK = {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCD"}
 EMAILS = ["ml-team@example.com", "on-call@example.com"]
@@ -157,8 +154,62 @@ def test_another_deployers_events_are_not(synthesized: Synthesized, environment)
     assert not _matches(rule, {**event, "source": "mlops-other-canary-deployer"})
 
 
+def alarm_event(account: str, alarm: str, state: str, previous: str) -> dict:
+    return alarm_state_change(
+        f"arn:aws:cloudwatch:eu-west-1:{account}:alarm:{alarm}",
+        state,
+        previous,
+        metric={"metric": {"dimensions": {}, "name": "Invocation5XXErrors", "namespace": "AWS/SageMaker"}, "period": 60, "stat": "Sum"},
+        description="d",
+        threshold=0.0,
+        datapoints=[3.0],
+    )
+
+
+def _alarm_names(synthesized: Synthesized, environment: str) -> list[str]:
+    return [a["Properties"]["AlarmName"] for a in resources(synthesized.template(environment, "deployment"), "AWS::CloudWatch::Alarm").values()]
+
+
+@pytest.mark.parametrize(("state", "previous"), [("ALARM", "OK"), ("ALARM", "INSUFFICIENT_DATA"), ("OK", "ALARM"), ("INSUFFICIENT_DATA", "ALARM")])
+def test_every_alarm_of_the_environment_going_into_or_out_of_alarm_is_written_up(synthesized: Synthesized, environment, state, previous):
+    rule = _rule(synthesized, environment, "Alarms")
+    names = _alarm_names(synthesized, environment)
+
+    assert len(names) == 6
+    assert [n for n in names if not _matches(rule, alarm_event(_account(synthesized, environment), n, state, previous))] == []
+
+
+@pytest.mark.parametrize(
+    ("alarm", "state", "previous", "account"),
+    [
+        ("{prefix}-endpoint-green-5xx", "OK", "INSUFFICIENT_DATA", None),
+        ("{prefix}-endpoint-green-5xx", "INSUFFICIENT_DATA", "OK", None),
+        ("mlops-other-endpoint-green-5xx", "ALARM", "OK", None),
+        ("{prefix}-endpoint-green-5xx-copy", "ALARM", "OK", None),
+        ("{prefix}-endpoint-green-5xx", "ALARM", "OK", "999999999999"),
+    ],
+    ids=["new-alarm-settling", "no-data", "other-environment", "similar-name", "other-account"],
+)
+def test_alarms_settling_and_other_alarms_are_not(synthesized: Synthesized, environment, alarm, state, previous, account):
+    rule = _rule(synthesized, environment, "Alarms")
+    event = alarm_event(account or _account(synthesized, environment), alarm.format(prefix=synthesized.prefix(environment)), state, previous)
+
+    assert not _matches(rule, event)
+
+
+def test_no_alarm_publishes_to_the_topic_itself(synthesized: Synthesized, environment):
+    alarms = properties(synthesized.template(environment, "deployment"), "AWS::CloudWatch::Alarm")
+
+    assert alarms and [a for a in alarms if a.get("AlarmActions") or a.get("OKActions") or a.get("InsufficientDataActions")] == []
+
+
 def test_the_notify_function_writes_up_exactly_these_event_types():
-    assert (handler.PIPELINE_EVENT, handler.PACKAGE_EVENT, handler.DEPLOYER_EVENT) == (PIPELINE_EVENT, PACKAGE_EVENT, DEPLOYMENT_EVENT)
+    assert (handler.PIPELINE_EVENT, handler.PACKAGE_EVENT, handler.DEPLOYER_EVENT, handler.ALARM_EVENT) == (
+        PIPELINE_EVENT,
+        PACKAGE_EVENT,
+        DEPLOYMENT_EVENT,
+        ALARM_EVENT,
+    )
 
 
 def test_every_rule_hands_its_events_to_the_notify_function_with_retries_and_a_dead_letter_queue(synthesized: Synthesized, environment):
@@ -166,7 +217,7 @@ def test_every_rule_hands_its_events_to_the_notify_function_with_retries_and_a_d
     (function,) = resources(operations, "AWS::Lambda::Function")
     rules = properties(operations, "AWS::Events::Rule")
 
-    assert len(rules) == 3
+    assert len(rules) == 4
     for rule in rules:
         (target,) = rule["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
@@ -234,11 +285,6 @@ def test_digest_asks_the_notify_function_for_a_digest_on_the_configured_schedule
 def test_everything_on_is_cdk_nag_and_cfn_lint_clean(everything_on: Synthesized):
     # Synthesis itself fails on an unacknowledged cdk-nag finding.
     templates = [str(p) for p in everything_on.template_paths() if "operations" in p.name]
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", "--ignore-checks", *CFN_LINT_IGNORED, "--", *templates],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cfn_lint(templates)
 
     assert templates and result.returncode == 0, result.stdout + result.stderr

@@ -227,7 +227,7 @@ def _alarm_actions(w: World) -> list[Request]:
 
 
 INTERACTIONS = [
-    # Notifications reach the encrypted topic from the notify function (which writes every message) and the alarms.
+    # Notifications reach the encrypted topic only from the notify function, which writes every message, alarms' included.
     Interaction("notify function publishes to the topic", True, lambda w: [Request(w.notify_role, "sns:Publish", w.topic)]),
     Interaction(
         "notify function uses the topic's key through SNS",
@@ -308,10 +308,10 @@ INTERACTIONS = [
     ),
     # SNS decrypts a message before it delivers it to AWS Chatbot, so Chatbot needs no use of the key.
     Interaction("AWS Chatbot cannot use the topic's key", False, lambda w: [Request("chatbot.amazonaws.com", a, w.key) for a in ("kms:Decrypt", "kms:GenerateDataKey")]),
-    Interaction("alarm actions publish to the encrypted topic", True, _alarm_actions),
+    Interaction("alarms cannot publish to the encrypted topic themselves: the notify function writes up their state changes", False, _alarm_actions),
     Interaction(
-        "EventBridge rules of the environment publish to the encrypted topic",
-        True,
+        "EventBridge rules cannot publish to the encrypted topic themselves: they hand their events to the notify function",
+        False,
         lambda w: [
             Request(
                 "events.amazonaws.com",
