@@ -20,9 +20,36 @@ os.environ.update(
 )
 
 import botocore.client  # noqa: E402
+import botocore.loaders  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.synth import Synthesized, synthesize  # noqa: E402
+
+
+def _share_parsed_service_models() -> None:
+    """One parsed copy of botocore's data files (service models, endpoints) for every session in the process.
+
+    moto gives each `mock_aws` block a fresh default session, and the Lambda handlers under test create their
+    clients per call, so without this every new session parsed the same large JSON files again (the
+    SageMaker model and endpoints.json alone take about 0.1 s). Botocore never changes what it loaded (one
+    session already hands the same objects to all its clients), so loaders with the same search paths can
+    share their cache.
+    """
+    shared: dict[tuple, dict] = {}
+    create = botocore.loaders.Loader.__init__
+    if getattr(create, "shares_parsed_files", False):
+        return
+
+    def create_sharing(self, *args, **kwargs) -> None:
+        create(self, *args, **kwargs)
+        key = (tuple(self.search_paths), tuple(self.extras_types), type(self.file_loader))
+        self._cache = shared.setdefault(key, self._cache)
+
+    create_sharing.shares_parsed_files = True
+    botocore.loaders.Loader.__init__ = create_sharing
+
+
+_share_parsed_service_models()
 
 
 class AwsCallAttempted(AssertionError):
