@@ -11,7 +11,6 @@ import itertools
 import json
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,24 +103,27 @@ class DeployerWorld:
         return sfn_harness.wait(self.sfn, execution_arn)
 
     def wait_for_state(self, execution_arn: str, state: str, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if state in sfn_harness.Execution(execution_arn, "", history=sfn_harness.history(self.sfn, execution_arn)).states_entered:
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"{execution_arn} never entered {state!r}")
+        sfn_harness.until(
+            lambda: state in sfn_harness.Execution(execution_arn, "", history=sfn_harness.history(self.sfn, execution_arn)).states_entered,
+            f"{execution_arn} entering {state!r}",
+            timeout_s,
+        )
 
     def task_token(self, execution_arn: str, timeout_s: float = 120) -> str:
         """The token the deployer sent with its latest approval request, once the request is scheduled
         (a state is entered a moment before its task is; `timeout_s` is a deadlock guard)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def token() -> str | None:
             for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
                 if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
                     message = json.loads(event["taskScheduledEventDetails"]["parameters"])["Message"]
                     return (json.loads(message) if isinstance(message, str) else message)["taskToken"]
-            time.sleep(0.01)
-        raise LookupError("no approval request was sent")
+            return None
+
+        try:
+            return sfn_harness.until(token, f"an approval request of {execution_arn}", timeout_s)
+        except TimeoutError:
+            raise LookupError("no approval request was sent") from None
 
     # -- what the tests look at --------------------------------------------------------------
 
