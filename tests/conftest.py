@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 from collections.abc import Iterator
@@ -49,7 +50,39 @@ def _share_parsed_service_models() -> None:
     botocore.loaders.Loader.__init__ = create_sharing
 
 
+def _reuse_client_classes() -> None:
+    """One client class per service model for every session in the process, where nothing session-specific
+    shapes it.
+
+    Building a client's class (a method per operation, about 400 for SageMaker) is most of the cost of
+    `boto3.client()`, and moto's task states, the handlers under test and the tests build thousands of
+    clients. A class depends only on the service model and on the handlers of `creating-client-class`,
+    which may add methods; botocore's own handlers are plain functions, the same for every session. A class
+    shaped by anything else (boto3's per-session handlers for S3, a test's own) is built anew, as before.
+    """
+    create = botocore.client.ClientCreator._create_client_class
+    if getattr(create, "reuses_classes", False):
+        return
+    classes: dict[tuple, tuple[object, tuple, type]] = {}
+
+    def create_or_reuse(self, service_name, service_model):
+        event = f"creating-client-class.{service_model.service_id.hyphenize()}"
+        handlers = tuple(getattr(self._event_emitter, "_emitter", self._event_emitter)._handlers.prefix_search(event))
+        if not all(inspect.isfunction(h) and h.__closure__ is None and "<locals>" not in h.__qualname__ for h in handlers):
+            return create(self, service_name, service_model)
+        description = service_model._service_description
+        key = (service_name, id(description), tuple(id(h) for h in handlers))
+        found = classes.get(key)
+        if found is None or found[0] is not description or found[1] != handlers:
+            found = classes[key] = (description, handlers, create(self, service_name, service_model))
+        return found[2]
+
+    create_or_reuse.reuses_classes = True
+    botocore.client.ClientCreator._create_client_class = create_or_reuse
+
+
 _share_parsed_service_models()
+_reuse_client_classes()
 
 
 class AwsCallAttempted(AssertionError):
