@@ -16,7 +16,8 @@ Driving time and faults from the test, never from the wall clock:
   exception boto3 raises for that error code, so Step Functions names the error as it would on AWS.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
 quarters of an execution's time here). Task states reuse one boto3 client per service and region where
-moto would build a new one for every call (a client costs more to build than the call it makes).
+moto would build a new one for every call (a client costs more to build than the call it makes), and
+each JSONPath is parsed once (jsonpath-ng builds its whole parser for every parse).
 
 Waiting is driven by the executions themselves: every history event moto records and every end of an
 execution wakes the waiters (`until()`), so a test neither sleeps on a timer nor spends the interpreter's
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import re
 import sys
@@ -54,6 +56,8 @@ from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.asl.utils import boto_client as _task_client_module
+from moto.stepfunctions.parser.asl.utils import json_path as _json_path_module
+from moto.stepfunctions.parser.asl.component.common.path import result_path as _result_path_module
 
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -382,7 +386,7 @@ def run(
 
 
 # ---------------------------------------------------------------------------------------------
-# The clients of task states.
+# What moto builds anew for every state it runs, built once.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -410,6 +414,12 @@ _reused_task_client.__wrapped__ = _build_task_client
 for _module in [_task_client_module, *(m for name, m in list(sys.modules.items()) if name.startswith("moto.stepfunctions.parser"))]:
     if getattr(_module, "boto_client_for", None) is _build_task_client:
         _module.boto_client_for = _reused_task_client
+
+
+# Parsed JSONPath expressions are immutable: `find()` only reads them.
+for _module in (_json_path_module, _result_path_module):
+    if not hasattr(_module.parse, "cache_info"):
+        _module.parse = functools.lru_cache(maxsize=None)(_module.parse)
 
 
 # ---------------------------------------------------------------------------------------------
