@@ -1,12 +1,19 @@
-"""Session-wide fixtures: the whole app is synthesized once per test session, with AWS made unreachable."""
+"""Session-wide fixtures: the whole app is synthesized once per test session, with AWS made unreachable.
+
+The xdist controller loads this file too and synthesizes nothing, so the app (and with it aws-cdk-lib,
+whose import starts a node process) is imported by the fixtures that need it, not here.
+"""
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 # Tests never talk to AWS: no credentials, no instance metadata, a region for clients built by moto tests.
@@ -24,7 +31,10 @@ import botocore.client  # noqa: E402
 import botocore.loaders  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.synth import Synthesized, synthesize  # noqa: E402
+from tests.shared_builds import SharedBuilds  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.synth import Synthesized
 
 
 def _share_parsed_service_models() -> None:
@@ -114,13 +124,31 @@ def aws_unreachable(attempts: list[str]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def synth_aws_calls() -> list[str]:
-    """The AWS calls and remote connections attempted while the session's app was synthesized."""
-    return []
+def shared_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SharedBuilds:
+    """Folders built once per test session, whichever xdist worker asks first (see tests/shared_builds.py)."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:
+        return SharedBuilds(tmp_path_factory.getbasetemp() / "shared")
+    # A worker's temporary folder (popen-gw0, ...) is a folder of the session's.
+    return SharedBuilds(tmp_path_factory.getbasetemp().parent / f"shared-{workerinput['testrunuid']}")
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, synth_aws_calls: list[str]) -> Synthesized:
-    """Every environment, synthesized once, exactly as `cdk synth` would (cdk-nag included), with AWS unreachable."""
-    with aws_unreachable(synth_aws_calls):
-        return synthesize(tmp_path_factory.mktemp("cdk.out"))
+def synthesized(shared_builds: SharedBuilds) -> Synthesized:
+    """Every environment, synthesized once per test session exactly as `cdk synth` would (cdk-nag included),
+    with AWS unreachable; the AWS calls attempted are recorded beside the cloud assembly."""
+    from tests.synth import Synthesized, synthesize
+
+    def build(folder: Path) -> None:
+        attempts: list[str] = []
+        with aws_unreachable(attempts):
+            synthesize(folder / "cdk.out")
+        (folder / "aws-calls.json").write_text(json.dumps(attempts))
+
+    return Synthesized(shared_builds.folder("app", build) / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def synth_aws_calls(synthesized: Synthesized) -> list[str]:
+    """The AWS calls and remote connections attempted while the session's app was synthesized."""
+    return json.loads((synthesized.outdir.parent / "aws-calls.json").read_text())

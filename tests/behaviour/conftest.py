@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.behaviour.deployer_world import synthesized_deployer
+from tests.shared_builds import SharedBuilds
+from tests.synth import Synthesized
 
 REGION = "eu-west-1"
 
@@ -23,25 +25,29 @@ def aws_env(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-# The deployer as synthesized with test timings, once per session (and per xdist worker) for every
-# module that runs it.
+# The deployer as synthesized with test timings, once per test session for every module that runs it.
+
+
+def _deployer_template(shared_builds: SharedBuilds, name: str, **deployment: object) -> dict:
+    folder = shared_builds.folder(f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment))
+    return Synthesized(folder / "cdk.out").template("dev", "deployment")
 
 
 @pytest.fixture(scope="session")
-def variants_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("variants"))
+def variants_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "variants")
 
 
 @pytest.fixture(scope="session")
-def approval_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("approval"), manual_approval=True)
+def approval_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "approval", manual_approval=True)
 
 
 @pytest.fixture(scope="session")
-def guardrails_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("guardrails"), strategy="guardrails")
+def guardrails_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "guardrails", strategy="guardrails")
 
 
 @pytest.fixture(scope="session")
-def traffic_guard_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100)
+def traffic_guard_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "traffic", min_canary_invocations=100)
