@@ -77,8 +77,9 @@ def _reuse_client_classes() -> None:
 
     def create_or_reuse(self, service_name, service_model):
         event = f"creating-client-class.{service_model.service_id.hyphenize()}"
-        handlers = tuple(getattr(self._event_emitter, "_emitter", self._event_emitter)._handlers.prefix_search(event))
-        if not all(inspect.isfunction(h) and h.__closure__ is None and "<locals>" not in h.__qualname__ for h in handlers):
+        registered = getattr(getattr(self._event_emitter, "_emitter", self._event_emitter), "_handlers", None)
+        handlers = tuple(registered.prefix_search(event)) if registered is not None else None
+        if handlers is None or not all(inspect.isfunction(h) and h.__closure__ is None and "<locals>" not in h.__qualname__ for h in handlers):
             return create(self, service_name, service_model)
         description = service_model._service_description
         key = (service_name, id(description), tuple(id(h) for h in handlers))
