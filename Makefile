@@ -32,8 +32,9 @@ setup: $(VENV)/.installed node_modules/.installed
 synth: setup
 	$(CDK) synth '**' --quiet --no-notices
 
-# One worker per core (work stealing evens out the long deployer scenarios); every worker synthesizes on
-# its own and works in its own temporary folders.
+# One worker per core (work stealing evens out the long deployer scenarios). What the session synthesizes
+# is synthesized once, by whichever worker needs it first, and read by the other; each worker works in its
+# own temporary folders.
 test: setup
 	$(PY) -m pytest -n auto --dist worksteal
 

@@ -1,11 +1,19 @@
-"""Session-wide fixtures: the whole app is synthesized once per test session, with AWS made unreachable."""
+"""Session-wide fixtures: the whole app is synthesized once per test session, with AWS made unreachable.
+
+The xdist controller loads this file too and synthesizes nothing, so the app (and with it aws-cdk-lib,
+whose import starts a node process) is imported by the fixtures that need it, not here.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 # Tests never talk to AWS: no credentials, no instance metadata, a region for clients built by moto tests.
@@ -20,9 +28,72 @@ os.environ.update(
 )
 
 import botocore.client  # noqa: E402
+import botocore.loaders  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.synth import Synthesized, synthesize  # noqa: E402
+from tests.shared_builds import SharedBuilds  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.synth import Synthesized
+
+
+def _share_parsed_service_models() -> None:
+    """One parsed copy of botocore's data files (service models, endpoints) for every session in the process.
+
+    moto gives each `mock_aws` block a fresh default session, and the Lambda handlers under test create their
+    clients per call, so without this every new session parsed the same large JSON files again (the
+    SageMaker model and endpoints.json alone take about 0.1 s). Botocore never changes what it loaded (one
+    session already hands the same objects to all its clients), so loaders with the same search paths can
+    share their cache.
+    """
+    shared: dict[tuple, dict] = {}
+    create = botocore.loaders.Loader.__init__
+    if getattr(create, "shares_parsed_files", False):
+        return
+
+    def create_sharing(self, *args, **kwargs) -> None:
+        create(self, *args, **kwargs)
+        key = (tuple(self.search_paths), tuple(self.extras_types), type(self.file_loader))
+        self._cache = shared.setdefault(key, self._cache)
+
+    create_sharing.shares_parsed_files = True
+    botocore.loaders.Loader.__init__ = create_sharing
+
+
+def _reuse_client_classes() -> None:
+    """One client class per service model for every session in the process, where nothing session-specific
+    shapes it.
+
+    Building a client's class (a method per operation, about 400 for SageMaker) is most of the cost of
+    `boto3.client()`, and moto's task states, the handlers under test and the tests build thousands of
+    clients. A class depends only on the service model and on the handlers of `creating-client-class`,
+    which may add methods; botocore's own handlers are plain functions, the same for every session. A class
+    shaped by anything else (boto3's per-session handlers for S3, a test's own) is built anew, as before.
+    """
+    create = botocore.client.ClientCreator._create_client_class
+    if getattr(create, "reuses_classes", False):
+        return
+    classes: dict[tuple, tuple[object, tuple, type]] = {}
+
+    def create_or_reuse(self, service_name, service_model):
+        event = f"creating-client-class.{service_model.service_id.hyphenize()}"
+        registered = getattr(getattr(self._event_emitter, "_emitter", self._event_emitter), "_handlers", None)
+        handlers = tuple(registered.prefix_search(event)) if registered is not None else None
+        if handlers is None or not all(inspect.isfunction(h) and h.__closure__ is None and "<locals>" not in h.__qualname__ for h in handlers):
+            return create(self, service_name, service_model)
+        description = service_model._service_description
+        key = (service_name, id(description), tuple(id(h) for h in handlers))
+        found = classes.get(key)
+        if found is None or found[0] is not description or found[1] != handlers:
+            found = classes[key] = (description, handlers, create(self, service_name, service_model))
+        return found[2]
+
+    create_or_reuse.reuses_classes = True
+    botocore.client.ClientCreator._create_client_class = create_or_reuse
+
+
+_share_parsed_service_models()
+_reuse_client_classes()
 
 
 class AwsCallAttempted(AssertionError):
@@ -54,13 +125,31 @@ def aws_unreachable(attempts: list[str]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def synth_aws_calls() -> list[str]:
-    """The AWS calls and remote connections attempted while the session's app was synthesized."""
-    return []
+def shared_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SharedBuilds:
+    """Folders built once per test session, whichever xdist worker asks first (see tests/shared_builds.py)."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:
+        return SharedBuilds(tmp_path_factory.getbasetemp() / "shared")
+    # A worker's temporary folder (popen-gw0, ...) is a folder of the session's.
+    return SharedBuilds(tmp_path_factory.getbasetemp().parent / f"shared-{workerinput['testrunuid']}")
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, synth_aws_calls: list[str]) -> Synthesized:
-    """Every environment, synthesized once, exactly as `cdk synth` would (cdk-nag included), with AWS unreachable."""
-    with aws_unreachable(synth_aws_calls):
-        return synthesize(tmp_path_factory.mktemp("cdk.out"))
+def synthesized(shared_builds: SharedBuilds) -> Synthesized:
+    """Every environment, synthesized once per test session exactly as `cdk synth` would (cdk-nag included),
+    with AWS unreachable; the AWS calls attempted are recorded beside the cloud assembly."""
+    from tests.synth import Synthesized, synthesize
+
+    def build(folder: Path) -> None:
+        attempts: list[str] = []
+        with aws_unreachable(attempts):
+            synthesize(folder / "cdk.out")
+        (folder / "aws-calls.json").write_text(json.dumps(attempts))
+
+    return Synthesized(shared_builds.folder("app", build) / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def synth_aws_calls(synthesized: Synthesized) -> list[str]:
+    """The AWS calls and remote connections attempted while the session's app was synthesized."""
+    return json.loads((synthesized.outdir.parent / "aws-calls.json").read_text())

@@ -102,9 +102,8 @@ class EnvironmentPolicies:
     """The policies of one environment's stacks, resolved, and the means to ask who may do what."""
 
     def __init__(self, synthesized: Synthesized, environment: str) -> None:
-        (stage,) = [s for s in synthesized.stages if s.config.name == environment]
-        self.config = stage.config
-        self.account, self.region, self.prefix = stage.config.account, stage.config.region, stage.config.prefix
+        self.config = synthesized.config(environment)
+        self.account, self.region, self.prefix = self.config.account, self.config.region, self.config.prefix
         self.templates = {stack: synthesized.template(environment, stack) for stack in STACKS}
         self._synthesized, self._environment = synthesized, environment
         pseudo = {"AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}

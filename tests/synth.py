@@ -1,46 +1,82 @@
-"""Synthesizing the app the way `cdk synth` does (same context from cdk.json), in this process."""
+"""Synthesizing the app the way `cdk synth` does (same context from cdk.json), in this process, and reading
+what a synth left on disk, in any process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import cx_api
+import yaml
 
-from config import ENVIRONMENTS, load_environment
+from config import ENVIRONMENTS, EnvironmentConfig, load_environment
 from config.settings import ModelBuild
+from pipeline_code.settings import PipelineSettings
+from stacks.environment import add_environments, new_app
 from stacks.model_build import ModelBuildStack
 from stacks.storage import StorageStack
-from stacks.environment import EnvironmentStage, add_environments, new_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 STACKS = ("network", "storage", "studio", "model-build", "deployment", "batch-inference", "operations")
 RENDER_CACHE = ROOT / ".cache" / "pipelines"
+# What a synth knows besides its cloud assembly, written into the assembly's folder so that any process can
+# read the synth: the config it was made from, each pipeline's render settings, the rendering time.
+SYNTHESIS_FILE = "synthesis.json"
 
 
 def cdk_json_context() -> dict:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
-@dataclass
 class Synthesized:
-    assembly: cx_api.CloudAssembly
-    outdir: Path
-    stages: list[EnvironmentStage]
+    """A synthesized app, read from the cloud assembly in `outdir`. Each call of `template()` parses the
+    template anew, so a test may change what it gets without changing what the next test reads."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+        synthesis = json.loads((outdir / SYNTHESIS_FILE).read_text())
+        self.config_dir = Path(synthesis["config_dir"])
+        self.render_seconds: float = synthesis["render_seconds"]
+        self._pipeline_settings: dict[str, dict[str, dict]] = synthesis["pipeline_settings"]
+        self._configs: dict[str, EnvironmentConfig] = {}
+        self._template_texts: dict[tuple[str, str], str] = {}
+
+    def stacks(self, environment: str) -> dict[str, dict]:
+        """Stack name -> the properties the environment's manifest gives its stack (template file,
+        termination protection, ...)."""
+        manifest = json.loads((self.outdir / f"assembly-{environment}" / "manifest.json").read_text())
+        return {
+            artifact["properties"]["stackName"]: artifact["properties"]
+            for artifact in manifest["artifacts"].values()
+            if artifact["type"] == "aws:cloudformation:stack"
+        }
 
     def template(self, environment: str, stack: str) -> dict:
-        stage = self.assembly.get_nested_assembly(f"assembly-{environment}")
-        return stage.get_stack_by_name(f"{environment}-{stack}").template
+        key = (environment, stack)
+        if key not in self._template_texts:
+            template_file = self.stacks(environment)[f"{environment}-{stack}"]["templateFile"]
+            self._template_texts[key] = (self.outdir / f"assembly-{environment}" / template_file).read_text()
+        return json.loads(self._template_texts[key])
 
     def template_paths(self) -> list[Path]:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))
 
+    def config(self, environment: str) -> EnvironmentConfig:
+        if environment not in self._configs:
+            self._configs[environment] = load_environment(self.config_dir, environment)
+        return self._configs[environment]
+
     def prefix(self, environment: str) -> str:
-        (stage,) = [s for s in self.stages if s.config.name == environment]
-        return stage.config.prefix
+        return self.config(environment).prefix
+
+    def pipeline_settings(self, environment: str, pipeline: str) -> PipelineSettings:
+        """What the environment's model-build stack rendered `pipeline` with."""
+        fields = self._pipeline_settings[environment][pipeline]
+        return PipelineSettings(**{name: tuple(value) if isinstance(value, list) else value for name, value in fields.items()})
 
     def pipeline_definition(self, environment: str, pipeline: str) -> dict:
         """The rendered definition the environment's upsert deploys, read from the asset in cdk.out."""
@@ -60,7 +96,28 @@ def synthesize(
 ) -> Synthesized:
     app = new_app(outdir=str(outdir), context=cdk_json_context())
     stages = add_environments(app, config_dir, render_cache, environments)
-    return Synthesized(assembly=app.synth(), outdir=outdir, stages=stages)
+    app.synth()
+    synthesis = {
+        "config_dir": str(config_dir),
+        "render_seconds": sum(stage.model_build.render_seconds for stage in stages),
+        "pipeline_settings": {
+            stage.config.name: {name: dataclasses.asdict(settings) for name, settings in stage.model_build.pipeline_settings.items()}
+            for stage in stages
+        },
+    }
+    (outdir / SYNTHESIS_FILE).write_text(json.dumps(synthesis))
+    return Synthesized(outdir)
+
+
+def synthesize_dev_with(workdir: Path, change: Callable[[dict], None]) -> Synthesized:
+    """dev alone, synthesized as `cdk synth` does (cdk-nag included) into `workdir`, from a copy of config/
+    whose dev.yaml `change` edits in place."""
+    config_dir = workdir / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
+    change(dev)
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
+    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",))
 
 
 def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tuple[cdk.App, ModelBuildStack]:

@@ -12,19 +12,17 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
-import yaml
 from moto import mock_aws
 
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import endpoint_shim
 from tests.behaviour.processing_job_shim import ProcessingJobShim, processing_job_shim
-from tests.synth import CONFIG_DIR, synthesize
+from tests.synth import synthesize_dev_with
 
 REGION = "eu-west-1"
 GROUP = "mlops-dev-models"
@@ -40,12 +38,7 @@ IMAGE_TAG = "4f2c1e9"
 
 def synthesized_batch_workflow(workdir: Path, **batch_inference: object) -> dict:
     """The dev batch-inference stack's template, synthesized with `batch_inference` overrides."""
-    config_dir = workdir / "config"
-    shutil.copytree(CONFIG_DIR, config_dir)
-    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
-    dev.setdefault("batch_inference", {}).update(batch_inference)
-    (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
-    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",)).template("dev", "batch-inference")
+    return synthesize_dev_with(workdir, lambda dev: dev.setdefault("batch_inference", {}).update(batch_inference)).template("dev", "batch-inference")
 
 
 def _output_value(output_name: str) -> str:

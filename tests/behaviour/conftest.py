@@ -6,6 +6,8 @@ import pytest
 
 from tests.behaviour.batch_world import IMAGE_TAG, synthesized_batch_workflow
 from tests.behaviour.deployer_world import synthesized_deployer
+from tests.shared_builds import SharedBuilds
+from tests.synth import Synthesized
 
 REGION = "eu-west-1"
 
@@ -24,38 +26,47 @@ def aws_env(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-# The deployer as synthesized with test timings, once per session (and per xdist worker) for every
-# module that runs it.
+# The deployer as synthesized with test timings, once per test session for every module that runs it.
+
+
+def _deployer_template(shared_builds: SharedBuilds, name: str, **deployment: object) -> dict:
+    folder = shared_builds.folder(f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment))
+    return Synthesized(folder / "cdk.out").template("dev", "deployment")
 
 
 @pytest.fixture(scope="session")
-def variants_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("variants"))
+def variants_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "variants")
 
 
 @pytest.fixture(scope="session")
-def approval_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("approval"), manual_approval=True)
+def approval_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "approval", manual_approval=True)
 
 
 @pytest.fixture(scope="session")
-def guardrails_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("guardrails"), strategy="guardrails")
+def guardrails_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "guardrails", strategy="guardrails")
 
 
 @pytest.fixture(scope="session")
-def traffic_guard_template(tmp_path_factory) -> dict:
-    return synthesized_deployer(tmp_path_factory.mktemp("traffic"), min_canary_invocations=100)
+def traffic_guard_template(shared_builds) -> dict:
+    return _deployer_template(shared_builds, "traffic", min_canary_invocations=100)
 
 
 # The batch inference workflow as synthesized for dev, with an image tag in config and without one.
 
 
-@pytest.fixture(scope="session")
-def batch_template(tmp_path_factory) -> dict:
-    return synthesized_batch_workflow(tmp_path_factory.mktemp("batch"), image_tag=IMAGE_TAG)
+def _batch_template(shared_builds: SharedBuilds, name: str, **batch_inference: object) -> dict:
+    folder = shared_builds.folder(f"batch-{name}", lambda folder: synthesized_batch_workflow(folder, **batch_inference))
+    return Synthesized(folder / "cdk.out").template("dev", "batch-inference")
 
 
 @pytest.fixture(scope="session")
-def untagged_batch_template(tmp_path_factory) -> dict:
-    return synthesized_batch_workflow(tmp_path_factory.mktemp("batch-untagged"))
+def batch_template(shared_builds) -> dict:
+    return _batch_template(shared_builds, "tagged", image_tag=IMAGE_TAG)
+
+
+@pytest.fixture(scope="session")
+def untagged_batch_template(shared_builds) -> dict:
+    return _batch_template(shared_builds, "untagged")

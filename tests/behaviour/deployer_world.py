@@ -12,15 +12,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
 from unittest import mock
-import yaml
 from moto import mock_aws
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -29,7 +26,7 @@ from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
 from tests.behaviour.notify_function import NotifyFunction, Received
-from tests.synth import CONFIG_DIR, synthesize
+from tests.synth import synthesize_dev_with
 
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"
@@ -48,12 +45,7 @@ TEST_TIMINGS = {"poll_seconds": 0, "alarm_poll_seconds": 0, "bake_checks": 3, "m
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
     """The dev deployment stack's template, synthesized with `deployment` overrides and test timings."""
-    config_dir = workdir / "config"
-    shutil.copytree(CONFIG_DIR, config_dir)
-    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
-    dev["deployment"].update(TEST_TIMINGS, **deployment)
-    (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
-    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",)).template("dev", "deployment")
+    return synthesize_dev_with(workdir, lambda dev: dev["deployment"].update(TEST_TIMINGS, **deployment)).template("dev", "deployment")
 
 
 def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
@@ -122,24 +114,27 @@ class DeployerWorld:
         return sfn_harness.wait(self.sfn, execution_arn)
 
     def wait_for_state(self, execution_arn: str, state: str, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if state in sfn_harness.Execution(execution_arn, "", history=sfn_harness.history(self.sfn, execution_arn)).states_entered:
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"{execution_arn} never entered {state!r}")
+        sfn_harness.until(
+            lambda: state in sfn_harness.Execution(execution_arn, "", history=sfn_harness.history(self.sfn, execution_arn)).states_entered,
+            f"{execution_arn} entering {state!r}",
+            timeout_s,
+        )
 
     def task_token(self, execution_arn: str, timeout_s: float = 120) -> str:
         """The token the deployer sent with its latest approval request, once the request is scheduled
         (a state is entered a moment before its task is; `timeout_s` is a deadlock guard)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def token() -> str | None:
             for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
                 if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
                     (entry,) = json.loads(event["taskScheduledEventDetails"]["parameters"])["Entries"]
                     return (json.loads(entry["Detail"]) if isinstance(entry["Detail"], str) else entry["Detail"])["taskToken"]
-            time.sleep(0.01)
-        raise LookupError("no approval request was sent")
+            return None
+
+        try:
+            return sfn_harness.until(token, f"an approval request of {execution_arn}", timeout_s)
+        except TimeoutError:
+            raise LookupError("no approval request was sent") from None
 
     # -- what the tests look at --------------------------------------------------------------
 

@@ -17,7 +17,13 @@ Driving time and faults from the test, never from the wall clock:
 - `eventbridge_errors_named()` names the errors of the optimised EventBridge PutEvents integration as
   Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
-quarters of an execution's time here).
+quarters of an execution's time here). Task states reuse one boto3 client per service and region where
+moto would build a new one for every call (a client costs more to build than the call it makes), and
+each JSONPath is parsed once (jsonpath-ng builds its whole parser for every parse).
+
+Waiting is driven by the executions themselves: every history event moto records and every end of an
+execution wakes the waiters (`until()`), so a test neither sleeps on a timer nor spends the interpreter's
+time asking whether anything happened.
 
 `resolve()` turns the CloudFormation values of a synthesized template (`Ref`, `Fn::GetAtt`,
 `Fn::Join`, ...) into concrete strings, so a definition can be run as it was synthesized.
@@ -27,11 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import re
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -51,6 +59,11 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.asl.utils import boto_client as _task_client_module
+from moto.stepfunctions.parser.asl.utils import json_path as _json_path_module
+from moto.stepfunctions.parser.asl.component.common.path import result_path as _result_path_module
 
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -281,23 +294,82 @@ def running(sfn_client: Any, execution_arn: str) -> bool:
     return _poll(sfn_client, execution_arn)[0] == "RUNNING"
 
 
-def wait(
-    sfn_client: Any, execution_arn: str, timeout_s: float = 120, poll_s: float = 0.01
-) -> Execution:
-    """Poll until the execution is no longer RUNNING; TimeoutError (naming the states entered so
-    far) after `timeout_s`, a deadlock guard far above what any execution here takes, even under load."""
+# ---------------------------------------------------------------------------------------------
+# Waiting for executions to move.
+# ---------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """What moto's executions in this process have done, counted: history events recorded and executions
+    ended. A change wakes whoever waits for one."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.counts = {"events": 0, "ends": 0}
+
+    def step(self, kind: str) -> None:
+        with self.changed:
+            self.counts[kind] += 1
+            self.changed.notify_all()
+
+
+_progress = _Progress()
+# Whoever waits for a change that nothing here announces (an execution in another process) looks again
+# after this long; an execution in this process wakes its waiters at once.
+_UNANNOUNCED_CHANGE_S = 0.5
+
+
+def _announcing(method: Any, kind: str) -> Any:
+    def announced(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _progress.step(kind)
+
+    announced.__wrapped__ = method
+    return announced
+
+
+# Installed once, at import: they only count, and any test in the process may wait on the counts.
+if not hasattr(EventManager.add_event, "__wrapped__"):
+    EventManager.add_event = _announcing(EventManager.add_event, "events")
+    BaseExecutionWorkerCommunication.terminated = _announcing(BaseExecutionWorkerCommunication.terminated, "ends")
+
+
+def until(condition: Callable[[], Any], what: str, timeout_s: float = 120, wake_on: str = "events") -> Any:
+    """The first true value of `condition()`, asked again each time an execution records a history event
+    (`wake_on="events"`) or ends (`"ends"`). TimeoutError naming `what` after `timeout_s`: a deadlock
+    guard far above what any execution here takes, even under load, never a timing assumption."""
     deadline = time.monotonic() + timeout_s
     while True:
-        status, error, cause, output = _poll(sfn_client, execution_arn)
-        if status != "RUNNING":
-            break
-        if time.monotonic() >= deadline:
-            partial = Execution(execution_arn, status, history=history(sfn_client, execution_arn))
-            raise TimeoutError(
-                f"{execution_arn} still RUNNING after {timeout_s}s; "
-                f"states entered: {partial.states_entered}"
-            )
-        time.sleep(poll_s)
+        with _progress.changed:
+            seen = _progress.counts[wake_on]
+        value = condition()
+        if value:
+            return value
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"{what}: not after {timeout_s}s")
+        with _progress.changed:
+            _progress.changed.wait_for(lambda: _progress.counts[wake_on] != seen, timeout=min(remaining, _UNANNOUNCED_CHANGE_S))
+
+
+def wait(sfn_client: Any, execution_arn: str, timeout_s: float = 120) -> Execution:
+    """Wait until the execution is no longer RUNNING; TimeoutError (naming the states entered so
+    far) after `timeout_s`, a deadlock guard far above what any execution here takes, even under load."""
+
+    def ended() -> tuple[str, str | None, str | None, Any] | None:
+        polled = _poll(sfn_client, execution_arn)
+        return polled if polled[0] != "RUNNING" else None
+
+    try:
+        status, error, cause, output = until(ended, execution_arn, timeout_s, wake_on="ends")
+    except TimeoutError:
+        partial = Execution(execution_arn, "RUNNING", history=history(sfn_client, execution_arn))
+        raise TimeoutError(
+            f"{execution_arn} still RUNNING after {timeout_s}s; "
+            f"states entered: {partial.states_entered}"
+        ) from None
     return Execution(
         arn=execution_arn,
         status=status,
@@ -317,6 +389,43 @@ def run(
 ) -> Execution:
     """Start an execution named `name` and wait for it to end."""
     return wait(sfn_client, start(sfn_client, state_machine_arn, input, name), timeout_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# What moto builds anew for every state it runs, built once.
+# ---------------------------------------------------------------------------------------------
+
+
+_build_task_client = getattr(_task_client_module.boto_client_for, "__wrapped__", _task_client_module.boto_client_for)
+_task_clients: dict[tuple[str, str], Any] = {}
+_task_clients_lock = threading.Lock()
+
+
+def _reused_task_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """The client moto's task states call `service` with, when moto runs in this process: built once per
+    region and service instead of once per call (moto gives every client the same made-up credentials,
+    whatever role the state names). Clients hold no state of the mock's backends and are safe to share
+    between threads. With a moto server, each call gets a new one, as before."""
+    if not _task_client_module.botocore_stubber.enabled:
+        return _build_task_client(region, service, state_credentials)
+    key = (region, service)
+    with _task_clients_lock:
+        if key not in _task_clients:
+            _task_clients[key] = _build_task_client(region, service)
+        return _task_clients[key]
+
+
+_reused_task_client.__wrapped__ = _build_task_client
+# Every module of moto's interpreter that imported the builder by name, and those imported later.
+for _module in [_task_client_module, *(m for name, m in list(sys.modules.items()) if name.startswith("moto.stepfunctions.parser"))]:
+    if getattr(_module, "boto_client_for", None) is _build_task_client:
+        _module.boto_client_for = _reused_task_client
+
+
+# Parsed JSONPath expressions are immutable: `find()` only reads them.
+for _module in (_json_path_module, _result_path_module):
+    if not hasattr(_module.parse, "cache_info"):
+        _module.parse = functools.lru_cache(maxsize=None)(_module.parse)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ and image build, and the outputs other tools read."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -27,14 +28,15 @@ def batch(synthesized: Synthesized, environment) -> dict:
     return synthesized.template(environment, "batch-inference")
 
 
-@pytest.fixture(scope="module")
-def scheduled_and_built(tmp_path_factory) -> dict:
+@pytest.fixture(scope="session")
+def scheduled_and_built(shared_builds) -> dict:
     """dev with a schedule and the CodeBuild image build switched on."""
-    return synthesized_batch_workflow(
-        tmp_path_factory.mktemp("batch-on"),
+    build = functools.partial(
+        synthesized_batch_workflow,
         schedule={"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/out/"},
         image_build={"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"},
     )
+    return Synthesized(shared_builds.folder("batch-on", build) / "cdk.out").template("dev", "batch-inference")
 
 
 def _workflow_statements(template: dict) -> list[dict]:

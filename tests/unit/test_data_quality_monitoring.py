@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-import yaml
 from moto.events.models import EventPattern
 
 from config import ENVIRONMENTS, load_environment
@@ -15,22 +13,18 @@ from mlops_constructs.data_quality_monitor import analyzer_image
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve
 from tests.sample_events import alarm_state_change, monitoring_run_ended
-from tests.synth import CONFIG_DIR, Synthesized, synthesize
+from tests.synth import CONFIG_DIR, Synthesized, synthesize_dev_with
 from tests.unit.test_validators import cfn_lint
 from tests.templates import cfn_text, only, resources
 
 MONITORING = {"enabled": True, "frequency": "hourly", "baseline_prefix": "baselines/mlops-dev-endpoint/"}
 
 
-@pytest.fixture(scope="module")
-def monitored(tmp_path_factory) -> Synthesized:
+@pytest.fixture(scope="session")
+def monitored(shared_builds) -> Synthesized:
     """dev, synthesized (cdk-nag included) with monitoring switched on and a baseline."""
-    workdir = tmp_path_factory.mktemp("monitored")
-    shutil.copytree(CONFIG_DIR, workdir / "config")
-    dev = yaml.safe_load((workdir / "config" / "dev.yaml").read_text())
-    dev["deployment"]["monitoring"] = MONITORING
-    (workdir / "config" / "dev.yaml").write_text(yaml.safe_dump(dev))
-    return synthesize(workdir / "cdk.out", config_dir=workdir / "config", environments=("dev",))
+    folder = shared_builds.folder("monitored", lambda folder: synthesize_dev_with(folder, lambda dev: dev["deployment"].update(monitoring=MONITORING)))
+    return Synthesized(folder / "cdk.out")
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

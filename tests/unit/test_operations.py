@@ -7,10 +7,8 @@ and as the deployer, as synthesized, puts them; events of other pipelines, group
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-import yaml
 from moto.events.models import EventPattern
 
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
@@ -18,7 +16,7 @@ from stacks.operations import ALARM_EVENT, PACKAGE_EVENT, PIPELINE_EVENT
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve, task_states
 from tests.sample_events import alarm_state_change, model_package_state_change, pipeline_run_ended
-from tests.synth import CONFIG_DIR, Synthesized, synthesize
+from tests.synth import Synthesized, synthesize_dev_with
 from tests.templates import only, policy_statements, properties, resources, state_machine_definition
 from tests.unit.test_validators import cfn_lint
 
@@ -27,20 +25,19 @@ EMAILS = ["ml-team@example.com", "on-call@example.com"]
 DIGEST = "cron(30 6 * * ? *)"
 
 
-@pytest.fixture(scope="module")
-def everything_on(tmp_path_factory) -> Synthesized:
+@pytest.fixture(scope="session")
+def everything_on(shared_builds) -> Synthesized:
     """dev with e-mail subscriptions, a Slack channel and the digest, synthesized as `cdk synth` does (cdk-nag included)."""
-    work = tmp_path_factory.mktemp("operations")
-    shutil.copytree(CONFIG_DIR, work / "config")
-    dev = yaml.safe_load((work / "config" / "dev.yaml").read_text())
-    dev["notifications"] = {"emails": EMAILS, "slack": SLACK, "daily_digest": DIGEST}
-    (work / "config" / "dev.yaml").write_text(yaml.safe_dump(dev))
-    return synthesize(work / "cdk.out", config_dir=work / "config", environments=("dev",))
+
+    def switch_on(dev: dict) -> None:
+        dev["notifications"] = {"emails": EMAILS, "slack": SLACK, "daily_digest": DIGEST}
+
+    folder = shared_builds.folder("operations-on", lambda folder: synthesize_dev_with(folder, switch_on))
+    return Synthesized(folder / "cdk.out")
 
 
 def _account(synthesized: Synthesized, environment: str) -> str:
-    (stage,) = [s for s in synthesized.stages if s.config.name == environment]
-    return stage.config.account
+    return synthesized.config(environment).account
 
 
 def _deployer_arn(synthesized: Synthesized, environment: str) -> str:

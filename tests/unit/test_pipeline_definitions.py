@@ -115,7 +115,7 @@ def test_registered_models_serve_the_inference_code_their_artifact_carries(defin
 
 
 def test_rendering_twice_gives_identical_bytes(synthesized: Synthesized, pipeline):
-    settings = next(s for s in synthesized.stages if s.stage_name == "dev").model_build.pipeline_settings[pipeline]
+    settings = synthesized.pipeline_settings("dev", pipeline)
 
     first = render.render(pipeline, settings)
     second = render.render(pipeline, dataclasses.replace(settings))
@@ -124,7 +124,7 @@ def test_rendering_twice_gives_identical_bytes(synthesized: Synthesized, pipelin
 
 
 def test_rendering_is_cached_on_its_inputs(synthesized: Synthesized, pipeline, tmp_path):
-    settings = next(s for s in synthesized.stages if s.stage_name == "dev").model_build.pipeline_settings[pipeline]
+    settings = synthesized.pipeline_settings("dev", pipeline)
 
     cold = render.render_cached(pipeline, settings, tmp_path)
     warm = render.render_cached(pipeline, settings, tmp_path)

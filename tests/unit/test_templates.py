@@ -251,8 +251,7 @@ def test_data_access_policies_cover_only_this_environments_buckets_key_and_repos
 
 @pytest.mark.parametrize(("environment", "protected"), [("dev", False), ("staging", False), ("prod", True)])
 def test_only_prod_stacks_have_termination_protection(synthesized: Synthesized, environment, protected):
-    stage = synthesized.assembly.get_nested_assembly(f"assembly-{environment}")
-    assert {stack.stack_name: stack.termination_protection for stack in stage.stacks} == {
+    assert {name: stack.get("terminationProtection", False) for name, stack in synthesized.stacks(environment).items()} == {
         f"{environment}-{name}": protected for name in STACKS
     }
 
