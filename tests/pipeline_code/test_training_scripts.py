@@ -127,6 +127,12 @@ def _run_preprocess_script(scripts: SimpleNamespace, input_dir: Path, output_dir
     )
 
 
+def _preprocess_fails(scripts: SimpleNamespace, input_dir: Path, output_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """What the step says when it fails: its main() returns the exit code the command ends with."""
+    assert scripts.preprocess.main(["--input-dir", str(input_dir), "--output-dir", str(output_dir)]) != 0
+    return capsys.readouterr().err
+
+
 def test_empty_file_fails_the_step_with_a_clear_message(scripts, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("")
@@ -137,34 +143,31 @@ def test_empty_file_fails_the_step_with_a_clear_message(scripts, tmp_path):
     assert "Preprocess failed: data.csv is empty" in result.stderr
 
 
-def test_header_without_rows_fails_the_step(scripts, tmp_path):
+def test_header_without_rows_fails_the_step(scripts, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("a,b,target\n")
 
-    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
+    error = _preprocess_fails(scripts, tmp_path / "in", tmp_path / "out", capsys)
 
-    assert result.returncode != 0
-    assert "has a header but no rows" in result.stderr
+    assert "has a header but no rows" in error
 
 
-def test_missing_label_column_fails_the_step_naming_the_columns(scripts, tmp_path):
+def test_missing_label_column_fails_the_step_naming_the_columns(scripts, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("a,b\n1,4\n2,3\n3,2\n4,1\n")
 
-    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
+    error = _preprocess_fails(scripts, tmp_path / "in", tmp_path / "out", capsys)
 
-    assert result.returncode != 0
-    assert "label column 'target' is missing; columns are: a, b" in result.stderr
+    assert "label column 'target' is missing; columns are: a, b" in error
 
 
-def test_single_class_label_fails_the_step(scripts, tmp_path):
+def test_single_class_label_fails_the_step(scripts, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("a,target\n" + "".join(f"{a},1\n" for a in range(10)))
 
-    result = _run_preprocess_script(scripts, tmp_path / "in", tmp_path / "out")
+    error = _preprocess_fails(scripts, tmp_path / "in", tmp_path / "out", capsys)
 
-    assert result.returncode != 0
-    assert "must have exactly 2 classes, found 1" in result.stderr
+    assert "must have exactly 2 classes, found 1" in error
     assert not (tmp_path / "out" / "train").exists()
 
 
