@@ -27,16 +27,21 @@ def _train_step(definition: dict) -> dict:
 def test_each_run_is_a_trial_of_the_experiment_named_after_the_environments_pipeline(synthesized: Synthesized, environment):
     definition = synthesized.pipeline_definition(environment, "training")
 
+    # The pipeline is <project>-<env>-training, so each environment's runs go to an experiment of its own.
     assert definition["PipelineExperimentConfig"] == {
         "ExperimentName": {"Get": "Execution.PipelineName"},
         "TrialName": {"Get": "Execution.PipelineExecutionId"},
     }
-    assert _upsert(synthesized, environment)["PipelineName"] == f"{synthesized.prefix(environment)}-training"
 
 
 def _upsert(synthesized: Synthesized, environment: str) -> dict:
-    (upsert,) = [r for r in synthesized.template(environment, "model-build")["Resources"].values() if r["Type"] == "Custom::SageMakerPipeline"]
-    return upsert["Properties"]
+    """The training pipeline's upsert (other pipeline folders have their own)."""
+    (upsert,) = [
+        r["Properties"]
+        for r in synthesized.template(environment, "model-build")["Resources"].values()
+        if r["Type"] == "Custom::SageMakerPipeline" and r["Properties"]["PipelineName"] == f"{synthesized.prefix(environment)}-training"
+    ]
+    return upsert
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging"])
