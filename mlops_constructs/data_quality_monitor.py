@@ -17,7 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.sagemaker_execution_role import attach_to_subnets
+from mlops_constructs.sagemaker_execution_role import attach_to_subnets, ecr_login, image_pull
 
 # Model Monitor's own schedules: at the top of every hour, or once a day at midnight UTC.
 SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
@@ -72,14 +72,8 @@ class DataQualityMonitor(Construct):
             managed_policies=[data_access],
         )
         account, repository = image.split(".", 1)[0], image.rsplit("/", 1)[1]
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PullTheAnalyzerImage",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[f"arn:{stack.partition}:ecr:{stack.region}:{account}:repository/{repository}"],
-            )
-        )
-        self.role.add_to_policy(iam.PolicyStatement(sid="LogInToEcr", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        self.role.add_to_policy(image_pull("PullTheAnalyzerImage", [f"arn:{stack.partition}:ecr:{stack.region}:{account}:repository/{repository}"]))
+        self.role.add_to_policy(ecr_login())
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="PublishDataQualityMetrics",

@@ -169,6 +169,20 @@ def job_metrics() -> iam.PolicyStatement:
     )
 
 
+def image_pull(sid: str, repository_arns: list[str]) -> iam.PolicyStatement:
+    """Pulling images (their manifests and layers) from `repository_arns` only, and no push."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        resources=repository_arns,
+    )
+
+
+def ecr_login() -> iam.PolicyStatement:
+    """Logging in to ECR before a pull: GetAuthorizationToken has no resource-level permissions."""
+    return iam.PolicyStatement(sid="LogInToEcr", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+
+
 def attach_to_subnets(role: iam.Role, *, workload: str, subnet_ids: list[str], security_group_id: str) -> str:
     """Let SageMaker run `role`'s `workload` ("Jobs", "Models") in the given subnets and security group:
     describe the network, create network interfaces only there, delete them again. Returns the ARN

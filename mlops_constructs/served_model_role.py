@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.sagemaker_execution_role import attach_to_subnets
+from mlops_constructs.sagemaker_execution_role import attach_to_subnets, ecr_login, image_pull
 
 
 class ServedModelRole(Construct):
@@ -41,21 +41,8 @@ class ServedModelRole(Construct):
             description=description,
             managed_policies=managed_policies,
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PullImages",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=image_repository_arns,
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="LogInToEcr",
-                # GetAuthorizationToken has no resource-level permissions.
-                actions=["ecr:GetAuthorizationToken"],
-                resources=["*"],
-            )
-        )
+        self.role.add_to_policy(image_pull("PullImages", image_repository_arns))
+        self.role.add_to_policy(ecr_login())
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="EndpointMetrics",

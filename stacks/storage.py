@@ -17,6 +17,7 @@ from constructs import Construct
 from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
+from mlops_constructs.sagemaker_execution_role import image_pull
 from pipeline_code.settings import ARTIFACTS_PREFIX, MLFLOW_ARTIFACTS_PREFIX
 
 
@@ -239,11 +240,7 @@ class StorageStack(cdk.Stack):
                     resources=[self.key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": [self._via(s) for s in ("s3", "ecr")]}},
                 ),
-                iam.PolicyStatement(
-                    sid="PullInferenceImages",
-                    actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                    resources=[self.inference_repository.repository_arn],
-                ),
+                image_pull("PullInferenceImages", [self.inference_repository.repository_arn]),
                 *captured,
             ],
         )
@@ -353,11 +350,7 @@ class StorageStack(cdk.Stack):
                     resources=[self.key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": [self._via(s) for s in ("s3", "sagemaker")]}},
                 ),
-                iam.PolicyStatement(
-                    sid="PullTheBatchInferenceImage",
-                    actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                    resources=[self.batch_inference_repository.repository_arn],
-                ),
+                image_pull("PullTheBatchInferenceImage", [self.batch_inference_repository.repository_arn]),
             ],
         )
         acknowledge_wildcard_resources(

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.sagemaker_execution_role import attach_to_subnets, job_metrics
+from mlops_constructs.sagemaker_execution_role import attach_to_subnets, ecr_login, job_metrics
 
 
 class BatchProcessingRole(Construct):
@@ -39,7 +39,7 @@ class BatchProcessingRole(Construct):
             resource_name="/aws/sagemaker/ProcessingJobs:*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
-        role.add_to_policy(iam.PolicyStatement(sid="LogInToEcr", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        role.add_to_policy(ecr_login())
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="JobLogs",
