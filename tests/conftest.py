@@ -150,6 +150,16 @@ def synthesized(shared_builds: SharedBuilds) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
+def optional_pieces_on(shared_builds: SharedBuilds) -> Synthesized:
+    """dev synthesized as `cdk synth` would (cdk-nag included) with every optional piece switched on
+    (see tests/optional_pieces.py)."""
+    from tests.optional_pieces import switch_on
+    from tests.synth import Synthesized, synthesize_dev_with
+
+    return Synthesized(shared_builds.folder("optional-pieces-on", lambda folder: synthesize_dev_with(folder, switch_on)) / "cdk.out")
+
+
+@pytest.fixture(scope="session")
 def synth_aws_calls(synthesized: Synthesized) -> list[str]:
     """The AWS calls and remote connections attempted while the session's app was synthesized."""
     return json.loads((synthesized.outdir.parent / "aws-calls.json").read_text())

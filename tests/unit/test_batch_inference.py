@@ -3,24 +3,18 @@ and image build, and the outputs other tools read."""
 
 from __future__ import annotations
 
-import functools
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from config import load_environment
 from mlops_constructs.batch_inference_workflow import execution_timeout_seconds
 from mlops_constructs.batch_inference_workflow.jobs import JOB_TRANSIENT_ERRORS
-from tests.behaviour.batch_world import synthesized_batch_workflow
 from tests.behaviour.sfn_harness import task_states
+from tests.optional_pieces import BATCH_SCHEDULE, CONNECTION
 from tests.synth import CONFIG_DIR, Synthesized
-from tests.unit.test_validators import CFN_LINT_IGNORED
 from tests.templates import cfn_text, only, policy_statements, properties, resources, role_named, state_machine_definition
 
-CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-4a1b-8c2d-3e4f5a6b7c8d"
 
 
 @pytest.fixture
@@ -29,14 +23,9 @@ def batch(synthesized: Synthesized, environment) -> dict:
 
 
 @pytest.fixture(scope="session")
-def scheduled_and_built(shared_builds) -> dict:
-    """dev with a schedule and the CodeBuild image build switched on."""
-    build = functools.partial(
-        synthesized_batch_workflow,
-        schedule={"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/out/"},
-        image_build={"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"},
-    )
-    return Synthesized(shared_builds.folder("batch-on", build) / "cdk.out").template("dev", "batch-inference")
+def scheduled_and_built(optional_pieces_on: Synthesized) -> dict:
+    """dev's batch-inference template with a schedule and the CodeBuild image build switched on."""
+    return optional_pieces_on.template("dev", "batch-inference")
 
 
 def _workflow_statements(template: dict) -> list[dict]:
@@ -147,10 +136,10 @@ def test_a_configured_schedule_starts_the_workflow_with_its_fixed_input(schedule
     _, schedule = only(scheduled_and_built, "AWS::Scheduler::Schedule")
     machine, _ = only(scheduled_and_built, "AWS::StepFunctions::StateMachine")
 
-    assert schedule["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert schedule["ScheduleExpression"] == BATCH_SCHEDULE["expression"]
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["Target"]["Arn"] == {"Ref": machine}
-    assert json.loads(schedule["Target"]["Input"]) == {"input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/out/"}
+    assert json.loads(schedule["Target"]["Input"]) == {"input_uri": BATCH_SCHEDULE["input_uri"], "output_uri": BATCH_SCHEDULE["output_uri"]}
     start_role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
     (start,) = policy_statements(scheduled_and_built, start_role)
     assert (start["Action"], start["Resource"]) == ("states:StartExecution", {"Ref": machine})
@@ -172,20 +161,6 @@ def test_a_configured_image_build_builds_on_pushes_to_the_branch_through_the_con
     statements = policy_statements(scheduled_and_built, project["ServiceRole"]["Fn::GetAtt"][0])
     assert any(s["Resource"] == CONNECTION and "codeconnections:UseConnection" in _actions(s) for s in statements)
     assert not [a for s in statements for a in _actions(s) if a == "*" or a.endswith(":*")]
-
-
-def test_the_schedule_and_image_build_pass_cfn_lint(scheduled_and_built, tmp_path):
-    template = tmp_path / "batch-inference.template.json"
-    template.write_text(json.dumps(scheduled_and_built))
-
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", "--ignore-checks", *CFN_LINT_IGNORED, "--", str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_scikit_learn_image_is_the_one_the_sagemaker_sdk_names():

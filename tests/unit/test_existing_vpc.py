@@ -7,6 +7,7 @@ import json
 import aws_cdk as cdk
 
 from config.settings import ExistingVpc, Network
+from stacks.environment import new_app
 from stacks.network import NetworkStack
 from tests.synth import cdk_json_context
 
@@ -18,7 +19,7 @@ EXISTING = dict(
 
 
 def _synth_network(tmp_path, mode: str, **existing) -> tuple[dict, cdk.cx_api.CloudAssembly]:
-    app = cdk.App(outdir=str(tmp_path), context=cdk_json_context())
+    app = new_app(outdir=str(tmp_path), context=cdk_json_context())
     NetworkStack(
         app,
         "network",

@@ -16,24 +16,16 @@ from stacks.operations import ALARM_EVENT, PACKAGE_EVENT, PIPELINE_EVENT
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve, task_states
 from tests.sample_events import alarm_state_change, model_package_state_change, pipeline_run_ended
-from tests.synth import Synthesized, synthesize_dev_with
+from tests.optional_pieces import DIGEST, EMAILS, SLACK
+from tests.synth import Synthesized
 from tests.templates import only, policy_statements, properties, resources, state_machine_definition
-from tests.unit.test_validators import cfn_lint
 
-SLACK = {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCD"}
-EMAILS = ["ml-team@example.com", "on-call@example.com"]
-DIGEST = "cron(30 6 * * ? *)"
 
 
 @pytest.fixture(scope="session")
-def everything_on(shared_builds) -> Synthesized:
-    """dev with e-mail subscriptions, a Slack channel and the digest, synthesized as `cdk synth` does (cdk-nag included)."""
-
-    def switch_on(dev: dict) -> None:
-        dev["notifications"] = {"emails": EMAILS, "slack": SLACK, "daily_digest": DIGEST}
-
-    folder = shared_builds.folder("operations-on", lambda folder: synthesize_dev_with(folder, switch_on))
-    return Synthesized(folder / "cdk.out")
+def everything_on(optional_pieces_on: Synthesized) -> Synthesized:
+    """dev with e-mail subscriptions, a Slack channel and the digest (and the other optional pieces)."""
+    return optional_pieces_on
 
 
 def _account(synthesized: Synthesized, environment: str) -> str:
@@ -277,11 +269,3 @@ def test_digest_asks_the_notify_function_for_a_digest_on_the_configured_schedule
     assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
     assert json.loads(schedule["Target"]["Input"]) == {"digest": True}
     assert "DeadLetterConfig" in schedule["Target"]
-
-
-def test_everything_on_is_cdk_nag_and_cfn_lint_clean(everything_on: Synthesized):
-    # Synthesis itself fails on an unacknowledged cdk-nag finding.
-    templates = [str(p) for p in everything_on.template_paths() if "operations" in p.name]
-    result = cfn_lint(templates)
-
-    assert templates and result.returncode == 0, result.stdout + result.stderr

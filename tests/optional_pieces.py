@@ -1,0 +1,25 @@
+"""dev with every optional piece switched on at once: e-mail and Slack notifications with the daily digest,
+data-quality monitoring, and the batch-inference schedule and image build.
+
+Each piece changes only its own stack, so one synth serves the tests of all of them (a synth of dev with
+cdk-nag costs about a second of the suite's time); the tests of a piece read its values from here.
+"""
+
+from __future__ import annotations
+
+SLACK = {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCD"}
+EMAILS = ["ml-team@example.com", "on-call@example.com"]
+DIGEST = "cron(30 6 * * ? *)"
+MONITORING = {"enabled": True, "frequency": "hourly", "baseline_prefix": "baselines/mlops-dev-endpoint/"}
+CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-4a1b-8c2d-3e4f5a6b7c8d"
+BATCH_SCHEDULE = {"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/out/"}
+IMAGE_BUILD = {"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"}
+# The stacks the pieces change; the others are the same as dev's own.
+CHANGED_STACKS = ("operations", "deployment", "batch-inference")
+
+
+def switch_on(dev: dict) -> None:
+    """Edits dev.yaml's contents in place."""
+    dev["notifications"] = {"emails": EMAILS, "slack": SLACK, "daily_digest": DIGEST}
+    dev["deployment"].update(monitoring=MONITORING)
+    dev.setdefault("batch_inference", {}).update(schedule=BATCH_SCHEDULE, image_build=IMAGE_BUILD)
