@@ -11,6 +11,9 @@ ENVIRONMENTS := dev staging prod
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Offline by design: no analytics or notices fetched by the CDK CLI.
 export CDK_DISABLE_CLI_TELEMETRY := true
+# Bytecode is kept even where the environment turns it off (PYTHONDONTWRITEBYTECODE=1): without it every
+# pytest worker compiles and rewrites the whole suite again on each run, and every synth compiles the app.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: setup synth test snapshot-update check-env deploy diff destroy bench lint clean
 
