@@ -8,7 +8,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
@@ -16,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.function_code import function_code
+from mlops_constructs.function_code import platform_function
 
 
 
@@ -88,14 +87,11 @@ class Notifier(Construct):
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
         acknowledge(role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.")
 
-        self.function = lambda_.Function(
+        self.function = platform_function(
             self,
             "Function",
+            folder="notify",
             description="Writes one readable message per training run, model review and deployment, and the daily digest",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            code=function_code("notify"),
-            handler="handler.handler",
             role=role,
             timeout=cdk.Duration.seconds(60),
             retry_attempts=2,

@@ -13,7 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge
-from mlops_constructs.function_code import function_code
+from mlops_constructs.function_code import platform_function
 
 # EventBridge Scheduler's limit on schedule names (botocore's model; a unit test compares). Schedules are
 # named after the pipeline folder they start.
@@ -171,14 +171,11 @@ class PipelineTriggers(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
             )
         )
-        self._debounce = lambda_.Function(
+        self._debounce = platform_function(
             self,
             "Debounce",
+            folder="upload_debounce",
             description="Moves a pipeline's one-time start schedule to a quiet period after each upload",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            code=function_code("upload_debounce"),
-            handler="handler.handler",
             role=role,
             timeout=cdk.Duration.seconds(30),
             retry_attempts=2,

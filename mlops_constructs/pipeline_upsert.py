@@ -6,14 +6,13 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge_provider_framework
-from mlops_constructs.function_code import function_code
+from mlops_constructs.function_code import platform_function
 
 _PROVIDER_ID = "PipelineUpsertProvider"
 
@@ -106,13 +105,11 @@ def _provider(stack: cdk.Stack) -> cr.Provider:
         return existing.node.find_child("Provider")
     scope = Construct(stack, _PROVIDER_ID)
     role = iam.Role(scope, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-    handler = lambda_.Function(
+    handler = platform_function(
         scope,
         "Handler",
-        runtime=lambda_.Runtime.PYTHON_3_14,
-        architecture=lambda_.Architecture.ARM_64,
-        code=function_code("pipeline_upsert"),
-        handler="handler.on_event",
+        folder="pipeline_upsert",
+        entry="on_event",
         role=role,
         timeout=cdk.Duration.minutes(2),
         log_group=logs.LogGroup(

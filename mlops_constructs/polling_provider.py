@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from mlops_constructs.function_code import function_code
+from mlops_constructs.function_code import platform_function
 
 
 def polling_provider(
@@ -20,13 +19,11 @@ def polling_provider(
     """`handler.on_event` and `handler.is_complete` of functions/`handler_folder`/, run as `role`, polled every
     `poll_interval` until `total_timeout`; the waiter logs everything, so a stuck delete can be read."""
     handlers = {
-        name: lambda_.Function(
+        name: platform_function(
             scope,
             name,
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            code=function_code(handler_folder),
-            handler=f"handler.{entry}",
+            folder=handler_folder,
+            entry=entry,
             role=role,
             timeout=cdk.Duration.minutes(5),
             log_group=logs.LogGroup(scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY),
