@@ -71,6 +71,7 @@ class EnvironmentStage(cdk.Stage):
             jobs_in_vpc=self.network.vpc_only,
             mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
         )
+        pipeline_names = [settings.pipeline_name for settings in self.model_build.pipeline_settings.values()]
         self.deployment = DeploymentStack(
             self,
             "deployment",
@@ -85,7 +86,7 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             delete_endpoint_with_stack=not config.retain_data,
-            pipeline_names=[settings.pipeline_name for settings in self.model_build.pipeline_settings.values()],
+            pipeline_names=pipeline_names,
             monitoring_access_policy=self.storage.monitoring_access_policy,
             subnets_for_jobs=self.network.vpc_only,
         )
@@ -98,7 +99,7 @@ class EnvironmentStage(cdk.Stage):
             topic=self.deployment.topic,
             key=self.storage.key,
             evaluation_reports_policy=self.storage.evaluation_reports_policy,
-            pipeline_names=[settings.pipeline_name for settings in self.model_build.pipeline_settings.values()],
+            pipeline_names=pipeline_names,
             model_package_group_name=self.model_build.model_package_group.model_package_group_name,
             deployer_name=self.deployment.deployer_name,
             deployer_events=self.deployment.deployer.event_pattern,
