@@ -15,7 +15,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # pytest worker compiles and rewrites the whole suite again on each run, and every synth compiles the app.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: setup synth test snapshot-update check-env deploy diff destroy bench lint clean
+.PHONY: setup synth test snapshot-update check-env deploy diff destroy outputs bench lint clean
 
 # A changed requirement rebuilds the environment from scratch, so nothing a pin no longer names lingers.
 $(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
@@ -57,6 +57,10 @@ diff: check-env setup
 
 destroy: check-env setup
 	$(CDK) destroy '$(ENV)/*' --no-notices
+
+# Bucket names, upload URIs, the endpoint, the state machines, the dashboard and Studio of a deployed environment.
+outputs: check-env setup
+	$(PY) scripts/stack_outputs.py $(ENV)
 
 bench: setup
 	$(PY) scripts/bench.py

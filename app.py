@@ -6,20 +6,21 @@ import sys
 from pathlib import Path
 
 from config import ConfigError
-from stacks.environment import add_environments, new_app
+from stacks.environment import add_environments, new_app, write_pipeline_definitions
 from stacks.model_build import PipelineFolderError
 
 app = new_app()
 ROOT = Path(__file__).resolve().parent
 try:
     # Rendered pipeline definitions are cached next to the sources, outside cdk.out (which synth rewrites).
-    add_environments(app, ROOT / "config", ROOT / ".cache" / "pipelines")
+    stages = add_environments(app, ROOT / "config", ROOT / ".cache" / "pipelines")
 except ConfigError as error:
     # The message names the file, the key and what is accepted; a traceback would only bury it.
     sys.exit(f"Invalid configuration: {error}")
 except PipelineFolderError as error:
     sys.exit(f"Invalid pipeline folder: {error}")
 app.synth()
+write_pipeline_definitions(Path(app.outdir), stages)
 # Everything the synth made dies with the process; the interpreter's last collections over it would only
 # delay the CLI (about 0.2 s).
 gc.freeze()

@@ -503,6 +503,18 @@ class EnvironmentConfig(_Strict):
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 
+    @model_validator(mode="after")
+    def _approval_gate_reaches_someone(self) -> EnvironmentConfig:
+        # The deployer asks for the approval through the notifications; with nobody to ask, every release
+        # of the environment would wait out approval_timeout_minutes and roll back.
+        if self.deployment.manual_approval and not (self.notifications.emails or self.notifications.slack):
+            raise ValueError(
+                "deployment.manual_approval is true, but no notification target would receive the approval "
+                "request: set notifications.emails (a list of addresses) or notifications.slack "
+                "({workspace_id, channel_id}), or set deployment.manual_approval to false"
+            )
+        return self
+
     @property
     def prefix(self) -> str:
         """`<project>-<env>`: the stem of every physical name another system needs to find."""
@@ -643,7 +655,8 @@ def _problems(err: ValidationError) -> Iterator[tuple[str, str]]:
             message = f"unknown key; accepted keys here: {', '.join(accepted)}"
         elif error["type"] == "missing":
             message = "required key is missing"
-        else:
+        elif not isinstance(error["input"], dict):
+            # A check of a whole section names its keys in its message; the section's contents would bury it.
             message = f"{message} (got {error['input']!r})"
         yield key, message
 

@@ -15,6 +15,17 @@ PIPELINE_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 PIPELINE_OUTCOMES = ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionStopped")
 
 
+# The console's host in each partition; a stack whose region is not known at synth gets the commercial one.
+_CONSOLE_HOSTS = {"aws": "{region}.console.aws.amazon.com", "aws-cn": "{region}.console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}
+
+
+def dashboard_url(stack: cdk.Stack, dashboard_name: str) -> str:
+    """The console address of dashboard `dashboard_name` in `stack`'s region."""
+    partition = "aws" if cdk.Token.is_unresolved(stack.partition) else stack.partition
+    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"]).format(region=stack.region)
+    return f"https://{host}/cloudwatch/home?region={stack.region}#dashboards/dashboard/{dashboard_name}"
+
+
 class EnvironmentDashboard(Construct):
     """Dashboard `dashboard_name`: invocations, 4XX/5XX errors, model latency and instances of each of the
     endpoint's `variants`; started, succeeded, failed and stopped runs of each of `pipeline_names`; and the

@@ -19,6 +19,7 @@ from mlops_constructs.batch_inference_workflow import BatchInferenceWorkflow, Jo
 from mlops_constructs.batch_inference_workflow.processing_role import BatchProcessingRole
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from pipeline_code.settings import scikit_learn_image_uri
+from stacks.storage import BATCH_INFERENCE_OUTPUT_PREFIX
 
 class BatchInferenceStack(cdk.Stack):
     """State machine ``<prefix>-batch-inference`` and the role its jobs run as."""
@@ -85,6 +86,12 @@ class BatchInferenceStack(cdk.Stack):
         cdk.CfnOutput(self, "BatchInferenceImageRepositoryUri", value=self.repository_uri, description="Push the inference image here")
         cdk.CfnOutput(self, "BatchInferenceStateMachineArn", value=self.state_machine.state_machine_arn, description="Start a batch here")
         cdk.CfnOutput(self, "BatchInferenceCodeUri", value=self.code_uri, description="The three scripts every job runs (default code_uri)")
+        cdk.CfnOutput(
+            self,
+            "BatchOutputUri",
+            value=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_OUTPUT_PREFIX}",
+            description="Give each run an output_uri under this prefix; its results land in <output_uri>/<execution name>/",
+        )
 
     def _schedule(self, prefix: str, schedule: BatchSchedule) -> scheduler.CfnSchedule:
         """EventBridge Scheduler starts the workflow on `schedule.expression` with the configured input."""

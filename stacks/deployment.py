@@ -20,7 +20,7 @@ from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimi
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.data_quality_monitor import DataQualityMonitor
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
-from mlops_constructs.environment_dashboard import EnvironmentDashboard
+from mlops_constructs.environment_dashboard import EnvironmentDashboard, dashboard_url
 from mlops_constructs.served_model_role import ServedModelRole
 from stacks.storage import MonitoringPaths
 
@@ -142,6 +142,10 @@ class DeploymentStack(cdk.Stack):
             pipeline_names=pipeline_names,
             deployer=self.deployer.state_machine,
         ).dashboard
+
+        cdk.CfnOutput(self, "EndpointName", value=self.endpoint_name, description="Call the served model here (sagemaker-runtime invoke-endpoint)")
+        cdk.CfnOutput(self, "DeployerStateMachineArn", value=self.deployer.state_machine.state_machine_arn, description="The canary deployer: one execution per release")
+        cdk.CfnOutput(self, "DashboardUrl", value=dashboard_url(self, prefix), description="Endpoint, pipeline and deployment metrics")
 
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -150,6 +151,23 @@ def add_environments(
     stages = [EnvironmentStage(app, config, render_cache) for config in load_environments(config_dir, names)]
     enable_compliance_checks(app)
     return stages
+
+
+# Beside the cloud assembly: cdk.out/pipelines/<env>/<pipeline>.json.
+PIPELINE_DEFINITIONS_DIR = "pipelines"
+
+
+def write_pipeline_definitions(outdir: Path, stages: list[EnvironmentStage]) -> None:
+    """Every environment's pipeline definitions, indented, under names that say what they are.
+
+    The upserts deploy them as assets named by content hash, so a pipeline change shows in `cdk diff` as
+    a new hash only; these files are what a reviewer reads, and diffs against a previous synth.
+    """
+    for stage in stages:
+        folder = outdir / PIPELINE_DEFINITIONS_DIR / stage.config.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, definition in stage.model_build.pipeline_definitions.items():
+            (folder / f"{name}.json").write_text(json.dumps(definition, indent=2, sort_keys=True) + "\n")
 
 
 def enable_compliance_checks(app: cdk.App) -> None:

@@ -147,6 +147,8 @@ class ModelBuildStack(cdk.Stack):
             }
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
+        # pipeline_code/ folder -> the definition its upsert deploys (deploy-time values as ${placeholders}).
+        self.pipeline_definitions: dict[str, dict] = {}
         names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
         for name in names:
             if model_build.trigger(name).trigger != "none" and len(name) > SCHEDULE_NAME_MAX_LENGTH:
@@ -175,7 +177,7 @@ class ModelBuildStack(cdk.Stack):
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
-            definition = json.loads(rendered.path.read_text())
+            definition = self.pipeline_definitions[name] = json.loads(rendered.path.read_text())
             if model_build.trigger(name).trigger == "upload" and INPUT_DATA_PARAMETER not in {p["Name"] for p in definition["Parameters"]}:
                 raise PipelineFolderError(
                     f"pipeline_code/{name}/: config starts it on uploads and passes the upload prefix as parameter "
@@ -220,6 +222,18 @@ class ModelBuildStack(cdk.Stack):
                 )
             elif trigger.trigger == "schedule":
                 self.triggers.start_on_schedule(name, pipeline_arn=pipeline_arn, expression=trigger.schedule)
+
+        cdk.CfnOutput(self, "ModelPackageGroupName", value=self.model_package_group.model_package_group_name, description="Review and approve model versions here")
+        cdk.CfnOutput(self, "PipelineNames", value=",".join(names.values()), description="The SageMaker pipelines this stack deploys, one per pipeline_code/ folder")
+        for name in names:
+            trigger = model_build.trigger(name)
+            if trigger.trigger == "upload":
+                cdk.CfnOutput(
+                    self,
+                    f"{_camel_case(name)}DataUri",
+                    value=f"s3://{data_bucket.bucket_name}/{trigger.prefix}",
+                    description=f"Uploads here ending in '{trigger.suffix or ''}' start pipeline {names[name]}",
+                )
 
     def _reviewer_policy(self, prefix: str, role_names: list[str]) -> iam.ManagedPolicy:
         """Approving or rejecting this environment's model packages: the reviewer's permission.
@@ -279,6 +293,11 @@ class ModelBuildStack(cdk.Stack):
             )
         )
         return {file_name: asset.s3_object_url for file_name, asset in assets.items()}
+
+
+def _camel_case(folder: str) -> str:
+    """``churn-model`` -> ``ChurnModel``: a pipeline folder as part of an output's name."""
+    return "".join(part.capitalize() for part in folder.split("-"))
 
 
 def _registered_images(definition: dict) -> list[str]:

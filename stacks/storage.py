@@ -34,6 +34,8 @@ BATCH_INFERENCE_CODE = Path(__file__).resolve().parent.parent / "pipeline_code" 
 BATCH_INFERENCE_SCRIPTS = ("preprocessing.py", "predict.py", "postprocessing.py")
 # Where the batch inference scripts are delivered in the artifacts bucket: the workflow's default code_uri.
 BATCH_INFERENCE_CODE_PREFIX = "batch-inference/code/"
+# Where batch results are meant to go in the artifacts bucket (a run's output_uri names a folder under it).
+BATCH_INFERENCE_OUTPUT_PREFIX = "batch-inference/output/"
 
 
 class StorageStack(cdk.Stack):
@@ -137,6 +139,10 @@ class StorageStack(cdk.Stack):
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
         self.batch_inference_access_policy = self._batch_inference_access_policy(prefix)
         self.batch_inference_code_uri = self._deliver_batch_inference_code()
+
+        # Bucket names are generated; these outputs are where people find them (`make outputs ENV=<env>`).
+        cdk.CfnOutput(self, "TrainingDataBucketName", value=self.data_bucket.bucket_name, description="Training data; see the model-build stack's *DataUri outputs for the upload prefixes")
+        cdk.CfnOutput(self, "ArtifactsBucketName", value=self.artifacts_bucket.bucket_name, description="Pipeline outputs, model artifacts, batch inference code and results")
 
     def _data_access_policy(self, prefix: str) -> iam.ManagedPolicy:
         """Read/write on this environment's buckets and images, for every role that does ML work here.

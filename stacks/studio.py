@@ -122,6 +122,9 @@ class StudioStack(cdk.Stack):
 
         self._allow_studio_self_service()
 
+        cdk.CfnOutput(self, "StudioDomainId", value=self.domain.attr_domain_id, description="The Studio domain")
+        cdk.CfnOutput(self, "StudioUrl", value=self.domain.attr_url, description="Studio's address; open it as a user profile (see the docs, first day)")
+
     def _execution_role(
         self,
         data_access_policy: iam.IManagedPolicy,

@@ -15,7 +15,7 @@ import yaml
 from config import ENVIRONMENTS, EnvironmentConfig, load_environment
 from config.settings import ModelBuild
 from pipeline_code.settings import PipelineSettings
-from stacks.environment import add_environments, new_app
+from stacks.environment import add_environments, new_app, write_pipeline_definitions
 from stacks.model_build import ModelBuildStack
 from stacks.storage import StorageStack
 
@@ -97,6 +97,7 @@ def synthesize(
     app = new_app(outdir=str(outdir), context=cdk_json_context())
     stages = add_environments(app, config_dir, render_cache, environments)
     app.synth()
+    write_pipeline_definitions(outdir, stages)
     synthesis = {
         "config_dir": str(config_dir),
         "render_seconds": sum(stage.model_build.render_seconds for stage in stages),

@@ -14,6 +14,15 @@ from pipeline_code.render import SOURCE_ARCHIVE
 from pipeline_code.settings import ARTIFACTS_PREFIX, INFERENCE_CODE_DIR, SKLEARN_VERSION, PipelineSettings
 
 TRAINING_ENTRY_POINT = "train.py"
+# The training step's hyperparameters, declared here only: each is a pipeline parameter with this default,
+# which a run may override (Studio's "Execute", `aws sagemaker start-pipeline-execution
+# --pipeline-parameters`), passed to train.py as the --argument it requires.
+HYPERPARAMETERS = {
+    # parameter: (train.py argument, default)
+    "NEstimators": ("n-estimators", 200),
+    "MaxDepth": ("max-depth", 8),
+    "RandomState": ("random-state", 42),
+}
 
 
 def build_pipeline(settings: PipelineSettings, session):
@@ -25,7 +34,7 @@ def build_pipeline(settings: PipelineSettings, session):
     from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
-    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
@@ -54,6 +63,7 @@ def build_pipeline(settings: PipelineSettings, session):
     processing_instance = ParameterString("ProcessingInstanceType", default_value=settings.processing_instance_type)
     training_instance = ParameterString("TrainingInstanceType", default_value=settings.training_instance_type)
     auc_threshold = ParameterFloat("AucThreshold", default_value=settings.auc_threshold)
+    hyperparameters = {name: ParameterInteger(name, default_value=default) for name, (_, default) in HYPERPARAMETERS.items()}
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
 
     sklearn_image = image_uris.retrieve("sklearn", region=settings.region, version=SKLEARN_VERSION, instance_type="ml.m5.large")
@@ -98,8 +108,8 @@ def build_pipeline(settings: PipelineSettings, session):
             # The scikit-learn container's script mode: it downloads this archive and runs the entry point.
             "sagemaker_program": TRAINING_ENTRY_POINT,
             "sagemaker_submit_directory": settings.script_uris[SOURCE_ARCHIVE],
-            "n-estimators": 200,
-            "max-depth": 8,
+            # CreateTrainingJob takes hyperparameter values as strings only; Std:Join makes a string of the number.
+            **{argument: hyperparameters[name].to_string() for name, (argument, _) in HYPERPARAMETERS.items()},
         },
         sagemaker_session=session,
         # MLflow's own variables: train.py logs its parameters and validation metrics to this server.
@@ -182,7 +192,7 @@ def build_pipeline(settings: PipelineSettings, session):
 
     return Pipeline(
         name=settings.pipeline_name,
-        parameters=[input_data, processing_instance, training_instance, auc_threshold],
+        parameters=[input_data, processing_instance, training_instance, auc_threshold, *hyperparameters.values()],
         # The experiment is the pipeline, <project>-<env>-training, so each environment's runs stay apart; set in
         # every region, since the SDK's default applies only where it believes Experiments is available.
         pipeline_experiment_config=PipelineExperimentConfig(ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID),

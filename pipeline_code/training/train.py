@@ -43,10 +43,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--train-dir", default=os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
     parser.add_argument("--validation-dir", default=os.environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
-    # Hyperparameters arrive as command-line arguments in script mode.
-    parser.add_argument("--n-estimators", type=int, default=200)
-    parser.add_argument("--max-depth", type=int, default=8)
-    parser.add_argument("--random-state", type=int, default=42)
+    # Hyperparameters arrive as command-line arguments in script mode. No defaults: the pipeline's parameters
+    # (HYPERPARAMETERS in pipeline.py) are the one place they are set, so a local run names them too.
+    parser.add_argument("--n-estimators", type=int, required=True)
+    parser.add_argument("--max-depth", type=int, required=True)
+    parser.add_argument("--random-state", type=int, required=True)
     return parser.parse_args(argv)
 
 

@@ -22,7 +22,7 @@ from pipeline_code import render
 from pipeline_code.batch_inference import postprocessing, predict, preprocessing
 from pipeline_code.training import preprocess as training_preprocess
 from pipeline_code.training import train as training_train
-from tests.pipeline_code.model_artifact import package_model
+from tests.pipeline_code.model_artifact import hyperparameter_arguments, package_model
 
 FOLDER = render.PACKAGE_DIR / "batch_inference"
 # Rows of the 569 in each batch file; clinic-a keeps the label column, which scoring ignores.
@@ -47,7 +47,7 @@ def model_dir(breast_cancer, tmp_path_factory) -> Path:
             "--train-dir", str(work / "processed" / "train"),
             "--validation-dir", str(work / "processed" / "validation"),
             "--model-dir", str(work / "model"),
-            "--n-estimators", "50",
+            *hyperparameter_arguments(NEstimators=50),
         ]
     ) == 0
     return package_model(work / "model", work / "artifact").parent

@@ -22,7 +22,8 @@ from moto import mock_aws
 
 from pipeline_code import render
 from tests.pipeline_code.mlflow_server import FakeMlflowTrackingServer, mlflow_tracking_server
-from tests.pipeline_code.model_artifact import package_model
+from pipeline_code.training.pipeline import HYPERPARAMETERS
+from tests.pipeline_code.model_artifact import hyperparameter_arguments, package_model
 
 # pandas and scikit-learn are imported by the tests that use them: every xdist worker imports this module to
 # collect it, and only the one that runs these tests needs them (about 2 s of imports).
@@ -56,7 +57,7 @@ def pipeline_run(scripts, breast_cancer_csv, tmp_path_factory) -> dict[str, Path
     processed, model, evaluation = work / "processed", work / "model", work / "evaluation"
     assert scripts.preprocess.main(["--input-dir", str(breast_cancer_csv), "--output-dir", str(processed)]) == 0
     assert scripts.train.main(
-        ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model), "--n-estimators", "50"]
+        ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model), *hyperparameter_arguments(NEstimators=50)]
     ) == 0
     # The evaluation step receives the training job's output as model.tar.gz.
     packaged = package_model(model, work / "packaged-model").parent
@@ -96,6 +97,25 @@ def test_preprocess_records_the_s3_object_versions_it_read(scripts, breast_cance
     (entry,) = json.loads((tmp_path / "manifest" / "manifest.json").read_text())["objects"]
     assert entry["s3_uri"] == "s3://data/training/breast_cancer.csv"
     assert entry["version_id"] == version
+
+
+@pytest.mark.parametrize("left_out", [argument for argument, _ in HYPERPARAMETERS.values()])
+def test_train_requires_every_hyperparameter_so_no_default_hides_the_pipelines(scripts, left_out, capsys):
+    arguments = hyperparameter_arguments()
+    position = arguments.index(f"--{left_out}")
+    del arguments[position:position + 2]
+
+    with pytest.raises(SystemExit):
+        scripts.train.parse_args(["--train-dir", "t", "--validation-dir", "v", "--model-dir", "m", *arguments])
+    assert f"--{left_out}" in capsys.readouterr().err
+
+
+def test_train_reads_the_hyperparameters_the_pipeline_passes(scripts):
+    arguments = scripts.train.parse_args(["--train-dir", "t", "--validation-dir", "v", "--model-dir", "m", *hyperparameter_arguments(MaxDepth=3)])
+
+    assert (arguments.n_estimators, arguments.max_depth, arguments.random_state) == (
+        HYPERPARAMETERS["NEstimators"][1], 3, HYPERPARAMETERS["RandomState"][1]
+    )
 
 
 def test_train_writes_a_model_the_serving_container_can_load(scripts, pipeline_run):
@@ -234,7 +254,7 @@ TRACKING_SERVER = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-serv
 def _train(scripts, pipeline_run, model_dir: Path) -> int:
     processed = pipeline_run["processed"]
     return scripts.train.main(
-        ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model_dir), "--n-estimators", "20"]
+        ["--train-dir", str(processed / "train"), "--validation-dir", str(processed / "validation"), "--model-dir", str(model_dir), *hyperparameter_arguments(NEstimators=20)]
     )
 
 

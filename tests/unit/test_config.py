@@ -383,3 +383,32 @@ def test_batch_inference_image_build_repository_is_owner_slash_name(tmp_path):
     message = _batch_error(tmp_path, image_build={"connection_arn": arn, "repository": "https://github.com/org/repo"})
 
     assert "batch_inference.image_build.repository" in message
+
+
+def test_manual_approval_with_no_notification_target_names_the_keys_to_set(tmp_path):
+    def gate_nobody_hears(config):
+        config["deployment"]["manual_approval"] = True
+        config["notifications"] = {"emails": []}
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(_write_variant(tmp_path, gate_nobody_hears), "dev")
+
+    message = str(error.value)
+    assert "dev.yaml" in message
+    assert "deployment.manual_approval" in message
+    assert "notifications.emails" in message and "notifications.slack" in message
+    # The check is about two keys, so it names them instead of dumping the whole file back.
+    assert "(got {" not in message
+
+
+@pytest.mark.parametrize(
+    "target",
+    [{"emails": ["release-managers@example.com"]}, {"slack": {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCD"}}],
+    ids=["emails", "slack"],
+)
+def test_manual_approval_with_a_notification_target_is_accepted(tmp_path, target):
+    def gate_with_target(config):
+        config["deployment"]["manual_approval"] = True
+        config["notifications"] = target
+
+    assert load_environment(_write_variant(tmp_path, gate_with_target), "dev").deployment.manual_approval

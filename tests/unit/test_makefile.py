@@ -14,7 +14,7 @@ def _make(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["make", "--no-print-directory", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("target", ["deploy", "diff", "destroy"])
+@pytest.mark.parametrize("target", ["deploy", "diff", "destroy", "outputs"])
 def test_unknown_environment_fails_listing_the_valid_ones(target):
     result = _make(target, "ENV=nope")
 

@@ -226,11 +226,12 @@ def test_failed_invocations_of_the_notify_function_are_retried_then_dead_lettere
 # -- the optional pieces -----------------------------------------------------------------------------
 
 
-def test_shipped_environments_subscribe_no_address_and_post_to_no_chat(synthesized: Synthesized, environment):
+def test_environments_subscribe_exactly_their_configured_addresses_and_post_to_no_unconfigured_chat(synthesized: Synthesized, environment):
     operations = synthesized.template(environment, "operations")
+    notifications = synthesized.config(environment).notifications
 
-    assert resources(operations, "AWS::SNS::Subscription") == {}
-    assert resources(operations, "AWS::Chatbot::SlackChannelConfiguration") == {}
+    assert sorted(s["Endpoint"] for s in properties(operations, "AWS::SNS::Subscription")) == sorted(notifications.emails)
+    assert len(resources(operations, "AWS::Chatbot::SlackChannelConfiguration")) == (1 if notifications.slack else 0)
 
 
 def test_each_configured_address_subscribes_to_the_deployment_topic(everything_on: Synthesized):

@@ -11,6 +11,7 @@ import pytest
 from config import load_environment
 from pipeline_code import render
 from pipeline_code.settings import INFERENCE_CODE_DIR
+from stacks.environment import PIPELINE_DEFINITIONS_DIR
 from tests.synth import CONFIG_DIR, Synthesized
 
 
@@ -170,3 +171,11 @@ def test_every_job_runs_in_the_environments_subnets_and_security_group_where_stu
 @pytest.mark.parametrize("environment", ["dev"])
 def test_jobs_use_sagemakers_network_where_studio_is_public(definition, environment):
     assert all(_vpc_config(step) is None for step in _jobs(definition))
+
+
+def test_each_environments_definition_is_written_under_a_stable_readable_name(synthesized: Synthesized, environment, pipeline):
+    written = synthesized.outdir / PIPELINE_DEFINITIONS_DIR / environment / f"{pipeline}.json"
+
+    assert json.loads(written.read_text()) == synthesized.pipeline_definition(environment, pipeline)
+    # Indented, one value a line: a changed hyperparameter is a one-line diff between two synths.
+    assert len(written.read_text().splitlines()) > 100

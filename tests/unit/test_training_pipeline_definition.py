@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config import load_environment
+from pipeline_code.training.pipeline import HYPERPARAMETERS
 from tests.synth import CONFIG_DIR, Synthesized
 
 
@@ -57,6 +58,22 @@ def test_parameters_default_to_the_environments_config(definition, environment):
         "ProcessingInstanceType": config.processing_instance_type,
         "TrainingInstanceType": config.training_instance_type,
         "AucThreshold": config.auc_threshold,
+        **{name: default for name, (_, default) in HYPERPARAMETERS.items()},
+    }
+
+
+def test_hyperparameters_are_integer_parameters_a_run_can_override(definition):
+    types = {p["Name"]: p["Type"] for p in definition["Parameters"]}
+
+    assert {name: types.get(name) for name in HYPERPARAMETERS} == dict.fromkeys(HYPERPARAMETERS, "Integer")
+
+
+def test_train_step_passes_each_hyperparameter_parameter_as_a_string_argument(definition):
+    passed = _step(definition, "Train")["Arguments"]["HyperParameters"]
+
+    # CreateTrainingJob accepts only string values; Std:Join turns the integer parameter into one at run time.
+    assert {argument: passed.get(argument) for argument, _ in HYPERPARAMETERS.values()} == {
+        argument: {"Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{name}"}]}} for name, (argument, _) in HYPERPARAMETERS.items()
     }
 
 
