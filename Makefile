@@ -75,10 +75,10 @@ outputs: check-env ## Print the stack outputs of ENV (bucket names, endpoint, st
 bench: setup ## Measure synth, the tests and the deployer against their budgets
 	$(PY) scripts/bench.py
 
-lint: setup ## Check the Python code with ruff (rules in pyproject.toml)
+lint: $(VENV)/.installed ## Check the Python code with ruff (rules in pyproject.toml)
 	$(VENV)/bin/ruff check .
 
-docs: setup ## Build the documentation site from docs/ into site/, failing on a broken link or anchor
+docs: $(VENV)/.installed ## Build the documentation site from docs/ into site/, failing on a broken link or anchor
 	$(PY) -m mkdocs build --strict
 
 clean: ## Remove cdk.out, site, .pytest_cache and .bench (keeps .venv and node_modules)
