@@ -1,2 +1,2 @@
 """Reusable L3 constructs. Not named `constructs`: a top-level package of that name would shadow the
-`constructs` library that aws-cdk-lib imports (see README)."""
+`constructs` library that aws-cdk-lib imports (see docs/development.md, "Layout")."""
