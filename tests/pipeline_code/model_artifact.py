@@ -5,6 +5,11 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
+import pandas as pd
+
+from pipeline_code.training import preprocess as training_preprocess
+from pipeline_code.training import train as training_train
+
 
 def package_model(model_dir: Path, archive_dir: Path) -> Path:
     """``model.tar.gz`` of the model folder's files at its top level, as a training job uploads it."""
@@ -14,3 +19,18 @@ def package_model(model_dir: Path, archive_dir: Path) -> Path:
         for path in sorted(model_dir.iterdir()):
             tar.add(path, arcname=path.name)
     return archive
+
+
+def train_model_artifact(data: pd.DataFrame, work: Path, *, n_estimators: int | None = None) -> Path:
+    """The training pipeline's ``model.tar.gz``, made from `data` by its own preprocess and train steps (with their
+    default hyperparameters unless `n_estimators` is given)."""
+    (work / "input").mkdir(parents=True, exist_ok=True)
+    data.to_csv(work / "input" / "data.csv", index=False)
+    if training_preprocess.main(["--input-dir", str(work / "input"), "--output-dir", str(work / "processed")]) != 0:
+        raise RuntimeError("the training pipeline's preprocess step failed")
+    arguments = ["--train-dir", str(work / "processed" / "train"), "--validation-dir", str(work / "processed" / "validation"), "--model-dir", str(work / "model")]
+    if n_estimators is not None:
+        arguments += ["--n-estimators", str(n_estimators)]
+    if training_train.main(arguments) != 0:
+        raise RuntimeError("the training pipeline's train step failed")
+    return package_model(work / "model", work / "artifact")

@@ -26,9 +26,7 @@ from sklearn.datasets import load_breast_cancer
 
 from pipeline_code import render
 from pipeline_code.batch_inference import postprocessing, predict, preprocessing
-from pipeline_code.training import preprocess as training_preprocess
-from pipeline_code.training import train as training_train
-from tests.pipeline_code.model_artifact import package_model
+from tests.pipeline_code.model_artifact import train_model_artifact
 
 FOLDER = render.PACKAGE_DIR / "batch_inference"
 FEATURE_COUNT = 30
@@ -49,19 +47,7 @@ def breast_cancer() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model_dir(breast_cancer, tmp_path_factory) -> Path:
     """A folder holding the training pipeline's model.tar.gz, made by its own preprocess and train steps."""
-    work = tmp_path_factory.mktemp("training")
-    (work / "input").mkdir()
-    breast_cancer.to_csv(work / "input" / "breast_cancer.csv", index=False)
-    assert training_preprocess.main(["--input-dir", str(work / "input"), "--output-dir", str(work / "processed")]) == 0
-    assert training_train.main(
-        [
-            "--train-dir", str(work / "processed" / "train"),
-            "--validation-dir", str(work / "processed" / "validation"),
-            "--model-dir", str(work / "model"),
-            "--n-estimators", "50",
-        ]
-    ) == 0
-    return package_model(work / "model", work / "artifact").parent
+    return train_model_artifact(breast_cancer, tmp_path_factory.mktemp("training"), n_estimators=50).parent
 
 
 def write_input(frame: pd.DataFrame, path: Path) -> Path:
