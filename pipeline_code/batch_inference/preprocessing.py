@@ -169,7 +169,7 @@ def _conversion_failure(source: InputFile, error: Exception) -> BadInput:
     if found and int(found.group(1)) < len(source.columns):
         column, value = source.columns[int(found.group(1))], found.group(2)
         return BadInput(f"{source.name}: feature columns must be numeric; these are not: {column} (it holds '{value}')")
-    return BadInput(f"{source.name} cannot be read: {error}")
+    return BadInput(f"{source.name} cannot be read as {'CSV' if source.is_csv else 'Parquet'}: {error}")
 
 
 def feature_chunks(source: InputFile, rows_per_chunk: int) -> Iterator[pa.Table]:
