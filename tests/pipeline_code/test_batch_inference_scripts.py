@@ -517,3 +517,15 @@ def test_a_failing_script_exits_non_zero_with_its_message_on_stderr_and_in_the_m
     assert result.returncode == 1
     assert result.stderr.startswith("Postprocessing failed: no *.predictions.parquet files under")
     assert message_file.read_text() == result.stderr.strip()
+
+
+def test_a_label_of_words_and_a_column_that_turns_from_integers_to_decimals_are_prepared(tmp_path):
+    """The label is never parsed as a feature, and a feature's type is float64 whatever its first chunk held."""
+    rows = [f"{n},benign" for n in range(150_000)] + ["2.5,malignant"]
+    _write(tmp_path / "in" / "monday.csv", "mean radius,target\n" + "\n".join(rows) + "\n")
+
+    assert preprocessing.main(["--input-dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"), "--failure-message-file", str(tmp_path / "message")]) == 0
+
+    prepared = pd.concat(_parts(tmp_path / "out").values(), ignore_index=True)
+    assert list(prepared.columns) == ["row", "mean radius"]
+    assert prepared["mean radius"].iloc[-1] == 2.5
