@@ -1,5 +1,5 @@
 """The three processing jobs: Preprocess -> Inference -> Postprocess, each a `createProcessingJob.sync` task
-that fails the execution with the job's own FailureReason."""
+that fails the execution with the job's own FailureReason and the ExitMessage its script left."""
 
 from __future__ import annotations
 

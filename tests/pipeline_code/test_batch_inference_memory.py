@@ -79,8 +79,7 @@ def work(tmp_path_factory) -> Path:
         (directory / run / "input").mkdir(parents=True)
         with open(directory / run / "input" / f"{run}.csv", "wb") as file:
             file.write(header)
-            for _ in range(rows // block_rows):
-                file.write(text)
+            file.writelines(text for _ in range(rows // block_rows))
     for run, rows in PREDICTION_ROWS.items():
         write_predictions(directory / run / "scored", rows, rng)
     train_model_artifact(data, directory / "training", n_estimators=20)
