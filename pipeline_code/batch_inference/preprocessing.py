@@ -131,7 +131,7 @@ def _open_csv(path: Path, convert_options: pa_csv.ConvertOptions | None = None) 
 
 
 def check_header(path: Path, name: str, label_column: str) -> InputFile:
-    """The file's columns, checked from its header (and, for CSV, the types of its first chunk); nothing is written."""
+    """The file's columns, checked from its header (and, for CSV, the types in its first 1 MB); nothing is written."""
     if path.stat().st_size == 0:
         raise BadInput(f"{name} is empty")
     is_csv = name.endswith(CSV_SUFFIXES)
