@@ -6,13 +6,17 @@ Prints one line per figure; run it on an otherwise idle machine, the spread betw
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -128,6 +132,170 @@ def batch_inference_figures() -> None:
         )
 
 
+# Batch inference at scale (issue 21): the bundled breast-cancer data repeated 1,760 times with noise.
+BATCH_BENCH_DIR = ROOT / ".bench" / "batch-scale"
+BATCH_REPEATS = 1760
+BATCH_NOISE_SEED = 21
+# What the three scripts end to end may take, as a multiple of the one-process reference; and each step's peak
+# memory, beyond the model's own size.
+BATCH_BUDGET_RATIO = 1.5
+BATCH_MEMORY_BOUND_BYTES = 512 * 2**20
+BATCH_CODE = ROOT / "pipeline_code" / "batch_inference"
+# The work itself in one process, as issue 21 measured it: read the CSV once, predict_proba once, write the
+# predictions once.
+BATCH_REFERENCE = """
+import json, sys, tarfile, tempfile
+from pathlib import Path
+import joblib, numpy as np, pandas as pd
+input_csv, model_archive, output_csv = sys.argv[1:]
+with tempfile.TemporaryDirectory() as unpacked, tarfile.open(model_archive) as tar:
+    tar.extractall(unpacked, filter="data")
+    model = joblib.load(Path(unpacked) / "model.joblib")
+    features = json.loads((Path(unpacked) / "features.json").read_text())
+data = pd.read_csv(input_csv)
+probabilities = model.predict_proba(data[features])
+labels = model.classes_[probabilities.argmax(axis=1)]
+pd.DataFrame({"row": np.arange(len(data)), "prediction": labels, "positive_probability": probabilities[:, 1],
+              "is_positive": (labels == model.classes_[1]).astype(int)}).to_csv(output_csv, index=False)
+"""
+# Runs a script as `python3 script.py ...` would, then reports the process's peak resident memory (the kernel's
+# VmHWM: getrusage's ru_maxrss of a child starts at the peak of the process that started it).
+PEAK_MEMORY_WRAPPER = """
+import re, runpy, sys
+from pathlib import Path
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
+    sys.stderr.write(f"\\npeak-memory-kb {peak_kb}\\n")
+"""
+
+
+@dataclass
+class Measured:
+    seconds: float
+    cpu_seconds: float  # user + system: on a machine others load too, the part of the wall time that is ours
+    peak_bytes: int
+    stdout: str
+
+
+def measured_run(script: Path, arguments: list[str], *, one_core: bool = False) -> Measured:
+    """Wall seconds and peak memory of `python3 script arguments...` in a process of its own."""
+    command = [sys.executable, "-c", PEAK_MEMORY_WRAPPER, str(script), *arguments]
+    if one_core:
+        command = ["taskset", "--cpu-list", str(min(os.sched_getaffinity(0))), *command]
+    cpu_before = children_cpu_seconds()
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{script.name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    peak_kb = int(result.stderr.rsplit("peak-memory-kb ", 1)[1])
+    return Measured(seconds, children_cpu_seconds() - cpu_before, peak_kb * 1024, result.stdout.strip())
+
+
+def batch_bench_inputs() -> tuple[Path, Path]:
+    """The 1,001,440-row CSV and the training pipeline's model.tar.gz, made once and kept under .bench/."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    from sklearn.datasets import load_breast_cancer
+
+    from tests.pipeline_code.model_artifact import train_model_artifact
+
+    data = load_breast_cancer(as_frame=True).frame
+    # The generator's version and parameters: a change makes new files instead of reusing stale ones.
+    stamp = f"v1 repeats={BATCH_REPEATS} seed={BATCH_NOISE_SEED} rows={len(data)}"
+    input_csv = BATCH_BENCH_DIR / "input" / "breast-cancer-repeated.csv"
+    model_archive = BATCH_BENCH_DIR / "training" / "artifact" / "model.tar.gz"
+    stamp_file = BATCH_BENCH_DIR / "stamp"
+    if stamp_file.is_file() and stamp_file.read_text() == stamp and input_csv.is_file() and model_archive.is_file():
+        return input_csv, model_archive
+    shutil.rmtree(BATCH_BENCH_DIR, ignore_errors=True)
+    features = data.drop(columns="target")
+    values = np.tile(features.to_numpy(), (BATCH_REPEATS, 1))
+    values *= 1 + np.random.default_rng(BATCH_NOISE_SEED).normal(0, 0.01, values.shape)
+    table = pa.table({**{column: values[:, index] for index, column in enumerate(features.columns)}, "target": np.tile(data["target"].to_numpy(), BATCH_REPEATS)})
+    input_csv.parent.mkdir(parents=True)
+    pa_csv.write_csv(table, input_csv)
+    # The pipeline's own preprocess and train steps, with the pipeline's hyperparameters (the train step's defaults);
+    # what they print is not a figure.
+    with contextlib.redirect_stdout(io.StringIO()):
+        train_model_artifact(data, BATCH_BENCH_DIR / "training")
+    stamp_file.write_text(stamp)
+    return input_csv, model_archive
+
+
+def batch_scripts_end_to_end(input_csv: Path, model_archive: Path, work: Path, *, one_core: bool = False) -> dict[str, Measured]:
+    """The three scripts as the workflow chains them, on one instance."""
+    run = {name: work / name for name in ("preprocessed", "predictions", "output")}
+    for folder in run.values():
+        shutil.rmtree(folder, ignore_errors=True)
+    message = ["--failure-message-file", str(work / "message")]
+    return {
+        "preprocessing.py": measured_run(BATCH_CODE / "preprocessing.py", ["--input-dir", str(input_csv.parent), "--output-dir", str(run["preprocessed"]), *message], one_core=one_core),
+        "predict.py": measured_run(
+            BATCH_CODE / "predict.py",
+            ["--input-dir", str(run["preprocessed"]), "--model-dir", str(model_archive.parent), "--output-dir", str(run["predictions"]), *message],
+            one_core=one_core,
+        ),
+        "postprocessing.py": measured_run(BATCH_CODE / "postprocessing.py", ["--input-dir", str(run["predictions"]), "--output-dir", str(run["output"]), *message], one_core=one_core),
+    }
+
+
+def gigabytes(size: int) -> str:
+    return f"{size / 2**30:.2f} GB"
+
+
+def batch_scale_figures(rounds: int = 2) -> None:
+    """The three batch scripts on 1,001,440 rows against the one-process reference, side by side, each step's
+    peak memory, and the speed-up from one core to all of them."""
+    input_csv, model_archive = batch_bench_inputs()
+    cores = len(os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory(dir=BATCH_BENCH_DIR) as work_dir:
+        work = Path(work_dir)
+        reference_script = work / "reference.py"
+        reference_script.write_text(BATCH_REFERENCE)
+        references, scripts = [], []
+        # Interleaved, so that load from other processes falls on both alike; the best of each.
+        for _ in range(rounds):
+            references.append(measured_run(reference_script, [str(input_csv), str(model_archive), str(work / "reference.csv")]))
+            scripts.append(batch_scripts_end_to_end(input_csv, model_archive, work))
+        one_core = batch_scripts_end_to_end(input_csv, model_archive, work, one_core=True)
+        summary = json.loads((work / "output" / "summary.json").read_text())
+    reference = min(references, key=lambda measured: measured.seconds)
+    steps = min(scripts, key=lambda run: sum(measured.seconds for measured in run.values()))
+    total = sum(measured.seconds for measured in steps.values())
+    total_cpu = sum(measured.cpu_seconds for measured in steps.values())
+    one_core_total = sum(measured.seconds for measured in one_core.values())
+    with tarfile.open(model_archive) as tar:
+        model_bytes = tar.getmember("model.joblib").size
+    bound = BATCH_MEMORY_BOUND_BYTES + model_bytes
+    ratio = total / reference.seconds
+    print(
+        f"batch inference at scale: {summary['rows']:,} rows x 30 features ({input_csv.stat().st_size / 2**20:.0f} MB of CSV), the training "
+        f"pipeline's random forest, on {cores} cores (best of {rounds} interleaved runs each):"
+    )
+    print(
+        f"  the work itself in one process (read the CSV, predict_proba once, write the predictions): {reference.seconds:.1f} s "
+        f"({reference.cpu_seconds:.1f} s CPU), peak {gigabytes(reference.peak_bytes)}"
+    )
+    for name, measured in steps.items():
+        verdict = "within" if measured.peak_bytes <= bound else "OVER"
+        print(f"  {name}: {measured.seconds:.1f} s ({measured.cpu_seconds:.1f} s CPU), peak {gigabytes(measured.peak_bytes)} ({verdict} 512 MB + the model's {model_bytes / 2**20:.1f} MB); {measured.stdout.splitlines()[-1]}")
+    print(
+        f"  the three scripts end to end: {total:.1f} s = {ratio:.2f} x the one-process reference (budget {BATCH_BUDGET_RATIO} x: "
+        f"{'within' if ratio <= BATCH_BUDGET_RATIO else 'OVER'}); {total_cpu:.1f} s CPU = {total_cpu / reference.cpu_seconds:.2f} x the reference's; "
+        f"{summary['rows'] / total:,.0f} rows/s on this {cores}-core machine (load average {os.getloadavg()[0]:.1f} at the end)"
+    )
+    print(
+        f"  on 1 core (taskset): {one_core_total:.1f} s end to end "
+        f"({', '.join(f'{name} {measured.seconds:.1f} s' for name, measured in one_core.items())}); "
+        f"{cores} cores are {one_core_total / total:.2f} x as fast"
+    )
+
+
 def synth_split() -> dict[str, float]:
     """Where a synth of all environments spends its time (warm render cache), in wall seconds: measured in a
     process of its own, run as cdk.json runs the app (`python -O`, without jsii's run-time type checks)."""
@@ -235,6 +403,7 @@ def main() -> None:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     deployer_figures()
     batch_inference_figures()
+    batch_scale_figures()
     cold, warm = render_seconds()
     print(f"pipeline rendering during synth (all environments): {cold:.1f} s with an empty cache, {warm:.2f} s cached")
     figures = synth_against_empty_app()
@@ -273,5 +442,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--synth-split"]:
         print(json.dumps(_synth_split_in_this_process()))
+    elif sys.argv[1:] == ["--batch-scale"]:
+        batch_scale_figures()
     else:
         main()

@@ -57,7 +57,7 @@ class BatchInferenceWorkflow(Construct):
     ``scikit_image_uri``, ``role``, ``instance_type``, ``instance_count``, ``volume_size``, ``max_runtime``,
     and ``model_package_arn`` or ``model_uri`` (default: the newest Approved package of
     `model_package_group_name`). A bad input fails with ``InvalidInput`` before any job starts; a job that
-    fails ends the execution with ``<Step>Failed`` and the job's FailureReason, and no later job starts.
+    fails ends the execution with ``<Step>Failed``, the job's FailureReason and its script's ExitMessage, and no later job starts.
     Jobs are named ``<job_name_prefix>-<MD5 of the execution ARN>-pre|infer|post`` and tagged with the
     execution ARN; stopping the execution stops the running job.
     """

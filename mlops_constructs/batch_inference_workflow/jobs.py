@@ -1,5 +1,5 @@
 """The three processing jobs: Preprocess -> Inference -> Postprocess, each a `createProcessingJob.sync` task
-that fails the execution with the job's own FailureReason."""
+that fails the execution with the job's own FailureReason and the ExitMessage its script left."""
 
 from __future__ import annotations
 
@@ -20,9 +20,6 @@ OUTPUT_DIR = "/opt/ml/processing/output"
 # What the optimised SageMaker integration reports for throttling and transient faults: the Java SDK's
 # generic exception for codes the API model does not declare, which is where ThrottlingException lands.
 JOB_TRANSIENT_ERRORS = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException", "SageMaker.InternalFailureException"]
-# A `.sync` task whose job ends Failed or Stopped fails with this error; the Cause is DescribeProcessingJob's
-# answer as JSON, FailureReason included.
-JOB_FAILED = "States.TaskFailed"
 
 
 @dataclass(frozen=True)
@@ -130,8 +127,9 @@ def processing_job(
 
 
 def fail_with_the_jobs_reason(scope: Construct, step: JobStep, state: sfn.CustomState) -> None:
-    """A job that ended Failed or Stopped fails the execution with `<Step>Failed` and the job's reason; a job
-    that could not be started (after retries) with the service's error."""
+    """A job that ended Failed or Stopped fails the execution with `<Step>Failed`, the job's FailureReason and the
+    ExitMessage its script left in /opt/ml/output/message (the file and column at fault); a job that could not
+    be started (after retries) with the service's error."""
     failed = sfn.Fail(scope, f"{step.name} failed", error=f"{step.name}Failed", cause_path="$.failure.reason")
     read = sfn.Pass(
         scope,
@@ -149,21 +147,27 @@ def fail_with_the_jobs_reason(scope: Construct, step: JobStep, state: sfn.Custom
         )
 
     job = ("$.failed.job.ProcessingJobName", "$.failed.job.ProcessingJobStatus")
-    with_reason = reason(f"Quote the reason {step.name} gave", f"{step.name} job {{}} ended {{}}: {{}}", *job, "$.failed.job.FailureReason")
-    without_reason = reason(f"Say {step.name} ended without a reason", f"{step.name} job {{}} ended {{}} without a FailureReason", *job)
+    failure_reason, exit_message = "$.failed.job.FailureReason", "$.failed.job.ExitMessage"
+    prefix = f"{step.name} job {{}} ended {{}}"
+    with_both = reason(f"Quote what {step.name} and its script said", f"{prefix}: {{}} ({{}})", *job, exit_message, failure_reason)
+    with_message = reason(f"Quote what the {step.name} script said", f"{prefix}: {{}}", *job, exit_message)
+    with_reason = reason(f"Quote the reason {step.name} gave", f"{prefix}: {{}}", *job, failure_reason)
+    without_reason = reason(f"Say {step.name} ended without a reason", f"{prefix} without a FailureReason", *job)
     read.next(
         sfn.Choice(scope, f"Did {step.name} give a reason?")
-        .when(sfn.Condition.is_present("$.failed.job.FailureReason"), with_reason.next(failed))
+        .when(sfn.Condition.and_(sfn.Condition.is_present(exit_message), sfn.Condition.is_present(failure_reason)), with_both.next(failed))
+        .when(sfn.Condition.is_present(exit_message), with_message.next(failed))
+        .when(sfn.Condition.is_present(failure_reason), with_reason.next(failed))
         .otherwise(without_reason.next(failed))
     )
     not_started = reason(f"Record why {step.name} could not run", f"{step.name} job could not run: {{}}: {{}}", "$.error.Error", "$.error.Cause")
     not_started.next(failed)
-    # The Cause of a job that ran is its description as JSON; anything else (a task that failed before its
-    # job existed) is quoted as it is rather than parsed.
+    # Which error a `.sync` job that ended Failed raises is not documented (States.TaskFailed, or the
+    # integration's SageMaker.AmazonSageMakerException): whatever its name, a Cause that is the job's description
+    # as JSON is read as one, and anything else (a task that failed before its job existed) is quoted as it is.
     described = (
         sfn.Choice(scope, f"Did the {step.name} job run?")
         .when(sfn.Condition.string_matches("$.error.Cause", "{*"), read)
         .otherwise(not_started)
     )
-    state.add_catch(described, errors=[JOB_FAILED], result_path="$.error")
-    state.add_catch(not_started, errors=["States.ALL"], result_path="$.error")
+    state.add_catch(described, errors=["States.ALL"], result_path="$.error")

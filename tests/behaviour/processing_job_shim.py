@@ -8,9 +8,12 @@ sides so a state machine meets processing jobs the way it does on AWS:
 - `arn:aws:states:::sagemaker:createProcessingJob.sync` creates the job through boto3 (so botocore checks the
   request against SageMaker's API model), then waits for it to end. `Completed`: the task's result is
   DescribeProcessingJob's answer. `Failed` or `Stopped`: the task fails with `States.TaskFailed` and that
-  answer, FailureReason included, as JSON in the Cause, as AWS documents for `.sync` jobs. A refused create
-  call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's name for every
-  SageMaker error code) and the code in the Cause.
+  answer, FailureReason and ExitMessage included, as JSON in the Cause, as AWS documents for `.sync` jobs. A
+  refused create call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's
+  name for every SageMaker error code) and the code in the Cause.
+- A job's ExitMessage is what its container left in /opt/ml/output/message (`next_job(exit_message=...)`), as
+  DescribeProcessingJob reports it after the job ended; SageMaker's own FailureReason for a script that exits
+  non-zero says only that.
 - Stopping the execution while a job runs stops the job (StopProcessingJob), as Step Functions does for `.sync`.
 - A job is `InProgress` for one DescribeProcessingJob read, then ends as the test scripted it with
   `ProcessingJobShim.next_job()` (default `Completed`); `hold()` keeps the jobs of a step `InProgress` until
@@ -70,6 +73,7 @@ class Job:
     request: dict[str, Any]
     outcome: str = "Completed"
     reason: str | None = None
+    exit_message: str | None = None
     reads: int = 0
     held: bool = False
     stopped: bool = False
@@ -90,13 +94,22 @@ class Job:
 class ProcessingJobShim:
     jobs: dict[str, Job] = field(default_factory=dict)
     stop_calls: list[str] = field(default_factory=list)
-    _scripts: list[tuple[Callable[[str], bool], str, str | None]] = field(default_factory=list)
+    _scripts: list[tuple[Callable[[str], bool], str, str | None, str | None]] = field(default_factory=list)
     _holds: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def next_job(self, outcome: str, *, named: Callable[[str], bool] = lambda name: True, reason: str | None = None) -> None:
-        """The next job created whose name satisfies `named` ends `outcome` ("Completed" or "Failed")."""
-        self._scripts.append((named, outcome, reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON))
+    def next_job(
+        self,
+        outcome: str,
+        *,
+        named: Callable[[str], bool] = lambda name: True,
+        reason: str | None = None,
+        exit_message: str | None = None,
+    ) -> None:
+        """The next job created whose name satisfies `named` ends `outcome` ("Completed" or "Failed"), with the
+        ExitMessage its script left, if any."""
+        reason = reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON
+        self._scripts.append((named, outcome, reason, exit_message))
 
     def hold(self, suffix: str) -> threading.Event:
         """Jobs whose name ends with `-<suffix>` stay InProgress until the returned event is set."""
@@ -123,9 +136,9 @@ class ProcessingJobShim:
             if name in self.jobs:
                 raise ResourceInUse(f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})")
             job = Job(request=copy.deepcopy(request))
-            for index, (named, outcome, reason) in enumerate(self._scripts):
+            for index, (named, outcome, reason, exit_message) in enumerate(self._scripts):
                 if named(name):
-                    job.outcome, job.reason = outcome, reason
+                    job.outcome, job.reason, job.exit_message = outcome, reason, exit_message
                     del self._scripts[index]
                     break
             self.jobs[name] = job
@@ -144,6 +157,8 @@ class ProcessingJobShim:
                 described["FailureReason"] = job.reason
             elif status == "Stopped":
                 described["ExitMessage"] = "Stopped by the caller"
+            if status in ENDED and job.exit_message is not None:
+                described["ExitMessage"] = job.exit_message
             return described
 
     def _stop(self, name: str) -> None:

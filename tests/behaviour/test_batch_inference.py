@@ -135,6 +135,32 @@ def test_failed_inference_job_stops_the_workflow_with_its_reason(batch_template)
     assert list(world.jobs()) == ["pre", "infer"], "a job started after the failed one"
 
 
+def test_the_scripts_message_reaches_the_executions_failure(batch_template):
+    """A script's reason (file and column) reaches DescribeProcessingJob only as ExitMessage."""
+    message = "Inference failed: clinic-b.csv lacks feature column(s) the model needs: worst symmetry"
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-infer"), reason="AlgorithmError: See job logs for more information", exit_message=message)
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "InferenceFailed")
+    name = world.jobs()["infer"]["ProcessingJobName"]
+    assert execution.cause == f"Inference job {name} ended Failed: {message} (AlgorithmError: See job logs for more information)"
+    assert list(world.jobs()) == ["pre", "infer"]
+
+
+def test_a_failed_job_without_a_script_message_still_fails_with_sagemakers_reason(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-post"), reason="ClientError: ran out of disk")
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PostprocessFailed")
+    assert execution.cause == f"Postprocess job {world.jobs()['post']['ProcessingJobName']} ended Failed: ClientError: ran out of disk"
+
+
 def test_a_preprocess_job_that_fails_starts_no_inference(batch_template):
     with batch_world(batch_template) as world:
         world.register()

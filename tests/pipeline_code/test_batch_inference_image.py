@@ -17,7 +17,7 @@ from pipeline_code.settings import SKLEARN_VERSION
 
 FOLDER = render.PACKAGE_DIR / "batch_inference"
 # What predict.py imports from outside the standard library.
-IMPORTED = ("joblib", "pandas", "scikit-learn")
+IMPORTED = ("joblib", "numpy", "pandas", "pyarrow", "scikit-learn")
 
 
 def _instructions() -> list[tuple[str, str]]:
