@@ -471,7 +471,8 @@ class ImageBuild(_Strict):
 
 
 class BatchInference(_Strict):
-    """Defaults of the batch inference workflow's jobs; an execution's input may override each of them."""
+    """Defaults of the batch inference workflow's jobs (an execution's input may override the instances, the
+    runtime and the inference image's tag), and what a batch caller may choose."""
 
     instance_type: InstanceType = "ml.m5.large"
     # SageMaker's bounds for a processing job.
@@ -485,6 +486,10 @@ class BatchInference(_Strict):
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
     schedule: BatchSchedule | None = None
     image_build: ImageBuild | None = None
+    # Off: a batch scores only with an Approved model package version (named, or the newest). On: a named
+    # version of any approval status, or a model artifact given as model_uri, may score a batch too. A
+    # model artifact is code (a pickled model runs as it loads), so leave it off where results matter.
+    allow_unapproved_models: bool = False
 
 
 class EnvironmentConfig(_Strict):

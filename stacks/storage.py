@@ -32,8 +32,15 @@ class MonitoringPaths:
 
 BATCH_INFERENCE_CODE = Path(__file__).resolve().parent.parent / "pipeline_code" / "batch_inference"
 BATCH_INFERENCE_SCRIPTS = ("preprocessing.py", "predict.py", "postprocessing.py")
-# Where the batch inference scripts are delivered in the artifacts bucket: the workflow's default code_uri.
+# Where the batch inference scripts are delivered in the artifacts bucket: the only code the workflow runs.
 BATCH_INFERENCE_CODE_PREFIX = "batch-inference/code/"
+# Where batch runs write their results (every output_uri lies under it), and their intermediate files
+# (under a work prefix that expires): the only places the batch processing role may write.
+BATCH_INFERENCE_OUTPUT_PREFIX = "batch-inference/output/"
+BATCH_INFERENCE_WORK_PREFIX = "batch-inference/work/"
+# A run's intermediate files are of no use once it has ended; kept longer than the longest run config allows
+# (three jobs of at most 9 days each).
+BATCH_INFERENCE_WORK_RETENTION = cdk.Duration.days(30)
 
 
 class StorageStack(cdk.Stack):
@@ -114,6 +121,12 @@ class StorageStack(cdk.Stack):
             retain=retain,
             noncurrent_version_expiration=noncurrent,
         ).bucket
+        self.artifacts_bucket.add_lifecycle_rule(
+            id="expire-batch-inference-work",
+            prefix=BATCH_INFERENCE_WORK_PREFIX,
+            expiration=BATCH_INFERENCE_WORK_RETENTION,
+            noncurrent_version_expiration=cdk.Duration.days(1),
+        )
 
         # The function aws-cdk-lib adds to switch on the data bucket's EventBridge notifications.
         notifications_handler = next(
@@ -182,6 +195,7 @@ class StorageStack(cdk.Stack):
                         }
                     },
                 ),
+                _let_sagemaker_encrypt_job_volumes(self.key, self._via("sagemaker")),
                 iam.PolicyStatement(
                     sid="PullAndPushImages",
                     actions=[
@@ -299,6 +313,7 @@ class StorageStack(cdk.Stack):
                     resources=[self.key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": [self._via(service) for service in key_services]}},
                 ),
+                *([_let_sagemaker_encrypt_job_volumes(self.key, self._via("sagemaker"))] if "sagemaker" in key_services else []),
             ],
         )
         acknowledge_wildcard_resources(policy, [*dict.fromkeys([*readable, *writable])], reason)
@@ -323,11 +338,13 @@ class StorageStack(cdk.Stack):
         return policy
 
     def _batch_inference_access_policy(self, prefix: str) -> iam.ManagedPolicy:
-        """For the batch inference jobs only: read inputs, code and model artifacts in both buckets, write outputs
-        to the artifacts bucket only (never the training data, whose uploads start pipelines), use the key
-        through S3 and SageMaker, and pull the batch inference image. Owned here for the same reason as DataAccess."""
+        """For the batch inference jobs only: read inputs, code and model artifacts in both buckets; write only
+        under the batch output and work prefixes of the artifacts bucket, so that no job can change registered
+        model artifacts (which endpoints load), the delivered batch code (which every run executes) or training
+        data (whose uploads start pipelines); use the key through S3 and SageMaker; pull the batch inference
+        image. Owned here for the same reason as DataAccess."""
         readable = [bucket.arn_for_objects("*") for bucket in (self.data_bucket, self.artifacts_bucket)]
-        writable = self.artifacts_bucket.arn_for_objects("*")
+        writable = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in (BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX)]
         policy = iam.ManagedPolicy(
             self,
             "BatchInferenceAccess",
@@ -340,9 +357,9 @@ class StorageStack(cdk.Stack):
                 ),
                 iam.PolicyStatement(sid="ReadInputsCodeAndModels", actions=["s3:GetObject"], resources=readable),
                 iam.PolicyStatement(
-                    sid="WriteOutputsToTheArtifactsBucket",
+                    sid="WriteOnlyBatchOutputsAndWorkFiles",
                     actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                    resources=[writable],
+                    resources=writable,
                 ),
                 iam.PolicyStatement(
                     sid="UseTheKeyThroughS3AndSageMaker",
@@ -354,7 +371,7 @@ class StorageStack(cdk.Stack):
             ],
         )
         acknowledge_wildcard_resources(
-            policy, [*readable, writable], "Batch inputs, outputs and model artifacts are named per run inside this environment's buckets."
+            policy, [*readable, *writable], "Batch inputs, outputs and model artifacts are named per run inside this environment's buckets."
         )
         return policy
 
@@ -371,7 +388,8 @@ class StorageStack(cdk.Stack):
             destination_bucket=self.artifacts_bucket,
             destination_key_prefix=BATCH_INFERENCE_CODE_PREFIX,
             prune=True,
-            retain_on_delete=False,
+            # A replaced deployment (a renamed construct) must not empty the prefix every batch run executes.
+            retain_on_delete=True,
         )
         handler = next(child for child in self.node.children if child.node.id.startswith("Custom::CDKBucketDeployment"))
         acknowledge(
@@ -422,3 +440,14 @@ class StorageStack(cdk.Stack):
             removal_policy=removal_policy,
             empty_on_delete=removal_policy == cdk.RemovalPolicy.DESTROY,
         )
+
+
+def _let_sagemaker_encrypt_job_volumes(key: kms.IKey, via_sagemaker: str) -> iam.PolicyStatement:
+    """Starting a job with VolumeKmsKeyId: SageMaker creates a grant on the key, as the caller, for the job's
+    storage volumes; the grant is only ever for an AWS resource and only through SageMaker."""
+    return iam.PolicyStatement(
+        sid="LetSageMakerEncryptJobVolumes",
+        actions=["kms:CreateGrant"],
+        resources=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": via_sagemaker}, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+    )
