@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 from pipeline_code.render import pipeline_names
-from pipeline_code.settings import SKLEARN_VERSION, scikit_learn_image_regions
+from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, SKLEARN_VERSION, scikit_learn_image_regions
 
 # The pipeline that listens to uploads under model_build.training_prefix unless config says otherwise.
 TRAINING_PIPELINE = "training"
@@ -452,12 +452,22 @@ def _connection_arn(value: str) -> str:
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
 
 
+def _batch_output_uri(value: str) -> str:
+    # The bucket's name is generated at deploy time; the key must be where the workflow lets jobs write.
+    if not value.split("/", 3)[3:] or not value.split("/", 3)[3].startswith(BATCH_INFERENCE_OUTPUT_PREFIX):
+        raise ValueError(
+            f"must be under the batch output prefix of the artifacts bucket, "
+            f"'s3://<artifacts bucket>/{BATCH_INFERENCE_OUTPUT_PREFIX}...' (the stack output BatchInferenceOutputUri)"
+        )
+    return value
+
+
 class BatchSchedule(_Strict):
     """Run the batch inference workflow on `expression` with this fixed input."""
 
     expression: ScheduleExpression
     input_uri: S3Uri
-    output_uri: S3Uri
+    output_uri: Annotated[S3Uri, AfterValidator(_batch_output_uri)]
 
 
 class ImageBuild(_Strict):

@@ -20,8 +20,7 @@ from config.settings import BatchInference, BatchSchedule, ImageBuild
 from mlops_constructs.batch_inference_workflow import BatchInferenceWorkflow, JobDefaults
 from mlops_constructs.batch_inference_workflow.processing_role import BatchProcessingRole
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from pipeline_code.settings import scikit_learn_image_uri
-from stacks.storage import BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX
+from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, scikit_learn_image_uri
 
 class BatchInferenceStack(cdk.Stack):
     """State machine ``<prefix>-batch-inference`` and the role its jobs run as."""

@@ -18,7 +18,7 @@ from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
 from mlops_constructs.sagemaker_execution_role import image_pull
-from pipeline_code.settings import ARTIFACTS_PREFIX, MLFLOW_ARTIFACTS_PREFIX
+from pipeline_code.settings import ARTIFACTS_PREFIX, BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, MLFLOW_ARTIFACTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,6 @@ BATCH_INFERENCE_CODE = Path(__file__).resolve().parent.parent / "pipeline_code" 
 BATCH_INFERENCE_SCRIPTS = ("preprocessing.py", "predict.py", "postprocessing.py")
 # Where the batch inference scripts are delivered in the artifacts bucket: the only code the workflow runs.
 BATCH_INFERENCE_CODE_PREFIX = "batch-inference/code/"
-# Where batch runs write their results (every output_uri lies under it), and their intermediate files
-# (under a work prefix that expires): the only places the batch processing role may write.
-BATCH_INFERENCE_OUTPUT_PREFIX = "batch-inference/output/"
-BATCH_INFERENCE_WORK_PREFIX = "batch-inference/work/"
 # A run's intermediate files are of no use once it has ended; kept longer than the longest run config allows
 # (three jobs of at most 9 days each).
 BATCH_INFERENCE_WORK_RETENTION = cdk.Duration.days(30)
