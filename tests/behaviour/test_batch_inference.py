@@ -251,7 +251,7 @@ BAD_INPUTS = {
         'input key "scikit_image_uri" is not one this workflow takes',
     ),
     "a misspelt key": (
-        {"model_package": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/1", "input_uri": INPUT_URI, "output_uri": OUTPUT_URI},
+        {"model_package": "version 3, please", "input_uri": INPUT_URI, "output_uri": OUTPUT_URI},
         'input key "model_package" is not one this workflow takes',
     ),
     "too long a runtime": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "max_runtime": 86400}, "max_runtime must be a number of seconds from 1 to 3600"),

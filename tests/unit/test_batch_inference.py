@@ -164,7 +164,7 @@ def test_the_processing_role_is_assumed_by_sagemaker_for_this_account_only(synth
     (trust,) = batch["Resources"][role_named(batch, "ProcessingRole")]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
 
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": load_environment(CONFIG_DIR, environment).account}}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": synthesized.config(environment).account}}
 
 
 def test_no_schedule_and_no_image_build_unless_configured(batch):

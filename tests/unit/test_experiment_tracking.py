@@ -69,7 +69,7 @@ def test_the_tracking_server_endpoint_lets_only_this_accounts_principals_reach_t
 
     assert statement["Action"] == "sagemaker-mlflow:*"
     assert cfn_text(statement["Resource"]).endswith(":mlflow-tracking-server/*")
-    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": load_environment(CONFIG_DIR, "prod").account}}
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": synthesized.config("prod").account}}
 
 
 def test_prod_has_a_tracking_server_of_the_configured_size_storing_artifacts_in_the_artifacts_bucket(synthesized: Synthesized):
