@@ -178,6 +178,13 @@ class StorageStack(cdk.Stack):
                     ],
                     resources=objects,
                 ),
+                # Every batch run executes the scripts under the code prefix; only a deploy changes them.
+                iam.PolicyStatement(
+                    sid="NeverChangeTheDeliveredBatchCode",
+                    effect=iam.Effect.DENY,
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=[self.artifacts_bucket.arn_for_objects(f"{BATCH_INFERENCE_CODE_PREFIX}*")],
+                ),
                 iam.PolicyStatement(
                     sid="UseTheKeyThroughTheServicesThatHoldOurData",
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
@@ -373,7 +380,7 @@ class StorageStack(cdk.Stack):
 
     def _deliver_batch_inference_code(self) -> str:
         """Copy the batch inference scripts, side by side, under a fixed prefix of the artifacts bucket on every
-        deploy (dropping stale ones); returns that prefix's URI, the workflow's default code_uri."""
+        deploy (dropping stale ones); returns that prefix's URI, the only code the workflow runs."""
         scripts = s3_assets.Asset(
             self, "BatchInferenceScripts", path=str(BATCH_INFERENCE_CODE), exclude=["*", *(f"!{script}" for script in BATCH_INFERENCE_SCRIPTS)]
         )

@@ -721,6 +721,11 @@ INTERACTIONS = [
     ),
     Interaction("batch jobs cannot use the key directly", False, lambda w: [Request(w.batch_processing_role, "kms:Decrypt", w.key)]),
     Interaction(
+        "builders cannot change the delivered batch code, which every batch run executes",
+        False,
+        lambda w: [Request(role, action, code) for role in (w.studio_role, w.pipeline_role) for code in w.batch_code for action in ("s3:PutObject", "s3:DeleteObject")],
+    ),
+    Interaction(
         "Studio users push the batch inference image",
         True,
         lambda w: [Request(w.studio_role, a, w.batch_repository) for a in ("ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:CompleteLayerUpload")],
