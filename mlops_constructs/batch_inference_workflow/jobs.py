@@ -149,8 +149,9 @@ def processing_job(
 
 
 def handle_the_outcome(scope: Construct, step: JobStep, state: sfn.CustomState, *, then: sfn.IChainable) -> None:
-    """After `state`: `then` once the job Completed; `<Step>Failed` with the job's reason when it ended Failed
-    or Stopped, or with the service's error when no job could be created."""
+    """After `state`: `then` once the job Completed; `<Step>Failed` when it ended Failed or Stopped, with its
+    FailureReason and the ExitMessage its script left in /opt/ml/output/message (the file and column at
+    fault); or with the service's error when no job could be created."""
     name = step.name
     failed = sfn.Fail(scope, f"{name} failed", error=f"{name}Failed", cause_path="$.failure.reason")
 
@@ -162,19 +163,23 @@ def handle_the_outcome(scope: Construct, step: JobStep, state: sfn.CustomState, 
             result_path="$.failure",
         ).next(failed)
 
-    # The job's description came with the error: quote its reason.
-    read = sfn.Pass(
-        scope, f"Read why {name} failed", parameters={"job": sfn.JsonPath.string_to_json(string_at("$.error.Cause"))}, result_path="$.failed"
-    )
-    described = ("$.failed.job.ProcessingJobName", "$.failed.job.ProcessingJobStatus")
-    read.next(
+    # $.failed.job: what the job said about itself, from its description or from the lookup below.
+    job = ("$.failed.job.ProcessingJobName", "$.failed.job.ProcessingJobStatus")
+    failure_reason, exit_message = "$.failed.job.FailureReason", "$.failed.job.ExitMessage"
+    ended = f"{name} job {{}} ended {{}}"
+    quote = (
         sfn.Choice(scope, f"Did {name} give a reason?")
         .when(
-            sfn.Condition.is_present("$.failed.job.FailureReason"),
-            reason(f"Quote the reason {name} gave", f"{name} job {{}} ended {{}}: {{}}", *described, "$.failed.job.FailureReason"),
+            sfn.Condition.and_(sfn.Condition.is_present(exit_message), sfn.Condition.is_present(failure_reason)),
+            reason(f"Quote what {name} and its script said", f"{ended}: {{}} ({{}})", *job, exit_message, failure_reason),
         )
-        .otherwise(reason(f"Say {name} ended without a reason", f"{name} job {{}} ended {{}} without a FailureReason", *described))
+        .when(sfn.Condition.is_present(exit_message), reason(f"Quote what the {name} script said", f"{ended}: {{}}", *job, exit_message))
+        .when(sfn.Condition.is_present(failure_reason), reason(f"Quote the reason {name} gave", f"{ended}: {{}}", *job, failure_reason))
+        .otherwise(reason(f"Say {name} ended without a reason", f"{ended} without a FailureReason", *job))
     )
+    read = sfn.Pass(
+        scope, f"Read why {name} failed", parameters={"job": sfn.JsonPath.string_to_json(string_at("$.error.Cause"))}, result_path="$.failed"
+    ).next(quote)
     not_run = reason(f"Record why {name} could not run", f"{name} job could not run: {{}}: {{}}", "$.error.Error", "$.error.Cause")
 
     # Otherwise the job is looked up by name: whatever the error, a job that exists tells what happened.
@@ -189,7 +194,9 @@ def handle_the_outcome(scope: Construct, step: JobStep, state: sfn.CustomState, 
         result_selector={
             "count": sfn.JsonPath.array_length(list_at("$.ProcessingJobSummaries")),
             "statuses": list_at("$.ProcessingJobSummaries[*].ProcessingJobStatus"),
+            # Absent fields are left out of these lists, so each holds one item or none.
             "reasons": list_at("$.ProcessingJobSummaries[*].FailureReason"),
+            "messages": list_at("$.ProcessingJobSummaries[*].ExitMessage"),
         },
         result_path="$.lookup",
     )
@@ -224,14 +231,39 @@ def handle_the_outcome(scope: Construct, step: JobStep, state: sfn.CustomState, 
     refused = sfn.Condition.or_(*(sfn.Condition.string_matches("$.error.Cause", pattern) for pattern in REFUSED_CAUSES))
     no_job = sfn.Choice(scope, f"Did SageMaker refuse the {name} job?").when(refused, not_run).otherwise(create_again)
 
-    wait = sfn.Wait(scope, f"Wait for the {name} job", time=sfn.WaitTime.duration(cdk.Duration.seconds(JOB_POLL_SECONDS)))
+    def first(path: str) -> str:
+        return sfn.JsonPath.array_get_item(list_at(path), 0)
+
+    def what_it_said(label: str, **fields: str) -> sfn.Pass:
+        """$.failed.job from the lookup, with the fields the job reported."""
+        return sfn.Pass(
+            scope,
+            f"Take the {name} job's {label}",
+            parameters={"job": {"ProcessingJobName": string_at(job_name_path(step)), "ProcessingJobStatus": string_at("$.lookup.status"), **fields}},
+            result_path="$.failed",
+        ).next(quote)
+
+    has_reason = sfn.Condition.number_greater_than("$.lookup.reason_count", 0)
+    has_message = sfn.Condition.number_greater_than("$.lookup.message_count", 0)
+    take_what_it_said = (
+        sfn.Choice(scope, f"What did the {name} job say?")
+        .when(
+            sfn.Condition.and_(has_reason, has_message),
+            what_it_said("reason and message", FailureReason=first("$.lookup.reasons"), ExitMessage=first("$.lookup.messages")),
+        )
+        .when(has_message, what_it_said("message", ExitMessage=first("$.lookup.messages")))
+        .when(has_reason, what_it_said("reason", FailureReason=first("$.lookup.reasons")))
+        .otherwise(what_it_said("status"))
+    )
     status = sfn.Pass(
         scope,
         f"Read the {name} job's status",
         parameters={
-            "status": sfn.JsonPath.array_get_item(list_at("$.lookup.statuses"), 0),
+            "status": first("$.lookup.statuses"),
             "reasons": list_at("$.lookup.reasons"),
             "reason_count": sfn.JsonPath.array_length(list_at("$.lookup.reasons")),
+            "messages": list_at("$.lookup.messages"),
+            "message_count": sfn.JsonPath.array_length(list_at("$.lookup.messages")),
         },
         result_path="$.lookup",
     )
@@ -247,27 +279,20 @@ def handle_the_outcome(scope: Construct, step: JobStep, state: sfn.CustomState, 
             ).next(then),
         )
         .when(
-            sfn.Condition.and_(
-                sfn.Condition.or_(sfn.Condition.string_equals("$.lookup.status", "Failed"), sfn.Condition.string_equals("$.lookup.status", "Stopped")),
-                sfn.Condition.number_greater_than("$.lookup.reason_count", 0),
-            ),
-            sfn.Pass(
-                scope,
-                f"Take the reason the {name} job gave",
-                parameters={"status": string_at("$.lookup.status"), "reason": sfn.JsonPath.array_get_item(list_at("$.lookup.reasons"), 0)},
-                result_path="$.lookup",
-            ).next(reason(f"Quote the {name} job's reason", f"{name} job {{}} ended {{}}: {{}}", job_name_path(step), "$.lookup.status", "$.lookup.reason")),
-        )
-        .when(
             sfn.Condition.or_(sfn.Condition.string_equals("$.lookup.status", "Failed"), sfn.Condition.string_equals("$.lookup.status", "Stopped")),
-            reason(f"Say the {name} job ended without a reason", f"{name} job {{}} ended {{}} without a FailureReason", job_name_path(step), "$.lookup.status"),
+            take_what_it_said,
         )
-        .otherwise(wait.next(look_up))
+        .otherwise(
+            sfn.Wait(scope, f"Wait for the {name} job", time=sfn.WaitTime.duration(cdk.Duration.seconds(JOB_POLL_SECONDS))).next(look_up)
+        )
     )
     look_up.next(
         sfn.Choice(scope, f"Does the {name} job exist?").when(sfn.Condition.number_equals("$.lookup.count", 0), no_job).otherwise(status)
     )
 
+    # Which error a `.sync` job that ended Failed raises is not documented (States.TaskFailed, or the
+    # integration's SageMaker.AmazonSageMakerException): whatever its name, a Cause that is the job's
+    # description as JSON is read as one, and anything else is settled by looking the job up.
     state.add_catch(
         sfn.Choice(scope, f"Did the {name} job run?").when(sfn.Condition.string_matches("$.error.Cause", "{*"), read).otherwise(look_up),
         errors=["States.ALL"],

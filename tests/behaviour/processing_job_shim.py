@@ -8,11 +8,14 @@ sides so a state machine meets processing jobs the way it does on AWS:
 - `arn:aws:states:::sagemaker:createProcessingJob.sync` creates the job through boto3 (so botocore checks the
   request against SageMaker's API model), then waits for it to end. `Completed`: the task's result is
   DescribeProcessingJob's answer. `Failed` or `Stopped`: the task fails with `States.TaskFailed` and that
-  answer, FailureReason included, as JSON in the Cause, as AWS documents for `.sync` jobs; or, with
+  answer, FailureReason and ExitMessage included, as JSON in the Cause, as AWS documents for `.sync` jobs; or, with
   `ProcessingJobShim.failed_jobs_raise(SFN_ERROR_NAME)`, in the other shape AWS may use, with the
   optimised integration's generic error name and a Cause that is no job description. A refused create
   call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's name for every
   SageMaker error code) and the code in the Cause; Step Functions does not retry it.
+- A job's ExitMessage is what its container left in /opt/ml/output/message (`next_job(exit_message=...)`), as
+  DescribeProcessingJob reports it after the job ended; SageMaker's own FailureReason for a script that exits
+  non-zero says only that.
 - `answer_500_after_create()` makes the next create call start its job and then answer InternalFailure (500).
 - ListProcessingJobs reports the status and FailureReason the test scripted.
 - Stopping the execution while a job runs stops the job (StopProcessingJob), as Step Functions does for `.sync`.
@@ -85,6 +88,7 @@ class Job:
     request: dict[str, Any]
     outcome: str = "Completed"
     reason: str | None = None
+    exit_message: str | None = None
     reads: int = 0
     held: bool = False
     stopped: bool = False
@@ -108,13 +112,22 @@ class ProcessingJobShim:
     create_calls: list[str] = field(default_factory=list)
     failed_job_error: str = StatesErrorNameType.StatesTaskFailed.to_name()
     _answers_500: int = 0
-    _scripts: list[tuple[Callable[[str], bool], str, str | None]] = field(default_factory=list)
+    _scripts: list[tuple[Callable[[str], bool], str, str | None, str | None]] = field(default_factory=list)
     _holds: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def next_job(self, outcome: str, *, named: Callable[[str], bool] = lambda name: True, reason: str | None = None) -> None:
-        """The next job created whose name satisfies `named` ends `outcome` ("Completed" or "Failed")."""
-        self._scripts.append((named, outcome, reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON))
+    def next_job(
+        self,
+        outcome: str,
+        *,
+        named: Callable[[str], bool] = lambda name: True,
+        reason: str | None = None,
+        exit_message: str | None = None,
+    ) -> None:
+        """The next job created whose name satisfies `named` ends `outcome` ("Completed" or "Failed"), with the
+        ExitMessage its script left, if any."""
+        reason = reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON
+        self._scripts.append((named, outcome, reason, exit_message))
 
     def failed_jobs_raise(self, error: str) -> None:
         """A `.sync` task whose job ended Failed or Stopped fails with `error`; other than States.TaskFailed,
@@ -158,9 +171,9 @@ class ProcessingJobShim:
             if name in self.jobs:
                 raise ResourceInUse(f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})")
             job = Job(request=copy.deepcopy(request))
-            for index, (named, outcome, reason) in enumerate(self._scripts):
+            for index, (named, outcome, reason, exit_message) in enumerate(self._scripts):
                 if named(name):
-                    job.outcome, job.reason = outcome, reason
+                    job.outcome, job.reason, job.exit_message = outcome, reason, exit_message
                     del self._scripts[index]
                     break
             self.jobs[name] = job
@@ -176,9 +189,14 @@ class ProcessingJobShim:
                 job = self.jobs.get(summary["ProcessingJobName"])
                 if job is not None:
                     job.reads += 1
-                    summary = {**summary, "ProcessingJobStatus": job.status()}
-                    if job.status() == "Failed":
+                    status = job.status()
+                    summary = {**summary, "ProcessingJobStatus": status}
+                    if status == "Failed":
                         summary["FailureReason"] = job.reason
+                    elif status == "Stopped":
+                        summary["ExitMessage"] = "Stopped by the caller"
+                    if status in ENDED and job.exit_message is not None:
+                        summary["ExitMessage"] = job.exit_message
                 listed.append(summary)
             return listed
 
@@ -196,6 +214,8 @@ class ProcessingJobShim:
                 described["FailureReason"] = job.reason
             elif status == "Stopped":
                 described["ExitMessage"] = "Stopped by the caller"
+            if status in ENDED and job.exit_message is not None:
+                described["ExitMessage"] = job.exit_message
             return described
 
     def _stop(self, name: str) -> None:

@@ -411,6 +411,28 @@ def test_a_create_that_answered_500_keeps_the_reason_its_job_failed_with(batch_t
     assert len(world.shim.create_calls) == 1
 
 
+FOUND = {
+    "the .sync task's job description": lambda shim: shim.failed_jobs_raise("States.TaskFailed"),
+    "a lookup after the integration's generic error": lambda shim: shim.failed_jobs_raise(SFN_ERROR_NAME),
+    "a lookup after a create that answered 500": lambda shim: shim.answer_500_after_create(),
+}
+
+
+@pytest.mark.parametrize("found", FOUND, ids=str)
+def test_the_scripts_message_and_the_reason_arrive_however_the_failed_job_is_found(batch_template, found):
+    message = "part-0.csv: column 'mean radius' is missing"
+    with batch_world(batch_template) as world:
+        world.register()
+        FOUND[found](world.shim)
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-pre"), reason="AlgorithmError: see the job's logs", exit_message=message)
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PreprocessFailed")
+    assert message in execution.cause and "AlgorithmError: see the job's logs" in execution.cause
+    assert len(world.shim.create_calls) == 1
+
+
 def test_a_create_refused_as_invalid_is_not_tried_again(batch_template):
     with batch_world(batch_template) as world, injected_faults() as faults:
         world.register()
