@@ -457,7 +457,7 @@ def _batch_output_uri(value: str) -> str:
     if not value.split("/", 3)[3:] or not value.split("/", 3)[3].startswith(BATCH_INFERENCE_OUTPUT_PREFIX):
         raise ValueError(
             f"must be under the batch output prefix of the artifacts bucket, "
-            f"'s3://<artifacts bucket>/{BATCH_INFERENCE_OUTPUT_PREFIX}...' (the stack output BatchInferenceOutputUri)"
+            f"'s3://<artifacts bucket>/{BATCH_INFERENCE_OUTPUT_PREFIX}...' (the stack output BatchOutputUri)"
         )
     return value
 

@@ -92,7 +92,7 @@ class BatchInferenceStack(cdk.Stack):
         cdk.CfnOutput(self, "BatchInferenceCodeUri", value=self.code_uri, description="The three scripts every job runs")
         cdk.CfnOutput(
             self,
-            "BatchInferenceOutputUri",
+            "BatchOutputUri",
             value=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_OUTPUT_PREFIX}",
             description="Every output_uri lies under this prefix",
         )
