@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 from pipeline_code.render import pipeline_names
-from pipeline_code.settings import SKLEARN_VERSION, scikit_learn_image_regions
+from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, SKLEARN_VERSION, scikit_learn_image_regions
 
 # The pipeline that listens to uploads under model_build.training_prefix unless config says otherwise.
 TRAINING_PIPELINE = "training"
@@ -452,12 +452,22 @@ def _connection_arn(value: str) -> str:
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
 
 
+def _batch_output_uri(value: str) -> str:
+    # The bucket's name is generated at deploy time; the key must be where the workflow lets jobs write.
+    if not value.split("/", 3)[3:] or not value.split("/", 3)[3].startswith(BATCH_INFERENCE_OUTPUT_PREFIX):
+        raise ValueError(
+            f"must be under the batch output prefix of the artifacts bucket, "
+            f"'s3://<artifacts bucket>/{BATCH_INFERENCE_OUTPUT_PREFIX}...' (the stack output BatchOutputUri)"
+        )
+    return value
+
+
 class BatchSchedule(_Strict):
     """Run the batch inference workflow on `expression` with this fixed input."""
 
     expression: ScheduleExpression
     input_uri: S3Uri
-    output_uri: S3Uri
+    output_uri: Annotated[S3Uri, AfterValidator(_batch_output_uri)]
 
 
 class ImageBuild(_Strict):
@@ -471,7 +481,8 @@ class ImageBuild(_Strict):
 
 
 class BatchInference(_Strict):
-    """Defaults of the batch inference workflow's jobs; an execution's input may override each of them."""
+    """Defaults of the batch inference workflow's jobs (an execution's input may override the instances, the
+    runtime and the inference image's tag), and what a batch caller may choose."""
 
     instance_type: InstanceType = "ml.m5.large"
     # SageMaker's bounds for a processing job.
@@ -485,6 +496,10 @@ class BatchInference(_Strict):
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
     schedule: BatchSchedule | None = None
     image_build: ImageBuild | None = None
+    # Off: a batch scores only with an Approved model package version (named, or the newest). On: a named
+    # version of any approval status, or a model artifact given as model_uri, may score a batch too. A
+    # model artifact is code (a pickled model runs as it loads), so leave it off where results matter.
+    allow_unapproved_models: bool = False
 
 
 class EnvironmentConfig(_Strict):

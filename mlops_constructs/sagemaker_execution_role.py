@@ -219,6 +219,8 @@ def attach_to_subnets(role: iam.Role, *, workload: str, subnet_ids: list[str], s
             sid=f"Detach{workload}FromOurSubnets",
             actions=["ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
             resources=[network_interfaces],
+            # Only the interfaces in our subnets, which are the ones SageMaker created for this role's work.
+            conditions={"ArnEquals": {"ec2:Subnet": [stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids]}},
         )
     )
     return network_interfaces

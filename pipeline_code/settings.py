@@ -13,6 +13,10 @@ from pathlib import Path
 ARTIFACTS_PREFIX = "pipelines/"
 # Where the environment's MLflow tracking server, if it has one, keeps run artifacts in the artifacts bucket.
 MLFLOW_ARTIFACTS_PREFIX = "mlflow/"
+# Where batch inference runs write their results in the artifacts bucket (every output_uri lies under it), and
+# their intermediate files: the only places the batch jobs may write.
+BATCH_INFERENCE_OUTPUT_PREFIX = "batch-inference/output/"
+BATCH_INFERENCE_WORK_PREFIX = "batch-inference/work/"
 # Where the serving container finds the inference code: the model artifact carries it, so a served model
 # reads nothing but its artifact.
 INFERENCE_CODE_DIR = "/opt/ml/model/code"

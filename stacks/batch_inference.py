@@ -4,12 +4,14 @@ processing jobs, the code it delivers to them, and optionally a schedule and the
 from __future__ import annotations
 
 import json
+import re
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
@@ -18,8 +20,7 @@ from config.settings import BatchInference, BatchSchedule, ImageBuild
 from mlops_constructs.batch_inference_workflow import BatchInferenceWorkflow, JobDefaults
 from mlops_constructs.batch_inference_workflow.processing_role import BatchProcessingRole
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from pipeline_code.settings import scikit_learn_image_uri
-from stacks.storage import BATCH_INFERENCE_OUTPUT_PREFIX
+from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, scikit_learn_image_uri
 
 class BatchInferenceStack(cdk.Stack):
     """State machine ``<prefix>-batch-inference`` and the role its jobs run as."""
@@ -71,8 +72,11 @@ class BatchInferenceStack(cdk.Stack):
                 max_runtime_seconds=batch_inference.max_runtime_seconds,
             ),
             processing_role=self.processing_role,
-            output_bucket_name=artifacts_bucket.bucket_name,
+            output_uri_prefix=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_OUTPUT_PREFIX}",
+            work_uri_prefix=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_WORK_PREFIX}",
+            image_repository_uri=self.repository_uri,
             model_package_group_name=model_package_group_name,
+            allow_unapproved_models=batch_inference.allow_unapproved_models,
             key=key,
             subnet_ids=subnet_ids if jobs_in_vpc else None,
             security_group_ids=[security_group_id] if jobs_in_vpc else None,
@@ -85,12 +89,12 @@ class BatchInferenceStack(cdk.Stack):
 
         cdk.CfnOutput(self, "BatchInferenceImageRepositoryUri", value=self.repository_uri, description="Push the inference image here")
         cdk.CfnOutput(self, "BatchInferenceStateMachineArn", value=self.state_machine.state_machine_arn, description="Start a batch here")
-        cdk.CfnOutput(self, "BatchInferenceCodeUri", value=self.code_uri, description="The three scripts every job runs (default code_uri)")
+        cdk.CfnOutput(self, "BatchInferenceCodeUri", value=self.code_uri, description="The three scripts every job runs")
         cdk.CfnOutput(
             self,
             "BatchOutputUri",
             value=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_OUTPUT_PREFIX}",
-            description="Give each run an output_uri under this prefix; its results land in <output_uri>/<execution name>/",
+            description="Every output_uri lies under this prefix",
         )
 
     def _schedule(self, prefix: str, schedule: BatchSchedule) -> scheduler.CfnSchedule:
@@ -133,7 +137,8 @@ class BatchInferenceStack(cdk.Stack):
                 repo=name,
                 branch_or_ref=build.branch,
                 webhook=True,
-                webhook_filters=[codebuild.FilterGroup.in_event_of(codebuild.EventAction.PUSH).and_branch_is(build.branch)],
+                # Filter patterns are regular expressions: anchored, so a push to "release-x" builds nothing for "release".
+                webhook_filters=[codebuild.FilterGroup.in_event_of(codebuild.EventAction.PUSH).and_head_ref_is(f"^refs/heads/{re.escape(build.branch)}$")],
             ),
             environment=codebuild.BuildEnvironment(
                 build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
@@ -142,7 +147,11 @@ class BatchInferenceStack(cdk.Stack):
                 privileged=True,
             ),
             environment_variables={"REPOSITORY_URI": codebuild.BuildEnvironmentVariable(value=self.repository_uri)},
-            encryption_key=key,
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(
+                    log_group=logs.LogGroup(self, "ImageBuildLogs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY)
+                )
+            ),
             timeout=cdk.Duration.minutes(60),
             build_spec=codebuild.BuildSpec.from_object(
                 {
@@ -168,6 +177,16 @@ class BatchInferenceStack(cdk.Stack):
         )
         # The source comes through the CodeConnections connection rather than a stored GitHub token.
         cfn_project = project.node.default_child
+        # The key is set on the resource rather than given to the construct, whose grant would let the build use
+        # the key directly; CodeBuild uses it only through S3 (the build's artifacts and caches).
+        cfn_project.add_property_override("EncryptionKey", key.key_arn)
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+            )
+        )
         cfn_project.add_property_override("Source.Auth", {"Type": "CODECONNECTIONS", "Resource": build.connection_arn})
         service = build.connection_arn.split(":")[2]
         project.add_to_role_policy(
@@ -180,6 +199,11 @@ class BatchInferenceStack(cdk.Stack):
         project.add_to_role_policy(iam.PolicyStatement(actions=["ecr:DescribeImages"], resources=[repository.repository_arn]))
         acknowledge(project, "AwsSolutions-CB3", "Building a container image needs the Docker daemon, which CodeBuild runs only in privileged mode.")
         acknowledge(project, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
+        acknowledge(
+            project,
+            "AwsSolutions-CB4",
+            "The project is encrypted with the environment's key through the EncryptionKey override above, which cdk-nag does not see.",
+        )
         acknowledge_wildcard_resources(
             project,
             [
@@ -194,5 +218,5 @@ class BatchInferenceStack(cdk.Stack):
             "aws-cdk-lib's grants for the project's own build logs and test reports, named per build.",
         )
         for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-            acknowledge(project, f"AwsSolutions-IAM5[Action::{action}]", "aws-cdk-lib's grant for encrypting the build's artifacts and logs with this key.")
+            acknowledge(project, f"AwsSolutions-IAM5[Action::{action}]", "Encrypting the build's artifacts with this key, through S3 only.")
         return project

@@ -126,7 +126,7 @@ class NetworkStack(cdk.Stack):
         # its run and Studio users record theirs; an hourly cost, so only with a tracking server.
         mlflow_endpoint = {"SageMakerMlflow": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS} if mlflow else {}
         for endpoint_id, service in {**_INTERFACE_ENDPOINTS, **mlflow_endpoint}.items():
-            self.vpc.add_interface_endpoint(
+            endpoint = self.vpc.add_interface_endpoint(
                 endpoint_id,
                 service=service,
                 subnets=subnets,
@@ -134,6 +134,17 @@ class NetworkStack(cdk.Stack):
                 open=False,
                 private_dns_enabled=True,
             )
+            if endpoint_id == "SageMakerMlflow":
+                # Only this account's principals, and only this account's tracking servers.
+                endpoint.add_to_policy(
+                    iam.PolicyStatement(
+                        sid="ThisAccountsTrackingServers",
+                        principals=[iam.AnyPrincipal()],
+                        actions=["sagemaker-mlflow:*"],
+                        resources=[self.format_arn(service="sagemaker", resource="mlflow-tracking-server", resource_name="*")],
+                        conditions={"StringEquals": {"aws:PrincipalAccount": self.account}},
+                    )
+                )
         # S3 through a gateway endpoint: free, and the only way to reach training data without a NAT.
         if s3_gateway:
             s3 = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets])

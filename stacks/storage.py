@@ -18,7 +18,7 @@ from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
 from mlops_constructs.sagemaker_execution_role import image_pull
-from pipeline_code.settings import ARTIFACTS_PREFIX, MLFLOW_ARTIFACTS_PREFIX
+from pipeline_code.settings import ARTIFACTS_PREFIX, BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, MLFLOW_ARTIFACTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,11 @@ class MonitoringPaths:
 
 BATCH_INFERENCE_CODE = Path(__file__).resolve().parent.parent / "pipeline_code" / "batch_inference"
 BATCH_INFERENCE_SCRIPTS = ("preprocessing.py", "predict.py", "postprocessing.py")
-# Where the batch inference scripts are delivered in the artifacts bucket: the workflow's default code_uri.
+# Where the batch inference scripts are delivered in the artifacts bucket: the only code the workflow runs.
 BATCH_INFERENCE_CODE_PREFIX = "batch-inference/code/"
-# Where batch results are meant to go in the artifacts bucket (a run's output_uri names a folder under it).
-BATCH_INFERENCE_OUTPUT_PREFIX = "batch-inference/output/"
+# A run's intermediate files are of no use once it has ended; kept longer than the longest run config allows
+# (three jobs of at most 9 days each).
+BATCH_INFERENCE_WORK_RETENTION = cdk.Duration.days(30)
 
 
 class StorageStack(cdk.Stack):
@@ -116,6 +117,12 @@ class StorageStack(cdk.Stack):
             retain=retain,
             noncurrent_version_expiration=noncurrent,
         ).bucket
+        self.artifacts_bucket.add_lifecycle_rule(
+            id="expire-batch-inference-work",
+            prefix=BATCH_INFERENCE_WORK_PREFIX,
+            expiration=BATCH_INFERENCE_WORK_RETENTION,
+            noncurrent_version_expiration=cdk.Duration.days(1),
+        )
 
         # The function aws-cdk-lib adds to switch on the data bucket's EventBridge notifications.
         notifications_handler = next(
@@ -175,6 +182,13 @@ class StorageStack(cdk.Stack):
                     ],
                     resources=objects,
                 ),
+                # Every batch run executes the scripts under the code prefix; only a deploy changes them.
+                iam.PolicyStatement(
+                    sid="NeverChangeTheDeliveredBatchCode",
+                    effect=iam.Effect.DENY,
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=[self.artifacts_bucket.arn_for_objects(f"{BATCH_INFERENCE_CODE_PREFIX}*")],
+                ),
                 iam.PolicyStatement(
                     sid="UseTheKeyThroughTheServicesThatHoldOurData",
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
@@ -188,6 +202,7 @@ class StorageStack(cdk.Stack):
                         }
                     },
                 ),
+                _let_sagemaker_encrypt_job_volumes(self.key, self._via("sagemaker")),
                 iam.PolicyStatement(
                     sid="PullAndPushImages",
                     actions=[
@@ -305,6 +320,7 @@ class StorageStack(cdk.Stack):
                     resources=[self.key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": [self._via(service) for service in key_services]}},
                 ),
+                *([_let_sagemaker_encrypt_job_volumes(self.key, self._via("sagemaker"))] if "sagemaker" in key_services else []),
             ],
         )
         acknowledge_wildcard_resources(policy, [*dict.fromkeys([*readable, *writable])], reason)
@@ -329,11 +345,13 @@ class StorageStack(cdk.Stack):
         return policy
 
     def _batch_inference_access_policy(self, prefix: str) -> iam.ManagedPolicy:
-        """For the batch inference jobs only: read inputs, code and model artifacts in both buckets, write outputs
-        to the artifacts bucket only (never the training data, whose uploads start pipelines), use the key
-        through S3 and SageMaker, and pull the batch inference image. Owned here for the same reason as DataAccess."""
+        """For the batch inference jobs only: read inputs, code and model artifacts in both buckets; write only
+        under the batch output and work prefixes of the artifacts bucket, so that no job can change registered
+        model artifacts (which endpoints load), the delivered batch code (which every run executes) or training
+        data (whose uploads start pipelines); use the key through S3 and SageMaker; pull the batch inference
+        image. Owned here for the same reason as DataAccess."""
         readable = [bucket.arn_for_objects("*") for bucket in (self.data_bucket, self.artifacts_bucket)]
-        writable = self.artifacts_bucket.arn_for_objects("*")
+        writable = [self.artifacts_bucket.arn_for_objects(f"{p}*") for p in (BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX)]
         policy = iam.ManagedPolicy(
             self,
             "BatchInferenceAccess",
@@ -346,9 +364,9 @@ class StorageStack(cdk.Stack):
                 ),
                 iam.PolicyStatement(sid="ReadInputsCodeAndModels", actions=["s3:GetObject"], resources=readable),
                 iam.PolicyStatement(
-                    sid="WriteOutputsToTheArtifactsBucket",
+                    sid="WriteOnlyBatchOutputsAndWorkFiles",
                     actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                    resources=[writable],
+                    resources=writable,
                 ),
                 iam.PolicyStatement(
                     sid="UseTheKeyThroughS3AndSageMaker",
@@ -360,13 +378,13 @@ class StorageStack(cdk.Stack):
             ],
         )
         acknowledge_wildcard_resources(
-            policy, [*readable, writable], "Batch inputs, outputs and model artifacts are named per run inside this environment's buckets."
+            policy, [*readable, *writable], "Batch inputs, outputs and model artifacts are named per run inside this environment's buckets."
         )
         return policy
 
     def _deliver_batch_inference_code(self) -> str:
         """Copy the batch inference scripts, side by side, under a fixed prefix of the artifacts bucket on every
-        deploy (dropping stale ones); returns that prefix's URI, the workflow's default code_uri."""
+        deploy (dropping stale ones); returns that prefix's URI, the only code the workflow runs."""
         scripts = s3_assets.Asset(
             self, "BatchInferenceScripts", path=str(BATCH_INFERENCE_CODE), exclude=["*", *(f"!{script}" for script in BATCH_INFERENCE_SCRIPTS)]
         )
@@ -377,7 +395,8 @@ class StorageStack(cdk.Stack):
             destination_bucket=self.artifacts_bucket,
             destination_key_prefix=BATCH_INFERENCE_CODE_PREFIX,
             prune=True,
-            retain_on_delete=False,
+            # A replaced deployment (a renamed construct) must not empty the prefix every batch run executes.
+            retain_on_delete=True,
         )
         handler = next(child for child in self.node.children if child.node.id.startswith("Custom::CDKBucketDeployment"))
         acknowledge(
@@ -428,3 +447,14 @@ class StorageStack(cdk.Stack):
             removal_policy=removal_policy,
             empty_on_delete=removal_policy == cdk.RemovalPolicy.DESTROY,
         )
+
+
+def _let_sagemaker_encrypt_job_volumes(key: kms.IKey, via_sagemaker: str) -> iam.PolicyStatement:
+    """Starting a job with VolumeKmsKeyId: SageMaker creates a grant on the key, as the caller, for the job's
+    storage volumes; the grant is only ever for an AWS resource and only through SageMaker."""
+    return iam.PolicyStatement(
+        sid="LetSageMakerEncryptJobVolumes",
+        actions=["kms:CreateGrant"],
+        resources=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": via_sagemaker}, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+    )

@@ -1,9 +1,9 @@
 """A Step Functions workflow that scores a batch: preprocess, inference in a custom container, postprocess,
 each a SageMaker processing job.
 
-The states, in the order an execution meets them: fill the input's omitted keys with the defaults and
-check it (`check_input`), name the run and lay out its prefixes, resolve the model (`model`), then the
-three jobs (`jobs`).
+The states, in the order an execution meets them: refuse unknown input keys, fill the omitted ones with
+the defaults and check them (`check_input`), name the run and lay out its work prefix, resolve the model
+and check its approval (`model`), then the three jobs (`jobs`).
 """
 
 from __future__ import annotations
@@ -53,13 +53,17 @@ class JobDefaults:
 class BatchInferenceWorkflow(Construct):
     """State machine `state_machine_name`: score the files under ``input_uri`` and write the result to ``output_uri``.
 
-    Input (JSON), every key optional except ``input_uri`` and ``output_uri``: ``code_uri``, ``custom_image_uri``,
-    ``scikit_image_uri``, ``role``, ``instance_type``, ``instance_count``, ``volume_size``, ``max_runtime``,
-    and ``model_package_arn`` or ``model_uri`` (default: the newest Approved package of
-    `model_package_group_name`). A bad input fails with ``InvalidInput`` before any job starts; a job that
-    fails ends the execution with ``<Step>Failed``, the job's FailureReason and its script's ExitMessage, and no later job starts.
-    Jobs are named ``<job_name_prefix>-<MD5 of the execution ARN>-pre|infer|post`` and tagged with the
-    execution ARN; stopping the execution stops the running job.
+    Input (JSON), every key optional except ``input_uri`` and ``output_uri`` (which must lie under
+    `output_uri_prefix`): ``custom_image_uri`` (an image of `image_repository_uri`), ``instance_type``,
+    ``instance_count``, ``volume_size``, ``max_runtime``, and ``model_package_arn`` or, with
+    `allow_unapproved_models`, ``model_uri`` (default: the newest Approved package of
+    `model_package_group_name`; a named package must be Approved unless `allow_unapproved_models`). Any
+    other key, a bad value or an unapproved package fails the execution before any job starts. A job that
+    fails ends the execution with ``<Step>Failed``, the job's FailureReason and its script's ExitMessage, and
+    no later job starts.
+    Jobs are named ``<job_name_prefix>-<run id>-pre|infer|post`` and tagged with the run id, the MD5 of the
+    execution ARN; intermediate files go under ``<work_uri_prefix><run id>/``. Stopping the execution
+    stops the running job.
     """
 
     def __init__(
@@ -71,8 +75,11 @@ class BatchInferenceWorkflow(Construct):
         job_name_prefix: str,
         defaults: JobDefaults,
         processing_role: iam.IRole,
-        output_bucket_name: str,
+        output_uri_prefix: str,
+        work_uri_prefix: str,
+        image_repository_uri: str,
         model_package_group_name: str,
+        allow_unapproved_models: bool,
         key: kms.IKey,
         subnet_ids: list[str] | None = None,
         security_group_ids: list[str] | None = None,
@@ -94,32 +101,30 @@ class BatchInferenceWorkflow(Construct):
         package_arns = [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name.lower()}/*")]
 
         job_states = [jobs.processing_job(self, step, key_arn=key.key_arn, network=network, tags=tags or {}) for step in STEPS]
-        for step, state in zip(STEPS, job_states):
-            jobs.fail_with_the_jobs_reason(self, step, state)
         report = sfn.Pass(
             self,
             "Report the run",
             parameters={
+                "run_id": string_at("$.run.id"),
                 "input_uri": string_at("$.config.input_uri"),
                 "output_uri": string_at("$.config.output_uri"),
                 "model": sfn.JsonPath.object_at("$.model"),
                 "jobs": sfn.JsonPath.object_at("$.jobs"),
             },
         )
-        run_jobs = job_states[0]
-        chain: sfn.INextable = job_states[0]
-        for state in job_states[1:]:
-            chain = chain.next(state)
-        chain.next(report)
+        for step, state, following in zip(STEPS, job_states, [*job_states[1:], report]):
+            jobs.handle_the_outcome(self, step, state, then=following)
 
-        resolve_model = model.resolve_model(self, model_package_group_name, package_arns, then=run_jobs)
+        resolve_model = model.resolve_model(self, model_package_group_name, package_arns, allow_unapproved=allow_unapproved_models, then=job_states[0])
         start = check_input.check_input(
             self,
             defaults=defaults,
             role_arn=processing_role.role_arn,
-            output_bucket_name=output_bucket_name,
+            output_uri_prefix=output_uri_prefix,
+            image_repository_uri=image_repository_uri,
             model_package_group_name=model_package_group_name,
-            then=check_input.name_the_run(self, job_name_prefix, then=resolve_model),
+            allow_unapproved_models=allow_unapproved_models,
+            then=check_input.name_the_run(self, job_name_prefix, work_uri_prefix, then=resolve_model),
         )
 
         self.state_machine = sfn.StateMachine(
@@ -134,9 +139,9 @@ class BatchInferenceWorkflow(Construct):
                 level=sfn.LogLevel.ALL,
             ),
         )
-        self._grant(stack, job_name_prefix, processing_role, package_arns)
+        self._grant(stack, job_name_prefix, processing_role, package_arns, key)
 
-    def _grant(self, stack: cdk.Stack, job_name_prefix: str, processing_role: iam.IRole, package_arns: list[str]) -> None:
+    def _grant(self, stack: cdk.Stack, job_name_prefix: str, processing_role: iam.IRole, package_arns: list[str], key: kms.IKey) -> None:
         """What the three `.sync` jobs need; the model lookups bring their own statements."""
         role = self.state_machine.role
         jobs_arn = stack.format_arn(service="sagemaker", resource="processing-job", resource_name=f"{job_name_prefix}-*")
@@ -146,8 +151,29 @@ class BatchInferenceWorkflow(Construct):
             iam.PolicyStatement(
                 sid="RunThisWorkflowsProcessingJobs",
                 # StopProcessingJob: Step Functions stops the running job when the execution is stopped.
-                actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob", "sagemaker:AddTags"],
+                # ListTags: every policy Step Functions generates for a `.sync` SageMaker job has it.
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:AddTags",
+                    "sagemaker:ListTags",
+                ],
                 resources=[jobs_arn],
+            )
+        )
+        # The jobs' volumes are encrypted with the key: SageMaker describes it and creates a grant on it as
+        # the caller, for the job's volumes only.
+        via_sagemaker = {"kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"}
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="DescribeTheJobsKey", actions=["kms:DescribeKey"], resources=[key.key_arn], conditions={"StringEquals": via_sagemaker})
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="LetSageMakerEncryptJobVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": via_sagemaker, "Bool": {"kms:GrantIsForAWSResource": "true"}},
             )
         )
         role.add_to_principal_policy(
@@ -170,5 +196,6 @@ class BatchInferenceWorkflow(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "sagemaker:ListModelPackages and the X-Ray and log-delivery actions Step Functions uses have no resource-level permissions.",
+            "sagemaker:ListModelPackages, sagemaker:ListProcessingJobs and the X-Ray and log-delivery actions Step Functions uses "
+            "have no resource-level permissions.",
         )

@@ -1,5 +1,11 @@
-"""The execution's input: omitted keys filled from the defaults, then checked before anything runs, and the
-run's job names and intermediate prefixes."""
+"""The execution's input: unknown keys refused by name, omitted keys filled from the defaults, the rest
+checked before anything runs; then the run's job names and its work prefix.
+
+What a caller chooses: the data (`input_uri`), where the result goes (`output_uri`, under the output prefix),
+the model (a version of this environment's model package group, or, where config allows, a model artifact),
+the inference image's tag in this environment's repository, and the jobs' instances and runtime. The code,
+the pre/postprocessing image and the role are the environment's own and not part of the input.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,18 @@ if TYPE_CHECKING:
     from mlops_constructs.batch_inference_workflow import JobDefaults
 
 INVALID_INPUT = "InvalidInput"
+# Every key an execution's input may hold.
+INPUT_KEYS = (
+    "input_uri",
+    "output_uri",
+    "model_package_arn",
+    "model_uri",
+    "custom_image_uri",
+    "instance_type",
+    "instance_count",
+    "volume_size",
+    "max_runtime",
+)
 Condition = sfn.Condition
 
 
@@ -30,16 +48,61 @@ def _whole_number_within(path: str, low: int, high: int) -> sfn.Condition:
     )
 
 
+def refuse_unknown_keys(scope: Construct, *, then: sfn.IChainable) -> sfn.IChainable:
+    """Fail with InvalidInput naming the first key of the input that is not in INPUT_KEYS, or go on to `then`.
+
+    ASL has no function that lists an object's keys, so the check works on text. Merging the input into an
+    object of every known key set to 0, and the known keys back over the result, leaves the known keys at 0,
+    first and in INPUT_KEYS' order (States.JsonMerge keeps the first object's keys in place and appends the
+    second's new ones, as its documentation's example shows), with any unknown key after them. Its JSON
+    splits at commas into exactly len(INPUT_KEYS) pieces unless an unknown key adds at least one more; the
+    first piece after the known ones starts with the first unknown key's quoted name.
+    """
+    known = len(INPUT_KEYS)
+    placeholders = {key: 0 for key in INPUT_KEYS}
+    gather = sfn.Pass(scope, "Gather the input and its known keys", parameters={"known": placeholders, "given": sfn.JsonPath.object_at("$")})
+    masked = "States.JsonToString(States.JsonMerge(States.JsonMerge($.known, $.given, false), $.known, false))"
+    split = sfn.Pass(
+        scope,
+        "Split the input at its keys",
+        parameters={"given": sfn.JsonPath.object_at("$.given"), "pieces.$": f"States.StringSplit({masked}, ',')"},
+    )
+    count = sfn.Pass(
+        scope,
+        "Count the input's pieces",
+        parameters={"given": sfn.JsonPath.object_at("$.given"), "pieces": sfn.JsonPath.list_at("$.pieces"), "count": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.pieces"))},
+    )
+    name_it = sfn.Pass(
+        scope,
+        "Name the first unknown input key",
+        parameters={
+            "reason.$": (
+                f"States.Format('input key {{}} is not one this workflow takes; it takes {', '.join(INPUT_KEYS)}', "
+                f"States.ArrayGetItem(States.StringSplit(States.ArrayGetItem($.pieces, {known}), ':'), 0))"
+            )
+        },
+    ).next(sfn.Fail(scope, "Refuse the unknown input key", error=INVALID_INPUT, cause_path="$.reason"))
+    keep_input = sfn.Pass(scope, "Keep the input", input_path="$.given")
+    keep_input.next(then)
+    gather.next(split).next(count).next(
+        sfn.Choice(scope, "Are all input keys known?").when(Condition.number_greater_than("$.count", known), name_it).otherwise(keep_input)
+    )
+    return gather
+
+
 def check_input(
     scope: Construct,
     *,
     defaults: JobDefaults,
     role_arn: str,
-    output_bucket_name: str,
+    output_uri_prefix: str,
+    image_repository_uri: str,
     model_package_group_name: str,
+    allow_unapproved_models: bool,
     then: sfn.IChainable,
 ) -> sfn.IChainable:
     """Fill in the defaults, then fail with InvalidInput and a message saying what to fix, or go on to `then`."""
+    # code_uri, scikit_image_uri and role are not input keys: the defaults are what every run uses.
     default_values: dict = {
         "code_uri": defaults.code_uri,
         "scikit_image_uri": defaults.scikit_image_uri,
@@ -62,26 +125,32 @@ def check_input(
         parameters={"config": sfn.JsonPath.json_merge(sfn.JsonPath.object_at("$.defaults"), sfn.JsonPath.object_at("$.given"))},
     )
     package_pattern = f"arn:aws*:sagemaker:*:*:model-package/{model_package_group_name.lower()}/*"
+    image = "$.config.custom_image_uri"
     rules: list[tuple[str, sfn.Condition]] = [
         ("input_uri is missing: give the S3 prefix of the files to score", Condition.is_not_present("$.config.input_uri")),
         ("output_uri is missing: give the S3 prefix to write the results to", Condition.is_not_present("$.config.output_uri")),
         ("input_uri must be an s3:// URI", Condition.not_(_s3_uri("$.config.input_uri"))),
         ("output_uri must be an s3:// URI", Condition.not_(_s3_uri("$.config.output_uri"))),
         (
-            f"output_uri must be under s3://{output_bucket_name}/, the only bucket the jobs may write to",
-            Condition.not_(Condition.string_matches("$.config.output_uri", f"s3://{output_bucket_name}/*")),
+            f"output_uri must be under {output_uri_prefix}, the only place batch jobs may write their results",
+            Condition.not_(Condition.string_matches("$.config.output_uri", f"{output_uri_prefix}*")),
         ),
-        ("code_uri must be an s3:// URI", Condition.not_(_s3_uri("$.config.code_uri"))),
         (
             "custom_image_uri is missing and batch_inference.image_tag is not set in this environment's config: "
-            "give the inference image's URI",
-            Condition.is_not_present("$.config.custom_image_uri"),
+            f"give the inference image's URI, {image_repository_uri}:<tag>",
+            Condition.is_not_present(image),
         ),
-        ("custom_image_uri must be an image URI (a string)", Condition.not_(Condition.is_string("$.config.custom_image_uri"))),
-        ("scikit_image_uri must be an image URI (a string)", Condition.not_(Condition.is_string("$.config.scikit_image_uri"))),
         (
-            "role must be this environment's batch processing role (leave it out to use it)",
-            Condition.not_(Condition.and_(Condition.is_string("$.config.role"), Condition.string_equals("$.config.role", role_arn))),
+            f"custom_image_uri must be an image of this environment's batch inference repository, {image_repository_uri}:<tag> or @sha256:<digest>",
+            Condition.not_(
+                Condition.and_(
+                    Condition.is_string(image),
+                    Condition.or_(
+                        Condition.string_matches(image, f"{image_repository_uri}:*"),
+                        Condition.string_matches(image, f"{image_repository_uri}@sha256:*"),
+                    ),
+                )
+            ),
         ),
         ("instance_type must be a SageMaker instance type such as ml.m5.large", Condition.not_(_instance_type("$.config.instance_type"))),
         ("instance_count must be a number from 1 to 100", Condition.not_(_whole_number_within("$.config.instance_count", 1, 100))),
@@ -95,7 +164,17 @@ def check_input(
             "give model_package_arn or model_uri, not both",
             Condition.and_(Condition.is_present("$.config.model_package_arn"), Condition.is_present("$.config.model_uri")),
         ),
-        ("model_uri must be an s3:// URI of a model.tar.gz", Condition.and_(Condition.is_present("$.config.model_uri"), Condition.not_(_s3_uri("$.config.model_uri")))),
+        *(
+            [("model_uri must be an s3:// URI of a model.tar.gz", Condition.and_(Condition.is_present("$.config.model_uri"), Condition.not_(_s3_uri("$.config.model_uri"))))]
+            if allow_unapproved_models
+            else [
+                (
+                    "model_uri is not accepted in this environment (batch_inference.allow_unapproved_models is off): "
+                    "name an Approved version of the model package group as model_package_arn",
+                    Condition.is_present("$.config.model_uri"),
+                )
+            ]
+        ),
         (
             f"model_package_arn must be a version of this environment's model package group {model_package_group_name}",
             Condition.and_(
@@ -109,50 +188,37 @@ def check_input(
         check.when(condition, sfn.Fail(scope, f"Refuse the input ({number})", error=INVALID_INPUT, cause=message))
     check.otherwise(then)
     gather.next(merge).next(check)
-    return gather
+    return refuse_unknown_keys(scope, then=gather)
 
 
 def _instance_type(path: str) -> sfn.Condition:
     return Condition.and_(Condition.is_string(path), Condition.string_matches(path, "ml.*.*"))
 
 
-def name_the_run(scope: Construct, job_name_prefix: str, *, then: sfn.IChainable) -> sfn.IChainable:
-    """$.run: the jobs' names (the prefix, the MD5 of the execution ARN, the step) and the intermediate prefixes
-    ``<output_uri>/<execution name>/preprocessed/`` and ``<output_uri>/<execution name>/predictions/``."""
+def name_the_run(scope: Construct, job_name_prefix: str, work_uri_prefix: str, *, then: sfn.IChainable) -> sfn.IChainable:
+    """$.run: the run's id (the MD5 of the execution ARN), the jobs' names (the prefix, the id, the step), the
+    intermediate prefixes ``<work prefix><id>/preprocessed/`` and ``<work prefix><id>/predictions/``, and how often each
+    job has been created."""
     identify = sfn.Pass(
         scope,
         "Identify the run",
         parameters={"id": sfn.JsonPath.hash(sfn.JsonPath.execution_id, "MD5")},
         result_path="$.run",
     )
-
-    def lay_out(label: str, separator: str) -> sfn.Pass:
-        def under_output(folder: str) -> str:
-            return sfn.JsonPath.format(
-                f"{{}}{separator}{{}}/{folder}/", string_at("$.config.output_uri"), sfn.JsonPath.execution_name
-            )
-
-        return sfn.Pass(
-            scope,
-            f"Lay out the run ({label})",
-            parameters={
-                "id": string_at("$.run.id"),
-                "jobs": {
-                    step.suffix: sfn.JsonPath.format(f"{job_name_prefix}-{{}}-{step.suffix}", string_at("$.run.id"))
-                    for step in STEPS
-                },
-                "preprocessed": under_output("preprocessed"),
-                "predictions": under_output("predictions"),
-            },
-            result_path="$.run",
-        )
-
-    identify.next(
-        sfn.Choice(scope, "Does output_uri end with a slash?")
-        .when(Condition.string_matches("$.config.output_uri", "*/"), lay_out("output_uri ends with a slash", "").next(then))
-        .otherwise(lay_out("output_uri without a slash", "/").next(then))
+    lay_out = sfn.Pass(
+        scope,
+        "Lay out the run",
+        parameters={
+            "id": string_at("$.run.id"),
+            "jobs": {step.suffix: sfn.JsonPath.format(f"{job_name_prefix}-{{}}-{step.suffix}", string_at("$.run.id")) for step in STEPS},
+            "preprocessed": sfn.JsonPath.format(f"{work_uri_prefix}{{}}/preprocessed/", string_at("$.run.id")),
+            "predictions": sfn.JsonPath.format(f"{work_uri_prefix}{{}}/predictions/", string_at("$.run.id")),
+            "attempts": {step.suffix: {"made": 1} for step in STEPS},
+        },
+        result_path="$.run",
     )
+    identify.next(lay_out).next(then)
     return identify
 
 
-__all__ = ["INVALID_INPUT", "check_input", "name_the_run"]
+__all__ = ["INPUT_KEYS", "INVALID_INPUT", "check_input", "name_the_run"]

@@ -10,10 +10,13 @@ from mlops_constructs.canary_deployer.states import aws_call
 from mlops_constructs.json_paths import list_at, string_at
 
 NO_APPROVED_MODEL = "NoApprovedModel"
+MODEL_NOT_APPROVED = "ModelNotApproved"
 MODEL_LOOKUP_FAILED = "ModelLookupFailed"
 
 
-def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then: sfn.IChainable) -> sfn.IChainable:
+def resolve_model(scope: Construct, group: str, package_arns: list[str], *, allow_unapproved: bool, then: sfn.IChainable) -> sfn.IChainable:
+    """The states that record the model in `$.model`, then go on to `then`. Unless `allow_unapproved`, a
+    named package that is not Approved fails the execution with ModelNotApproved before any job starts."""
     lookup_failed = sfn.Fail(scope, "Model lookup failed", error=MODEL_LOOKUP_FAILED, cause_path="$.failure.reason")
     record = sfn.Pass(
         scope,
@@ -48,7 +51,27 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, then
         result_path="$.model",
     )
     describe.add_catch(record, errors=["States.ALL"], result_path="$.error")
-    describe.next(then)
+    if allow_unapproved:
+        describe.next(then)
+    else:
+        not_approved = sfn.Pass(
+            scope,
+            "Say the model package is not approved",
+            parameters={
+                "reason": sfn.JsonPath.format(
+                    f"model package {{}} is {{}}, not Approved: approve it, or name an Approved version of {group} "
+                    "(batch_inference.allow_unapproved_models is off in this environment)",
+                    string_at("$.model.package_arn"),
+                    string_at("$.model.approval_status"),
+                )
+            },
+            result_path="$.failure",
+        ).next(sfn.Fail(scope, "Model not approved", error=MODEL_NOT_APPROVED, cause_path="$.failure.reason"))
+        describe.next(
+            sfn.Choice(scope, "Is the model package approved?")
+            .when(sfn.Condition.string_equals("$.model.approval_status", "Approved"), then)
+            .otherwise(not_approved)
+        )
     given_package = sfn.Pass(
         scope, "Use the given model package", parameters={"arn": string_at("$.config.model_package_arn")}, result_path="$.package"
     )

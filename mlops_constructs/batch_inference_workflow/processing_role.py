@@ -31,7 +31,12 @@ class BatchProcessingRole(Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.role = role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description, managed_policies=managed_policies
+            self,
+            "Role",
+            # Only SageMaker acting for this account's jobs: not a confused deputy for another account.
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+            description=description,
+            managed_policies=managed_policies,
         )
         job_logs = stack.format_arn(
             service="logs",

@@ -126,8 +126,11 @@ def _feature_columns(name: str, schema: pa.Schema, label_column: str) -> tuple[s
 
 
 def _open_csv(path: Path, convert_options: pa_csv.ConvertOptions | None = None) -> pa_csv.CSVStreamingReader:
-    """A reader that parses CSV_BLOCK_BYTES of text at a time, on every core; gzip is recognised by the name's .gz."""
-    return pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES), convert_options=convert_options)
+    """A reader that parses CSV_BLOCK_BYTES of text at a time, on every core; gzip is recognised by the name's .gz.
+
+    With one core it reads serially: the threaded reader's read-ahead would only add memory, of a size that
+    depends on the threads' timing."""
+    return pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=pa.cpu_count() > 1), convert_options=convert_options)
 
 
 def check_header(path: Path, name: str, label_column: str) -> InputFile:

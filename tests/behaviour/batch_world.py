@@ -4,7 +4,8 @@ processing jobs around it.
 `synthesized_batch_workflow()` synthesizes the dev environment's batch-inference stack from a copy of
 config/ with `batch_inference` overrides; `BatchWorld` resolves the template's references to made-up
 physical names, creates what the definition talks to (the model package group and its packages) and runs
-executions of that exact definition. Used by the behaviour tests and by `make bench`.
+executions of that definition, with every Wait state's pause set to zero (moto really sleeps). Used by
+the behaviour tests and by `make bench`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/0a1b2c3d-0000-4000-8000-000000
 REPOSITORY = "mlops-dev-batch-inference-images"
 PROCESSING_ROLE = "arn:aws:iam::111111111111:role/mlops-dev-batch-processing"
 INPUT_URI = "s3://mlops-dev-training-data/batch/2026-11-25/"
-OUTPUT_URI = f"s3://{ARTIFACTS_BUCKET}/batch/2026-11-25"
+OUTPUT_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/output/2026-11-25"
+WORK_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/work/"
 IMAGE_TAG = "4f2c1e9"
 
 
@@ -59,7 +61,7 @@ class BatchWorld:
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-        self.definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
+        self.definition = _without_pauses(sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE))
         self.state_machine = sfn_harness.create_state_machine(self.sfn, self.definition, STATE_MACHINE)
         self.repository_uri = f"111111111111.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"
         self._names = (f"batch-{n}" for n in itertools.count(1))
@@ -108,6 +110,14 @@ class BatchWorld:
         for output in set(part.split('"')[0] for part in text.split('"OutputName": "')[1:]):
             refs[output] = _output_value(output)
         return refs
+
+
+def _without_pauses(definition: dict) -> dict:
+    """The definition with every Wait state's pause at zero: how long it waits is no behaviour under test."""
+    for state in definition["States"].values():
+        if state["Type"] == "Wait":
+            state["Seconds"] = 0
+    return definition
 
 
 @contextmanager

@@ -54,7 +54,8 @@ def traffic_guard_template(shared_builds) -> dict:
     return _deployer_template(shared_builds, "traffic", min_canary_invocations=100)
 
 
-# The batch inference workflow as synthesized for dev, with an image tag in config and without one.
+# The batch inference workflow as synthesized for dev, with an image tag in config and without one, and
+# allowing only Approved models.
 
 
 def _batch_template(shared_builds: SharedBuilds, name: str, **batch_inference: object) -> dict:
@@ -70,3 +71,9 @@ def batch_template(shared_builds) -> dict:
 @pytest.fixture(scope="session")
 def untagged_batch_template(shared_builds) -> dict:
     return _batch_template(shared_builds, "untagged")
+
+
+@pytest.fixture(scope="session")
+def approved_only_batch_template(shared_builds) -> dict:
+    """As staging and prod: only Approved model package versions score a batch."""
+    return _batch_template(shared_builds, "approved-only", image_tag=IMAGE_TAG, allow_unapproved_models=False)

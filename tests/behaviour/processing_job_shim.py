@@ -8,18 +8,23 @@ sides so a state machine meets processing jobs the way it does on AWS:
 - `arn:aws:states:::sagemaker:createProcessingJob.sync` creates the job through boto3 (so botocore checks the
   request against SageMaker's API model), then waits for it to end. `Completed`: the task's result is
   DescribeProcessingJob's answer. `Failed` or `Stopped`: the task fails with `States.TaskFailed` and that
-  answer, FailureReason and ExitMessage included, as JSON in the Cause, as AWS documents for `.sync` jobs. A
-  refused create call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's
-  name for every SageMaker error code) and the code in the Cause.
+  answer, FailureReason and ExitMessage included, as JSON in the Cause, as AWS documents for `.sync` jobs; or, with
+  `ProcessingJobShim.failed_jobs_raise(SFN_ERROR_NAME)`, in the other shape AWS may use, with the
+  optimised integration's generic error name and a Cause that is no job description. A refused create
+  call fails the task with `SageMaker.AmazonSageMakerException` (the optimised integration's name for every
+  SageMaker error code) and the code in the Cause; Step Functions does not retry it.
 - A job's ExitMessage is what its container left in /opt/ml/output/message (`next_job(exit_message=...)`), as
   DescribeProcessingJob reports it after the job ended; SageMaker's own FailureReason for a script that exits
   non-zero says only that.
+- `answer_500_after_create()` makes the next create call start its job and then answer InternalFailure (500).
+- ListProcessingJobs reports the status and FailureReason the test scripted.
 - Stopping the execution while a job runs stops the job (StopProcessingJob), as Step Functions does for `.sync`.
 - A job is `InProgress` for one DescribeProcessingJob read, then ends as the test scripted it with
   `ProcessingJobShim.next_job()` (default `Completed`); `hold()` keeps the jobs of a step `InProgress` until
   the test releases them. Nothing depends on the wall clock.
-- CreateProcessingJob refuses a name that is not SageMaker's pattern of at most 63 characters
-  (ValidationException) or that exists already (ResourceInUse), and keeps the whole request.
+- CreateProcessingJob refuses a name that is not SageMaker's pattern of at most 63 characters, or a tag
+  key or value outside SageMaker's tag pattern (ValidationException), or a name that exists already
+  (ResourceInUse), and keeps the whole request; `create_calls` lists every call's job name, refused or not.
 
 Other `arn:aws:states:::sagemaker:*` resources keep moto's request/response forwarding.
 """
@@ -37,6 +42,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
@@ -55,6 +61,8 @@ from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# SageMaker's tag pattern, ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$: \w stands for letters, digits and _, \s for spaces.
+TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 ENDED = ("Completed", "Failed", "Stopped")
 DEFAULT_FAILURE_REASON = "AlgorithmError: the job's script exited with a non-zero code"
 # What AWS answers for the optimised SageMaker integration whatever the code: the Java SDK's exception class.
@@ -64,6 +72,13 @@ SFN_ERROR_NAME = "SageMaker.AmazonSageMakerException"
 class ResourceInUse(JsonRESTError):
     def __init__(self, message: str) -> None:
         super().__init__("ResourceInUse", message)
+
+
+class InternalFailure(JsonRESTError):
+    code = 500
+
+    def __init__(self) -> None:
+        super().__init__("InternalFailure", "We encountered an internal error. Please try again.")
 
 
 @dataclass
@@ -94,6 +109,9 @@ class Job:
 class ProcessingJobShim:
     jobs: dict[str, Job] = field(default_factory=dict)
     stop_calls: list[str] = field(default_factory=list)
+    create_calls: list[str] = field(default_factory=list)
+    failed_job_error: str = StatesErrorNameType.StatesTaskFailed.to_name()
+    _answers_500: int = 0
     _scripts: list[tuple[Callable[[str], bool], str, str | None, str | None]] = field(default_factory=list)
     _holds: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -111,6 +129,15 @@ class ProcessingJobShim:
         reason = reason if reason is not None or outcome != "Failed" else DEFAULT_FAILURE_REASON
         self._scripts.append((named, outcome, reason, exit_message))
 
+    def failed_jobs_raise(self, error: str) -> None:
+        """A `.sync` task whose job ended Failed or Stopped fails with `error`; other than States.TaskFailed,
+        its Cause is SageMaker's exception text, not the job's description."""
+        self.failed_job_error = error
+
+    def answer_500_after_create(self, times: int = 1) -> None:
+        """The next `times` create calls start their job, then answer InternalFailure (HTTP 500)."""
+        self._answers_500 += times
+
     def hold(self, suffix: str) -> threading.Event:
         """Jobs whose name ends with `-<suffix>` stay InProgress until the returned event is set."""
         self._holds[suffix] = threading.Event()
@@ -125,8 +152,16 @@ class ProcessingJobShim:
 
     # -- SageMaker's side ----------------------------------------------------------------------------
 
-    def _create(self, request: dict[str, Any]) -> None:
+    def _create(self, request: dict[str, Any]) -> bool:
+        """Keep the job; whether its create call answers 500 now that the job exists."""
         name = request.get("ProcessingJobName", "")
+        self.create_calls.append(name)
+        for tag in request.get("Tags") or []:
+            if not (TAG_TEXT.fullmatch(tag["Key"]) and TAG_TEXT.fullmatch(tag["Value"])):
+                raise ValidationError(
+                    f"1 validation error detected: Value '{tag['Value']}' at 'tags.{tag['Key']}.member.value' failed to satisfy "
+                    "constraint: Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"
+                )
         if not JOB_NAME.fullmatch(name):
             raise ValidationError(
                 f"1 validation error detected: Value '{name}' at 'processingJobName' failed to satisfy constraint: "
@@ -142,6 +177,28 @@ class ProcessingJobShim:
                     del self._scripts[index]
                     break
             self.jobs[name] = job
+            answers_500 = self._answers_500 > 0
+            self._answers_500 -= answers_500
+        return answers_500
+
+    def _summaries(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """ListProcessingJobs' summaries with the status (and reason) the test scripted, as a read sees it."""
+        with self._lock:
+            listed = []
+            for summary in summaries:
+                job = self.jobs.get(summary["ProcessingJobName"])
+                if job is not None:
+                    job.reads += 1
+                    status = job.status()
+                    summary = {**summary, "ProcessingJobStatus": status}
+                    if status == "Failed":
+                        summary["FailureReason"] = job.reason
+                    elif status == "Stopped":
+                        summary["ExitMessage"] = "Stopped by the caller"
+                    if status in ENDED and job.exit_message is not None:
+                        summary["ExitMessage"] = job.exit_message
+                listed.append(summary)
+            return listed
 
     def _describe(self, name: str, answer: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -172,9 +229,10 @@ class ProcessingJobShim:
 class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
     """The optimised SageMaker integration, with `.sync` for createProcessingJob."""
 
-    def __init__(self) -> None:
+    def __init__(self, shim: ProcessingJobShim) -> None:
         # moto's callback machinery expects the task-token pattern among the supported ones.
         StateTaskServiceCallback.__init__(self, supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
+        self.shim = shim
 
     def _before_eval_execution(self, env, resource_runtime_part, raw_parameters, state_credentials) -> None:
         # moto's lexer reads "RoleArn.$" as the Credentials keyword, so inside Parameters it arrives as a plain
@@ -188,7 +246,8 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
             raise ValueError(f"the processing job shim runs createProcessingJob.sync only, not {self.resource.resource_arn}")
 
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
-        client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+        # Step Functions reports the service's answer; botocore's own retries would hide a 500.
+        client = boto3.client("sagemaker", region_name=resource_runtime_part.region, config=Config(retries={"total_max_attempts": 1}))
         response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
         response.pop("ResponseMetadata", None)
         env.stack.append(response)
@@ -214,6 +273,7 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
 
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> Callable[[], Any]:
         client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+        shim = self.shim
         env.stack.pop()
         name = normalised_parameters["ProcessingJobName"]
 
@@ -224,15 +284,21 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
             if described["ProcessingJobStatus"] == "Completed":
                 return described
             if described["ProcessingJobStatus"] in ("Failed", "Stopped"):
+                error = shim.failed_job_error
+                if error == StatesErrorNameType.StatesTaskFailed.to_name():
+                    error_name, cause = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed), json.dumps(described)
+                else:
+                    error_name = CustomErrorName(error)
+                    cause = f"Processing job {name} ended {described['ProcessingJobStatus']} (Service: AmazonSageMaker; Status Code: 400; Request ID: sync-poll; Proxy: null)"
                 raise FailureEventException(
                     FailureEvent(
                         env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        error_name=error_name,
                         event_type=HistoryEventType.TaskFailed,
                         event_details=EventDetails(
                             taskFailedEventDetails=TaskFailedEventDetails(
-                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                                cause=json.dumps(described),
+                                error=error,
+                                cause=cause,
                                 resource=self._get_sfn_resource(),
                                 resourceType=self._get_sfn_resource_type(),
                             )
@@ -254,10 +320,10 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
                 sync_resolver.client.stop_processing_job(ProcessingJobName=sync_resolver.job_name)
 
 
-def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
+def _state_task_service_for(original: Callable[..., Any], shim: ProcessingJobShim) -> Callable[..., Any]:
     def service_for(service_name: str) -> Any:
         if service_name == "sagemaker":
-            return StateTaskServiceSageMaker()
+            return StateTaskServiceSageMaker(shim)
         return original(service_name=service_name)
 
     return service_for
@@ -269,6 +335,7 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
     shim = ProcessingJobShim()
     original_create = SageMakerModelBackend.create_processing_job
     original_describe = SageMakerModelBackend.describe_processing_job
+    original_list = SageMakerModelBackend.list_processing_jobs
 
     def create_processing_job(backend: SageMakerModelBackend, **kwargs: Any) -> Any:
         request = {
@@ -282,8 +349,11 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
             **({"NetworkConfig": kwargs["network_config"]} if kwargs.get("network_config") else {}),
         }
         request.update(_pending_resources.pop(kwargs["processing_job_name"], {}))
-        shim._create(request)
-        return original_create(backend, **kwargs)
+        answers_500 = shim._create(request)
+        created = original_create(backend, **kwargs)
+        if answers_500:
+            raise InternalFailure()
+        return created
 
     def describe_processing_job(backend: SageMakerModelBackend, processing_job_name: str) -> dict[str, Any]:
         return shim._describe(processing_job_name, original_describe(backend, processing_job_name))
@@ -292,12 +362,17 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         original_describe(backend, processing_job_name)
         shim._stop(processing_job_name)
 
+    def list_processing_jobs(backend: SageMakerModelBackend, **kwargs: Any) -> dict[str, Any]:
+        listed = original_list(backend, **kwargs)
+        return {**listed, "ProcessingJobSummaries": shim._summaries(listed["ProcessingJobSummaries"])}
+
     with (
-        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for)),
+        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for, shim)),
         mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.01),
         mock.patch.object(SageMakerModelBackend, "create_processing_job", create_processing_job),
         mock.patch.object(SageMakerModelBackend, "describe_processing_job", describe_processing_job),
         mock.patch.object(SageMakerModelBackend, "stop_processing_job", stop_processing_job),
+        mock.patch.object(SageMakerModelBackend, "list_processing_jobs", list_processing_jobs),
         _keeping_processing_resources(),
     ):
         yield shim

@@ -8,10 +8,15 @@ import time
 
 import pytest
 
-from mlops_constructs.batch_inference_workflow.jobs import CODE_DIR, DATA_DIR, MODEL_DIR, OUTPUT_DIR
+from mlops_constructs.batch_inference_workflow.jobs import CREATE_ATTEMPTS
+from tests.behaviour.processing_job_shim import SFN_ERROR_NAME
+from tests.behaviour.sfn_harness import Fault, injected_faults
+
+from mlops_constructs.batch_inference_workflow.check_input import INPUT_KEYS
+from mlops_constructs.batch_inference_workflow.jobs import CODE_DIR, DATA_DIR, DROP_ROOT, MODEL_DIR, OUTPUT_DIR
 from pipeline_code.settings import scikit_learn_image_uri
 from tests.behaviour import sfn_harness
-from tests.behaviour.batch_world import ARTIFACTS_BUCKET, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, batch_world
+from tests.behaviour.batch_world import ARTIFACTS_BUCKET, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, WORK_URI, batch_world
 
 CODE_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/code/"
 SCIKIT_IMAGE = scikit_learn_image_uri(REGION)
@@ -36,10 +41,12 @@ def test_the_three_jobs_run_in_order_with_their_images_inputs_outputs_and_argume
     jobs = world.jobs()
     assert list(jobs) == ["pre", "infer", "post"]
     pre, infer, post = jobs["pre"], jobs["infer"], jobs["post"]
-    run = f"{OUTPUT_URI}/batch-1"
+    run = f"{WORK_URI}{execution.output['run_id']}"
     assert [job["AppSpecification"]["ImageUri"] for job in (pre, infer, post)] == [SCIKIT_IMAGE, f"{world.repository_uri}:{IMAGE_TAG}", SCIKIT_IMAGE]
     assert [job["AppSpecification"]["ContainerEntrypoint"] for job in (pre, infer, post)] == [
-        ["python3", f"{CODE_DIR}/{script}"] for script in ("preprocessing.py", "predict.py", "postprocessing.py")
+        ["python3", f"{CODE_DIR}/preprocessing.py"],
+        [DROP_ROOT, "python3", f"{CODE_DIR}/predict.py"],
+        ["python3", f"{CODE_DIR}/postprocessing.py"],
     ]
     assert pre["AppSpecification"]["ContainerArguments"] == ["--input-dir", DATA_DIR, "--output-dir", OUTPUT_DIR]
     assert infer["AppSpecification"]["ContainerArguments"] == ["--input-dir", DATA_DIR, "--model-dir", MODEL_DIR, "--output-dir", OUTPUT_DIR]
@@ -212,16 +219,28 @@ def test_job_names_carry_the_execution_and_fit_sagemakers_limit(batch_template):
         digest = hashlib.md5(execution.arn.encode()).hexdigest()
         assert {job["Name"] for job in execution.output["jobs"].values()} == {f"mlops-dev-{digest}-{s}" for s in ("pre", "infer", "post")}
     tags = {t["Key"]: t["Value"] for t in world.shim.created()[0]["Tags"]}
-    assert tags["batch-inference-execution"] == first.arn
+    assert tags["batch-inference-run"] == hashlib.md5(first.arn.encode()).hexdigest()
 
 
-def test_an_output_uri_with_a_trailing_slash_gets_no_double_slash(batch_template):
+def test_intermediate_files_go_under_the_work_prefix_and_only_the_result_under_output_uri(batch_template):
     with batch_world(batch_template) as world:
         world.register()
-        world.score(output_uri=f"{OUTPUT_URI}/")
+        execution = world.score(output_uri=f"{OUTPUT_URI}/")
 
-    assert _output(world.jobs()["pre"]) == f"{OUTPUT_URI}/batch-1/preprocessed/"
-    assert _output(world.jobs()["post"]) == f"{OUTPUT_URI}/"
+    jobs = world.jobs()
+    assert [_output(jobs[step]) for step in ("pre", "infer")] == [f"{WORK_URI}{execution.output['run_id']}/{folder}/" for folder in ("preprocessed", "predictions")]
+    assert _output(jobs["post"]) == f"{OUTPUT_URI}/"
+
+
+def test_an_execution_name_with_characters_tags_refuse_still_creates_its_jobs(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        arn = sfn_harness.start(world.sfn, world.state_machine, {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI}, "nightly(rerun)!-o'brien")
+        execution = sfn_harness.wait(world.sfn, arn)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    tags = {t["Key"]: t["Value"] for t in world.shim.created()[0]["Tags"]}
+    assert tags["batch-inference-run"] == hashlib.md5(execution.arn.encode()).hexdigest() == execution.output["run_id"]
 
 
 BAD_INPUTS = {
@@ -229,10 +248,37 @@ BAD_INPUTS = {
     "missing output_uri": ({"input_uri": INPUT_URI}, "output_uri is missing"),
     "input_uri not on S3": ({"input_uri": "https://example.com/data/", "output_uri": OUTPUT_URI}, "input_uri must be an s3:// URI"),
     "output_uri not on S3": ({"input_uri": INPUT_URI, "output_uri": "/tmp/out"}, "output_uri must be an s3:// URI"),
-    "output_uri in another bucket": ({"input_uri": INPUT_URI, "output_uri": "s3://someone-elses-bucket/out"}, f"under s3://{ARTIFACTS_BUCKET}/"),
+    "output_uri in another bucket": (
+        {"input_uri": INPUT_URI, "output_uri": "s3://someone-elses-bucket/out"},
+        f"output_uri must be under s3://{ARTIFACTS_BUCKET}/batch-inference/output/",
+    ),
+    "output_uri over the delivered code": (
+        {"input_uri": INPUT_URI, "output_uri": f"s3://{ARTIFACTS_BUCKET}/batch-inference/code/"},
+        f"output_uri must be under s3://{ARTIFACTS_BUCKET}/batch-inference/output/",
+    ),
+    "output_uri over registered model artifacts": (
+        {"input_uri": INPUT_URI, "output_uri": f"s3://{ARTIFACTS_BUCKET}/pipelines/mlops-dev-training/run-1/"},
+        f"output_uri must be under s3://{ARTIFACTS_BUCKET}/batch-inference/output/",
+    ),
+    "an image of another repository": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "custom_image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mine:latest"},
+        "custom_image_uri must be an image of this environment's batch inference repository",
+    ),
     "another role": (
         {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "role": "arn:aws:iam::111111111111:role/admin"},
-        "role must be this environment's batch processing role",
+        'input key "role" is not one this workflow takes',
+    ),
+    "other code": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "code_uri": f"s3://{ARTIFACTS_BUCKET}/mine/"},
+        'input key "code_uri" is not one this workflow takes',
+    ),
+    "another preprocessing image": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "scikit_image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mine:latest"},
+        'input key "scikit_image_uri" is not one this workflow takes',
+    ),
+    "a misspelt key": (
+        {"model_package": "version 3, please", "input_uri": INPUT_URI, "output_uri": OUTPUT_URI},
+        'input key "model_package" is not one this workflow takes',
     ),
     "too long a runtime": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "max_runtime": 86400}, "max_runtime must be a number of seconds from 1 to 3600"),
     "no instances": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "instance_count": 0}, "instance_count must be a number from 1 to 100"),
@@ -277,3 +323,162 @@ def test_no_approved_model_fails_before_any_job(batch_template):
 
     assert (execution.status, execution.error) == ("FAILED", "NoApprovedModel")
     assert world.shim.created() == []
+
+
+def test_the_unknown_key_message_lists_every_key_the_input_takes(batch_template):
+    with batch_world(batch_template) as world:
+        execution = world.score(model_package="x")
+
+    assert execution.error == "InvalidInput"
+    assert execution.cause.endswith(", ".join(INPUT_KEYS))
+
+
+def test_an_image_of_the_environments_repository_by_digest_is_accepted(batch_template):
+    digest = "sha256:" + "0" * 64
+    with batch_world(batch_template) as world:
+        world.register()
+        execution = world.score(custom_image_uri=f"{world.repository_uri}@{digest}")
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert world.jobs()["infer"]["AppSpecification"]["ImageUri"] == f"{world.repository_uri}@{digest}"
+
+
+# -- which models may score ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected"])
+def test_a_named_package_that_is_not_approved_is_refused_before_any_job(approved_only_batch_template, status):
+    with batch_world(approved_only_batch_template) as world:
+        world.register()
+        unapproved, _ = world.register(status)
+
+        execution = world.score(model_package_arn=unapproved)
+
+    assert (execution.status, execution.error) == ("FAILED", "ModelNotApproved")
+    assert unapproved in execution.cause and status in execution.cause
+    assert world.shim.create_calls == []
+
+
+def test_a_named_approved_package_scores_where_only_approved_ones_may(approved_only_batch_template):
+    with batch_world(approved_only_batch_template) as world:
+        approved, artifact = world.register()
+        world.register()
+
+        execution = world.score(model_package_arn=approved)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert _inputs(world.jobs()["infer"])["model"]["S3Uri"] == artifact
+
+
+def test_a_model_artifact_is_refused_where_only_approved_packages_may_score(approved_only_batch_template):
+    with batch_world(approved_only_batch_template) as world:
+        world.register()
+
+        execution = world.score(model_uri=f"s3://{ARTIFACTS_BUCKET}/models/hand-made/model.tar.gz")
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidInput")
+    assert "batch_inference.allow_unapproved_models is off" in execution.cause
+    assert world.shim.create_calls == []
+
+
+def test_where_config_allows_it_a_package_pending_approval_scores(batch_template):
+    with batch_world(batch_template) as world:
+        pending, artifact = world.register("PendingManualApproval")
+
+        execution = world.score(model_package_arn=pending)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["model"]["approval_status"] == "PendingManualApproval"
+
+
+# -- a job is never created twice under one name -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", ["States.TaskFailed", SFN_ERROR_NAME])
+def test_a_failed_job_ends_the_run_with_its_reason_whichever_error_the_sync_task_raises(batch_template, error):
+    reason = "AlgorithmError: part-0.csv: missing feature column 'mean radius'"
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.failed_jobs_raise(error)
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-infer"), reason=reason)
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "InferenceFailed")
+    assert reason in execution.cause and world.jobs()["infer"]["ProcessingJobName"] in execution.cause
+    assert [name.rsplit("-", 1)[1] for name in world.shim.create_calls] == ["pre", "infer"], "the failed job was created again"
+
+
+def test_a_create_that_answered_500_after_starting_its_job_waits_for_that_job(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.answer_500_after_create()
+
+        execution = world.score()
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert [name.rsplit("-", 1)[1] for name in world.shim.create_calls] == ["pre", "infer", "post"]
+    assert "Look up the Preprocess job" in execution.states_entered
+    assert execution.output["jobs"]["Preprocess"] == {"Name": world.jobs()["pre"]["ProcessingJobName"], "Status": "Completed"}
+
+
+@pytest.mark.parametrize("error", ["States.TaskFailed", SFN_ERROR_NAME])
+def test_a_create_that_answered_500_keeps_the_reason_its_job_failed_with(batch_template, error):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.failed_jobs_raise(error)
+        world.shim.answer_500_after_create()
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-pre"), reason="ClientError: no input files")
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PreprocessFailed")
+    assert "ClientError: no input files" in execution.cause
+    assert len(world.shim.create_calls) == 1
+
+
+FOUND = {
+    "the .sync task's job description": lambda shim: shim.failed_jobs_raise("States.TaskFailed"),
+    "a lookup after the integration's generic error": lambda shim: shim.failed_jobs_raise(SFN_ERROR_NAME),
+    "a lookup after a create that answered 500": lambda shim: shim.answer_500_after_create(),
+}
+
+
+@pytest.mark.parametrize("found", FOUND, ids=str)
+def test_the_scripts_message_and_the_reason_arrive_however_the_failed_job_is_found(batch_template, found):
+    message = "part-0.csv: column 'mean radius' is missing"
+    with batch_world(batch_template) as world:
+        world.register()
+        FOUND[found](world.shim)
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-pre"), reason="AlgorithmError: see the job's logs", exit_message=message)
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PreprocessFailed")
+    assert message in execution.cause and "AlgorithmError: see the job's logs" in execution.cause
+    assert len(world.shim.create_calls) == 1
+
+
+def test_a_create_refused_as_invalid_is_not_tried_again(batch_template):
+    with batch_world(batch_template) as world, injected_faults() as faults:
+        world.register()
+        faults["Preprocess"] = Fault("ValidationException")
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PreprocessFailed")
+    assert "ValidationException" in execution.cause
+    assert faults["Preprocess"].calls == 1
+
+
+def test_a_create_that_keeps_failing_without_a_job_is_given_up_after_its_attempts(batch_template):
+    with batch_world(batch_template) as world, injected_faults() as faults:
+        world.register()
+        faults["Preprocess"] = Fault("ThrottlingException")
+
+        execution = world.score()
+
+    assert (execution.status, execution.error) == ("FAILED", "PreprocessFailed")
+    assert execution.cause.startswith("Preprocess job could not run: SageMaker.AmazonSageMakerException: ")
+    assert "ThrottlingException" in execution.cause
+    assert faults["Preprocess"].calls == CREATE_ATTEMPTS

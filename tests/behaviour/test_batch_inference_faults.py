@@ -18,11 +18,16 @@ from tests.behaviour.batch_world import BatchWorld, batch_world
 from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
 from tests.behaviour.sfn_harness import Execution, Fault, injected_faults
 
-# What a failure at each kind of task state ends the execution with.
-STEP_ERRORS = {"Preprocess": "PreprocessFailed", "Inference": "InferenceFailed", "Postprocess": "PostprocessFailed"}
+# What a failure at each kind of task state ends the execution with: a job's own state and the state that
+# looks its job up fail the step; the model lookups fail the model.
+STEPS = {"Preprocess": "pre", "Inference": "infer", "Postprocess": "post"}
+STEP_ERRORS = {
+    **{step: f"{step}Failed" for step in STEPS},
+    **{f"Look up the {step} job": f"{step}Failed" for step in STEPS},
+}
 LOOKUP_ERROR = "ModelLookupFailed"
 JOB_ORDER = ["pre", "infer", "post"]
-STEP_SUFFIX = {"Preprocess": "pre", "Inference": "infer", "Postprocess": "post"}
+STEP_SUFFIX = {**STEPS, **{f"Look up the {step} job": suffix for step, suffix in STEPS.items()}}
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,16 @@ def _named_package(world: BatchWorld) -> Execution:
     return world.score(model_package_arn=arn)
 
 
+def _creates_answer_500(world: BatchWorld) -> Execution:
+    world.register()
+    world.shim.answer_500_after_create(times=3)
+    return world.score()
+
+
 SCENARIOS = [
     Scenario("score with the latest approved model", _latest),
     Scenario("score with a named model package", _named_package),
+    Scenario("every create answers 500 after starting its job", _creates_answer_500),
 ]
 
 
@@ -93,7 +105,8 @@ def test_a_call_that_fails_for_good_fails_the_run_with_the_reason_and_starts_no_
             assert execution.status == "FAILED"
             assert execution.error == STEP_ERRORS.get(state, LOOKUP_ERROR)
             assert DENIED[service_of(task)] in execution.cause
-            if state in STEP_SUFFIX:
+            if state in STEPS:
                 assert execution.cause.startswith(f"{state} job could not run: SageMaker.AmazonSageMakerException: "), execution.cause
-            started = JOB_ORDER[: JOB_ORDER.index(STEP_SUFFIX[state])] if state in STEP_SUFFIX else []
+            # A lookup follows a create that started its job; a job's own state failed before its job existed.
+            started = JOB_ORDER[: JOB_ORDER.index(STEP_SUFFIX[state]) + (state not in STEPS)] if state in STEP_SUFFIX else []
             assert list(world.jobs()) == started

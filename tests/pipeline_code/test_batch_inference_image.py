@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, requires, version
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from mlops_constructs.batch_inference_workflow.jobs import DROP_ROOT, STEPS
 from pipeline_code import render
 from pipeline_code.settings import SKLEARN_VERSION
 
@@ -72,10 +73,10 @@ def test_the_image_has_the_scikit_learn_of_the_training_container():
     assert _pins()["scikit-learn"].rsplit(".", 1)[0] == SKLEARN_VERSION.split("-")[0]
 
 
-def test_the_image_starts_from_a_slim_python_of_the_tests_version():
+def test_the_image_starts_from_a_slim_python_of_the_tests_version_pinned_by_digest():
     (base,) = _arguments("FROM")
 
-    assert re.fullmatch(rf"python:{sys.version_info.major}\.{sys.version_info.minor}-slim-\w+", base), base
+    assert re.fullmatch(rf"python:{sys.version_info.major}\.{sys.version_info.minor}-slim-\w+@sha256:[0-9a-f]{{64}}", base), base
 
 
 def test_the_image_installs_only_its_pinned_requirements():
@@ -107,3 +108,21 @@ def test_the_image_runs_predict_as_its_unprivileged_user():
     assert any("useradd" in arguments and arguments.rstrip().endswith(" inference") for arguments in _arguments("RUN"))
     assert script.rstrip().splitlines()[-1] == 'exec setpriv --reuid=inference --regid=inference --init-groups --no-new-privs -- "$@"'
     assert os.access(FOLDER / "run-as-inference-user", os.X_OK)
+
+
+def test_the_inference_job_starts_predict_through_the_launcher_that_drops_root():
+    """A processing job's ContainerEntrypoint replaces the image's ENTRYPOINT, so the job names the launcher
+    the image installs, or predict.py would run as root."""
+    (entrypoint,) = _arguments("ENTRYPOINT")
+    (inference,) = [step for step in STEPS if step.script == "predict.py"]
+
+    assert inference.launcher == (json.loads(entrypoint)[0],) == (DROP_ROOT,)
+    assert f"run-as-inference-user {DROP_ROOT}" in _arguments("COPY")
+
+
+def test_the_launcher_hands_the_outputs_and_the_failure_message_folder_to_the_unprivileged_user():
+    script = (FOLDER / "run-as-inference-user").read_text()
+    (folders,) = re.findall(r"^for output_dir in (.+); do$", script, flags=re.MULTILINE)
+
+    assert folders.split() == ["/opt/ml/processing/output", "/opt/ml/output"]
+    assert 'chown inference:inference "$output_dir"' in script

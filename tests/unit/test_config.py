@@ -365,6 +365,13 @@ def test_batch_inference_schedule_needs_s3_uris_and_a_schedule_expression(tmp_pa
     assert "batch_inference.schedule.input_uri: must be an S3 URI such as 's3://my-bucket/batch/input/'" in message
 
 
+def test_a_scheduled_batch_must_write_under_the_batch_output_prefix(tmp_path):
+    message = _batch_error(tmp_path, schedule={"expression": "cron(0 3 * * ? *)", "input_uri": "s3://my-bucket/in/", "output_uri": "s3://my-bucket/pipelines/x/"})
+
+    assert "batch_inference.schedule.output_uri: must be under the batch output prefix" in message
+    assert "batch-inference/output/" in message
+
+
 def test_batch_inference_schedule_rejects_unknown_keys(tmp_path):
     message = _batch_error(tmp_path, schedule={"expression": "cron(0 3 * * ? *)", "input_uri": "s3://b/in/", "output_uri": "s3://b/out/", "input": {}})
 

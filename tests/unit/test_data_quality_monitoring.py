@@ -124,3 +124,15 @@ def test_the_data_quality_alarms_state_changes_are_written_up(monitored: Synthes
 def test_monitoring_needs_data_capture():
     with pytest.raises(ValueError, match="monitoring.enabled needs data_capture.enabled"):
         Deployment(data_capture={"enabled": False}, monitoring={"enabled": True})
+
+
+def test_the_monitor_may_let_sagemaker_encrypt_its_job_volumes_with_the_key(monitored: Synthesized):
+    """The monitoring job starts with VolumeKmsKeyId: SageMaker creates a grant on the key as the monitor's role."""
+    storage = monitored.template("dev", "storage")
+    (policy,) = [p for name, p in resources(storage, "AWS::IAM::ManagedPolicy").items() if name.startswith("DataQualityMonitoringAccess")]
+    (grant,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "kms:CreateGrant"]
+
+    assert grant["Condition"] == {
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+        "StringEquals": {"kms:ViaService": f"sagemaker.{monitored.config('dev').region}.amazonaws.com"},
+    }

@@ -63,6 +63,15 @@ def test_prods_training_jobs_reach_the_tracking_server_from_their_private_subnet
     assert endpoint["VpcEndpointType"] == "Interface"
 
 
+def test_the_tracking_server_endpoint_lets_only_this_accounts_principals_reach_this_accounts_servers(synthesized: Synthesized):
+    (endpoint,) = _mlflow_vpc_endpoints(synthesized, "prod")
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+
+    assert statement["Action"] == "sagemaker-mlflow:*"
+    assert cfn_text(statement["Resource"]).endswith(":mlflow-tracking-server/*")
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": synthesized.config("prod").account}}
+
+
 def test_prod_has_a_tracking_server_of_the_configured_size_storing_artifacts_in_the_artifacts_bucket(synthesized: Synthesized):
     mlflow = load_environment(CONFIG_DIR, "prod").model_build.mlflow
     (server,) = _tracking_servers(synthesized, "prod")

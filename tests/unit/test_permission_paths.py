@@ -149,6 +149,13 @@ class World:
                         self.inference_code += [_object_arn(code)] if code.startswith("s3://") else artifacts
         self.step_scripts = sorted(set(self.step_scripts))
         self.job_network = sorted(set(self.job_network))
+        self.job_subnets = [arn for arn in self.job_network if ":subnet/" in arn]
+        # The data-quality monitor's role, where config switches monitoring on.
+        self.monitor_roles = [
+            policies.arn("deployment", logical_id)
+            for logical_id, r in policies.templates["deployment"]["Resources"].items()
+            if r["Type"] == "AWS::IAM::Role" and "Monitor" in logical_id and "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+        ]
 
         # Operations: the notify function, the rules and the schedule that invoke it, its dead-letter queue.
         self.notify_role = policies.role_trusted_by("operations", "lambda.amazonaws.com")
@@ -452,6 +459,24 @@ INTERACTIONS = [
         False,
         lambda w: [Request(w.pipeline_role, "ec2:CreateNetworkInterface", w.foreign_subnet)],
     ),
+    Interaction(
+        "jobs delete the network interfaces in the environment's subnets",
+        True,
+        lambda w: [
+            Request(role, "ec2:DeleteNetworkInterface", f"arn:aws:ec2:{w.region}:{w.account}:network-interface/eni-0123456789abcdef0", {"ec2:Subnet": subnet})
+            for role in (w.pipeline_role, w.batch_processing_role)
+            for subnet in w.job_subnets
+        ],
+        applies=lambda w: bool(w.job_subnets),
+    ),
+    Interaction(
+        "jobs cannot delete network interfaces in other subnets",
+        False,
+        lambda w: [
+            Request(role, "ec2:DeleteNetworkInterface", f"arn:aws:ec2:{w.region}:{w.account}:network-interface/eni-0fffffffffffffff0", {"ec2:Subnet": w.foreign_subnet})
+            for role in (w.pipeline_role, w.batch_processing_role, w.studio_role)
+        ],
+    ),
     Interaction("pipeline role registers models", True, lambda w: [Request(w.pipeline_role, "sagemaker:CreateModelPackage", w.package)]),
     Interaction(
         "Studio users read and write training data",
@@ -553,7 +578,48 @@ INTERACTIONS = [
         lambda w: [
             Request(w.batch_workflow, action, job)
             for job in w.batch_jobs
-            for action in ("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob", "sagemaker:AddTags")
+            for action in (
+                "sagemaker:CreateProcessingJob",
+                "sagemaker:DescribeProcessingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:AddTags",
+                "sagemaker:ListTags",
+            )
+        ],
+    ),
+    Interaction(
+        "batch workflow looks a job up by name after a create that answered an error",
+        True,
+        lambda w: [Request(w.batch_workflow, "sagemaker:ListProcessingJobs", "*")],
+    ),
+    # CreateProcessingJob/CreateTrainingJob with VolumeKmsKeyId: SageMaker describes the key and creates a grant
+    # on it for the job's volumes, as whoever starts the job.
+    Interaction(
+        "roles that start jobs with encrypted volumes let SageMaker encrypt them with the key",
+        True,
+        lambda w: [
+            request
+            for role in (w.batch_workflow, w.pipeline_role, w.studio_role, *w.monitor_roles)
+            for request in (
+                Request(role, "kms:DescribeKey", w.key, w.via("sagemaker")),
+                Request(role, "kms:CreateGrant", w.key, {**w.via("sagemaker"), "kms:GrantIsForAWSResource": "true"}),
+            )
+        ],
+    ),
+    Interaction(
+        "roles that start jobs cannot grant the key through other services",
+        False,
+        lambda w: [
+            Request(role, "kms:CreateGrant", w.key, {**w.via("s3"), "kms:GrantIsForAWSResource": "true"})
+            for role in (w.batch_workflow, w.pipeline_role, w.studio_role, *w.monitor_roles)
+        ],
+    ),
+    Interaction(
+        "only the batch workflow hands the processing role to SageMaker: builders cannot run their own code as it",
+        False,
+        lambda w: [
+            Request(role, "iam:PassRole", w.batch_processing_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+            for role in (w.studio_role, w.pipeline_role)
         ],
     ),
     Interaction(
@@ -604,10 +670,11 @@ INTERACTIONS = [
         ],
     ),
     Interaction(
-        "batch jobs write their outputs to the artifacts bucket with the key",
+        "batch jobs write their results and intermediate files under the batch output and work prefixes, with the key",
         True,
         lambda w: [
-            Request(w.batch_processing_role, "s3:PutObject", f"{w.artifacts_bucket}/batch/2026-11-25/predictions.csv"),
+            Request(w.batch_processing_role, "s3:PutObject", f"{w.artifacts_bucket}/batch-inference/output/2026-11-25/predictions.csv"),
+            Request(w.batch_processing_role, "s3:PutObject", f"{w.artifacts_bucket}/batch-inference/work/0cc175b9c0f1b6a831c399e269772661/predictions/part-0.csv"),
             *(Request(w.batch_processing_role, a, w.key, w.via(s)) for s in ("s3", "sagemaker") for a in ("kms:GenerateDataKey", "kms:Decrypt")),
         ],
     ),
@@ -615,6 +682,15 @@ INTERACTIONS = [
         "batch jobs cannot write training data, which starts pipelines",
         False,
         lambda w: [Request(w.batch_processing_role, "s3:PutObject", f"{w.data_bucket}/training/x.csv")],
+    ),
+    Interaction(
+        "batch jobs cannot write registered model artifacts, served inference code or the deployed batch code",
+        False,
+        lambda w: [
+            Request(w.batch_processing_role, action, obj)
+            for obj in (*w.model_artifacts, *w.inference_code, *w.batch_code, *w.step_scripts)
+            for action in ("s3:PutObject", "s3:DeleteObject")
+        ],
     ),
     Interaction(
         "batch jobs pull the custom inference image",
@@ -644,6 +720,11 @@ INTERACTIONS = [
         ],
     ),
     Interaction("batch jobs cannot use the key directly", False, lambda w: [Request(w.batch_processing_role, "kms:Decrypt", w.key)]),
+    Interaction(
+        "builders cannot change the delivered batch code, which every batch run executes",
+        False,
+        lambda w: [Request(role, action, code) for role in (w.studio_role, w.pipeline_role) for code in w.batch_code for action in ("s3:PutObject", "s3:DeleteObject")],
+    ),
     Interaction(
         "Studio users push the batch inference image",
         True,
