@@ -7,14 +7,14 @@ import json
 import pytest
 from moto.events.models import EventPattern
 
-from config import ENVIRONMENTS, load_environment
+from config import ENVIRONMENTS
 from config.settings import Deployment
 from mlops_constructs.data_quality_monitor import analyzer_image
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve
 from tests.sample_events import alarm_state_change, monitoring_run_ended
 from tests.optional_pieces import MONITORING
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 from tests.templates import cfn_text, only, resources
 
 
@@ -29,7 +29,7 @@ def monitored(optional_pieces_on: Synthesized) -> Synthesized:
 def test_monitoring_is_off_until_config_says_the_endpoint_exists(synthesized: Synthesized, environment):
     template = synthesized.template(environment, "deployment")
 
-    assert not load_environment(CONFIG_DIR, environment).deployment.monitoring.enabled
+    assert not environment_config(environment).deployment.monitoring.enabled
     assert resources(template, "AWS::SageMaker::MonitoringSchedule") == {}
     assert resources(template, "AWS::SageMaker::DataQualityJobDefinition") == {}
 

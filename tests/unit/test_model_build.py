@@ -9,10 +9,9 @@ import re
 import pytest
 from moto.events.models import EventPattern
 
-from config import load_environment
 from pipeline_code import render
 from tests.templates import cfn_text, only, policy_statements, resources, role_named
-from tests.synth import CONFIG_DIR, Synthesized, model_build_stack
+from tests.synth import Synthesized, environment_config, model_build_stack
 
 DATA_BUCKET = "mlops-dev-trainingdata-1a2b3c"
 
@@ -110,7 +109,7 @@ def test_only_training_listens_to_uploads_unless_config_says_so(model_build, pip
 
 
 def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_training(model_build, environment):
-    config = load_environment(CONFIG_DIR, environment).model_build
+    config = environment_config(environment).model_build
     rule = upload_rule(model_build, "training")
     (target,) = rule["Targets"]
 
@@ -120,7 +119,7 @@ def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_tr
 
 
 def test_debounced_training_starts_with_the_training_prefix_after_five_quiet_minutes_or_an_hour_at_most(model_build, environment):
-    config = load_environment(CONFIG_DIR, environment).model_build
+    config = environment_config(environment).model_build
     upsert_name = _upsert_logical_id(model_build, f"mlops-{environment}-training")
 
     training = debounced_pipelines(model_build)["training"]
@@ -255,7 +254,7 @@ def test_reviewer_policy_exists_unattached_until_config_names_reviewers(model_bu
 
 
 def test_reviewer_policy_is_attached_to_the_roles_config_names(tmp_path):
-    reviewers = load_environment(CONFIG_DIR, "dev").model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
+    reviewers = environment_config("dev").model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
     app, _ = model_build_stack(tmp_path, reviewers)
     template = app.synth().get_stack_by_name("model-build").template
 
