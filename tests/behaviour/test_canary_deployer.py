@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world
+from tests.behaviour.deployer_world import ENDPOINT, GROUP, REGION, DeployerWorld, deployer_world, released_world
 from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock, timeout_passes_at_once
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -38,9 +38,9 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     assert world.scaled_variants() == {"blue": [POLICY]}
     (message,) = world.messages()
     assert message.subject == f"{ENDPOINT}: version 1 released"
-    assert f"released model version 1 of mlops-dev-models on the new endpoint {ENDPOINT}: it serves all traffic" in message.text
+    assert f"released model version 1 of {GROUP} on the new endpoint {ENDPOINT}: it serves all traffic" in message.text
     assert "The endpoint runs SageMaker model mlops-dev-model-v1." in message.text
-    assert f"Deployment run: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{execution.arn}" in message.text
+    assert f"Deployment run: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/{execution.arn}" in message.text
     assert "No evaluation report is attached to this model version" in message.text
 
 

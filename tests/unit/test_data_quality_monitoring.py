@@ -43,7 +43,7 @@ def test_schedule_checks_the_endpoints_captured_traffic_on_the_configured_freque
     assert schedule["MonitoringScheduleConfig"]["MonitoringType"] == "DataQuality"
     assert schedule["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
     assert definition["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlops-dev-endpoint"
-    assert definition["DataQualityAppSpecification"]["ImageUri"] == analyzer_image("eu-west-1")
+    assert definition["DataQualityAppSpecification"]["ImageUri"] == analyzer_image(environment_config("dev").region)
 
 
 def test_reports_are_encrypted_and_compared_with_the_configured_baseline(monitored: Synthesized):
@@ -57,7 +57,8 @@ def test_reports_are_encrypted_and_compared_with_the_configured_baseline(monitor
     assert cfn_text(baseline["StatisticsResource"]["S3Uri"]).endswith(f"/{MONITORING['baseline_prefix']}statistics.json")
 
 
-SCHEDULE_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:monitoring-schedule/mlops-dev-data-quality"
+DEV = environment_config("dev")
+SCHEDULE_ARN = f"arn:aws:sagemaker:{DEV.region}:{DEV.account}:monitoring-schedule/mlops-dev-data-quality"
 VIOLATIONS_RULE = "mlops-dev-data-quality-violations"
 
 
@@ -109,7 +110,7 @@ def test_the_data_quality_alarms_state_changes_are_written_up(monitored: Synthes
     operations = monitored.template("dev", "operations")
     (rule,) = [r["Properties"] for i, r in resources(operations, "AWS::Events::Rule").items() if i.startswith("NotifierAlarms")]
     event = alarm_state_change(
-        "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:mlops-dev-endpoint-data-quality",
+        f"arn:aws:cloudwatch:{DEV.region}:{DEV.account}:alarm:mlops-dev-endpoint-data-quality",
         "ALARM",
         "OK",
         metric={"metric": {"dimensions": {"RuleName": VIOLATIONS_RULE}, "name": "TriggeredRules", "namespace": "AWS/Events"}, "period": 3600, "stat": "Sum"},

@@ -65,7 +65,8 @@ def test_endpoint_cleanup_gives_up_well_within_cloudformations_hour(deployment, 
 def test_endpoint_cleanup_deletes_only_what_carries_the_environments_prefix(deployment, environment):
     statements = policy_statements(deployment, role_named(deployment, "EndpointCleanupHandlerRole"))
     by_action = {action: statement for statement in statements for action in _list(statement["Action"])}
-    arn = f"arn:aws:sagemaker:eu-west-1:{environment_config(environment).account}"
+    config = environment_config(environment)
+    arn = f"arn:aws:sagemaker:{config.region}:{config.account}"
 
     assert by_action["sagemaker:DeleteEndpoint"]["Resource"] == f"{arn}:endpoint/mlops-{environment}-endpoint"
     assert by_action["sagemaker:DeleteEndpointConfig"]["Resource"] == f"{arn}:endpoint-config/mlops-{environment}-endpoint-*"

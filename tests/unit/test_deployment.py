@@ -30,15 +30,16 @@ def deployment(synthesized: Synthesized, environment) -> dict:
 
 def model_package_state_change(status: str = "Approved", group: str = GROUP, version: int = 3) -> dict:
     """The event SageMaker sends when a model package's approval status changes."""
-    arn = f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/{group}/{version}"
+    dev = environment_config("dev")
+    arn = f"arn:aws:sagemaker:{dev.region}:{dev.account}:model-package/{group}/{version}"
     return {
         "version": "0",
         "id": "8d5c2f3a-1b4e-4c2f-9a7d-3e6f5b1c2d4e",
         "detail-type": "SageMaker Model Package State Change",
         "source": "aws.sagemaker",
-        "account": "111111111111",
+        "account": dev.account,
         "time": "2026-11-22T10:00:00Z",
-        "region": "eu-west-1",
+        "region": dev.region,
         "resources": [arn],
         "detail": {
             "ModelPackageGroupName": group,

@@ -26,21 +26,22 @@ def model_build(synthesized: Synthesized, environment) -> dict:
 
 def s3_object_created(bucket: str, key: str) -> dict:
     """An EventBridge "Object Created" event as S3 sends it."""
+    dev = environment_config("dev")
     return {
         "version": "0",
         "id": "17793124-05d4-b198-2fde-7ededc63b103",
         "detail-type": "Object Created",
         "source": "aws.s3",
-        "account": "111111111111",
+        "account": dev.account,
         "time": "2026-11-22T10:00:00Z",
-        "region": "eu-west-1",
+        "region": dev.region,
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
             "object": {"key": key, "size": 53412, "etag": "b1946ac92492d2347c6235b4d2611184", "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "sequencer": "00617F08299329D189"},
             "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "111111111111",
+            "requester": dev.account,
             "source-ip-address": "203.0.113.15",
             "reason": "PutObject",
         },

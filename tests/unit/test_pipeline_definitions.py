@@ -33,10 +33,10 @@ def registrations(definition: dict) -> list[dict]:
 
 
 def _asset_uris(synthesized: Synthesized, environment: str) -> set[str]:
-    account = environment_config(environment).account
+    config = environment_config(environment)
     manifest = json.loads(next((synthesized.outdir / f"assembly-{environment}").glob("*modelbuild*.assets.json")).read_text())
     return {
-        f"s3://{d['bucketName']}/{d['objectKey']}".replace("${AWS::AccountId}", account).replace("${AWS::Region}", "eu-west-1")
+        f"s3://{d['bucketName']}/{d['objectKey']}".replace("${AWS::AccountId}", config.account).replace("${AWS::Region}", config.region)
         for f in manifest["files"].values()
         for d in f["destinations"].values()
     }

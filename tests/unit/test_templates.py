@@ -116,7 +116,8 @@ def test_prod_has_exactly_the_endpoints_vpc_only_studio_needs(synthesized: Synth
         name = endpoint["ServiceName"]
         return name if isinstance(name, str) else name["Fn::Join"][1][-1]
 
-    assert sorted(service(e).split("eu-west-1.")[-1].lstrip(".") for e in endpoints) == sorted(
+    region = environment_config("prod").region
+    assert sorted(service(e).split(f"{region}.")[-1].lstrip(".") for e in endpoints) == sorted(
         # experiments: the MLflow tracking server's API, for prod's tracking server.
         ["sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "s3", "experiments"]
     )
