@@ -27,6 +27,14 @@ def _check_moved(shared_builds: SharedBuilds) -> Callable[[Path], object]:
     return lambda folder: check(in_other_accounts_and_regions(USER_CONFIG_DIR, folder / "config"), folder, shared_builds)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The checks of the moved copy first: their synth and lint share nothing with the rest of the suite,
+    so the first worker builds them while the other builds the suite's own synth. The checks of config/
+    stay last: while it holds the tests' values, they read that synth, and would wait for it if first."""
+    moved = [item for item in items if getattr(item, "callspec", None) and item.callspec.params.get("config_check") == MOVED]
+    items[:] = moved + [item for item in items if item not in moved]
+
+
 @pytest.fixture(scope="session", params=[YOURS, MOVED])
 def config_check(request: pytest.FixtureRequest, shared_builds: SharedBuilds):
     """The outcome of the checks (tests/user_config/checks.py) on config/, then on config/ moved to other
