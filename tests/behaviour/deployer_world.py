@@ -32,6 +32,8 @@ DEV = environment_config("dev")
 REGION = DEV.region
 ENDPOINT = f"{DEV.prefix}-endpoint"
 GROUP = f"{DEV.prefix}-models"
+# The SageMaker models the deployer creates: <prefix>-model-v<version>.
+MODEL = f"{DEV.prefix}-model"
 # Endpoint configs carry the attempt that created them: <endpoint>-v<version>-<attempt>[-canary|-rollback].
 _ATTEMPT = re.compile(r"-v(\d+)-[0-9a-f]{8}")
 
