@@ -56,13 +56,13 @@ def lint(templates: dict[str, list[Path]]) -> list[Finding]:
         for region, paths in templates.items()
     ]
     findings = []
-    for run in runs:
+    for region, run in zip(templates, runs, strict=True):
         stdout, stderr = run.communicate()
         lines = [line.split(":", 6) for line in stdout.splitlines()]
         findings += [Finding(parts[0], parts[5], parts[6]) for parts in lines if len(parts) == 7]
         # Exit code bits: 2 errors, 4 warnings, 8 informational. Anything else is cfn-lint failing.
         if run.returncode & ~(2 | 4 | 8):
-            findings.append(Finding(" ".join(run.args[-3:]), "cfn-lint", f"exited {run.returncode}: {stderr or stdout}"))
+            findings.append(Finding(f"cfn-lint --regions {region}", "cfn-lint", f"exited {run.returncode}: {stderr or stdout}"))
     return findings
 
 
