@@ -35,6 +35,7 @@ import pytest  # noqa: E402
 from tests.shared_builds import SharedBuilds  # noqa: E402
 
 if TYPE_CHECKING:
+    from tests.cfn_lint import Finding
     from tests.synth import Synthesized
 
 
@@ -111,6 +112,62 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     gc.freeze()
 
 
+# The repository's config/ is the user's: their accounts, regions, users and e-mails. Only the tests under
+# tests/user_config read it; every other test synthesizes from the tests' own tests/config, so that editing
+# config/ can never turn them red.
+USER_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+USER_CONFIG_TESTS = Path(__file__).resolve().parent / "user_config"
+_running_a_user_config_test = False
+
+
+class UserConfigRefused(AssertionError):
+    """Raised when a test outside tests/user_config loads the repository's config/."""
+
+
+def _refuse_user_config_outside_its_tests() -> None:
+    """Every load of config/<env>.yaml from the repository's config/ raises unless a test of
+    tests/user_config runs. The loader is replaced where it is defined and where it is exported, before
+    any test module imports it; `load_environments` calls it by its module's name, so it is covered too."""
+    import config
+    import config.settings
+
+    load = config.settings.load_environment
+    if getattr(load, "refuses_user_config", False):
+        return
+
+    def load_environment(config_dir: Path, name: str):
+        if Path(config_dir).resolve() == USER_CONFIG_DIR and not _running_a_user_config_test:
+            raise UserConfigRefused(
+                f"this test loaded {USER_CONFIG_DIR}/{name}.yaml, the user's own configuration: editing it would "
+                "turn this test red. Tests synthesize from the tests' configuration, tests/config "
+                "(tests.synth.TEST_CONFIG_DIR, tests.synth.environment_config); only tests under "
+                "tests/user_config check config/ itself."
+            )
+        return load(config_dir, name)
+
+    load_environment.refuses_user_config = True
+    config.settings.load_environment = config.load_environment = load_environment
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    # Before any test module is imported. The xdist controller runs no test and skips the import of
+    # config (which imports aws-cdk-lib, a second of start-up).
+    if not session.config.pluginmanager.has_plugin("dsession"):
+        _refuse_user_config_outside_its_tests()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    # Around setup too: a session fixture is built in the setup of the first test that asks for it.
+    global _running_a_user_config_test
+    _running_a_user_config_test = item.path.is_relative_to(USER_CONFIG_TESTS)
+    try:
+        yield
+    finally:
+        _running_a_user_config_test = False
+
+
 class AwsCallAttempted(AssertionError):
     """Raised when code under test calls AWS or opens a non-loopback connection during synth."""
 
@@ -149,11 +206,11 @@ def shared_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     return SharedBuilds(tmp_path_factory.getbasetemp().parent / f"shared-{workerinput['testrunuid']}")
 
 
-@pytest.fixture(scope="session")
-def synthesized(shared_builds: SharedBuilds) -> Synthesized:
-    """Every environment, synthesized once per test session exactly as `cdk synth` would (cdk-nag included),
-    with AWS unreachable; the AWS calls attempted are recorded beside the cloud assembly."""
-    from tests.synth import Synthesized, synthesize
+def synthesized_app(shared_builds: SharedBuilds) -> Path:
+    """The folder holding every environment of tests/config synthesized exactly as `cdk synth` would (cdk-nag
+    included), with AWS unreachable (cdk.out), and the AWS calls attempted (aws-calls.json); built once per
+    session."""
+    from tests.synth import synthesize
 
     def build(folder: Path) -> None:
         attempts: list[str] = []
@@ -161,7 +218,27 @@ def synthesized(shared_builds: SharedBuilds) -> Synthesized:
             synthesize(folder / "cdk.out")
         (folder / "aws-calls.json").write_text(json.dumps(attempts))
 
-    return Synthesized(shared_builds.folder("app", build) / "cdk.out")
+    return shared_builds.folder("app", build)
+
+
+def lint_findings_of_app(shared_builds: SharedBuilds) -> list[Finding]:
+    """cfn-lint's findings on every template of `synthesized_app`, each environment's in its region."""
+    from config import ENVIRONMENTS
+    from tests.cfn_lint import shared_lint, templates_by_region
+    from tests.synth import Synthesized
+
+    synthesized = Synthesized(synthesized_app(shared_builds) / "cdk.out")
+    regions = {environment: synthesized.config(environment).region for environment in ENVIRONMENTS}
+    return shared_lint(shared_builds, "app", templates_by_region(synthesized.outdir, regions))
+
+
+@pytest.fixture(scope="session")
+def synthesized(shared_builds: SharedBuilds) -> Synthesized:
+    """Every environment of tests/config, synthesized once per test session exactly as `cdk synth` would
+    (cdk-nag included), with AWS unreachable; the AWS calls attempted are recorded beside the cloud assembly."""
+    from tests.synth import Synthesized
+
+    return Synthesized(synthesized_app(shared_builds) / "cdk.out")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ what a synth left on disk, in any process."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -20,12 +21,20 @@ from stacks.model_build import ModelBuildStack
 from stacks.storage import StorageStack
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = ROOT / "config"
+# The tests' own configuration (see its files' header): what every template, behaviour and snapshot test
+# synthesizes. The repository's config/ is the user's, checked by tests/user_config alone.
+TEST_CONFIG_DIR = ROOT / "tests" / "config"
 STACKS = ("network", "storage", "studio", "model-build", "deployment", "batch-inference", "operations")
 RENDER_CACHE = ROOT / ".cache" / "pipelines"
 # What a synth knows besides its cloud assembly, written into the assembly's folder so that any process can
 # read the synth: the config it was made from, each pipeline's render settings, the rendering time.
 SYNTHESIS_FILE = "synthesis.json"
+
+
+@functools.cache
+def environment_config(environment: str) -> EnvironmentConfig:
+    """`environment` as the tests' own configuration sets it (tests/config/<environment>.yaml)."""
+    return load_environment(TEST_CONFIG_DIR, environment)
 
 
 def cdk_json_context() -> dict:
@@ -90,7 +99,7 @@ class Synthesized:
 
 def synthesize(
     outdir: Path,
-    config_dir: Path = CONFIG_DIR,
+    config_dir: Path = TEST_CONFIG_DIR,
     environments: tuple[str, ...] = ENVIRONMENTS,
     render_cache: Path = RENDER_CACHE,
 ) -> Synthesized:
@@ -111,10 +120,10 @@ def synthesize(
 
 
 def synthesize_dev_with(workdir: Path, change: Callable[[dict], None]) -> Synthesized:
-    """dev alone, synthesized as `cdk synth` does (cdk-nag included) into `workdir`, from a copy of config/
-    whose dev.yaml `change` edits in place."""
+    """dev alone, synthesized as `cdk synth` does (cdk-nag included) into `workdir`, from a copy of the tests'
+    config whose dev.yaml `change` edits in place."""
     config_dir = workdir / "config"
-    shutil.copytree(CONFIG_DIR, config_dir)
+    shutil.copytree(TEST_CONFIG_DIR, config_dir)
     dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
     change(dev)
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
@@ -123,7 +132,7 @@ def synthesize_dev_with(workdir: Path, change: Callable[[dict], None]) -> Synthe
 
 def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tuple[cdk.App, ModelBuildStack]:
     """dev's storage and model-build stacks alone, with `model_build` instead of dev's (not synthesized yet)."""
-    config = load_environment(CONFIG_DIR, "dev")
+    config = environment_config("dev")
     app = new_app(outdir=str(outdir), context=cdk_json_context())
     env = cdk.Environment(account=config.account, region=config.region)
     storage = StorageStack(app, "storage", prefix=config.prefix, storage=config.storage, env=env)

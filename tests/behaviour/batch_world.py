@@ -23,16 +23,17 @@ from moto import mock_aws
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import endpoint_shim
 from tests.behaviour.processing_job_shim import ProcessingJobShim, processing_job_shim
-from tests.synth import synthesize_dev_with
+from tests.synth import environment_config, synthesize_dev_with
 
-REGION = "eu-west-1"
-GROUP = "mlops-dev-models"
-STATE_MACHINE = "mlops-dev-batch-inference"
-ARTIFACTS_BUCKET = "mlops-dev-artifacts"
-KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/0a1b2c3d-0000-4000-8000-000000000000"
-REPOSITORY = "mlops-dev-batch-inference-images"
-PROCESSING_ROLE = "arn:aws:iam::111111111111:role/mlops-dev-batch-processing"
-INPUT_URI = "s3://mlops-dev-training-data/batch/2026-11-25/"
+DEV = environment_config("dev")
+REGION = DEV.region
+GROUP = f"{DEV.prefix}-models"
+STATE_MACHINE = f"{DEV.prefix}-batch-inference"
+ARTIFACTS_BUCKET = f"{DEV.prefix}-artifacts"
+KEY_ARN = f"arn:aws:kms:{REGION}:{DEV.account}:key/0a1b2c3d-0000-4000-8000-000000000000"
+REPOSITORY = f"{DEV.prefix}-batch-inference-images"
+PROCESSING_ROLE = f"arn:aws:iam::{DEV.account}:role/{DEV.prefix}-batch-processing"
+INPUT_URI = f"s3://{DEV.prefix}-training-data/batch/2026-11-25/"
 OUTPUT_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/output/2026-11-25"
 WORK_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/work/"
 IMAGE_TAG = "4f2c1e9"
@@ -63,7 +64,7 @@ class BatchWorld:
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.definition = _without_pauses(sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE))
         self.state_machine = sfn_harness.create_state_machine(self.sfn, self.definition, STATE_MACHINE)
-        self.repository_uri = f"111111111111.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"
+        self.repository_uri = f"{DEV.account}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"
         self._names = (f"batch-{n}" for n in itertools.count(1))
         self._versions = itertools.count(1)
 
@@ -71,12 +72,12 @@ class BatchWorld:
 
     def register(self, status: str = "Approved") -> tuple[str, str]:
         """A new model package version in the group; returns its ARN and its model artifact's URI."""
-        artifact = f"s3://{ARTIFACTS_BUCKET}/pipelines/mlops-dev-training/run-{next(self._versions)}/model.tar.gz"
+        artifact = f"s3://{ARTIFACTS_BUCKET}/pipelines/{DEV.prefix}-training/run-{next(self._versions)}/model.tar.gz"
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP,
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
-                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": artifact}],
+                "Containers": [{"Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": artifact}],
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
             },

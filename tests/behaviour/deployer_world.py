@@ -26,11 +26,14 @@ from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
 from tests.behaviour.notify_function import NotifyFunction, Received
-from tests.synth import synthesize_dev_with
+from tests.synth import environment_config, synthesize_dev_with
 
-REGION = "eu-west-1"
-ENDPOINT = "mlops-dev-endpoint"
-GROUP = "mlops-dev-models"
+DEV = environment_config("dev")
+REGION = DEV.region
+ENDPOINT = f"{DEV.prefix}-endpoint"
+GROUP = f"{DEV.prefix}-models"
+# The SageMaker models the deployer creates: <prefix>-model-v<version>.
+MODEL = f"{DEV.prefix}-model"
 # Endpoint configs carry the attempt that created them: <endpoint>-v<version>-<attempt>[-canary|-rollback].
 _ATTEMPT = re.compile(r"-v(\d+)-[0-9a-f]{8}")
 
@@ -38,7 +41,7 @@ _ATTEMPT = re.compile(r"-v(\d+)-[0-9a-f]{8}")
 def without_attempt(config_name: str) -> str:
     """`mlops-dev-endpoint-v2-1a2b3c4d-canary` -> `mlops-dev-endpoint-v2-canary`: the name tests compare."""
     return _ATTEMPT.sub(r"-v\1", config_name)
-STATE_MACHINE = "mlops-dev-canary-deployer"
+STATE_MACHINE = f"{DEV.prefix}-canary-deployer"
 # Zero-second waits: the same definition as in production, without the sleeping.
 TEST_TIMINGS = {"poll_seconds": 0, "alarm_poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
 
@@ -61,7 +64,7 @@ def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
         ModelPackageGroupName=group,
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification={
-            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
+            "Containers": [{"Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["application/json"],
         },
@@ -89,8 +92,8 @@ class DeployerWorld:
         self._names = (f"deploy-{n}" for n in itertools.count(1))
         self.notify = NotifyFunction(
             REGION,
-            boto3.client("sns", region_name=REGION).create_topic(Name="mlops-dev-notifications")["TopicArn"],
-            PREFIX="mlops-dev",
+            boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"],
+            PREFIX=DEV.prefix,
             ENDPOINT_NAME=ENDPOINT,
             MODEL_PACKAGE_GROUP=GROUP,
             DEPLOYER_ARN=self.state_machine,
@@ -277,7 +280,7 @@ class DeployerWorld:
         return queue
 
     def _refs(self, template: dict) -> dict:
-        topic = boto3.client("sns", region_name=REGION).create_topic(Name="mlops-dev-deployments")["TopicArn"]
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-deployments")["TopicArn"]
         refs: dict = {}
         for logical_id, resource in template["Resources"].items():
             # What CloudFormation's Ref returns for each type the definition refers to.

@@ -16,7 +16,7 @@ from mlops_constructs.batch_inference_workflow.check_input import INPUT_KEYS
 from mlops_constructs.batch_inference_workflow.jobs import CODE_DIR, DATA_DIR, DROP_ROOT, MODEL_DIR, OUTPUT_DIR
 from pipeline_code.settings import scikit_learn_image_uri
 from tests.behaviour import sfn_harness
-from tests.behaviour.batch_world import ARTIFACTS_BUCKET, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, WORK_URI, batch_world
+from tests.behaviour.batch_world import ARTIFACTS_BUCKET, DEV, GROUP, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, WORK_URI, batch_world
 
 CODE_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/code/"
 SCIKIT_IMAGE = scikit_learn_image_uri(REGION)
@@ -217,7 +217,7 @@ def test_job_names_carry_the_execution_and_fit_sagemakers_limit(batch_template):
     assert all(len(name) <= 63 for name in names)
     for execution in (first, second):
         digest = hashlib.md5(execution.arn.encode()).hexdigest()
-        assert {job["Name"] for job in execution.output["jobs"].values()} == {f"mlops-dev-{digest}-{s}" for s in ("pre", "infer", "post")}
+        assert {job["Name"] for job in execution.output["jobs"].values()} == {f"{DEV.prefix}-{digest}-{s}" for s in ("pre", "infer", "post")}
     tags = {t["Key"]: t["Value"] for t in world.shim.created()[0]["Tags"]}
     assert tags["batch-inference-run"] == hashlib.md5(first.arn.encode()).hexdigest()
 
@@ -283,8 +283,8 @@ BAD_INPUTS = {
     "too long a runtime": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "max_runtime": 86400}, "max_runtime must be a number of seconds from 1 to 3600"),
     "no instances": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "instance_count": 0}, "instance_count must be a number from 1 to 100"),
     "a package of another group": (
-        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model_package_arn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package/other-models/1"},
-        "model_package_arn must be a version of this environment's model package group mlops-dev-models",
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model_package_arn": f"arn:aws:sagemaker:{REGION}:123456789012:model-package/other-models/1"},
+        f"model_package_arn must be a version of this environment's model package group {GROUP}",
     ),
 }
 

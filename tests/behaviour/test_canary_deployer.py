@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world
+from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world
 from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock, timeout_passes_at_once
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -33,14 +33,14 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
 
     assert execution.status == "SUCCEEDED"
     assert world.live_config() == f"{ENDPOINT}-v1"
-    assert world.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert world.live_models() == {"blue": f"{MODEL}-v1"}
     assert world.live_variants() == {"blue": 1.0}
     assert world.scaled_variants() == {"blue": [POLICY]}
     (message,) = world.messages()
     assert message.subject == f"{ENDPOINT}: version 1 released"
-    assert f"released model version 1 of mlops-dev-models on the new endpoint {ENDPOINT}: it serves all traffic" in message.text
-    assert "The endpoint runs SageMaker model mlops-dev-model-v1." in message.text
-    assert f"Deployment run: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{execution.arn}" in message.text
+    assert f"released model version 1 of {GROUP} on the new endpoint {ENDPOINT}: it serves all traffic" in message.text
+    assert f"The endpoint runs SageMaker model {MODEL}-v1." in message.text
+    assert f"Deployment run: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/{execution.arn}" in message.text
     assert "No evaluation report is attached to this model version" in message.text
 
 
@@ -114,7 +114,7 @@ def test_promotion_deletes_configs_and_models_older_than_the_previous_release(re
 
     models = sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"])
     assert released.config_names() == [f"{ENDPOINT}-v2", f"{ENDPOINT}-v3"]
-    assert models == ["mlops-dev-model-v2", "mlops-dev-model-v3"]
+    assert models == [f"{MODEL}-v2", f"{MODEL}-v3"]
 
 
 def test_canary_gets_the_configured_share_of_traffic(released):
@@ -142,7 +142,7 @@ def test_alarm_during_bake_rolls_back_to_previous_config(released):
     assert execution.status == "FAILED"
     assert execution.error == "CanaryRolledBack"
     assert released.alarms["green-5xx"] in execution.cause
-    assert released.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert released.live_models() == {"blue": f"{MODEL}-v1"}
     assert released.live_variants() == {"blue": 1.0}
     assert released.scaled_variants() == {"blue": [POLICY]}
     told = released.messages()[-1]
@@ -190,7 +190,7 @@ def test_silent_rollback_is_not_baked_and_ends_failed(released):
     assert execution.error == "CanaryRolledBack"
     assert "silently rolled back" in execution.cause
     assert "Start the bake" not in execution.states_entered
-    assert released.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert released.live_models() == {"blue": f"{MODEL}-v1"}
     assert released.scaled_variants() == {"blue": [POLICY]}
 
 
@@ -232,7 +232,7 @@ def test_endpoint_left_mid_canary_is_not_touched(released):
     released.sagemaker.create_endpoint_config(
         EndpointConfigName="hand-made-split",
         ProductionVariants=[
-            {"VariantName": c, "ModelName": "mlops-dev-model-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1, "InitialVariantWeight": w}
+            {"VariantName": c, "ModelName": f"{MODEL}-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1, "InitialVariantWeight": w}
             for c, w in (("blue", 0.5), ("green", 0.5))
         ],
     )
@@ -252,7 +252,7 @@ def test_endpoint_left_mid_canary_is_not_touched(released):
 
 
 def test_duplicate_approval_event_after_the_release_changes_nothing(released):
-    package = released.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    package = released.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]["ModelPackageArn"]
 
     execution = released.deploy(package)
 
@@ -294,7 +294,7 @@ def test_canary_with_too_few_requests_rolls_back(traffic_world):
 
     assert result.error == "CanaryRolledBack"
     assert "too few requests" in result.cause and "40" in result.cause
-    assert traffic_world.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert traffic_world.live_models() == {"blue": f"{MODEL}-v1"}
 
 
 def test_canary_without_any_request_rolls_back(traffic_world):
@@ -336,7 +336,7 @@ def test_manual_approval_rolls_back_when_rejected(approval_world):
     assert result.error == "CanaryRolledBack"
     assert "latency looks odd" in result.cause
     assert "Why: Promotion not approved: Rejected latency looks odd" in approval_world.messages()[-1].text
-    assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert approval_world.live_models() == {"blue": f"{MODEL}-v1"}
 
 
 def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(approval_world):
@@ -368,7 +368,7 @@ def test_guardrails_promotes_with_one_update_carrying_the_deployment_config(guar
     assert policy["Type"] == "CANARY" and policy["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 20}
     alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
     assert alarms == {guardrails_world.alarms[f"blue-{m}"] for m in ("5xx", "4xx", "latency")}
-    assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v2"}
+    assert guardrails_world.live_models() == {"blue": f"{MODEL}-v2"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
 
 
@@ -387,7 +387,7 @@ def test_guardrails_rollback_by_sagemaker_ends_failed(guardrails_world):
 
     assert execution.status == "FAILED"
     assert execution.error == "CanaryRolledBack"
-    assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert guardrails_world.live_models() == {"blue": f"{MODEL}-v1"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
 
 
@@ -400,7 +400,7 @@ def test_approving_a_version_again_after_its_rollback_deploys_it(released):
     execution = released.deploy(package)
 
     assert execution.status == "SUCCEEDED"
-    assert released.live_models() == {"green": "mlops-dev-model-v2"}
+    assert released.live_models() == {"green": f"{MODEL}-v2"}
 
 
 def test_rollback_keeps_a_scaled_out_variant_at_its_capacity(released):
@@ -439,7 +439,7 @@ def test_manual_approval_without_an_answer_rolls_back_when_the_wait_runs_out(app
 
     assert result.error == "CanaryRolledBack"
     assert "States.Timeout" in result.cause
-    assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}
+    assert approval_world.live_models() == {"blue": f"{MODEL}-v1"}
     assert approval_world.scaled_variants() == {"blue": [POLICY]}
 
 
@@ -459,7 +459,7 @@ def test_lookup_of_the_endpoint_that_is_refused_creates_nothing(world):
 def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):
     guardrails_world.sagemaker.create_endpoint_config(
         EndpointConfigName="green-by-hand",
-        ProductionVariants=[{"VariantName": "green", "ModelName": "mlops-dev-model-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        ProductionVariants=[{"VariantName": "green", "ModelName": f"{MODEL}-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
     )
     guardrails_world.autoscaling.deregister_scalable_target(
         ServiceNamespace="sagemaker", ResourceId=f"endpoint/{ENDPOINT}/variant/blue", ScalableDimension="sagemaker:variant:DesiredInstanceCount"
@@ -474,4 +474,4 @@ def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):
     (call,) = guardrails_world.shim.accepted_update_calls
     alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
     assert alarms == {guardrails_world.alarms[f"green-{m}"] for m in ("5xx", "4xx", "latency")}
-    assert guardrails_world.live_models() == {"green": "mlops-dev-model-v2"}
+    assert guardrails_world.live_models() == {"green": f"{MODEL}-v2"}

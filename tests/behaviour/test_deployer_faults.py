@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.behaviour import sfn_harness
-from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world
+from tests.behaviour.deployer_world import ENDPOINT, GROUP, REGION, DeployerWorld, deployer_world
 from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
 from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock
 
@@ -114,7 +114,7 @@ def _deploy(world: DeployerWorld) -> Execution:
 
 
 def _unreadable_package(world: DeployerWorld) -> Execution:
-    return world.deploy("arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-dev-models/999")
+    return world.deploy(f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/999")
 
 
 SCENARIOS = [

@@ -7,12 +7,11 @@ import json
 
 import pytest
 
-from config import load_environment
 from mlops_constructs.batch_inference_workflow import execution_timeout_seconds
 from stacks.storage import BATCH_INFERENCE_WORK_RETENTION
 from tests.behaviour.sfn_harness import task_states
 from tests.optional_pieces import BATCH_SCHEDULE, CONNECTION
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 from tests.templates import cfn_text, only, policy_statements, properties, resources, role_named, state_machine_definition
 
 
@@ -71,7 +70,7 @@ def test_workflow_reads_model_packages_of_this_environments_group_only(synthesiz
 
 
 def test_execution_timeout_covers_three_jobs_at_their_longest_with_margin(synthesized: Synthesized, environment, batch):
-    max_runtime = load_environment(CONFIG_DIR, environment).batch_inference.max_runtime_seconds
+    max_runtime = environment_config(environment).batch_inference.max_runtime_seconds
     _, definition = state_machine_definition(batch, "WorkflowStateMachine")
 
     assert definition["TimeoutSeconds"] == execution_timeout_seconds(max_runtime)

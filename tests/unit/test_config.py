@@ -12,11 +12,11 @@ from config import ENVIRONMENTS, ConfigError, load_environment, load_environment
 from config.settings import known_regions
 from pipeline_code.settings import SKLEARN_VERSION
 from tests.conftest import aws_unreachable
-from tests.synth import CONFIG_DIR
+from tests.synth import TEST_CONFIG_DIR, environment_config
 
 
 def _write_variant(tmp_path: Path, change) -> Path:
-    config = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    config = yaml.safe_load((TEST_CONFIG_DIR / "dev.yaml").read_text())
     change(config)
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
@@ -24,7 +24,7 @@ def _write_variant(tmp_path: Path, change) -> Path:
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_shipped_config_is_valid(environment):
-    config = load_environment(CONFIG_DIR, environment)
+    config = environment_config(environment)
 
     assert config.name == environment
     assert config.prefix == f"{config.project}-{environment}"
@@ -64,7 +64,7 @@ def test_value_outside_the_allowed_set_lists_the_allowed_values(tmp_path):
 
 
 def test_missing_file_is_an_error_not_a_fallback(tmp_path):
-    (tmp_path / "dev.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text())
+    (tmp_path / "dev.yaml").write_text((TEST_CONFIG_DIR / "dev.yaml").read_text())
 
     with pytest.raises(ConfigError) as error:
         load_environment(tmp_path, "prod")
@@ -86,7 +86,7 @@ def test_bad_account_id_explains_the_expected_format(tmp_path, account):
 
 
 def _write_dev_text(tmp_path: Path, replace: str, by: str) -> Path:
-    text = (CONFIG_DIR / "dev.yaml").read_text()
+    text = (TEST_CONFIG_DIR / "dev.yaml").read_text()
     assert replace in text
     (tmp_path / "dev.yaml").write_text(text.replace(replace, by))
     return tmp_path
@@ -95,7 +95,7 @@ def _write_dev_text(tmp_path: Path, replace: str, by: str) -> Path:
 @pytest.mark.parametrize("written", ["012345670123", "123456789012"])
 def test_unquoted_account_id_asks_for_quotes_and_shows_the_id_as_written(tmp_path, written):
     # YAML reads 012345670123 as the octal number 1402433619, and 123456789012 as a decimal number.
-    config_dir = _write_dev_text(tmp_path, 'account: "111111111111"', f"account: {written}")
+    config_dir = _write_dev_text(tmp_path, f'account: "{environment_config("dev").account}"', f"account: {written}")
 
     with pytest.raises(ConfigError) as error:
         load_environment(config_dir, "dev")
@@ -236,7 +236,11 @@ def test_known_regions_are_read_without_any_network_call():
 
 
 def test_availability_zone_of_another_region_names_its_key(tmp_path):
-    config_dir = _write_variant(tmp_path, lambda c: c["network"]["vpc"].update(availability_zones=["eu-west-1a", "eu-west-2b"]))
+    def zones_of_two_regions(config):
+        config["region"] = "eu-west-1"
+        config["network"]["vpc"].update(availability_zones=["eu-west-1a", "eu-west-2b"])
+
+    config_dir = _write_variant(tmp_path, zones_of_two_regions)
 
     with pytest.raises(ConfigError) as error:
         load_environment(config_dir, "dev")
@@ -248,6 +252,7 @@ def test_existing_vpc_zones_must_belong_to_the_region(tmp_path):
     existing = {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "availability_zones": ["us-east-1a"]}
 
     def use_existing_vpc(config):
+        config["region"] = "eu-west-1"
         config["network"].pop("vpc")
         config["network"].update(existing_vpc=existing)
 
@@ -256,12 +261,12 @@ def test_existing_vpc_zones_must_belong_to_the_region(tmp_path):
 
 
 def test_repeated_key_names_the_key_and_both_lines(tmp_path):
-    config_dir = _write_dev_text(tmp_path, "project: mlops\n", "project: mlops\nregion: eu-west-2\n")
+    (tmp_path / "dev.yaml").write_text('region: eu-west-1\naccount: "123456789012"\nregion: eu-west-2\n')
 
     with pytest.raises(ConfigError) as error:
-        load_environment(config_dir, "dev")
+        load_environment(tmp_path, "dev")
 
-    assert "  region: repeated key (lines 6 and 8); give each key once" in str(error.value)
+    assert "  region: repeated key (lines 1 and 3); give each key once" in str(error.value)
 
 
 def test_repeated_nested_key_is_named_by_its_dotted_path(tmp_path):
@@ -273,8 +278,8 @@ def test_repeated_nested_key_is_named_by_its_dotted_path(tmp_path):
 
 def test_yaml_file_that_is_no_environment_is_reported(tmp_path):
     for environment in ENVIRONMENTS:
-        (tmp_path / f"{environment}.yaml").write_text((CONFIG_DIR / f"{environment}.yaml").read_text())
-    (tmp_path / "qa.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text())
+        (tmp_path / f"{environment}.yaml").write_text((TEST_CONFIG_DIR / f"{environment}.yaml").read_text())
+    (tmp_path / "qa.yaml").write_text((TEST_CONFIG_DIR / "dev.yaml").read_text())
 
     with pytest.raises(ConfigError) as error:
         load_environments(tmp_path)
@@ -285,8 +290,9 @@ def test_yaml_file_that_is_no_environment_is_reported(tmp_path):
 
 def test_errors_of_several_files_are_reported_together(tmp_path):
     for environment in ENVIRONMENTS:
-        (tmp_path / f"{environment}.yaml").write_text((CONFIG_DIR / f"{environment}.yaml").read_text())
-    (tmp_path / "dev.yaml").write_text((tmp_path / "dev.yaml").read_text().replace("region: eu-west-1", "region: eu-west-9"))
+        (tmp_path / f"{environment}.yaml").write_text((TEST_CONFIG_DIR / f"{environment}.yaml").read_text())
+    region = environment_config("dev").region
+    (tmp_path / "dev.yaml").write_text((tmp_path / "dev.yaml").read_text().replace(f"region: {region}", "region: eu-west-9"))
     (tmp_path / "prod.yaml").unlink()
 
     with pytest.raises(ConfigError) as error:

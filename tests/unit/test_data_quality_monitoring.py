@@ -7,16 +7,17 @@ import json
 import pytest
 from moto.events.models import EventPattern
 
-from config import ENVIRONMENTS, load_environment
+from config import ENVIRONMENTS
 from config.settings import Deployment
 from mlops_constructs.data_quality_monitor import analyzer_image
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve
 from tests.sample_events import alarm_state_change, monitoring_run_ended
 from tests.optional_pieces import MONITORING
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 from tests.templates import cfn_text, only, resources
 
+DEV = environment_config("dev")
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +30,7 @@ def monitored(optional_pieces_on: Synthesized) -> Synthesized:
 def test_monitoring_is_off_until_config_says_the_endpoint_exists(synthesized: Synthesized, environment):
     template = synthesized.template(environment, "deployment")
 
-    assert not load_environment(CONFIG_DIR, environment).deployment.monitoring.enabled
+    assert not environment_config(environment).deployment.monitoring.enabled
     assert resources(template, "AWS::SageMaker::MonitoringSchedule") == {}
     assert resources(template, "AWS::SageMaker::DataQualityJobDefinition") == {}
 
@@ -39,11 +40,11 @@ def test_schedule_checks_the_endpoints_captured_traffic_on_the_configured_freque
     _, schedule = only(template, "AWS::SageMaker::MonitoringSchedule")
     _, definition = only(template, "AWS::SageMaker::DataQualityJobDefinition")
 
-    assert schedule["MonitoringScheduleName"] == "mlops-dev-data-quality"
+    assert schedule["MonitoringScheduleName"] == f"{DEV.prefix}-data-quality"
     assert schedule["MonitoringScheduleConfig"]["MonitoringType"] == "DataQuality"
     assert schedule["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
-    assert definition["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlops-dev-endpoint"
-    assert definition["DataQualityAppSpecification"]["ImageUri"] == analyzer_image("eu-west-1")
+    assert definition["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == f"{DEV.prefix}-endpoint"
+    assert definition["DataQualityAppSpecification"]["ImageUri"] == analyzer_image(DEV.region)
 
 
 def test_reports_are_encrypted_and_compared_with_the_configured_baseline(monitored: Synthesized):
@@ -52,13 +53,13 @@ def test_reports_are_encrypted_and_compared_with_the_configured_baseline(monitor
     baseline = definition["DataQualityBaselineConfig"]
 
     assert definition["DataQualityJobOutputConfig"]["KmsKeyId"] and definition["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"]
-    assert cfn_text(output["S3Output"]["S3Uri"]).endswith("/monitoring/mlops-dev-endpoint/")
+    assert cfn_text(output["S3Output"]["S3Uri"]).endswith(f"/monitoring/{DEV.prefix}-endpoint/")
     assert cfn_text(baseline["ConstraintsResource"]["S3Uri"]).endswith(f"/{MONITORING['baseline_prefix']}constraints.json")
     assert cfn_text(baseline["StatisticsResource"]["S3Uri"]).endswith(f"/{MONITORING['baseline_prefix']}statistics.json")
 
 
-SCHEDULE_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:monitoring-schedule/mlops-dev-data-quality"
-VIOLATIONS_RULE = "mlops-dev-data-quality-violations"
+SCHEDULE_ARN = f"arn:aws:sagemaker:{DEV.region}:{DEV.account}:monitoring-schedule/{DEV.prefix}-data-quality"
+VIOLATIONS_RULE = f"{DEV.prefix}-data-quality-violations"
 
 
 def _violations_rule(monitored: Synthesized) -> tuple[str, dict]:
@@ -84,15 +85,15 @@ def _violations_rule(monitored: Synthesized) -> tuple[str, dict]:
 def test_only_runs_of_this_schedule_that_found_violations_are_announced(monitored: Synthesized, exit_message, matches):
     _, rule = _violations_rule(monitored)
     matcher = EventPattern.load(json.dumps(rule["EventPattern"]))
-    reports = "s3://artifacts/monitoring/mlops-dev-endpoint/"
+    reports = f"s3://artifacts/monitoring/{DEV.prefix}-endpoint/"
 
     assert matcher.matches_event(monitoring_run_ended(SCHEDULE_ARN, exit_message, reports)) is matches
-    assert matcher.matches_event(monitoring_run_ended(SCHEDULE_ARN.replace("mlops-dev-data-quality", "someone-else"), exit_message, reports)) is False
+    assert matcher.matches_event(monitoring_run_ended(SCHEDULE_ARN.replace(f"{DEV.prefix}-data-quality", "someone-else"), exit_message, reports)) is False
 
 
 def test_violations_go_to_the_notify_function_and_raise_an_alarm_that_publishes_nothing_itself(monitored: Synthesized):
     deployment, operations = monitored.template("dev", "deployment"), monitored.template("dev", "operations")
-    (alarm,) = [r["Properties"] for r in resources(deployment, "AWS::CloudWatch::Alarm").values() if r["Properties"]["AlarmName"] == "mlops-dev-endpoint-data-quality"]
+    (alarm,) = [r["Properties"] for r in resources(deployment, "AWS::CloudWatch::Alarm").values() if r["Properties"]["AlarmName"] == f"{DEV.prefix}-endpoint-data-quality"]
     _, rule = _violations_rule(monitored)
     (function,) = resources(operations, "AWS::Lambda::Function")
 
@@ -109,7 +110,7 @@ def test_the_data_quality_alarms_state_changes_are_written_up(monitored: Synthes
     operations = monitored.template("dev", "operations")
     (rule,) = [r["Properties"] for i, r in resources(operations, "AWS::Events::Rule").items() if i.startswith("NotifierAlarms")]
     event = alarm_state_change(
-        "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:mlops-dev-endpoint-data-quality",
+        f"arn:aws:cloudwatch:{DEV.region}:{DEV.account}:alarm:{DEV.prefix}-endpoint-data-quality",
         "ALARM",
         "OK",
         metric={"metric": {"dimensions": {"RuleName": VIOLATIONS_RULE}, "name": "TriggeredRules", "namespace": "AWS/Events"}, "period": 3600, "stat": "Sum"},

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from config import load_environment
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 from tests.templates import policy_statements, resources, role_named
 
 CLEANUP = "Custom::DeployedEndpointCleanup"
@@ -28,7 +27,7 @@ def _cleanup(deployment: dict) -> tuple[str, dict]:
 def test_endpoint_cleanup_exists_only_where_storage_is_destroyed_with_the_stack(synthesized: Synthesized, environment, present):
     deployment = synthesized.template(environment, "deployment")
 
-    assert (load_environment(CONFIG_DIR, environment).storage.removal == "destroy") is present
+    assert (environment_config(environment).storage.removal == "destroy") is present
     assert len(resources(deployment, CLEANUP)) == int(present)
 
 
@@ -66,7 +65,8 @@ def test_endpoint_cleanup_gives_up_well_within_cloudformations_hour(deployment, 
 def test_endpoint_cleanup_deletes_only_what_carries_the_environments_prefix(deployment, environment):
     statements = policy_statements(deployment, role_named(deployment, "EndpointCleanupHandlerRole"))
     by_action = {action: statement for statement in statements for action in _list(statement["Action"])}
-    arn = f"arn:aws:sagemaker:eu-west-1:{load_environment(CONFIG_DIR, environment).account}"
+    config = environment_config(environment)
+    arn = f"arn:aws:sagemaker:{config.region}:{config.account}"
 
     assert by_action["sagemaker:DeleteEndpoint"]["Resource"] == f"{arn}:endpoint/mlops-{environment}-endpoint"
     assert by_action["sagemaker:DeleteEndpointConfig"]["Resource"] == f"{arn}:endpoint-config/mlops-{environment}-endpoint-*"

@@ -7,7 +7,6 @@ import json
 import pytest
 from moto.events.models import EventPattern
 
-from config import load_environment
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -16,7 +15,7 @@ from mlops_constructs.canary_deployer import CanaryDeployer, DataCapture, Varian
 from mlops_constructs.canary_deployer.timings import CanaryTimings
 from tests.behaviour.sfn_harness import task_states
 from tests.templates import cfn_text, only, policy_statements, properties, resources, role_named, state_machine_definition
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 
 GROUP = "mlops-dev-models"
 
@@ -31,15 +30,16 @@ def deployment(synthesized: Synthesized, environment) -> dict:
 
 def model_package_state_change(status: str = "Approved", group: str = GROUP, version: int = 3) -> dict:
     """The event SageMaker sends when a model package's approval status changes."""
-    arn = f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/{group}/{version}"
+    dev = environment_config("dev")
+    arn = f"arn:aws:sagemaker:{dev.region}:{dev.account}:model-package/{group}/{version}"
     return {
         "version": "0",
         "id": "8d5c2f3a-1b4e-4c2f-9a7d-3e6f5b1c2d4e",
         "detail-type": "SageMaker Model Package State Change",
         "source": "aws.sagemaker",
-        "account": "111111111111",
+        "account": dev.account,
         "time": "2026-11-22T10:00:00Z",
-        "region": "eu-west-1",
+        "region": dev.region,
         "resources": [arn],
         "detail": {
             "ModelPackageGroupName": group,
@@ -104,7 +104,7 @@ def test_alarms_cover_errors_and_latency_of_both_colours_with_stable_names(deplo
 
 
 def test_alarm_thresholds_and_periods_come_from_config(deployment, environment):
-    settings = load_environment(CONFIG_DIR, environment).deployment.alarms
+    settings = environment_config(environment).deployment.alarms
     alarms = {a["Properties"]["AlarmName"].rsplit("-", 1)[-1]: a["Properties"] for a in resources(deployment, "AWS::CloudWatch::Alarm").values()}
 
     assert alarms["5xx"]["Threshold"] == settings.errors_5xx
@@ -144,7 +144,7 @@ def test_deployer_role_never_gets_a_service_wide_action(deployment):
 
 
 def _timings(environment: str) -> tuple[CanaryTimings, int]:
-    settings = load_environment(CONFIG_DIR, environment).deployment
+    settings = environment_config(environment).deployment
     timings = CanaryTimings(
         poll_seconds=settings.poll_seconds,
         max_update_polls=settings.max_update_polls,
@@ -202,7 +202,7 @@ def test_staging_and_prod_require_canary_traffic_before_promoting(synthesized: S
     for environment in ("staging", "prod"):
         _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
         choice = definition["States"]["Did the canary serve enough requests?"]
-        assert choice["Choices"][0]["NumericGreaterThanEquals"] == load_environment(CONFIG_DIR, environment).deployment.min_canary_invocations > 0
+        assert choice["Choices"][0]["NumericGreaterThanEquals"] == environment_config(environment).deployment.min_canary_invocations > 0
 
 
 def _deployer(**overrides) -> CanaryDeployer:
@@ -261,7 +261,7 @@ def test_deployer_with_data_capture_puts_it_on_every_config():
 
 def test_every_endpoint_config_the_deployer_creates_captures_traffic(synthesized: Synthesized, environment):
     _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
-    sampling = load_environment(CONFIG_DIR, environment).deployment.data_capture.sampling_percentage
+    sampling = environment_config(environment).deployment.data_capture.sampling_percentage
     parameters = endpoint_config_parameters(definition)
 
     assert len(parameters) == 4

@@ -8,10 +8,9 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from config import load_environment
 from config.settings import DataCapture as DataCaptureConfig
 from stacks.storage import StorageStack
-from tests.synth import CONFIG_DIR, Synthesized, cdk_json_context
+from tests.synth import Synthesized, cdk_json_context, environment_config
 from tests.templates import cfn_text, only
 
 
@@ -86,7 +85,7 @@ def _served_model_statements(stack: StorageStack) -> dict[str, dict]:
 
 
 def test_served_models_may_write_captured_traffic_only_under_the_endpoints_capture_prefix():
-    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=load_environment(CONFIG_DIR, "dev").storage, captured_data_prefix="data-capture/mlops-dev-endpoint/")
+    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage, captured_data_prefix="data-capture/mlops-dev-endpoint/")
     statements = _served_model_statements(stack)
 
     assert statements["WriteCapturedTraffic"]["Action"] == "s3:PutObject"
@@ -95,7 +94,7 @@ def test_served_models_may_write_captured_traffic_only_under_the_endpoints_captu
 
 
 def test_served_models_write_nothing_without_data_capture():
-    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=load_environment(CONFIG_DIR, "dev").storage)
+    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage)
     actions = json.dumps([s["Action"] for s in _served_model_statements(stack).values()])
     assert "s3:PutObject" not in actions and "kms:GenerateDataKey" not in actions
 

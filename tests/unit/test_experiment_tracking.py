@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config import load_environment
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 from tests.templates import cfn_text, resources
 
 
@@ -48,7 +47,7 @@ def _upsert(synthesized: Synthesized, environment: str) -> dict:
 def test_environments_without_mlflow_have_no_tracking_server_and_log_to_none(synthesized: Synthesized, environment):
     definition = synthesized.pipeline_definition(environment, "training")
 
-    assert not load_environment(CONFIG_DIR, environment).model_build.mlflow.enabled
+    assert not environment_config(environment).model_build.mlflow.enabled
     assert _tracking_servers(synthesized, environment) == []
     assert definition["MlflowConfig"] is None
     assert "MLFLOW_TRACKING_URI" not in (_train_step(definition).get("Environment") or {})
@@ -73,7 +72,7 @@ def test_the_tracking_server_endpoint_lets_only_this_accounts_principals_reach_t
 
 
 def test_prod_has_a_tracking_server_of_the_configured_size_storing_artifacts_in_the_artifacts_bucket(synthesized: Synthesized):
-    mlflow = load_environment(CONFIG_DIR, "prod").model_build.mlflow
+    mlflow = environment_config("prod").model_build.mlflow
     (server,) = _tracking_servers(synthesized, "prod")
 
     assert server["TrackingServerName"] == "mlops-prod-mlflow"

@@ -9,10 +9,9 @@ import re
 import pytest
 from moto.events.models import EventPattern
 
-from config import load_environment
 from pipeline_code import render
 from tests.templates import cfn_text, only, policy_statements, resources, role_named
-from tests.synth import CONFIG_DIR, Synthesized, model_build_stack
+from tests.synth import Synthesized, environment_config, model_build_stack
 
 DATA_BUCKET = "mlops-dev-trainingdata-1a2b3c"
 
@@ -27,21 +26,22 @@ def model_build(synthesized: Synthesized, environment) -> dict:
 
 def s3_object_created(bucket: str, key: str) -> dict:
     """An EventBridge "Object Created" event as S3 sends it."""
+    dev = environment_config("dev")
     return {
         "version": "0",
         "id": "17793124-05d4-b198-2fde-7ededc63b103",
         "detail-type": "Object Created",
         "source": "aws.s3",
-        "account": "111111111111",
+        "account": dev.account,
         "time": "2026-11-22T10:00:00Z",
-        "region": "eu-west-1",
+        "region": dev.region,
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
             "object": {"key": key, "size": 53412, "etag": "b1946ac92492d2347c6235b4d2611184", "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "sequencer": "00617F08299329D189"},
             "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "111111111111",
+            "requester": dev.account,
             "source-ip-address": "203.0.113.15",
             "reason": "PutObject",
         },
@@ -110,7 +110,7 @@ def test_only_training_listens_to_uploads_unless_config_says_so(model_build, pip
 
 
 def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_training(model_build, environment):
-    config = load_environment(CONFIG_DIR, environment).model_build
+    config = environment_config(environment).model_build
     rule = upload_rule(model_build, "training")
     (target,) = rule["Targets"]
 
@@ -120,7 +120,7 @@ def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_tr
 
 
 def test_debounced_training_starts_with_the_training_prefix_after_five_quiet_minutes_or_an_hour_at_most(model_build, environment):
-    config = load_environment(CONFIG_DIR, environment).model_build
+    config = environment_config(environment).model_build
     upsert_name = _upsert_logical_id(model_build, f"mlops-{environment}-training")
 
     training = debounced_pipelines(model_build)["training"]
@@ -255,7 +255,7 @@ def test_reviewer_policy_exists_unattached_until_config_names_reviewers(model_bu
 
 
 def test_reviewer_policy_is_attached_to_the_roles_config_names(tmp_path):
-    reviewers = load_environment(CONFIG_DIR, "dev").model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
+    reviewers = environment_config("dev").model_build.model_copy(update={"reviewer_role_names": ["ml-lead", "release-manager"]})
     app, _ = model_build_stack(tmp_path, reviewers)
     template = app.synth().get_stack_by_name("model-build").template
 

@@ -32,8 +32,12 @@ def _account(synthesized: Synthesized, environment: str) -> str:
     return synthesized.config(environment).account
 
 
+def _region(synthesized: Synthesized, environment: str) -> str:
+    return synthesized.config(environment).region
+
+
 def _deployer_arn(synthesized: Synthesized, environment: str) -> str:
-    return f"arn:aws:states:eu-west-1:{_account(synthesized, environment)}:stateMachine:{synthesized.prefix(environment)}-canary-deployer"
+    return f"arn:aws:states:{_region(synthesized, environment)}:{_account(synthesized, environment)}:stateMachine:{synthesized.prefix(environment)}-canary-deployer"
 
 
 def _rule(synthesized: Synthesized, environment: str, name: str) -> dict:
@@ -50,13 +54,13 @@ def _matches(rule: dict, event: dict) -> bool:
     return EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event)
 
 
-def pipeline_event(account: str, pipeline: str, status: str) -> dict:
-    pipeline_arn = f"arn:aws:sagemaker:eu-west-1:{account}:pipeline/{pipeline}"
+def pipeline_event(region: str, account: str, pipeline: str, status: str) -> dict:
+    pipeline_arn = f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline}"
     return pipeline_run_ended(pipeline_arn, f"{pipeline_arn}/execution/0a1b2c3d4e5f", status)
 
 
-def package_event(account: str, group: str, status: str) -> dict:
-    return model_package_state_change(f"arn:aws:sagemaker:eu-west-1:{account}:model-package/{group}/3", status)
+def package_event(region: str, account: str, group: str, status: str) -> dict:
+    return model_package_state_change(f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/3", status)
 
 
 def deployer_events(synthesized: Synthesized, environment: str) -> list[dict]:
@@ -76,7 +80,7 @@ def deployer_events(synthesized: Synthesized, environment: str) -> list[dict]:
                 "source": entry["Source"],
                 "account": account,
                 "time": "2026-11-25T07:00:00Z",
-                "region": "eu-west-1",
+                "region": _region(synthesized, environment),
                 "resources": [machine, f"{machine.replace(':stateMachine:', ':execution:')}:deploy-1"],
                 "detail": {"endpoint": "e", "event": "promoted", "detail": "m", "modelPackageArn": "arn", "execution": "arn"},
             }
@@ -91,7 +95,7 @@ def deployer_events(synthesized: Synthesized, environment: str) -> list[dict]:
 def test_every_ended_run_of_the_environments_pipelines_is_written_up(synthesized: Synthesized, environment, pipeline, status):
     rule = _rule(synthesized, environment, "PipelineRuns")
 
-    assert _matches(rule, pipeline_event(_account(synthesized, environment), f"{synthesized.prefix(environment)}-{pipeline}", status))
+    assert _matches(rule, pipeline_event(_region(synthesized, environment), _account(synthesized, environment), f"{synthesized.prefix(environment)}-{pipeline}", status))
 
 
 @pytest.mark.parametrize(
@@ -107,7 +111,7 @@ def test_every_ended_run_of_the_environments_pipelines_is_written_up(synthesized
 )
 def test_runs_still_going_and_other_pipelines_runs_are_not(synthesized: Synthesized, environment, pipeline, status, account):
     rule = _rule(synthesized, environment, "PipelineRuns")
-    event = pipeline_event(account or _account(synthesized, environment), pipeline.format(prefix=synthesized.prefix(environment)), status)
+    event = pipeline_event(_region(synthesized, environment), account or _account(synthesized, environment), pipeline.format(prefix=synthesized.prefix(environment)), status)
 
     assert not _matches(rule, event)
 
@@ -116,14 +120,14 @@ def test_runs_still_going_and_other_pipelines_runs_are_not(synthesized: Synthesi
 def test_every_review_of_the_environments_models_is_written_up(synthesized: Synthesized, environment, status):
     rule = _rule(synthesized, environment, "ModelReviews")
 
-    assert _matches(rule, package_event(_account(synthesized, environment), f"{synthesized.prefix(environment)}-models", status))
+    assert _matches(rule, package_event(_region(synthesized, environment), _account(synthesized, environment), f"{synthesized.prefix(environment)}-models", status))
 
 
 @pytest.mark.parametrize("group", ["{prefix}-models-archive", "someone-elses-models", "mlops-other-models"])
 def test_other_groups_reviews_are_not(synthesized: Synthesized, environment, group):
     rule = _rule(synthesized, environment, "ModelReviews")
 
-    assert not _matches(rule, package_event(_account(synthesized, environment), group.format(prefix=synthesized.prefix(environment)), "Approved"))
+    assert not _matches(rule, package_event(_region(synthesized, environment), _account(synthesized, environment), group.format(prefix=synthesized.prefix(environment)), "Approved"))
 
 
 def test_everything_the_deployer_announces_is_written_up(synthesized: Synthesized, environment):
@@ -143,9 +147,9 @@ def test_another_deployers_events_are_not(synthesized: Synthesized, environment)
     assert not _matches(rule, {**event, "source": "mlops-other-canary-deployer"})
 
 
-def alarm_event(account: str, alarm: str, state: str, previous: str) -> dict:
+def alarm_event(region: str, account: str, alarm: str, state: str, previous: str) -> dict:
     return alarm_state_change(
-        f"arn:aws:cloudwatch:eu-west-1:{account}:alarm:{alarm}",
+        f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}",
         state,
         previous,
         metric={"metric": {"dimensions": {}, "name": "Invocation5XXErrors", "namespace": "AWS/SageMaker"}, "period": 60, "stat": "Sum"},
@@ -165,7 +169,7 @@ def test_every_alarm_of_the_environment_going_into_or_out_of_alarm_is_written_up
     names = _alarm_names(synthesized, environment)
 
     assert len(names) == 6
-    assert [n for n in names if not _matches(rule, alarm_event(_account(synthesized, environment), n, state, previous))] == []
+    assert [n for n in names if not _matches(rule, alarm_event(_region(synthesized, environment), _account(synthesized, environment), n, state, previous))] == []
 
 
 @pytest.mark.parametrize(
@@ -181,7 +185,7 @@ def test_every_alarm_of_the_environment_going_into_or_out_of_alarm_is_written_up
 )
 def test_alarms_settling_and_other_alarms_are_not(synthesized: Synthesized, environment, alarm, state, previous, account):
     rule = _rule(synthesized, environment, "Alarms")
-    event = alarm_event(account or _account(synthesized, environment), alarm.format(prefix=synthesized.prefix(environment)), state, previous)
+    event = alarm_event(_region(synthesized, environment), account or _account(synthesized, environment), alarm.format(prefix=synthesized.prefix(environment)), state, previous)
 
     assert not _matches(rule, event)
 

@@ -8,11 +8,10 @@ import re
 
 import pytest
 
-from config import load_environment
 from pipeline_code import render
 from pipeline_code.settings import INFERENCE_CODE_DIR
 from stacks.environment import PIPELINE_DEFINITIONS_DIR
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 
 
 @pytest.fixture
@@ -35,10 +34,10 @@ def registrations(definition: dict) -> list[dict]:
 
 
 def _asset_uris(synthesized: Synthesized, environment: str) -> set[str]:
-    account = load_environment(CONFIG_DIR, environment).account
+    config = environment_config(environment)
     manifest = json.loads(next((synthesized.outdir / f"assembly-{environment}").glob("*modelbuild*.assets.json")).read_text())
     return {
-        f"s3://{d['bucketName']}/{d['objectKey']}".replace("${AWS::AccountId}", account).replace("${AWS::Region}", "eu-west-1")
+        f"s3://{d['bucketName']}/{d['objectKey']}".replace("${AWS::AccountId}", config.account).replace("${AWS::Region}", config.region)
         for f in manifest["files"].values()
         for d in f["destinations"].values()
     }
@@ -154,7 +153,7 @@ def _jobs(definition: dict) -> list[dict]:
 def test_every_job_runs_in_the_environments_subnets_and_security_group_where_studio_is_vpc_only(
     synthesized: Synthesized, definition, environment, pipeline
 ):
-    zones = len(load_environment(CONFIG_DIR, environment).network.vpc.availability_zones)
+    zones = len(environment_config(environment).network.vpc.availability_zones)
     (upsert,) = [
         r["Properties"]
         for r in synthesized.template(environment, "model-build")["Resources"].values()

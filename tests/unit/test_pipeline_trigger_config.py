@@ -10,11 +10,11 @@ import yaml
 from config import ConfigError, load_environment
 from config import settings
 from pipeline_code import render
-from tests.synth import CONFIG_DIR
+from tests.synth import TEST_CONFIG_DIR, environment_config
 
 
 def _load_with_pipelines(tmp_path: Path, pipelines: dict):
-    config = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    config = yaml.safe_load((TEST_CONFIG_DIR / "dev.yaml").read_text())
     config["model_build"]["pipelines"] = pipelines
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(config))
     return load_environment(tmp_path, "dev").model_build
@@ -33,7 +33,7 @@ def scoring_folder(monkeypatch):
 
 
 def test_training_listens_to_uploads_under_training_prefix_by_default():
-    model_build = load_environment(CONFIG_DIR, "dev").model_build
+    model_build = environment_config("dev").model_build
     trigger = model_build.trigger("training")
 
     assert (trigger.trigger, trigger.prefix, trigger.suffix) == ("upload", model_build.training_prefix, model_build.training_suffix)
@@ -41,7 +41,7 @@ def test_training_listens_to_uploads_under_training_prefix_by_default():
 
 
 def test_other_pipelines_are_started_by_nothing_by_default(scoring_folder):
-    assert load_environment(CONFIG_DIR, "dev").model_build.trigger("scoring").trigger == "none"
+    assert environment_config("dev").model_build.trigger("scoring").trigger == "none"
 
 
 def test_training_listed_for_uploads_keeps_training_prefix_and_takes_its_quiet_period(tmp_path):

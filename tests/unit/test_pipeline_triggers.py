@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from config import load_environment
 from config.settings import PipelineTrigger
 from pipeline_code import render
 from stacks.model_build import PipelineFolderError
-from tests.synth import CONFIG_DIR, model_build_stack
+from tests.synth import environment_config, model_build_stack
 from tests.templates import cfn_text, only, policy_statements, resources, role_named
 
 
 def synth_model_build(tmp_path: Path, pipelines: dict[str, dict]) -> dict:
     """dev's model-build template with `pipelines` as model_build.pipelines."""
-    model_build = load_environment(CONFIG_DIR, "dev").model_build.model_copy(update={"pipelines": {n: PipelineTrigger(**t) for n, t in pipelines.items()}})
+    model_build = environment_config("dev").model_build.model_copy(update={"pipelines": {n: PipelineTrigger(**t) for n, t in pipelines.items()}})
     app, _ = model_build_stack(tmp_path, model_build)
     return app.synth().get_stack_by_name("model-build").template
 

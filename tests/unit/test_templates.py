@@ -7,9 +7,8 @@ import re
 
 import pytest
 
-from config import load_environment
 from tests.templates import policy_statements, properties, resources, role_named
-from tests.synth import CONFIG_DIR, STACKS, Synthesized
+from tests.synth import STACKS, Synthesized, environment_config
 
 
 
@@ -61,7 +60,7 @@ def test_training_data_bucket_sends_events_to_eventbridge(synthesized: Synthesiz
 
 
 def test_data_buckets_are_versioned_and_expire_old_versions(synthesized: Synthesized, environment):
-    config = load_environment(CONFIG_DIR, environment)
+    config = environment_config(environment)
     for bucket in properties(synthesized.template(environment, "storage"), "AWS::S3::Bucket"):
         assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
         if "KMSMasterKeyID" in str(bucket["BucketEncryption"]):
@@ -117,7 +116,8 @@ def test_prod_has_exactly_the_endpoints_vpc_only_studio_needs(synthesized: Synth
         name = endpoint["ServiceName"]
         return name if isinstance(name, str) else name["Fn::Join"][1][-1]
 
-    assert sorted(service(e).split("eu-west-1.")[-1].lstrip(".") for e in endpoints) == sorted(
+    region = environment_config("prod").region
+    assert sorted(service(e).split(f"{region}.")[-1].lstrip(".") for e in endpoints) == sorted(
         # experiments: the MLflow tracking server's API, for prod's tracking server.
         ["sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "s3", "experiments"]
     )
@@ -149,7 +149,7 @@ def test_domain_is_named_after_project_and_environment_with_iam_auth(synthesized
 
 
 def test_domain_defaults_new_studio_idle_shutdown_storage_and_docker(synthesized: Synthesized, environment):
-    config = load_environment(CONFIG_DIR, environment).studio
+    config = environment_config(environment).studio
     (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
     user = domain["DefaultUserSettings"]
 
@@ -164,7 +164,7 @@ def test_domain_defaults_new_studio_idle_shutdown_storage_and_docker(synthesized
 
 
 def test_one_user_profile_per_configured_user(synthesized: Synthesized, environment):
-    users = [u.name for u in load_environment(CONFIG_DIR, environment).studio.users]
+    users = [u.name for u in environment_config(environment).studio.users]
     profiles = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::UserProfile")
     assert sorted(p["UserProfileName"] for p in profiles) == sorted(users)
 
@@ -258,7 +258,7 @@ def test_only_prod_stacks_have_termination_protection(synthesized: Synthesized, 
 
 @pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_s3_gateway_endpoint_reaches_only_this_accounts_buckets_and_ecr_layers(synthesized: Synthesized, environment):
-    config = load_environment(CONFIG_DIR, environment)
+    config = environment_config(environment)
     (endpoint,) = [
         e for e in properties(synthesized.template(environment, "network"), "AWS::EC2::VPCEndpoint") if e.get("VpcEndpointType") != "Interface"
     ]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from config import load_environment
 from pipeline_code.training.pipeline import HYPERPARAMETERS
-from tests.synth import CONFIG_DIR, Synthesized
+from tests.synth import Synthesized, environment_config
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ def test_failure_message_carries_the_measured_auc(definition):
 
 
 def test_parameters_default_to_the_environments_config(definition, environment):
-    config = load_environment(CONFIG_DIR, environment).model_build
+    config = environment_config(environment).model_build
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
 
     assert defaults == {
