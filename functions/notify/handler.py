@@ -154,7 +154,10 @@ def package_change(event: dict) -> Message:
     note = f" The reviewer wrote: {detail['ApprovalDescription']}" if detail.get("ApprovalDescription") else ""
     if status == "Approved":
         endpoint = os.environ["ENDPOINT_NAME"]
-        opening = f"Model version {version} of {group} was approved.{note} The canary deployer now deploys it to endpoint {endpoint}."
+        opening = (
+            f"Model version {version} of {group} was approved.{note} The canary deployer deploys it to endpoint {endpoint} "
+            "if it is newer than the version serving there; an older version is deployed only by an explicit rollback."
+        )
         subject = f"{group}: version {version} approved"
     elif status == "Rejected":
         opening = f"Model version {version} of {group} was rejected; it will not be deployed.{note}"

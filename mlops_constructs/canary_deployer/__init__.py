@@ -28,7 +28,8 @@ __all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "C
 class CanaryDeployer(Construct):
     """Deploys an approved model package to `endpoint_name`, shifting `canary_weight` of the traffic first.
 
-    Input: ``{"ModelPackageArn": "..."}``. The endpoint's two production variants are always ``blue`` and
+    Input: ``{"ModelPackageArn": "..."}`` from an approval event, which deploys only a version newer than
+    the one serving; ``{"ModelPackageArn": "...", "Release": "rollback"}`` deploys an older one. The endpoint's two production variants are always ``blue`` and
     ``green``: a release goes to the colour not in use, so the per-variant alarms in `alarm_names` stay
     valid across releases. The first release creates the endpoint on ``blue``. Later ones bake a canary
     while checking the new colour's alarms, then promote (the new colour takes the live capacity) or roll
@@ -111,12 +112,17 @@ class CanaryDeployer(Construct):
             ),
             release.one_deployment_at_a_time(states, state_machine_name, nothing_changed)
             .next(release.name_the_release(states))
-            .next(release.create_model(states, model_role.role_arn, vpc_config, nothing_changed))
             .next(
                 release.find_endpoint(
                     states,
-                    first_release.first_release(states, instance_type, initial_instance_count),
-                    self._later_release(states, change, nothing_changed),
+                    release.create_model(states, model_role.role_arn, vpc_config, nothing_changed, label="first release").next(
+                        first_release.first_release(states, instance_type, initial_instance_count)
+                    ),
+                    self._later_release(
+                        states,
+                        release.create_model(states, model_role.role_arn, vpc_config, nothing_changed, label="later release").next(change),
+                        nothing_changed,
+                    ),
                     nothing_changed,
                 )
             ),
@@ -126,7 +132,7 @@ class CanaryDeployer(Construct):
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
-            definition_body=sfn.DefinitionBody.from_chainable(check_package),
+            definition_body=sfn.DefinitionBody.from_chainable(release.read_request(states, check_package)),
             timeout=cdk.Duration.seconds(timeout),
             tracing_enabled=True,
             logs=sfn.LogOptions(
@@ -141,7 +147,8 @@ class CanaryDeployer(Construct):
         )
 
     def _later_release(self, states: DeployerStates, change: sfn.IChainable, nothing_changed: sfn.IChainable) -> sfn.IChainable:
-        """The endpoint exists: go ahead only if it serves one variant, InService, and not this release."""
+        """The endpoint exists: go ahead only if it serves one variant, InService, not this release, and
+        either an older version than this one or a deliberate rollback."""
         busy = sfn.Fail(
             self,
             "Endpoint is busy with another deployment",
@@ -167,7 +174,7 @@ class CanaryDeployer(Construct):
                 remember.next(
                     sfn.Choice(self, "Is this release already live?")
                     .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), sfn.Succeed(self, "Already serving this release"))
-                    .otherwise(change)
+                    .otherwise(release.only_newer_versions(states, change, nothing_changed))
                 ),
             )
             .otherwise(busy)

@@ -107,6 +107,10 @@ class DeployerWorld:
     def deploy(self, package_arn: str) -> sfn_harness.Execution:
         return sfn_harness.run(self.sfn, self.state_machine, {"ModelPackageArn": package_arn}, next(self._names))
 
+    def roll_back_to(self, package_arn: str, **more: object) -> sfn_harness.Execution:
+        """Start the deployer as `mlops deploy rollback --to VERSION` does, and wait for it to end."""
+        return sfn_harness.run(self.sfn, self.state_machine, {"ModelPackageArn": package_arn, "Release": "rollback", **more}, next(self._names))
+
     def start(self, package_arn: str) -> str:
         return sfn_harness.start(self.sfn, self.state_machine, {"ModelPackageArn": package_arn}, next(self._names))
 

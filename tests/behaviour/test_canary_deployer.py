@@ -3,6 +3,8 @@ CloudWatch and Application Auto Scaling (with the endpoint shim for what moto la
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.behaviour.deployer_world import ENDPOINT, DeployerWorld, deployer_world, released_world
@@ -348,7 +350,7 @@ def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(
 
     assert second.status == "FAILED"
     assert second.error == "DeploymentInProgress"
-    assert "Create the model" not in second.states_entered
+    assert not any(state.startswith("Create the model") for state in second.states_entered)
     assert approval_world.wait(first).status == "SUCCEEDED"
     assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
 
@@ -475,3 +477,97 @@ def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):
     alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
     assert alarms == {guardrails_world.alarms[f"green-{m}"] for m in ("5xx", "4xx", "latency")}
     assert guardrails_world.live_models() == {"green": "mlops-dev-model-v2"}
+
+
+# -- which version an execution may deploy ------------------------------------------------------
+
+
+def test_approval_event_of_an_older_version_leaves_the_endpoint_untouched(released):
+    first = released.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    assert released.deploy(released.register()).status == "SUCCEEDED"
+    released.shim.update_calls.clear()
+    told = len(released.messages())
+
+    # SageMaker sends the Approved event again when someone edits version 1's description.
+    execution = released.deploy(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert "Not newer than the serving version" in execution.states_entered
+    output = execution.output if isinstance(execution.output, dict) else json.loads(execution.output)
+    assert "Version 1 is not newer than version 2" in output["Reason"]
+    assert released.shim.update_calls == []
+    assert released.live_models() == {"green": "mlops-dev-model-v2"}
+    assert len(released.messages()) == told
+
+
+def test_older_version_creates_no_model_and_no_config(released):
+    older = released.register()
+    released.deploy(released.register())
+    configs = released.config_names()
+    models = sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"])
+
+    assert released.deploy(older).status == "SUCCEEDED"
+
+    assert released.config_names() == configs
+    assert sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"]) == models
+
+
+def test_explicit_rollback_input_deploys_the_older_version(released):
+    first = released.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    released.deploy(released.register())
+    released.deploy(released.register())
+
+    execution = released.roll_back_to(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert released.live_models() == {"green": "mlops-dev-model-v1"}
+    assert released.messages()[-1].subject == f"{ENDPOINT}: version 1 promoted"
+
+
+def test_rollback_to_a_version_that_is_not_approved_is_refused(released):
+    rejected = released.register(status="Rejected")
+
+    execution = released.roll_back_to(rejected)
+
+    assert execution.error == "PackageNotDeployable"
+    assert released.shim.update_calls == []
+
+
+def test_unknown_kind_of_release_is_refused_before_anything_is_read(released):
+    execution = released.roll_back_to(released.register(), Release="forward")
+
+    assert execution.error == "InvalidInput"
+    assert "Describe the model package" not in execution.states_entered
+
+
+def test_approval_event_over_a_model_the_deployer_did_not_create_changes_nothing(released):
+    released.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
+    released.sagemaker.create_endpoint_config(
+        EndpointConfigName="hand-made",
+        ProductionVariants=[{"VariantName": "blue", "ModelName": "hand-made-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+    )
+    released.shim.reads_while_updating = 0
+    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+    released.shim.update_calls.clear()
+
+    execution = released.deploy(released.register())
+
+    assert execution.error == "DeploymentFailed"
+    assert "hand-made-model, which the deployer did not create" in execution.cause
+    assert released.shim.update_calls == []
+
+
+def test_explicit_rollback_replaces_a_model_the_deployer_did_not_create(released):
+    released.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
+    released.sagemaker.create_endpoint_config(
+        EndpointConfigName="hand-made",
+        ProductionVariants=[{"VariantName": "blue", "ModelName": "hand-made-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+    )
+    released.shim.reads_while_updating = 0
+    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+    first = released.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
+
+    execution = released.roll_back_to(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert released.live_models() == {"green": "mlops-dev-model-v1"}

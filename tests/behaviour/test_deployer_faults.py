@@ -70,6 +70,15 @@ def _same_package_after_a_rollback(world: DeployerWorld) -> Execution:
     return world.deploy(package)
 
 
+def _first_release_again_after_a_failed_one(world: DeployerWorld) -> Execution:
+    """The model of a failed first release is still there when the same version is released again."""
+    package = world.register()
+    world.shim.next_create("fail", reason="no capacity for the instance type")
+    world.deploy(package)
+    world.remove_endpoint()
+    return world.deploy(package)
+
+
 def _answered_approval(world: DeployerWorld) -> Execution:
     """Approve as soon as people are asked; a request that was never sent is not answered."""
     told = len(world.notifications())
@@ -125,6 +134,7 @@ SCENARIOS = [
     Scenario("rollback on an alarm", "variants_template", _released, _rollback_on_alarm),
     Scenario("failed first release", "variants_template", _no_endpoint, _failed_first_release),
     Scenario("refused rollback", "variants_template", _released, _refused_rollback),
+    Scenario("first release again after a failed one", "variants_template", _no_endpoint, _first_release_again_after_a_failed_one),
     Scenario("unreadable package", "variants_template", _released, _unreadable_package),
     Scenario("same package after a rollback", "variants_template", _released, _same_package_after_a_rollback),
     Scenario("approved rollout", "approval_template", _released, _answered_approval),
