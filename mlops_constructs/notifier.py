@@ -36,6 +36,7 @@ class Notifier(Construct):
         construct_id: str,
         *,
         prefix: str,
+        environment: str,
         topic: sns.ITopic,
         key: kms.IKey,
         pipeline_names: list[str],
@@ -99,6 +100,7 @@ class Notifier(Construct):
             environment={
                 "TOPIC_ARN": topic.topic_arn,
                 "PREFIX": prefix,
+                "ENVIRONMENT": environment,
                 "PIPELINES": stack.to_json_string(pipeline_names),
                 "MODEL_PACKAGE_GROUP": model_package_group_name,
                 "DEPLOYER_ARN": deployer_arn,
@@ -110,14 +112,18 @@ class Notifier(Construct):
         self.function.log_group.grant_write(role)
         self.rules: dict[str, events.Rule] = {}
 
-    def notify_on(self, name: str, description: str, pattern: events.EventPattern, rule_name: str | None = None) -> events.Rule:
-        """Write up every event matching `pattern`; `rule_name` names the rule where something else (an alarm) refers to it."""
+    def notify_on(
+        self, name: str, description: str, pattern: events.EventPattern, rule_name: str | None = None, event_bus: events.IEventBus | None = None
+    ) -> events.Rule:
+        """Write up every event matching `pattern` on `event_bus` (the default bus unless given); `rule_name`
+        names the rule where something else (an alarm) refers to it."""
         rule = events.Rule(
             self,
             name,
             rule_name=rule_name,
             description=description,
             event_pattern=pattern,
+            event_bus=event_bus,
             targets=[targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letters, **self._retry)],
         )
         self.rules[name] = rule

@@ -130,6 +130,7 @@ class DeploymentStack(cdk.Stack):
             security_group_ids=[security_group_id],
             data_capture=self.data_capture,
         )
+        self.approver_policy = self.deployer.approver_policy(self, f"{prefix}-deployment-approver", deployment.approver_role_names)
         self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
         if self.monitor:
             self.alarm_names.append(self.monitor.alarm_name)

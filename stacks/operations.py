@@ -34,6 +34,7 @@ class OperationsStack(cdk.Stack):
         construct_id: str,
         *,
         prefix: str,
+        environment: str,
         notifications: Notifications,
         topic: sns.ITopic,
         key: kms.IKey,
@@ -42,6 +43,7 @@ class OperationsStack(cdk.Stack):
         model_package_group_name: str,
         deployer_name: str,
         deployer_events: events.EventPattern,
+        deployer_bus: events.IEventBus,
         endpoint_name: str,
         alarm_names: list[str],
         data_quality: DataQualityMonitor | None = None,
@@ -52,6 +54,7 @@ class OperationsStack(cdk.Stack):
             self,
             "Notifier",
             prefix=prefix,
+            environment=environment,
             topic=topic,
             key=key,
             pipeline_names=pipeline_names,
@@ -79,7 +82,7 @@ class OperationsStack(cdk.Stack):
                 detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["PendingManualApproval", "Approved", "Rejected"]},
             ),
         )
-        self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events)
+        self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events, event_bus=deployer_bus)
         self.notifier.notify_on(
             "Alarms",
             f"Tell people when an alarm of {endpoint_name} goes into or out of ALARM",

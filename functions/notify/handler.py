@@ -229,12 +229,14 @@ def deployment(event: dict) -> Message:
         group, version = "an unknown group", package_arn
     links = [("Deployment run", console_url(execution)), (f"Model version {version}", console_url(package_arn))]
     if detail["event"] == "approval requested":
-        token = detail["taskToken"]
+        # The request carries no task token: answering takes the approver's permission, never this message.
+        environment, prefix = os.environ.get("ENVIRONMENT", "ENV"), os.environ.get("PREFIX", "")
         paragraphs = [
-            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits your approval to take all traffic. Without an answer before the approval times out, it is rolled back.",
+            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits approval to take all traffic. Without an answer before the approval times out, it is rolled back.",
             model_quality(package_arn),
-            f"Approve: aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'",
-            f"Reject: aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token '{token}'",
+            f"To approve: mlops deploy approve --env {environment}",
+            f"To reject: mlops deploy deny --env {environment}",
+            f"Only roles with the {prefix}-deployment-approver policy can answer: it reads the waiting deployment's history, where the approval request is, and answers it.",
         ]
         return Message(f"{endpoint}: approve version {version}?", paragraphs, links)
     subject, opening, is_reason = _DEPLOYER_OUTCOMES[detail["event"]]

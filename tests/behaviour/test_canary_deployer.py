@@ -12,6 +12,7 @@ from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
+APPROVAL = "Wait for an approver"
 # How long the bake seems to have lasted when the deployer counts the canary's requests.
 BAKE_SECONDS = 600
 
@@ -220,7 +221,7 @@ def test_package_not_approved_or_not_ours_fails_before_touching_the_endpoint(wor
 def test_duplicate_approval_event_while_deploying_is_refused(approval_world):
     package = approval_world.register()
     first = approval_world.start(package)
-    approval_world.wait_for_state(first, "Ask for approval")
+    approval_world.wait_for_state(first, APPROVAL)
 
     duplicate = approval_world.deploy(package)
 
@@ -314,15 +315,14 @@ def approval_world(approval_template) -> DeployerWorld:
 
 def test_manual_approval_promotes_when_approved(approval_world):
     execution = approval_world.start(approval_world.register())
-    approval_world.wait_for_state(execution, "Ask for approval")
+    approval_world.wait_for_state(execution, APPROVAL)
     token = approval_world.task_token(execution)
 
     request = approval_world.messages()[-1]
     approval_world.sfn.send_task_success(taskToken=token, output="{}")
 
     assert request.subject == f"{ENDPOINT}: approve version 2?"
-    assert f"aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'" in request.text
-    assert f"aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token '{token}'" in request.text
+    assert "To approve: mlops deploy approve --env dev" in request.text
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}
     assert approval_world.messages()[-1].subject == f"{ENDPOINT}: version 2 promoted"
@@ -330,7 +330,7 @@ def test_manual_approval_promotes_when_approved(approval_world):
 
 def test_manual_approval_rolls_back_when_rejected(approval_world):
     execution = approval_world.start(approval_world.register())
-    approval_world.wait_for_state(execution, "Ask for approval")
+    approval_world.wait_for_state(execution, APPROVAL)
 
     approval_world.sfn.send_task_failure(taskToken=approval_world.task_token(execution), error="Rejected", cause="latency looks odd")
 
@@ -343,7 +343,7 @@ def test_manual_approval_rolls_back_when_rejected(approval_world):
 
 def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(approval_world):
     first = approval_world.start(approval_world.register())
-    approval_world.wait_for_state(first, "Ask for approval")
+    approval_world.wait_for_state(first, APPROVAL)
 
     second = approval_world.deploy(approval_world.register())
     approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
@@ -436,7 +436,7 @@ def test_canary_keeps_the_live_variant_at_its_scaled_out_capacity(released):
 
 
 def test_manual_approval_without_an_answer_rolls_back_when_the_wait_runs_out(approval_world):
-    with timeout_passes_at_once("Ask for approval"):
+    with timeout_passes_at_once(APPROVAL):
         result = approval_world.deploy(approval_world.register())
 
     assert result.error == "CanaryRolledBack"
@@ -571,3 +571,30 @@ def test_explicit_rollback_replaces_a_model_the_deployer_did_not_create(released
 
     assert execution.status == "SUCCEEDED"
     assert released.live_models() == {"green": "mlops-dev-model-v1"}
+
+
+def test_approval_request_never_carries_the_task_token(approval_world):
+    execution = approval_world.start(approval_world.register())
+    approval_world.wait_for_state(execution, APPROVAL)
+    token = approval_world.task_token(execution)
+
+    request = approval_world.messages()[-1]
+    announced = approval_world.announcements()
+    approval_world.sfn.send_task_success(taskToken=token, output="{}")
+    approval_world.wait(execution)
+
+    assert request.subject == f"{ENDPOINT}: approve version 2?"
+    assert token not in request.text and token not in json.dumps(request.chat)
+    assert all(token not in json.dumps(detail) for detail in announced)
+    assert any(detail["event"] == "approval requested" for detail in announced)
+
+
+def test_a_request_nobody_could_be_told_about_rolls_back(approval_world):
+    with injected_faults() as faults:
+        faults["Announce the approval request"] = Fault("AccessDeniedException")
+        execution = approval_world.deploy(approval_world.register())
+
+    assert execution.error == "CanaryRolledBack"
+    assert "nobody could be asked" in execution.cause
+    assert APPROVAL not in execution.states_entered
+    assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}

@@ -80,7 +80,8 @@ def _first_release_again_after_a_failed_one(world: DeployerWorld) -> Execution:
 
 
 def _answered_approval(world: DeployerWorld) -> Execution:
-    """Approve as soon as people are asked; a request that was never sent is not answered."""
+    """Approve as soon as people are asked; a request that was never sent is not answered, and an answer
+    to a wait that already failed is refused as AWS refuses it."""
     told = len(world.notifications())
     execution = world.start(world.register())
 
@@ -90,7 +91,10 @@ def _answered_approval(world: DeployerWorld) -> Execution:
         return None if sfn_harness.running(world.sfn, execution) else "ended"
 
     if sfn_harness.until(asked_or_ended, "the deployer asking for approval or ending") == "asked":
-        world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
+        try:
+            world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
+        except (world.sfn.exceptions.TaskDoesNotExist, world.sfn.exceptions.InvalidToken, world.sfn.exceptions.TaskTimedOut):
+            pass  # The wait itself failed (a fault in it), so there was nothing left to answer.
     return world.wait(execution)
 
 
