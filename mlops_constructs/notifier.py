@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.dead_letter_alarm import dead_letter_alarm
 from mlops_constructs.function_code import platform_function
 
 
@@ -43,6 +44,7 @@ class Notifier(Construct):
         model_package_group_name: str,
         reports_policy: iam.IManagedPolicy,
         deployer: str,
+        batch_workflow: str,
         endpoint_name: str,
         top_features: int,
     ) -> None:
@@ -52,12 +54,18 @@ class Notifier(Construct):
         self._retry = {"retry_attempts": 8, "max_event_age": cdk.Duration.hours(2)}
         self.dead_letters = sqs.Queue(self, "DeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
         acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the notifications.")
+        self.dead_letter_alarm_name = f"{prefix}-notification-dead-letters"
+        dead_letter_alarm(self, "DeadLettersAlarm", queue=self.dead_letters, alarm_name=self.dead_letter_alarm_name, what_failed=f"the {prefix} notifications")
 
         self.pipeline_arns = [stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name) for name in pipeline_names]
         executions = [f"{arn}/execution/*" for arn in self.pipeline_arns]
         packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name.lower()}/*")
         deployer_arn = stack.format_arn(service="states", resource="stateMachine", resource_name=deployer, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         deployments = stack.format_arn(service="states", resource="execution", resource_name=f"{deployer}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.batch_workflow_arn = stack.format_arn(
+            service="states", resource="stateMachine", resource_name=batch_workflow, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+        batch_runs = stack.format_arn(service="states", resource="execution", resource_name=f"{batch_workflow}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
         role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"{prefix}: the notify function", managed_policies=[reports_policy]
@@ -72,6 +80,8 @@ class Notifier(Construct):
             ("ListModelPackages", ["sagemaker:ListModelPackages"], ["*"]),
             ("ListDeployments", ["states:ListExecutions"], [deployer_arn]),
             ("ReadDeployments", ["states:DescribeExecution"], [deployments]),
+            # A batch run's failure event may come without its reason; the run's description has it.
+            ("ReadBatchRuns", ["states:DescribeExecution"], [batch_runs]),
         ]
         for sid, actions, resources in statements:
             role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
@@ -84,7 +94,9 @@ class Notifier(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
             )
         )
-        acknowledge_wildcard_resources(role, [*executions, packages, deployments], "Every run, package version or deployment of this environment, and no other.")
+        acknowledge_wildcard_resources(
+            role, [*executions, packages, deployments, batch_runs], "Every run, package version, deployment or batch run of this environment, and no other."
+        )
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
         acknowledge(role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.")
 

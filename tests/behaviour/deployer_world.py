@@ -254,7 +254,8 @@ class DeployerWorld:
     def _create_alarms(self, template: dict) -> dict[str, str]:
         names = {}
         for resource in template["Resources"].values():
-            if resource["Type"] != "AWS::CloudWatch::Alarm":
+            # The endpoint's alarms, which the deployer watches; not the dead-letter queue's.
+            if resource["Type"] != "AWS::CloudWatch::Alarm" or resource["Properties"].get("Namespace") != "AWS/SageMaker":
                 continue
             alarm = resource["Properties"]
             self.cloudwatch.put_metric_alarm(

@@ -433,6 +433,25 @@ def test_batch_run_event_without_its_reason_reads_it_from_the_run(world):
     assert "Why: PreprocessFailed: no CSV files under the input" in told.text
 
 
+def test_dead_letter_alarm_says_which_queue_holds_messages_and_what_to_do(world):
+    name = f"{PREFIX}-approval-dead-letters"
+    event = alarm_state_change(
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+        "ALARM",
+        "OK",
+        metric={"metric": {"dimensions": {"QueueName": "dev-deployment-ApprovalDeadLetters"}, "name": "ApproximateNumberOfMessagesVisible", "namespace": "AWS/SQS"}, "period": 300, "stat": "Maximum"},
+        description="messages in the dead-letter queue of the rule that starts the deployer on approvals: each is an event that was never acted on",
+        threshold=0.0,
+        datapoints=[2.0],
+    )
+
+    told = world.told(event)
+
+    assert told.subject == f"Alarm {name} is in ALARM"
+    assert "What it watches: messages in the dead-letter queue of the rule that starts the deployer on approvals" in told.text
+    assert "ApproximateNumberOfMessagesVisible (Maximum per 300 s): threshold 0, latest value 2." in told.text
+
+
 # -- what every message is --------------------------------------------------------------------------
 
 

@@ -299,6 +299,7 @@ INTERACTIONS = [
             Request(w.notify_role, "sagemaker:DescribeModelPackage", w.package),
             Request(w.notify_role, "states:ListExecutions", w.state_machine),
             Request(w.notify_role, "states:DescribeExecution", w.deployment_run),
+            Request(w.notify_role, "states:DescribeExecution", w.deployment_run.replace(f":{w.prefix}-canary-deployer:", f":{w.prefix}-batch-inference:")),
         ],
     ),
     Interaction(
