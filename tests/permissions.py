@@ -258,13 +258,9 @@ class EnvironmentPolicies:
             bucket = f"arn:aws:s3:::{self.resolve(stack, policy['Properties']['Bucket'])}"
             if resource_arn == bucket or resource_arn.startswith(f"{bucket}/"):
                 return f"bucket policy {stack}/{logical_id}", self.resolve(stack, policy["Properties"]["PolicyDocument"])
-        buses: dict[str, list[dict]] = {}
-        for stack, logical_id, policy in self._resources("AWS::Events::EventBusPolicy"):
-            properties = self.resolve(stack, policy["Properties"])
-            bus = f"arn:aws:events:{self.region}:{self.account}:event-bus/{properties['EventBusName']}"
-            buses.setdefault(bus, []).append({"Sid": properties.get("StatementId", logical_id), **properties["Statement"]})
-        if resource_arn in buses:
-            return f"event bus policy of {resource_arn.rsplit('/', 1)[-1]}", {"Version": "2012-10-17", "Statement": buses[resource_arn]}
+        for stack, logical_id, bus in self._resources("AWS::Events::EventBus"):
+            if self.arn(stack, logical_id) == resource_arn and "Policy" in bus["Properties"]:
+                return f"event bus policy of {stack}/{logical_id}", self.resolve(stack, bus["Properties"]["Policy"])
         for stack, logical_id, policy in self._resources("AWS::SQS::QueuePolicy"):
             queues = [self.resolve(stack, {"Fn::GetAtt": [q["Ref"], "Arn"]}) for q in policy["Properties"]["Queues"]]
             if resource_arn in queues:

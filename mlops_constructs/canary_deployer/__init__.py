@@ -74,7 +74,8 @@ class CanaryDeployer(Construct):
         if timeout > MAX_EXECUTION_SECONDS:
             raise ValueError(f"the deployer's longest path needs {timeout} s, more than a Standard workflow's {MAX_EXECUTION_SECONDS} s")
         # Announcements ("rolled back", "awaits approval") go on a bus of their own, which only the deployer may put events on.
-        self.event_bus = events.EventBus(self, "Announcements", event_bus_name=f"{state_machine_name}-announcements")
+        announcements = f"{state_machine_name}-announcements"
+        self.event_bus = events.EventBus(self, "Announcements", event_bus_name=announcements)
         states = DeployerStates(
             self,
             endpoint_name=endpoint_name,
@@ -150,16 +151,23 @@ class CanaryDeployer(Construct):
             ),
         )
         permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns)
-        self.event_bus.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheDeployerAnnounces",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["events:PutEvents"],
-                resources=[self.event_bus.event_bus_arn],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": self.state_machine.role.role_arn}},
-            )
-        )
+        # The bus's own policy, not an AWS::Events::EventBusPolicy: CDK sets that resource's deprecated principal,
+        # and every synth would warn about it.
+        bus = self.event_bus.node.default_child
+        bus.policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                iam.PolicyStatement(
+                    sid="OnlyTheDeployerAnnounces",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["events:PutEvents"],
+                    # Built from the name: the bus's own Arn attribute would make it depend on itself.
+                    resources=[states.stack.format_arn(service="events", resource="event-bus", resource_name=announcements)],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": self.state_machine.role.role_arn}},
+                ).to_statement_json()
+            ],
+        }
         # What the deployer announces, on its bus (Step Functions adds the state machine's ARN to each event).
         self.event_pattern = events.EventPattern(
             source=[state_machine_name], detail_type=[DEPLOYMENT_EVENT], resources=[self.state_machine.state_machine_arn]

@@ -598,3 +598,16 @@ def test_a_request_nobody_could_be_told_about_rolls_back(approval_world):
     assert "nobody could be asked" in execution.cause
     assert APPROVAL not in execution.states_entered
     assert approval_world.live_models() == {"blue": "mlops-dev-model-v1"}
+
+
+def test_guardrails_approval_event_of_an_older_version_changes_nothing(guardrails_world):
+    first = guardrails_world.sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-models")["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    guardrails_world.deploy(guardrails_world.register())
+    guardrails_world.shim.update_calls.clear()
+
+    execution = guardrails_world.deploy(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert "Not newer than the serving version" in execution.states_entered
+    assert guardrails_world.shim.update_calls == []
+    assert guardrails_world.live_models() == {"blue": "mlops-dev-model-v2"}

@@ -320,12 +320,12 @@ def test_approver_policy_is_attached_to_the_roles_named():
 
 def test_announcements_go_on_a_bus_only_the_deployer_may_put_events_on(deployment):
     machine, definition = state_machine_definition(deployment, "CanaryDeployer")
-    (bus_id,) = resources(deployment, "AWS::Events::EventBus")
-    (policy,) = [r["Properties"] for r in resources(deployment, "AWS::Events::EventBusPolicy").values()]
+    bus_id, bus = only(deployment, "AWS::Events::EventBus")
     puts = [state for state in task_states(definition).values() if ":events:putEvents" in state["Resource"]]
 
     assert puts and all("EventBusName" in entry for state in puts for entry in state["Parameters"]["Entries"])
     assert {"Fn::GetAtt": [bus_id, "Arn"]} in machine["DefinitionString"]["Fn::Join"][1]
-    statement = policy["Statement"]
+    (statement,) = bus["Policy"]["Statement"]
+    assert cfn_text(statement["Resource"]).endswith(f":event-bus/{bus['Name']}")
     assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", {"AWS": "*"}, "events:PutEvents")
     assert statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == machine["RoleArn"]
