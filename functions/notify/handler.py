@@ -317,7 +317,8 @@ def deployment(event: dict) -> Message:
         # The request carries no task token: answering takes the approver's permission, never this message.
         environment, prefix = os.environ.get("ENVIRONMENT", "ENV"), os.environ.get("PREFIX", "")
         paragraphs = [
-            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits approval to take all traffic. Without an answer before the approval times out, it is rolled back.",
+            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits approval to take all traffic. "
+            f"Without an answer {_within_minutes(detail.get('detail'))}, it is rolled back.",
             model_quality(package_arn),
             f"To approve: mlops deploy approve --env {environment}",
             f"To reject: mlops deploy deny --env {environment}",
@@ -333,6 +334,11 @@ def deployment(event: dict) -> Message:
         paragraphs.append(f"The endpoint runs SageMaker model {detail['detail']}.")
     paragraphs.append(model_quality(package_arn))
     return Message(f"{endpoint}: {subject.format(**names)}", paragraphs, links)
+
+
+def _within_minutes(minutes: object) -> str:
+    """The approval's timeout as the deployer announces it (minutes, as text)."""
+    return f"within {minutes} minutes" if isinstance(minutes, str) and minutes.isdigit() else "before the approval times out"
 
 
 # -- alarms -------------------------------------------------------------------------------------------

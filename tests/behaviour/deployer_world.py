@@ -144,6 +144,11 @@ class DeployerWorld:
         except TimeoutError:
             raise LookupError("no approval request was sent") from None
 
+    @property
+    def approval_timeout_minutes(self) -> int:
+        """How long the definition waits for an approver."""
+        return self.definition["States"]["Wait for an approver"]["TimeoutSeconds"] // 60
+
     def announcements(self) -> list[dict]:
         """The detail of every event the deployer put on its bus so far, as EventBridge delivered them."""
         return [json.loads(body)["detail"] for body in self._announced]

@@ -323,6 +323,7 @@ def test_manual_approval_promotes_when_approved(approval_world):
 
     assert request.subject == f"{ENDPOINT}: approve version 2?"
     assert "To approve: mlops deploy approve --env dev" in request.text
+    assert f"Without an answer within {approval_world.approval_timeout_minutes} minutes, it is rolled back." in request.text
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}
     assert approval_world.messages()[-1].subject == f"{ENDPOINT}: version 2 promoted"
