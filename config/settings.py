@@ -381,6 +381,10 @@ class Deployment(_Strict):
     # the notification topic); no answer within the timeout rolls back.
     manual_approval: bool = False
     approval_timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 1440
+    # Existing IAM roles (by name) that answer the manual approval: the <prefix>-deployment-approver policy,
+    # which reads the waiting deployment's history (where its task token is) and answers it, is attached to
+    # each. Builders and jobs never hold it; messages never carry the token.
+    approver_role_names: list[Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")]] = []
     # guardrails only: SageMaker's blue/green traffic routing; the canary/step size is canary_weight.
     guardrails_traffic_routing: Literal["CANARY", "LINEAR"] = "CANARY"
     autoscaling: Autoscaling = Autoscaling()

@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.dead_letter_alarm import dead_letter_alarm
 from mlops_constructs.function_code import platform_function
 
 
@@ -36,12 +37,14 @@ class Notifier(Construct):
         construct_id: str,
         *,
         prefix: str,
+        environment: str,
         topic: sns.ITopic,
         key: kms.IKey,
         pipeline_names: list[str],
         model_package_group_name: str,
         reports_policy: iam.IManagedPolicy,
         deployer: str,
+        batch_workflow: str,
         endpoint_name: str,
         top_features: int,
     ) -> None:
@@ -51,12 +54,18 @@ class Notifier(Construct):
         self._retry = {"retry_attempts": 8, "max_event_age": cdk.Duration.hours(2)}
         self.dead_letters = sqs.Queue(self, "DeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
         acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the notifications.")
+        self.dead_letter_alarm_name = f"{prefix}-notification-dead-letters"
+        dead_letter_alarm(self, "DeadLettersAlarm", queue=self.dead_letters, alarm_name=self.dead_letter_alarm_name, what_failed=f"the {prefix} notifications")
 
         self.pipeline_arns = [stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name) for name in pipeline_names]
         executions = [f"{arn}/execution/*" for arn in self.pipeline_arns]
         packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name.lower()}/*")
         deployer_arn = stack.format_arn(service="states", resource="stateMachine", resource_name=deployer, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         deployments = stack.format_arn(service="states", resource="execution", resource_name=f"{deployer}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.batch_workflow_arn = stack.format_arn(
+            service="states", resource="stateMachine", resource_name=batch_workflow, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+        batch_runs = stack.format_arn(service="states", resource="execution", resource_name=f"{batch_workflow}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
         role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"{prefix}: the notify function", managed_policies=[reports_policy]
@@ -71,6 +80,8 @@ class Notifier(Construct):
             ("ListModelPackages", ["sagemaker:ListModelPackages"], ["*"]),
             ("ListDeployments", ["states:ListExecutions"], [deployer_arn]),
             ("ReadDeployments", ["states:DescribeExecution"], [deployments]),
+            # A batch run's failure event may come without its reason; the run's description has it.
+            ("ReadBatchRuns", ["states:DescribeExecution"], [batch_runs]),
         ]
         for sid, actions, resources in statements:
             role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
@@ -83,7 +94,9 @@ class Notifier(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
             )
         )
-        acknowledge_wildcard_resources(role, [*executions, packages, deployments], "Every run, package version or deployment of this environment, and no other.")
+        acknowledge_wildcard_resources(
+            role, [*executions, packages, deployments, batch_runs], "Every run, package version, deployment or batch run of this environment, and no other."
+        )
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
         acknowledge(role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.")
 
@@ -99,6 +112,7 @@ class Notifier(Construct):
             environment={
                 "TOPIC_ARN": topic.topic_arn,
                 "PREFIX": prefix,
+                "ENVIRONMENT": environment,
                 "PIPELINES": stack.to_json_string(pipeline_names),
                 "MODEL_PACKAGE_GROUP": model_package_group_name,
                 "DEPLOYER_ARN": deployer_arn,
@@ -110,14 +124,18 @@ class Notifier(Construct):
         self.function.log_group.grant_write(role)
         self.rules: dict[str, events.Rule] = {}
 
-    def notify_on(self, name: str, description: str, pattern: events.EventPattern, rule_name: str | None = None) -> events.Rule:
-        """Write up every event matching `pattern`; `rule_name` names the rule where something else (an alarm) refers to it."""
+    def notify_on(
+        self, name: str, description: str, pattern: events.EventPattern, rule_name: str | None = None, event_bus: events.IEventBus | None = None
+    ) -> events.Rule:
+        """Write up every event matching `pattern` on `event_bus` (the default bus unless given); `rule_name`
+        names the rule where something else (an alarm) refers to it."""
         rule = events.Rule(
             self,
             name,
             rule_name=rule_name,
             description=description,
             event_pattern=pattern,
+            event_bus=event_bus,
             targets=[targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letters, **self._retry)],
         )
         self.rules[name] = rule

@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_constructs.compliance import acknowledge
+from mlops_constructs.dead_letter_alarm import dead_letter_alarm
 from mlops_constructs.function_code import platform_function
 
 # EventBridge Scheduler's limit on schedule names (botocore's model; a unit test compares). Schedules are
@@ -53,6 +54,8 @@ class PipelineTriggers(Construct):
             retention_period=cdk.Duration.days(14),
         )
         acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the pipeline starts.")
+        self.dead_letter_alarm_name = f"{prefix}-pipeline-start-dead-letters"
+        dead_letter_alarm(self, "DeadLettersAlarm", queue=self.dead_letters, alarm_name=self.dead_letter_alarm_name, what_failed=f"the {prefix} pipeline starts")
         self.schedule_group = scheduler.CfnScheduleGroup(self, "Schedules", name=f"{prefix}-pipelines")
         self.start_role = iam.Role(
             self,

@@ -22,6 +22,12 @@ from mlops_constructs.batch_inference_workflow.processing_role import BatchProce
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, scikit_learn_image_uri
 
+
+def batch_workflow_name(prefix: str) -> str:
+    """The batch inference workflow's state machine, whose failed runs the operations stack tells people about."""
+    return f"{prefix}-batch-inference"
+
+
 class BatchInferenceStack(cdk.Stack):
     """State machine ``<prefix>-batch-inference`` and the role its jobs run as."""
 
@@ -60,7 +66,7 @@ class BatchInferenceStack(cdk.Stack):
         self.workflow = BatchInferenceWorkflow(
             self,
             "Workflow",
-            state_machine_name=f"{prefix}-batch-inference",
+            state_machine_name=batch_workflow_name(prefix),
             job_name_prefix=prefix,
             defaults=JobDefaults(
                 code_uri=self.code_uri,

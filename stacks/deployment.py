@@ -19,6 +19,7 @@ from config.settings import DataQualityMonitoring, Deployment
 from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.data_quality_monitor import DataQualityMonitor
+from mlops_constructs.dead_letter_alarm import dead_letter_alarm
 from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
 from mlops_constructs.environment_dashboard import EnvironmentDashboard, dashboard_url
 from mlops_constructs.served_model_role import ServedModelRole
@@ -130,6 +131,7 @@ class DeploymentStack(cdk.Stack):
             security_group_ids=[security_group_id],
             data_capture=self.data_capture,
         )
+        self.approver_policy = self.deployer.approver_policy(self, f"{prefix}-deployment-approver", deployment.approver_role_names)
         self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
         if self.monitor:
             self.alarm_names.append(self.monitor.alarm_name)
@@ -165,6 +167,10 @@ class DeploymentStack(cdk.Stack):
         )
         dead_letters = sqs.Queue(self, "ApprovalDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
         acknowledge(dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the approval rule.")
+        self.alarm_names.append(f"{prefix}-approval-dead-letters")
+        dead_letter_alarm(
+            self, "ApprovalDeadLettersAlarm", queue=dead_letters, alarm_name=self.alarm_names[-1], what_failed=f"the rule that starts {self.deployer_name} on approvals"
+        )
         events.Rule(
             self,
             "DeployOnApproval",

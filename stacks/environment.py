@@ -10,7 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
-from stacks.batch_inference import BatchInferenceStack
+from stacks.batch_inference import BatchInferenceStack, batch_workflow_name
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
 from stacks.network import NetworkStack
@@ -96,6 +96,7 @@ class EnvironmentStage(cdk.Stage):
             "operations",
             **protected,
             prefix=config.prefix,
+            environment=config.name,
             notifications=config.notifications,
             topic=self.deployment.topic,
             key=self.storage.key,
@@ -104,8 +105,10 @@ class EnvironmentStage(cdk.Stage):
             model_package_group_name=self.model_build.model_package_group.model_package_group_name,
             deployer_name=self.deployment.deployer_name,
             deployer_events=self.deployment.deployer.event_pattern,
+            deployer_bus=self.deployment.deployer.event_bus,
+            batch_workflow_name=batch_workflow_name(config.prefix),
             endpoint_name=self.deployment.endpoint_name,
-            alarm_names=self.deployment.alarm_names,
+            alarm_names=[*self.deployment.alarm_names, self.model_build.triggers.dead_letter_alarm_name],
             data_quality=self.deployment.monitor,
         )
         self.batch_inference = BatchInferenceStack(

@@ -1,7 +1,8 @@
 """Operations: what people are told without asking, in one format across the platform.
 
 Training runs (succeeded, failed, stopped) of this environment's pipelines, reviews of its model packages
-(registered, approved, rejected), what the canary deployer did, its alarms going into and out of ALARM and
+(registered, approved, rejected), what the canary deployer did, its alarms and the dead-letter queues' going
+into and out of ALARM, batch inference runs that failed, timed out or were stopped, and
 data-quality runs that found violations reach the deployment stack's topic as messages written by one function, with the model's numbers and console links; from the topic they go to
 the e-mail addresses in config and, optionally, a Slack channel. An optional daily digest sums up the last
 24 hours.
@@ -23,6 +24,7 @@ from mlops_constructs.notifier import Notifier
 PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 PACKAGE_EVENT = "SageMaker Model Package State Change"
 ALARM_EVENT = "CloudWatch Alarm State Change"
+BATCH_RUN_EVENT = "Step Functions Execution Status Change"
 
 
 class OperationsStack(cdk.Stack):
@@ -34,6 +36,7 @@ class OperationsStack(cdk.Stack):
         construct_id: str,
         *,
         prefix: str,
+        environment: str,
         notifications: Notifications,
         topic: sns.ITopic,
         key: kms.IKey,
@@ -42,6 +45,8 @@ class OperationsStack(cdk.Stack):
         model_package_group_name: str,
         deployer_name: str,
         deployer_events: events.EventPattern,
+        deployer_bus: events.IEventBus,
+        batch_workflow_name: str,
         endpoint_name: str,
         alarm_names: list[str],
         data_quality: DataQualityMonitor | None = None,
@@ -52,12 +57,14 @@ class OperationsStack(cdk.Stack):
             self,
             "Notifier",
             prefix=prefix,
+            environment=environment,
             topic=topic,
             key=key,
             pipeline_names=pipeline_names,
             model_package_group_name=model_package_group_name,
             reports_policy=evaluation_reports_policy,
             deployer=deployer_name,
+            batch_workflow=batch_workflow_name,
             endpoint_name=endpoint_name,
             top_features=notifications.top_features,
         )
@@ -79,16 +86,28 @@ class OperationsStack(cdk.Stack):
                 detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["PendingManualApproval", "Approved", "Rejected"]},
             ),
         )
-        self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events)
+        self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events, event_bus=deployer_bus)
         self.notifier.notify_on(
             "Alarms",
-            f"Tell people when an alarm of {endpoint_name} goes into or out of ALARM",
+            f"Tell people when an alarm of {endpoint_name} or a dead-letter queue of {prefix} goes into or out of ALARM",
             events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=[ALARM_EVENT],
                 account=[self.account],
                 # Into ALARM, and out of it; not the OK a new alarm settles into.
-                detail={"alarmName": alarm_names, "$or": [{"state": {"value": ["ALARM"]}}, {"previousState": {"value": ["ALARM"]}}]},
+                detail={
+                    "alarmName": [*alarm_names, self.notifier.dead_letter_alarm_name],
+                    "$or": [{"state": {"value": ["ALARM"]}}, {"previousState": {"value": ["ALARM"]}}],
+                },
+            ),
+        )
+        self.notifier.notify_on(
+            "BatchRuns",
+            f"Tell people when a run of {batch_workflow_name} fails, times out or is stopped",
+            events.EventPattern(
+                source=["aws.states"],
+                detail_type=[BATCH_RUN_EVENT],
+                detail={"stateMachineArn": [self.notifier.batch_workflow_arn], "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
             ),
         )
         if data_quality:

@@ -11,7 +11,7 @@ on an Allow counts as a Deny), and principalmapper's simulator has had no releas
 
 This module only gathers, from the templates of every stack of the environment, a principal's identity
 policies (inline, attached, and managed policies of other stacks) and the resource policy of what it
-calls (key policy, topic policy, bucket policy, queue policy, a function's permissions), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
+calls (key policy, topic policy, bucket policy, queue policy, event bus policy, a function's permissions), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
 ``Fn::Join``, ``Fn::Sub``, ``Fn::GetStackOutput``) resolved by ``tests.behaviour.sfn_harness.resolve``
 to made-up physical names that are consistent across the stacks.
 """
@@ -204,7 +204,7 @@ class EnvironmentPolicies:
                     "principal": request.principal,
                     "action": request.action,
                     "resource": {"resource": request.resource, "accountId": _account_of(request.resource) or self.account},
-                    "contextVariables": {**COMMON_CONTEXT, **request.context},
+                    "contextVariables": {**COMMON_CONTEXT, **_principal_context(request.principal), **request.context},
                 },
             }
             if resource_policy:
@@ -258,6 +258,9 @@ class EnvironmentPolicies:
             bucket = f"arn:aws:s3:::{self.resolve(stack, policy['Properties']['Bucket'])}"
             if resource_arn == bucket or resource_arn.startswith(f"{bucket}/"):
                 return f"bucket policy {stack}/{logical_id}", self.resolve(stack, policy["Properties"]["PolicyDocument"])
+        for stack, logical_id, bus in self._resources("AWS::Events::EventBus"):
+            if self.arn(stack, logical_id) == resource_arn and "Policy" in bus["Properties"]:
+                return f"event bus policy of {stack}/{logical_id}", self.resolve(stack, bus["Properties"]["Policy"])
         for stack, logical_id, policy in self._resources("AWS::SQS::QueuePolicy"):
             queues = [self.resolve(stack, {"Fn::GetAtt": [q["Ref"], "Arn"]}) for q in policy["Properties"]["Queues"]]
             if resource_arn in queues:
@@ -325,6 +328,9 @@ class EnvironmentPolicies:
             elif kind == "AWS::Lambda::Function":
                 name = named("FunctionName")
                 values = {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"}
+            elif kind == "AWS::Events::EventBus":
+                name = named("Name")
+                values = {"Ref": name, "Name": name, "Arn": f"arn:aws:events:{region}:{account}:event-bus/{name}"}
             elif kind == "AWS::Events::Rule":
                 name = named("Name")
                 values = {"Ref": name, "Arn": f"arn:aws:events:{region}:{account}:rule/{name}"}
@@ -340,6 +346,11 @@ class EnvironmentPolicies:
                 values = {"Ref": f"{logical_id}-ref"}
             names[logical_id] = _Attributes(logical_id, values)
         return names
+
+
+def _principal_context(principal: str) -> dict[str, str]:
+    """What AWS puts in every request of an IAM principal: for a role's session, the role's ARN."""
+    return {"aws:PrincipalArn": principal} if principal.startswith("arn:aws:iam::") else {}
 
 
 def _account_of(arn: str) -> str | None:

@@ -146,3 +146,35 @@ def monitoring_run_ended(schedule_arn: str, exit_message: str, reports_uri: str)
             "ProcessingEndTime": 1795568700000,
         },
     }
+
+
+def workflow_run_ended(state_machine_arn: str, name: str, status: str, *, input: dict, error: str | None = None, cause: str | None = None) -> dict:
+    """`Step Functions Execution Status Change` of a Standard workflow's run that ended. `error` and `cause`
+    None: an event without them (the reason is then only in the execution's description)."""
+    _, _, _, region, account, _ = state_machine_arn.split(":", 5)
+    execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    detail = {
+        "executionArn": execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "name": name,
+        "status": status,
+        "startDate": 1795586400000,
+        "stopDate": 1795587245000,
+        "input": json.dumps(input),
+        "inputDetails": {"included": True},
+        "output": None,
+        "outputDetails": None,
+    }
+    if error is not None or cause is not None:
+        detail.update(error=error, cause=cause)
+    return {
+        "version": "0",
+        "id": "6f1e2d3c-4b5a-4697-8a8b-9c0d1e2f3a4b",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": account,
+        "time": "2026-11-25T06:14:05Z",
+        "region": region,
+        "resources": [execution_arn],
+        "detail": detail,
+    }

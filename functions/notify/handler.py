@@ -3,10 +3,17 @@
 EventBridge invokes this with the events people are told about: a training pipeline run that succeeded,
 failed or was stopped, a model package of the environment's group that was registered, approved or
 rejected, what the canary deployer did (released, promoted, rolled back, failed, or asks for
-approval), an alarm of the environment that went into or out of ALARM, and a data-quality monitoring run
-that found violations. EventBridge Scheduler invokes it with ``{"digest": true}`` for the daily digest. Every
-message is written by this module, so e-mail and chat read the same across the platform: a subject of at
-most 100 ASCII characters, plain sentences with the numbers, and console links for the region.
+approval), an alarm of the environment that went into or out of ALARM (dead-letter queues' included), a
+data-quality monitoring run that found violations, and a batch inference run that failed, timed out or was
+stopped. EventBridge Scheduler invokes it with ``{"digest": true}`` for the daily digest. Every message is
+written by this module, so e-mail and chat read the same across the platform: a subject of fewer than 100
+ASCII characters, plain sentences with the numbers, and console links for the region. An event no writer
+knows, or cannot read, still becomes a plain message saying what arrived.
+
+Text that comes from events or people (failure reasons, descriptions, reviewer notes, alarm reasons, names)
+is shown as typed and never acts: control and format characters are dropped and lengths bounded for every
+medium, and in chat (Slack mrkdwn through AWS Chatbot) ``& < >`` are escaped and mentions and formatting
+marks broken, so only the platform's own console links are links.
 
 A model's numbers come from the evaluation report its package's model metrics point at. When the report
 cannot be read or is not what the evaluation step writes, the message still goes out and says so.
@@ -18,6 +25,8 @@ import datetime
 import json
 import logging
 import os
+import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -34,14 +43,57 @@ PACKAGE_EVENT = "SageMaker Model Package State Change"
 DEPLOYER_EVENT = "Canary Deployment Status Change"
 ALARM_EVENT = "CloudWatch Alarm State Change"
 MONITORING_RUN_EVENT = "SageMaker Processing Job State Change"
-# SNS refuses longer subjects, and subjects with line breaks or characters outside ASCII.
-SUBJECT_LIMIT = 100
+BATCH_RUN_EVENT = "Step Functions Execution Status Change"
+# SNS refuses subjects of 100 characters or more, and subjects with line breaks or control characters; ASCII
+# only is what its older documentation asks and what every mail client shows.
+SUBJECT_LIMIT = 99
+# Text from events and people (failure reasons, descriptions, reviewer notes, alarm reasons, names) can be
+# any length: each paragraph, the chat description and the e-mail stay within these many characters.
+PARAGRAPH_LIMIT = 4000
+CHAT_LIMIT = 8000
+TEXT_LIMIT = 60000
 DIGEST_HOURS = 24
+# Slack formats *bold*, _italic_, ~strike~ and `code`; a zero-width space before the mark leaves it as text.
+_MARKDOWN = re.compile(r"([*_~`])")
+_URL = re.compile(r"(https?://[^\s<>|]+)")
+_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
 
 def now() -> datetime.datetime:
     """The current time; the tests replace it to drive time themselves."""
     return datetime.datetime.now(datetime.UTC)
+
+
+def printable(text: object) -> str:
+    """`text` without control, format and separator characters (bidirectional overrides, zero-width
+    joiners, escape sequences); tabs become spaces, carriage returns line breaks."""
+    normalised = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    return "".join(c for c in normalised if c == "\n" or unicodedata.category(c)[0] not in ("C", "Z") or c == " ")
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, cut to at most `limit` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    note = f" ... ({len(text) - limit} more characters left out)"
+    return text[: limit - len(note)] + note
+
+
+def slack_text(text: str) -> str:
+    """Plain text made inert for Slack's mrkdwn: `& < >` escaped as Slack asks, so ``<!channel>``, ``<@U123>``
+    and ``<https://evil|label>`` show as typed; @channel/@here/@everyone and formatting marks broken with a
+    zero-width space. Web addresses keep their characters, so they still work."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Split on web addresses: the odd pieces are the addresses.
+    parts = _URL.split(escaped)
+    return "".join(part if index % 2 else _MARKDOWN.sub("\u200b\\1", _MENTION.sub("@\u200b\\1", part)) for index, part in enumerate(parts))
+
+
+def _slack_link(url: str, label: str) -> str:
+    """A Slack link to one of the platform's console pages: the address percent-encodes what would end the
+    link early, the label is inert text."""
+    safe_url = re.sub(r"[<>|\s\"]", lambda match: urllib.parse.quote(match.group()), printable(url)).replace("&", "&amp;")
+    return f"<{safe_url}|{slack_text(printable(label)).replace('|', '/')}>"
 
 
 @dataclass
@@ -50,19 +102,23 @@ class Message:
     paragraphs: list[str]
     links: list[tuple[str, str]] = field(default_factory=list)
 
+    def _paragraphs(self) -> list[str]:
+        return [bounded(printable(paragraph), PARAGRAPH_LIMIT) for paragraph in self.paragraphs]
+
     def text(self) -> str:
-        links = [f"{label}: {url}" for label, url in self.links]
-        return "\n\n".join([*self.paragraphs, *(["\n".join(links)] if links else [])]) + "\n"
+        links = [f"{printable(label)}: {printable(url)}" for label, url in self.links]
+        return bounded("\n\n".join([*self._paragraphs(), *(["\n".join(links)] if links else [])]), TEXT_LIMIT) + "\n"
 
     def chat(self, event_id: str) -> str:
-        """The same message as an AWS Chatbot custom notification, which chat channels display."""
-        links = [f"<{url}|{label}>" for label, url in self.links]
+        """The same message as an AWS Chatbot custom notification, which chat channels display as Slack mrkdwn."""
+        links = " | ".join(_slack_link(url, label) for label, url in self.links)
+        description = bounded("\n\n".join(slack_text(paragraph) for paragraph in self._paragraphs()), CHAT_LIMIT - len(links) - 2)
         return json.dumps(
             {
                 "version": "1.0",
                 "source": "custom",
-                "id": event_id,
-                "content": {"textType": "client-markdown", "title": self.subject, "description": "\n\n".join([*self.paragraphs, " | ".join(links)])},
+                "id": bounded(printable(event_id), 100),
+                "content": {"textType": "client-markdown", "title": slack_text(_subject(self.subject)), "description": "\n\n".join([description, links])},
             }
         )
 
@@ -71,24 +127,53 @@ def handler(event: dict, context: object) -> dict:
     if event.get("digest"):
         message = digest()
     else:
-        kind = event.get("detail-type")
-        writers = {PIPELINE_EVENT: pipeline_run, PACKAGE_EVENT: package_change, DEPLOYER_EVENT: deployment, ALARM_EVENT: alarm_change, MONITORING_RUN_EVENT: data_quality_run}
-        write = writers.get(kind)
-        if write is None:
-            raise ValueError(f"no message is written for events of type {kind!r}")
-        message = write(event)
+        message = write_up(event)
     subject = _subject(message.subject)
     text = message.text()
     # E-mail and other subscribers get the text; AWS Chatbot subscribes over HTTPS and needs its own format.
-    structured = {"default": text, "email": text, "https": message.chat(event.get("id", "digest"))}
+    structured = {"default": text, "email": text, "https": message.chat(str(event.get("id", "digest")))}
     boto3.client("sns", config=_RETRIES).publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=json.dumps(structured), MessageStructure="json")
     logger.info("published %r", subject)
     return {"subject": subject}
 
 
+def write_up(event: dict) -> Message:
+    """The message for `event`. An event of a type no writer knows, or one a writer cannot read, still
+    becomes a plain message saying what arrived: raising would only retry it into the dead-letter queue."""
+    kind = event.get("detail-type")
+    writers = {
+        PIPELINE_EVENT: pipeline_run,
+        PACKAGE_EVENT: package_change,
+        DEPLOYER_EVENT: deployment,
+        ALARM_EVENT: alarm_change,
+        MONITORING_RUN_EVENT: data_quality_run,
+        BATCH_RUN_EVENT: batch_run,
+    }
+    write = writers.get(kind)
+    if write is None:
+        logger.warning("no writer for events of type %r from %r (id %r): sending a plain message", kind, event.get("source"), event.get("id"))
+        return _plain_message(event, "no message is written for events of this type")
+    try:
+        return write(event)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        logger.exception("the %r event %r could not be written up", kind, event.get("id"))
+        return _plain_message(event, f"it could not be read ({type(error).__name__}: {error})")
+
+
+def _plain_message(event: dict, why: str) -> Message:
+    kind, source = event.get("detail-type") or "an unknown type", event.get("source") or "an unknown source"
+    detail = json.dumps(event.get("detail"), default=str, sort_keys=True)
+    paragraphs = [
+        f"An event of type {kind} from {source} arrived at {os.environ.get('PREFIX', 'the platform')}'s notifications, but {why}.",
+        f"Event id {event.get('id', 'unknown')}, time {event.get('time', 'unknown')}. Its detail: {bounded(detail, 1500)}",
+    ]
+    return Message(f"{os.environ.get('PREFIX', 'Notification')}: unrecognised event {kind}", paragraphs)
+
+
 def _subject(text: str) -> str:
-    ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in " ".join(text.split()))
-    return ascii_only if len(ascii_only) <= SUBJECT_LIMIT else ascii_only[: SUBJECT_LIMIT - 3] + "..."
+    ascii_only = " ".join("".join(c if 32 <= ord(c) < 127 else "?" for c in " ".join(printable(text).split())).split())
+    subject = ascii_only if len(ascii_only) <= SUBJECT_LIMIT else ascii_only[: SUBJECT_LIMIT - 3] + "..."
+    return subject or "Notification"
 
 
 # -- training pipeline runs --------------------------------------------------------------------------
@@ -154,7 +239,10 @@ def package_change(event: dict) -> Message:
     note = f" The reviewer wrote: {detail['ApprovalDescription']}" if detail.get("ApprovalDescription") else ""
     if status == "Approved":
         endpoint = os.environ["ENDPOINT_NAME"]
-        opening = f"Model version {version} of {group} was approved.{note} The canary deployer now deploys it to endpoint {endpoint}."
+        opening = (
+            f"Model version {version} of {group} was approved.{note} The canary deployer deploys it to endpoint {endpoint} "
+            "if it is newer than the version serving there; an older version is deployed only by an explicit rollback."
+        )
         subject = f"{group}: version {version} approved"
     elif status == "Rejected":
         opening = f"Model version {version} of {group} was rejected; it will not be deployed.{note}"
@@ -226,12 +314,15 @@ def deployment(event: dict) -> Message:
         group, version = "an unknown group", package_arn
     links = [("Deployment run", console_url(execution)), (f"Model version {version}", console_url(package_arn))]
     if detail["event"] == "approval requested":
-        token = detail["taskToken"]
+        # The request carries no task token: answering takes the approver's permission, never this message.
+        environment, prefix = os.environ.get("ENVIRONMENT", "ENV"), os.environ.get("PREFIX", "")
         paragraphs = [
-            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits your approval to take all traffic. Without an answer before the approval times out, it is rolled back.",
+            f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits approval to take all traffic. "
+            f"Without an answer {_within_minutes(detail.get('detail'))}, it is rolled back.",
             model_quality(package_arn),
-            f"Approve: aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'",
-            f"Reject: aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token '{token}'",
+            f"To approve: mlops deploy approve --env {environment}",
+            f"To reject: mlops deploy deny --env {environment}",
+            f"Only roles with the {prefix}-deployment-approver policy can answer: it reads the waiting deployment's history, where the approval request is, and answers it.",
         ]
         return Message(f"{endpoint}: approve version {version}?", paragraphs, links)
     subject, opening, is_reason = _DEPLOYER_OUTCOMES[detail["event"]]
@@ -243,6 +334,11 @@ def deployment(event: dict) -> Message:
         paragraphs.append(f"The endpoint runs SageMaker model {detail['detail']}.")
     paragraphs.append(model_quality(package_arn))
     return Message(f"{endpoint}: {subject.format(**names)}", paragraphs, links)
+
+
+def _within_minutes(minutes: object) -> str:
+    """The approval's timeout as the deployer announces it (minutes, as text)."""
+    return f"within {minutes} minutes" if isinstance(minutes, str) and minutes.isdigit() else "before the approval times out"
 
 
 # -- alarms -------------------------------------------------------------------------------------------
@@ -350,6 +446,55 @@ def data_quality_run(event: dict) -> Message:
         paragraphs.append(f"Its report, constraint_violations.json with each violated feature and check, is under {reports[0]}.")
     links = [("Monitoring run", console_url(detail["ProcessingJobArn"]))] if detail.get("ProcessingJobArn") else []
     return Message(f"{endpoint}: data-quality violations found", paragraphs, links)
+
+
+# -- batch inference runs ------------------------------------------------------------------------------
+
+_BATCH_ENDINGS = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was stopped"}
+
+
+def batch_run(event: dict) -> Message:
+    """A run of the batch inference workflow that failed, timed out or was stopped. The reason comes from the
+    event where Step Functions puts it there, otherwise from the execution itself."""
+    detail = event.get("detail") or {}
+    execution_arn = detail["executionArn"]
+    # arn:<partition>:states:<region>:<account>:execution:<workflow>:<run>
+    workflow = execution_arn.split(":")[6]
+    status = detail.get("status") or "an unknown status"
+    ending = _BATCH_ENDINGS.get(status, f"ended {status}")
+    run = detail.get("name") or execution_arn.rsplit(":", 1)[-1]
+    took = _duration(_epoch_ms(detail.get("startDate")), _epoch_ms(detail.get("stopDate")))
+    error, cause = detail.get("error"), detail.get("cause")
+    if not (error or cause):
+        error, cause = _execution_failure(execution_arn)
+    paragraphs = [f"Batch inference run {run} of {workflow} {ending}{took}.", f"Why: {error or 'no error name'}: {cause or 'Step Functions gave no reason.'}"]
+    request = _json_or_none(detail.get("input"))
+    if isinstance(request, dict):
+        chosen = ", ".join(f"{key} {value}" for key, value in sorted(request.items()) if isinstance(value, (str, int, float)))
+        if chosen:
+            paragraphs.append(f"It was started with {chosen}.")
+    return Message(f"{workflow}: run {run} {ending}", paragraphs, [("Batch run", console_url(execution_arn))])
+
+
+def _epoch_ms(value: object) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.datetime.fromtimestamp(value / 1000, datetime.UTC).isoformat()
+    return None
+
+
+def _json_or_none(text: object) -> object:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _execution_failure(execution_arn: str) -> tuple[str | None, str | None]:
+    try:
+        described = boto3.client("stepfunctions", config=_RETRIES).describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        return None, f"the run could not be described ({error.response['Error']['Code']})"
+    return described.get("error"), described.get("cause")
 
 
 # -- the daily digest ---------------------------------------------------------------------------------

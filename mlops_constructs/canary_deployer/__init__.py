@@ -21,6 +21,7 @@ from mlops_constructs.canary_deployer.canary import COLOURS
 from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, VariantScaling
 from mlops_constructs.json_paths import list_at, string_at
 from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 
 __all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "VariantScaling"]
 
@@ -28,13 +29,16 @@ __all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "C
 class CanaryDeployer(Construct):
     """Deploys an approved model package to `endpoint_name`, shifting `canary_weight` of the traffic first.
 
-    Input: ``{"ModelPackageArn": "..."}``. The endpoint's two production variants are always ``blue`` and
+    Input: ``{"ModelPackageArn": "..."}`` from an approval event, which deploys only a version newer than
+    the one serving; ``{"ModelPackageArn": "...", "Release": "rollback"}`` deploys an older one. The endpoint's two production variants are always ``blue`` and
     ``green``: a release goes to the colour not in use, so the per-variant alarms in `alarm_names` stay
     valid across releases. The first release creates the endpoint on ``blue``. Later ones bake a canary
     while checking the new colour's alarms, then promote (the new colour takes the live capacity) or roll
     back to the live model at its live capacity and end FAILED with the reason. Every AWS call retries
     throttling; any other failure after autoscaling came off the live variant rolls back. Outcomes and
-    approval requests are announced as EventBridge events matching `event_pattern`, for whoever tells people.
+    approval requests are announced as EventBridge events matching `event_pattern` on `event_bus`, which
+    nobody but the deployer may put events on, for whoever tells people. Approval requests carry no task
+    token: `approver_policy` is the permission to read it from the execution and answer.
     With `data_capture`, every endpoint config it creates captures traffic, encrypted with `key`.
     """
 
@@ -64,10 +68,14 @@ class CanaryDeployer(Construct):
         data_capture: DataCapture | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.state_machine_name = state_machine_name
         approval_seconds = int(manual_approval.to_seconds()) if manual_approval else 0
         timeout = timings.execution_timeout_seconds(approval_seconds)
         if timeout > MAX_EXECUTION_SECONDS:
             raise ValueError(f"the deployer's longest path needs {timeout} s, more than a Standard workflow's {MAX_EXECUTION_SECONDS} s")
+        # Announcements ("rolled back", "awaits approval") go on a bus of their own, which only the deployer may put events on.
+        announcements = f"{state_machine_name}-announcements"
+        self.event_bus = events.EventBus(self, "Announcements", event_bus_name=announcements)
         states = DeployerStates(
             self,
             endpoint_name=endpoint_name,
@@ -75,6 +83,7 @@ class CanaryDeployer(Construct):
             timings=timings,
             scaling=scaling,
             event_source=state_machine_name,
+            event_bus=self.event_bus,
             key_arn=key.key_arn,
             data_capture=data_capture,
         )
@@ -111,12 +120,17 @@ class CanaryDeployer(Construct):
             ),
             release.one_deployment_at_a_time(states, state_machine_name, nothing_changed)
             .next(release.name_the_release(states))
-            .next(release.create_model(states, model_role.role_arn, vpc_config, nothing_changed))
             .next(
                 release.find_endpoint(
                     states,
-                    first_release.first_release(states, instance_type, initial_instance_count),
-                    self._later_release(states, change, nothing_changed),
+                    release.create_model(states, model_role.role_arn, vpc_config, nothing_changed, label="first release").next(
+                        first_release.first_release(states, instance_type, initial_instance_count)
+                    ),
+                    self._later_release(
+                        states,
+                        release.create_model(states, model_role.role_arn, vpc_config, nothing_changed, label="later release").next(change),
+                        nothing_changed,
+                    ),
                     nothing_changed,
                 )
             ),
@@ -126,22 +140,70 @@ class CanaryDeployer(Construct):
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
-            definition_body=sfn.DefinitionBody.from_chainable(check_package),
+            definition_body=sfn.DefinitionBody.from_chainable(release.read_request(states, check_package)),
             timeout=cdk.Duration.seconds(timeout),
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=logs.LogGroup(self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY),
                 level=sfn.LogLevel.ALL,
+                # Every state's transitions, without inputs, outputs and parameters: the approval's task token is a parameter.
+                include_execution_data=False,
             ),
         )
         permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns)
-        # What the deployer announces: put by this state machine only (Step Functions adds its ARN to each event).
+        # The bus's own policy, not an AWS::Events::EventBusPolicy: CDK sets that resource's deprecated principal,
+        # and every synth would warn about it.
+        bus = self.event_bus.node.default_child
+        bus.policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                iam.PolicyStatement(
+                    sid="OnlyTheDeployerAnnounces",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["events:PutEvents"],
+                    # Built from the name: the bus's own Arn attribute would make it depend on itself.
+                    resources=[states.stack.format_arn(service="events", resource="event-bus", resource_name=announcements)],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": self.state_machine.role.role_arn}},
+                ).to_statement_json()
+            ],
+        }
+        # What the deployer announces, on its bus (Step Functions adds the state machine's ARN to each event).
         self.event_pattern = events.EventPattern(
             source=[state_machine_name], detail_type=[DEPLOYMENT_EVENT], resources=[self.state_machine.state_machine_arn]
         )
+        self.execution_arns = states.stack.format_arn(
+            service="states", resource="execution", resource_name=f"{state_machine_name}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+
+    def approver_policy(self, scope: Construct, managed_policy_name: str, role_names: list[str]) -> iam.ManagedPolicy:
+        """Answering the deployer's approval requests: reading its executions' history, where the waiting
+        state's task token is, and SendTaskSuccess or SendTaskFailure with it. Attached to the existing roles
+        named in `role_names`; builders and jobs never hold it."""
+        policy = iam.ManagedPolicy(
+            scope,
+            "DeploymentApprover",
+            managed_policy_name=managed_policy_name,
+            description=f"Approve or reject the promotions {self.state_machine_name} waits for",
+            statements=[
+                iam.PolicyStatement(sid="FindTheWaitingDeployment", actions=["states:ListExecutions"], resources=[self.state_machine.state_machine_arn]),
+                iam.PolicyStatement(
+                    sid="ReadTheApprovalRequest", actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[self.execution_arns]
+                ),
+                # SendTaskSuccess and SendTaskFailure have no resource-level permissions (AWS's service authorization
+                # reference lists no resource type or condition key for them): the token itself is the secret, and
+                # only this deployer's execution history holds it.
+                iam.PolicyStatement(sid="AnswerTheApprovalRequest", actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"]),
+            ],
+            roles=[iam.Role.from_role_name(scope, f"Approver-{name}", name) for name in role_names],
+        )
+        acknowledge_wildcard_resources(policy, [self.execution_arns], "Every execution of this deployer, and no other state machine's.")
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "states:SendTaskSuccess and SendTaskFailure have no resource-level permissions; the token is only in this deployer's history.")
+        return policy
 
     def _later_release(self, states: DeployerStates, change: sfn.IChainable, nothing_changed: sfn.IChainable) -> sfn.IChainable:
-        """The endpoint exists: go ahead only if it serves one variant, InService, and not this release."""
+        """The endpoint exists: go ahead only if it serves one variant, InService, not this release, and
+        either an older version than this one or a deliberate rollback."""
         busy = sfn.Fail(
             self,
             "Endpoint is busy with another deployment",
@@ -167,7 +229,7 @@ class CanaryDeployer(Construct):
                 remember.next(
                     sfn.Choice(self, "Is this release already live?")
                     .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), sfn.Succeed(self, "Already serving this release"))
-                    .otherwise(change)
+                    .otherwise(release.only_newer_versions(states, change, nothing_changed))
                 ),
             )
             .otherwise(busy)

@@ -7,9 +7,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
 from mlops_constructs.canary_deployer.states import DeployerStates
-from mlops_constructs.json_paths import list_at, number_at, string_at
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 COLOURS = ("blue", "green")
+# The state that waits for a person's answer; `mlops deploy approve` reads the token from its TaskScheduled event.
+APPROVAL_STATE = "Wait for an approver"
 
 
 def live_variant(count_path: str = "$.live.Count", *, model: str = "$.liveConfig.Model", weight: float = 1) -> dict:
@@ -179,20 +181,41 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
 
 
 def approval(states: DeployerStates, timeout: cdk.Duration, promote: sfn.IChainable, rollback: sfn.IChainable) -> sfn.IChainable:
-    """Announce a request for approval with a task token and wait: send-task-success promotes;
-    send-task-failure, or no answer within `timeout`, rolls back."""
-    ask = states.announce(
-        "Ask for approval",
-        {"event": "approval requested", "taskToken": sfn.JsonPath.task_token},
+    """Announce that the canary awaits approval, then wait for an answer: SendTaskSuccess promotes;
+    SendTaskFailure, or no answer within `timeout`, rolls back.
+
+    The task token never leaves Step Functions. The waiting state's only call is a heartbeat of its own
+    token to Step Functions itself, so the token is in this execution's history (the state's TaskScheduled
+    parameters, ``{"TaskToken": ...}``) and nowhere else: not in the announcement, not in the logs (which
+    leave out execution data). Answering takes reading that history, which the approver's policy allows.
+    """
+    scope = states.scope
+    ask = states.announce("Announce the approval request", {"event": "approval requested", "detail": f"{int(timeout.to_minutes())}"})
+    unasked = sfn.Pass(
+        scope,
+        "Record the unsent approval request",
+        parameters={"reason": sfn.JsonPath.format("Promotion not approved: nobody could be asked: {} {}", string_at("$.approval.Error"), string_at("$.approval.Cause"))},
+        result_path="$.failure",
+    )
+    ask.add_catch(unasked, errors=["States.ALL"], result_path="$.approval")
+    unasked.next(rollback)
+    wait = states.call(
+        APPROVAL_STATE,
+        "sfn",
+        "sendTaskHeartbeat",
+        {"TaskToken": sfn.JsonPath.task_token},
+        ["*"],
+        iam_action="states:SendTaskHeartbeat",
         integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
         task_timeout=sfn.Timeout.duration(timeout),
+        result_path=DISCARD,
     )
     refused = sfn.Pass(
-        states.scope,
+        scope,
         "Record the refusal",
         parameters={"reason": sfn.JsonPath.format("Promotion not approved: {} {}", string_at("$.approval.Error"), string_at("$.approval.Cause"))},
         result_path="$.failure",
     )
     refused.next(rollback)
-    ask.add_catch(refused, errors=["States.ALL"], result_path="$.approval")
-    return ask.next(promote)
+    wait.add_catch(refused, errors=["States.ALL"], result_path="$.approval")
+    return ask.next(wait).next(promote)

@@ -15,6 +15,101 @@ MAX_CONFIG_NAME = 63
 CONFIG_SUFFIX = len("-v999999-12345678-canary")
 
 
+# The one input that deploys a version without it being newer than the one serving: a deliberate act
+# (``mlops deploy rollback --to VERSION``), never an approval event, whose input carries no ``Release``.
+ROLLBACK = "rollback"
+
+
+def read_request(states: DeployerStates, then: sfn.IChainable) -> sfn.IChainable:
+    """``{"ModelPackageArn": ...}`` comes from an approval event; ``"Release": "rollback"`` added to it
+    deploys the version even if it is not newer than the one serving. Any other ``Release`` is refused."""
+    scope = states.scope
+    rollback = sfn.Pass(scope, "A deliberate rollback", result=sfn.Result.from_object({"Rollback": True}), result_path="$.request")
+    approval = sfn.Pass(scope, "An approval", result=sfn.Result.from_object({"Rollback": False}), result_path="$.request")
+    unknown = sfn.Fail(
+        scope,
+        "Unknown kind of release",
+        error="InvalidInput",
+        cause=f'The only Release the deployer accepts is "{ROLLBACK}"; an approval event carries no Release',
+    )
+    rollback.next(then)
+    approval.next(then)
+    return (
+        sfn.Choice(scope, "Is this a deliberate rollback?")
+        .when(
+            sfn.Condition.is_present("$.Release"),
+            sfn.Choice(scope, "Is the kind of release known?").when(sfn.Condition.string_equals("$.Release", ROLLBACK), rollback).otherwise(unknown),
+        )
+        .otherwise(approval)
+    )
+
+
+def only_newer_versions(states: DeployerStates, go_ahead: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
+    """An approval deploys only a version newer than the one serving: SageMaker sends the approval's event
+    again for any later edit of a package (description, metadata, stage), so an event of an older version
+    is no request to go back. Such an execution changes nothing and ends SUCCEEDED, its output saying why:
+    these events are routine, not failures. The serving version is read from the live model's name, which
+    the deployer derives from the package version (``<prefix>-v<version>``); a live model the deployer did
+    not create leaves the serving version unknown, and only a deliberate rollback replaces it."""
+    scope = states.scope
+    model_pattern = f"{states.model_prefix}-v*"
+    # "<prefix>-v<version>": split on "v", the version is the last piece.
+    pieces = sfn.JsonPath.string_split(string_at("$.liveConfig.Model"), "v")
+    read = sfn.Pass(
+        scope,
+        "Read the serving version",
+        parameters={
+            "Version": sfn.JsonPath.string_to_json(
+                sfn.JsonPath.array_get_item(pieces, cdk.Token.as_number(sfn.JsonPath.math_add(cdk.Token.as_number(sfn.JsonPath.array_length(pieces)), -1)))
+            ),
+            "Model": string_at("$.liveConfig.Model"),
+        },
+        result_path="$.serving",
+    )
+    not_newer = sfn.Pass(
+        scope,
+        "Record why nothing changes",
+        parameters={
+            "Outcome": "NotNewer",
+            "ModelPackageArn": string_at("$.ModelPackageArn"),
+            "Reason": sfn.JsonPath.format(
+                f"Version {{}} is not newer than version {{}}, which endpoint {states.endpoint} serves: an approval event deploys newer versions only, "
+                f'so nothing changed. To go back to version {{}}, start the deployer with "Release": "{ROLLBACK}" (mlops deploy rollback --to {{}}).',
+                sfn.JsonPath.json_to_string(number_at("$.package.Version")),
+                sfn.JsonPath.json_to_string(number_at("$.serving.Version")),
+                sfn.JsonPath.json_to_string(number_at("$.package.Version")),
+                sfn.JsonPath.json_to_string(number_at("$.package.Version")),
+            ),
+        },
+    )
+    not_newer.next(sfn.Succeed(scope, "Not newer than the serving version"))
+    unknown = sfn.Pass(
+        scope,
+        "Record the unknown serving version",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                f"Endpoint {states.endpoint} serves model {{}}, which the deployer did not create, so whether version {{}} is newer is unknown; "
+                f'to replace it deliberately, start the deployer with "Release": "{ROLLBACK}"',
+                string_at("$.liveConfig.Model"),
+                sfn.JsonPath.json_to_string(number_at("$.package.Version")),
+            )
+        },
+        result_path="$.failure",
+    )
+    unknown.next(failed)
+    read.next(
+        sfn.Choice(scope, "Is the version newer than the serving one?")
+        .when(sfn.Condition.number_greater_than_json_path("$.package.Version", "$.serving.Version"), go_ahead)
+        .otherwise(not_newer)
+    )
+    return (
+        sfn.Choice(scope, "Is this a deliberate rollback or an approval?")
+        .when(sfn.Condition.boolean_equals("$.request.Rollback", True), go_ahead)
+        .when(sfn.Condition.string_matches("$.liveConfig.Model", model_pattern), read)
+        .otherwise(unknown)
+    )
+
+
 def check_package(states: DeployerStates, group_name: str, package_arns: list[str], failed: sfn.IChainable) -> tuple[sfn.IChainable, sfn.Choice]:
     """Describe the package; returns the first state and the choice whose `afterwards()` goes on."""
     describe = states.sagemaker(
@@ -114,10 +209,10 @@ def name_the_release(states: DeployerStates) -> sfn.Pass:
     return sfn.Chain.custom(pick_attempt, [name], name)
 
 
-def create_model(states: DeployerStates, model_role_arn: str, vpc_config: dict, failed: sfn.IChainable) -> sfn.Chain:
+def create_model(states: DeployerStates, model_role_arn: str, vpc_config: dict, failed: sfn.IChainable, *, label: str) -> sfn.Chain:
     """Create the release's model; if the package was deployed before, its model already exists."""
     create = states.sagemaker(
-        "Create the model",
+        f"Create the model ({label})",
         "createModel",
         {
             "ModelName": string_at("$.release.ModelName"),
@@ -129,15 +224,15 @@ def create_model(states: DeployerStates, model_role_arn: str, vpc_config: dict, 
         result_path=DISCARD,
     )
     exists = states.sagemaker(
-        "Use the existing model",
+        f"Use the existing model ({label})",
         "describeModel",
         {"ModelName": string_at("$.release.ModelName")},
         states.model_arns,
         result_path=DISCARD,
     )
     create.add_catch(exists, errors=["States.TaskFailed"], result_path="$.error")
-    states.on_failure(exists, failed, label="creating the model")
-    ready = sfn.Pass(states.scope, "The model is ready")
+    states.on_failure(exists, failed, label=f"creating the model ({label})")
+    ready = sfn.Pass(states.scope, f"The model is ready ({label})")
     create.next(ready)
     exists.next(ready)
     return sfn.Chain.custom(create, [ready], ready)

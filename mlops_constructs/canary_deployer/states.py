@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -17,7 +18,8 @@ IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # The deployer announces what it did as EventBridge events of this detail type, with the state machine's name as
-# their source; whoever tells people (the operations stack's notify function) writes the message.
+# their source, on an event bus only the deployer may put events on; whoever tells people (the operations
+# stack's notify function) writes the message.
 DEPLOYMENT_EVENT = "Canary Deployment Status Change"
 
 # The error names Step Functions gives throttling and transient faults, per service. Codes that a
@@ -87,6 +89,7 @@ class DeployerStates:
         timings: CanaryTimings,
         scaling: VariantScaling,
         event_source: str,
+        event_bus: events.IEventBus,
         key_arn: str,
         data_capture: DataCapture | None = None,
     ) -> None:
@@ -97,6 +100,7 @@ class DeployerStates:
         self.timings = timings
         self.scaling = scaling
         self.event_source = event_source
+        self.event_bus = event_bus
         self.key_arn = key_arn
         # Every endpoint config carries it, so no release, promotion or rollback switches capture off.
         self.data_capture = {"DataCaptureConfig": data_capture.config(key_arn)} if data_capture else {}
@@ -116,7 +120,7 @@ class DeployerStates:
         return self.stack.format_arn(service="sagemaker", resource=kind, resource_name=name)
 
     def announce(self, name: str, details: dict, **kwargs) -> tasks.EventBridgePutEvents:
-        """Put one event of `DEPLOYMENT_EVENT` on the default bus with `details` and the package and execution."""
+        """Put one event of `DEPLOYMENT_EVENT` on the deployer's bus with `details` and the package and execution."""
         task = tasks.EventBridgePutEvents(
             self.scope,
             name,
@@ -124,6 +128,7 @@ class DeployerStates:
                 tasks.EventBridgePutEventsEntry(
                     source=self.event_source,
                     detail_type=DEPLOYMENT_EVENT,
+                    event_bus=self.event_bus,
                     detail=sfn.TaskInput.from_object(
                         {
                             "endpoint": self.endpoint,

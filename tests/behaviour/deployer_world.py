@@ -20,6 +20,7 @@ import boto3
 from unittest import mock
 from moto import mock_aws
 from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
@@ -42,6 +43,8 @@ def without_attempt(config_name: str) -> str:
     """`mlops-dev-endpoint-v2-1a2b3c4d-canary` -> `mlops-dev-endpoint-v2-canary`: the name tests compare."""
     return _ATTEMPT.sub(r"-v\1", config_name)
 STATE_MACHINE = f"{DEV.prefix}-canary-deployer"
+# The bus only the deployer puts its announcements on.
+ANNOUNCEMENTS = f"{STATE_MACHINE}-announcements"
 # Zero-second waits: the same definition as in production, without the sleeping.
 TEST_TIMINGS = {"poll_seconds": 0, "alarm_poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
 
@@ -94,6 +97,7 @@ class DeployerWorld:
             REGION,
             boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"],
             PREFIX=DEV.prefix,
+            ENVIRONMENT=DEV.name,
             ENDPOINT_NAME=ENDPOINT,
             MODEL_PACKAGE_GROUP=GROUP,
             DEPLOYER_ARN=self.state_machine,
@@ -117,6 +121,10 @@ class DeployerWorld:
     def deploy(self, package_arn: str) -> sfn_harness.Execution:
         return sfn_harness.run(self.sfn, self.state_machine, {"ModelPackageArn": package_arn}, next(self._names))
 
+    def roll_back_to(self, package_arn: str, **more: object) -> sfn_harness.Execution:
+        """Start the deployer as `mlops deploy rollback --to VERSION` does, and wait for it to end."""
+        return sfn_harness.run(self.sfn, self.state_machine, {"ModelPackageArn": package_arn, "Release": "rollback", **more}, next(self._names))
+
     def start(self, package_arn: str) -> str:
         return sfn_harness.start(self.sfn, self.state_machine, {"ModelPackageArn": package_arn}, next(self._names))
 
@@ -131,20 +139,29 @@ class DeployerWorld:
         )
 
     def task_token(self, execution_arn: str, timeout_s: float = 120) -> str:
-        """The token the deployer sent with its latest approval request, once the request is scheduled
-        (a state is entered a moment before its task is; `timeout_s` is a deadlock guard)."""
+        """The token of the approval the execution waits for, read from its history as an approver reads it:
+        the waiting state's TaskScheduled parameters (a state is entered a moment before its task is
+        scheduled; `timeout_s` is a deadlock guard)."""
 
         def token() -> str | None:
             for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
-                if event["type"] == "TaskScheduled" and "taskToken" in event["taskScheduledEventDetails"]["parameters"]:
-                    (entry,) = json.loads(event["taskScheduledEventDetails"]["parameters"])["Entries"]
-                    return (json.loads(entry["Detail"]) if isinstance(entry["Detail"], str) else entry["Detail"])["taskToken"]
+                if event["type"] == "TaskScheduled" and '"TaskToken"' in event["taskScheduledEventDetails"]["parameters"]:
+                    return json.loads(event["taskScheduledEventDetails"]["parameters"])["TaskToken"]
             return None
 
         try:
             return sfn_harness.until(token, f"an approval request of {execution_arn}", timeout_s)
         except TimeoutError:
             raise LookupError("no approval request was sent") from None
+
+    @property
+    def approval_timeout_minutes(self) -> int:
+        """How long the definition waits for an approver."""
+        return self.definition["States"]["Wait for an approver"]["TimeoutSeconds"] // 60
+
+    def announcements(self) -> list[dict]:
+        """The detail of every event the deployer put on its bus so far, as EventBridge delivered them."""
+        return [json.loads(body)["detail"] for body in self._announced]
 
     # -- what the tests look at --------------------------------------------------------------
 
@@ -219,6 +236,7 @@ class DeployerWorld:
         """What people were told, oldest first: the deployer's events so far, written up by the notify function."""
         while received := self.sqs.receive_message(QueueUrl=self._events, MaxNumberOfMessages=10).get("Messages"):
             for message in received:
+                self._announced.append(message["Body"])
                 self.notify(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self._events, ReceiptHandle=message["ReceiptHandle"])
         return self.notify.received()
@@ -251,7 +269,8 @@ class DeployerWorld:
     def _create_alarms(self, template: dict) -> dict[str, str]:
         names = {}
         for resource in template["Resources"].values():
-            if resource["Type"] != "AWS::CloudWatch::Alarm":
+            # The endpoint's alarms, which the deployer watches; not the dead-letter queue's.
+            if resource["Type"] != "AWS::CloudWatch::Alarm" or resource["Properties"].get("Namespace") != "AWS/SageMaker":
                 continue
             alarm = resource["Properties"]
             self.cloudwatch.put_metric_alarm(
@@ -270,13 +289,15 @@ class DeployerWorld:
         return names
 
     def _deliver_deployer_events(self) -> str:
-        """A queue that receives what the deployer puts on the default bus, as the notify function's rule would."""
+        """A queue that receives what the deployer puts on its bus, as the notify function's rule would."""
         self.sqs = boto3.client("sqs", region_name=REGION)
+        self._announced: list[str] = []
         queue = self.sqs.create_queue(QueueName="deployer-events")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events = boto3.client("events", region_name=REGION)
-        events.put_rule(Name="deployer-events", EventPattern=json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]}))
-        events.put_targets(Rule="deployer-events", Targets=[{"Id": "queue", "Arn": arn}])
+        events.create_event_bus(Name=ANNOUNCEMENTS)
+        events.put_rule(Name="deployer-events", EventBusName=ANNOUNCEMENTS, EventPattern=json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]}))
+        events.put_targets(Rule="deployer-events", EventBusName=ANNOUNCEMENTS, Targets=[{"Id": "queue", "Arn": arn}])
         return queue
 
     def _refs(self, template: dict) -> dict:
@@ -287,8 +308,10 @@ class DeployerWorld:
             ref = {
                 "AWS::SNS::Topic": topic,
                 "AWS::CloudWatch::Alarm": resource.get("Properties", {}).get("AlarmName"),
+                "AWS::Events::EventBus": resource.get("Properties", {}).get("Name"),
             }.get(resource["Type"], logical_id)
-            refs[logical_id] = {"Ref": ref, "Arn": f"arn:aws:iam::123456789012:role/{logical_id}"}
+            arn = f"arn:aws:events:{REGION}:123456789012:event-bus/{ref}" if resource["Type"] == "AWS::Events::EventBus" else f"arn:aws:iam::123456789012:role/{logical_id}"
+            refs[logical_id] = {"Ref": ref, "Arn": arn}
         text = json.dumps(template)
         for output in set(part.split('"')[0] for part in text.split('"OutputName": "')[1:]):
             refs[output] = f"from-{output}"
@@ -301,12 +324,21 @@ def _send_task_failure_with_cause(self: StepFunctionResponse) -> EmptyResult:
     return EmptyResult()
 
 
+def _heartbeat_without_heartbeat_seconds(self: CallbackEndpoint) -> bool:
+    """moto 5.2.5 refuses SendTaskHeartbeat (InvalidToken) for a waiting task without HeartbeatSeconds; AWS
+    accepts a heartbeat for any task waiting for its token, and there is no heartbeat clock to reset."""
+    if self._heartbeat_endpoint is not None:
+        self._heartbeat_endpoint.notify()
+    return True
+
+
 @contextmanager
 def deployer_world(template: dict) -> Iterator[DeployerWorld]:
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         endpoint_shim(REGION) as shim,
         mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
+        mock.patch.object(CallbackEndpoint, "notify_heartbeat", _heartbeat_without_heartbeat_seconds),
         sfn_harness.retry_waits() as waits,
         sfn_harness.parsed_once(),
         sfn_harness.eventbridge_errors_named(),

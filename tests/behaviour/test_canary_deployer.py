@@ -3,6 +3,8 @@ CloudWatch and Application Auto Scaling (with the endpoint shim for what moto la
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world
@@ -10,6 +12,7 @@ from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
+APPROVAL = "Wait for an approver"
 # How long the bake seems to have lasted when the deployer counts the canary's requests.
 BAKE_SECONDS = 600
 
@@ -218,7 +221,7 @@ def test_package_not_approved_or_not_ours_fails_before_touching_the_endpoint(wor
 def test_duplicate_approval_event_while_deploying_is_refused(approval_world):
     package = approval_world.register()
     first = approval_world.start(package)
-    approval_world.wait_for_state(first, "Ask for approval")
+    approval_world.wait_for_state(first, APPROVAL)
 
     duplicate = approval_world.deploy(package)
 
@@ -312,15 +315,15 @@ def approval_world(approval_template) -> DeployerWorld:
 
 def test_manual_approval_promotes_when_approved(approval_world):
     execution = approval_world.start(approval_world.register())
-    approval_world.wait_for_state(execution, "Ask for approval")
+    approval_world.wait_for_state(execution, APPROVAL)
     token = approval_world.task_token(execution)
 
     request = approval_world.messages()[-1]
     approval_world.sfn.send_task_success(taskToken=token, output="{}")
 
     assert request.subject == f"{ENDPOINT}: approve version 2?"
-    assert f"aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'" in request.text
-    assert f"aws stepfunctions send-task-failure --error Rejected --cause '<why>' --task-token '{token}'" in request.text
+    assert "To approve: mlops deploy approve --env dev" in request.text
+    assert f"Without an answer within {approval_world.approval_timeout_minutes} minutes, it is rolled back." in request.text
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}
     assert approval_world.messages()[-1].subject == f"{ENDPOINT}: version 2 promoted"
@@ -328,7 +331,7 @@ def test_manual_approval_promotes_when_approved(approval_world):
 
 def test_manual_approval_rolls_back_when_rejected(approval_world):
     execution = approval_world.start(approval_world.register())
-    approval_world.wait_for_state(execution, "Ask for approval")
+    approval_world.wait_for_state(execution, APPROVAL)
 
     approval_world.sfn.send_task_failure(taskToken=approval_world.task_token(execution), error="Rejected", cause="latency looks odd")
 
@@ -341,14 +344,14 @@ def test_manual_approval_rolls_back_when_rejected(approval_world):
 
 def test_second_approval_during_a_deployment_is_refused_and_the_first_completes(approval_world):
     first = approval_world.start(approval_world.register())
-    approval_world.wait_for_state(first, "Ask for approval")
+    approval_world.wait_for_state(first, APPROVAL)
 
     second = approval_world.deploy(approval_world.register())
     approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
 
     assert second.status == "FAILED"
     assert second.error == "DeploymentInProgress"
-    assert "Create the model" not in second.states_entered
+    assert not any(state.startswith("Create the model") for state in second.states_entered)
     assert approval_world.wait(first).status == "SUCCEEDED"
     assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
 
@@ -434,7 +437,7 @@ def test_canary_keeps_the_live_variant_at_its_scaled_out_capacity(released):
 
 
 def test_manual_approval_without_an_answer_rolls_back_when_the_wait_runs_out(approval_world):
-    with timeout_passes_at_once("Ask for approval"):
+    with timeout_passes_at_once(APPROVAL):
         result = approval_world.deploy(approval_world.register())
 
     assert result.error == "CanaryRolledBack"
@@ -475,3 +478,137 @@ def test_guardrails_with_green_live_watches_greens_alarms(guardrails_world):
     alarms = {a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]}
     assert alarms == {guardrails_world.alarms[f"green-{m}"] for m in ("5xx", "4xx", "latency")}
     assert guardrails_world.live_models() == {"green": f"{MODEL}-v2"}
+
+
+# -- which version an execution may deploy ------------------------------------------------------
+
+
+def test_approval_event_of_an_older_version_leaves_the_endpoint_untouched(released):
+    first = released.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    assert released.deploy(released.register()).status == "SUCCEEDED"
+    released.shim.update_calls.clear()
+    told = len(released.messages())
+
+    # SageMaker sends the Approved event again when someone edits version 1's description.
+    execution = released.deploy(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert "Not newer than the serving version" in execution.states_entered
+    output = execution.output if isinstance(execution.output, dict) else json.loads(execution.output)
+    assert "Version 1 is not newer than version 2" in output["Reason"]
+    assert released.shim.update_calls == []
+    assert released.live_models() == {"green": f"{MODEL}-v2"}
+    assert len(released.messages()) == told
+
+
+def test_older_version_creates_no_model_and_no_config(released):
+    older = released.register()
+    released.deploy(released.register())
+    configs = released.config_names()
+    models = sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"])
+
+    assert released.deploy(older).status == "SUCCEEDED"
+
+    assert released.config_names() == configs
+    assert sorted(m["ModelName"] for m in released.sagemaker.list_models()["Models"]) == models
+
+
+def test_explicit_rollback_input_deploys_the_older_version(released):
+    first = released.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    released.deploy(released.register())
+    released.deploy(released.register())
+
+    execution = released.roll_back_to(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert released.live_models() == {"green": f"{MODEL}-v1"}
+    assert released.messages()[-1].subject == f"{ENDPOINT}: version 1 promoted"
+
+
+def test_rollback_to_a_version_that_is_not_approved_is_refused(released):
+    rejected = released.register(status="Rejected")
+
+    execution = released.roll_back_to(rejected)
+
+    assert execution.error == "PackageNotDeployable"
+    assert released.shim.update_calls == []
+
+
+def test_unknown_kind_of_release_is_refused_before_anything_is_read(released):
+    execution = released.roll_back_to(released.register(), Release="forward")
+
+    assert execution.error == "InvalidInput"
+    assert "Describe the model package" not in execution.states_entered
+
+
+def test_approval_event_over_a_model_the_deployer_did_not_create_changes_nothing(released):
+    released.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
+    released.sagemaker.create_endpoint_config(
+        EndpointConfigName="hand-made",
+        ProductionVariants=[{"VariantName": "blue", "ModelName": "hand-made-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+    )
+    released.shim.reads_while_updating = 0
+    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+    released.shim.update_calls.clear()
+
+    execution = released.deploy(released.register())
+
+    assert execution.error == "DeploymentFailed"
+    assert "hand-made-model, which the deployer did not create" in execution.cause
+    assert released.shim.update_calls == []
+
+
+def test_explicit_rollback_replaces_a_model_the_deployer_did_not_create(released):
+    released.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
+    released.sagemaker.create_endpoint_config(
+        EndpointConfigName="hand-made",
+        ProductionVariants=[{"VariantName": "blue", "ModelName": "hand-made-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+    )
+    released.shim.reads_while_updating = 0
+    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+    first = released.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]["ModelPackageArn"]
+
+    execution = released.roll_back_to(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert released.live_models() == {"green": f"{MODEL}-v1"}
+
+
+def test_approval_request_never_carries_the_task_token(approval_world):
+    execution = approval_world.start(approval_world.register())
+    approval_world.wait_for_state(execution, APPROVAL)
+    token = approval_world.task_token(execution)
+
+    request = approval_world.messages()[-1]
+    announced = approval_world.announcements()
+    approval_world.sfn.send_task_success(taskToken=token, output="{}")
+    approval_world.wait(execution)
+
+    assert request.subject == f"{ENDPOINT}: approve version 2?"
+    assert token not in request.text and token not in json.dumps(request.chat)
+    assert all(token not in json.dumps(detail) for detail in announced)
+    assert any(detail["event"] == "approval requested" for detail in announced)
+
+
+def test_a_request_nobody_could_be_told_about_rolls_back(approval_world):
+    with injected_faults() as faults:
+        faults["Announce the approval request"] = Fault("AccessDeniedException")
+        execution = approval_world.deploy(approval_world.register())
+
+    assert execution.error == "CanaryRolledBack"
+    assert "nobody could be asked" in execution.cause
+    assert APPROVAL not in execution.states_entered
+    assert approval_world.live_models() == {"blue": f"{MODEL}-v1"}
+
+
+def test_guardrails_approval_event_of_an_older_version_changes_nothing(guardrails_world):
+    first = guardrails_world.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]["ModelPackageArn"]
+    guardrails_world.deploy(guardrails_world.register())
+    guardrails_world.shim.update_calls.clear()
+
+    execution = guardrails_world.deploy(first)
+
+    assert execution.status == "SUCCEEDED"
+    assert "Not newer than the serving version" in execution.states_entered
+    assert guardrails_world.shim.update_calls == []
+    assert guardrails_world.live_models() == {"blue": f"{MODEL}-v2"}

@@ -70,8 +70,18 @@ def _same_package_after_a_rollback(world: DeployerWorld) -> Execution:
     return world.deploy(package)
 
 
+def _first_release_again_after_a_failed_one(world: DeployerWorld) -> Execution:
+    """The model of a failed first release is still there when the same version is released again."""
+    package = world.register()
+    world.shim.next_create("fail", reason="no capacity for the instance type")
+    world.deploy(package)
+    world.remove_endpoint()
+    return world.deploy(package)
+
+
 def _answered_approval(world: DeployerWorld) -> Execution:
-    """Approve as soon as people are asked; a request that was never sent is not answered."""
+    """Approve as soon as people are asked; a request that was never sent is not answered, and an answer
+    to a wait that already failed is refused as AWS refuses it."""
     told = len(world.notifications())
     execution = world.start(world.register())
 
@@ -81,7 +91,10 @@ def _answered_approval(world: DeployerWorld) -> Execution:
         return None if sfn_harness.running(world.sfn, execution) else "ended"
 
     if sfn_harness.until(asked_or_ended, "the deployer asking for approval or ending") == "asked":
-        world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
+        try:
+            world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
+        except (world.sfn.exceptions.TaskDoesNotExist, world.sfn.exceptions.InvalidToken, world.sfn.exceptions.TaskTimedOut):
+            pass  # The wait itself failed (a fault in it), so there was nothing left to answer.
     return world.wait(execution)
 
 
@@ -125,6 +138,7 @@ SCENARIOS = [
     Scenario("rollback on an alarm", "variants_template", _released, _rollback_on_alarm),
     Scenario("failed first release", "variants_template", _no_endpoint, _failed_first_release),
     Scenario("refused rollback", "variants_template", _released, _refused_rollback),
+    Scenario("first release again after a failed one", "variants_template", _no_endpoint, _first_release_again_after_a_failed_one),
     Scenario("unreadable package", "variants_template", _released, _unreadable_package),
     Scenario("same package after a rollback", "variants_template", _released, _same_package_after_a_rollback),
     Scenario("approved rollout", "approval_template", _released, _answered_approval),

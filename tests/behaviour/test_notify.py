@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+import unicodedata
 
 import boto3
 import pytest
@@ -23,7 +25,7 @@ from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import register_model
 from tests.behaviour.notify_function import NotifyFunction, handler
 from tests.behaviour.pipeline_runs import pipeline_runs
-from tests.sample_events import alarm_state_change, model_package_state_change, monitoring_run_ended, pipeline_run_ended
+from tests.sample_events import alarm_state_change, model_package_state_change, monitoring_run_ended, pipeline_run_ended, workflow_run_ended
 
 REGION = "eu-west-1"
 PREFIX = "mlops-dev"
@@ -214,7 +216,7 @@ def test_approved_model_says_where_it_is_deployed(world, report):
     told = world.told(model_package_state_change(package, "Approved"))
 
     assert told.subject == f"{GROUP}: version 1 approved"
-    assert f"The canary deployer now deploys it to endpoint {ENDPOINT}." in told.text
+    assert f"The canary deployer deploys it to endpoint {ENDPOINT} if it is newer than the version serving there" in told.text
     assert _quality(report)[0] in told.text
 
 
@@ -400,6 +402,56 @@ def test_data_quality_run_with_violations_gives_its_exit_message_and_report(worl
     assert "#/processing-jobs/model-monitoring-202611250100-0a1b2c3d" in told.text
 
 
+# -- batch inference runs -----------------------------------------------------------------------------
+
+BATCH = f"{PREFIX}-batch-inference"
+BATCH_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{BATCH}"
+
+
+@pytest.mark.parametrize(("status", "ending"), [("FAILED", "failed"), ("TIMED_OUT", "timed out"), ("ABORTED", "was stopped")])
+def test_batch_run_that_did_not_succeed_says_how_it_ended_and_why(world, status, ending):
+    event = workflow_run_ended(BATCH_ARN, "nightly-2026-11-25", status, input={"input_uri": "s3://in/2026-11-25/"}, error="InferFailed", cause="predict.py: column age is missing")
+
+    told = world.told(event)
+
+    assert told.subject == f"{BATCH}: run nightly-2026-11-25 {ending}"
+    assert f"Batch inference run nightly-2026-11-25 of {BATCH} {ending} after 14 min 5 s." in told.text
+    assert "Why: InferFailed: predict.py: column age is missing" in told.text
+    assert "It was started with input_uri s3://in/2026-11-25/." in told.text
+    assert f"#/v2/executions/details/{BATCH_ARN.replace(':stateMachine:', ':execution:')}:nightly-2026-11-25" in told.text
+
+
+def test_batch_run_event_without_its_reason_reads_it_from_the_run(world):
+    workflow = sfn_harness.create_state_machine(
+        world.sfn, {"StartAt": "Fail", "States": {"Fail": {"Type": "Fail", "Error": "PreprocessFailed", "Cause": "no CSV files under the input"}}}, BATCH
+    )
+    failed = sfn_harness.run(world.sfn, workflow, {}, "run-1")
+
+    told = world.told(workflow_run_ended(workflow, "run-1", "FAILED", input={}))
+
+    assert failed.status == "FAILED"
+    assert "Why: PreprocessFailed: no CSV files under the input" in told.text
+
+
+def test_dead_letter_alarm_says_which_queue_holds_messages_and_what_to_do(world):
+    name = f"{PREFIX}-approval-dead-letters"
+    event = alarm_state_change(
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+        "ALARM",
+        "OK",
+        metric={"metric": {"dimensions": {"QueueName": "dev-deployment-ApprovalDeadLetters"}, "name": "ApproximateNumberOfMessagesVisible", "namespace": "AWS/SQS"}, "period": 300, "stat": "Maximum"},
+        description="messages in the dead-letter queue of the rule that starts the deployer on approvals: each is an event that was never acted on",
+        threshold=0.0,
+        datapoints=[2.0],
+    )
+
+    told = world.told(event)
+
+    assert told.subject == f"Alarm {name} is in ALARM"
+    assert "What it watches: messages in the dead-letter queue of the rule that starts the deployer on approvals" in told.text
+    assert "ApproximateNumberOfMessagesVisible (Maximum per 300 s): threshold 0, latest value 2." in told.text
+
+
 # -- what every message is --------------------------------------------------------------------------
 
 
@@ -412,7 +464,21 @@ def test_subject_stays_within_what_sns_accepts(world):
 
     subject = world.told(pipeline_event(world, run, "Succeeded", pipeline_arn=long_arn)).subject
 
-    assert len(subject) <= 100 and subject.isascii() and "\n" not in subject
+    assert len(subject) < 100 and subject.isascii() and "\n" not in subject
+
+
+def test_event_of_a_type_no_writer_knows_still_tells_people_what_arrived(world):
+    told = world.told({"id": "e-1", "detail-type": "Something New", "source": "aws.something", "time": "2026-11-25T07:00:00Z", "detail": {"a": 1}})
+
+    assert told.subject == f"{PREFIX}: unrecognised event Something New"
+    assert "An event of type Something New from aws.something arrived" in told.text and '{"a": 1}' in told.text
+
+
+def test_event_a_writer_cannot_read_still_tells_people_what_arrived(world):
+    told = world.told({"id": "e-2", "detail-type": DEPLOYMENT_EVENT, "source": DEPLOYER, "detail": {"event": "promoted"}})
+
+    assert told.subject == f"{PREFIX}: unrecognised event {DEPLOYMENT_EVENT}"
+    assert "it could not be read (KeyError" in told.text
 
 
 def test_chat_channels_get_the_same_message_as_a_chatbot_custom_notification(world, report):
@@ -475,3 +541,72 @@ def test_digest_of_a_quiet_day_says_nothing_happened(world):
 
     assert told.subject == f"{PREFIX} daily digest: 0 training runs, 0 deployments"
     assert f"No model version of {GROUP} is approved yet." in told.text
+
+
+# -- text from events and people is inert where it is shown ---------------------------------------------
+
+# Slack mentions, a masked link, mrkdwn, a terminal escape, a bidirectional override, NUL, BEL and CR LF, then 10 KB.
+HOSTILE = "<!channel> <@U0123ABCD> <https://evil.example/login|Open the console> *bold* _it_ ~gone~ `code` @here &amp; \x1b[31m\u202e\x00\x07 a\r\nb " + "A" * 10240
+CONSOLE = f"https://{REGION}.console.aws.amazon.com/"
+
+
+def _hostile_events(world: World) -> dict[str, dict]:
+    package = world.register(None)
+    # Within the digest's last 24 hours.
+    failed_run = world.run("Failed", [{"StepName": "Train", "StepStatus": "Failed", "FailureReason": HOSTILE}], started=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1))
+    pipeline = pipeline_event(world, failed_run, "Failed")
+    pipeline["detail"]["pipelineExecutionDisplayName"] = HOSTILE
+    alarm = variant_alarm("ALARM", "OK")
+    alarm["detail"]["state"]["reason"] = HOSTILE
+    alarm["detail"]["configuration"]["description"] = HOSTILE
+    monitoring = monitoring_run_ended(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:monitoring-schedule/{PREFIX}-data-quality", HOSTILE, f"s3://{BUCKET}/monitoring/")
+    monitoring["detail"]["ProcessingJobName"] = HOSTILE
+    return {
+        "pipeline run": pipeline,
+        "approved package": model_package_state_change(package, "Approved", ApprovalDescription=HOSTILE),
+        "rejected package": model_package_state_change(package, "Rejected", ApprovalDescription=HOSTILE),
+        "rolled back": deployer_event(world, package, "rolled back", detail=HOSTILE),
+        "approval requested": deployer_event(world, package, "approval requested", endpoint=HOSTILE),
+        "alarm": alarm,
+        "data-quality run": monitoring,
+        "batch run": workflow_run_ended(BATCH_ARN, "run-1", "FAILED", input={"input_uri": HOSTILE}, error=HOSTILE, cause=HOSTILE),
+        "unknown event": {"id": HOSTILE, "detail-type": HOSTILE, "source": HOSTILE, "detail": {"x": HOSTILE}},
+        "digest": {"digest": True},
+    }
+
+
+def _assert_inert(told, *, platform_links: bool) -> None:
+    description, title = told.chat["content"]["description"], told.chat["content"]["title"]
+    # The only format character is the zero-width space that breaks a mention or a formatting mark in chat.
+    for shown, allowed in ((description, "\n\u200b"), (title, "\u200b"), (told.text, "\n")):
+        assert not any(unicodedata.category(c)[0] == "C" and c not in allowed for c in shown), "a control or format character got through"
+    for rendered in ("<!channel>", "<@U0123ABCD>", "<https://evil", "*bold*", "_it_", "~gone~", "`code`", "@here"):
+        assert rendered not in description and rendered not in title
+    # Every Slack link is one of the platform's console links, and those the message has are there.
+    links = re.findall(r"<([^>]*)>", description)
+    assert all(link.startswith(CONSOLE) for link in links) and bool(links) == platform_links
+    assert len(description) <= 8000 and len(told.text) <= 60001
+    assert told.subject.isascii() and len(told.subject) < 100 and told.subject == told.subject.strip() and "\n" not in told.subject
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["pipeline run", "approved package", "rejected package", "rolled back", "approval requested", "alarm", "data-quality run", "batch run", "unknown event", "digest"],
+)
+def test_hostile_text_is_inert_in_every_message_kind(world, kind):
+    event = _hostile_events(world)[kind]
+
+    # Received parses the published message and its chat payload as JSON, as SNS and AWS Chatbot do.
+    told = world.told(event)
+
+    assert "A" * 100 in told.text, "the hostile text is not in the message at all"
+    _assert_inert(told, platform_links=kind != "unknown event")
+
+
+def test_hostile_text_still_reads_as_typed(world):
+    package = world.register(None)
+
+    told = world.told(deployer_event(world, package, "rolled back", detail="<!channel> see <https://evil.example|docs> & *retry*"))
+
+    assert "Why: <!channel> see <https://evil.example|docs> & *retry*" in told.text
+    assert "&lt;!channel&gt; see &lt;https://evil.example|docs&gt; &amp; \u200b*retry\u200b*" in told.chat["content"]["description"]

@@ -188,6 +188,13 @@ def test_reviewer_role_names_must_be_iam_role_names(tmp_path):
         load_environment(path, "dev")
 
 
+def test_approver_role_names_must_be_iam_role_names(tmp_path):
+    path = _write_variant(tmp_path, lambda c: c.setdefault("deployment", {}).update(approver_role_names=["release manager"]))
+
+    with pytest.raises(ConfigError, match=r"deployment\.approver_role_names\.0"):
+        load_environment(path, "dev")
+
+
 def test_unknown_region_names_the_file_and_key(tmp_path):
     config_dir = _write_variant(tmp_path, lambda c: c.update(region="eu-west-9"))
 

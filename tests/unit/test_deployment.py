@@ -91,8 +91,12 @@ def test_approval_events_are_retried_then_dead_lettered(approval_rule):
     assert "DeadLetterConfig" in target
 
 
+def _variant_alarms(deployment: dict) -> list[dict]:
+    return [a["Properties"] for a in resources(deployment, "AWS::CloudWatch::Alarm").values() if a["Properties"].get("Namespace") == "AWS/SageMaker"]
+
+
 def test_alarms_cover_errors_and_latency_of_both_colours_with_stable_names(deployment, environment):
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources(deployment, "AWS::CloudWatch::Alarm").values()}
+    alarms = {a["AlarmName"]: a for a in _variant_alarms(deployment)}
     endpoint = f"mlops-{environment}-endpoint"
 
     assert sorted(alarms) == sorted(f"{endpoint}-{c}-{m}" for c in ("blue", "green") for m in ("5xx", "4xx", "latency"))
@@ -105,7 +109,7 @@ def test_alarms_cover_errors_and_latency_of_both_colours_with_stable_names(deplo
 
 def test_alarm_thresholds_and_periods_come_from_config(deployment, environment):
     settings = environment_config(environment).deployment.alarms
-    alarms = {a["Properties"]["AlarmName"].rsplit("-", 1)[-1]: a["Properties"] for a in resources(deployment, "AWS::CloudWatch::Alarm").values()}
+    alarms = {a["AlarmName"].rsplit("-", 1)[-1]: a for a in _variant_alarms(deployment)}
 
     assert alarms["5xx"]["Threshold"] == settings.errors_5xx
     assert alarms["4xx"]["Threshold"] == settings.errors_4xx
@@ -165,7 +169,7 @@ def test_prod_approval_wait_and_the_rollback_after_it_end_before_the_deployer_ti
     deployment = synthesized.template("prod", "deployment")
     timings, _ = _timings("prod")
     _, definition = state_machine_definition(deployment, "CanaryDeployer")
-    ask = definition["States"]["Ask for approval"]
+    ask = definition["States"]["Wait for an approver"]
     bake_and_canary = timings.bake_seconds + timings.update_wait_seconds
     rollback = 2 * timings.update_wait_seconds
 
@@ -270,3 +274,58 @@ def test_every_endpoint_config_the_deployer_creates_captures_traffic(synthesized
         assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == sampling
         assert capture["DestinationS3Uri"] == "s3://<cfn>/data-capture"
         assert capture["KmsKeyId"] == config["KmsKeyId"]
+
+
+# -- who may answer the approval, and where the deployer announces -------------------------------
+
+
+def test_deployer_logs_leave_out_execution_data(deployment):
+    machine, _ = state_machine_definition(deployment, "CanaryDeployer")
+
+    assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_only_the_approval_wait_holds_the_task_token_and_sends_it_nowhere_but_step_functions(synthesized: Synthesized):
+    _, definition = state_machine_definition(synthesized.template("prod", "deployment"), "CanaryDeployer")
+
+    holders = {name: state for name, state in task_states(definition).items() if "$$.Task.Token" in json.dumps(state.get("Parameters", {}))}
+
+    assert list(holders) == ["Wait for an approver"]
+    assert holders["Wait for an approver"]["Resource"].endswith(":states:::aws-sdk:sfn:sendTaskHeartbeat.waitForTaskToken")
+
+
+def _approver_policy(template: dict) -> dict:
+    (policy,) = [r["Properties"] for r in resources(template, "AWS::IAM::ManagedPolicy").values() if r["Properties"]["ManagedPolicyName"].endswith("-deployment-approver")]
+    return policy
+
+
+def test_approver_policy_reads_only_this_deployers_executions(deployment, environment):
+    statements = {s["Sid"]: s for s in _approver_policy(deployment)["PolicyDocument"]["Statement"]}
+
+    assert cfn_text(statements["ReadTheApprovalRequest"]["Resource"]).endswith(f":execution:mlops-{environment}-canary-deployer:*")
+    assert set(statements) == {"FindTheWaitingDeployment", "ReadTheApprovalRequest", "AnswerTheApprovalRequest"}
+
+
+def test_approver_policy_exists_unattached_until_config_names_approvers(deployment):
+    assert "Roles" not in _approver_policy(deployment)
+
+
+def test_approver_policy_is_attached_to_the_roles_named():
+    deployer = _deployer(alarm_names={"blue": ["blue-5xx"], "green": ["green-5xx"]})
+    stack = cdk.Stack.of(deployer)
+    deployer.approver_policy(stack, "x-deployment-approver", ["release-manager", "ml-lead"])
+
+    assert _approver_policy(cdk.assertions.Template.from_stack(stack).to_json())["Roles"] == ["release-manager", "ml-lead"]
+
+
+def test_announcements_go_on_a_bus_only_the_deployer_may_put_events_on(deployment):
+    machine, definition = state_machine_definition(deployment, "CanaryDeployer")
+    bus_id, bus = only(deployment, "AWS::Events::EventBus")
+    puts = [state for state in task_states(definition).values() if ":events:putEvents" in state["Resource"]]
+
+    assert puts and all("EventBusName" in entry for state in puts for entry in state["Parameters"]["Entries"])
+    assert {"Fn::GetAtt": [bus_id, "Arn"]} in machine["DefinitionString"]["Fn::Join"][1]
+    (statement,) = bus["Policy"]["Statement"]
+    assert cfn_text(statement["Resource"]).endswith(f":event-bus/{bus['Name']}")
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", {"AWS": "*"}, "events:PutEvents")
+    assert statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == machine["RoleArn"]

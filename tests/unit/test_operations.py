@@ -15,7 +15,7 @@ from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from stacks.operations import ALARM_EVENT, PACKAGE_EVENT, PIPELINE_EVENT
 from tests.behaviour.notify_function import handler
 from tests.behaviour.sfn_harness import resolve, task_states
-from tests.sample_events import alarm_state_change, model_package_state_change, pipeline_run_ended
+from tests.sample_events import alarm_state_change, model_package_state_change, pipeline_run_ended, workflow_run_ended
 from tests.optional_pieces import DIGEST, EMAILS, SLACK
 from tests.synth import Synthesized
 from tests.templates import only, policy_statements, properties, resources, state_machine_definition
@@ -160,7 +160,12 @@ def alarm_event(region: str, account: str, alarm: str, state: str, previous: str
 
 
 def _alarm_names(synthesized: Synthesized, environment: str) -> list[str]:
-    return [a["Properties"]["AlarmName"] for a in resources(synthesized.template(environment, "deployment"), "AWS::CloudWatch::Alarm").values()]
+    """Every alarm of the environment, whichever stack holds it."""
+    return [
+        a["Properties"]["AlarmName"]
+        for stack in ("deployment", "model-build", "operations")
+        for a in resources(synthesized.template(environment, stack), "AWS::CloudWatch::Alarm").values()
+    ]
 
 
 @pytest.mark.parametrize(("state", "previous"), [("ALARM", "OK"), ("ALARM", "INSUFFICIENT_DATA"), ("OK", "ALARM"), ("INSUFFICIENT_DATA", "ALARM")])
@@ -168,7 +173,9 @@ def test_every_alarm_of_the_environment_going_into_or_out_of_alarm_is_written_up
     rule = _rule(synthesized, environment, "Alarms")
     names = _alarm_names(synthesized, environment)
 
-    assert len(names) == 6
+    prefix = synthesized.prefix(environment)
+    assert len(names) == 6 + 3
+    assert {f"{prefix}-{queue}-dead-letters" for queue in ("approval", "pipeline-start", "notification")} <= set(names)
     assert [n for n in names if not _matches(rule, alarm_event(_region(synthesized, environment), _account(synthesized, environment), n, state, previous))] == []
 
 
@@ -210,7 +217,7 @@ def test_every_rule_hands_its_events_to_the_notify_function_with_retries_and_a_d
     (function,) = resources(operations, "AWS::Lambda::Function")
     rules = properties(operations, "AWS::Events::Rule")
 
-    assert len(rules) == 4
+    assert len(rules) == 5
     for rule in rules:
         (target,) = rule["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
@@ -274,3 +281,47 @@ def test_digest_asks_the_notify_function_for_a_digest_on_the_configured_schedule
     assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
     assert json.loads(schedule["Target"]["Input"]) == {"digest": True}
     assert "DeadLetterConfig" in schedule["Target"]
+
+
+# -- batch runs and dead letters reach people ---------------------------------------------------------
+
+
+def _batch_rule(synthesized: Synthesized, environment: str) -> dict:
+    config = synthesized.config(environment)
+    rule = _rule(synthesized, environment, "BatchRuns")
+    return {**rule, "EventPattern": resolve(rule["EventPattern"], {"AWS::Partition": "aws", "AWS::Region": config.region, "AWS::AccountId": config.account})}
+
+
+def _batch_arn(synthesized: Synthesized, environment: str, name: str = "batch-inference") -> str:
+    config = synthesized.config(environment)
+    return f"arn:aws:states:{config.region}:{config.account}:stateMachine:{config.prefix}-{name}"
+
+
+@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "ABORTED"])
+def test_batch_run_that_did_not_succeed_is_written_up(synthesized: Synthesized, environment, status):
+    event = workflow_run_ended(_batch_arn(synthesized, environment), "nightly", status, input={})
+
+    assert _matches(_batch_rule(synthesized, environment), event)
+
+
+@pytest.mark.parametrize(("status", "name"), [("SUCCEEDED", "batch-inference"), ("RUNNING", "batch-inference"), ("FAILED", "canary-deployer")], ids=["succeeded", "running", "other-workflow"])
+def test_successful_batch_runs_and_other_workflows_are_not(synthesized: Synthesized, environment, status, name):
+    event = workflow_run_ended(_batch_arn(synthesized, environment, name), "nightly", status, input={})
+
+    assert not _matches(_batch_rule(synthesized, environment), event)
+
+
+def test_every_dead_letter_queue_has_an_alarm_on_its_visible_messages(synthesized: Synthesized, environment):
+    unwatched = []
+    for stack in ("deployment", "model-build", "operations", "batch-inference"):
+        template = synthesized.template(environment, stack)
+        watched = {
+            json.dumps(d["Value"])
+            for alarm in properties(template, "AWS::CloudWatch::Alarm")
+            if alarm.get("Namespace") == "AWS/SQS" and alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
+            for d in alarm["Dimensions"]
+            if d["Name"] == "QueueName"
+        }
+        unwatched += [f"{stack}/{queue}" for queue in resources(template, "AWS::SQS::Queue") if json.dumps({"Fn::GetAtt": [queue, "QueueName"]}) not in watched]
+
+    assert unwatched == []

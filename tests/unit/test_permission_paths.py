@@ -20,6 +20,9 @@ from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
 
 REVIEWER = "arn:aws:iam::{account}:role/model-reviewer"
+APPROVER = "arn:aws:iam::{account}:role/release-manager"
+# Someone allowed to put events on any bus of the account, as broad operator or developer roles often are.
+ANY_BUS_PUBLISHER = "arn:aws:iam::{account}:role/puts-events-anywhere"
 
 
 class World:
@@ -177,6 +180,11 @@ class World:
         artifacts = self._bucket("Artifacts")
         self.evaluation_report = f"{artifacts}/pipelines/{self.prefix}-training/0a1b2c3d4e5f/Evaluate/evaluation/evaluation.json"
         self.deployment_run = f"arn:aws:states:{self.region}:{self.account}:execution:{self.prefix}-canary-deployer:deploy-1"
+        # Who answers the deployer's approval, and where the deployer announces what it did.
+        self.approver = APPROVER.format(account=self.account)
+        self.any_bus_publisher = ANY_BUS_PUBLISHER.format(account=self.account)
+        (bus_id, _) = policies.only("deployment", "AWS::Events::EventBus")
+        self.announcements = policies.arn("deployment", bus_id)
 
     def _logical_id(self, stack: str, resource_type: str, prefix: str) -> str:
         (logical_id,) = [
@@ -247,9 +255,15 @@ INTERACTIONS = [
         lambda w: [Request(w.notify_role, "sns:Publish", w.topic, {"aws:SecureTransport": "false"})],
     ),
     Interaction(
-        "the deployer announces through EventBridge, not on the topic",
+        "the deployer announces on its own event bus, not on the topic",
         True,
-        lambda w: [Request(w.deployer, "events:PutEvents", f"arn:aws:events:{w.region}:{w.account}:event-bus/default")],
+        lambda w: [Request(w.deployer, "events:PutEvents", w.announcements)],
+    ),
+    # A forged "rolled back" or "approve?" would reach people as the deployer's word.
+    Interaction(
+        "nobody but the deployer puts announcements, even with events:PutEvents on every bus",
+        False,
+        lambda w: [Request(p, "events:PutEvents", w.announcements) for p in (w.any_bus_publisher, w.studio_role, w.pipeline_role, w.notify_role, w.batch_workflow)],
     ),
     Interaction(
         "the deployer cannot publish to the topic or use its key",
@@ -292,6 +306,7 @@ INTERACTIONS = [
             Request(w.notify_role, "sagemaker:DescribeModelPackage", w.package),
             Request(w.notify_role, "states:ListExecutions", w.state_machine),
             Request(w.notify_role, "states:DescribeExecution", w.deployment_run),
+            Request(w.notify_role, "states:DescribeExecution", w.deployment_run.replace(f":{w.prefix}-canary-deployer:", f":{w.prefix}-batch-inference:")),
         ],
     ),
     Interaction(
@@ -737,6 +752,31 @@ INTERACTIONS = [
         lambda w: [Request(role, "sagemaker:UpdateModelPackage", w.package) for role in (w.studio_role, w.pipeline_role)],
     ),
     Interaction("reviewer approves the environment's model packages", True, lambda w: [Request(w.reviewer, "sagemaker:UpdateModelPackage", w.package)]),
+    # The deployment gate: the token is only in the waiting execution's history; reading it and answering is the approver's permission.
+    Interaction(
+        "approver reads the waiting deployment and answers it",
+        True,
+        lambda w: [
+            Request(w.approver, "states:ListExecutions", w.state_machine),
+            Request(w.approver, "states:GetExecutionHistory", w.deployment_run),
+            Request(w.approver, "states:SendTaskSuccess", "*"),
+            Request(w.approver, "states:SendTaskFailure", "*"),
+        ],
+    ),
+    Interaction(
+        "approver cannot read other state machines' executions",
+        False,
+        lambda w: [Request(w.approver, "states:GetExecutionHistory", w.deployment_run.replace(f":{w.prefix}-canary-deployer:", ":other-machine:"))],
+    ),
+    Interaction(
+        "builders and jobs cannot read the approval request or answer it",
+        False,
+        lambda w: [
+            Request(role, action, resource)
+            for role in (w.studio_role, w.pipeline_role, w.notify_role)
+            for action, resource in (("states:GetExecutionHistory", w.deployment_run), ("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*"))
+        ],
+    ),
     Interaction(
         "reviewer cannot approve another environment's model packages",
         False,
@@ -754,8 +794,12 @@ def decisions(synthesized: Synthesized, environment: str) -> dict[str, list[Deci
         world = World(EnvironmentPolicies(synthesized, environment))
         _not_applicable[environment] = {interaction.name for interaction in INTERACTIONS if not interaction.applies(world)}
         reviewer = [(f"{world.prefix}-model-reviewer", world.policies.managed_policy_named(f"{world.prefix}-model-reviewer"))]
+        approver = [(f"{world.prefix}-deployment-approver", world.policies.managed_policy_named(f"{world.prefix}-deployment-approver"))]
+        any_bus = [("put-events-anywhere", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}]})]
         rows = [(interaction.name, request) for interaction in INTERACTIONS if interaction.applies(world) for request in interaction.requests(world)]
-        decided = world.policies.decide([request for _, request in rows], identity_policies={world.reviewer: reviewer})
+        decided = world.policies.decide(
+            [request for _, request in rows], identity_policies={world.reviewer: reviewer, world.approver: approver, world.any_bus_publisher: any_bus}
+        )
         _decisions[environment] = {interaction.name: [] for interaction in INTERACTIONS if interaction.applies(world)}
         for (name, _), decision in zip(rows, decided, strict=True):
             _decisions[environment][name].append(decision)
