@@ -32,8 +32,14 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# `make synth` constructs every environment; `make synth ENV=<name>` only that one, as deploy, diff and destroy do.
+ifeq ($(origin ENV),command line)
+synth: check-env setup
+	$(CDK) synth '$(ENV)/*' -c env=$(ENV) --quiet --no-notices
+else
 synth: setup
 	$(CDK) synth '**' --quiet --no-notices
+endif
 
 # One worker per core (work stealing evens out the long deployer scenarios). What the session synthesizes
 # is synthesized once, by whichever worker needs it first, and read by the other; each worker works in its
@@ -44,19 +50,20 @@ test: setup
 snapshot-update: setup
 	$(PY) -m pytest tests/snapshot --snapshot-update
 
-# The CDK CLI selects no stacks for an unknown environment and exits 0 having done nothing.
+# The CDK CLI selects no stacks for an unknown environment and exits 0 having done nothing. The app itself,
+# given -c env=<name>, constructs that environment alone (and refuses an unknown name too).
 check-env:
 	@for environment in $(ENVIRONMENTS); do [ "$$environment" = "$(ENV)" ] && exit 0; done; \
 	  echo "ENV=$(ENV) is not an environment; the environments are: $(ENVIRONMENTS)" >&2; exit 1
 
 deploy: check-env setup
-	$(CDK) deploy '$(ENV)/*' --no-notices
+	$(CDK) deploy '$(ENV)/*' -c env=$(ENV) --no-notices
 
 diff: check-env setup
-	$(CDK) diff '$(ENV)/*' --no-notices
+	$(CDK) diff '$(ENV)/*' -c env=$(ENV) --no-notices
 
 destroy: check-env setup
-	$(CDK) destroy '$(ENV)/*' --no-notices
+	$(CDK) destroy '$(ENV)/*' -c env=$(ENV) --no-notices
 
 # Bucket names, upload URIs, the endpoint, the state machines, the dashboard and Studio of a deployed environment.
 outputs: check-env setup

@@ -9,7 +9,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from config import ENVIRONMENTS, EnvironmentConfig, load_environments
+from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environments
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
@@ -139,6 +139,19 @@ def new_app(*, outdir: str | None = None, context: dict | None = None) -> cdk.Ap
     cfn-lint checks on every template in `make test`; cdk-nag still runs on every synth.
     """
     return cdk.App(outdir=outdir, context={**_APP_CONTEXT, **(context or {})}, builtin_cloud_formation_validation=False)
+
+
+def selected_environments(requested: object) -> tuple[str, ...]:
+    """The environments a synth constructs: the one named by the `env` context value, or all of them.
+
+    A name that is no environment fails here, before anything is constructed: the CDK CLI would otherwise
+    select no stacks and report success having done nothing.
+    """
+    if requested is None:
+        return ENVIRONMENTS
+    if requested not in ENVIRONMENTS:
+        raise ConfigError(f"-c env={requested}: not an environment; the environments are: {', '.join(ENVIRONMENTS)}")
+    return (requested,)
 
 
 def add_environments(
