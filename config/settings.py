@@ -250,17 +250,31 @@ PipelineFolder = Annotated[str, AfterValidator(_pipeline_folder)]
 
 
 class MlflowTracking(_Strict):
-    """A SageMaker managed MLflow tracking server for this environment's training runs.
+    """SageMaker managed MLflow for this environment's training runs, besides SageMaker Experiments.
 
-    It bills per hour while it exists, so dev leaves it off; the runs are also tracked in SageMaker
-    Experiments either way.
+    mode serverless (the default): a serverless MLflow App, billed for what is logged and stored, nothing
+    while idle. mode tracking-server: a provisioned tracking server of `size`, billed per hour while it exists.
     """
 
-    enabled: bool = False
-    # SageMaker's tracking server sizes.
-    size: Literal["Small", "Medium", "Large"] = "Small"
+    enabled: bool = True
+    mode: Literal["serverless", "tracking-server"] = "serverless"
+    # The tracking server's size; a serverless MLflow App has none.
+    size: Literal["Small", "Medium", "Large"] | None = None
     # A weekly maintenance window, ddd:hh:mm in UTC.
     weekly_maintenance_window: Annotated[str, Field(pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):[0-5]\d$")] = "Sun:03:00"
+
+    @model_validator(mode="after")
+    def _size_is_a_tracking_servers(self) -> MlflowTracking:
+        if self.size is not None and self.mode != "tracking-server":
+            raise ValueError(
+                f"size is a tracking server's, and mode is '{self.mode}': a serverless MLflow App has no size. "
+                "Remove size, or set mode: tracking-server (billed per hour while it exists)"
+            )
+        return self
+
+    @property
+    def tracking_server_size(self) -> str:
+        return self.size or "Small"
 
 
 class ModelBuild(_Strict):

@@ -12,7 +12,7 @@ from constructs import Construct
 from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environments
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
-from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
+from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
 from stacks.storage import StorageStack
@@ -40,21 +40,6 @@ class EnvironmentStage(cdk.Stage):
             monitoring=monitoring_paths(config.prefix, config.deployment.monitoring) if config.deployment.monitoring.enabled else None,
             **protected,
         )
-        self.studio = StudioStack(
-            self,
-            "studio",
-            **protected,
-            prefix=config.prefix,
-            studio=config.studio,
-            vpc_only=self.network.vpc_only,
-            vpc=self.network.vpc,
-            subnet_ids=self.network.subnet_ids,
-            security_group=self.network.studio_security_group,
-            key=self.storage.key,
-            data_access_policy=self.storage.data_access_policy,
-            retain_domain=config.retain_data,
-            mlflow_tracking_server_name=mlflow_tracking_server_name(config.prefix) if config.model_build.mlflow.enabled else None,
-        )
         self.model_build = ModelBuildStack(
             self,
             "model-build",
@@ -71,6 +56,21 @@ class EnvironmentStage(cdk.Stage):
             retain_model_registry=config.retain_data,
             jobs_in_vpc=self.network.vpc_only,
             mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
+        )
+        self.studio = StudioStack(
+            self,
+            "studio",
+            **protected,
+            prefix=config.prefix,
+            studio=config.studio,
+            vpc_only=self.network.vpc_only,
+            vpc=self.network.vpc,
+            subnet_ids=self.network.subnet_ids,
+            security_group=self.network.studio_security_group,
+            key=self.storage.key,
+            data_access_policy=self.storage.data_access_policy,
+            retain_domain=config.retain_data,
+            mlflow=self.model_build.mlflow,
         )
         pipeline_names = [settings.pipeline_name for settings in self.model_build.pipeline_settings.values()]
         self.deployment = DeploymentStack(

@@ -412,3 +412,29 @@ def test_manual_approval_with_a_notification_target_is_accepted(tmp_path, target
         config["notifications"] = target
 
     assert load_environment(_write_variant(tmp_path, gate_with_target), "dev").deployment.manual_approval
+
+
+def test_mlflow_mode_outside_serverless_or_tracking_server_lists_both(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["model_build"].update(mlflow={"mode": "provisioned"}))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "model_build.mlflow.mode" in str(error.value)
+    assert "'serverless' or 'tracking-server'" in str(error.value)
+
+
+def test_mlflow_size_without_a_tracking_server_says_the_app_has_none(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["model_build"].update(mlflow={"mode": "serverless", "size": "Small"}))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "model_build.mlflow: " in str(error.value)
+    assert "a serverless MLflow App has no size. Remove size, or set mode: tracking-server" in str(error.value)
+
+
+def test_mlflow_tracking_server_is_small_unless_sized(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["model_build"].update(mlflow={"mode": "tracking-server"}))
+
+    assert load_environment(config_dir, "dev").model_build.mlflow.tracking_server_size == "Small"
