@@ -149,12 +149,37 @@ class Network(_Strict):
     studio_network_mode: Literal["PublicInternetOnly", "VpcOnly"]
     vpc: NewVpc | None = None
     existing_vpc: ExistingVpc | None = None
+    # VpcOnly: the zones whose private subnets hold the interface endpoints; every zone of the VPC if not set.
+    # Each endpoint bills per zone and hour; subnets in other zones reach the endpoints across zones, as
+    # privately, with less resilience to a zone's outage (for environments that can wait one out).
+    endpoint_availability_zones: Annotated[list[AvailabilityZone], Field(min_length=1)] | None = None
+    # VpcOnly: people open Studio itself from inside the VPC (over a VPN or Direct Connect, with DNS for the
+    # endpoint), which needs the Studio interface endpoint. A browser anywhere else needs none.
+    studio_access_from_vpc: bool = False
 
     @model_validator(mode="after")
     def _exactly_one_vpc(self) -> Network:
         if (self.vpc is None) == (self.existing_vpc is None):
             raise ValueError("set exactly one of 'vpc' (create one) or 'existing_vpc' (use one by ID)")
         return self
+
+    @model_validator(mode="after")
+    def _endpoint_zones_are_the_vpcs(self) -> Network:
+        if self.endpoint_availability_zones is None:
+            return self
+        if self.studio_network_mode != "VpcOnly":
+            raise ValueError("endpoint_availability_zones: only VpcOnly Studio has interface endpoints; remove the key")
+        zones = (self.vpc or self.existing_vpc).availability_zones
+        strangers = [zone for zone in self.endpoint_availability_zones if zone not in zones]
+        if strangers:
+            raise ValueError(f"endpoint_availability_zones: {', '.join(strangers)} not among the VPC's availability_zones ({', '.join(zones)})")
+        if len(set(self.endpoint_availability_zones)) != len(self.endpoint_availability_zones):
+            raise ValueError("endpoint_availability_zones: a zone is listed twice")
+        return self
+
+    @property
+    def endpoint_zones(self) -> list[str]:
+        return list(self.endpoint_availability_zones or (self.vpc or self.existing_vpc).availability_zones)
 
 
 class StudioUser(_Strict):
