@@ -15,7 +15,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # pytest worker compiles and rewrites the whole suite again on each run, and every synth compiles the app.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: setup synth test snapshot-update check-env deploy diff destroy outputs bench lint clean
+.PHONY: setup synth test snapshot-update check-env deploy diff destroy outputs bench costs lint clean
 
 # A changed requirement rebuilds the environment from scratch, so nothing a pin no longer names lingers.
 $(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
@@ -71,6 +71,11 @@ outputs: check-env setup
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# Each environment's monthly cost while nothing runs, from every environment's templates and costs/prices.yaml.
+costs: setup
+	$(CDK) synth '**' --quiet --no-notices
+	$(PY) scripts/costs.py cdk.out
 
 clean:
 	rm -rf cdk.out .pytest_cache .bench
