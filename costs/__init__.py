@@ -39,10 +39,16 @@ def _monthly(hourly: float) -> float:
 
 def _runs_per_month(schedule: str) -> int:
     """Runs a month of a monitoring schedule's cron(...) expression: hourly, daily or anything rarer."""
-    minute, hour, *_ = re.fullmatch(r"cron\((.*)\)", schedule).group(1).split()
+    _, hour, *_ = re.fullmatch(r"cron\((.*)\)", schedule).group(1).split()
     if hour in ("*", "0/1"):
         return 730
     return 30
+
+
+def _monitoring_instance_type(template: dict) -> str:
+    """The instance type the template's data-quality job definition runs its processing jobs on."""
+    (definition,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::DataQualityJobDefinition"]
+    return definition["Properties"]["JobResources"]["ClusterConfig"]["InstanceType"]
 
 
 def idle_lines(templates: dict[str, dict]) -> list[Line]:
@@ -65,8 +71,8 @@ def idle_lines(templates: dict[str, dict]) -> list[Line]:
                 lines.append(Line(f"{stack}: MLflow tracking server ({size})", "1 server", _monthly(price["price_by_size"][size])))
             elif kind == "AWS::SageMaker::MonitoringSchedule":
                 runs = _runs_per_month(properties["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"])
-                instance = min(price["price_per_instance_hour"].values())
-                monthly = runs * price["estimated_hours_per_run"] * instance
+                instance_hour = price["price_per_instance_hour"][_monitoring_instance_type(template)]
+                monthly = runs * price["estimated_hours_per_run"] * instance_hour
                 lines.append(Line(f"{stack}: monitoring schedule {logical_id} (estimate)", f"{runs} runs", monthly))
             elif price["per"].endswith("hour"):
                 lines.append(Line(f"{stack}: {kind.split('::')[-1]} {logical_id}", "1", _monthly(price["price"])))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config import ENVIRONMENTS
-from costs import idle_lines, listed_types, price_table, serverless_serving_monthly, instance_serving_monthly, unlisted_types
+from costs import idle_lines, instance_serving_monthly, listed_types, price_table, serverless_serving_monthly, unlisted_types
 from tests.synth import Synthesized
 
 # The budget: staging, VpcOnly with prod's isolation, at or under $100 a month with nothing running.
@@ -84,6 +84,12 @@ def test_dev_serving_a_handful_of_requests_serverless_costs_a_fraction_of_an_ins
 
 def test_every_serving_instance_type_in_config_is_priced(synthesized: Synthesized, environment):
     assert synthesized.config(environment).deployment.instance_type in price_table()["serving"]["instance_hour"]
+
+
+def test_a_monitoring_schedule_is_priced_per_run_on_its_job_definitions_instance(optional_pieces_on: Synthesized):
+    (line,) = [line for line in idle_lines(_templates(optional_pieces_on, "dev")) if "monitoring schedule" in line.item]
+
+    assert line.monthly > 0
 
 
 def test_the_table_lists_the_types_a_nat_gateway_brings():

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from aws_cdk import aws_ec2 as ec2
 
-from config import EnvironmentConfig
+from config import ENVIRONMENTS, EnvironmentConfig
 from stacks.network import INTERFACE_ENDPOINTS, MLFLOW_ENDPOINT, STUDIO_ENDPOINT, InterfaceEndpoint
 from tests.permissions import EnvironmentPolicies
 from tests.synth import Synthesized
@@ -25,7 +25,7 @@ NEEDED_WITHOUT_A_PERMISSION: dict[str, Callable[[EnvironmentConfig, set[str]], b
 
 
 def _vpc_only(synthesized: Synthesized) -> list[str]:
-    return [e for e in ("dev", "staging", "prod") if synthesized.config(e).network.studio_network_mode == "VpcOnly"]
+    return [e for e in ENVIRONMENTS if synthesized.config(e).network.studio_network_mode == "VpcOnly"]
 
 
 def _interface_endpoints(synthesized: Synthesized, environment: str) -> list[dict]:
