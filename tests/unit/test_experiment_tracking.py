@@ -130,3 +130,18 @@ def test_studio_users_may_open_a_tracking_server_they_are_given(optional_pieces_
 
     assert "sagemaker:CreatePresignedMlflowTrackingServerUrl" in statement["Action"]
     assert resource == {"Fn::GetAtt": [server_id, "TrackingServerArn"]}
+
+
+def test_with_mlflow_off_runs_are_tracked_in_experiments_only(tmp_path):
+    from config import load_environment
+    from tests.synth import CONFIG_DIR, model_build_stack
+
+    dev = load_environment(CONFIG_DIR, "dev").model_build
+    off = dev.model_copy(update={"mlflow": dev.mlflow.model_copy(update={"enabled": False})})
+    app, stack = model_build_stack(tmp_path, off)
+    template = app.synth().get_stack_by_name("model-build").template
+    definition = stack.pipeline_definitions["training"]
+
+    assert not resources(template, "AWS::SageMaker::MlflowApp") and not resources(template, "AWS::SageMaker::MlflowTrackingServer")
+    assert definition["MlflowConfig"] is None
+    assert "MLFLOW_TRACKING_URI" not in (_train_step(definition).get("Environment") or {})
