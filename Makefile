@@ -18,13 +18,14 @@ export PYTHONDONTWRITEBYTECODE :=
 # Material for MkDocs prints a notice about its successor on every build.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup synth test snapshot-update check-env deploy diff destroy outputs bench lint docs clean
+.PHONY: help setup synth test snapshot-update check-env deploy diff destroy outputs bench costs lint docs clean
 
-# A changed requirement rebuilds the environment from scratch, so nothing a pin no longer names lingers.
+# A target defined in both branches of a conditional (synth) is listed once.
 help: ## List the targets with what each does
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)$$/\1\t\2/' | \
-	  awk -F '\t' '{ printf "  make %-16s %s\n", $$1, $$2 }'
+	  awk -F '\t' '!listed[$$1]++ { printf "  make %-16s %s\n", $$1, $$2 }'
 
+# A changed requirement rebuilds the environment from scratch, so nothing a pin no longer names lingers.
 $(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
 	@echo "Setting up the Python environment in $(VENV) (first run: a few minutes and about 1.4 GB; see docs/getting-started.md)"
 	rm -rf $(VENV)
@@ -39,10 +40,16 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pins (synth and test do it on first use)
 
+# `make synth` constructs every environment; `make synth ENV=<name>` only that one, as deploy, diff and destroy do.
 # The CLI ends a synth of several stacks with "Supply a stack id (...) to display its template", which reads like
 # an error; it is dropped, everything else (errors included) is shown, and the CLI's exit status is kept.
-synth: setup ## Synthesize every environment into cdk.out/ (no AWS calls, cdk-nag included)
+ifeq ($(origin ENV),command line)
+synth: check-env setup ## Synthesize every environment into cdk.out/ (ENV=<name>: that one alone; no AWS calls, cdk-nag included)
+	@set -o pipefail; $(CDK) synth '$(ENV)/*' -c env=$(ENV) --quiet --no-notices 2>&1 | { grep -v '^Supply a stack id (' || true; }
+else
+synth: setup ## Synthesize every environment into cdk.out/ (ENV=<name>: that one alone; no AWS calls, cdk-nag included)
 	@set -o pipefail; $(CDK) synth '**' --quiet --no-notices 2>&1 | { grep -v '^Supply a stack id (' || true; }
+endif
 
 # One worker per core (work stealing evens out the long deployer scenarios). What the session synthesizes
 # is synthesized once, by whichever worker needs it first, and read by the other; each worker works in its
@@ -53,19 +60,20 @@ test: setup ## Run the whole suite (unit, snapshots, behaviour against moto, lin
 snapshot-update: setup ## Rewrite the template snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/snapshot --snapshot-update
 
-# The CDK CLI selects no stacks for an unknown environment and exits 0 having done nothing.
+# The CDK CLI selects no stacks for an unknown environment and exits 0 having done nothing. The app itself,
+# given -c env=<name>, constructs that environment alone (and refuses an unknown name too).
 check-env: ## Fail unless ENV is one of the environments
 	@for environment in $(ENVIRONMENTS); do [ "$$environment" = "$(ENV)" ] && exit 0; done; \
 	  echo "ENV=$(ENV) is not an environment; the environments are: $(ENVIRONMENTS)" >&2; exit 1
 
 deploy: check-env setup ## Deploy every stack of ENV (default dev) with that account's credentials
-	$(CDK) deploy '$(ENV)/*' --no-notices
+	$(CDK) deploy '$(ENV)/*' -c env=$(ENV) --no-notices
 
 diff: check-env setup ## Show what a deploy of ENV would change
-	$(CDK) diff '$(ENV)/*' --no-notices
+	$(CDK) diff '$(ENV)/*' -c env=$(ENV) --no-notices
 
 destroy: check-env setup ## Delete every stack of ENV (prod keeps its data: see docs/guides/platform-engineer.md)
-	$(CDK) destroy '$(ENV)/*' --no-notices
+	$(CDK) destroy '$(ENV)/*' -c env=$(ENV) --no-notices
 
 # Reads CloudFormation with your credentials, after checking they belong to the environment's account.
 outputs: check-env setup ## Print the outputs of ENV's deployed stacks (bucket names, upload URI, endpoint, state machines, dashboard, Studio)
@@ -73,6 +81,10 @@ outputs: check-env setup ## Print the outputs of ENV's deployed stacks (bucket n
 
 bench: setup ## Measure synth, the tests and the deployer against their budgets
 	$(PY) scripts/bench.py
+
+# Each environment's monthly cost while nothing runs, from every environment's templates and costs/prices.yaml.
+costs: synth ## Print each environment's idle monthly cost, priced from the synthesized templates
+	$(PY) scripts/costs.py cdk.out
 
 lint: $(VENV)/.installed ## Check the Python code with ruff (rules in pyproject.toml)
 	$(VENV)/bin/ruff check .

@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""The CDK app: one Stage per environment, each configured by config/<env>.yaml."""
+"""The CDK app: one Stage per environment, each configured by config/<env>.yaml.
+
+`-c env=<name>` (as `make deploy|diff|destroy ENV=<name>` pass it) constructs that environment alone;
+without it, every environment is constructed.
+"""
 
 import gc
 import sys
 from pathlib import Path
 
 from config import ConfigError
-from stacks.environment import add_environments, new_app, write_pipeline_definitions
+from stacks.environment import add_environments, new_app, selected_environments, write_pipeline_definitions
 from stacks.model_build import PipelineFolderError
 
 app = new_app()
 ROOT = Path(__file__).resolve().parent
 try:
+    names = selected_environments(app.node.try_get_context("env"))
     # Rendered pipeline definitions are cached next to the sources, outside cdk.out (which synth rewrites).
-    stages = add_environments(app, ROOT / "config", ROOT / ".cache" / "pipelines")
+    stages = add_environments(app, ROOT / "config", ROOT / ".cache" / "pipelines", names)
 except ConfigError as error:
     # The message names the file, the key and what is accepted; a traceback would only bury it.
     sys.exit(f"Invalid configuration: {error}")

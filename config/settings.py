@@ -149,12 +149,37 @@ class Network(_Strict):
     studio_network_mode: Literal["PublicInternetOnly", "VpcOnly"]
     vpc: NewVpc | None = None
     existing_vpc: ExistingVpc | None = None
+    # VpcOnly: the zones whose private subnets hold the interface endpoints; every zone of the VPC if not set.
+    # Each endpoint bills per zone and hour; subnets in other zones reach the endpoints across zones, as
+    # privately, with less resilience to a zone's outage (for environments that can wait one out).
+    endpoint_availability_zones: Annotated[list[AvailabilityZone], Field(min_length=1)] | None = None
+    # VpcOnly: people open Studio itself from inside the VPC (over a VPN or Direct Connect, with DNS for the
+    # endpoint), which needs the Studio interface endpoint. A browser anywhere else needs none.
+    studio_access_from_vpc: bool = False
 
     @model_validator(mode="after")
     def _exactly_one_vpc(self) -> Network:
         if (self.vpc is None) == (self.existing_vpc is None):
             raise ValueError("set exactly one of 'vpc' (create one) or 'existing_vpc' (use one by ID)")
         return self
+
+    @model_validator(mode="after")
+    def _endpoint_zones_are_the_vpcs(self) -> Network:
+        if self.endpoint_availability_zones is None:
+            return self
+        if self.studio_network_mode != "VpcOnly":
+            raise ValueError("endpoint_availability_zones: only VpcOnly Studio has interface endpoints; remove the key")
+        zones = (self.vpc or self.existing_vpc).availability_zones
+        strangers = [zone for zone in self.endpoint_availability_zones if zone not in zones]
+        if strangers:
+            raise ValueError(f"endpoint_availability_zones: {', '.join(strangers)} not among the VPC's availability_zones ({', '.join(zones)})")
+        if len(set(self.endpoint_availability_zones)) != len(self.endpoint_availability_zones):
+            raise ValueError("endpoint_availability_zones: a zone is listed twice")
+        return self
+
+    @property
+    def endpoint_zones(self) -> list[str]:
+        return list(self.endpoint_availability_zones or (self.vpc or self.existing_vpc).availability_zones)
 
 
 class StudioUser(_Strict):
@@ -250,17 +275,31 @@ PipelineFolder = Annotated[str, AfterValidator(_pipeline_folder)]
 
 
 class MlflowTracking(_Strict):
-    """A SageMaker managed MLflow tracking server for this environment's training runs.
+    """SageMaker managed MLflow for this environment's training runs, besides SageMaker Experiments.
 
-    It bills per hour while it exists, so dev leaves it off; the runs are also tracked in SageMaker
-    Experiments either way.
+    mode serverless (the default): a serverless MLflow App, billed for what is logged and stored, nothing
+    while idle. mode tracking-server: a provisioned tracking server of `size`, billed per hour while it exists.
     """
 
-    enabled: bool = False
-    # SageMaker's tracking server sizes.
-    size: Literal["Small", "Medium", "Large"] = "Small"
+    enabled: bool = True
+    mode: Literal["serverless", "tracking-server"] = "serverless"
+    # The tracking server's size; a serverless MLflow App has none.
+    size: Literal["Small", "Medium", "Large"] | None = None
     # A weekly maintenance window, ddd:hh:mm in UTC.
     weekly_maintenance_window: Annotated[str, Field(pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):[0-5]\d$")] = "Sun:03:00"
+
+    @model_validator(mode="after")
+    def _size_is_a_tracking_servers(self) -> MlflowTracking:
+        if self.size is not None and self.mode != "tracking-server":
+            raise ValueError(
+                f"size is a tracking server's, and mode is '{self.mode}': a serverless MLflow App has no size. "
+                "Remove size, or set mode: tracking-server (billed per hour while it exists)"
+            )
+        return self
+
+    @property
+    def tracking_server_size(self) -> str:
+        return self.size or "Small"
 
 
 class ModelBuild(_Strict):

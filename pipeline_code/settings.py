@@ -11,7 +11,7 @@ from pathlib import Path
 
 # Where in the artifacts bucket every pipeline keeps its step outputs and models: ``<prefix><pipeline name>/``.
 ARTIFACTS_PREFIX = "pipelines/"
-# Where the environment's MLflow tracking server, if it has one, keeps run artifacts in the artifacts bucket.
+# Where the environment's MLflow (serverless app or tracking server), if it has one, keeps run artifacts in the artifacts bucket.
 MLFLOW_ARTIFACTS_PREFIX = "mlflow/"
 # Where batch inference runs write their results in the artifacts bucket (every output_uri lies under it), and
 # their intermediate files: the only places the batch jobs may write.
@@ -75,9 +75,9 @@ class PipelineSettings:
     # VpcOnly environments: every job runs in these subnets with these security groups (empty: no VPC).
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    # The environment's SageMaker managed MLflow tracking server, if it has one: the pipeline and its training
-    # step log to it. Empty: runs are tracked in SageMaker Experiments only.
-    mlflow_tracking_server_arn: str = ""
+    # The environment's SageMaker managed MLflow (a serverless MLflow App's or a tracking server's ARN), if it
+    # has one: the pipeline and its training step log to it. Empty: runs are tracked in SageMaker Experiments only.
+    mlflow_arn: str = ""
 
 
 def placeholder(name: str) -> str:

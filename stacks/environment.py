@@ -9,10 +9,10 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from config import ENVIRONMENTS, EnvironmentConfig, load_environments
+from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environments
 from stacks.batch_inference import BatchInferenceStack, batch_workflow_name
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
-from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
+from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
 from stacks.storage import StorageStack
@@ -40,21 +40,6 @@ class EnvironmentStage(cdk.Stage):
             monitoring=monitoring_paths(config.prefix, config.deployment.monitoring) if config.deployment.monitoring.enabled else None,
             **protected,
         )
-        self.studio = StudioStack(
-            self,
-            "studio",
-            **protected,
-            prefix=config.prefix,
-            studio=config.studio,
-            vpc_only=self.network.vpc_only,
-            vpc=self.network.vpc,
-            subnet_ids=self.network.subnet_ids,
-            security_group=self.network.studio_security_group,
-            key=self.storage.key,
-            data_access_policy=self.storage.data_access_policy,
-            retain_domain=config.retain_data,
-            mlflow_tracking_server_name=mlflow_tracking_server_name(config.prefix) if config.model_build.mlflow.enabled else None,
-        )
         self.model_build = ModelBuildStack(
             self,
             "model-build",
@@ -71,6 +56,21 @@ class EnvironmentStage(cdk.Stage):
             retain_model_registry=config.retain_data,
             jobs_in_vpc=self.network.vpc_only,
             mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
+        )
+        self.studio = StudioStack(
+            self,
+            "studio",
+            **protected,
+            prefix=config.prefix,
+            studio=config.studio,
+            vpc_only=self.network.vpc_only,
+            vpc=self.network.vpc,
+            subnet_ids=self.network.subnet_ids,
+            security_group=self.network.studio_security_group,
+            key=self.storage.key,
+            data_access_policy=self.storage.data_access_policy,
+            retain_domain=config.retain_data,
+            mlflow=self.model_build.mlflow,
         )
         pipeline_names = [settings.pipeline_name for settings in self.model_build.pipeline_settings.values()]
         self.deployment = DeploymentStack(
@@ -142,6 +142,19 @@ def new_app(*, outdir: str | None = None, context: dict | None = None) -> cdk.Ap
     cfn-lint checks on every template in `make test`; cdk-nag still runs on every synth.
     """
     return cdk.App(outdir=outdir, context={**_APP_CONTEXT, **(context or {})}, builtin_cloud_formation_validation=False)
+
+
+def selected_environments(requested: object) -> tuple[str, ...]:
+    """The environments a synth constructs: the one named by the `env` context value, or all of them.
+
+    A name that is no environment fails here, before anything is constructed: the CDK CLI would otherwise
+    select no stacks and report success having done nothing.
+    """
+    if requested is None:
+        return ENVIRONMENTS
+    if requested not in ENVIRONMENTS:
+        raise ConfigError(f"-c env={requested}: not an environment; the environments are: {', '.join(ENVIRONMENTS)}")
+    return (requested,)
 
 
 def add_environments(

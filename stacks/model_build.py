@@ -17,7 +17,7 @@ from constructs import Construct
 
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.mlflow_tracking_server import MlflowTrackingServer
+from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
 from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
@@ -34,7 +34,8 @@ PIPELINE_NAME_MAX_LENGTH = 256
 EXPERIMENT_NAME_MAX_LENGTH = 120
 
 
-def mlflow_tracking_server_name(prefix: str) -> str:
+def mlflow_name(prefix: str) -> str:
+    """The environment's MLflow App or tracking server."""
     return f"{prefix}-mlflow"
 
 
@@ -120,23 +121,21 @@ class ModelBuildStack(cdk.Stack):
             "PipelineRoleName": self.pipeline_role.role_name,
         }
         tracking = {}
-        self.tracking_server: MlflowTrackingServer | None = None
-        if model_build.mlflow.enabled:
+        self.mlflow: MlflowApp | MlflowTrackingServer | None = None
+        mlflow = model_build.mlflow
+        if mlflow.enabled:
             if mlflow_artifact_access is None:
-                raise ValueError("model_build.mlflow.enabled needs the storage stack's policy for the tracking server's artifacts")
-            self.tracking_server = MlflowTrackingServer(
-                self,
-                "Mlflow",
-                name=mlflow_tracking_server_name(prefix),
-                bucket=artifacts_bucket,
-                artifact_prefix=MLFLOW_ARTIFACTS_PREFIX,
-                artifact_access=mlflow_artifact_access,
-                size=model_build.mlflow.size,
-                weekly_maintenance_window=model_build.mlflow.weekly_maintenance_window,
-            )
-            self.tracking_server.log_runs(self.pipeline_role)
-            substitutions["MlflowTrackingServerArn"] = self.tracking_server.arn
-            tracking = {"mlflow_tracking_server_arn": placeholder("MlflowTrackingServerArn")}
+                raise ValueError("model_build.mlflow.enabled needs the storage stack's policy for MLflow's artifacts")
+            where = {"name": mlflow_name(prefix), "bucket": artifacts_bucket, "artifact_prefix": MLFLOW_ARTIFACTS_PREFIX, "artifact_access": mlflow_artifact_access}
+            if mlflow.mode == "tracking-server":
+                self.mlflow = MlflowTrackingServer(
+                    self, "Mlflow", **where, size=mlflow.tracking_server_size, weekly_maintenance_window=mlflow.weekly_maintenance_window
+                )
+            else:
+                self.mlflow = MlflowApp(self, "Mlflow", **where, weekly_maintenance_window=mlflow.weekly_maintenance_window)
+            self.mlflow.log_runs(self.pipeline_role)
+            substitutions["MlflowArn"] = self.mlflow.arn
+            tracking = {"mlflow_arn": placeholder("MlflowArn")}
         job_network = {}
         if jobs_in_vpc:
             subnets = {f"JobSubnet{i}": subnet_id for i, subnet_id in enumerate(subnet_ids)}

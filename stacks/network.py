@@ -3,6 +3,8 @@ VpcOnly Studio, the VPC endpoints it and its jobs need."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -10,32 +12,57 @@ from constructs import Construct
 
 from config.settings import Network, NewVpc
 
-# What VpcOnly Studio and the SageMaker jobs it starts call, and why. With no NAT gateway these are the
-# only way out of the private subnets, so each one is here because something fails without it.
-_INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
+@dataclass(frozen=True)
+class InterfaceEndpoint:
+    """An interface endpoint and what in the environment calls it: IAM actions (an action, or a service prefix
+    ending in ':') that a role working in the private subnets holds and that reach AWS through it, or, where
+    the caller needs no permission of its own, `needed_by` says who needs it."""
+
+    service: ec2.InterfaceVpcEndpointAwsService
+    # The end of its service name, e.g. "sagemaker.api" in com.amazonaws.<region>.sagemaker.api.
+    service_suffix: str
+    called_with: tuple[str, ...] = ()
+    needed_by: str = ""
+
+
+# What VpcOnly Studio and the SageMaker jobs it starts call, and why. With no NAT gateway these are the only
+# way out of the private subnets; each one is here because something in the environment calls it (a unit
+# test checks each against the synthesized roles), and bills per zone and hour.
+INTERFACE_ENDPOINTS: dict[str, InterfaceEndpoint] = {
     # Studio and SDK calls: jobs, pipelines, the model registry.
-    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
-    # Invoking endpoints from notebooks.
-    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
-    # The Studio UI's own API in VpcOnly mode.
-    "SageMakerStudio": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO,
-    # The SDK resolves the execution role's identity and account.
-    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
-    # Jobs and Studio apps ship their logs.
-    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-    # Jobs publish metrics; alarms read them.
-    "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
-    # Pulling processing and inference images: authentication and manifests...
-    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "SageMakerApi": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API, "sagemaker.api", ("sagemaker:",)),
+    # Invoking endpoints from notebooks; SageMaker documents VpcOnly Studio as unable to run without it.
+    "SageMakerRuntime": InterfaceEndpoint(
+        ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME, "sagemaker.runtime", ("sagemaker:InvokeEndpoint",), needed_by="VpcOnly Studio"
+    ),
+    # The SDK resolves the role's identity and account (sts:GetCallerIdentity needs no permission).
+    "Sts": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.STS, "sts", needed_by="every SDK client in the private subnets"),
+    # Jobs, served models and Studio apps ship their logs.
+    "Logs": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS, "logs", ("logs:PutLogEvents",)),
+    # Jobs, served models and Studio apps publish metrics.
+    "Monitoring": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING, "monitoring", ("cloudwatch:PutMetricData",)),
+    # Pulling and pushing images (Studio's builds, batch and serving containers): authentication and manifests...
+    "EcrApi": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.ECR, "ecr.api", ("ecr:GetAuthorizationToken",)),
     # ...and their layers.
-    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "EcrDocker": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER, "ecr.dkr", ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")),
 }
+# SageMaker managed MLflow's API (<region>.experiments.sagemaker.aws), where the training job logs its run and
+# Studio users record theirs: with MLflow on.
+MLFLOW_ENDPOINT = InterfaceEndpoint(
+    ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS, "experiments", ("sagemaker:CallMlflowAppApi", "sagemaker-mlflow:")
+)
+# Studio's own web address, for people who open Studio from inside the VPC: with network.studio_access_from_vpc.
+STUDIO_ENDPOINT = InterfaceEndpoint(
+    ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO, "studio", needed_by="people opening Studio from inside the VPC"
+)
 
 
 class NetworkStack(cdk.Stack):
     """VPC, subnets and security groups for one environment; no lookups, so synth stays offline."""
 
     def __init__(self, scope: Construct, construct_id: str, *, network: Network, mlflow: bool = False, **kwargs) -> None:
+        self._endpoint_zones = network.endpoint_zones
+        self._studio_access_from_vpc = network.studio_access_from_vpc
         self._zones = list((network.vpc or network.existing_vpc).availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         self.vpc_only = network.studio_network_mode == "VpcOnly"
@@ -121,30 +148,39 @@ class NetworkStack(cdk.Stack):
         endpoint_security_group.add_ingress_rule(
             self.studio_security_group, ec2.Port.tcp(443), "HTTPS from Studio apps and SageMaker jobs"
         )
-        subnets = ec2.SubnetSelection(subnets=self._private_subnets().subnets)
-        # The MLflow tracking server's API (<region>.experiments.sagemaker.aws), where the training job logs
-        # its run and Studio users record theirs; an hourly cost, so only with a tracking server.
-        mlflow_endpoint = {"SageMakerMlflow": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS} if mlflow else {}
-        for endpoint_id, service in {**_INTERFACE_ENDPOINTS, **mlflow_endpoint}.items():
-            endpoint = self.vpc.add_interface_endpoint(
+        private = self._private_subnets().subnets
+        subnets = ec2.SubnetSelection(subnets=private)
+        endpoint_subnets = ec2.SubnetSelection(subnets=[subnet for subnet in private if subnet.availability_zone in self._endpoint_zones])
+        endpoints = {
+            **INTERFACE_ENDPOINTS,
+            **({"SageMakerMlflow": MLFLOW_ENDPOINT} if mlflow else {}),
+            **({"SageMakerStudio": STUDIO_ENDPOINT} if self._studio_access_from_vpc else {}),
+        }
+        for endpoint_id, endpoint in endpoints.items():
+            interface = self.vpc.add_interface_endpoint(
                 endpoint_id,
-                service=service,
-                subnets=subnets,
+                service=endpoint.service,
+                subnets=endpoint_subnets,
                 security_groups=[endpoint_security_group],
                 open=False,
                 private_dns_enabled=True,
             )
             if endpoint_id == "SageMakerMlflow":
-                # Only this account's principals, and only this account's tracking servers.
-                endpoint.add_to_policy(
-                    iam.PolicyStatement(
-                        sid="ThisAccountsTrackingServers",
-                        principals=[iam.AnyPrincipal()],
-                        actions=["sagemaker-mlflow:*"],
-                        resources=[self.format_arn(service="sagemaker", resource="mlflow-tracking-server", resource_name="*")],
-                        conditions={"StringEquals": {"aws:PrincipalAccount": self.account}},
+                # Only this account's principals, and only this account's MLflow: tracking servers authorize
+                # each MLflow call as a sagemaker-mlflow action, serverless apps as CallMlflowAppApi.
+                for sid, action, resource in (
+                    ("ThisAccountsTrackingServers", "sagemaker-mlflow:*", "mlflow-tracking-server"),
+                    ("ThisAccountsMlflowApps", "sagemaker:CallMlflowAppApi", "mlflow-app"),
+                ):
+                    interface.add_to_policy(
+                        iam.PolicyStatement(
+                            sid=sid,
+                            principals=[iam.AnyPrincipal()],
+                            actions=[action],
+                            resources=[self.format_arn(service="sagemaker", resource=resource, resource_name="*")],
+                            conditions={"StringEquals": {"aws:PrincipalAccount": self.account}},
+                        )
                     )
-                )
         # S3 through a gateway endpoint: free, and the only way to reach training data without a NAT.
         if s3_gateway:
             s3 = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets])

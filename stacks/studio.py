@@ -11,7 +11,7 @@ from constructs import Construct
 
 from config.settings import Studio
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
-from mlops_constructs.mlflow_tracking_server import let_people_use
+from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from mlops_constructs.studio_domain_cleanup import StudioDomainCleanup
 
@@ -33,18 +33,16 @@ class StudioStack(cdk.Stack):
         key: kms.IKey,
         data_access_policy: iam.IManagedPolicy,
         retain_domain: bool,
-        mlflow_tracking_server_name: str | None = None,
+        mlflow: MlflowApp | MlflowTrackingServer | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.prefix = prefix
         self.execution_role = self._execution_role(data_access_policy, subnet_ids, security_group)
-        if mlflow_tracking_server_name:
-            # By name, not by the model-build stack's attribute: that stack deploys after this one.
-            let_people_use(
-                self.execution_role,
-                self.format_arn(service="sagemaker", resource="mlflow-tracking-server", resource_name=mlflow_tracking_server_name),
-            )
+        if mlflow is not None:
+            # Its ARN comes from the model-build stack (a serverless app's holds an ID SageMaker generates), so
+            # this stack deploys after that one.
+            mlflow.let_people_use(self.execution_role)
 
         space_storage = sagemaker.CfnDomain.DefaultSpaceStorageSettingsProperty(
             default_ebs_storage_settings=sagemaker.CfnDomain.DefaultEbsStorageSettingsProperty(

@@ -1,5 +1,6 @@
 """dev with every optional piece switched on at once: e-mail and Slack notifications with the daily digest,
-data-quality monitoring, and the batch-inference schedule and image build.
+data-quality monitoring, the batch-inference schedule and image build, and a provisioned MLflow tracking server
+instead of the serverless MLflow App.
 
 Each piece changes only its own stack, so one synth serves the tests of all of them (a synth of dev with
 cdk-nag costs about a second of the suite's time); the tests of a piece read its values from here.
@@ -14,8 +15,9 @@ MONITORING = {"enabled": True, "frequency": "hourly", "baseline_prefix": "baseli
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-4a1b-8c2d-3e4f5a6b7c8d"
 BATCH_SCHEDULE = {"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/batch-inference/output/nightly/"}
 IMAGE_BUILD = {"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"}
+MLFLOW_TRACKING_SERVER = {"mode": "tracking-server", "size": "Medium", "weekly_maintenance_window": "Sat:02:00"}
 # The stacks the pieces change; the others are the same as dev's own.
-CHANGED_STACKS = ("operations", "deployment", "batch-inference")
+CHANGED_STACKS = ("operations", "deployment", "batch-inference", "model-build", "studio")
 
 
 def switch_on(dev: dict) -> None:
@@ -23,3 +25,4 @@ def switch_on(dev: dict) -> None:
     dev["notifications"] = {"emails": EMAILS, "slack": SLACK, "daily_digest": DIGEST}
     dev["deployment"].update(monitoring=MONITORING)
     dev.setdefault("batch_inference", {}).update(schedule=BATCH_SCHEDULE, image_build=IMAGE_BUILD)
+    dev["model_build"]["mlflow"] = MLFLOW_TRACKING_SERVER

@@ -339,6 +339,10 @@ class EnvironmentPolicies:
             elif kind == "AWS::SageMaker::MlflowTrackingServer":
                 arn = f"arn:aws:sagemaker:{region}:{account}:mlflow-tracking-server/{properties['TrackingServerName']}"
                 values = {"Ref": properties["TrackingServerName"], "TrackingServerArn": arn}
+            elif kind == "AWS::SageMaker::MlflowApp":
+                # SageMaker generates the app's ID; the name is not part of its ARN.
+                arn = f"arn:aws:sagemaker:{region}:{account}:mlflow-app/app-{logical_id.lower()}"
+                values = {"Ref": arn, "Arn": arn}
             elif kind == "AWS::Scheduler::ScheduleGroup":
                 name = named("Name")
                 values = {"Ref": name, "Arn": f"arn:aws:scheduler:{region}:{account}:schedule-group/{name}"}

@@ -135,12 +135,13 @@ def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tu
     config = environment_config("dev")
     app = new_app(outdir=str(outdir), context=cdk_json_context())
     env = cdk.Environment(account=config.account, region=config.region)
-    storage = StorageStack(app, "storage", prefix=config.prefix, storage=config.storage, env=env)
+    model_build = model_build or config.model_build
+    storage = StorageStack(app, "storage", prefix=config.prefix, storage=config.storage, mlflow=model_build.mlflow.enabled, env=env)
     stack = ModelBuildStack(
         app,
         "model-build",
         prefix=config.prefix,
-        model_build=model_build or config.model_build,
+        model_build=model_build,
         data_bucket=storage.data_bucket,
         artifacts_bucket=storage.artifacts_bucket,
         key=storage.key,
@@ -150,6 +151,7 @@ def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tu
         render_cache=RENDER_CACHE,
         retain_model_registry=False,
         jobs_in_vpc=False,
+        mlflow_artifact_access=storage.mlflow_artifact_access_policy,
         env=env,
     )
     return app, stack

@@ -1,8 +1,8 @@
 """The training pipeline: preprocess -> train -> evaluate -> register if AUC clears the bar, else fail.
 
 Every execution is a run of the experiment named after the pipeline (``<project>-<env>-training``), so
-each environment's runs, their parameters and their metrics are found in one place; with a tracking
-server in settings, the pipeline and its training step log to MLflow as well.
+each environment's runs, their parameters and their metrics are found in one place; with an MLflow
+App or tracking server in settings, the pipeline and its training step log to MLflow as well.
 
 Written with the SageMaker Python SDK v3. Given a session whose default bucket is set and step scripts as
 S3 URIs (``pipeline_code.render`` passes both), ``build_pipeline`` makes no AWS call.
@@ -112,10 +112,10 @@ def build_pipeline(settings: PipelineSettings, session):
             **{argument: hyperparameters[name].to_string() for name, (argument, _) in HYPERPARAMETERS.items()},
         },
         sagemaker_session=session,
-        # MLflow's own variables: train.py logs its parameters and validation metrics to this server.
+        # MLflow's own variables: train.py logs its parameters and validation metrics there.
         environment=(
-            {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_server_arn, "MLFLOW_EXPERIMENT_NAME": settings.pipeline_name}
-            if settings.mlflow_tracking_server_arn
+            {"MLFLOW_TRACKING_URI": settings.mlflow_arn, "MLFLOW_EXPERIMENT_NAME": settings.pipeline_name}
+            if settings.mlflow_arn
             else {}
         ),
         base_job_name="train",
@@ -197,8 +197,8 @@ def build_pipeline(settings: PipelineSettings, session):
         # every region, since the SDK's default applies only where it believes Experiments is available.
         pipeline_experiment_config=PipelineExperimentConfig(ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID),
         mlflow_config=(
-            MlflowConfig(mlflow_resource_arn=settings.mlflow_tracking_server_arn, mlflow_experiment_name=settings.pipeline_name)
-            if settings.mlflow_tracking_server_arn
+            MlflowConfig(mlflow_resource_arn=settings.mlflow_arn, mlflow_experiment_name=settings.pipeline_name)
+            if settings.mlflow_arn
             else None
         ),
         steps=[preprocess, train, evaluate, check],

@@ -3,7 +3,8 @@
 Runs as the entry point of the SageMaker scikit-learn training container (script mode): the channels and
 the model directory come from SM_* environment variables, with arguments to override them locally.
 ``model_fn`` lets the same container serve the model. With MLflow's ``MLFLOW_TRACKING_URI`` set (the
-pipeline sets it to the ARN of the environment's SageMaker managed tracking server, if it has one), the
+pipeline sets it to the ARN of the environment's SageMaker managed MLflow, a serverless MLflow App or a
+tracking server, if it has one), the
 hyperparameters and the validation AUC are logged there too, through MLflow's REST API: the scikit-learn
 image has neither ``mlflow`` nor ``sagemaker-mlflow``, and a job in a private subnet cannot install them, but
 it has botocore to sign the requests. Training never fails for want of tracking.
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def log_to_mlflow(params: dict, metrics: dict, started_ms: int) -> bool:
-    """Log a run to the tracking server in ``MLFLOW_TRACKING_URI``, if there is one; True if logged.
+    """Log a run to the MLflow App or tracking server in ``MLFLOW_TRACKING_URI``, if there is one; True if logged.
 
     The run is named after the training job and goes into ``MLFLOW_EXPERIMENT_NAME``, created if new.
     """
@@ -113,7 +114,7 @@ def log_to_mlflow(params: dict, metrics: dict, started_ms: int) -> bool:
         tracking_server.call("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": int(time.time() * 1000)})
     # Whatever went wrong (network, permissions, the server), the model is still good and must be saved.
     except Exception as error:
-        print(f"the run is not logged to MLflow tracking server {tracking_server_arn}: {error}", file=sys.stderr)
+        print(f"the run is not logged to MLflow {tracking_server_arn}: {error}", file=sys.stderr)
         return False
     return True
 
@@ -127,10 +128,11 @@ class MlflowError(Exception):
 
 
 class MlflowRestClient:
-    """MLflow's REST API 2.0 on a SageMaker managed tracking server, called as the sagemaker-mlflow plugin calls it.
+    """MLflow's REST API 2.0 on SageMaker managed MLflow, called as the sagemaker-mlflow plugin calls it.
 
     The plugin sends every request to the region's MLflow endpoint (or to ``SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT``)
-    with the server's ARN in a routing header, signed with SigV4 for the service ``sagemaker-mlflow``.
+    with the ARN in a routing header, signed with SigV4 for the service ``sagemaker-mlflow``, whether the ARN
+    is a serverless MLflow App's or a tracking server's.
     """
 
     def __init__(self, arn: str) -> None:
@@ -138,7 +140,7 @@ class MlflowRestClient:
         import botocore.session
         from botocore.auth import SigV4Auth
 
-        # arn:<partition>:sagemaker:<region>:<account>:mlflow-tracking-server/<name>
+        # arn:<partition>:sagemaker:<region>:<account>:mlflow-app/<id> or ...:mlflow-tracking-server/<name>
         region = arn.split(":")[3]
         credentials = botocore.session.get_session().get_credentials()
         if credentials is None:

@@ -1,4 +1,5 @@
-"""A SageMaker managed MLflow tracking server on localhost, as far as the training step uses one.
+"""SageMaker managed MLflow on localhost (a tracking server or a serverless MLflow App: clients address both
+alike, by ARN in the routing header), as far as the training step uses one.
 
 It answers the MLflow REST API 2.0 endpoints train.py calls (experiments/get-by-name, experiments/create,
 runs/create, runs/log-batch, runs/update) with MLflow's documented JSON shapes, status codes and error codes,

@@ -248,7 +248,11 @@ def test_evaluation_whose_run_cannot_be_found_still_reports(scripts, pipeline_ru
     assert (tmp_path / "evaluation.json").exists()
 
 
-TRACKING_SERVER = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow"
+# The two kinds of SageMaker managed MLflow the environment may have: clients address both alike.
+MLFLOW_ARNS = {
+    "serverless": "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-app/app-0a1b2c3d4e5f",
+    "tracking-server": "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-prod-mlflow",
+}
 
 
 def _train(scripts, pipeline_run, model_dir: Path) -> int:
@@ -258,11 +262,11 @@ def _train(scripts, pipeline_run, model_dir: Path) -> int:
     )
 
 
-@pytest.fixture
-def tracking_server(monkeypatch) -> Iterator[FakeMlflowTrackingServer]:
-    """The environment's tracking server, as the pipeline hands it to the training job."""
-    with mlflow_tracking_server(TRACKING_SERVER) as server:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", TRACKING_SERVER)
+@pytest.fixture(params=MLFLOW_ARNS.values(), ids=MLFLOW_ARNS.keys())
+def tracking_server(monkeypatch, request) -> Iterator[FakeMlflowTrackingServer]:
+    """The environment's MLflow App or tracking server, as the pipeline hands it to the training job."""
+    with mlflow_tracking_server(request.param) as server:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", request.param)
         monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "mlops-prod-training")
         monkeypatch.setenv("TRAINING_JOB_NAME", "pipelines-0a1b2c3d-Train-x1y2z3")
         # The sagemaker-mlflow plugin's own switch from the region's MLflow endpoint to another one.
@@ -316,7 +320,7 @@ def test_training_whose_credentials_the_tracking_server_refuses_still_trains_and
 
     assert (tmp_path / "model.joblib").exists()
     assert tracking_server.refused and tracking_server.runs == {}
-    assert f"the run is not logged to MLflow tracking server {TRACKING_SERVER}: experiments/get-by-name answered HTTP 403" in capsys.readouterr().err
+    assert f"the run is not logged to MLflow {tracking_server.arn}: experiments/get-by-name answered HTTP 403" in capsys.readouterr().err
 
 
 def test_training_with_an_unreachable_tracking_server_still_trains_and_says_so(scripts, pipeline_run, tmp_path, tracking_server, monkeypatch, capsys):
@@ -328,7 +332,7 @@ def test_training_with_an_unreachable_tracking_server_still_trains_and_says_so(s
 
     assert (tmp_path / "model.joblib").exists()
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"the run is not logged to MLflow tracking server {TRACKING_SERVER}: ")
+    assert line.startswith(f"the run is not logged to MLflow {tracking_server.arn}: ")
     assert "Connection refused" in line
 
 

@@ -432,3 +432,61 @@ def test_manual_approval_with_a_notification_target_is_accepted(tmp_path, target
         config["notifications"] = target
 
     assert load_environment(_write_variant(tmp_path, gate_with_target), "dev").deployment.manual_approval
+
+
+def test_mlflow_mode_outside_serverless_or_tracking_server_lists_both(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["model_build"].update(mlflow={"mode": "provisioned"}))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "model_build.mlflow.mode" in str(error.value)
+    assert "'serverless' or 'tracking-server'" in str(error.value)
+
+
+def test_mlflow_size_without_a_tracking_server_says_the_app_has_none(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["model_build"].update(mlflow={"mode": "serverless", "size": "Small"}))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "model_build.mlflow: " in str(error.value)
+    assert "a serverless MLflow App has no size. Remove size, or set mode: tracking-server" in str(error.value)
+
+
+def test_mlflow_tracking_server_is_small_unless_sized(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["model_build"].update(mlflow={"mode": "tracking-server"}))
+
+    assert load_environment(config_dir, "dev").model_build.mlflow.tracking_server_size == "Small"
+
+
+def _vpc_only_dev(c: dict, **network) -> None:
+    c["network"].update(studio_network_mode="VpcOnly", **network)
+
+
+def test_endpoint_zones_outside_the_vpc_are_named_with_the_vpcs_zones(tmp_path):
+    dev = yaml.safe_load((TEST_CONFIG_DIR / "dev.yaml").read_text())
+    zones = dev["network"]["vpc"]["availability_zones"]
+    stranger = next(f"{dev['region']}{letter}" for letter in "abcdefgh" if f"{dev['region']}{letter}" not in zones)
+    config_dir = _write_variant(tmp_path, lambda c: _vpc_only_dev(c, endpoint_availability_zones=[stranger]))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert f"network: endpoint_availability_zones: {stranger} not among the VPC's availability_zones ({', '.join(zones)})" in str(error.value)
+
+
+def test_endpoint_zones_without_vpc_only_studio_are_refused(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["network"].update(endpoint_availability_zones=c["network"]["vpc"]["availability_zones"][:1]))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "only VpcOnly Studio has interface endpoints; remove the key" in str(error.value)
+
+
+def test_endpoint_zones_default_to_every_zone_of_the_vpc(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: _vpc_only_dev(c))
+    network = load_environment(config_dir, "dev").network
+
+    assert network.endpoint_zones == network.vpc.availability_zones

@@ -8,7 +8,7 @@ import aws_cdk as cdk
 
 from config.settings import ExistingVpc, Network
 from stacks.environment import new_app
-from stacks.network import NetworkStack
+from stacks.network import INTERFACE_ENDPOINTS, NetworkStack
 from tests.synth import cdk_json_context
 
 EXISTING = dict(
@@ -18,12 +18,15 @@ EXISTING = dict(
 )
 
 
-def _synth_network(tmp_path, mode: str, **existing) -> tuple[dict, cdk.cx_api.CloudAssembly]:
+def _synth_network(tmp_path, mode: str, endpoint_availability_zones: list[str] | None = None, **existing) -> tuple[dict, cdk.cx_api.CloudAssembly]:
     app = new_app(outdir=str(tmp_path), context=cdk_json_context())
+    network = Network(
+        studio_network_mode=mode, existing_vpc=ExistingVpc(**{**EXISTING, **existing}), endpoint_availability_zones=endpoint_availability_zones
+    )
     NetworkStack(
         app,
         "network",
-        network=Network(studio_network_mode=mode, existing_vpc=ExistingVpc(**{**EXISTING, **existing})),
+        network=network,
         env=cdk.Environment(account="111111111111", region="eu-west-1"),
     )
     assembly = app.synth()
@@ -48,8 +51,15 @@ def test_vpc_only_mode_puts_interface_endpoints_in_the_existing_subnets(tmp_path
     template, _ = _synth_network(tmp_path, "VpcOnly")
 
     endpoints = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
-    assert len(endpoints) == 8
+    assert len(endpoints) == len(INTERFACE_ENDPOINTS)
     assert all(e["VpcId"] == EXISTING["vpc_id"] and e["SubnetIds"] == EXISTING["subnet_ids"] for e in endpoints)
+
+
+def test_interface_endpoints_go_only_into_the_existing_subnets_of_the_configured_zones(tmp_path):
+    template, _ = _synth_network(tmp_path, "VpcOnly", endpoint_availability_zones=EXISTING["availability_zones"][1:])
+
+    endpoints = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    assert endpoints and all(e["SubnetIds"] == EXISTING["subnet_ids"][1:] for e in endpoints)
 
 
 def test_s3_gateway_endpoint_uses_the_given_route_tables(tmp_path):

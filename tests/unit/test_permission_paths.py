@@ -51,18 +51,27 @@ class World:
         self.key = policies.arn("storage", policies.only("storage", "AWS::KMS::Key")[0])
         self.served_model = policies.role_trusted_by("deployment", "sagemaker.amazonaws.com")
         self.pipeline_role = policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "PipelineRole"))
-        # The environment's MLflow tracking server, where config gives it one.
-        tracking_servers = [
-            r["Properties"]["TrackingServerName"]
-            for r in policies.templates["model-build"]["Resources"].values()
-            if r["Type"] == "AWS::SageMaker::MlflowTrackingServer"
+        # The environment's MLflow (a serverless app or a tracking server), where config gives it one, and an
+        # ARN of the same kind that is not its.
+        mlflow = [
+            (logical_id, r["Type"])
+            for logical_id, r in policies.templates["model-build"]["Resources"].items()
+            if r["Type"] in ("AWS::SageMaker::MlflowApp", "AWS::SageMaker::MlflowTrackingServer")
         ]
-        self.tracking_server = (
-            f"arn:aws:sagemaker:{self.region}:{self.account}:mlflow-tracking-server/{tracking_servers[0]}" if tracking_servers else None
-        )
-        self.tracking_server_role = (
-            policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "MlflowRole")) if tracking_servers else None
-        )
+        kind = "mlflow-tracking-server" if mlflow and mlflow[0][1] == "AWS::SageMaker::MlflowTrackingServer" else "mlflow-app"
+        arn_attribute = "TrackingServerArn" if kind == "mlflow-tracking-server" else "Arn"
+        self.tracking_server = policies.resolve("model-build", {"Fn::GetAtt": [mlflow[0][0], arn_attribute]}) if mlflow else None
+        self.other_mlflow = f"arn:aws:sagemaker:{self.region}:{self.account}:{kind}/other"
+        # A tracking server authorizes each MLflow call as its own sagemaker-mlflow action; an app, all of them as one.
+        if kind == "mlflow-tracking-server":
+            self.mlflow_logging = [f"sagemaker-mlflow:{a}" for a in ("GetExperimentByName", "CreateExperiment", "CreateRun", "LogBatch", "UpdateRun")]
+            self.mlflow_studio = ["sagemaker-mlflow:SearchRuns", "sagemaker-mlflow:LogMetric", "sagemaker:CreatePresignedMlflowTrackingServerUrl"]
+            self.mlflow_delete_run = ["sagemaker-mlflow:DeleteRun"]
+        else:
+            self.mlflow_logging = ["sagemaker:CallMlflowAppApi"]
+            self.mlflow_studio = ["sagemaker:CallMlflowAppApi", "sagemaker:CreatePresignedMlflowAppUrl"]
+            self.mlflow_delete_run = []
+        self.tracking_server_role = policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "MlflowRole")) if mlflow else None
         # How each pipeline is started, from the environment's config.
         model_build = policies.config.model_build
         triggers = {name: model_build.trigger(name).trigger for name in render.pipeline_names()}
@@ -541,29 +550,28 @@ INTERACTIONS = [
         ],
     ),
     Interaction(
-        "the training job logs its run to the environment's MLflow tracking server",
+        "the training job logs its run to the environment's MLflow",
         True,
         # What train.py calls: its experiment (found by name, or created), then the run, its values, its end.
         lambda w: [
-            Request(w.pipeline_role, f"sagemaker-mlflow:{a}", w.tracking_server)
-            for a in ("GetExperimentByName", "CreateExperiment", "CreateRun", "LogBatch", "UpdateRun")
+            Request(w.pipeline_role, action, w.tracking_server) for action in w.mlflow_logging
         ],
         applies=lambda w: w.tracking_server is not None,
     ),
     Interaction(
-        "pipeline jobs cannot log to other tracking servers or delete runs",
+        "pipeline jobs cannot log to another MLflow, nor delete runs on a tracking server",
         False,
         lambda w: [
-            Request(w.pipeline_role, "sagemaker-mlflow:LogMetric", f"arn:aws:sagemaker:{w.region}:{w.account}:mlflow-tracking-server/other"),
-            Request(w.pipeline_role, "sagemaker-mlflow:DeleteRun", w.tracking_server or f"arn:aws:sagemaker:{w.region}:{w.account}:mlflow-tracking-server/{w.prefix}-mlflow"),
+            *(Request(w.pipeline_role, action, w.other_mlflow) for action in w.mlflow_logging),
+            *(Request(w.pipeline_role, action, w.tracking_server) for action in w.mlflow_delete_run),
         ],
     ),
     Interaction(
-        "Studio users record runs on the tracking server and open its UI",
+        "Studio users record runs in the environment's MLflow and open its UI",
         True,
         lambda w: [
             Request(w.studio_role, action, w.tracking_server)
-            for action in ("sagemaker-mlflow:SearchRuns", "sagemaker-mlflow:LogMetric", "sagemaker:CreatePresignedMlflowTrackingServerUrl")
+            for action in w.mlflow_studio
         ],
         applies=lambda w: w.tracking_server is not None,
     ),

@@ -118,8 +118,8 @@ def test_prod_has_exactly_the_endpoints_vpc_only_studio_needs(synthesized: Synth
 
     region = environment_config("prod").region
     assert sorted(service(e).split(f"{region}.")[-1].lstrip(".") for e in endpoints) == sorted(
-        # experiments: the MLflow tracking server's API, for prod's tracking server.
-        ["sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "s3", "experiments"]
+        # experiments: SageMaker managed MLflow's API. No studio: nobody opens Studio from inside prod's VPC.
+        ["sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "s3", "experiments"]
     )
     interface = [e for e in endpoints if e.get("VpcEndpointType") == "Interface"]
     assert all(e["PrivateDnsEnabled"] for e in interface)
