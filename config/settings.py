@@ -18,7 +18,7 @@ import botocore
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
+from config.deployer_timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 from pipeline_code.render import pipeline_names
 from pipeline_code.settings import SKLEARN_VERSION, scikit_learn_image_regions
 

@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from config.naming import batch_inference_name
 from config.settings import BatchInference, BatchSchedule, ImageBuild
 from mlops_constructs.batch_inference_workflow import BatchInferenceWorkflow, JobDefaults
 from mlops_constructs.batch_inference_workflow.processing_role import BatchProcessingRole
@@ -58,7 +59,7 @@ class BatchInferenceStack(cdk.Stack):
         self.workflow = BatchInferenceWorkflow(
             self,
             "Workflow",
-            state_machine_name=f"{prefix}-batch-inference",
+            state_machine_name=batch_inference_name(prefix),
             job_name_prefix=prefix,
             defaults=JobDefaults(
                 code_uri=self.code_uri,
@@ -98,7 +99,7 @@ class BatchInferenceStack(cdk.Stack):
         started = scheduler.CfnSchedule(
             self,
             "Schedule",
-            name=f"{prefix}-batch-inference",
+            name=batch_inference_name(prefix),
             description=f"Scores {schedule.input_uri} on {schedule.expression}",
             schedule_expression=schedule.expression,
             schedule_expression_timezone="UTC",

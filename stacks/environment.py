@@ -9,9 +9,10 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
+from config.naming import mlflow_tracking_server_name
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
-from stacks.model_build import ModelBuildStack, mlflow_tracking_server_name
+from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
 from stacks.storage import StorageStack

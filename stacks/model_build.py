@@ -4,7 +4,6 @@ what starts each one (uploads of training data, a schedule, or nothing), as conf
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,6 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from config.naming import PipelineFolderError, mlflow_tracking_server_name, model_package_group_name, pipeline_name
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking_server import MlflowTrackingServer
@@ -26,44 +26,6 @@ from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings, pl
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
-# SageMaker's limits, as botocore's service model states them (a unit test compares): PipelineName, and
-# ExperimentEntityName, which binds too because every execution is tracked in an experiment named after
-# its pipeline.
-PIPELINE_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
-PIPELINE_NAME_MAX_LENGTH = 256
-EXPERIMENT_NAME_MAX_LENGTH = 120
-
-
-def mlflow_tracking_server_name(prefix: str) -> str:
-    return f"{prefix}-mlflow"
-
-
-class PipelineFolderError(ValueError):
-    """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
-
-
-def pipeline_name(prefix: str, folder: str) -> str:
-    """``<prefix>-<folder>``, the SageMaker pipeline that pipeline_code/<folder>/ deploys as, or PipelineFolderError."""
-    name = f"{prefix}-{folder}"
-    where = f"pipeline_code/{folder}/ cannot be deployed as SageMaker pipeline '{name}'"
-    if (render.PACKAGE_DIR / f"{folder}.py").exists():
-        raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
-    if "_" in folder:
-        raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
-    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):
-        raise PipelineFolderError(
-            f"{where}: use lower-case letters, digits and hyphens, starting and ending with a letter or digit "
-            f"(SageMaker's pattern is {PIPELINE_NAME_PATTERN}; it writes pipeline ARNs in lower case, and IAM "
-            "matches the stack's pipeline ARNs case-sensitively)"
-        )
-    limit = min(PIPELINE_NAME_MAX_LENGTH, EXPERIMENT_NAME_MAX_LENGTH)
-    if len(name) > limit:
-        raise PipelineFolderError(
-            f"{where}: the name has {len(name)} characters, at most {limit} are allowed (each execution is tracked in "
-            f"an experiment named after the pipeline, and experiment names are at most {EXPERIMENT_NAME_MAX_LENGTH}); "
-            f"shorten the folder name to at most {limit - len(prefix) - 1} characters"
-        )
-    return name
 
 
 class ModelBuildStack(cdk.Stack):
@@ -96,7 +58,7 @@ class ModelBuildStack(cdk.Stack):
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
-            model_package_group_name=f"{prefix}-models",
+            model_package_group_name=model_package_group_name(prefix),
             model_package_group_description=f"Models trained by the {prefix} pipelines, for review and approval",
         )
         # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.

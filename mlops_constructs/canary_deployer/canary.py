@@ -6,10 +6,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
+from config.naming import COLOURS
 from mlops_constructs.canary_deployer.states import DeployerStates
 from mlops_constructs.json_paths import list_at, number_at, string_at
-
-COLOURS = ("blue", "green")
 
 
 def live_variant(count_path: str = "$.live.Count", *, model: str = "$.liveConfig.Model", weight: float = 1) -> dict:
