@@ -26,22 +26,29 @@ $(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -r requirements-sdk.txt
 	touch $@
 
+# The `mlops` command, installed editable from this working tree with the pins above as its dependencies
+# (pip builds it with the setuptools pyproject.toml names). A changed pyproject.toml reinstalls only the command.
+$(VENV)/bin/mlops: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -e .
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(VENV)/bin/mlops node_modules/.installed
 
-synth: setup
+# Synth and the tests need the environment, not the installed command (the tests run it in-process).
+synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth '**' --quiet --no-notices
 
 # One worker per core (work stealing evens out the long deployer scenarios). What the session synthesizes
 # is synthesized once, by whichever worker needs it first, and read by the other; each worker works in its
 # own temporary folders.
-test: setup
+test: $(VENV)/.installed node_modules/.installed
 	$(PY) -m pytest -n auto --dist worksteal
 
-snapshot-update: setup
+snapshot-update: $(VENV)/.installed node_modules/.installed
 	$(PY) -m pytest tests/snapshot --snapshot-update
 
 # The CDK CLI selects no stacks for an unknown environment and exits 0 having done nothing.

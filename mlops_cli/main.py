@@ -1,0 +1,29 @@
+"""The `mlops` command: a group per noun, each command taking --env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlops_cli.commands.model import model
+from mlops_cli.environment import DEFAULT_CONFIG_DIR
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG_DIR,
+    envvar="MLOPS_CONFIG_DIR",
+    show_default="the repository's config/",
+    help="Where config/<env>.yaml files are.",
+)
+@click.pass_context
+def cli(context: click.Context, config_dir: Path) -> None:
+    """The platform's tasks, one command each. Credentials are checked against the environment's account and
+    region before anything else; exit status 2 means the command could not do its work."""
+    context.obj = {"config_dir": config_dir}
+
+
+cli.add_command(model)
