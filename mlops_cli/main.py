@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlops_cli.commands.batch import batch
 from mlops_cli.commands.deploy import deploy
 from mlops_cli.commands.model import model
 from mlops_cli.environment import DEFAULT_CONFIG_DIR
@@ -29,3 +30,4 @@ def cli(context: click.Context, config_dir: Path) -> None:
 
 cli.add_command(model)
 cli.add_command(deploy)
+cli.add_command(batch)

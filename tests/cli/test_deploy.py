@@ -5,44 +5,23 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from mlops_cli.commands.deploy import BAKE_STATES
 from mlops_cli.errors import FAILED
 from tests.behaviour import sfn_harness
 from tests.behaviour.conftest import approval_template, variants_template  # noqa: F401 (fixtures)
-from tests.behaviour.deployer_world import GROUP, REGION, STATE_MACHINE, released_world
+from tests.behaviour.deployer_world import GROUP, STATE_MACHINE, released_world
 from tests.cli.conftest import run_mlops
 
 
 @pytest.fixture
-def world_config(tmp_path, config_dir):
-    """The test config, in the account and region the deployer world runs in."""
-    for path in config_dir.glob("*.yaml"):
-        (tmp_path / path.name).write_text(path.read_text())
-    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
-    dev["account"] = sfn_harness.PSEUDO_PARAMETERS["AWS::AccountId"]
-    if dev["region"] != REGION:
-        dev["network"]["vpc"]["availability_zones"] = [f"{REGION}{zone[-1]}" for zone in dev["network"]["vpc"]["availability_zones"]]
-        dev["region"] = REGION
-    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(dev))
-    return tmp_path
-
-
-@pytest.fixture
-def mlops(world_config, credentials, monkeypatch):
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", sfn_harness.PSEUDO_PARAMETERS["AWS::AccountId"])
-    return lambda *args: run_mlops(world_config, *args)
-
-
-@pytest.fixture
-def approval_world(approval_template, mlops):
+def approval_world(approval_template, world_mlops):
     with released_world(approval_template) as world:
         yield world
 
 
 @pytest.fixture
-def released(variants_template, mlops):
+def released(variants_template, world_mlops):
     with released_world(variants_template) as world:
         yield world
 
@@ -54,8 +33,8 @@ def _waiting_for_approval(world) -> str:
     return execution
 
 
-def test_status_shows_what_serves_and_the_last_outcome(mlops, released):
-    result = mlops("deploy", "status", "--env", "dev", "--json")
+def test_status_shows_what_serves_and_the_last_outcome(world_mlops, released):
+    result = world_mlops("deploy", "status", "--env", "dev", "--json")
 
     assert result.exit_code == 0, result.stderr
     status = json.loads(result.stdout)
@@ -65,20 +44,20 @@ def test_status_shows_what_serves_and_the_last_outcome(mlops, released):
     assert {alarm["name"] for alarm in status["alarms"]} == set(released.alarms.values())
 
 
-def test_status_shows_the_phase_and_the_waiting_approval(mlops, approval_world):
+def test_status_shows_the_phase_and_the_waiting_approval(world_mlops, approval_world):
     _waiting_for_approval(approval_world)
 
-    result = mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--json")
 
     running = json.loads(result.stdout)["running"]
     assert (running["phase"], running["waiting_for_approval"], running["version"], running["release"]) == ("Ask for approval", True, 2, "approval")
 
 
-def test_status_during_the_bake_shows_when_it_ends(mlops, variants_template, released):
+def test_status_during_the_bake_shows_when_it_ends(world_mlops, variants_template, released):
     with sfn_harness.held_before("Bake") as held:
         execution = released.start(released.register())
         held.reached()
-        running = json.loads(mlops("deploy", "status", "--env", "dev", "--json").stdout)["running"]
+        running = json.loads(world_mlops("deploy", "status", "--env", "dev", "--json").stdout)["running"]
 
     assert running["phase"] in BAKE_STATES and "bake_ends" in running
     assert released.wait(execution).status == "SUCCEEDED"
@@ -94,38 +73,38 @@ def test_the_bake_states_are_the_deployers(variants_template):
     assert [name for name in BAKE_STATES if f'\\"{name}\\":{{' not in definition] == []
 
 
-def test_status_tells_people_how_to_answer_the_approval(mlops, approval_world):
+def test_status_tells_people_how_to_answer_the_approval(world_mlops, approval_world):
     _waiting_for_approval(approval_world)
 
-    result = mlops("deploy", "status", "--env", "dev")
+    result = world_mlops("deploy", "status", "--env", "dev")
 
     assert "phase: Ask for approval" in result.stdout
     assert "mlops deploy approve --env dev" in result.stdout
 
 
-def test_status_shows_an_alarm_in_alarm(mlops, released):
+def test_status_shows_an_alarm_in_alarm(world_mlops, released):
     released.set_alarm(released.alarms["green-5xx"])
 
-    result = mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--json")
 
     states = {alarm["name"]: alarm["state"] for alarm in json.loads(result.stdout)["alarms"]}
     assert states[released.alarms["green-5xx"]] == "ALARM"
 
 
-def test_approve_promotes_the_waiting_canary(mlops, approval_world):
+def test_approve_promotes_the_waiting_canary(world_mlops, approval_world):
     execution = _waiting_for_approval(approval_world)
 
-    result = mlops("deploy", "approve", "--env", "dev")
+    result = world_mlops("deploy", "approve", "--env", "dev")
 
     assert result.exit_code == 0, result.stderr
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}
 
 
-def test_deny_rolls_the_waiting_canary_back_with_the_note(mlops, approval_world):
+def test_deny_rolls_the_waiting_canary_back_with_the_note(world_mlops, approval_world):
     execution = _waiting_for_approval(approval_world)
 
-    result = mlops("deploy", "deny", "--env", "dev", "--note", "latency doubled in the canary")
+    result = world_mlops("deploy", "deny", "--env", "dev", "--note", "latency doubled in the canary")
 
     assert result.exit_code == 0, result.stderr
     ended = approval_world.wait(execution)
@@ -133,19 +112,19 @@ def test_deny_rolls_the_waiting_canary_back_with_the_note(mlops, approval_world)
     assert approval_world.live_variants() == {"blue": 1.0}
 
 
-def test_approve_with_nothing_waiting_says_so(mlops, released):
-    result = mlops("deploy", "approve", "--env", "dev")
+def test_approve_with_nothing_waiting_says_so(world_mlops, released):
+    result = world_mlops("deploy", "approve", "--env", "dev")
 
     assert result.exit_code == FAILED
     assert "nothing is waiting for approval in" in result.stderr and "no deployment is running" in result.stderr
 
 
-def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(mlops, released):
+def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(world_mlops, released):
     packages = released.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     (version_1,) = [package["ModelPackageArn"] for package in packages if package["ModelPackageVersion"] == 1]
     assert released.deploy(released.register()).status == "SUCCEEDED"
 
-    result = mlops("deploy", "rollback", "--to", "1", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev")
 
     assert result.exit_code == 0, result.stderr
     (execution,) = [e for e in released.sfn.list_executions(stateMachineArn=released.state_machine)["executions"] if e["name"].startswith("rollback-to-v1-")]
@@ -153,17 +132,17 @@ def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(mlops, re
     assert json.loads(started["executionStartedEventDetails"]["input"]) == {"ModelPackageArn": version_1, "Release": "rollback"}
 
 
-def test_rollback_to_the_version_serving_is_refused(mlops, released):
-    result = mlops("deploy", "rollback", "--to", "1", "--env", "dev")
+def test_rollback_to_the_version_serving_is_refused(world_mlops, released):
+    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev")
 
     assert result.exit_code == FAILED
     assert "version 1 is already serving" in result.stderr
 
 
-def test_rollback_to_a_rejected_version_is_refused(mlops, released):
+def test_rollback_to_a_rejected_version_is_refused(world_mlops, released):
     released.register(status="Rejected")
 
-    result = mlops("deploy", "rollback", "--to", "2", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "2", "--env", "dev")
 
     assert result.exit_code == FAILED
     assert "version 2 is Rejected: only an Approved version can be deployed" in result.stderr
