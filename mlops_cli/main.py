@@ -9,6 +9,7 @@ import click
 from mlops_cli.commands.batch import batch
 from mlops_cli.commands.deploy import deploy
 from mlops_cli.commands.model import model
+from mlops_cli.commands.pipeline import pipeline
 from mlops_cli.environment import DEFAULT_CONFIG_DIR
 
 
@@ -31,3 +32,4 @@ def cli(context: click.Context, config_dir: Path) -> None:
 cli.add_command(model)
 cli.add_command(deploy)
 cli.add_command(batch)
+cli.add_command(pipeline)

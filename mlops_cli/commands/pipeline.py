@@ -1,0 +1,184 @@
+"""`mlops pipeline`: the environment's SageMaker pipelines (one per pipeline_code/ folder), their runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+from botocore.exceptions import ClientError
+from rich.table import Table
+
+from config.naming import pipeline_name
+from mlops_cli.environment import Environment
+from mlops_cli.errors import MlopsError
+from mlops_cli.options import env_option, environment, json_option
+from mlops_cli.output import console, print_json, when
+from pipeline_code.render import pipeline_names
+
+# A run has ended in one of these (SageMaker's PipelineExecutionStatus).
+ENDED = ("Succeeded", "Failed", "Stopped")
+# The processing output the evaluation step writes its report to, and the report's file.
+EVALUATION_OUTPUT = "evaluation"
+EVALUATION_REPORT = "evaluation.json"
+
+
+@click.group()
+def pipeline() -> None:
+    """The SageMaker pipelines of pipeline_code/: list them with their last run, run one."""
+
+
+def _pipeline(env: Environment, folder: str) -> str:
+    folders = pipeline_names()
+    if folder not in folders:
+        raise MlopsError(f"unknown pipeline '{folder}'; the pipelines (folders of pipeline_code/): {', '.join(folders) or 'none'}")
+    return pipeline_name(env.prefix, folder)
+
+
+def _last_run(sagemaker: Any, name: str) -> dict | None:
+    """The pipeline's newest run; None if it never ran."""
+    runs = sagemaker.list_pipeline_executions(PipelineName=name, SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+    summaries = runs.get("PipelineExecutionSummaries", [])
+    return summaries[0] if summaries else None
+
+
+@pipeline.command("list")
+@env_option
+@json_option
+def list_pipelines(env_name: str, as_json: bool) -> None:
+    """Each pipeline of pipeline_code/ as deployed in the environment, with its last run."""
+    env = environment(env_name)
+    sagemaker = env.client("sagemaker")
+    rows = []
+    for folder in pipeline_names():
+        name = pipeline_name(env.prefix, folder)
+        row: dict[str, Any] = {"folder": folder, "pipeline": name, "deployed": True, "last_run": None}
+        try:
+            sagemaker.describe_pipeline(PipelineName=name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("ResourceNotFound", "ValidationException"):
+                raise
+            row["deployed"] = False
+        if row["deployed"]:
+            last = _last_run(sagemaker, name)
+            if last:
+                row["last_run"] = {
+                    "arn": last["PipelineExecutionArn"],
+                    "status": last.get("PipelineExecutionStatus"),
+                    "started": last.get("StartTime"),
+                    "failure": last.get("PipelineExecutionFailureReason"),
+                }
+        rows.append(row)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"Pipelines of {env.name}")
+    for column in ("pipeline", "last run", "started", "reason"):
+        table.add_column(column)
+    for row in rows:
+        last = row["last_run"]
+        if not row["deployed"]:
+            table.add_row(row["pipeline"], "not deployed", "", "")
+        elif last is None:
+            table.add_row(row["pipeline"], "never ran", "", "")
+        else:
+            table.add_row(row["pipeline"], last["status"] or "", when(last["started"]), last["failure"] or "")
+    console().print(table)
+
+
+def _parameters(given: tuple[str, ...], definition: dict) -> list[dict[str, str]]:
+    """--param K=V pairs as SageMaker's PipelineParameters, each a parameter the definition declares."""
+    declared = [parameter["Name"] for parameter in definition.get("Parameters", [])]
+    parameters = []
+    for pair in given:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise MlopsError(f"--param {pair}: write it as NAME=VALUE")
+        if key not in declared:
+            raise MlopsError(f"--param {key}: the pipeline has no such parameter; its parameters: {', '.join(declared) or 'none'}")
+        parameters.append({"Name": key, "Value": value})
+    return parameters
+
+
+def _steps(sagemaker: Any, execution_arn: str) -> list[dict]:
+    pages = sagemaker.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution_arn, SortOrder="Ascending")
+    return [step for page in pages for step in page["PipelineExecutionSteps"]]
+
+
+def _metrics(env: Environment, steps: list[dict]) -> dict | None:
+    """The evaluation report of the run: the report a processing step wrote to its `evaluation` output."""
+    sagemaker, s3 = env.client("sagemaker"), env.client("s3")
+    for step in steps:
+        job = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
+        if not job:
+            continue
+        outputs = sagemaker.describe_processing_job(ProcessingJobName=job.rsplit("/", 1)[-1]).get("ProcessingOutputConfig", {}).get("Outputs", [])
+        for output in outputs:
+            if output.get("OutputName") != EVALUATION_OUTPUT:
+                continue
+            bucket, _, prefix = output["S3Output"]["S3Uri"].removeprefix("s3://").partition("/")
+            key = f"{prefix.rstrip('/')}/{EVALUATION_REPORT}" if prefix else EVALUATION_REPORT
+            try:
+                return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            except (ClientError, ValueError) as error:
+                return {"unreadable": f"s3://{bucket}/{key}: {error}"}
+    return None
+
+
+def _follow(env: Environment, execution_arn: str, poll_seconds: float) -> dict:
+    """Print each step's status as it changes until the run ends; the run's description."""
+    sagemaker = env.client("sagemaker")
+    out = console()
+    seen: dict[str, str] = {}
+    with out.status("Waiting for the run to finish"):
+        while True:
+            described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+            steps = _steps(sagemaker, execution_arn)
+            for step in steps:
+                status = step.get("StepStatus", "")
+                if seen.get(step["StepName"]) != status:
+                    seen[step["StepName"]] = status
+                    reason = f": {step['FailureReason']}" if step.get("FailureReason") else ""
+                    out.print(f"{step['StepName']}: {status}{reason}")
+            if described["PipelineExecutionStatus"] in ENDED:
+                described["steps"] = steps
+                return described
+            time.sleep(poll_seconds)
+
+
+@pipeline.command()
+@click.argument("name")
+@env_option
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter; repeat for several.")
+@click.option("--wait", is_flag=True, help="Follow each step until the run ends; exit status 1 unless it succeeds.")
+@click.option("--poll-seconds", type=float, default=15, show_default=True, hidden=True)
+def run(name: str, env_name: str, params: tuple[str, ...], wait: bool, poll_seconds: float) -> None:
+    """Start the deployed pipeline NAME (a folder of pipeline_code/)."""
+    env = environment(env_name)
+    sagemaker = env.client("sagemaker")
+    deployed = _pipeline(env, name)
+    try:
+        definition = json.loads(sagemaker.describe_pipeline(PipelineName=deployed)["PipelineDefinition"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("ResourceNotFound", "ValidationException"):
+            raise
+        raise MlopsError(f"pipeline {deployed} is not deployed in {env.name}: deploy the model-build stack first") from None
+    started = sagemaker.start_pipeline_execution(
+        PipelineName=deployed,
+        PipelineParameters=_parameters(params, definition),
+        PipelineExecutionDescription=f"Started with mlops by {env.caller_arn}",
+    )["PipelineExecutionArn"]
+    out = console()
+    out.print(f"Started {started}")
+    if not wait:
+        out.print(f"Follow it with `mlops pipeline list --env {env.name}`.")
+        return
+    ended = _follow(env, started, poll_seconds)
+    metrics = _metrics(env, ended["steps"])
+    if metrics is not None:
+        out.print(f"Evaluation report: {json.dumps(metrics, sort_keys=True)}")
+    reason = f": {ended['FailureReason']}" if ended.get("FailureReason") else ""
+    out.print(f"Run {ended['PipelineExecutionStatus']}{reason}")
+    if ended["PipelineExecutionStatus"] != "Succeeded":
+        click.get_current_context().exit(1)
