@@ -15,6 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config.naming import PipelineFolderError, mlflow_tracking_server_name, model_package_group_name, pipeline_name
+from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW_TRACKING_SERVER, job_subnet_names, pipeline_settings
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking_server import MlflowTrackingServer
@@ -22,7 +23,7 @@ from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from pipeline_code import render
-from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings, placeholder
+from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
@@ -81,7 +82,6 @@ class ModelBuildStack(cdk.Stack):
             "KmsKeyArn": key.key_arn,
             "PipelineRoleName": self.pipeline_role.role_name,
         }
-        tracking = {}
         self.tracking_server: MlflowTrackingServer | None = None
         if model_build.mlflow.enabled:
             if mlflow_artifact_access is None:
@@ -97,16 +97,10 @@ class ModelBuildStack(cdk.Stack):
                 weekly_maintenance_window=model_build.mlflow.weekly_maintenance_window,
             )
             self.tracking_server.log_runs(self.pipeline_role)
-            substitutions["MlflowTrackingServerArn"] = self.tracking_server.arn
-            tracking = {"mlflow_tracking_server_arn": placeholder("MlflowTrackingServerArn")}
-        job_network = {}
-        if jobs_in_vpc:
-            subnets = {f"JobSubnet{i}": subnet_id for i, subnet_id in enumerate(subnet_ids)}
-            substitutions.update(subnets, JobSecurityGroup=security_group_id)
-            job_network = {
-                "subnet_ids": tuple(placeholder(name) for name in subnets),
-                "security_group_ids": (placeholder("JobSecurityGroup"),),
-            }
+            substitutions[MLFLOW_TRACKING_SERVER] = self.tracking_server.arn
+        job_subnet_count = len(subnet_ids) if jobs_in_vpc else 0
+        if job_subnet_count:
+            substitutions.update(zip(job_subnet_names(job_subnet_count), subnet_ids), **{JOB_SECURITY_GROUP: security_group_id})
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
         names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
@@ -118,21 +112,15 @@ class ModelBuildStack(cdk.Stack):
                     "shorten the folder name"
                 )
         for name in names:
-            settings = PipelineSettings(
-                pipeline_name=names[name],
+            settings = pipeline_settings(
+                prefix=prefix,
+                model_build=model_build,
+                folder=name,
+                partition=self.partition,
+                account=self.account,
                 region=self.region,
-                role_arn=f"arn:{self.partition}:iam::{self.account}:role/{placeholder('PipelineRoleName')}",
-                artifacts_bucket=placeholder("ArtifactsBucket"),
-                kms_key_arn=placeholder("KmsKeyArn"),
-                model_package_group_name=self.model_package_group.model_package_group_name,
-                training_data_uri=f"s3://{placeholder('DataBucket')}/{model_build.trigger(name).prefix or model_build.training_prefix}",
                 script_uris=self._script_assets(name, render_cache),
-                processing_instance_type=model_build.processing_instance_type,
-                training_instance_type=model_build.training_instance_type,
-                auc_threshold=model_build.auc_threshold,
-                label_column=model_build.label_column,
-                **job_network,
-                **tracking,
+                job_subnet_count=job_subnet_count,
             )
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
