@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from rich.table import Table
 
 from config.naming import pipeline_name
+from mlops_cli import definitions
 from mlops_cli.environment import Environment
 from mlops_cli.errors import MlopsError
 from mlops_cli.options import env_option, environment, json_option
@@ -26,7 +27,7 @@ EVALUATION_REPORT = "evaluation.json"
 
 @click.group()
 def pipeline() -> None:
-    """The SageMaker pipelines of pipeline_code/: list them with their last run, run one."""
+    """The SageMaker pipelines of pipeline_code/: list them with their last run, compare with the working tree, run one."""
 
 
 def _pipeline(env: Environment, folder: str) -> str:
@@ -147,6 +148,66 @@ def _follow(env: Environment, execution_arn: str, poll_seconds: float) -> dict:
             time.sleep(poll_seconds)
 
 
+def _live_definition(env: Environment, deployed: str) -> dict:
+    try:
+        return json.loads(env.client("sagemaker").describe_pipeline(PipelineName=deployed)["PipelineDefinition"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("ResourceNotFound", "ValidationException"):
+            raise
+        raise MlopsError(f"pipeline {deployed} is not deployed in {env.name}: deploy the model-build stack first") from None
+
+
+@pipeline.command()
+@click.argument("name")
+@env_option
+@json_option
+def diff(name: str, env_name: str, as_json: bool) -> None:
+    """Compare the live pipeline NAME with what the working tree renders, step by step.
+
+    Deploy-time values (role, buckets, key, subnets, script locations) are normalised, so only real edits
+    show. Exit status 1 when they differ.
+    """
+    env = environment(env_name)
+    deployed = _pipeline(env, name)
+    live = _live_definition(env, deployed)
+    try:
+        local = definitions.render_working_tree(env, name, live)
+    except ImportError as error:
+        raise MlopsError(f"rendering pipeline_code/{name} needs the SageMaker SDK v3 of requirements-sdk.txt ({error})") from None
+    found = definitions.difference(local, live)
+    scripts, unreadable = definitions.changed_scripts(env, name, found.values)
+    if as_json:
+        print_json(
+            {
+                "pipeline": deployed,
+                "only_working_tree": found.only_local,
+                "only_live": found.only_live,
+                "changed": [
+                    {"path": path, "working_tree": definitions.shown(before), "live": definitions.shown(after)} for path, before, after in found.changed
+                ],
+                "scripts_changed": scripts,
+                "scripts_unreadable": unreadable,
+            }
+        )
+    else:
+        out = console()
+        out.print(f"pipeline_code/{name} (working tree) -> {deployed} (live in {env.name})", markup=False)
+        for step in found.only_local:
+            out.print(f"- step {step}: only in the working tree", markup=False)
+        for step in found.only_live:
+            out.print(f"+ step {step}: only live", markup=False)
+        for path, before, after in found.changed:
+            out.print(f"{path}: {definitions.shown(before)} -> {definitions.shown(after)}", markup=False)
+        for script in scripts:
+            out.print(f"script {script}: the live copy differs from the working tree's", markup=False)
+        for script in unreadable:
+            out.print(f"script {script}: could not be read to compare", markup=False)
+        if not (found or scripts):
+            out.print("No differences.")
+    if found or scripts:
+        click.get_current_context().exit(1)
+
+
 @pipeline.command()
 @click.argument("name")
 @env_option
@@ -158,12 +219,7 @@ def run(name: str, env_name: str, params: tuple[str, ...], wait: bool, poll_seco
     env = environment(env_name)
     sagemaker = env.client("sagemaker")
     deployed = _pipeline(env, name)
-    try:
-        definition = json.loads(sagemaker.describe_pipeline(PipelineName=deployed)["PipelineDefinition"])
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in ("ResourceNotFound", "ValidationException"):
-            raise
-        raise MlopsError(f"pipeline {deployed} is not deployed in {env.name}: deploy the model-build stack first") from None
+    definition = _live_definition(env, deployed)
     started = sagemaker.start_pipeline_execution(
         PipelineName=deployed,
         PipelineParameters=_parameters(params, definition),

@@ -1,0 +1,180 @@
+"""Pipeline definitions: the working tree's rendering for an environment, and how it differs from the live
+definition step by step, with deploy-time values normalised.
+
+The working tree is rendered with ``${Name}`` placeholders where the stack's upsert fills in deploy-time
+values (role, buckets, key, subnets, the step scripts' locations). A placeholder matches whatever the live
+definition has in its place, as long as every occurrence of it has the same value there; so only real edits
+show, and the values learnt say where the live step scripts are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from config.pipeline_settings import pipeline_settings
+from mlops_cli.environment import Environment
+from pipeline_code import render
+from pipeline_code.settings import placeholder
+
+# Where the rendering cache lives: the same folder the CDK app renders into.
+RENDER_CACHE = render.PACKAGE_DIR.parent / ".cache" / "pipelines"
+# The placeholders of the step scripts' locations: the stack uploads each as a CDK asset.
+SCRIPTS_BUCKET = "ScriptsBucket"
+SCRIPT = "Script:"
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+_MISSING = object()
+
+
+def script_files(folder: str) -> list[str]:
+    return [script.name for script in render.step_scripts(folder)] + [render.SOURCE_ARCHIVE]
+
+
+def _subnet_count(live: Any) -> int:
+    """How many subnets the live definition's jobs run in (0 outside a VPC)."""
+    if isinstance(live, dict):
+        counts = [len(value) for key, value in live.items() if key == "Subnets" and isinstance(value, list)]
+        return max([*counts, *(_subnet_count(value) for value in live.values())], default=0)
+    if isinstance(live, list):
+        return max((_subnet_count(item) for item in live), default=0)
+    return 0
+
+
+def render_working_tree(env: Environment, folder: str, live: dict | None) -> dict:
+    """The definition the working tree renders for `env`, with placeholders for deploy-time values."""
+    settings = pipeline_settings(
+        prefix=env.prefix,
+        model_build=env.config.model_build,
+        folder=folder,
+        partition=env.partition,
+        account=env.account,
+        region=env.region,
+        script_uris={name: f"s3://{placeholder(SCRIPTS_BUCKET)}/{placeholder(SCRIPT + name)}" for name in script_files(folder)},
+        job_subnet_count=_subnet_count(live) if live is not None else 0,
+    )
+    return json.loads(render.render_cached(folder, settings, RENDER_CACHE).path.read_text())
+
+
+@dataclass
+class Difference:
+    """Steps only in one of the two definitions, and each changed value by its path."""
+
+    only_local: list[str] = field(default_factory=list)
+    only_live: list[str] = field(default_factory=list)
+    changed: list[tuple[str, Any, Any]] = field(default_factory=list)
+    # Placeholder -> the value the live definition has in its place.
+    values: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.only_local or self.only_live or self.changed)
+
+
+class _Comparison:
+    def __init__(self) -> None:
+        self.difference = Difference()
+
+    def _matches(self, template: str, value: str) -> bool:
+        names = _PLACEHOLDER.findall(template)
+        if not names:
+            return template == value
+        pattern = "".join(
+            re.escape(part) if index % 2 == 0 else "(.+?)" for index, part in enumerate(_PLACEHOLDER.split(template))
+        )
+        match = re.fullmatch(pattern, value, flags=re.DOTALL)
+        if not match:
+            return False
+        found: dict[str, str] = {}
+        for name, bound in zip(names, match.groups()):
+            if found.setdefault(name, bound) != bound or self.difference.values.get(name, bound) != bound:
+                return False
+        self.difference.values.update(found)
+        return True
+
+    def compare(self, local: Any, live: Any, path: str) -> None:
+        if isinstance(local, str) and isinstance(live, str):
+            if not self._matches(local, live):
+                self.difference.changed.append((path, local, live))
+        elif isinstance(local, dict) and isinstance(live, dict):
+            for key in [*local, *(key for key in live if key not in local)]:
+                inner = f"{path}.{key}" if path else key
+                if key not in local or key not in live:
+                    self.difference.changed.append((inner, local.get(key, _MISSING), live.get(key, _MISSING)))
+                else:
+                    self.compare(local[key], live[key], inner)
+        elif isinstance(local, list) and isinstance(live, list) and len(local) == len(live):
+            for index, (left, right) in enumerate(zip(local, live)):
+                self.compare(left, right, f"{path}[{index}]")
+        elif local != live:
+            self.difference.changed.append((path, local, live))
+
+
+def _steps(steps: list[dict]) -> dict[str, dict]:
+    """Every step by name, the steps of a Condition's branches included, each branch reduced to its names."""
+    found: dict[str, dict] = {}
+    for step in steps:
+        arguments = step.get("Arguments")
+        if step.get("Type") == "Condition" and isinstance(arguments, dict):
+            branches = {key: arguments[key] for key in ("IfSteps", "ElseSteps") if isinstance(arguments.get(key), list)}
+            for branch in branches.values():
+                found.update(_steps(branch))
+            step = {**step, "Arguments": {**arguments, **{key: [s.get("Name") for s in branch] for key, branch in branches.items()}}}
+        found[step.get("Name", "?")] = step
+    return found
+
+
+def difference(local: dict, live: dict) -> Difference:
+    """How `live` differs from `local` (the working tree's rendering), step by step."""
+    comparison = _Comparison()
+    result = comparison.difference
+    local_steps, live_steps = _steps(local.get("Steps", [])), _steps(live.get("Steps", []))
+    result.only_local = [name for name in local_steps if name not in live_steps]
+    result.only_live = [name for name in live_steps if name not in local_steps]
+    for name, step in local_steps.items():
+        if name in live_steps:
+            other = live_steps[name]
+            # A step's arguments are named after the step directly: Train.HyperParameters.max_depth.
+            comparison.compare(step.get("Arguments", {}), other.get("Arguments", {}), name)
+            rest = {key: value for key, value in step.items() if key != "Arguments"}
+            comparison.compare(rest, {key: value for key, value in other.items() if key != "Arguments"}, name)
+    local_parameters = {parameter.get("Name"): parameter for parameter in local.get("Parameters", [])}
+    live_parameters = {parameter.get("Name"): parameter for parameter in live.get("Parameters", [])}
+    comparison.compare(local_parameters, live_parameters, "Parameters")
+    for key in [*local, *(key for key in live if key not in local)]:
+        if key not in ("Steps", "Parameters"):
+            comparison.compare({key: local.get(key, _MISSING)}, {key: live.get(key, _MISSING)}, "")
+    return result
+
+
+def shown(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def changed_scripts(env: Environment, folder: str, values: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The step scripts whose live copy differs from the working tree's, and those that could not be read."""
+    bucket = values.get(SCRIPTS_BUCKET)
+    s3 = env.client("s3")
+    changed, unreadable = [], []
+    for name in script_files(folder):
+        key = values.get(SCRIPT + name)
+        if bucket is None or key is None:
+            continue
+        try:
+            live = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as error:
+            unreadable.append(f"{name} (s3://{bucket}/{key}: {error})")
+            continue
+        if name == render.SOURCE_ARCHIVE:
+            local = render.source_archive(folder, RENDER_CACHE).read_bytes()
+        else:
+            local = (render.PACKAGE_DIR / folder / name).read_bytes()
+        if live != local:
+            changed.append(name)
+    return changed, unreadable

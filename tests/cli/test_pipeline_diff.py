@@ -1,0 +1,133 @@
+"""`mlops pipeline diff` on the real definitions: the live pipeline is what the stack deploys (the synthesized
+rendering with its deploy-time values filled in, as the upsert does), then edited as someone in Studio would."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import boto3
+import pytest
+
+from config.naming import pipeline_name
+from functions.pipeline_upsert.handler import substitute
+from mlops_cli.definitions import shown
+from mlops_cli.errors import FAILED
+from pipeline_code import render
+from tests.behaviour.pipeline_shim import pipeline_shim
+
+FOLDER = "training"
+PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+
+
+@pytest.fixture
+def deployed_definition(synthesized) -> dict:
+    """The definition as the dev stack deploys it, deploy-time values filled in."""
+    rendered = json.dumps(synthesized.pipeline_definition("dev", FOLDER))
+    return json.loads(substitute(rendered, {name: f"deployed-{name.lower()}" for name in PLACEHOLDER.findall(rendered)}))
+
+
+@pytest.fixture
+def deploy(aws, dev, synthesized, tmp_path):
+    """Deploys a definition as the dev pipeline, with the step scripts (or `scripts` instead) uploaded where
+    the stack's assets put them."""
+    script_uris = synthesized.pipeline_settings("dev", FOLDER).script_uris
+    with pipeline_shim():
+        sagemaker = boto3.client("sagemaker", region_name=dev.region)
+        s3 = boto3.client("s3", region_name=dev.region)
+
+        def deploy(definition: dict, scripts: dict[str, bytes] | None = None) -> None:
+            for name, uri in script_uris.items():
+                bucket, key = uri.removeprefix("s3://").split("/", 1)
+                if bucket not in {existing["Name"] for existing in s3.list_buckets()["Buckets"]}:
+                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": dev.region})
+                if name == render.SOURCE_ARCHIVE:
+                    body = render.source_archive(FOLDER, tmp_path).read_bytes()
+                else:
+                    body = (scripts or {}).get(name) or (render.PACKAGE_DIR / FOLDER / name).read_bytes()
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            sagemaker.create_pipeline(
+                PipelineName=pipeline_name(dev.prefix, FOLDER), PipelineDefinition=json.dumps(definition), RoleArn=f"arn:aws:iam::{dev.account}:role/x"
+            )
+
+        yield deploy
+
+
+def _step(definition: dict, step_type: str) -> dict:
+    return next(step for step in definition["Steps"] if step["Type"] == step_type)
+
+
+def test_the_deployed_definition_shows_no_difference(mlops, deploy, deployed_definition):
+    deploy(deployed_definition)
+
+    result = mlops("pipeline", "diff", FOLDER, "--env", "dev")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "No differences." in result.stdout
+
+
+def test_a_changed_hyperparameter_shows_by_its_path_and_exits_1(mlops, deploy, deployed_definition):
+    live = copy.deepcopy(deployed_definition)
+    train = _step(live, "Training")
+    key, before = next(iter(train["Arguments"]["HyperParameters"].items()))
+    train["Arguments"]["HyperParameters"][key] = "8"
+    deploy(live)
+
+    result = mlops("pipeline", "diff", FOLDER, "--env", "dev")
+
+    assert result.exit_code == 1
+    assert f"{train['Name']}.HyperParameters.{key}: {before} -> 8" in result.stdout.splitlines()
+
+
+def test_a_changed_instance_type_shows_by_its_path(mlops, deploy, deployed_definition):
+    live = copy.deepcopy(deployed_definition)
+    train = _step(live, "Training")
+    before = train["Arguments"]["ResourceConfig"]["InstanceType"]
+    train["Arguments"]["ResourceConfig"]["InstanceType"] = "ml.c5.4xlarge"
+    deploy(live)
+
+    result = mlops("pipeline", "diff", FOLDER, "--env", "dev", "--json")
+
+    changed = json.loads(result.stdout)["changed"]
+    assert changed == [{"path": f"{train['Name']}.ResourceConfig.InstanceType", "working_tree": shown(before), "live": "ml.c5.4xlarge"}]
+
+
+def test_a_step_removed_live_shows_as_only_in_the_working_tree(mlops, deploy, deployed_definition):
+    live = copy.deepcopy(deployed_definition)
+    removed = live["Steps"].pop()
+    deploy(live)
+
+    result = mlops("pipeline", "diff", FOLDER, "--env", "dev", "--json")
+
+    assert removed["Name"] in json.loads(result.stdout)["only_working_tree"]
+
+
+def test_a_different_deploy_time_value_in_one_place_is_an_edit(mlops, deploy, deployed_definition):
+    # The role is a deploy-time value: any value matches, but one value for every use of it.
+    live = copy.deepcopy(deployed_definition)
+    train = _step(live, "Training")
+    train["Arguments"]["RoleArn"] = train["Arguments"]["RoleArn"].replace("deployed-pipelinerolename", "someone-elses-role")
+    deploy(live)
+
+    result = mlops("pipeline", "diff", FOLDER, "--env", "dev", "--json")
+
+    assert [change["path"] for change in json.loads(result.stdout)["changed"]] == [f"{train['Name']}.RoleArn"]
+
+
+def test_a_live_script_that_differs_from_the_working_tree_is_named(mlops, deploy, deployed_definition):
+    script = render.step_scripts(FOLDER)[0].name
+    deploy(deployed_definition, scripts={script: b"print('edited in Studio')\n"})
+
+    result = mlops("pipeline", "diff", FOLDER, "--env", "dev")
+
+    assert result.exit_code == 1
+    assert f"script {script}: the live copy differs from the working tree's" in result.stdout
+
+
+def test_diff_of_an_undeployed_pipeline_says_so(mlops, aws):
+    with pipeline_shim():
+        result = mlops("pipeline", "diff", FOLDER, "--env", "dev")
+
+    assert result.exit_code == FAILED
+    assert "is not deployed in dev" in result.stderr
