@@ -10,6 +10,7 @@ import re
 import boto3
 import pytest
 
+from config import ENVIRONMENTS
 from config.naming import pipeline_name
 from functions.pipeline_upsert.handler import substitute
 from mlops_cli.definitions import shown
@@ -21,34 +22,39 @@ FOLDER = "training"
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
 
-@pytest.fixture
-def deployed_definition(synthesized) -> dict:
-    """The definition as the dev stack deploys it, deploy-time values filled in."""
-    rendered = json.dumps(synthesized.pipeline_definition("dev", FOLDER))
+def as_deployed(synthesized, environment: str) -> dict:
+    """The definition as the environment's stack deploys it, deploy-time values filled in."""
+    rendered = json.dumps(synthesized.pipeline_definition(environment, FOLDER))
     return json.loads(substitute(rendered, {name: f"deployed-{name.lower()}" for name in PLACEHOLDER.findall(rendered)}))
 
 
 @pytest.fixture
-def deploy(aws, dev, synthesized, tmp_path):
-    """Deploys a definition as the dev pipeline, with the step scripts (or `scripts` instead) uploaded where
-    the stack's assets put them."""
-    script_uris = synthesized.pipeline_settings("dev", FOLDER).script_uris
-    with pipeline_shim():
-        sagemaker = boto3.client("sagemaker", region_name=dev.region)
-        s3 = boto3.client("s3", region_name=dev.region)
+def deployed_definition(synthesized) -> dict:
+    return as_deployed(synthesized, "dev")
 
-        def deploy(definition: dict, scripts: dict[str, bytes] | None = None) -> None:
+
+@pytest.fixture
+def deploy(aws, dev, synthesized, tmp_path):
+    """Deploys a definition as the dev pipeline (or `environment`'s), with the step scripts (or `scripts`
+    instead) uploaded where the stack's assets put them."""
+    with pipeline_shim():
+
+        def deploy(definition: dict, scripts: dict[str, bytes] | None = None, environment: str = "dev") -> None:
+            config = synthesized.config(environment)
+            script_uris = synthesized.pipeline_settings(environment, FOLDER).script_uris
+            sagemaker = boto3.client("sagemaker", region_name=config.region)
+            s3 = boto3.client("s3", region_name=config.region)
             for name, uri in script_uris.items():
                 bucket, key = uri.removeprefix("s3://").split("/", 1)
                 if bucket not in {existing["Name"] for existing in s3.list_buckets()["Buckets"]}:
-                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": dev.region})
+                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": config.region})
                 if name == render.SOURCE_ARCHIVE:
                     body = render.source_archive(FOLDER, tmp_path).read_bytes()
                 else:
                     body = (scripts or {}).get(name) or (render.PACKAGE_DIR / FOLDER / name).read_bytes()
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             sagemaker.create_pipeline(
-                PipelineName=pipeline_name(dev.prefix, FOLDER), PipelineDefinition=json.dumps(definition), RoleArn=f"arn:aws:iam::{dev.account}:role/x"
+                PipelineName=pipeline_name(config.prefix, FOLDER), PipelineDefinition=json.dumps(definition), RoleArn=f"arn:aws:iam::{config.account}:role/x"
             )
 
         yield deploy
@@ -58,10 +64,13 @@ def _step(definition: dict, step_type: str) -> dict:
     return next(step for step in definition["Steps"] if step["Type"] == step_type)
 
 
-def test_the_deployed_definition_shows_no_difference(mlops, deploy, deployed_definition):
-    deploy(deployed_definition)
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_deployed_definition_shows_no_difference(mlops, deploy, synthesized, environment, monkeypatch):
+    # Each environment's own account: prod's jobs run in subnets, with a tracking server.
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", synthesized.config(environment).account)
+    deploy(as_deployed(synthesized, environment), environment=environment)
 
-    result = mlops("pipeline", "diff", FOLDER, "--env", "dev")
+    result = mlops("pipeline", "diff", FOLDER, "--env", environment)
 
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "No differences." in result.stdout
