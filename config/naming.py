@@ -90,3 +90,24 @@ def pipeline_name(prefix: str, folder: str) -> str:
             f"shorten the folder name to at most {limit - len(prefix) - 1} characters"
         )
     return name
+
+
+# Who may have draft pipelines: dev only, where a draft costs nothing but its runs.
+DRAFT_ENVIRONMENTS = ("dev",)
+# How much of a user's name a draft pipeline's name keeps.
+DRAFT_USER_LENGTH = 24
+
+
+def draft_user(caller_arn: str) -> str:
+    """A person's name for draft pipelines, from their STS caller ARN: the session name of an assumed role
+    (SSO and Studio put the person there), else the IAM user's name; lower case, letters, digits, hyphens."""
+    resource = caller_arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    name = rest.rsplit("/", 1)[-1] if kind == "assumed-role" else rest.rsplit("/", 1)[-1] or kind
+    cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:DRAFT_USER_LENGTH].strip("-")
+    return cleaned or "someone"
+
+
+def draft_pipeline_name(prefix: str, user: str, folder: str) -> str:
+    """``<prefix>-draft-<user>-<folder>``: one draft of each pipeline per person."""
+    return f"{prefix}-draft-{user}-{folder}"

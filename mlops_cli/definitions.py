@@ -9,6 +9,7 @@ show, and the values learnt say where the live step scripts are.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config.pipeline_settings import pipeline_settings
 from mlops_cli.environment import Environment
 from pipeline_code import render
-from pipeline_code.settings import placeholder
+from pipeline_code.settings import PipelineSettings, placeholder
 
 # Where the rendering cache lives: the same folder the CDK app renders into.
 RENDER_CACHE = render.PACKAGE_DIR.parent / ".cache" / "pipelines"
@@ -44,9 +45,9 @@ def _subnet_count(live: Any) -> int:
     return 0
 
 
-def render_working_tree(env: Environment, folder: str, live: dict | None) -> dict:
-    """The definition the working tree renders for `env`, with placeholders for deploy-time values."""
-    settings = pipeline_settings(
+def _settings(env: Environment, folder: str, live: dict | None) -> PipelineSettings:
+    """The stack's settings for `folder` in `env`, with placeholders for the step scripts' locations too."""
+    return pipeline_settings(
         prefix=env.prefix,
         model_build=env.config.model_build,
         folder=folder,
@@ -56,7 +57,15 @@ def render_working_tree(env: Environment, folder: str, live: dict | None) -> dic
         script_uris={name: f"s3://{placeholder(SCRIPTS_BUCKET)}/{placeholder(SCRIPT + name)}" for name in script_files(folder)},
         job_subnet_count=_subnet_count(live) if live is not None else 0,
     )
+
+
+def _render(folder: str, settings: PipelineSettings) -> dict:
     return json.loads(render.render_cached(folder, settings, RENDER_CACHE).path.read_text())
+
+
+def render_working_tree(env: Environment, folder: str, live: dict | None) -> dict:
+    """The definition the working tree renders for `env`, with placeholders for deploy-time values."""
+    return _render(folder, _settings(env, folder, live))
 
 
 @dataclass
@@ -178,3 +187,27 @@ def changed_scripts(env: Environment, folder: str, values: dict[str, str]) -> tu
         if live != local:
             changed.append(name)
     return changed, unreadable
+
+
+def render_draft(env: Environment, folder: str, draft: str, live: dict) -> tuple[dict, dict[str, str]]:
+    """The working tree's rendering of `folder` named `draft`, and the deploy-time values the deployed
+    pipeline `live` uses, learnt by comparing it with the working tree rendered as deployed."""
+    learnt = difference(render_working_tree(env, folder, live), live).values
+    return _render(folder, dataclasses.replace(_settings(env, folder, live), pipeline_name=draft)), learnt
+
+
+def script_bodies(folder: str) -> dict[str, bytes]:
+    """Each step script of the working tree, and the source archive, as the stack would upload them."""
+    bodies = {script.name: script.read_bytes() for script in render.step_scripts(folder)}
+    bodies[render.SOURCE_ARCHIVE] = render.source_archive(folder, RENDER_CACHE).read_bytes()
+    return bodies
+
+
+def fill_in(definition: dict, values: dict[str, str]) -> str:
+    """The definition with every placeholder replaced by its value (escaped as JSON text), as the upsert
+    does; LookupError naming the placeholders without one."""
+    text = json.dumps(definition)
+    missing = sorted({name for name in _PLACEHOLDER.findall(text) if name not in values})
+    if missing:
+        raise LookupError(", ".join(missing))
+    return _PLACEHOLDER.sub(lambda match: json.dumps(values[match.group(1)])[1:-1], text)

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from config.naming import pipeline_name
+from config.naming import DRAFT_ENVIRONMENTS, EXPERIMENT_NAME_MAX_LENGTH, draft_pipeline_name, draft_user, pipeline_name
 from mlops_cli import definitions
 from mlops_cli.environment import Environment
 from mlops_cli.errors import MlopsError
 from mlops_cli.options import env_option, environment, json_option
 from mlops_cli.output import console, print_json, when
 from pipeline_code.render import pipeline_names
+from pipeline_code.settings import ARTIFACTS_PREFIX
 
 # A run has ended in one of these (SageMaker's PipelineExecutionStatus).
 ENDED = ("Succeeded", "Failed", "Stopped")
 # The processing output the evaluation step writes its report to, and the report's file.
 EVALUATION_OUTPUT = "evaluation"
 EVALUATION_REPORT = "evaluation.json"
+# Where SageMaker describes the Studio space a terminal runs in, its user profile included.
+STUDIO_METADATA = Path("/opt/ml/metadata/resource-metadata.json")
+# The tag a draft pipeline carries: the deployed pipeline it is a draft of.
+DRAFT_TAG = "mlops:draft-of"
 
 
 @click.group()
@@ -208,20 +215,76 @@ def diff(name: str, env_name: str, as_json: bool) -> None:
         click.get_current_context().exit(1)
 
 
+def _studio_user() -> str | None:
+    """The Studio user profile of the space this runs in, from the metadata file SageMaker puts there."""
+    try:
+        return json.loads(STUDIO_METADATA.read_text()).get("UserProfileName") or None
+    except (OSError, ValueError):
+        return None
+
+
+def _upsert_draft(env: Environment, folder: str, deployed: str, live: dict) -> str:
+    """Create or update the caller's draft of `folder` from the working tree; its name.
+
+    The deploy-time values (role, buckets, key, subnets) are the deployed pipeline's; the step scripts are
+    uploaded under the draft's own prefix of the artifacts bucket."""
+    user = draft_user(_studio_user() or env.caller_arn)
+    draft = draft_pipeline_name(env.prefix, user, folder)
+    if len(draft) > EXPERIMENT_NAME_MAX_LENGTH:
+        raise MlopsError(f"the draft name {draft} is longer than SageMaker's {EXPERIMENT_NAME_MAX_LENGTH} characters; shorten the folder name")
+    definition, values = definitions.render_draft(env, folder, draft, live)
+    bucket = values.get("ArtifactsBucket")
+    if bucket is None or "PipelineRoleName" not in values:
+        raise MlopsError(f"could not tell the artifacts bucket and the pipeline role from the deployed {deployed}; run `mlops pipeline diff {folder} --env {env.name}`")
+    s3 = env.client("s3")
+    for name, body in definitions.script_bodies(folder).items():
+        key = f"{ARTIFACTS_PREFIX}{draft}/code/{hashlib.sha256(body).hexdigest()[:16]}/{name}"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        values[definitions.SCRIPT + name] = key
+    values[definitions.SCRIPTS_BUCKET] = bucket
+    try:
+        text = definitions.fill_in(definition, values)
+    except LookupError as missing:
+        raise MlopsError(f"the deployed {deployed} gives no value for {missing}: deploy the model-build stack, then try again") from None
+    sagemaker = env.client("sagemaker")
+    request = {
+        "PipelineName": draft,
+        "PipelineDefinition": text,
+        "RoleArn": f"arn:{env.partition}:iam::{env.account}:role/{values['PipelineRoleName']}",
+        "PipelineDescription": f"Draft of pipeline_code/{folder} by {user}, made with mlops",
+    }
+    try:
+        sagemaker.describe_pipeline(PipelineName=draft)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("ResourceNotFound", "ValidationException"):
+            raise
+        sagemaker.create_pipeline(**request, Tags=[{"Key": DRAFT_TAG, "Value": deployed}])
+    else:
+        sagemaker.update_pipeline(**request)
+    console().print(f"Draft {draft} holds the working tree's pipeline_code/{folder}.")
+    return draft
+
+
 @pipeline.command()
 @click.argument("name")
 @env_option
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter; repeat for several.")
 @click.option("--wait", is_flag=True, help="Follow each step until the run ends; exit status 1 unless it succeeds.")
+@click.option("--draft", is_flag=True, help="Run the working tree as your own draft pipeline (dev only), without a deploy.")
 @click.option("--poll-seconds", type=float, default=15, show_default=True, hidden=True)
-def run(name: str, env_name: str, params: tuple[str, ...], wait: bool, poll_seconds: float) -> None:
-    """Start the deployed pipeline NAME (a folder of pipeline_code/)."""
+def run(name: str, env_name: str, params: tuple[str, ...], wait: bool, draft: bool, poll_seconds: float) -> None:
+    """Start the deployed pipeline NAME (a folder of pipeline_code/), or with --draft the working tree's."""
     env = environment(env_name)
     sagemaker = env.client("sagemaker")
     deployed = _pipeline(env, name)
+    if draft and env.name not in DRAFT_ENVIRONMENTS:
+        raise MlopsError(f"draft pipelines exist in {', '.join(DRAFT_ENVIRONMENTS)} only: run the deployed pipeline in {env.name}, or deploy the change")
     definition = _live_definition(env, deployed)
+    target = _upsert_draft(env, name, deployed, definition) if draft else deployed
+    if draft:
+        definition = json.loads(sagemaker.describe_pipeline(PipelineName=target)["PipelineDefinition"])
     started = sagemaker.start_pipeline_execution(
-        PipelineName=deployed,
+        PipelineName=target,
         PipelineParameters=_parameters(params, definition),
         PipelineExecutionDescription=f"Started with mlops by {env.caller_arn}",
     )["PipelineExecutionArn"]

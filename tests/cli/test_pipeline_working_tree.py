@@ -1,4 +1,4 @@
-"""`mlops pipeline diff` on the real definitions: the live pipeline is what the stack deploys (the synthesized
+"""`mlops pipeline diff` and `run --draft` on the real definitions: the live pipeline is what the stack deploys (the synthesized
 rendering with its deploy-time values filled in, as the upsert does), then edited as someone in Studio would."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from config import ENVIRONMENTS
-from config.naming import pipeline_name
+from config.naming import draft_pipeline_name, draft_user, pipeline_name
 from functions.pipeline_upsert.handler import substitute
 from mlops_cli.definitions import shown
 from mlops_cli.errors import FAILED
@@ -140,3 +140,59 @@ def test_diff_of_an_undeployed_pipeline_says_so(mlops, aws):
 
     assert result.exit_code == FAILED
     assert "is not deployed in dev" in result.stderr
+
+
+@pytest.fixture
+def draft(deploy, deployed_definition, dev) -> str:
+    """The dev pipeline deployed, its artifacts bucket there; the name the caller's draft gets."""
+    deploy(deployed_definition)
+    boto3.client("s3", region_name=dev.region).create_bucket(Bucket="deployed-artifactsbucket", CreateBucketConfiguration={"LocationConstraint": dev.region})
+    caller = boto3.client("sts", region_name=dev.region).get_caller_identity()["Arn"]
+    return draft_pipeline_name(dev.prefix, draft_user(caller), FOLDER)
+
+
+def test_draft_runs_the_working_tree_as_the_callers_own_pipeline(mlops, draft, dev):
+    result = mlops("pipeline", "run", FOLDER, "--env", "dev", "--draft")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    sagemaker = boto3.client("sagemaker", region_name=dev.region)
+    described = sagemaker.describe_pipeline(PipelineName=draft)
+    assert "${" not in described["PipelineDefinition"]
+    assert described["RoleArn"].endswith(":role/deployed-pipelinerolename")
+    assert len(sagemaker.list_pipeline_executions(PipelineName=draft)["PipelineExecutionSummaries"]) == 1
+
+
+def test_draft_runs_the_working_trees_scripts_from_its_own_prefix(mlops, draft, dev):
+    mlops("pipeline", "run", FOLDER, "--env", "dev", "--draft")
+
+    definition = boto3.client("sagemaker", region_name=dev.region).describe_pipeline(PipelineName=draft)["PipelineDefinition"]
+    s3 = boto3.client("s3", region_name=dev.region)
+    uploaded = {obj["Key"].rsplit("/", 1)[-1]: obj["Key"] for obj in s3.list_objects_v2(Bucket="deployed-artifactsbucket", Prefix=f"pipelines/{draft}/code/")["Contents"]}
+    assert set(uploaded) == {path.name for path in render.step_scripts(FOLDER)} | {render.SOURCE_ARCHIVE}
+    for name, key in uploaded.items():
+        if name != render.SOURCE_ARCHIVE:
+            assert s3.get_object(Bucket="deployed-artifactsbucket", Key=key)["Body"].read() == (render.PACKAGE_DIR / FOLDER / name).read_bytes()
+    referenced = set(re.findall(r"s3://[^\"]*/code/[^\"]*", definition))
+    assert referenced and referenced <= {f"s3://deployed-artifactsbucket/{key}" for key in uploaded.values()}
+
+
+def test_a_second_draft_run_updates_the_same_draft_and_leaves_the_deployed_pipeline(mlops, draft, dev, deployed_definition):
+    mlops("pipeline", "run", FOLDER, "--env", "dev", "--draft")
+    mlops("pipeline", "run", FOLDER, "--env", "dev", "--draft")
+
+    sagemaker = boto3.client("sagemaker", region_name=dev.region)
+    assert [p["PipelineName"] for p in sagemaker.list_pipelines(PipelineNamePrefix=f"{dev.prefix}-draft-")["PipelineSummaries"]] == [draft]
+    assert len(sagemaker.list_pipeline_executions(PipelineName=draft)["PipelineExecutionSummaries"]) == 2
+    deployed = sagemaker.describe_pipeline(PipelineName=pipeline_name(dev.prefix, FOLDER))
+    assert json.loads(deployed["PipelineDefinition"]) == deployed_definition
+    assert sagemaker.list_pipeline_executions(PipelineName=pipeline_name(dev.prefix, FOLDER))["PipelineExecutionSummaries"] == []
+
+
+def test_a_draft_outside_dev_is_refused(mlops, aws, synthesized, monkeypatch):
+    staging = synthesized.config("staging")
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", staging.account)
+
+    result = mlops("pipeline", "run", FOLDER, "--env", "staging", "--draft")
+
+    assert result.exit_code == FAILED
+    assert "draft pipelines exist in dev only" in result.stderr
