@@ -24,6 +24,10 @@ PIPELINE_NAME_MAX_LENGTH = 256
 EXPERIMENT_NAME_MAX_LENGTH = 120
 
 
+# Draft pipelines are named <prefix>-draft-<user>-<folder>: no deployed pipeline may share that namespace.
+DRAFT_FOLDER = "draft"
+
+
 class PipelineFolderError(ValueError):
     """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
 
@@ -74,6 +78,8 @@ def pipeline_name(prefix: str, folder: str) -> str:
     where = f"pipeline_code/{folder}/ cannot be deployed as SageMaker pipeline '{name}'"
     if (render.PACKAGE_DIR / f"{folder}.py").exists():
         raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
+    if folder == DRAFT_FOLDER or folder.startswith(f"{DRAFT_FOLDER}-"):
+        raise PipelineFolderError(f"{where}: names starting with '{DRAFT_FOLDER}' are reserved for draft pipelines (mlops pipeline run --draft); rename the folder")
     if "_" in folder:
         raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
     if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):
@@ -110,4 +116,4 @@ def draft_user(caller_arn: str) -> str:
 
 def draft_pipeline_name(prefix: str, user: str, folder: str) -> str:
     """``<prefix>-draft-<user>-<folder>``: one draft of each pipeline per person."""
-    return f"{prefix}-draft-{user}-{folder}"
+    return f"{prefix}-{DRAFT_FOLDER}-{user}-{folder}"

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.naming import PipelineFolderError, mlflow_tracking_server_name, model_package_group_name, pipeline_name
+from config.naming import PipelineFolderError, endpoint_name, mlflow_tracking_server_name, model_package_group_name, pipeline_name
 from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW_TRACKING_SERVER, job_subnet_names, pipeline_settings
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
@@ -179,6 +179,8 @@ class ModelBuildStack(cdk.Stack):
         """
         group = self.model_package_group.model_package_group_name
         packages = self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
+        # The deployer names the endpoint's configs <endpoint>-v<version>-<attempt>[-canary|-rollback].
+        endpoint_configs = self.format_arn(service="sagemaker", resource="endpoint-config", resource_name=f"{endpoint_name(prefix)}-*")
         policy = iam.ManagedPolicy(
             self,
             "ModelReviewer",
@@ -195,6 +197,15 @@ class ModelBuildStack(cdk.Stack):
                     actions=["sagemaker:DescribeModelPackageGroup"],
                     resources=[self.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)],
                 ),
+                # `mlops model list` shows which version the endpoint serves: its variants' models.
+                iam.PolicyStatement(
+                    sid="SeeWhatTheEndpointServes",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                    resources=[
+                        self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name(prefix)),
+                        endpoint_configs,
+                    ],
+                ),
                 iam.PolicyStatement(
                     sid="ListModelPackages",
                     # The List actions have no resource-level permissions.
@@ -205,6 +216,7 @@ class ModelBuildStack(cdk.Stack):
             roles=[iam.Role.from_role_name(self, f"Reviewer-{name}", name) for name in role_names],
         )
         acknowledge_wildcard_resources(policy, [packages], "Every version in this environment's model package group, and no other.")
+        acknowledge_wildcard_resources(policy, [endpoint_configs], "The configs the deployer creates for this environment's endpoint, named after it.")
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "The SageMaker List actions have no resource-level permissions.")
         return policy
 

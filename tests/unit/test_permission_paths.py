@@ -86,6 +86,8 @@ class World:
         self.captured_traffic = f"{self.artifacts_bucket}/data-capture/{self.prefix}-endpoint/blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
+        self.endpoint = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.prefix}-endpoint"
+        self.endpoint_config_prefix = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint-config/{self.prefix}-endpoint"
         # The batch inference workflow and the role its jobs run as.
         (batch_id, batch_machine) = policies.only("batch-inference", "AWS::StepFunctions::StateMachine")
         self.batch_workflow = policies.resolve("batch-inference", batch_machine["Properties"]["RoleArn"])
@@ -656,6 +658,21 @@ INTERACTIONS = [
         lambda w: [Request(role, "sagemaker:UpdateModelPackage", w.package) for role in (w.studio_role, w.pipeline_role)],
     ),
     Interaction("reviewer approves the environment's model packages", True, lambda w: [Request(w.reviewer, "sagemaker:UpdateModelPackage", w.package)]),
+    Interaction(
+        "reviewer sees which version the endpoint serves",
+        True,
+        lambda w: [
+            Request(w.reviewer, "sagemaker:DescribeEndpoint", w.endpoint),
+            Request(w.reviewer, "sagemaker:DescribeEndpointConfig", f"{w.endpoint_config_prefix}-v3-1a2b3c4d"),
+        ],
+    ),
+    Interaction(
+        "reviewer cannot change what the endpoint serves",
+        False,
+        lambda w: [
+            Request(w.reviewer, action, w.endpoint) for action in ("sagemaker:UpdateEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:DeleteEndpoint")
+        ],
+    ),
     Interaction(
         "reviewer cannot approve another environment's model packages",
         False,

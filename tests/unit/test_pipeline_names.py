@@ -56,6 +56,16 @@ def test_names_of_pipeline_code_modules_are_reserved(folder):
         pipeline_name("mlops-dev", folder)
 
 
+@pytest.mark.parametrize("folder", ["draft", "draft-scoring"])
+def test_names_of_draft_pipelines_are_reserved(folder):
+    with pytest.raises(PipelineFolderError, match=rf"pipeline_code/{folder}/ .*reserved for draft pipelines"):
+        pipeline_name("mlops-dev", folder)
+
+
+def test_a_folder_merely_containing_draft_is_a_pipeline():
+    assert pipeline_name("mlops-dev", "redraft") == "mlops-dev-redraft"
+
+
 def test_synth_fails_on_a_bad_folder_before_rendering_anything(monkeypatch, tmp_path):
     monkeypatch.setattr(render, "pipeline_names", lambda: ["training", "my_scoring"])
     monkeypatch.setattr(render, "render_cached", lambda *args: pytest.fail("rendered before checking the folder names"))
