@@ -26,6 +26,9 @@ EXPERIMENT_NAME_MAX_LENGTH = 120
 
 # Draft pipelines are named <prefix>-draft-<user>-<folder>: no deployed pipeline may share that namespace.
 DRAFT_FOLDER = "draft"
+# The environments where Studio users may run the working tree as their own draft pipelines
+# (`mlops pipeline run --draft`): dev only, where a draft costs nothing but its runs.
+DRAFT_ENVIRONMENTS = ("dev",)
 
 
 class PipelineFolderError(ValueError):
@@ -98,8 +101,6 @@ def pipeline_name(prefix: str, folder: str) -> str:
     return name
 
 
-# Who may have draft pipelines: dev only, where a draft costs nothing but its runs.
-DRAFT_ENVIRONMENTS = ("dev",)
 # How much of a user's name a draft pipeline's name keeps.
 DRAFT_USER_LENGTH = 24
 
@@ -116,4 +117,9 @@ def draft_user(caller_arn: str) -> str:
 
 def draft_pipeline_name(prefix: str, user: str, folder: str) -> str:
     """``<prefix>-draft-<user>-<folder>``: one draft of each pipeline per person."""
-    return f"{prefix}-{DRAFT_FOLDER}-{user}-{folder}"
+    return f"{draft_pipeline_prefix(prefix)}{user}-{folder}"
+
+
+def draft_pipeline_prefix(prefix: str) -> str:
+    """What every draft pipeline's name starts with, in IAM resource patterns too."""
+    return f"{prefix}-{DRAFT_FOLDER}-"

@@ -9,7 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environments
-from config.naming import mlflow_tracking_server_name
+from config.naming import DRAFT_ENVIRONMENTS, mlflow_tracking_server_name
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack
@@ -71,6 +71,8 @@ class EnvironmentStage(cdk.Stage):
             retain_model_registry=config.retain_data,
             jobs_in_vpc=self.network.vpc_only,
             mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
+            studio_role=self.studio.execution_role,
+            draft_pipelines=config.name in DRAFT_ENVIRONMENTS,
         )
         pipeline_names = [settings.pipeline_name for settings in self.model_build.pipeline_settings.values()]
         self.deployment = DeploymentStack(

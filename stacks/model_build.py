@@ -14,7 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.naming import PipelineFolderError, endpoint_name, mlflow_tracking_server_name, model_package_group_name, pipeline_name
+from config.naming import PipelineFolderError, draft_pipeline_prefix, endpoint_name, mlflow_tracking_server_name, model_package_group_name, pipeline_name
 from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW_TRACKING_SERVER, job_subnet_names, pipeline_settings
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
@@ -48,6 +48,8 @@ class ModelBuildStack(cdk.Stack):
         render_cache: Path,
         retain_model_registry: bool,
         jobs_in_vpc: bool,
+        studio_role: iam.IRole,
+        draft_pipelines: bool,
         mlflow_artifact_access: iam.IManagedPolicy | None = None,
         **kwargs,
     ) -> None:
@@ -152,6 +154,7 @@ class ModelBuildStack(cdk.Stack):
             self.pipelines[name] = upsert
 
         self.reviewer_policy = self._reviewer_policy(prefix, model_build.reviewer_role_names)
+        self.draft_policy = self._draft_pipelines(prefix, draft_pipelines, studio_role)
 
         self.triggers = PipelineTriggers(self, "Triggers", prefix=prefix)
         for name, upsert in self.pipelines.items():
@@ -170,6 +173,30 @@ class ModelBuildStack(cdk.Stack):
                 )
             elif trigger.trigger == "schedule":
                 self.triggers.start_on_schedule(name, pipeline_arn=pipeline_arn, expression=trigger.schedule)
+
+    def _draft_pipelines(self, prefix: str, allowed: bool, studio_role: iam.IRole) -> iam.Policy:
+        """Studio users' draft pipelines (``<prefix>-draft-<user>-<folder>``, which no folder may deploy as).
+
+        Where `allowed` (config/naming.py DRAFT_ENVIRONMENTS), Studio users may pass the pipeline role to SageMaker, which a draft runs as
+        (their role already creates and starts pipelines named ``<prefix>-*``); elsewhere nobody with the
+        Studio role may create, update or start a pipeline in the draft namespace.
+        """
+        if allowed:
+            statement = iam.PolicyStatement(
+                sid="DraftPipelinesRunAsThePipelineRole",
+                actions=["iam:PassRole"],
+                resources=[self.pipeline_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        else:
+            drafts = self.format_arn(service="sagemaker", resource="pipeline", resource_name=f"{draft_pipeline_prefix(prefix)}*")
+            statement = iam.PolicyStatement(
+                sid="NoDraftPipelinesInThisEnvironment",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:CreatePipeline", "sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution"],
+                resources=[drafts],
+            )
+        return iam.Policy(self, "DraftPipelines", statements=[statement], roles=[studio_role])
 
     def _reviewer_policy(self, prefix: str, role_names: list[str]) -> iam.ManagedPolicy:
         """Approving or rejecting this environment's model packages: the reviewer's permission.

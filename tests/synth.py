@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 import yaml
 
 from config import ENVIRONMENTS, EnvironmentConfig, load_environment
@@ -140,6 +141,8 @@ def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tu
         render_cache=RENDER_CACHE,
         retain_model_registry=False,
         jobs_in_vpc=False,
+        studio_role=iam.Role.from_role_name(storage, "StudioRole", "studio-execution-role"),
+        draft_pipelines=True,
         env=env,
     )
     return app, stack

@@ -278,7 +278,9 @@ def run(name: str, env_name: str, params: tuple[str, ...], wait: bool, draft: bo
     sagemaker = env.client("sagemaker")
     deployed = _pipeline(env, name)
     if draft and env.name not in DRAFT_ENVIRONMENTS:
-        raise MlopsError(f"draft pipelines exist in {', '.join(DRAFT_ENVIRONMENTS)} only: run the deployed pipeline in {env.name}, or deploy the change")
+        raise MlopsError(
+            f"draft pipelines exist in {', '.join(DRAFT_ENVIRONMENTS)} only: run the deployed pipeline in {env.name}, or deploy the change"
+        )
     definition = _live_definition(env, deployed)
     target = _upsert_draft(env, name, deployed, definition) if draft else deployed
     if draft:

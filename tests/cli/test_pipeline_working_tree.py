@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from config import ENVIRONMENTS
-from config.naming import draft_pipeline_name, draft_user, pipeline_name
+from config.naming import DRAFT_ENVIRONMENTS, draft_pipeline_name, draft_user, pipeline_name
 from functions.pipeline_upsert.handler import substitute
 from mlops_cli.definitions import shown
 from mlops_cli.errors import FAILED
@@ -188,11 +188,11 @@ def test_a_second_draft_run_updates_the_same_draft_and_leaves_the_deployed_pipel
     assert sagemaker.list_pipeline_executions(PipelineName=pipeline_name(dev.prefix, FOLDER))["PipelineExecutionSummaries"] == []
 
 
-def test_a_draft_outside_dev_is_refused(mlops, aws, synthesized, monkeypatch):
-    staging = synthesized.config("staging")
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", staging.account)
+@pytest.mark.parametrize("environment", [name for name in ENVIRONMENTS if name not in DRAFT_ENVIRONMENTS])
+def test_a_draft_outside_dev_is_refused(mlops, aws, synthesized, monkeypatch, environment):
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", synthesized.config(environment).account)
 
-    result = mlops("pipeline", "run", FOLDER, "--env", "staging", "--draft")
+    result = mlops("pipeline", "run", FOLDER, "--env", environment, "--draft")
 
     assert result.exit_code == FAILED
     assert "draft pipelines exist in dev only" in result.stderr
