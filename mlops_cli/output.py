@@ -12,8 +12,9 @@ from rich.console import Console
 
 def console() -> Console:
     # Made per command, on the stdout of the moment (the test runner replaces it). Plain text when stdout
-    # is not a terminal, at the terminal's width or COLUMNS.
-    return Console(highlight=False)
+    # is not a terminal, at the terminal's width or COLUMNS. What it prints comes from AWS and from people
+    # (failure reasons, notes, descriptions): no markup or emoji codes are interpreted in it.
+    return Console(highlight=False, markup=False, emoji=False)
 
 
 def _plain(value: Any) -> Any:

@@ -198,17 +198,17 @@ def diff(name: str, env_name: str, as_json: bool) -> None:
         )
     else:
         out = console()
-        out.print(f"pipeline_code/{name} (working tree) -> {deployed} (live in {env.name})", markup=False)
+        out.print(f"pipeline_code/{name} (working tree) -> {deployed} (live in {env.name})")
         for step in found.only_local:
-            out.print(f"- step {step}: only in the working tree", markup=False)
+            out.print(f"- step {step}: only in the working tree")
         for step in found.only_live:
-            out.print(f"+ step {step}: only live", markup=False)
+            out.print(f"+ step {step}: only live")
         for path, before, after in found.changed:
-            out.print(f"{path}: {definitions.shown(before)} -> {definitions.shown(after)}", markup=False)
+            out.print(f"{path}: {definitions.shown(before)} -> {definitions.shown(after)}")
         for script in scripts:
-            out.print(f"script {script}: the live copy differs from the working tree's", markup=False)
+            out.print(f"script {script}: the live copy differs from the working tree's")
         for script in unreadable:
-            out.print(f"script {script}: could not be read to compare", markup=False)
+            out.print(f"script {script}: could not be read to compare")
         if not (found or scripts):
             out.print("No differences.")
     if found or scripts:

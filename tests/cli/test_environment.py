@@ -88,3 +88,35 @@ def test_the_mlops_script_is_the_click_command():
     target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["mlops"]
     module, attribute = target.split(":")
     assert isinstance(getattr(importlib.import_module(module), attribute), click.Group)
+
+
+def test_a_call_aws_refuses_is_one_plain_sentence(mlops, aws, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from mlops_cli import registry
+
+    def refused(env):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform sagemaker:ListModelPackages"}}, "ListModelPackages")
+
+    monkeypatch.setattr(registry, "versions", refused)
+
+    result = mlops("model", "list", "--env", "dev")
+
+    assert result.exit_code == FAILED
+    assert result.stderr.strip() == "Error: AWS refused ListModelPackages: AccessDeniedException: not authorized to perform sagemaker:ListModelPackages"
+
+
+def test_text_from_aws_is_printed_as_it_is(mlops, aws, dev):
+    import boto3
+
+    from config.naming import model_package_group_name
+    from tests.behaviour.deployer_world import register_model
+
+    sagemaker = boto3.client("sagemaker", region_name=dev.region)
+    sagemaker.create_model_package_group(ModelPackageGroupName=model_package_group_name(dev.prefix))
+    register_model(sagemaker, model_package_group_name(dev.prefix), "Approved", ModelPackageDescription="[bold]x[/bold] :smile: [/oops]")
+
+    result = mlops("model", "list", "--env", "dev")
+
+    assert result.exit_code == 0, result.stderr
+    assert "[bold]x[/bold] :smile: [/oops]" in result.stdout
