@@ -174,7 +174,7 @@ def deny(env_name: str, note: str | None) -> None:
 @click.option("--to", "version", type=int, required=True, metavar="VERSION", help="The Approved version to serve again.")
 @env_option
 def rollback(version: int, env_name: str) -> None:
-    """Deploy an older Approved version deliberately, through the same canary as any release."""
+    """Deploy an older Approved version deliberately: the one input that releases a version older than the one serving."""
     env = environment(env_name)
     package = registry.version(env, version)
     if package["ModelApprovalStatus"] != "Approved":
@@ -191,4 +191,4 @@ def rollback(version: int, env_name: str) -> None:
         name=name,
         input=json.dumps({"ModelPackageArn": package["ModelPackageArn"], "Release": ROLLBACK_RELEASE}),
     )
-    console().print(f"Started {name}: version {version} goes out as a canary like any release ({started['executionArn']}).")
+    console().print(f"Started {name}: the deployer releases version {version} ({started['executionArn']}). Follow it with `mlops deploy status --env {env.name}`.")
