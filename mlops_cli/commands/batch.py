@@ -8,6 +8,7 @@ import secrets
 import time
 
 import click
+from botocore.exceptions import ClientError
 from rich.table import Table
 
 from config.naming import batch_inference_name
@@ -17,6 +18,8 @@ from mlops_cli.errors import MlopsError
 from mlops_cli.options import env_option, environment, json_option
 from mlops_cli.output import console, print_json, when
 
+# What pipeline_code/batch_inference/postprocessing.py writes next to the predictions.
+SUMMARY = "summary.json"
 # The history events that end an execution, and the status each stands for.
 _ENDS = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT", "ExecutionAborted": "ABORTED"}
 
@@ -113,7 +116,20 @@ def run(env_name: str, input_uri: str, output_uri: str, model_version: int | Non
     report = json.loads(details.get("output") or "{}")
     model = report.get("model", {})
     used = model.get("package_arn") or model.get("model_data_url") or "-"
-    out.print(f"{name} SUCCEEDED: the results are under {report.get('output_uri', output_uri)} (model {used})")
+    results = report.get("output_uri", output_uri)
+    out.print(f"{name} SUCCEEDED: the results are under {results} (model {used})")
+    out.print(_summary(env, results))
+
+
+def _summary(env: Environment, output_uri: str) -> str:
+    """What the postprocessing step wrote to summary.json in the output, or why it cannot be shown."""
+    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{SUMMARY}" if prefix.strip("/") else SUMMARY
+    try:
+        summary = json.loads(env.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, ValueError) as error:
+        return f"No summary: s3://{bucket}/{key} could not be read ({error})"
+    return f"Summary: {summary.get('rows')} rows from {summary.get('files')} file(s), positive rate {summary.get('positive_rate')}"
 
 
 @batch.command()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from mlops_cli.errors import FAILED
-from tests.behaviour.batch_world import INPUT_URI, OUTPUT_URI, batch_world
+from tests.behaviour.batch_world import ARTIFACTS_BUCKET, INPUT_URI, OUTPUT_URI, REGION, batch_world
 from tests.behaviour.conftest import batch_template  # noqa: F401 (fixture)
 
 
@@ -49,6 +50,26 @@ def test_run_and_wait_shows_each_job_and_where_the_output_is(world_mlops, world)
     for step in ("pre", "infer", "post"):
         assert f"-{step}: Completed" in result.stdout
     assert f"SUCCEEDED: the results are under {OUTPUT_URI}" in result.stdout
+
+
+def test_run_and_wait_ends_with_the_summary_postprocessing_wrote(world_mlops, world):
+    world.register()
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=ARTIFACTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    key = f"{OUTPUT_URI.removeprefix(f's3://{ARTIFACTS_BUCKET}/')}/summary.json"
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=json.dumps({"rows": 569, "files": 3, "positive_rate": 0.627}))
+
+    result = _run(world_mlops, "--wait", "--poll-seconds", "0")
+
+    assert "Summary: 569 rows from 3 file(s), positive rate 0.627" in result.stdout
+
+
+def test_run_and_wait_says_when_there_is_no_summary(world_mlops, world):
+    world.register()
+
+    result = _run(world_mlops, "--wait", "--poll-seconds", "0")
+
+    assert f"No summary: {OUTPUT_URI}/summary.json could not be read" in result.stdout
 
 
 def test_run_and_wait_fails_with_the_jobs_reason(world_mlops, world):
