@@ -242,7 +242,7 @@ class PipelineTrigger(_Strict):
 def _pipeline_folder(name: str) -> str:
     folders = pipeline_names()
     if name not in folders:
-        raise ValueError(f"no folder pipeline_code/{name}/ with a pipeline.py; pipelines: {', '.join(folders) or 'none'}")
+        raise ValueError(f"no folder pipeline_code/{name}/ with a pipeline.py or definition.json; pipelines: {', '.join(folders) or 'none'}")
     return name
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from config.naming import model_package_group_name, pipeline_name
 from config.pipeline_settings import pipeline_settings
 from mlops_cli.environment import Environment
 from pipeline_code import render
@@ -24,9 +25,10 @@ from pipeline_code.settings import PipelineSettings, placeholder
 
 # Where the rendering cache lives: the same folder the CDK app renders into.
 RENDER_CACHE = render.PACKAGE_DIR.parent / ".cache" / "pipelines"
-# The placeholders of the step scripts' locations: the stack uploads each as a CDK asset.
+# The placeholders of the step scripts' locations: the stack uploads each as a CDK asset. A definition.json
+# names each script's whole location as ${Script:<file>}.
 SCRIPTS_BUCKET = "ScriptsBucket"
-SCRIPT = "Script:"
+SCRIPT = render.SCRIPT_PLACEHOLDER
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 _MISSING = object()
 
@@ -211,3 +213,36 @@ def fill_in(definition: dict, values: dict[str, str]) -> str:
     if missing:
         raise LookupError(", ".join(missing))
     return _PLACEHOLDER.sub(lambda match: json.dumps(values[match.group(1)])[1:-1], text)
+
+
+def generalised(env: Environment, folder: str, live: dict, values: dict[str, str]) -> dict:
+    """The live definition with the environment's values turned back into placeholders, so the same
+    definition.json deploys to every environment: each step script's location, the pipeline role, the
+    deploy-time values learnt from the live definition, the pipeline's and the model package group's names."""
+    replacements: dict[str, str] = {}
+    bucket = values.get(SCRIPTS_BUCKET)
+    for name, value in values.items():
+        if name.startswith(SCRIPT) and bucket is not None:
+            replacements[f"s3://{bucket}/{value}"] = placeholder(name)
+        elif name != SCRIPTS_BUCKET:
+            replacements[value] = placeholder(name)
+    if "PipelineRoleName" in values:
+        role = f"arn:{env.partition}:iam::{env.account}:role/{values['PipelineRoleName']}"
+        replacements[role] = placeholder("PipelineRoleArn")
+    replacements[pipeline_name(env.prefix, folder)] = placeholder("PipelineName")
+    replacements[model_package_group_name(env.prefix)] = placeholder("ModelPackageGroupName")
+    # Longest first, so a value inside a longer one (a role name inside its ARN) goes with the longer one.
+    ordered = sorted(((value, name) for value, name in replacements.items() if value), key=lambda pair: -len(pair[0]))
+
+    def general(value: Any) -> Any:
+        if isinstance(value, str):
+            for specific, name in ordered:
+                value = value.replace(specific, name)
+            return value
+        if isinstance(value, dict):
+            return {key: general(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [general(item) for item in value]
+        return value
+
+    return general(live)

@@ -18,6 +18,7 @@ from mlops_cli.environment import Environment
 from mlops_cli.errors import MlopsError
 from mlops_cli.options import env_option, environment, json_option
 from mlops_cli.output import console, print_json, when
+from pipeline_code import render
 from pipeline_code.render import pipeline_names
 from pipeline_code.settings import ARTIFACTS_PREFIX
 
@@ -213,6 +214,39 @@ def diff(name: str, env_name: str, as_json: bool) -> None:
             out.print("No differences.")
     if found or scripts:
         click.get_current_context().exit(1)
+
+
+@pipeline.command()
+@click.argument("name")
+@env_option
+@click.option("--replace-code", is_flag=True, help="The folder has a pipeline.py: replace it with the live definition.")
+def pull(name: str, env_name: str, replace_code: bool) -> None:
+    """Write the live pipeline NAME into pipeline_code/NAME/definition.json, the environment's values turned
+    back into placeholders, so the usual deploy takes it to every environment."""
+    env = environment(env_name)
+    deployed = _pipeline(env, name)
+    folder = render.PACKAGE_DIR / name
+    code = folder / "pipeline.py"
+    if code.exists() and not replace_code:
+        raise MlopsError(
+            f"pipeline_code/{name}/ is defined in code (pipeline.py): port the change `mlops pipeline diff {name} --env {env.name}` "
+            "shows into it, or pull with --replace-code to keep the pipeline as JSON from now on"
+        )
+    live = _live_definition(env, deployed)
+    try:
+        local = definitions.render_working_tree(env, name, live)
+    except ImportError as error:
+        raise MlopsError(f"rendering pipeline_code/{name} needs the SageMaker SDK v3 of requirements-sdk.txt ({error})") from None
+    found = definitions.difference(local, live)
+    had_code = code.exists()
+    (folder / render.DEFINITION_FILE).write_text(json.dumps(definitions.generalised(env, name, live, found.values), indent=2) + "\n")
+    if had_code:
+        code.unlink()
+    console().print(
+        f"Wrote pipeline_code/{name}/{render.DEFINITION_FILE} from {deployed}"
+        + (" (pipeline.py removed)" if had_code else "")
+        + ": review it with git diff, then run make test and deploy."
+    )
 
 
 def _studio_user() -> str | None:

@@ -6,16 +6,23 @@ MOTO_ACCOUNT_ID, so a test chooses whose credentials the command holds.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
 from config import EnvironmentConfig, load_environment
+from config.naming import pipeline_name
+from functions.pipeline_upsert.handler import substitute
 from mlops_cli.main import cli
+from pipeline_code import render
+from tests.behaviour.pipeline_shim import pipeline_shim
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import REGION
 from tests.synth import CONFIG_DIR
@@ -62,6 +69,51 @@ def run_mlops(config_dir: Path, *args: str) -> Result:
 def mlops(config_dir) -> Mlops:
     """Run `mlops ARGS...` on the test config; the result has exit_code, stdout and stderr."""
     return lambda *args: run_mlops(config_dir, *args)
+
+
+# Pipelines as the stacks deploy them: the synthesized rendering of pipeline_code/training with its deploy-time
+# values filled in, as the upsert does, and its step scripts where the stack's assets put them.
+
+FOLDER = "training"
+PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+
+
+def as_deployed(synthesized, environment: str) -> dict:
+    """The definition as the environment's stack deploys it, deploy-time values filled in."""
+    rendered = json.dumps(synthesized.pipeline_definition(environment, FOLDER))
+    return json.loads(substitute(rendered, {name: f"deployed-{name.lower()}" for name in PLACEHOLDER.findall(rendered)}))
+
+
+@pytest.fixture
+def deployed_definition(synthesized) -> dict:
+    return as_deployed(synthesized, "dev")
+
+
+@pytest.fixture
+def deploy(aws, synthesized, tmp_path):
+    """Deploys a definition as the dev pipeline (or `environment`'s), with the step scripts (or `scripts`
+    instead) uploaded where the stack's assets put them."""
+    with pipeline_shim():
+
+        def deploy(definition: dict, scripts: dict[str, bytes] | None = None, environment: str = "dev") -> None:
+            config = synthesized.config(environment)
+            script_uris = synthesized.pipeline_settings(environment, FOLDER).script_uris
+            sagemaker = boto3.client("sagemaker", region_name=config.region)
+            s3 = boto3.client("s3", region_name=config.region)
+            for name, uri in script_uris.items():
+                bucket, key = uri.removeprefix("s3://").split("/", 1)
+                if bucket not in {existing["Name"] for existing in s3.list_buckets()["Buckets"]}:
+                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": config.region})
+                if name == render.SOURCE_ARCHIVE:
+                    body = render.source_archive(FOLDER, tmp_path).read_bytes()
+                else:
+                    body = (scripts or {}).get(name) or (render.PACKAGE_DIR / FOLDER / name).read_bytes()
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            sagemaker.create_pipeline(
+                PipelineName=pipeline_name(config.prefix, FOLDER), PipelineDefinition=json.dumps(definition), RoleArn=f"arn:aws:iam::{config.account}:role/x"
+            )
+
+        yield deploy
 
 
 # The behaviour tests' worlds (the synthesized deployer and batch workflow in moto) live in moto's default

@@ -12,52 +12,11 @@ import pytest
 
 from config import ENVIRONMENTS
 from config.naming import DRAFT_ENVIRONMENTS, draft_pipeline_name, draft_user, pipeline_name
-from functions.pipeline_upsert.handler import substitute
 from mlops_cli.definitions import shown
 from mlops_cli.errors import FAILED
 from pipeline_code import render
 from tests.behaviour.pipeline_shim import pipeline_shim
-
-FOLDER = "training"
-PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
-
-
-def as_deployed(synthesized, environment: str) -> dict:
-    """The definition as the environment's stack deploys it, deploy-time values filled in."""
-    rendered = json.dumps(synthesized.pipeline_definition(environment, FOLDER))
-    return json.loads(substitute(rendered, {name: f"deployed-{name.lower()}" for name in PLACEHOLDER.findall(rendered)}))
-
-
-@pytest.fixture
-def deployed_definition(synthesized) -> dict:
-    return as_deployed(synthesized, "dev")
-
-
-@pytest.fixture
-def deploy(aws, dev, synthesized, tmp_path):
-    """Deploys a definition as the dev pipeline (or `environment`'s), with the step scripts (or `scripts`
-    instead) uploaded where the stack's assets put them."""
-    with pipeline_shim():
-
-        def deploy(definition: dict, scripts: dict[str, bytes] | None = None, environment: str = "dev") -> None:
-            config = synthesized.config(environment)
-            script_uris = synthesized.pipeline_settings(environment, FOLDER).script_uris
-            sagemaker = boto3.client("sagemaker", region_name=config.region)
-            s3 = boto3.client("s3", region_name=config.region)
-            for name, uri in script_uris.items():
-                bucket, key = uri.removeprefix("s3://").split("/", 1)
-                if bucket not in {existing["Name"] for existing in s3.list_buckets()["Buckets"]}:
-                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": config.region})
-                if name == render.SOURCE_ARCHIVE:
-                    body = render.source_archive(FOLDER, tmp_path).read_bytes()
-                else:
-                    body = (scripts or {}).get(name) or (render.PACKAGE_DIR / FOLDER / name).read_bytes()
-                s3.put_object(Bucket=bucket, Key=key, Body=body)
-            sagemaker.create_pipeline(
-                PipelineName=pipeline_name(config.prefix, FOLDER), PipelineDefinition=json.dumps(definition), RoleArn=f"arn:aws:iam::{config.account}:role/x"
-            )
-
-        yield deploy
+from tests.cli.conftest import FOLDER, as_deployed
 
 
 def _step(definition: dict, step_type: str) -> dict:
