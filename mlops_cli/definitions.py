@@ -10,8 +10,11 @@ show, and the values learnt say where the live step scripts are.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
+import tarfile
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,10 +218,11 @@ def fill_in(definition: dict, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: json.dumps(values[match.group(1)])[1:-1], text)
 
 
-def generalised(env: Environment, folder: str, live: dict, values: dict[str, str]) -> dict:
+def generalised(env: Environment, folder: str, live: dict, values: dict[str, str], *, live_name: str | None = None, code: dict[str, str] | None = None) -> dict:
     """The live definition with the environment's values turned back into placeholders, so the same
     definition.json deploys to every environment: each step script's location, the pipeline role, the
-    deploy-time values learnt from the live definition, the pipeline's and the model package group's names."""
+    deploy-time values learnt from the live definition, the pipeline's and the model package group's names.
+    A pipeline made in Studio names its own pipeline (`live_name`) and code locations (`code`)."""
     replacements: dict[str, str] = {}
     bucket = values.get(SCRIPTS_BUCKET)
     for name, value in values.items():
@@ -229,7 +233,8 @@ def generalised(env: Environment, folder: str, live: dict, values: dict[str, str
     if "PipelineRoleName" in values:
         role = f"arn:{env.partition}:iam::{env.account}:role/{values['PipelineRoleName']}"
         replacements[role] = placeholder("PipelineRoleArn")
-    replacements[pipeline_name(env.prefix, folder)] = placeholder("PipelineName")
+    replacements.update(code or {})
+    replacements[live_name or pipeline_name(env.prefix, folder)] = placeholder("PipelineName")
     replacements[model_package_group_name(env.prefix)] = placeholder("ModelPackageGroupName")
     # Longest first, so a value inside a longer one (a role name inside its ARN) goes with the longer one.
     ordered = sorted(((value, name) for value, name in replacements.items() if value), key=lambda pair: -len(pair[0]))
@@ -246,3 +251,46 @@ def generalised(env: Environment, folder: str, live: dict, values: dict[str, str
         return value
 
     return general(live)
+
+
+def _code_locations(value: Any) -> set[str]:
+    """Every S3 location of code in a definition: a Python script or a source archive."""
+    if isinstance(value, str):
+        return set(re.findall(r"s3://[^\s\"']+?\.(?:py|tar\.gz)(?=$|[\s\"'])", value))
+    if isinstance(value, dict):
+        return set().union(*(_code_locations(item) for item in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_code_locations(item) for item in value)) if value else set()
+    return set()
+
+
+def fetch_code(env: Environment, definition: dict, folder: Path) -> dict[str, str]:
+    """Download the code a Studio-made definition runs into `folder` (a source archive's Python files
+    unpacked, since the stack packs the folder's scripts itself); each location -> the placeholder of
+    what replaces it. LookupError when two scripts would share a name."""
+    s3 = env.client("s3")
+    replacements: dict[str, str] = {}
+    written: dict[str, str] = {}
+    for location in sorted(_code_locations(definition)):
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if location.endswith(".tar.gz"):
+            with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+                files = {Path(member.name).name: archive.extractfile(member).read() for member in archive.getmembers() if member.isfile() and member.name.endswith(".py")}
+            replacements[location] = placeholder(SCRIPT + render.SOURCE_ARCHIVE)
+        else:
+            files = {Path(key).name: body}
+            replacements[location] = placeholder(SCRIPT + Path(key).name)
+        for name, content in files.items():
+            if written.setdefault(name, location) != location and (folder / name).read_bytes() != content:
+                raise LookupError(f"{name} comes from both {written[name]} and {location}")
+            (folder / name).write_bytes(content)
+    return replacements
+
+
+def learnt_values(env: Environment, live_by_folder: dict[str, dict]) -> dict[str, str]:
+    """The environment's deploy-time values, learnt from its deployed pipelines (folder -> live definition)."""
+    values: dict[str, str] = {}
+    for folder, live in live_by_folder.items():
+        values.update({name: value for name, value in difference(render_working_tree(env, folder, live), live).values.items() if not name.startswith(SCRIPT) and name != SCRIPTS_BUCKET})
+    return values

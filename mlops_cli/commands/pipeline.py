@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import click
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from config.naming import DRAFT_ENVIRONMENTS, EXPERIMENT_NAME_MAX_LENGTH, draft_pipeline_name, draft_user, pipeline_name
+from config.naming import DRAFT_ENVIRONMENTS, EXPERIMENT_NAME_MAX_LENGTH, PipelineFolderError, draft_pipeline_name, draft_user, pipeline_name
 from mlops_cli import definitions
 from mlops_cli.environment import Environment
 from mlops_cli.errors import MlopsError
@@ -246,6 +247,43 @@ def pull(name: str, env_name: str, replace_code: bool) -> None:
         f"Wrote pipeline_code/{name}/{render.DEFINITION_FILE} from {deployed}"
         + (" (pipeline.py removed)" if had_code else "")
         + ": review it with git diff, then run make test and deploy."
+    )
+
+
+@pipeline.command()
+@click.argument("name")
+@click.option("--from-live", "live_name", required=True, metavar="LIVE_NAME", help="The pipeline made in Studio to start from.")
+@env_option
+def new(name: str, live_name: str, env_name: str) -> None:
+    """Start pipeline_code/NAME/ from the pipeline LIVE_NAME someone designed in Studio: its definition.json
+    with the environment's values as placeholders, and the scripts it runs."""
+    env = environment(env_name)
+    try:
+        pipeline_name(env.prefix, name)
+    except PipelineFolderError as error:
+        raise MlopsError(str(error)) from None
+    folder = render.PACKAGE_DIR / name
+    if folder.exists():
+        raise MlopsError(f"pipeline_code/{name}/ exists already: pick another name, or `mlops pipeline pull {name}` to update it")
+    live = _live_definition(env, live_name)
+    deployed = {}
+    for existing in pipeline_names():
+        try:
+            deployed[existing] = _live_definition(env, pipeline_name(env.prefix, existing))
+        except MlopsError:
+            continue
+    values = definitions.learnt_values(env, deployed)
+    folder.mkdir(parents=True)
+    try:
+        code = definitions.fetch_code(env, live, folder)
+    except (LookupError, ClientError) as error:
+        shutil.rmtree(folder)
+        raise MlopsError(f"could not bring home the code of {live_name}: {error}") from None
+    (folder / render.DEFINITION_FILE).write_text(json.dumps(definitions.generalised(env, name, live, values, live_name=live_name, code=code), indent=2) + "\n")
+    scripts = sorted(path.name for path in render.step_scripts(name))
+    console().print(
+        f"Wrote pipeline_code/{name}/ from {live_name}: {render.DEFINITION_FILE} and {', '.join(scripts) or 'no scripts'}. "
+        f"It deploys as {pipeline_name(env.prefix, name)}; add tests for its scripts, run make test, then deploy."
     )
 
 

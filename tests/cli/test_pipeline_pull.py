@@ -107,3 +107,62 @@ def test_deploy_time_placeholders_are_left_for_the_upsert(synthesized):
     filled = json.loads(render.fill_in_definition('{"Bucket": "${ArtifactsBucket}", "Name": "${PipelineName}"}', settings))
 
     assert filled == {"Bucket": "${ArtifactsBucket}", "Name": settings.pipeline_name}
+
+
+STUDIO_CODE = "s3://deployed-artifactsbucket/studio/code"
+
+
+@pytest.fixture
+def designed_in_studio(deploy, deployed_definition, synthesized, dev, tmp_path) -> str:
+    """The deployed training pipeline (what the environment's values are learnt from), and a pipeline someone
+    designed in Studio with the same steps, its code uploaded under the artifacts bucket; its name."""
+    import boto3
+
+    deploy(deployed_definition)
+    s3 = boto3.client("s3", region_name=dev.region)
+    s3.create_bucket(Bucket="deployed-artifactsbucket", CreateBucketConfiguration={"LocationConstraint": dev.region})
+    live_name = "churn-scoring-by-jane"
+    text = json.dumps(deployed_definition).replace(f"{dev.prefix}-{FOLDER}", live_name)
+    for name, uri in synthesized.pipeline_settings("dev", FOLDER).script_uris.items():
+        text = text.replace(uri, f"{STUDIO_CODE}/{name}")
+        body = render.source_archive(FOLDER, tmp_path).read_bytes() if name == render.SOURCE_ARCHIVE else (render.PACKAGE_DIR / FOLDER / name).read_bytes()
+        s3.put_object(Bucket="deployed-artifactsbucket", Key=f"studio/code/{name}", Body=body)
+    boto3.client("sagemaker", region_name=dev.region).create_pipeline(PipelineName=live_name, PipelineDefinition=text, RoleArn=f"arn:aws:iam::{dev.account}:role/x")
+    return live_name
+
+
+def test_new_from_live_brings_a_studio_pipeline_home_as_a_folder(mlops, package, designed_in_studio, dev):
+    result = mlops("pipeline", "new", "scoring", "--from-live", designed_in_studio, "--env", "dev")
+
+    assert result.exit_code == 0, result.stderr
+    text = (package / "scoring" / render.DEFINITION_FILE).read_text()
+    assert "deployed-" not in text and designed_in_studio not in text and dev.prefix not in text
+    assert STUDIO_CODE not in text
+    assert {path.name for path in render.step_scripts("scoring")} == {path.name for path in render.step_scripts(FOLDER)}
+    for script in render.step_scripts("scoring"):
+        assert script.read_bytes() == (package / FOLDER / script.name).read_bytes()
+
+
+def test_the_new_folder_deploys_in_every_environment(mlops, package, designed_in_studio, tmp_path):
+    mlops("pipeline", "new", "scoring", "--from-live", designed_in_studio, "--env", "dev")
+
+    synthesized = synthesize(tmp_path / "cdk.out", config_dir=CONFIG_DIR, environments=ENVIRONMENTS)
+
+    for environment in ENVIRONMENTS:
+        definition = json.dumps(synthesized.pipeline_definition(environment, "scoring"))
+        assert f"{synthesized.config(environment).prefix}-scoring" in definition
+        assert not {name for name in PLACEHOLDER.findall(definition) if name.startswith(render.SCRIPT_PLACEHOLDER) or name in render.SYNTH_PLACEHOLDERS}
+
+
+def test_new_refuses_a_folder_that_exists(mlops, package, designed_in_studio):
+    result = mlops("pipeline", "new", FOLDER, "--from-live", designed_in_studio, "--env", "dev")
+
+    assert result.exit_code == FAILED
+    assert f"pipeline_code/{FOLDER}/ exists already" in result.stderr
+
+
+def test_new_refuses_a_name_that_cannot_be_a_pipeline(mlops, package, designed_in_studio):
+    result = mlops("pipeline", "new", "my_scoring", "--from-live", designed_in_studio, "--env", "dev")
+
+    assert result.exit_code == FAILED
+    assert "underscores are not allowed" in result.stderr
