@@ -9,7 +9,6 @@ import pytest
 
 from mlops_cli.errors import FAILED
 from tests.behaviour.batch_world import ARTIFACTS_BUCKET, INPUT_URI, OUTPUT_URI, REGION, batch_world
-from tests.behaviour.conftest import batch_template  # noqa: F401 (fixture)
 
 
 @pytest.fixture

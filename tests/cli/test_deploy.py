@@ -9,7 +9,6 @@ import pytest
 from mlops_cli.commands.deploy import BAKE_STATES
 from mlops_cli.errors import FAILED
 from tests.behaviour import sfn_harness
-from tests.behaviour.conftest import approval_template, variants_template  # noqa: F401 (fixtures)
 from tests.behaviour.deployer_world import GROUP, STATE_MACHINE, released_world
 from tests.cli.conftest import run_mlops
 
