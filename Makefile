@@ -34,11 +34,17 @@ $(VENV)/.installed: requirements.txt requirements-sdk.txt requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -r requirements-sdk.txt
 	touch $@
 
+# The `mlops` command, installed editable from this working tree with the pins above as its dependencies
+# (pip builds it with the setuptools pyproject.toml names). A changed pyproject.toml reinstalls only the command.
+$(VENV)/bin/mlops: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -e .
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pins (synth and test do it on first use)
+setup: $(VENV)/.installed $(VENV)/bin/mlops node_modules/.installed ## Create .venv (with the mlops command) and node_modules from the pins (synth and test do it on first use)
 
 # `make synth` constructs every environment; `make synth ENV=<name>` only that one, as deploy, diff and destroy do.
 # The CLI ends a synth of several stacks with "Supply a stack id (...) to display its template", which reads like

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from config import ConfigError
+from config.naming import PipelineFolderError
 from stacks.environment import add_environments, new_app, selected_environments, write_pipeline_definitions
-from stacks.model_build import PipelineFolderError
 
 app = new_app()
 ROOT = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ import botocore
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from mlops_constructs.canary_deployer.timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
+from config.deployer_timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
 from pipeline_code.render import pipeline_names
 from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, SKLEARN_VERSION, scikit_learn_image_regions
 
@@ -267,7 +267,7 @@ class PipelineTrigger(_Strict):
 def _pipeline_folder(name: str) -> str:
     folders = pipeline_names()
     if name not in folders:
-        raise ValueError(f"no folder pipeline_code/{name}/ with a pipeline.py; pipelines: {', '.join(folders) or 'none'}")
+        raise ValueError(f"no folder pipeline_code/{name}/ with a pipeline.py or definition.json; pipelines: {', '.join(folders) or 'none'}")
     return name
 
 

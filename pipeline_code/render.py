@@ -1,5 +1,9 @@
 """Turning ``pipeline_code/<name>/pipeline.py`` into definition JSON at synth time, offline and repeatably.
 
+A folder may hold ``definition.json`` instead of ``pipeline.py``: a definition made or edited in Studio and
+brought home with ``mlops pipeline pull``. Its environment-specific values are placeholders that rendering
+fills in from the settings (``SYNTH_PLACEHOLDERS``); the deploy-time ones are left for the upsert.
+
 Building a definition imports the SageMaker SDK (seconds), so rendered definitions are cached on a hash of
 everything that goes into them: the pipeline's folder, this package, the settings and the SDK version.
 """
@@ -14,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import tarfile
 import time
 import warnings
@@ -25,6 +30,13 @@ from pathlib import Path
 from pipeline_code.settings import PipelineSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The definition file of a pipeline folder without pipeline.py.
+DEFINITION_FILE = "definition.json"
+# What rendering fills into a definition.json, from the settings: ${<name>}, and ${Script:<file>} for each
+# step script's S3 location.
+SYNTH_PLACEHOLDERS = ("PipelineName", "PipelineRoleArn", "ModelPackageGroupName")
+SCRIPT_PLACEHOLDER = "Script:"
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 SOURCE_ARCHIVE = "sourcedir.tar.gz"
 # The SDK's defaults document for rendering: telemetry off, since it would call STS and an AWS endpoint.
 _SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
@@ -36,7 +48,7 @@ SDK_PACKAGES = ("sagemaker-core", "sagemaker-train", "sagemaker-serve", "sagemak
 
 def pipeline_names() -> list[str]:
     """Every folder under pipeline_code/ that defines a pipeline."""
-    return sorted(p.parent.name for p in PACKAGE_DIR.glob("*/pipeline.py"))
+    return sorted({p.parent.name for pattern in ("*/pipeline.py", f"*/{DEFINITION_FILE}") for p in PACKAGE_DIR.glob(pattern)})
 
 
 def step_scripts(name: str) -> list[Path]:
@@ -68,7 +80,11 @@ def source_archive(name: str, directory: Path) -> Path:
 
 
 def render(name: str, settings: PipelineSettings) -> str:
-    """Build the pipeline with the SDK and return its definition JSON. Makes no AWS call."""
+    """Build the pipeline with the SDK (or fill in its definition.json) and return its definition JSON.
+    Makes no AWS call."""
+    definition_file = PACKAGE_DIR / name / DEFINITION_FILE
+    if not (PACKAGE_DIR / name / "pipeline.py").exists() and definition_file.exists():
+        return fill_in_definition(definition_file.read_text(), settings)
     # The SDK resolves a region when some of its modules are imported, and ModelTrainer asks IAM whether
     # the role can be assumed unless this switch is off: the role may not even exist yet at synth time.
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
@@ -89,6 +105,27 @@ def render(name: str, settings: PipelineSettings) -> str:
         pipeline = module.build_pipeline(settings, session)
         definition = pipeline.definition()
     return json.dumps(json.loads(definition), indent=2) + "\n"
+
+
+def fill_in_definition(text: str, settings: PipelineSettings) -> str:
+    """A definition.json with the settings' values in its synth-time placeholders (escaped as JSON text);
+    deploy-time placeholders stay for the upsert."""
+    values = {
+        "PipelineName": settings.pipeline_name,
+        "PipelineRoleArn": settings.role_arn,
+        "ModelPackageGroupName": settings.model_package_group_name,
+        **{f"{SCRIPT_PLACEHOLDER}{name}": uri for name, uri in settings.script_uris.items()},
+    }
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return json.dumps(values[name])[1:-1]
+        if name.startswith(SCRIPT_PLACEHOLDER):
+            raise ValueError(f"{DEFINITION_FILE} refers to ${{{name}}}, but the folder has no script {name.removeprefix(SCRIPT_PLACEHOLDER)}")
+        return match.group(0)
+
+    return json.dumps(json.loads(_PLACEHOLDER.sub(value, text)), indent=2) + "\n"
 
 
 @contextmanager
@@ -153,7 +190,7 @@ def _cache_key(name: str, settings: PipelineSettings) -> str:
     for package in SDK_PACKAGES:
         digest.update(f"{package}=={metadata.version(package)}".encode())
     digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
-    for path in sorted([*PACKAGE_DIR.glob("*.py"), *(PACKAGE_DIR / name).rglob("*.py")]):
+    for path in sorted([*PACKAGE_DIR.glob("*.py"), *(PACKAGE_DIR / name).rglob("*.py"), *(PACKAGE_DIR / name).glob(DEFINITION_FILE)]):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:32]

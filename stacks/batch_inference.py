@@ -16,16 +16,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from config.naming import batch_inference_name
 from config.settings import BatchInference, BatchSchedule, ImageBuild
 from mlops_constructs.batch_inference_workflow import BatchInferenceWorkflow, JobDefaults
 from mlops_constructs.batch_inference_workflow.processing_role import BatchProcessingRole
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, scikit_learn_image_uri
-
-
-def batch_workflow_name(prefix: str) -> str:
-    """The batch inference workflow's state machine, whose failed runs the operations stack tells people about."""
-    return f"{prefix}-batch-inference"
 
 
 class BatchInferenceStack(cdk.Stack):
@@ -66,7 +62,7 @@ class BatchInferenceStack(cdk.Stack):
         self.workflow = BatchInferenceWorkflow(
             self,
             "Workflow",
-            state_machine_name=batch_workflow_name(prefix),
+            state_machine_name=batch_inference_name(prefix),
             job_name_prefix=prefix,
             defaults=JobDefaults(
                 code_uri=self.code_uri,
@@ -115,7 +111,7 @@ class BatchInferenceStack(cdk.Stack):
         started = scheduler.CfnSchedule(
             self,
             "Schedule",
-            name=f"{prefix}-batch-inference",
+            name=batch_inference_name(prefix),
             description=f"Scores {schedule.input_uri} on {schedule.expression}",
             schedule_expression=schedule.expression,
             schedule_expression_timezone="UTC",

@@ -15,8 +15,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from config.naming import COLOURS, data_quality_alarm_name, deployer_name, endpoint_name, model_name_prefix, variant_alarm_name
 from config.settings import DataQualityMonitoring, Deployment
-from mlops_constructs.canary_deployer import COLOURS, CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
+from mlops_constructs.canary_deployer import CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.data_quality_monitor import DataQualityMonitor
 from mlops_constructs.dead_letter_alarm import dead_letter_alarm
@@ -30,10 +31,6 @@ from stacks.storage import MonitoringPaths
 DATA_CAPTURE_PREFIX = "data-capture"
 # Where the data-quality monitor writes its reports: ``<prefix>/<endpoint>/``.
 MONITORING_PREFIX = "monitoring"
-
-
-def endpoint_name(prefix: str) -> str:
-    return f"{prefix}-endpoint"
 
 
 def captured_data_prefix(prefix: str) -> str:
@@ -73,14 +70,14 @@ class DeploymentStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.endpoint_name = endpoint_name(prefix)
-        model_name_prefix = f"{prefix}-model"
+        model_names = model_name_prefix(prefix)
 
         # The operations stack's notify function writes every message on it, and owns its subscriptions.
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
 
         # Every alarm of the environment by its name, which the operations stack matches their state changes on.
         self.alarm_names: list[str] = []
-        self.alarms = {colour: self._variant_alarms(colour, deployment) for colour in COLOURS}
+        self.alarms = {colour: self._variant_alarms(prefix, colour, deployment) for colour in COLOURS}
         capture = deployment.data_capture
         self.data_capture = (
             DataCapture(destination_s3_uri=f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}", sampling_percentage=capture.sampling_percentage)
@@ -98,13 +95,13 @@ class DeploymentStack(cdk.Stack):
             security_group_id=security_group_id,
         ).role
 
-        self.deployer_name = f"{prefix}-canary-deployer"
+        self.deployer_name = deployer_name(prefix)
         self.deployer = CanaryDeployer(
             self,
             "CanaryDeployer",
             state_machine_name=self.deployer_name,
             endpoint_name=self.endpoint_name,
-            model_name_prefix=model_name_prefix,
+            model_name_prefix=model_names,
             model_package_group_name=model_package_group_name,
             model_role=model_role,
             instance_type=deployment.instance_type,
@@ -156,7 +153,7 @@ class DeploymentStack(cdk.Stack):
                 self,
                 "EndpointCleanup",
                 endpoint_name=self.endpoint_name,
-                model_name_prefix=model_name_prefix,
+                model_name_prefix=model_names,
                 state_machine=self.deployer.state_machine,
             )
 
@@ -217,12 +214,12 @@ class DeploymentStack(cdk.Stack):
             max_runtime_seconds=monitoring.max_runtime_minutes * 60,
             data_access=access,
             key_arn=key.key_arn,
-            alarm_name=f"{self.endpoint_name}-data-quality",
+            alarm_name=data_quality_alarm_name(prefix),
             subnet_ids=subnet_ids if in_vpc else None,
             security_group_id=security_group_id if in_vpc else None,
         )
 
-    def _variant_alarms(self, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:
+    def _variant_alarms(self, prefix: str, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:
         settings = deployment.alarms
         period = cdk.Duration.seconds(settings.period_seconds)
         dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant}
@@ -234,7 +231,7 @@ class DeploymentStack(cdk.Stack):
         ]
         alarms = []
         for suffix, metric_name, statistic, threshold, what, shown in specs:
-            self.alarm_names.append(f"{self.endpoint_name}-{variant}-{suffix}")
+            self.alarm_names.append(variant_alarm_name(prefix, variant, suffix))
             alarm = cloudwatch.Alarm(
                 self,
                 f"{variant}-{suffix}",

@@ -10,7 +10,8 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environments
-from stacks.batch_inference import BatchInferenceStack, batch_workflow_name
+from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name
+from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack
 from stacks.network import NetworkStack
@@ -70,6 +71,8 @@ class EnvironmentStage(cdk.Stage):
             key=self.storage.key,
             data_access_policy=self.storage.data_access_policy,
             retain_domain=config.retain_data,
+            pipeline_role=self.model_build.pipeline_role,
+            draft_pipelines=config.name in DRAFT_ENVIRONMENTS,
             mlflow=self.model_build.mlflow,
         )
         pipeline_names = [settings.pipeline_name for settings in self.model_build.pipeline_settings.values()]
@@ -106,7 +109,7 @@ class EnvironmentStage(cdk.Stage):
             deployer_name=self.deployment.deployer_name,
             deployer_events=self.deployment.deployer.event_pattern,
             deployer_bus=self.deployment.deployer.event_bus,
-            batch_workflow_name=batch_workflow_name(config.prefix),
+            batch_workflow_name=batch_inference_name(config.prefix),
             endpoint_name=self.deployment.endpoint_name,
             alarm_names=[*self.deployment.alarm_names, self.model_build.triggers.dead_letter_alarm_name],
             data_quality=self.deployment.monitor,

@@ -4,7 +4,6 @@ what starts each one (uploads of training data, a schedule, or nothing), as conf
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,6 +14,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from config.naming import PipelineFolderError, endpoint_name, mlflow_name, model_package_group_name, pipeline_name
+from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW, job_subnet_names, pipeline_settings
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
@@ -22,49 +23,10 @@ from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from pipeline_code import render
-from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings, placeholder
+from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
-# SageMaker's limits, as botocore's service model states them (a unit test compares): PipelineName, and
-# ExperimentEntityName, which binds too because every execution is tracked in an experiment named after
-# its pipeline.
-PIPELINE_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
-PIPELINE_NAME_MAX_LENGTH = 256
-EXPERIMENT_NAME_MAX_LENGTH = 120
-
-
-def mlflow_name(prefix: str) -> str:
-    """The environment's MLflow App or tracking server."""
-    return f"{prefix}-mlflow"
-
-
-class PipelineFolderError(ValueError):
-    """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
-
-
-def pipeline_name(prefix: str, folder: str) -> str:
-    """``<prefix>-<folder>``, the SageMaker pipeline that pipeline_code/<folder>/ deploys as, or PipelineFolderError."""
-    name = f"{prefix}-{folder}"
-    where = f"pipeline_code/{folder}/ cannot be deployed as SageMaker pipeline '{name}'"
-    if (render.PACKAGE_DIR / f"{folder}.py").exists():
-        raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
-    if "_" in folder:
-        raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
-    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):
-        raise PipelineFolderError(
-            f"{where}: use lower-case letters, digits and hyphens, starting and ending with a letter or digit "
-            f"(SageMaker's pattern is {PIPELINE_NAME_PATTERN}; it writes pipeline ARNs in lower case, and IAM "
-            "matches the stack's pipeline ARNs case-sensitively)"
-        )
-    limit = min(PIPELINE_NAME_MAX_LENGTH, EXPERIMENT_NAME_MAX_LENGTH)
-    if len(name) > limit:
-        raise PipelineFolderError(
-            f"{where}: the name has {len(name)} characters, at most {limit} are allowed (each execution is tracked in "
-            f"an experiment named after the pipeline, and experiment names are at most {EXPERIMENT_NAME_MAX_LENGTH}); "
-            f"shorten the folder name to at most {limit - len(prefix) - 1} characters"
-        )
-    return name
 
 
 class ModelBuildStack(cdk.Stack):
@@ -97,7 +59,7 @@ class ModelBuildStack(cdk.Stack):
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
-            model_package_group_name=f"{prefix}-models",
+            model_package_group_name=model_package_group_name(prefix),
             model_package_group_description=f"Models trained by the {prefix} pipelines, for review and approval",
         )
         # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.
@@ -120,7 +82,6 @@ class ModelBuildStack(cdk.Stack):
             "KmsKeyArn": key.key_arn,
             "PipelineRoleName": self.pipeline_role.role_name,
         }
-        tracking = {}
         self.mlflow: MlflowApp | MlflowTrackingServer | None = None
         mlflow = model_build.mlflow
         if mlflow.enabled:
@@ -134,16 +95,10 @@ class ModelBuildStack(cdk.Stack):
             else:
                 self.mlflow = MlflowApp(self, "Mlflow", **where, weekly_maintenance_window=mlflow.weekly_maintenance_window)
             self.mlflow.log_runs(self.pipeline_role)
-            substitutions["MlflowArn"] = self.mlflow.arn
-            tracking = {"mlflow_arn": placeholder("MlflowArn")}
-        job_network = {}
-        if jobs_in_vpc:
-            subnets = {f"JobSubnet{i}": subnet_id for i, subnet_id in enumerate(subnet_ids)}
-            substitutions.update(subnets, JobSecurityGroup=security_group_id)
-            job_network = {
-                "subnet_ids": tuple(placeholder(name) for name in subnets),
-                "security_group_ids": (placeholder("JobSecurityGroup"),),
-            }
+            substitutions[MLFLOW] = self.mlflow.arn
+        job_subnet_count = len(subnet_ids) if jobs_in_vpc else 0
+        if job_subnet_count:
+            substitutions.update(zip(job_subnet_names(job_subnet_count), subnet_ids), **{JOB_SECURITY_GROUP: security_group_id})
         self.pipelines: dict[str, PipelineUpsert] = {}
         self.pipeline_settings: dict[str, PipelineSettings] = {}
         # pipeline_code/ folder -> the definition its upsert deploys (deploy-time values as ${placeholders}).
@@ -157,21 +112,15 @@ class ModelBuildStack(cdk.Stack):
                     "shorten the folder name"
                 )
         for name in names:
-            settings = PipelineSettings(
-                pipeline_name=names[name],
+            settings = pipeline_settings(
+                prefix=prefix,
+                model_build=model_build,
+                folder=name,
+                partition=self.partition,
+                account=self.account,
                 region=self.region,
-                role_arn=f"arn:{self.partition}:iam::{self.account}:role/{placeholder('PipelineRoleName')}",
-                artifacts_bucket=placeholder("ArtifactsBucket"),
-                kms_key_arn=placeholder("KmsKeyArn"),
-                model_package_group_name=self.model_package_group.model_package_group_name,
-                training_data_uri=f"s3://{placeholder('DataBucket')}/{model_build.trigger(name).prefix or model_build.training_prefix}",
                 script_uris=self._script_assets(name, render_cache),
-                processing_instance_type=model_build.processing_instance_type,
-                training_instance_type=model_build.training_instance_type,
-                auc_threshold=model_build.auc_threshold,
-                label_column=model_build.label_column,
-                **job_network,
-                **tracking,
+                job_subnet_count=job_subnet_count,
             )
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
@@ -242,6 +191,8 @@ class ModelBuildStack(cdk.Stack):
         """
         group = self.model_package_group.model_package_group_name
         packages = self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
+        # The deployer names the endpoint's configs <endpoint>-v<version>-<attempt>[-canary|-rollback].
+        endpoint_configs = self.format_arn(service="sagemaker", resource="endpoint-config", resource_name=f"{endpoint_name(prefix)}-*")
         policy = iam.ManagedPolicy(
             self,
             "ModelReviewer",
@@ -258,6 +209,15 @@ class ModelBuildStack(cdk.Stack):
                     actions=["sagemaker:DescribeModelPackageGroup"],
                     resources=[self.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)],
                 ),
+                # `mlops model list` shows which version the endpoint serves: its variants' models.
+                iam.PolicyStatement(
+                    sid="SeeWhatTheEndpointServes",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                    resources=[
+                        self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name(prefix)),
+                        endpoint_configs,
+                    ],
+                ),
                 iam.PolicyStatement(
                     sid="ListModelPackages",
                     # The List actions have no resource-level permissions.
@@ -268,6 +228,7 @@ class ModelBuildStack(cdk.Stack):
             roles=[iam.Role.from_role_name(self, f"Reviewer-{name}", name) for name in role_names],
         )
         acknowledge_wildcard_resources(policy, [packages], "Every version in this environment's model package group, and no other.")
+        acknowledge_wildcard_resources(policy, [endpoint_configs], "The configs the deployer creates for this environment's endpoint, named after it.")
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "The SageMaker List actions have no resource-level permissions.")
         return policy
 

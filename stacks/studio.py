@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from config.naming import draft_pipeline_prefix
 from config.settings import Studio
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
@@ -33,12 +34,15 @@ class StudioStack(cdk.Stack):
         key: kms.IKey,
         data_access_policy: iam.IManagedPolicy,
         retain_domain: bool,
+        pipeline_role: iam.IRole,
+        draft_pipelines: bool,
         mlflow: MlflowApp | MlflowTrackingServer | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.prefix = prefix
         self.execution_role = self._execution_role(data_access_policy, subnet_ids, security_group)
+        self.draft_policy = self._draft_pipelines(draft_pipelines, pipeline_role)
         if mlflow is not None:
             # Its ARN comes from the model-build stack (a serverless app's holds an ID SageMaker generates), so
             # this stack deploys after that one.
@@ -122,6 +126,31 @@ class StudioStack(cdk.Stack):
 
         cdk.CfnOutput(self, "StudioDomainId", value=self.domain.attr_domain_id, description="The Studio domain")
         cdk.CfnOutput(self, "StudioUrl", value=self.domain.attr_url, description="Studio's address; open it as a user profile (see the docs, first day)")
+
+    def _draft_pipelines(self, allowed: bool, pipeline_role: iam.IRole) -> iam.Policy:
+        """Studio users' draft pipelines (``<prefix>-draft-<user>-<folder>``, which no folder may deploy as).
+
+        Where `allowed` (config/naming.py DRAFT_ENVIRONMENTS), Studio users may pass the pipeline role to
+        SageMaker, which a draft runs as (their role already creates and starts pipelines named
+        ``<prefix>-*``); elsewhere nobody with the Studio role may create, update or start a pipeline in the
+        draft namespace.
+        """
+        if allowed:
+            statement = iam.PolicyStatement(
+                sid="DraftPipelinesRunAsThePipelineRole",
+                actions=["iam:PassRole"],
+                resources=[pipeline_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        else:
+            drafts = self.format_arn(service="sagemaker", resource="pipeline", resource_name=f"{draft_pipeline_prefix(self.prefix)}*")
+            statement = iam.PolicyStatement(
+                sid="NoDraftPipelinesInThisEnvironment",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:CreatePipeline", "sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution"],
+                resources=[drafts],
+            )
+        return iam.Policy(self, "DraftPipelines", statements=[statement], roles=[self.execution_role])
 
     def _execution_role(
         self,

@@ -235,11 +235,13 @@ class EnvironmentPolicies:
         ref = {"Ref": logical_id}
         properties = role["Properties"]
         policies = [(f"{stack}/{logical_id}/{p['PolicyName']}", self.resolve(stack, p["PolicyDocument"])) for p in properties.get("Policies", [])]
+        # Policies of other stacks name the role through a stack output: by its resolved name.
+        name = self.resolve(stack, ref)
         for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             policies += [
                 (f"{s}/{policy_id}", self.resolve(s, p["Properties"]["PolicyDocument"]))
                 for s, policy_id, p in self._resources(kind)
-                if s == stack and ref in p["Properties"].get("Roles", [])
+                if (ref in p["Properties"].get("Roles", []) if s == stack else name in self.resolve(s, p["Properties"].get("Roles", [])))
             ]
         for arn in self.resolve(stack, properties.get("ManagedPolicyArns", [])):
             if arn not in self._managed_policies:

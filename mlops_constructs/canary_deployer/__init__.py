@@ -16,14 +16,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from config.deployer_timings import MAX_EXECUTION_SECONDS, CanaryTimings
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
-from mlops_constructs.canary_deployer.canary import COLOURS
 from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, VariantScaling
 from mlops_constructs.json_paths import list_at, string_at
-from mlops_constructs.canary_deployer.timings import MAX_EXECUTION_SECONDS, CanaryTimings
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 
-__all__ = ["COLOURS", "DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "VariantScaling"]
+__all__ = ["DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "VariantScaling"]
 
 
 class CanaryDeployer(Construct):

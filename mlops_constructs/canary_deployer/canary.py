@@ -6,10 +6,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
 
+from config.naming import COLOURS
 from mlops_constructs.canary_deployer.states import DeployerStates
 from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
-COLOURS = ("blue", "green")
 # The state that waits for a person's answer; `mlops deploy approve` reads the token from its TaskScheduled event.
 APPROVAL_STATE = "Wait for an approver"
 

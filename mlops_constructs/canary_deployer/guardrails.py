@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aws_cdk import aws_stepfunctions as sfn
 
-from mlops_constructs.canary_deployer.canary import COLOURS, live_variant
+from config.naming import COLOURS
+from mlops_constructs.canary_deployer.canary import live_variant
 from mlops_constructs.canary_deployer.states import DeployerStates
 from mlops_constructs.json_paths import list_at, string_at
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlops_constructs.canary_deployer.timings import CanaryTimings
+from config.deployer_timings import CanaryTimings
 from mlops_constructs.json_paths import DISCARD, number_at, string_at
 
 IN_SERVICE = "InService"

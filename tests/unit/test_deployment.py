@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
 from mlops_constructs.canary_deployer import CanaryDeployer, DataCapture, VariantScaling
-from mlops_constructs.canary_deployer.timings import CanaryTimings
+from config.deployer_timings import CanaryTimings
 from tests.behaviour.sfn_harness import task_states
 from tests.templates import cfn_text, only, policy_statements, properties, resources, role_named, state_machine_definition
 from tests.synth import Synthesized, environment_config

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from config.naming import DRAFT_ENVIRONMENTS, draft_pipeline_name
 from pipeline_code import render
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
@@ -98,6 +99,10 @@ class World:
         self.captured_traffic = f"{self.artifacts_bucket}/data-capture/{self.prefix}-endpoint/blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
+        self.endpoint = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.prefix}-endpoint"
+        self.drafts = policies.config.name in DRAFT_ENVIRONMENTS
+        self.draft_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{draft_pipeline_name(self.prefix, 'someone', 'training')}"
+        self.endpoint_config_prefix = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint-config/{self.prefix}-endpoint"
         # The batch inference workflow and the role its jobs run as.
         (batch_id, batch_machine) = policies.only("batch-inference", "AWS::StepFunctions::StateMachine")
         self.batch_workflow = policies.resolve("batch-inference", batch_machine["Properties"]["RoleArn"])
@@ -784,6 +789,47 @@ INTERACTIONS = [
             for role in (w.studio_role, w.pipeline_role, w.notify_role)
             for action, resource in (("states:GetExecutionHistory", w.deployment_run), ("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*"))
         ],
+    ),
+    Interaction(
+        "reviewer sees which version the endpoint serves",
+        True,
+        lambda w: [
+            Request(w.reviewer, "sagemaker:DescribeEndpoint", w.endpoint),
+            Request(w.reviewer, "sagemaker:DescribeEndpointConfig", f"{w.endpoint_config_prefix}-v3-1a2b3c4d"),
+        ],
+    ),
+    Interaction(
+        "reviewer cannot change what the endpoint serves",
+        False,
+        lambda w: [
+            Request(w.reviewer, action, w.endpoint) for action in ("sagemaker:UpdateEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:DeleteEndpoint")
+        ],
+    ),
+    # Draft pipelines (mlops pipeline run --draft) run as the pipeline role, where config allows them.
+    Interaction(
+        "Studio users create and start their draft pipelines",
+        True,
+        lambda w: [Request(w.studio_role, action, w.draft_pipeline) for action in ("sagemaker:CreatePipeline", "sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution")],
+        applies=lambda w: w.drafts,
+    ),
+    Interaction(
+        "Studio users let their draft pipelines run as the pipeline role",
+        True,
+        lambda w: [Request(w.studio_role, "iam:PassRole", w.pipeline_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
+        applies=lambda w: w.drafts,
+    ),
+    Interaction(
+        "Studio users cannot pass the pipeline role to any other service",
+        False,
+        lambda w: [Request(w.studio_role, "iam:PassRole", w.pipeline_role, {"iam:PassedToService": "lambda.amazonaws.com"})],
+        applies=lambda w: w.drafts,
+    ),
+    Interaction(
+        "no draft pipeline outside the draft environments",
+        False,
+        lambda w: [Request(w.studio_role, action, w.draft_pipeline) for action in ("sagemaker:CreatePipeline", "sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution")]
+        + [Request(w.studio_role, "iam:PassRole", w.pipeline_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
+        applies=lambda w: not w.drafts,
     ),
     Interaction(
         "reviewer cannot approve another environment's model packages",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from pipeline_code import render
+from config import naming
+from config.naming import PipelineFolderError, pipeline_name
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH
-from stacks import model_build
-from stacks.model_build import PipelineFolderError, pipeline_name
+from pipeline_code import render
 from tests.synth import model_build_stack
 
 
@@ -16,8 +16,8 @@ def test_limits_are_sagemakers_own():
     sagemaker = botocore.session.get_session().get_service_model("sagemaker")
     pipeline, experiment = sagemaker.shape_for("PipelineName").metadata, sagemaker.shape_for("ExperimentEntityName").metadata
 
-    assert (pipeline["pattern"], pipeline["max"]) == (model_build.PIPELINE_NAME_PATTERN, model_build.PIPELINE_NAME_MAX_LENGTH)
-    assert experiment["max"] == model_build.EXPERIMENT_NAME_MAX_LENGTH
+    assert (pipeline["pattern"], pipeline["max"]) == (naming.PIPELINE_NAME_PATTERN, naming.PIPELINE_NAME_MAX_LENGTH)
+    assert experiment["max"] == naming.EXPERIMENT_NAME_MAX_LENGTH
 
 
 def test_schedule_name_limit_is_schedulers_own():
@@ -54,6 +54,16 @@ def test_the_longest_name_sagemaker_accepts_is_accepted():
 def test_names_of_pipeline_code_modules_are_reserved(folder):
     with pytest.raises(PipelineFolderError, match=rf"pipeline_code/{folder}/ .*'{folder}' is reserved"):
         pipeline_name("mlops-dev", folder)
+
+
+@pytest.mark.parametrize("folder", ["draft", "draft-scoring"])
+def test_names_of_draft_pipelines_are_reserved(folder):
+    with pytest.raises(PipelineFolderError, match=rf"pipeline_code/{folder}/ .*reserved for draft pipelines"):
+        pipeline_name("mlops-dev", folder)
+
+
+def test_a_folder_merely_containing_draft_is_a_pipeline():
+    assert pipeline_name("mlops-dev", "redraft") == "mlops-dev-redraft"
 
 
 def test_synth_fails_on_a_bad_folder_before_rendering_anything(monkeypatch, tmp_path):

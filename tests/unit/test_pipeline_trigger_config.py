@@ -63,7 +63,7 @@ def test_a_pipeline_can_run_on_a_schedule(tmp_path):
 def test_a_folder_that_does_not_exist_is_named_with_the_folders_that_do(tmp_path):
     message = _error(tmp_path, {"no-such-folder": {"trigger": "none"}})
     assert "model_build.pipelines.no-such-folder" in message
-    assert f"no folder pipeline_code/no-such-folder/ with a pipeline.py; pipelines: {', '.join(render.pipeline_names())}" in message
+    assert f"no folder pipeline_code/no-such-folder/ with a pipeline.py or definition.json; pipelines: {', '.join(render.pipeline_names())}" in message
 
 
 def test_an_unknown_trigger_lists_the_accepted_ones(tmp_path):

@@ -1,0 +1,126 @@
+"""The physical names other systems find things by, derived from ``<project>-<env>`` in one place.
+
+The stacks name their resources with these functions and the ``mlops`` command finds them with the same
+ones, so no name is typed twice. Plain Python: importing this loads no aws-cdk-lib.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline_code import render
+
+# The endpoint's two production variants: a release goes to the colour not in use, so the alarms on
+# (endpoint, blue) and (endpoint, green) never go stale.
+COLOURS = ("blue", "green")
+# The alarms each colour has, by the suffix of their names.
+VARIANT_ALARM_SUFFIXES = ("5xx", "4xx", "latency")
+
+# SageMaker's limits, as botocore's service model states them (a unit test compares): PipelineName, and
+# ExperimentEntityName, which binds too because every execution is tracked in an experiment named after
+# its pipeline.
+PIPELINE_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
+PIPELINE_NAME_MAX_LENGTH = 256
+EXPERIMENT_NAME_MAX_LENGTH = 120
+
+
+# Draft pipelines are named <prefix>-draft-<user>-<folder>: no deployed pipeline may share that namespace.
+DRAFT_FOLDER = "draft"
+# The environments where Studio users may run the working tree as their own draft pipelines
+# (`mlops pipeline run --draft`): dev only, where a draft costs nothing but its runs.
+DRAFT_ENVIRONMENTS = ("dev",)
+
+
+class PipelineFolderError(ValueError):
+    """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
+
+
+def endpoint_name(prefix: str) -> str:
+    return f"{prefix}-endpoint"
+
+
+def variant_alarm_name(prefix: str, colour: str, suffix: str) -> str:
+    """The alarm `suffix` (one of VARIANT_ALARM_SUFFIXES) on the endpoint's variant `colour`."""
+    return f"{endpoint_name(prefix)}-{colour}-{suffix}"
+
+
+def variant_alarm_names(prefix: str, colour: str) -> list[str]:
+    return [variant_alarm_name(prefix, colour, suffix) for suffix in VARIANT_ALARM_SUFFIXES]
+
+
+def data_quality_alarm_name(prefix: str) -> str:
+    return f"{endpoint_name(prefix)}-data-quality"
+
+
+def model_name_prefix(prefix: str) -> str:
+    """The stem of the SageMaker Models the deployer creates: ``<stem>-v<package version>``."""
+    return f"{prefix}-model"
+
+
+def model_package_group_name(prefix: str) -> str:
+    return f"{prefix}-models"
+
+
+def deployer_name(prefix: str) -> str:
+    """The canary deployer's state machine."""
+    return f"{prefix}-canary-deployer"
+
+
+def batch_inference_name(prefix: str) -> str:
+    """The batch inference workflow's state machine (and its schedule)."""
+    return f"{prefix}-batch-inference"
+
+
+def mlflow_name(prefix: str) -> str:
+    """The environment's MLflow App or tracking server."""
+    return f"{prefix}-mlflow"
+
+
+def pipeline_name(prefix: str, folder: str) -> str:
+    """``<prefix>-<folder>``, the SageMaker pipeline that pipeline_code/<folder>/ deploys as, or PipelineFolderError."""
+    name = f"{prefix}-{folder}"
+    where = f"pipeline_code/{folder}/ cannot be deployed as SageMaker pipeline '{name}'"
+    if (render.PACKAGE_DIR / f"{folder}.py").exists():
+        raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
+    if folder == DRAFT_FOLDER or folder.startswith(f"{DRAFT_FOLDER}-"):
+        raise PipelineFolderError(f"{where}: names starting with '{DRAFT_FOLDER}' are reserved for draft pipelines (mlops pipeline run --draft); rename the folder")
+    if "_" in folder:
+        raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
+    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):
+        raise PipelineFolderError(
+            f"{where}: use lower-case letters, digits and hyphens, starting and ending with a letter or digit "
+            f"(SageMaker's pattern is {PIPELINE_NAME_PATTERN}; it writes pipeline ARNs in lower case, and IAM "
+            "matches the stack's pipeline ARNs case-sensitively)"
+        )
+    limit = min(PIPELINE_NAME_MAX_LENGTH, EXPERIMENT_NAME_MAX_LENGTH)
+    if len(name) > limit:
+        raise PipelineFolderError(
+            f"{where}: the name has {len(name)} characters, at most {limit} are allowed (each execution is tracked in "
+            f"an experiment named after the pipeline, and experiment names are at most {EXPERIMENT_NAME_MAX_LENGTH}); "
+            f"shorten the folder name to at most {limit - len(prefix) - 1} characters"
+        )
+    return name
+
+
+# How much of a user's name a draft pipeline's name keeps.
+DRAFT_USER_LENGTH = 24
+
+
+def draft_user(caller_arn: str) -> str:
+    """A person's name for draft pipelines, from their STS caller ARN: the session name of an assumed role
+    (SSO and Studio put the person there), else the IAM user's name; lower case, letters, digits, hyphens."""
+    resource = caller_arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    name = rest.rsplit("/", 1)[-1] if kind == "assumed-role" else rest.rsplit("/", 1)[-1] or kind
+    cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:DRAFT_USER_LENGTH].strip("-")
+    return cleaned or "someone"
+
+
+def draft_pipeline_name(prefix: str, user: str, folder: str) -> str:
+    """``<prefix>-draft-<user>-<folder>``: one draft of each pipeline per person."""
+    return f"{draft_pipeline_prefix(prefix)}{user}-{folder}"
+
+
+def draft_pipeline_prefix(prefix: str) -> str:
+    """What every draft pipeline's name starts with, in IAM resource patterns too."""
+    return f"{prefix}-{DRAFT_FOLDER}-"

@@ -1,0 +1,1 @@
+"""One module per noun of `mlops`: model, deploy, batch, pipeline."""
