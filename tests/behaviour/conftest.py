@@ -29,29 +29,53 @@ def aws_env(monkeypatch):
 # The deployer as synthesized with test timings, once per test session for every module that runs it.
 
 
-def _deployer_template(shared_builds: SharedBuilds, name: str, **deployment: object) -> dict:
+def _deployer_synthesized(shared_builds: SharedBuilds, name: str, **deployment: object) -> Synthesized:
     folder = shared_builds.folder(f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment))
-    return Synthesized(folder / "cdk.out").template("dev", "deployment")
+    return Synthesized(folder / "cdk.out")
+
+
+# `<name>_synthesized` is the whole dev environment the deployer `<name>_template` was synthesized with:
+# what the permission checks of the behaviour tests read the policies from.
 
 
 @pytest.fixture(scope="session")
-def variants_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "variants")
+def variants_synthesized(shared_builds) -> Synthesized:
+    return _deployer_synthesized(shared_builds, "variants")
 
 
 @pytest.fixture(scope="session")
-def approval_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "approval", manual_approval=True)
+def approval_synthesized(shared_builds) -> Synthesized:
+    return _deployer_synthesized(shared_builds, "approval", manual_approval=True)
 
 
 @pytest.fixture(scope="session")
-def guardrails_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "guardrails", strategy="guardrails")
+def guardrails_synthesized(shared_builds) -> Synthesized:
+    return _deployer_synthesized(shared_builds, "guardrails", strategy="guardrails")
 
 
 @pytest.fixture(scope="session")
-def traffic_guard_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "traffic", min_canary_invocations=100)
+def traffic_guard_synthesized(shared_builds) -> Synthesized:
+    return _deployer_synthesized(shared_builds, "traffic", min_canary_invocations=100)
+
+
+@pytest.fixture(scope="session")
+def variants_template(variants_synthesized) -> dict:
+    return variants_synthesized.template("dev", "deployment")
+
+
+@pytest.fixture(scope="session")
+def approval_template(approval_synthesized) -> dict:
+    return approval_synthesized.template("dev", "deployment")
+
+
+@pytest.fixture(scope="session")
+def guardrails_template(guardrails_synthesized) -> dict:
+    return guardrails_synthesized.template("dev", "deployment")
+
+
+@pytest.fixture(scope="session")
+def traffic_guard_template(traffic_guard_synthesized) -> dict:
+    return traffic_guard_synthesized.template("dev", "deployment")
 
 
 # The batch inference workflow as synthesized for dev, with an image tag in config and without one.

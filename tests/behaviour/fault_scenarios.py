@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tests.behaviour.sfn_harness import Execution
+from tests.behaviour.sfn_harness import Call, Execution
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
 # Step Functions reports them under the service's generic exception name.
@@ -33,12 +33,14 @@ def service_of(state: dict) -> str:
 class Baseline:
     execution: Execution
     entered: list[str]
+    # Every AWS call the scenario's task states made (`sfn_harness.recorded_calls()`).
+    calls: list[Call]
 
 
-def baseline(execution: Execution, tasks: Iterable[str]) -> Baseline:
-    """How a scenario ended and the task states it entered, each once, in order."""
+def baseline(execution: Execution, tasks: Iterable[str], calls: Iterable[Call] = ()) -> Baseline:
+    """How a scenario ended, the task states it entered (each once, in order) and the calls they made."""
     names = set(tasks)
-    return Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in names])
+    return Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in names], list(calls))
 
 
 def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[str, list[str]]:

@@ -14,6 +14,8 @@ Driving time and faults from the test, never from the wall clock:
   token has been sent, as if its TimeoutSeconds had passed;
 - `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
   exception boto3 raises for that error code, so Step Functions names the error as it would on AWS;
+- `recorded_calls()` records every AWS call a task state makes (service, operation, parameters), for
+  the permission checks of `tests/behaviour/iam_calls.py`;
 - `eventbridge_errors_named()` names the errors of the optimised EventBridge PutEvents integration as
   Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
@@ -576,6 +578,37 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
         for task_type in task_types:
             stack.enter_context(mock.patch.object(task_type, "_eval_service_task", faulty(task_type)))
         yield faults
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS call a task state made: the boto3 service and operation names and the request's parameters."""
+
+    state: str
+    service: str
+    operation: str
+    parameters: dict[str, Any]
+
+
+@contextlib.contextmanager
+def recorded_calls() -> Iterator[list[Call]]:
+    """Within the block, every AWS call a task state makes is appended to the returned list before it is
+    made (a call that then fails is recorded too: AWS authorizes a request before it answers it)."""
+    calls: list[Call] = []
+    task_types = _service_task_types()
+    originals = {task_type: vars(task_type)["_eval_service_task"] for task_type in task_types}
+
+    def recording(task_type: type) -> Any:
+        def eval_service_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, *args: Any, **kwargs: Any) -> Any:
+            calls.append(Call(self.name, self._get_boto_service_name(), self._get_boto_service_action(), json.loads(json.dumps(normalised_parameters, default=str))))
+            return originals[task_type](self, env, resource_runtime_part, normalised_parameters, *args, **kwargs)
+
+        return eval_service_task
+
+    with contextlib.ExitStack() as stack:
+        for task_type in task_types:
+            stack.enter_context(mock.patch.object(task_type, "_eval_service_task", recording(task_type)))
+        yield calls
 
 
 @contextlib.contextmanager
