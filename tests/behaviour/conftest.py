@@ -81,16 +81,21 @@ def traffic_guard_template(traffic_guard_synthesized) -> dict:
 # The batch inference workflow as synthesized for dev, with an image tag in config and without one.
 
 
-def _batch_template(shared_builds: SharedBuilds, name: str, **batch_inference: object) -> dict:
+def _batch_synthesized(shared_builds: SharedBuilds, name: str, **batch_inference: object) -> Synthesized:
     folder = shared_builds.folder(f"batch-{name}", lambda folder: synthesized_batch_workflow(folder, **batch_inference))
-    return Synthesized(folder / "cdk.out").template("dev", "batch-inference")
+    return Synthesized(folder / "cdk.out")
 
 
 @pytest.fixture(scope="session")
-def batch_template(shared_builds) -> dict:
-    return _batch_template(shared_builds, "tagged", image_tag=IMAGE_TAG)
+def batch_synthesized(shared_builds) -> Synthesized:
+    return _batch_synthesized(shared_builds, "tagged", image_tag=IMAGE_TAG)
+
+
+@pytest.fixture(scope="session")
+def batch_template(batch_synthesized) -> dict:
+    return batch_synthesized.template("dev", "batch-inference")
 
 
 @pytest.fixture(scope="session")
 def untagged_batch_template(shared_builds) -> dict:
-    return _batch_template(shared_builds, "untagged")
+    return _batch_synthesized(shared_builds, "untagged").template("dev", "batch-inference")

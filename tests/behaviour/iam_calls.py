@@ -28,7 +28,8 @@ AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 class WorldNames:
     """What a behaviour world calls a template's resources, mapped to the evaluator's physical names."""
 
-    def __init__(self, policies: EnvironmentPolicies, stack: str, world_region: str) -> None:
+    def __init__(self, policies: EnvironmentPolicies, stack: str, world_region: str, named: dict[str, str] | None = None) -> None:
+        """`named` adds what the world names otherwise: its value -> the evaluator's name."""
         self.policies, self.stack, self.world_region = policies, stack, world_region
         template = policies.templates[stack]
         self._names: dict[str, str] = {
@@ -38,6 +39,7 @@ class WorldNames:
         }
         for output in _output_names(template):
             self._names[f"from-{output}"] = policies.resolve(stack, {"Fn::GetStackOutput": {"OutputName": output}})
+        self._names.update(named or {})
 
     def __call__(self, value: str) -> str:
         """The evaluator's name for `value`: a template's resource, or an ARN moved into the environment's account."""
@@ -128,6 +130,20 @@ def _create_endpoint_config(call: Call, caller: str, names: WorldNames) -> list[
     return found
 
 
+def _create_processing_job(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    job = names.arn("sagemaker", f"processing-job/{_param(call.parameters, 'ProcessingJobName').lower()}")
+    found = [
+        Request(caller, "sagemaker:CreateProcessingJob", job),
+        Request(caller, "iam:PassRole", names(_param(call.parameters, "RoleArn")), {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+    ]
+    if call.parameters.get("Tags"):
+        found.append(Request(caller, "sagemaker:AddTags", job))
+    # `.sync`: Step Functions watches the job and sets up the managed rule that tells it the job ended.
+    rule = names.arn("events", "rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule")
+    found += [Request(caller, "sagemaker:DescribeProcessingJob", job), *(Request(caller, f"events:{a}", rule) for a in ("PutTargets", "PutRule", "DescribeRule"))]
+    return found
+
+
 def _scaling_alarm(names: WorldNames, resource_id: str) -> str:
     # Application Auto Scaling names its target-tracking alarms TargetTracking-<resource id>-AlarmHigh-<uuid>.
     return names.arn("cloudwatch", f"alarm:TargetTracking-{resource_id}-AlarmHigh-0a1b2c3d")
@@ -190,6 +206,8 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("sagemaker", "update_endpoint"): _sagemaker("endpoint", "EndpointName", ("endpoint-config", "EndpointConfigName")),
     ("sagemaker", "describe_endpoint"): _sagemaker("endpoint", "EndpointName"),
     ("sagemaker", "list_endpoints"): _anything("sagemaker"),
+    ("sagemaker", "list_model_packages"): _anything("sagemaker"),
+    ("sagemaker", "create_processing_job"): _create_processing_job,
     ("sagemaker", "describe_processing_job"): _sagemaker("processing-job", "ProcessingJobName"),
     ("sagemaker", "stop_processing_job"): _sagemaker("processing-job", "ProcessingJobName"),
     ("stepfunctions", "list_executions"): _by_arn("states", "stateMachineArn"),
