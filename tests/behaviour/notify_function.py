@@ -38,6 +38,23 @@ class NotifyFunction:
         self.region, self.topic_arn = region, topic_arn
         self.environment = {"TOPIC_ARN": topic_arn, "AWS_REGION": region, **environment}
 
+    @classmethod
+    def from_template(cls, operations: dict, region: str, topic_arn: str, **world: str) -> NotifyFunction:
+        """The notify function with the environment the operations stack's template gives it. `world` names
+        the values that stand for other resources in the test's world (its topic, its deployer); each must be a
+        variable the template sets, and every other variable the template sets must be plain text."""
+        ((properties,),) = [[r["Properties"] for r in operations["Resources"].values() if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.handler"]]
+        variables = properties["Environment"]["Variables"]
+        unknown = set(world) - set(variables)
+        if unknown:
+            raise KeyError(f"the template sets no {sorted(unknown)} on the notify function")
+        world = {"TOPIC_ARN": topic_arn, **world}
+        unresolved = sorted(name for name, value in variables.items() if name not in world and not isinstance(value, str))
+        if unresolved:
+            raise ValueError(f"the world gives no value for {unresolved}, which the template sets from other resources")
+        environment = {name: world.get(name, value) for name, value in variables.items()}
+        return cls(region, topic_arn, **{name: value for name, value in environment.items() if name != "TOPIC_ARN"})
+
     def __call__(self, event: dict) -> dict:
         with mock.patch.dict(os.environ, self.environment):
             return handler.handler(event, None)

@@ -49,7 +49,7 @@ def report() -> dict:
 class World:
     """The environment's topic, artifacts bucket, model registry, training pipeline and deployer in moto."""
 
-    def __init__(self, runs) -> None:
+    def __init__(self, runs, operations: dict) -> None:
         self.runs = runs
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
@@ -70,16 +70,10 @@ class World:
         }
         self.deployer = sfn_harness.create_state_machine(self.sfn, deployer, DEPLOYER)
         topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
-        self.notify = NotifyFunction(
-            REGION,
-            topic,
-            PREFIX=PREFIX,
-            PIPELINES=json.dumps([PIPELINE]),
-            MODEL_PACKAGE_GROUP=GROUP,
-            DEPLOYER_ARN=self.deployer,
-            ENDPOINT_NAME=ENDPOINT,
-            TOP_FEATURES="3",
-        )
+        # The environment dev's operations stack gives the function; the test's world has its own topic and deployer.
+        self.notify = NotifyFunction.from_template(operations, REGION, topic, DEPLOYER_ARN=self.deployer, TOP_FEATURES="3")
+        assumed = {"PREFIX": PREFIX, "PIPELINES": json.dumps([PIPELINE]), "MODEL_PACKAGE_GROUP": GROUP, "ENDPOINT_NAME": ENDPOINT}
+        assert {name: self.notify.environment[name] for name in assumed} == assumed, "the names these tests use are not dev's"
 
     def register(self, report: dict | bytes | None, status: str = "PendingManualApproval") -> str:
         """A model version as the pipeline registers it, with its evaluation report in S3 (None: no metrics)."""
@@ -100,10 +94,15 @@ class World:
         return self.notify.received()[-1]
 
 
+@pytest.fixture(scope="module")
+def operations(synthesized) -> dict:
+    return synthesized.template("dev", "operations")
+
+
 @pytest.fixture
-def world(aws_env):
+def world(aws_env, operations):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), pipeline_runs(ACCOUNT, REGION) as runs:
-        yield World(runs)
+        yield World(runs, operations)
 
 
 def pipeline_event(world: World, execution_arn: str, status: str, pipeline_arn: str | None = None) -> dict:
