@@ -264,6 +264,8 @@ def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baselines, scenario, subtests):
     states = covering((s.name for s in SCENARIOS), baselines)[scenario.name]
+    if not states:
+        pytest.skip(f"every task state {scenario.name!r} enters is failed in an earlier scenario")
     with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
         tasks = sfn_harness.task_states(world.definition)
         for state in states:
@@ -292,10 +294,11 @@ def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str,
         return
     assert execution.status == "FAILED"
     if announcing:
-        # The message is what failed; the endpoint must still be in a state someone can live with.
-        assert execution.error in ("AnnouncementFailed", "DeploymentFailed", "EndpointCreationFailed", "CanaryRolledBack", "RollbackFailed")
+        # The message is what failed; the execution ends with the error the announcement's catch leads to,
+        # and the endpoint must still be in a state someone can live with.
+        assert execution.error == _error_caught_at(world.definition, state), execution.cause
     else:
-        assert told, f"nobody was told that {state!r} failed"
+        assert [subject for subject in told if _tells_of_a_failure(subject)], f"nobody was told that {state!r} failed: {told}"
     after = _endpoint_state(world)
     if execution.error == "DeploymentFailed":
         assert after == before, "a deployment that failed before changing anything changed the endpoint"
@@ -306,7 +309,24 @@ def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str,
         assert after is not None and set(after["scaled"]) == set(after["models"]), "the live variant has no autoscaling"
     else:
         assert execution.error in ("EndpointCreationFailed", "RollbackFailed"), f"uncaught failure: {execution.error}: {execution.cause}"
-        assert any("failed" in subject for subject in told) or announcing
+        assert announcing or [subject for subject in told if _tells_of_a_failure(subject)], told
+
+
+def _tells_of_a_failure(subject: str) -> bool:
+    """A message about this endpoint that says a deployment did not go through (not a release or a promotion)."""
+    return subject.startswith(f"{ENDPOINT}: ") and (" failed" in subject or " rolled back" in subject)
+
+
+def _error_caught_at(definition: dict, state: str) -> str:
+    """The error of the Fail state that `state`'s catch-all leads to, through the states between."""
+    states = definition["States"]
+    (catch,) = [c for c in states[state]["Catch"] if "States.ALL" in c["ErrorEquals"]]
+    name = catch["Next"]
+    for _ in range(len(states)):
+        if states[name]["Type"] == "Fail":
+            return states[name]["Error"]
+        name = states[name]["Next"]
+    raise AssertionError(f"{state}'s catch leads to no Fail state")
 
 
 def _clean_up_states(definition: dict) -> set[str]:
