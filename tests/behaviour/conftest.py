@@ -6,6 +6,7 @@ import pytest
 
 from tests.behaviour.batch_world import IMAGE_TAG, synthesized_batch_workflow
 from tests.behaviour.deployer_world import synthesized_deployer
+from tests.conftest import shared_build
 from tests.shared_builds import SharedBuilds
 from tests.synth import Synthesized
 
@@ -29,9 +30,18 @@ def aws_env(monkeypatch):
 # The deployer as synthesized with test timings, once per test session for every module that runs it.
 
 
-def _deployer_synthesized(shared_builds: SharedBuilds, name: str, **deployment: object) -> Synthesized:
-    folder = shared_builds.folder(f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment))
-    return Synthesized(folder / "cdk.out")
+def _deployer_build(name: str, **deployment: object):
+    return f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment)
+
+
+_VARIANTS = shared_build("variants_synthesized", *_deployer_build("variants"))
+_APPROVAL = shared_build("approval_synthesized", *_deployer_build("approval", manual_approval=True))
+_GUARDRAILS = shared_build("guardrails_synthesized", *_deployer_build("guardrails", strategy="guardrails"))
+_TRAFFIC_GUARD = shared_build("traffic_guard_synthesized", *_deployer_build("traffic", min_canary_invocations=100))
+
+
+def _read(shared_builds: SharedBuilds, build) -> Synthesized:
+    return Synthesized(shared_builds.folder(*build) / "cdk.out")
 
 
 # `<name>_synthesized` is the whole dev environment the deployer `<name>_template` was synthesized with:
@@ -40,22 +50,22 @@ def _deployer_synthesized(shared_builds: SharedBuilds, name: str, **deployment: 
 
 @pytest.fixture(scope="session")
 def variants_synthesized(shared_builds) -> Synthesized:
-    return _deployer_synthesized(shared_builds, "variants")
+    return _read(shared_builds, _VARIANTS)
 
 
 @pytest.fixture(scope="session")
 def approval_synthesized(shared_builds) -> Synthesized:
-    return _deployer_synthesized(shared_builds, "approval", manual_approval=True)
+    return _read(shared_builds, _APPROVAL)
 
 
 @pytest.fixture(scope="session")
 def guardrails_synthesized(shared_builds) -> Synthesized:
-    return _deployer_synthesized(shared_builds, "guardrails", strategy="guardrails")
+    return _read(shared_builds, _GUARDRAILS)
 
 
 @pytest.fixture(scope="session")
 def traffic_guard_synthesized(shared_builds) -> Synthesized:
-    return _deployer_synthesized(shared_builds, "traffic", min_canary_invocations=100)
+    return _read(shared_builds, _TRAFFIC_GUARD)
 
 
 @pytest.fixture(scope="session")
@@ -81,14 +91,17 @@ def traffic_guard_template(traffic_guard_synthesized) -> dict:
 # The batch inference workflow as synthesized for dev, with an image tag in config and without one.
 
 
-def _batch_synthesized(shared_builds: SharedBuilds, name: str, **batch_inference: object) -> Synthesized:
-    folder = shared_builds.folder(f"batch-{name}", lambda folder: synthesized_batch_workflow(folder, **batch_inference))
-    return Synthesized(folder / "cdk.out")
+def _batch_build(name: str, **batch_inference: object):
+    return f"batch-{name}", lambda folder: synthesized_batch_workflow(folder, **batch_inference)
+
+
+_TAGGED_BATCH = shared_build("batch_synthesized", *_batch_build("tagged", image_tag=IMAGE_TAG))
+_UNTAGGED_BATCH = shared_build("untagged_batch_template", *_batch_build("untagged"))
 
 
 @pytest.fixture(scope="session")
 def batch_synthesized(shared_builds) -> Synthesized:
-    return _batch_synthesized(shared_builds, "tagged", image_tag=IMAGE_TAG)
+    return _read(shared_builds, _TAGGED_BATCH)
 
 
 @pytest.fixture(scope="session")
@@ -98,4 +111,4 @@ def batch_template(batch_synthesized) -> dict:
 
 @pytest.fixture(scope="session")
 def untagged_batch_template(shared_builds) -> dict:
-    return _batch_synthesized(shared_builds, "untagged").template("dev", "batch-inference")
+    return _read(shared_builds, _UNTAGGED_BATCH).template("dev", "batch-inference")
