@@ -176,6 +176,21 @@ def test_stack_delete_covers_apps_and_spaces_beyond_the_first_page(sm, shim):
     assert _contents(sm, shim, domain) == GONE
 
 
+def test_apps_still_starting_refuse_their_delete_for_a_while_and_are_deleted_once_started(sm, shim):
+    domain = _create_domain(sm)
+    shim.apps_start_pending(reads=3)
+    sm.create_space(DomainId=domain, SpaceName="team")
+    sm.create_app(DomainId=domain, SpaceName="team", AppType="CodeEditor", AppName="starting")
+    assert shim.app_statuses(domain) == {"team/CodeEditor/starting": "Pending"}
+    with pytest.raises(ClientError) as refused:
+        sm.delete_app(DomainId=domain, SpaceName="team", AppType="CodeEditor", AppName="starting")
+    assert refused.value.response["Error"]["Code"] == "ResourceInUse"
+
+    _stack(domain).delete_stack()
+
+    assert _contents(sm, shim, domain) == GONE
+
+
 def test_app_that_failed_before_the_delete_is_deleted_too(sm, shim, domain_id, stack):
     shim.fail_app(domain_id, "team/CodeEditor/default", "Lifecycle config failed", on_delete=False)
 
