@@ -144,6 +144,11 @@ def _create_processing_job(call: Call, caller: str, names: WorldNames) -> list[R
     return found
 
 
+def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    bucket, key = names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key")
+    return [Request(caller, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")]
+
+
 def _scaling_alarm(names: WorldNames, resource_id: str) -> str:
     # Application Auto Scaling names its target-tracking alarms TargetTracking-<resource id>-AlarmHigh-<uuid>.
     return names.arn("cloudwatch", f"alarm:TargetTracking-{resource_id}-AlarmHigh-0a1b2c3d")
@@ -210,6 +215,13 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("sagemaker", "create_processing_job"): _create_processing_job,
     ("sagemaker", "describe_processing_job"): _sagemaker("processing-job", "ProcessingJobName"),
     ("sagemaker", "stop_processing_job"): _sagemaker("processing-job", "ProcessingJobName"),
+    ("sagemaker", "describe_pipeline_execution"): _by_arn("sagemaker", "PipelineExecutionArn"),
+    ("sagemaker", "list_pipeline_execution_steps"): _by_arn("sagemaker", "PipelineExecutionArn"),
+    ("sagemaker", "list_pipeline_executions"): lambda call, caller, names: [
+        Request(caller, "sagemaker:ListPipelineExecutions", names.arn("sagemaker", f"pipeline/{_param(call.parameters, 'PipelineName').lower()}"))
+    ],
+    ("sns", "publish"): _by_arn("sns", "TopicArn"),
+    ("s3", "get_object"): _get_object,
     ("stepfunctions", "list_executions"): _by_arn("states", "stateMachineArn"),
     ("stepfunctions", "describe_execution"): _by_arn("states", "executionArn"),
     ("cloudwatch", "describe_alarms"): _describe_alarms,

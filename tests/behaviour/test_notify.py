@@ -19,7 +19,9 @@ from sklearn.ensemble import RandomForestClassifier
 
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from pipeline_code.training.evaluate import evaluate
-from tests.behaviour import sfn_harness
+from tests.behaviour import iam_calls, sfn_harness
+from tests.behaviour.iam_calls import WorldNames
+from tests.permissions import EnvironmentPolicies
 from tests.behaviour.deployer_world import register_model
 from tests.behaviour.notify_function import NotifyFunction, handler
 from tests.behaviour.pipeline_runs import pipeline_runs
@@ -474,3 +476,40 @@ def test_digest_of_a_quiet_day_says_nothing_happened(world):
 
     assert told.subject == f"{PREFIX} daily digest: 0 training runs, 0 deployments"
     assert f"No model version of {GROUP} is approved yet." in told.text
+
+
+# -- what the function may do ----------------------------------------------------------------------------
+
+
+def test_every_call_the_notify_function_makes_is_allowed_to_its_role(world, report, synthesized, monkeypatch):
+    """Each kind of event the function writes up, then the digest; every call it made is decided against the
+    notify function's role in dev's templates (and the topic's and bucket's policies), in one evaluator run."""
+    package = world.register(report)
+    run = world.run("Succeeded", [*REGISTERED, {"StepName": "Register-RegisterModel", "StepStatus": "Succeeded", "Metadata": {"RegisterModel": {"Arn": package}}}])
+    world.told(pipeline_event(world, run, "Succeeded"))
+    world.told(model_package_state_change(package, "PendingManualApproval"))
+    world.told(deployer_event(world, package, "rolled back", detail="alarm"))
+    world.told(variant_alarm("ALARM", "OK"))
+    sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-1")
+    world.told({"digest": True})
+    policies = EnvironmentPolicies(synthesized, "dev")
+    (function_id, function) = policies.only("operations", "AWS::Lambda::Function")
+    role = policies.resolve("operations", function["Properties"]["Role"])
+    artifacts = [logical_id for logical_id, r in policies.templates["storage"]["Resources"].items() if r["Type"] == "AWS::S3::Bucket" and logical_id.startswith("Artifacts")]
+    names = WorldNames(
+        policies,
+        "operations",
+        REGION,
+        {
+            world.notify.topic_arn: policies.resolve("operations", function["Properties"]["Environment"]["Variables"]["TOPIC_ARN"]),
+            BUCKET: policies.resolve("storage", {"Ref": artifacts[0]}),
+        },
+    )
+    rows = [(call, r) for call in world.notify.calls for r in iam_calls.requests(call, role, names)]
+
+    decided = policies.decide([r for _, r in rows])
+
+    assert {call.operation for call, _ in rows} >= {
+        "publish", "describe_model_package", "get_object", "list_pipeline_execution_steps", "list_model_packages", "list_executions", "describe_execution"
+    }
+    assert [d.explain() for d in decided if not d.allowed] == []
