@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.behaviour.batch_world import IMAGE_TAG, synthesized_batch_workflow
-from tests.behaviour.deployer_world import synthesized_deployer
+from tests.behaviour.deployer_world import DeployerTemplate, synthesized_deployer
 from tests.conftest import shared_build
 from tests.shared_builds import SharedBuilds
 from tests.synth import Synthesized
@@ -69,23 +69,23 @@ def traffic_guard_synthesized(shared_builds) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def variants_template(variants_synthesized) -> dict:
-    return variants_synthesized.template("dev", "deployment")
+def variants_template(variants_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(variants_synthesized)
 
 
 @pytest.fixture(scope="session")
-def approval_template(approval_synthesized) -> dict:
-    return approval_synthesized.template("dev", "deployment")
+def approval_template(approval_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(approval_synthesized)
 
 
 @pytest.fixture(scope="session")
-def guardrails_template(guardrails_synthesized) -> dict:
-    return guardrails_synthesized.template("dev", "deployment")
+def guardrails_template(guardrails_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(guardrails_synthesized)
 
 
 @pytest.fixture(scope="session")
-def traffic_guard_template(traffic_guard_synthesized) -> dict:
-    return traffic_guard_synthesized.template("dev", "deployment")
+def traffic_guard_template(traffic_guard_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(traffic_guard_synthesized)
 
 
 # The batch inference workflow as synthesized for dev, with an image tag in config and without one.

@@ -63,3 +63,15 @@ def assert_throttles_changed_nothing(execution: Execution, expected: Execution, 
     assert (execution.status, execution.error) == (expected.status, expected.error)
     assert [name for name in dict.fromkeys(execution.states_entered) if name in names and faults[name].calls != 1] == []
     assert retry_waits, "the throttles were retried without backing off"
+
+
+def error_caught_at(definition: dict, state: str) -> str:
+    """The error of the Fail state that `state`'s catch-all leads to, through the states between."""
+    states = definition["States"]
+    (catch,) = [c for c in states[state]["Catch"] if "States.ALL" in c["ErrorEquals"]]
+    name = catch["Next"]
+    for _ in range(len(states)):
+        if states[name]["Type"] == "Fail":
+            return states[name]["Error"]
+        name = states[name]["Next"]
+    raise AssertionError(f"{state}'s catch leads to no Fail state")

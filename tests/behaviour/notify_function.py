@@ -13,9 +13,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
-
 from typing import Any
+from unittest import mock
 
 from botocore import xform_name
 from botocore.client import BaseClient

@@ -14,9 +14,23 @@ from dataclasses import dataclass
 import pytest
 
 from tests.behaviour import iam_calls, sfn_harness
-from tests.behaviour.batch_world import PROCESSING_ROLE, REGION, STATE_MACHINE, BatchWorld, batch_world
+from tests.behaviour.batch_world import (
+    PROCESSING_ROLE,
+    REGION,
+    STATE_MACHINE,
+    BatchWorld,
+    batch_world,
+)
+from tests.behaviour.fault_scenarios import (
+    DENIED,
+    THROTTLED,
+    Baseline,
+    assert_throttles_changed_nothing,
+    baseline,
+    covering,
+    service_of,
+)
 from tests.behaviour.iam_calls import WorldNames, state_machine_role
-from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
 from tests.behaviour.sfn_harness import Execution, Fault, injected_faults
 from tests.permissions import EnvironmentPolicies, Request
 

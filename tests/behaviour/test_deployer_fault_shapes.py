@@ -15,7 +15,12 @@ import pytest
 
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import ENDPOINT, deployer_world, released_world
-from tests.behaviour.sfn_harness import Fault, injected_faults, put_events_partly_failing
+from tests.behaviour.fault_scenarios import error_caught_at
+from tests.behaviour.sfn_harness import (
+    Fault,
+    injected_faults,
+    put_events_partly_failing,
+)
 
 FAILED_ENTRY = "EventBridge.FailedEntry"
 
@@ -26,15 +31,6 @@ def _attempts_for(definition: dict, state: str, error: str) -> int:
         if error in retry["ErrorEquals"] or "States.ALL" in retry["ErrorEquals"]:
             return 1 + retry.get("MaxAttempts", 3)
     return 1
-
-
-def _fail_error_after_catch(definition: dict, state: str) -> str:
-    states = definition["States"]
-    (catch,) = [c for c in states[state]["Catch"] if "States.ALL" in c["ErrorEquals"]]
-    name = catch["Next"]
-    while states[name]["Type"] != "Fail":
-        name = states[name]["Next"]
-    return states[name]["Error"]
 
 
 @pytest.mark.parametrize(("state", "prepare"), [("Announce the first release", "no endpoint"), ("Announce the promotion", "released")])
@@ -63,7 +59,7 @@ def test_an_announcement_refused_for_good_is_retried_as_its_rule_says_then_caugh
 
     assert refused[state].calls == _attempts_for(world.definition, state, FAILED_ENTRY) > 1
     assert execution.status == "FAILED"
-    assert execution.error == _fail_error_after_catch(world.definition, state)
+    assert execution.error == error_caught_at(world.definition, state)
     # The release itself went through: the new model serves on one variant, with autoscaling.
     assert list(serving.values()) == [f"{world.notify.environment['PREFIX']}-model-v2"]
     assert set(scaled) == set(serving)

@@ -17,10 +17,31 @@ from dataclasses import dataclass
 import pytest
 
 from tests.behaviour import iam_calls, sfn_harness
-from tests.behaviour.deployer_world import ENDPOINT, REGION, STATE_MACHINE, DeployerWorld, deployer_world
+from tests.behaviour.deployer_world import (
+    ENDPOINT,
+    REGION,
+    STATE_MACHINE,
+    DeployerWorld,
+    deployer_world,
+)
+from tests.behaviour.fault_scenarios import (
+    DENIED,
+    THROTTLED,
+    Baseline,
+    assert_throttles_changed_nothing,
+    baseline,
+    covering,
+    error_caught_at,
+    service_of,
+)
 from tests.behaviour.iam_calls import WorldNames, state_machine_role
-from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
-from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock
+from tests.behaviour.sfn_harness import (
+    Execution,
+    Fault,
+    held_before,
+    injected_faults,
+    state_clock,
+)
 from tests.permissions import Decision, EnvironmentPolicies, Request
 
 CLEAN_UP = "Clean up old releases"
@@ -296,7 +317,7 @@ def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str,
     if announcing:
         # The message is what failed; the execution ends with the error the announcement's catch leads to,
         # and the endpoint must still be in a state someone can live with.
-        assert execution.error == _error_caught_at(world.definition, state), execution.cause
+        assert execution.error == error_caught_at(world.definition, state), execution.cause
     else:
         assert [subject for subject in told if _tells_of_a_failure(subject)], f"nobody was told that {state!r} failed: {told}"
     after = _endpoint_state(world)
@@ -315,18 +336,6 @@ def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str,
 def _tells_of_a_failure(subject: str) -> bool:
     """A message about this endpoint that says a deployment did not go through (not a release or a promotion)."""
     return subject.startswith(f"{ENDPOINT}: ") and (" failed" in subject or " rolled back" in subject)
-
-
-def _error_caught_at(definition: dict, state: str) -> str:
-    """The error of the Fail state that `state`'s catch-all leads to, through the states between."""
-    states = definition["States"]
-    (catch,) = [c for c in states[state]["Catch"] if "States.ALL" in c["ErrorEquals"]]
-    name = catch["Next"]
-    for _ in range(len(states)):
-        if states[name]["Type"] == "Fail":
-            return states[name]["Error"]
-        name = states[name]["Next"]
-    raise AssertionError(f"{state}'s catch leads to no Fail state")
 
 
 def _clean_up_states(definition: dict) -> set[str]:

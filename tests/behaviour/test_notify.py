@@ -20,12 +20,17 @@ from sklearn.ensemble import RandomForestClassifier
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from pipeline_code.training.evaluate import evaluate
 from tests.behaviour import iam_calls, sfn_harness
-from tests.behaviour.iam_calls import WorldNames
-from tests.permissions import EnvironmentPolicies
 from tests.behaviour.deployer_world import register_model
+from tests.behaviour.iam_calls import WorldNames
 from tests.behaviour.notify_function import NotifyFunction, handler
 from tests.behaviour.pipeline_runs import pipeline_runs
-from tests.sample_events import alarm_state_change, model_package_state_change, monitoring_run_ended, pipeline_run_ended
+from tests.permissions import EnvironmentPolicies
+from tests.sample_events import (
+    alarm_state_change,
+    model_package_state_change,
+    monitoring_run_ended,
+    pipeline_run_ended,
+)
 
 REGION = "eu-west-1"
 PREFIX = "mlops-dev"
@@ -493,7 +498,7 @@ def test_every_call_the_notify_function_makes_is_allowed_to_its_role(world, repo
     sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-1")
     world.told({"digest": True})
     policies = EnvironmentPolicies(synthesized, "dev")
-    (function_id, function) = policies.only("operations", "AWS::Lambda::Function")
+    _, function = policies.only("operations", "AWS::Lambda::Function")
     role = policies.resolve("operations", function["Properties"]["Role"])
     artifacts = [logical_id for logical_id, r in policies.templates["storage"]["Resources"].items() if r["Type"] == "AWS::S3::Bucket" and logical_id.startswith("Artifacts")]
     names = WorldNames(

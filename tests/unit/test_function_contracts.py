@@ -13,7 +13,6 @@ import ast
 import pytest
 
 from config import ENVIRONMENTS
-
 from tests.synth import ROOT, Synthesized
 from tests.templates import resources
 
@@ -52,11 +51,11 @@ def environment_reads(source: str) -> set[str]:
         key = None
         if isinstance(node, ast.Subscript) and _is_os_environ(node.value):
             key = node.slice
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
-            if (node.func.attr == "get" and _is_os_environ(node.func.value)) or (
-                node.func.attr == "getenv" and isinstance(node.func.value, ast.Name) and node.func.value.id == "os"
-            ):
-                key = node.args[0]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args and (
+            (node.func.attr == "get" and _is_os_environ(node.func.value))
+            or (node.func.attr == "getenv" and isinstance(node.func.value, ast.Name) and node.func.value.id == "os")
+        ):
+            key = node.args[0]
         if key is None:
             continue
         if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
