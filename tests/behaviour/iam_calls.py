@@ -149,6 +149,24 @@ def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
     return [Request(caller, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")]
 
 
+def _studio(resource_type: str, *parameters: str) -> Mapper:
+    """A Studio call authorized on <resource type>/<domain id>/<the parameters' values, lowercased after the domain>."""
+
+    def requests(call: Call, caller: str, names: WorldNames) -> list[Request]:
+        domain = names(_param(call.parameters, "DomainId"))
+        rest = [str(_param(call.parameters, name)) for name in parameters]
+        return [Request(caller, f"sagemaker:{_pascal(call.operation)}", names.arn("sagemaker", "/".join([f"{resource_type}/{domain}", *rest])))]
+
+    return requests
+
+
+def _studio_app(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    owner = call.parameters.get("UserProfileName") or call.parameters.get("SpaceName")
+    domain = names(_param(call.parameters, "DomainId"))
+    app = f"app/{domain}/{owner}/{_param(call.parameters, 'AppType').lower()}/{_param(call.parameters, 'AppName')}"
+    return [Request(caller, f"sagemaker:{_pascal(call.operation)}", names.arn("sagemaker", app))]
+
+
 def _scaling_alarm(names: WorldNames, resource_id: str) -> str:
     # Application Auto Scaling names its target-tracking alarms TargetTracking-<resource id>-AlarmHigh-<uuid>.
     return names.arn("cloudwatch", f"alarm:TargetTracking-{resource_id}-AlarmHigh-0a1b2c3d")
@@ -222,6 +240,19 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ],
     ("sns", "publish"): _by_arn("sns", "TopicArn"),
     ("s3", "get_object"): _get_object,
+    ("sagemaker", "describe_domain"): _studio("domain"),
+    ("sagemaker", "delete_domain"): _studio("domain"),
+    ("sagemaker", "list_apps"): _anything("sagemaker"),
+    ("sagemaker", "list_spaces"): _anything("sagemaker"),
+    ("sagemaker", "list_user_profiles"): _anything("sagemaker"),
+    ("sagemaker", "describe_app"): _studio_app,
+    ("sagemaker", "delete_app"): _studio_app,
+    ("sagemaker", "describe_space"): _studio("space", "SpaceName"),
+    ("sagemaker", "delete_space"): _studio("space", "SpaceName"),
+    ("sagemaker", "describe_user_profile"): _studio("user-profile", "UserProfileName"),
+    ("sagemaker", "delete_user_profile"): _studio("user-profile", "UserProfileName"),
+    ("cloudformation", "describe_stacks"): _by_arn("cloudformation", "StackName"),
+    ("cloudformation", "describe_stack_resource"): _by_arn("cloudformation", "StackName"),
     ("stepfunctions", "list_executions"): _by_arn("states", "stateMachineArn"),
     ("stepfunctions", "describe_execution"): _by_arn("states", "executionArn"),
     ("cloudwatch", "describe_alarms"): _describe_alarms,
