@@ -253,6 +253,13 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("sagemaker", "delete_user_profile"): _studio("user-profile", "UserProfileName"),
     ("cloudformation", "describe_stacks"): _by_arn("cloudformation", "StackName"),
     ("cloudformation", "describe_stack_resource"): _by_arn("cloudformation", "StackName"),
+    ("sagemaker", "delete_endpoint"): _sagemaker("endpoint", "EndpointName"),
+    ("sagemaker", "list_tags"): _by_arn("sagemaker", "ResourceArn"),
+    ("sagemaker", "add_tags"): lambda call, caller, names: [
+        Request(caller, "sagemaker:AddTags", names(_param(call.parameters, "ResourceArn")), {"aws:TagKeys": [t["Key"] for t in _param(call.parameters, "Tags")]})
+    ],
+    ("application-autoscaling", "describe_scalable_targets"): _anything("application-autoscaling"),
+    ("stepfunctions", "stop_execution"): _by_arn("states", "executionArn"),
     ("stepfunctions", "list_executions"): _by_arn("states", "stateMachineArn"),
     ("stepfunctions", "describe_execution"): _by_arn("states", "executionArn"),
     ("cloudwatch", "describe_alarms"): _describe_alarms,
