@@ -235,6 +235,22 @@ def test_the_deployer_cannot_pass_the_model_role_to_another_service_or_pass_anot
     assert allowed == []
 
 
+def test_the_deployer_cannot_grant_the_key_for_anything_but_an_aws_resource(variants_synthesized, baselines):
+    policies = EnvironmentPolicies(variants_synthesized, "dev")
+    names = WorldNames(policies, "deployment", REGION)
+    caller = state_machine_role(policies, "deployment", STATE_MACHINE)
+    grants = [
+        r
+        for call in _first_release_calls(baselines, "create_endpoint_config")
+        for r in iam_calls.requests(call, caller, names)
+        if r.action == "kms:CreateGrant"
+    ]
+    assert grants, "the endpoint config was created without the key"
+    requests = [Request(r.principal, r.action, r.resource, {**r.context, "kms:GrantIsForAWSResource": "false"}) for r in grants]
+
+    assert [d.explain() for d in policies.decide(requests) if d.allowed or d.result == "Error"] == []
+
+
 def test_the_deployer_cannot_create_or_delete_models_and_configs_outside_its_prefixes(variants_synthesized, baselines):
     policies = EnvironmentPolicies(variants_synthesized, "dev")
     names = WorldNames(policies, "deployment", REGION)
