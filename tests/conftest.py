@@ -11,7 +11,7 @@ import inspect
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,29 +196,64 @@ def aws_unreachable(attempts: list[str]) -> Iterator[None]:
         yield
 
 
+# Session fixture name -> the shared folder it reads and how that folder is built, in the order a process
+# builds them when it starts (most wanted first). Conftests further down register their own.
+SHARED_BUILDS: dict[str, tuple[str, Callable[[Path], object]]] = {}
+_EXPECTED_BUILDS = pytest.StashKey[list[tuple[str, Callable[[Path], object]]]]()
+
+
+def shared_build(fixture: str, name: str, build: Callable[[Path], object]) -> tuple[str, Callable[[Path], object]]:
+    """Register the folder `name` that the session fixture `fixture` reads; returns (name, build)."""
+    SHARED_BUILDS[fixture] = (name, build)
+    return SHARED_BUILDS[fixture]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # What the selected tests will read; fixtures looked up at run time by name are built when asked for.
+    wanted = {fixture for item in items for fixture in getattr(item, "fixturenames", ())}
+    config.stash[_EXPECTED_BUILDS] = [build for fixture, build in SHARED_BUILDS.items() if fixture in wanted]
+
+
 @pytest.fixture(scope="session")
 def shared_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SharedBuilds:
     """Folders built once per test session, whichever xdist worker asks first (see tests/shared_builds.py)."""
     workerinput = getattr(request.config, "workerinput", None)
     if workerinput is None:
-        return SharedBuilds(tmp_path_factory.getbasetemp() / "shared")
-    # A worker's temporary folder (popen-gw0, ...) is a folder of the session's.
-    return SharedBuilds(tmp_path_factory.getbasetemp().parent / f"shared-{workerinput['testrunuid']}")
+        builds = SharedBuilds(tmp_path_factory.getbasetemp() / "shared")
+    else:
+        # A worker's temporary folder (popen-gw0, ...) is a folder of the session's.
+        builds = SharedBuilds(tmp_path_factory.getbasetemp().parent / f"shared-{workerinput['testrunuid']}")
+    builds.expect(request.config.stash.get(_EXPECTED_BUILDS, []))
+    return builds
+
+
+def _build_app(folder: Path) -> None:
+    """Every environment, synthesized exactly as `cdk synth` would (cdk-nag included), with AWS unreachable;
+    the AWS calls attempted are recorded beside the cloud assembly."""
+    from tests.synth import synthesize
+
+    attempts: list[str] = []
+    with aws_unreachable(attempts):
+        synthesize(folder / "cdk.out")
+    (folder / "aws-calls.json").write_text(json.dumps(attempts))
+
+
+def _build_optional_pieces_on(folder: Path) -> None:
+    from tests.optional_pieces import switch_on
+    from tests.synth import synthesize_dev_with
+
+    synthesize_dev_with(folder, switch_on)
+
+
+_APP = shared_build("synthesized", "app", _build_app)
+_OPTIONAL_PIECES_ON = shared_build("optional_pieces_on", "optional-pieces-on", _build_optional_pieces_on)
 
 
 def synthesized_app(shared_builds: SharedBuilds) -> Path:
     """The folder holding every environment of tests/config synthesized exactly as `cdk synth` would (cdk-nag
     included), with AWS unreachable (cdk.out), and the AWS calls attempted (aws-calls.json); built once per
     session."""
-    from tests.synth import synthesize
-
-    def build(folder: Path) -> None:
-        attempts: list[str] = []
-        with aws_unreachable(attempts):
-            synthesize(folder / "cdk.out")
-        (folder / "aws-calls.json").write_text(json.dumps(attempts))
-
-    return shared_builds.folder("app", build)
+    return shared_builds.folder(*_APP)
 
 
 def lint_findings_of_app(shared_builds: SharedBuilds) -> list[Finding]:
@@ -245,10 +280,9 @@ def synthesized(shared_builds: SharedBuilds) -> Synthesized:
 def optional_pieces_on(shared_builds: SharedBuilds) -> Synthesized:
     """dev synthesized as `cdk synth` would (cdk-nag included) with every optional piece switched on
     (see tests/optional_pieces.py)."""
-    from tests.optional_pieces import switch_on
-    from tests.synth import Synthesized, synthesize_dev_with
+    from tests.synth import Synthesized
 
-    return Synthesized(shared_builds.folder("optional-pieces-on", lambda folder: synthesize_dev_with(folder, switch_on)) / "cdk.out")
+    return Synthesized(shared_builds.folder(*_OPTIONAL_PIECES_ON) / "cdk.out")
 
 
 @pytest.fixture(scope="session")

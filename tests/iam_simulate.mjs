@@ -13,7 +13,11 @@ for (const simulation of simulations) {
     decisions.push({ result: 'Error', errors: response.errors })
     continue
   }
-  const analysis = response.result.analysis ?? {}
+  // A resource with a wildcard (e.g. "*" for a call that names no resource of its own, such as an Application
+  // Auto Scaling scalable target) is decided against each pattern the policies name; the overall result
+  // stands for them all and the first analysis explains it.
+  const detail = response.resultType === 'wildcard' ? response.results[0] ?? {} : response.result
+  const analysis = detail.analysis ?? {}
   decisions.push({
     result: response.overallResult,
     identity: analysis.identityAnalysis?.result ?? null,
@@ -22,7 +26,7 @@ for (const simulation of simulations) {
       ...(analysis.identityAnalysis?.denyStatements ?? []).map((s) => `identity policy ${s.policyId} ${s.statement.Sid ?? ''}`.trim()),
       ...(analysis.resourceAnalysis?.denyStatements ?? []).map((s) => `resource policy ${s.statement.Sid ?? ''}`.trim()),
     ],
-    ignoredContextKeys: response.result.ignoredContextKeys ?? [],
+    ignoredContextKeys: detail.ignoredContextKeys ?? [],
   })
 }
 process.stdout.write(JSON.stringify(decisions))

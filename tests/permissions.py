@@ -210,9 +210,9 @@ class EnvironmentPolicies:
             if resource_policy:
                 simulation["resourcePolicy"] = resource_policy[1]
             simulations.append(simulation)
-        completed = subprocess.run(
-            ["node", str(SIMULATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=ROOT, check=True
-        )
+        completed = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=ROOT)
+        if completed.returncode != 0:
+            raise RuntimeError(f"the policy evaluator failed: {completed.stderr}")
         return [
             Decision(
                 request=request,

@@ -144,8 +144,11 @@ class StackReplay:
         if update_fails is None:
             physical_id = self._send("Update", logical_id, props, old.physical_id, old.props)
         else:
-            with update_fails(), pytest.raises(Exception):
+            with update_fails() as injected, pytest.raises(Exception) as raised:
                 self._send("Update", logical_id, props, old.physical_id, old.props)
+            # The update must fail because of the injected failure, not for any reason (a KeyError would do).
+            assert injected, f"the update failed before it met its injected failure: {raised.value!r}"
+            assert _caused_by(raised.value, injected[-1]), f"the update failed with {raised.value!r}, not with the injected {injected[-1]!r}"
             physical_id = old.physical_id
         self._record(logical_id, _Resource(physical_id, props, self.resource_type))
 
@@ -226,3 +229,13 @@ class StackReplay:
             if is_complete(polled)["IsComplete"]:
                 return result
         pytest.fail(f"{event['RequestType']} of {event['LogicalResourceId']} not complete after {self.max_polls} polls")
+
+
+def _caused_by(error: BaseException, injected: BaseException) -> bool:
+    """Whether `error` is `injected`, wraps it (raise ... from, or raised while handling it) or reports its text."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if seen is injected:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return str(injected) in str(error)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.behaviour.batch_world import IMAGE_TAG, synthesized_batch_workflow
-from tests.behaviour.deployer_world import synthesized_deployer
+from tests.behaviour.deployer_world import DeployerTemplate, synthesized_deployer
+from tests.conftest import shared_build
 from tests.shared_builds import SharedBuilds
 from tests.synth import Synthesized
 
@@ -29,51 +30,97 @@ def aws_env(monkeypatch):
 # The deployer as synthesized with test timings, once per test session for every module that runs it.
 
 
-def _deployer_template(shared_builds: SharedBuilds, name: str, **deployment: object) -> dict:
-    folder = shared_builds.folder(f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment))
-    return Synthesized(folder / "cdk.out").template("dev", "deployment")
+def _deployer_build(name: str, **deployment: object):
+    return f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment)
+
+
+_VARIANTS = shared_build("variants_synthesized", *_deployer_build("variants"))
+_APPROVAL = shared_build("approval_synthesized", *_deployer_build("approval", manual_approval=True))
+_GUARDRAILS = shared_build("guardrails_synthesized", *_deployer_build("guardrails", strategy="guardrails"))
+_TRAFFIC_GUARD = shared_build("traffic_guard_synthesized", *_deployer_build("traffic", min_canary_invocations=100))
+
+
+def _read(shared_builds: SharedBuilds, build) -> Synthesized:
+    return Synthesized(shared_builds.folder(*build) / "cdk.out")
+
+
+# `<name>_synthesized` is the whole dev environment the deployer `<name>_template` was synthesized with:
+# what the permission checks of the behaviour tests read the policies from.
 
 
 @pytest.fixture(scope="session")
-def variants_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "variants")
+def variants_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _VARIANTS)
 
 
 @pytest.fixture(scope="session")
-def approval_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "approval", manual_approval=True)
+def approval_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _APPROVAL)
 
 
 @pytest.fixture(scope="session")
-def guardrails_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "guardrails", strategy="guardrails")
+def guardrails_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _GUARDRAILS)
 
 
 @pytest.fixture(scope="session")
-def traffic_guard_template(shared_builds) -> dict:
-    return _deployer_template(shared_builds, "traffic", min_canary_invocations=100)
+def traffic_guard_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _TRAFFIC_GUARD)
+
+
+@pytest.fixture(scope="session")
+def variants_template(variants_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(variants_synthesized)
+
+
+@pytest.fixture(scope="session")
+def approval_template(approval_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(approval_synthesized)
+
+
+@pytest.fixture(scope="session")
+def guardrails_template(guardrails_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(guardrails_synthesized)
+
+
+@pytest.fixture(scope="session")
+def traffic_guard_template(traffic_guard_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(traffic_guard_synthesized)
 
 
 # The batch inference workflow as synthesized for dev, with an image tag in config and without one, and
 # allowing only Approved models.
 
 
-def _batch_template(shared_builds: SharedBuilds, name: str, **batch_inference: object) -> dict:
-    folder = shared_builds.folder(f"batch-{name}", lambda folder: synthesized_batch_workflow(folder, **batch_inference))
-    return Synthesized(folder / "cdk.out").template("dev", "batch-inference")
+def _batch_build(name: str, **batch_inference: object):
+    return f"batch-{name}", lambda folder: synthesized_batch_workflow(folder, **batch_inference)
+
+
+_TAGGED_BATCH = shared_build("batch_synthesized", *_batch_build("tagged", image_tag=IMAGE_TAG))
+_UNTAGGED_BATCH = shared_build("untagged_batch_template", *_batch_build("untagged"))
 
 
 @pytest.fixture(scope="session")
-def batch_template(shared_builds) -> dict:
-    return _batch_template(shared_builds, "tagged", image_tag=IMAGE_TAG)
+def batch_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _TAGGED_BATCH)
+
+
+@pytest.fixture(scope="session")
+def batch_template(batch_synthesized) -> dict:
+    return batch_synthesized.template("dev", "batch-inference")
 
 
 @pytest.fixture(scope="session")
 def untagged_batch_template(shared_builds) -> dict:
-    return _batch_template(shared_builds, "untagged")
+    return _read(shared_builds, _UNTAGGED_BATCH).template("dev", "batch-inference")
+
+
+_APPROVED_ONLY_BATCH = shared_build(
+    "approved_only_batch_template", *_batch_build("approved-only", image_tag=IMAGE_TAG, allow_unapproved_models=False)
+)
 
 
 @pytest.fixture(scope="session")
 def approved_only_batch_template(shared_builds) -> dict:
     """As staging and prod: only Approved model package versions score a batch."""
-    return _batch_template(shared_builds, "approved-only", image_tag=IMAGE_TAG, allow_unapproved_models=False)
+    return _read(shared_builds, _APPROVED_ONLY_BATCH).template("dev", "batch-inference")

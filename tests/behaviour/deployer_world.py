@@ -27,7 +27,7 @@ from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
 from tests.behaviour.notify_function import NotifyFunction, Received
-from tests.synth import environment_config, synthesize_dev_with
+from tests.synth import Synthesized, environment_config, synthesize_dev_with
 
 DEV = environment_config("dev")
 REGION = DEV.region
@@ -49,7 +49,16 @@ ANNOUNCEMENTS = f"{STATE_MACHINE}-announcements"
 TEST_TIMINGS = {"poll_seconds": 0, "alarm_poll_seconds": 0, "bake_checks": 3, "max_update_polls": 10}
 
 
-def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
+class DeployerTemplate(dict):
+    """The dev deployment stack's template, with the operations stack's template of the same synth as
+    `operations`: the notify function the world runs takes its environment from there."""
+
+    def __init__(self, synthesized: Synthesized) -> None:
+        super().__init__(synthesized.template("dev", "deployment"))
+        self.operations = synthesized.template("dev", "operations")
+
+
+def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
     """The dev deployment stack's template, synthesized with `deployment` overrides and test timings."""
 
     def change(dev: dict) -> None:
@@ -58,7 +67,7 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> dict:
             # Synth refuses an approval gate that nobody is told about.
             dev["notifications"] = {"emails": ["release-managers@example.com"]}
 
-    return synthesize_dev_with(workdir, change).template("dev", "deployment")
+    return DeployerTemplate(synthesize_dev_with(workdir, change))
 
 
 def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
@@ -79,7 +88,7 @@ def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
 
 
 class DeployerWorld:
-    def __init__(self, template: dict, shim: EndpointShim, retry_waits: list[float]) -> None:
+    def __init__(self, template: DeployerTemplate, shim: EndpointShim, retry_waits: list[float]) -> None:
         self.shim = shim
         self.retry_waits = retry_waits
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -93,16 +102,11 @@ class DeployerWorld:
         self.definition = definition
         self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
         self._names = (f"deploy-{n}" for n in itertools.count(1))
-        self.notify = NotifyFunction(
-            REGION,
-            boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"],
-            PREFIX=DEV.prefix,
-            ENVIRONMENT=DEV.name,
-            ENDPOINT_NAME=ENDPOINT,
-            MODEL_PACKAGE_GROUP=GROUP,
-            DEPLOYER_ARN=self.state_machine,
-            PIPELINES="[]",
-        )
+        # The environment the operations stack gives the function; the world has its own topic and deployer.
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"]
+        self.notify = NotifyFunction.from_template(template.operations, REGION, topic, DEPLOYER_ARN=self.state_machine)
+        assumed = {"ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP}
+        assert {name: self.notify.environment[name] for name in assumed} == assumed, "the names the deployer tests use are not dev's"
         self._events = self._deliver_deployer_events()
 
     # -- the model registry ------------------------------------------------------------------
@@ -333,7 +337,7 @@ def _heartbeat_without_heartbeat_seconds(self: CallbackEndpoint) -> bool:
 
 
 @contextmanager
-def deployer_world(template: dict) -> Iterator[DeployerWorld]:
+def deployer_world(template: DeployerTemplate) -> Iterator[DeployerWorld]:
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         endpoint_shim(REGION) as shim,
@@ -347,7 +351,7 @@ def deployer_world(template: dict) -> Iterator[DeployerWorld]:
 
 
 @contextmanager
-def released_world(template: dict) -> Iterator[DeployerWorld]:
+def released_world(template: DeployerTemplate) -> Iterator[DeployerWorld]:
     """A world in which version 1 is already serving on blue, with the update log cleared."""
     with deployer_world(template) as world:
         assert world.deploy(world.register()).status == "SUCCEEDED"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tests.behaviour.sfn_harness import Execution
+from tests.behaviour.sfn_harness import Call, Execution
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
 # Step Functions reports them under the service's generic exception name.
@@ -33,12 +33,14 @@ def service_of(state: dict) -> str:
 class Baseline:
     execution: Execution
     entered: list[str]
+    # Every AWS call the scenario's task states made (`sfn_harness.recorded_calls()`).
+    calls: list[Call]
 
 
-def baseline(execution: Execution, tasks: Iterable[str]) -> Baseline:
-    """How a scenario ended and the task states it entered, each once, in order."""
+def baseline(execution: Execution, tasks: Iterable[str], calls: Iterable[Call] = ()) -> Baseline:
+    """How a scenario ended, the task states it entered (each once, in order) and the calls they made."""
     names = set(tasks)
-    return Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in names])
+    return Baseline(execution, [s for s in dict.fromkeys(execution.states_entered) if s in names], list(calls))
 
 
 def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[str, list[str]]:
@@ -61,3 +63,26 @@ def assert_throttles_changed_nothing(execution: Execution, expected: Execution, 
     assert (execution.status, execution.error) == (expected.status, expected.error)
     assert [name for name in dict.fromkeys(execution.states_entered) if name in names and faults[name].calls != 1] == []
     assert retry_waits, "the throttles were retried without backing off"
+
+
+def error_caught_at(definition: dict, state: str) -> str:
+    """The error of the Fail state that `state`'s catch-all leads to, through the states between: past a
+    Choice the way a handler goes when nothing else is wrong (its default, then its rules in order), never
+    round a polling loop twice."""
+    states = definition["States"]
+    (catch,) = [c for c in states[state]["Catch"] if "States.ALL" in c["ErrorEquals"]]
+    visited: set[str] = set()
+
+    def walk(name: str) -> str | None:
+        if name in visited:
+            return None
+        visited.add(name)
+        if states[name]["Type"] == "Fail":
+            return states[name]["Error"]
+        ways = [states[name]["Next"]] if "Next" in states[name] else [states[name].get("Default"), *(c["Next"] for c in states[name].get("Choices", []))]
+        return next((error for way in ways if way and (error := walk(way))), None)
+
+    error = walk(catch["Next"])
+    if error is None:
+        raise AssertionError(f"{state}'s catch leads to no Fail state")
+    return error

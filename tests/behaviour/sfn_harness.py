@@ -14,6 +14,10 @@ Driving time and faults from the test, never from the wall clock:
   token has been sent, as if its TimeoutSeconds had passed;
 - `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
   exception boto3 raises for that error code, so Step Functions names the error as it would on AWS;
+- `recorded_calls()` records every AWS call a task state makes (service, operation, parameters), for
+  the permission checks of `tests/behaviour/iam_calls.py`;
+- `put_events_partly_failing()` makes PutEvents of a named state answer HTTP 200 with refused entries, as
+  EventBridge does when it refuses some of them;
 - `eventbridge_errors_named()` names the errors of the optimised EventBridge PutEvents integration as
   Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
@@ -56,6 +60,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.exceptions import ExecutionDoesNotExist
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.events import models as events_models
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
@@ -513,10 +518,16 @@ def retry_waits() -> Iterator[list[float]]:
 
 @dataclass
 class Fault:
-    """The AWS call of one task state fails with `code`: `times` times, or every time (None)."""
+    """The AWS call of one task state fails with `code`: `times` times, or every time (None).
+
+    `after_the_call`: the service did what was asked and then answered the error (a create that succeeded on
+    the server but answered 500, so the retry meets what the first attempt made). `status` is the HTTP status
+    of the answer: 400 for a refusal, 500 for a fault of the service."""
 
     code: str
     times: int | None = None
+    after_the_call: bool = False
+    status: int = 400
     calls: int = 0
 
     def fires(self) -> bool:
@@ -541,7 +552,7 @@ def _service_task_types() -> list[type]:
     return found
 
 
-def _service_error(service: str, action: str, code: str) -> Exception:
+def _service_error(service: str, action: str, code: str, status: int = 400) -> Exception:
     """The exception boto3 raises when `service` answers `code`: a modeled class for codes the API
     declares, a plain ClientError otherwise, exactly as a real answer would be parsed."""
     if service not in _fault_clients:
@@ -549,7 +560,7 @@ def _service_error(service: str, action: str, code: str) -> Exception:
     client = _fault_clients[service]
     response = {
         "Error": {"Code": code, "Message": f"injected {code}"},
-        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "injected-fault"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected-fault"},
     }
     operation = action[:1].upper() + action[1:]
     return client.exceptions.from_code(code)(response, operation)
@@ -567,7 +578,12 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
         def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
             fault = faults.get(self.name)
             if fault is not None and fault.fires():
-                raise _service_error(self._get_boto_service_name(), self._get_boto_service_action(), fault.code)
+                error = _service_error(self._get_boto_service_name(), self._get_boto_service_action(), fault.code, fault.status)
+                if fault.after_the_call:
+                    originals[task_type](self, env, *args, **kwargs)
+                    # What the call answered never reaches the state.
+                    env.stack.pop()
+                raise error
             return originals[task_type](self, env, *args, **kwargs)
 
         return eval_service_task
@@ -575,6 +591,69 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
     with contextlib.ExitStack() as stack:
         for task_type in task_types:
             stack.enter_context(mock.patch.object(task_type, "_eval_service_task", faulty(task_type)))
+        yield faults
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS call a task state made: the boto3 service and operation names and the request's parameters."""
+
+    state: str
+    service: str
+    operation: str
+    parameters: dict[str, Any]
+
+
+@contextlib.contextmanager
+def recorded_calls() -> Iterator[list[Call]]:
+    """Within the block, every AWS call a task state makes is appended to the returned list before it is
+    made (a call that then fails is recorded too: AWS authorizes a request before it answers it)."""
+    calls: list[Call] = []
+    task_types = _service_task_types()
+    originals = {task_type: vars(task_type)["_eval_service_task"] for task_type in task_types}
+
+    def recording(task_type: type) -> Any:
+        def eval_service_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, *args: Any, **kwargs: Any) -> Any:
+            calls.append(Call(self.name, self._get_boto_service_name(), self._get_boto_service_action(), json.loads(json.dumps(normalised_parameters, default=str))))
+            return originals[task_type](self, env, resource_runtime_part, normalised_parameters, *args, **kwargs)
+
+        return eval_service_task
+
+    with contextlib.ExitStack() as stack:
+        for task_type in task_types:
+            stack.enter_context(mock.patch.object(task_type, "_eval_service_task", recording(task_type)))
+        yield calls
+
+
+@contextlib.contextmanager
+def put_events_partly_failing() -> Iterator[dict[str, Fault]]:
+    """Within the block, PutEvents from a task state named in the returned dict answers as EventBridge does
+    when it refuses entries: HTTP 200 with `FailedEntryCount` > 0 and an error code per refused entry (the
+    Fault's code), `times` times or every time. The refused entries are not delivered. Other states and other
+    callers are answered as usual."""
+    faults: dict[str, Fault] = {}
+    refusing = threading.local()
+    original_eval = StateTaskServiceEvents._eval_service_task
+    original_put = events_models.EventsBackend.put_events
+
+    def eval_service_task(self: StateTaskServiceEvents, env: Any, *args: Any, **kwargs: Any) -> Any:
+        fault = faults.get(self.name)
+        refusing.code = fault.code if fault is not None and fault.fires() else None
+        try:
+            return original_eval(self, env, *args, **kwargs)
+        finally:
+            refusing.code = None
+
+    def put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        code = getattr(refusing, "code", None)
+        if code is None:
+            return original_put(backend, events)
+        return [{"ErrorCode": code, "ErrorMessage": f"injected {code}"} for _ in events]
+
+    with (
+        mock.patch.object(StateTaskServiceEvents, "_eval_service_task", eval_service_task),
+        mock.patch.object(events_models.EventsBackend, "put_events", put_events),
+    ):
         yield faults
 
 

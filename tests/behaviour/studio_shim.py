@@ -5,7 +5,10 @@
 boto3 calls inside `mock_aws()` take moto's normal request path; the patch is undone on exit.
 
 It aims to behave like SageMaker, not like any caller of it:
-- apps are InService on create; DeleteApp makes them Deleting, and after `reads_until_done`
+- apps are InService on create, or, when a test asked for it (`apps_start_pending`), Pending for that
+  many ListApps/DescribeApp reads first, during which DeleteApp answers ResourceInUse (AWS does not
+  document what DeleteApp answers for a Pending app; this is the shape the clean-up must survive);
+  DeleteApp makes them Deleting, and after `reads_until_done`
   further ListApps/DescribeApp reads of them they are Deleted (and stay listed) or, when a test
   asked for it, Failed with a FailureReason;
 - spaces and user profiles go Deleting and disappear after `reads_until_done` reads or, when a test
@@ -52,6 +55,7 @@ class _Resource:
     order: int = field(default_factory=lambda: next(_ORDER))
     reads_while_deleting: int = 0
     fail_deletion_with: str | None = None
+    reads_while_pending: int = 0
 
 
 @dataclass
@@ -85,6 +89,8 @@ class _App(_Resource):
 @dataclass
 class _StudioState:
     reads_until_done: int
+    # Reads a new app stays Pending for (0: InService on create).
+    pending_reads: int = 0
     profiles: dict[tuple[str, str], _Profile] = field(default_factory=dict)
     spaces: dict[tuple[str, str], _Space] = field(default_factory=dict)
     apps: dict[tuple[str, str, str, str, str], _App] = field(default_factory=dict)
@@ -106,7 +112,13 @@ def _studio(self: SageMakerModelBackend) -> _StudioState:
 
 
 def _observe(state: _StudioState, res: _Resource) -> bool:
-    """Count a read of `res`; finish a deletion after enough reads. False once `res` is gone."""
+    """Count a read of `res`; finish a start or a deletion after enough reads. False once `res` is gone."""
+    if res.status == "Pending":
+        if res.reads_while_pending < state.pending_reads:
+            res.reads_while_pending += 1
+        else:
+            res.status = "InService"
+        return True
     if res.status != "Deleting":
         return True
     if res.reads_while_deleting < state.reads_until_done:
@@ -338,7 +350,8 @@ def create_app(
     )
     # A Deleted app's name can be reused: the new app replaces it in listings.
     state.apps[key] = _App(
-        domain_id, name, arn, app_type=app_type, owner_key=owner_key, owner=owner
+        domain_id, name, arn, app_type=app_type, owner_key=owner_key, owner=owner,
+        status="Pending" if state.pending_reads else "InService",
     )
     return state.apps[key].arn
 
@@ -389,6 +402,8 @@ def delete_app(self: SageMakerModelBackend, *args: Any) -> None:
         raise ResourceNotFound(f"App [{app.arn}] has already been deleted.")
     if app.status == "Deleting":
         raise ResourceInUseException(f"App [{app.arn}] is already being deleted.")
+    if app.status == "Pending":
+        raise ResourceInUseException(f"App [{app.arn}] is still starting.")
     app.status = "Deleting"
     app.reads_while_deleting = 0
 
@@ -604,6 +619,10 @@ class StudioShim:
 
     def profile_statuses(self, domain_id: str) -> dict[str, str]:
         return {p.name: p.status for p in self._state.profiles.values() if p.domain_id == domain_id}
+
+    def apps_start_pending(self, reads: int) -> None:
+        """Apps created from now on are Pending for `reads` ListApps/DescribeApp reads, then InService."""
+        self._state.pending_reads = reads
 
     def fail_next_deletion(self, domain_id: str, kind: str, name: str, reason: str) -> None:
         """Make the next deletion of the space or user profile (`kind` "space" or "profile") end in

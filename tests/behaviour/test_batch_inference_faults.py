@@ -13,10 +13,26 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.behaviour import sfn_harness
-from tests.behaviour.batch_world import BatchWorld, batch_world
-from tests.behaviour.fault_scenarios import DENIED, THROTTLED, Baseline, assert_throttles_changed_nothing, baseline, covering, service_of
+from tests.behaviour import iam_calls, sfn_harness
+from tests.behaviour.batch_world import (
+    PROCESSING_ROLE,
+    REGION,
+    STATE_MACHINE,
+    BatchWorld,
+    batch_world,
+)
+from tests.behaviour.fault_scenarios import (
+    DENIED,
+    THROTTLED,
+    Baseline,
+    assert_throttles_changed_nothing,
+    baseline,
+    covering,
+    service_of,
+)
+from tests.behaviour.iam_calls import WorldNames, state_machine_role
 from tests.behaviour.sfn_harness import Execution, Fault, injected_faults
+from tests.permissions import EnvironmentPolicies, Request
 
 # What a failure at each kind of task state ends the execution with: a job's own state and the state that
 # looks its job up fail the step; the model lookups fail the model.
@@ -66,9 +82,44 @@ SCENARIOS = [
 def baselines(batch_template) -> dict[str, Baseline]:
     found = {}
     for scenario in SCENARIOS:
-        with batch_world(batch_template) as world:
-            found[scenario.name] = baseline(scenario.act(world), sfn_harness.task_states(world.definition))
+        with batch_world(batch_template) as world, sfn_harness.recorded_calls() as calls:
+            execution = scenario.act(world)
+            found[scenario.name] = baseline(execution, sfn_harness.task_states(world.definition), calls)
     return found
+
+
+@pytest.fixture(scope="module")
+def workflow_permissions(batch_synthesized) -> tuple[EnvironmentPolicies, WorldNames, str]:
+    """The policies of the environment the workflow was synthesized in, the world's names for them, and the workflow's role."""
+    policies = EnvironmentPolicies(batch_synthesized, "dev")
+    names = WorldNames(policies, "batch-inference", REGION, {PROCESSING_ROLE: policies.role_trusted_by("batch-inference", "sagemaker.amazonaws.com")})
+    return policies, names, state_machine_role(policies, "batch-inference", STATE_MACHINE)
+
+
+def test_every_call_the_scenarios_make_is_allowed_to_the_workflows_role(baselines, workflow_permissions):
+    policies, names, caller = workflow_permissions
+    rows = [(call, r) for b in baselines.values() for call in b.calls for r in iam_calls.requests(call, caller, names)]
+
+    decided = policies.decide([r for _, r in rows])
+
+    assert {call.state for call, _ in rows} == {state for b in baselines.values() for state in b.entered}
+    assert [f"{call.state}: {d.explain()}" for (call, _), d in zip(rows, decided, strict=True) if not d.allowed] == []
+
+
+def test_the_workflow_cannot_start_jobs_outside_its_prefix_or_pass_their_role_elsewhere(baselines, workflow_permissions):
+    policies, names, caller = workflow_permissions
+    own = [r for b in baselines.values() for call in b.calls if call.operation == "create_processing_job" for r in iam_calls.requests(call, caller, names)]
+    creates = [r for r in own if r.action == "sagemaker:CreateProcessingJob"]
+    passes = [r for r in own if r.action == "iam:PassRole"]
+    assert creates and passes, "no scenario started a job"
+    requests = [
+        *(Request(r.principal, r.action, r.resource.replace(f"/{policies.prefix}-", "/other-"), r.context) for r in creates),
+        *(Request(r.principal, r.action, r.resource, {"iam:PassedToService": "ec2.amazonaws.com"}) for r in passes),
+        *(Request(r.principal, r.action, f"arn:aws:iam::{policies.account}:role/{policies.prefix}-other", r.context) for r in passes),
+    ]
+    assert all(r.resource != c.resource for r, c in zip(requests, creates, strict=False)), "no job name outside the prefix was made"
+
+    assert [d.explain() for d in policies.decide(requests) if d.allowed or d.result == "Error"] == []
 
 
 def test_every_task_state_is_entered_by_a_scenario(batch_template, baselines):

@@ -6,12 +6,16 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from botocore import xform_name
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.behaviour import iam_calls
 from tests.behaviour.cfn_sequences import StackReplay
+from tests.behaviour.iam_calls import WorldNames
+from tests.behaviour.sfn_harness import Call
 from tests.behaviour.studio_shim import studio_shim
-from tests.templates import policy_statements, role_named
+from tests.permissions import EnvironmentPolicies
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -170,6 +174,21 @@ def test_stack_delete_covers_apps_and_spaces_beyond_the_first_page(sm, shim):
         sm.create_app(
             DomainId=domain, SpaceName=f"s{i}", AppType="CodeEditor", AppName="default"
         )
+
+    _stack(domain).delete_stack()
+
+    assert _contents(sm, shim, domain) == GONE
+
+
+def test_apps_still_starting_refuse_their_delete_for_a_while_and_are_deleted_once_started(sm, shim):
+    domain = _create_domain(sm)
+    shim.apps_start_pending(reads=3)
+    sm.create_space(DomainId=domain, SpaceName="team")
+    sm.create_app(DomainId=domain, SpaceName="team", AppType="CodeEditor", AppName="starting")
+    assert shim.app_statuses(domain) == {"team/CodeEditor/starting": "Pending"}
+    with pytest.raises(ClientError) as refused:
+        sm.delete_app(DomainId=domain, SpaceName="team", AppType="CodeEditor", AppName="starting")
+    assert refused.value.response["Error"]["Code"] == "ResourceInUse"
 
     _stack(domain).delete_stack()
 
@@ -428,25 +447,64 @@ def test_shim_patch_is_undone_on_exit(aws_env):
     assert SageMakerModelBackend.describe_domain is original_describe
 
 
-def test_every_call_of_a_stack_delete_and_a_domain_replacement_is_an_action_the_synthesized_role_grants(
-    synthesized, sm, shim, domain_id, monkeypatch
-):
+def _recording_handler_calls(monkeypatch) -> list[Call]:
+    """Every AWS call the handler makes from now on, with its parameters."""
     session = boto3.Session(region_name=REGION)
-    calls = set()
-    session.events.register("before-call", lambda model, **_: calls.add(f"{model.service_model.signing_name}:{model.name}"))
+    calls: list[Call] = []
+    session.events.register(
+        "before-parameter-build",
+        lambda params, model, **_: calls.append(Call("domain clean-up", model.service_model.service_name, xform_name(model.name), dict(params))),
+    )
     monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=session.client))
-    new_domain = _create_domain(sm, "studio-2")
-    sm.create_space(DomainId=new_domain, SpaceName="team")
-    shim.fail_next_deletion(new_domain, "space", "team", "EFS access point could not be removed")
-    stack = _stack(domain_id)
-    stack.update(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
-    with pytest.raises(handler.DomainCleanupError):  # the failure path also describes the space
-        stack.delete_stack()
-    template = synthesized.template("dev", "studio")
+    return calls
 
-    granted = {
-        action
-        for statement in policy_statements(template, role_named(template, "DomainCleanupHandlerRole"))
-        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-    }
-    assert calls <= granted, calls - granted
+
+def _decided(synthesized, calls: list[Call], domain_in_template: str, stack: StackReplay) -> list:
+    """Each call decided against the clean-up role of dev's studio template, `domain_in_template` being the
+    domain the template names now."""
+    policies = EnvironmentPolicies(synthesized, "dev")
+    (role_id,) = [
+        logical_id
+        for logical_id, r in policies.templates["studio"]["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and logical_id.startswith("DomainCleanupHandlerRole")
+    ]
+    domain = next(logical_id for logical_id, r in policies.templates["studio"]["Resources"].items() if r["Type"] == "AWS::SageMaker::Domain")
+    names = WorldNames(
+        policies,
+        "studio",
+        REGION,
+        {
+            domain_in_template: policies.resolve("studio", {"Fn::GetAtt": [domain, "DomainId"]}),
+            stack.stack_id: policies.resolve("studio", {"Ref": "AWS::StackId"}),
+        },
+    )
+    caller = policies.arn("studio", role_id)
+    return policies.decide([r for call in calls for r in iam_calls.requests(call, caller, names)])
+
+
+def test_every_call_of_a_stack_delete_is_allowed_to_the_synthesized_role_on_the_resource_it_names(synthesized, sm, shim, domain_id, stack, monkeypatch):
+    calls = _recording_handler_calls(monkeypatch)
+    stack.delete_stack()
+
+    decided = _decided(synthesized, calls, domain_id, stack)
+
+    assert {call.operation for call in calls} >= {"describe_domain", "list_apps", "delete_app", "delete_space", "delete_user_profile", "delete_domain"}
+    assert [d.explain() for d in decided if not d.allowed] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: the clean-up role names only the domain the template has now, so after a domain "
+    "replacement AWS refuses the clean-up of the old domain (reported with issue 18)",
+)
+def test_every_call_of_a_domain_replacement_is_allowed_to_the_synthesized_role_on_the_resource_it_names(synthesized, sm, shim, domain_id, monkeypatch):
+    calls = _recording_handler_calls(monkeypatch)
+    new_domain = _create_domain(sm, "studio-2")
+    stack = _stack(domain_id)
+    calls.clear()
+    stack.update(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
+
+    decided = _decided(synthesized, calls, new_domain, stack)
+
+    assert {call.operation for call in calls} >= {"describe_domain", "delete_app", "delete_domain"}
+    assert [d.explain() for d in decided if not d.allowed] == []

@@ -13,12 +13,16 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from botocore import xform_name
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from tests.behaviour import iam_calls
 from tests.behaviour.endpoint_shim import SAGEMAKER_VARIANT_DIMENSION, endpoint_shim
-from tests.templates import policy_statements, role_named
+from tests.behaviour.iam_calls import WorldNames
+from tests.behaviour.sfn_harness import Call
+from tests.permissions import EnvironmentPolicies
 
 REGION = "eu-west-1"
 ACCOUNT = DEFAULT_ACCOUNT_ID
@@ -345,22 +349,34 @@ def test_a_stack_delete_retried_after_a_failed_endpoint_delete_deletes_it_again(
     assert _endpoints(sm) == [OTHER_ENDPOINT]
 
 
-def test_every_call_of_a_stack_delete_is_an_action_the_synthesized_role_grants(
-    synthesized, shim, stack_id, deployed, calls
+def test_every_call_of_a_stack_delete_is_allowed_to_the_synthesized_role_on_the_resource_it_names(
+    synthesized, shim, stack_id, deployed, monkeypatch
 ):
+    session = boto3.Session(region_name=REGION)
+    calls: list[Call] = []
+    session.events.register(
+        "before-parameter-build",
+        lambda params, model, **_: calls.append(Call("endpoint clean-up", model.service_model.service_name, xform_name(model.name), dict(params))),
+    )
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=session.client))
     shim.next_delete("fail")  # the failure path also reads the endpoint's tags
     _stack_is_now(stack_id, "DELETE_IN_PROGRESS")
     with pytest.raises(handler.EndpointCleanupError):
         _run(_event("Delete", stack_id))
     _run(_event("Delete", stack_id))
-    template = synthesized.template("dev", "deployment")
+    policies = EnvironmentPolicies(synthesized, "dev")
+    (role_id,) = [
+        logical_id
+        for logical_id, r in policies.templates["deployment"]["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and logical_id.startswith("EndpointCleanupHandlerRole")
+    ]
+    names = WorldNames(policies, "deployment", REGION, {stack_id: policies.resolve("deployment", {"Ref": "AWS::StackId"})})
+    caller = policies.arn("deployment", role_id)
 
-    granted = {
-        action
-        for statement in policy_statements(template, role_named(template, "EndpointCleanupHandlerRole"))
-        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-    }
-    assert set(calls) <= granted, set(calls) - granted
+    decided = policies.decide([r for call in calls for r in iam_calls.requests(call, caller, names)])
+
+    assert {call.operation for call in calls} >= {"describe_stacks", "list_executions", "stop_execution", "deregister_scalable_target", "delete_endpoint"}
+    assert [d.explain() for d in decided if not d.allowed] == []
 
 
 # --- the stack stays -------------------------------------------------------------------------

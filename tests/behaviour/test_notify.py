@@ -21,11 +21,19 @@ from sklearn.ensemble import RandomForestClassifier
 
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from pipeline_code.training.evaluate import evaluate
-from tests.behaviour import sfn_harness
+from tests.behaviour import iam_calls, sfn_harness
 from tests.behaviour.deployer_world import register_model
+from tests.behaviour.iam_calls import WorldNames
 from tests.behaviour.notify_function import NotifyFunction, handler
 from tests.behaviour.pipeline_runs import pipeline_runs
-from tests.sample_events import alarm_state_change, model_package_state_change, monitoring_run_ended, pipeline_run_ended, workflow_run_ended
+from tests.permissions import EnvironmentPolicies
+from tests.sample_events import (
+    alarm_state_change,
+    model_package_state_change,
+    monitoring_run_ended,
+    pipeline_run_ended,
+    workflow_run_ended,
+)
 
 REGION = "eu-west-1"
 PREFIX = "mlops-dev"
@@ -51,7 +59,7 @@ def report() -> dict:
 class World:
     """The environment's topic, artifacts bucket, model registry, training pipeline and deployer in moto."""
 
-    def __init__(self, runs) -> None:
+    def __init__(self, runs, operations: dict) -> None:
         self.runs = runs
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
@@ -72,16 +80,10 @@ class World:
         }
         self.deployer = sfn_harness.create_state_machine(self.sfn, deployer, DEPLOYER)
         topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
-        self.notify = NotifyFunction(
-            REGION,
-            topic,
-            PREFIX=PREFIX,
-            PIPELINES=json.dumps([PIPELINE]),
-            MODEL_PACKAGE_GROUP=GROUP,
-            DEPLOYER_ARN=self.deployer,
-            ENDPOINT_NAME=ENDPOINT,
-            TOP_FEATURES="3",
-        )
+        # The environment dev's operations stack gives the function; the test's world has its own topic and deployer.
+        self.notify = NotifyFunction.from_template(operations, REGION, topic, DEPLOYER_ARN=self.deployer, TOP_FEATURES="3")
+        assumed = {"PREFIX": PREFIX, "PIPELINES": json.dumps([PIPELINE]), "MODEL_PACKAGE_GROUP": GROUP, "ENDPOINT_NAME": ENDPOINT}
+        assert {name: self.notify.environment[name] for name in assumed} == assumed, "the names these tests use are not dev's"
 
     def register(self, report: dict | bytes | None, status: str = "PendingManualApproval") -> str:
         """A model version as the pipeline registers it, with its evaluation report in S3 (None: no metrics)."""
@@ -102,10 +104,15 @@ class World:
         return self.notify.received()[-1]
 
 
+@pytest.fixture(scope="module")
+def operations(synthesized) -> dict:
+    return synthesized.template("dev", "operations")
+
+
 @pytest.fixture
-def world(aws_env):
+def world(aws_env, operations):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), pipeline_runs(ACCOUNT, REGION) as runs:
-        yield World(runs)
+        yield World(runs, operations)
 
 
 def pipeline_event(world: World, execution_arn: str, status: str, pipeline_arn: str | None = None) -> dict:
@@ -610,3 +617,40 @@ def test_hostile_text_still_reads_as_typed(world):
 
     assert "Why: <!channel> see <https://evil.example|docs> & *retry*" in told.text
     assert "&lt;!channel&gt; see &lt;https://evil.example|docs&gt; &amp; \u200b*retry\u200b*" in told.chat["content"]["description"]
+
+
+# -- what the function may do ----------------------------------------------------------------------------
+
+
+def test_every_call_the_notify_function_makes_is_allowed_to_its_role(world, report, synthesized, monkeypatch):
+    """Each kind of event the function writes up, then the digest; every call it made is decided against the
+    notify function's role in dev's templates (and the topic's and bucket's policies), in one evaluator run."""
+    package = world.register(report)
+    run = world.run("Succeeded", [*REGISTERED, {"StepName": "Register-RegisterModel", "StepStatus": "Succeeded", "Metadata": {"RegisterModel": {"Arn": package}}}])
+    world.told(pipeline_event(world, run, "Succeeded"))
+    world.told(model_package_state_change(package, "PendingManualApproval"))
+    world.told(deployer_event(world, package, "rolled back", detail="alarm"))
+    world.told(variant_alarm("ALARM", "OK"))
+    sfn_harness.run(world.sfn, world.deployer, {"ModelPackageArn": package}, "deploy-1")
+    world.told({"digest": True})
+    policies = EnvironmentPolicies(synthesized, "dev")
+    _, function = policies.only("operations", "AWS::Lambda::Function")
+    role = policies.resolve("operations", function["Properties"]["Role"])
+    artifacts = [logical_id for logical_id, r in policies.templates["storage"]["Resources"].items() if r["Type"] == "AWS::S3::Bucket" and logical_id.startswith("Artifacts")]
+    names = WorldNames(
+        policies,
+        "operations",
+        REGION,
+        {
+            world.notify.topic_arn: policies.resolve("operations", function["Properties"]["Environment"]["Variables"]["TOPIC_ARN"]),
+            BUCKET: policies.resolve("storage", {"Ref": artifacts[0]}),
+        },
+    )
+    rows = [(call, r) for call in world.notify.calls for r in iam_calls.requests(call, role, names)]
+
+    decided = policies.decide([r for _, r in rows])
+
+    assert {call.operation for call, _ in rows} >= {
+        "publish", "describe_model_package", "get_object", "list_pipeline_execution_steps", "list_model_packages", "list_executions", "describe_execution"
+    }
+    assert [d.explain() for d in decided if not d.allowed] == []

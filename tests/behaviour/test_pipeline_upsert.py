@@ -623,13 +623,16 @@ def _add_tags_fails(boto3_session):
 
     @contextlib.contextmanager
     def failing():
+        raised: list[ClientError] = []
+
         def throttle(**_):
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "AddTags")
+            raised.append(ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "AddTags"))
+            raise raised[-1]
 
         events = boto3_session._session.get_component("event_emitter")
         events.register("before-call.sagemaker.AddTags", throttle)
         try:
-            yield
+            yield raised
         finally:
             events.unregister("before-call.sagemaker.AddTags", throttle)
 

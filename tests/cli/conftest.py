@@ -25,7 +25,14 @@ from pipeline_code import render
 from tests.behaviour.pipeline_shim import pipeline_shim
 from tests.behaviour import sfn_harness
 # The synthesized deployer and batch workflow, shared with the behaviour tests (once per session).
-from tests.behaviour.conftest import approval_template, batch_template, variants_template  # noqa: F401
+from tests.behaviour.conftest import (  # noqa: F401
+    approval_synthesized,
+    approval_template,
+    batch_synthesized,
+    batch_template,
+    variants_synthesized,
+    variants_template,
+)
 from tests.behaviour.deployer_world import REGION
 from tests.synth import TEST_CONFIG_DIR
 

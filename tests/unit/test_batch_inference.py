@@ -36,6 +36,7 @@ def _actions(statement: dict) -> list[str]:
 
 
 def test_workflow_role_has_no_wildcard_actions(batch):
+    assert _workflow_statements(batch)
     assert [a for s in _workflow_statements(batch) for a in _actions(s) if "*" in a] == []
 
 
