@@ -83,7 +83,7 @@ destroy: check-env setup ## Delete every stack of ENV (prod keeps its data: see 
 
 # Reads CloudFormation with your credentials, after checking they belong to the environment's account.
 outputs: check-env setup ## Print the outputs of ENV's deployed stacks (bucket names, upload URI, endpoint, state machines, dashboard, Studio)
-	@$(PY) scripts/stack_outputs.py $(ENV)
+	@$(VENV)/bin/mlops outputs --env $(ENV)
 
 bench: setup ## Measure synth, the tests and the deployer against their budgets
 	$(PY) scripts/bench.py
