@@ -35,11 +35,18 @@ def stack_outputs(env: Environment) -> list[dict[str, str]]:
 
 @click.command()
 @env_option
+@click.option("--key", metavar="KEY", help="Print only this output's value, for scripts (e.g. TrainingDataUri).")
 @json_option
-def outputs(env_name: str, as_json: bool) -> None:
+def outputs(env_name: str, key: str | None, as_json: bool) -> None:
     """Where things are: bucket names, the training-data upload URI, the endpoint, the state machines, the
     dashboard and Studio, from the environment's deployed stacks."""
     found = stack_outputs(environment(env_name))
+    if key:
+        values = [output["value"] for output in found if output["key"] == key]
+        if not values:
+            raise MlopsError(f"no output {key}; the outputs are: {', '.join(sorted({output['key'] for output in found}))}")
+        click.echo(values[0])
+        return
     if as_json:
         print_json(found)
         return

@@ -61,3 +61,20 @@ def test_outputs_of_an_environment_not_deployed_say_how_to_deploy_it(mlops, dev,
 
     assert result.exit_code == FAILED
     assert f"no stacks of {dev.prefix} in {dev.region}: deploy it first (make deploy ENV=dev)" in result.stderr
+
+
+def test_outputs_key_prints_only_that_value_for_scripts(mlops, dev, cloudformation):
+    _deploy_stack(cloudformation, f"{dev.name}-model-build", {"project": dev.project, "environment": dev.name}, {"TrainingDataUri": "s3://data/training/"})
+
+    result = mlops("outputs", "--env", "dev", "--key", "TrainingDataUri")
+
+    assert (result.exit_code, result.stdout) == (0, "s3://data/training/\n")
+
+
+def test_outputs_key_that_no_stack_has_lists_the_keys_there_are(mlops, dev, cloudformation):
+    _deploy_stack(cloudformation, f"{dev.name}-model-build", {"project": dev.project, "environment": dev.name}, {"TrainingDataUri": "s3://data/training/"})
+
+    result = mlops("outputs", "--env", "dev", "--key", "TrainingDataBucket")
+
+    assert result.exit_code == FAILED
+    assert "no output TrainingDataBucket; the outputs are: TrainingDataUri" in result.stderr
