@@ -545,14 +545,19 @@ def test_unknown_kind_of_release_is_refused_before_anything_is_read(released):
     assert "Describe the model package" not in execution.states_entered
 
 
-def test_approval_event_over_a_model_the_deployer_did_not_create_changes_nothing(released):
-    released.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
-    released.sagemaker.create_endpoint_config(
+def _serve_a_hand_made_model(world: DeployerWorld) -> None:
+    """Someone puts a model of their own on the endpoint, outside the deployer."""
+    world.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
+    world.sagemaker.create_endpoint_config(
         EndpointConfigName="hand-made",
         ProductionVariants=[{"VariantName": "blue", "ModelName": "hand-made-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
     )
-    released.shim.reads_while_updating = 0
-    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+    world.shim.reads_while_updating = 0
+    world.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+
+
+def test_approval_event_over_a_model_the_deployer_did_not_create_changes_nothing(released):
+    _serve_a_hand_made_model(released)
     released.shim.update_calls.clear()
 
     execution = released.deploy(released.register())
@@ -563,13 +568,7 @@ def test_approval_event_over_a_model_the_deployer_did_not_create_changes_nothing
 
 
 def test_explicit_rollback_replaces_a_model_the_deployer_did_not_create(released):
-    released.sagemaker.create_model(ModelName="hand-made-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", Containers=[{"Image": "image"}])
-    released.sagemaker.create_endpoint_config(
-        EndpointConfigName="hand-made",
-        ProductionVariants=[{"VariantName": "blue", "ModelName": "hand-made-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-    )
-    released.shim.reads_while_updating = 0
-    released.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
+    _serve_a_hand_made_model(released)
     first = released.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]["ModelPackageArn"]
 
     execution = released.roll_back_to(first)
