@@ -62,7 +62,11 @@ class StudioStack(cdk.Stack):
                     min_idle_timeout_in_minutes=60,
                     max_idle_timeout_in_minutes=max(studio.idle_timeout_minutes, 60),
                 )
-            )
+            ),
+            # Offered for cloning in private spaces (default user settings) and shared spaces alike.
+            code_repositories=[
+                sagemaker.CfnDomain.CodeRepositoryProperty(repository_url=url) for url in studio.git_repositories
+            ] or None,
         )
         security_groups = [security_group.security_group_id]
         self.domain = sagemaker.CfnDomain(

@@ -163,6 +163,17 @@ def test_domain_defaults_new_studio_idle_shutdown_storage_and_docker(synthesized
     assert domain["DomainSettings"]["DockerSettings"]["EnableDockerAccess"] == "ENABLED"
 
 
+def test_every_jupyterlab_space_offers_the_configured_git_repositories_for_cloning(synthesized: Synthesized, environment):
+    urls = environment_config(environment).studio.git_repositories
+    (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
+    expected = [{"RepositoryUrl": url} for url in urls]
+
+    for settings in (domain["DefaultUserSettings"], domain["DefaultSpaceSettings"]):
+        assert settings["JupyterLabAppSettings"].get("CodeRepositories", []) == expected
+    if environment == "dev":
+        assert expected, "tests/config/dev.yaml names a Git repository so this test checks one"
+
+
 def test_one_user_profile_per_configured_user(synthesized: Synthesized, environment):
     users = [u.name for u in environment_config(environment).studio.users]
     profiles = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::UserProfile")
