@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli.commands.batch import batch
 from mlops_cli.commands.deploy import deploy
+from mlops_cli.commands.image import image
 from mlops_cli.commands.model import model
 from mlops_cli.commands.pipeline import pipeline
 from mlops_cli.environment import DEFAULT_CONFIG_DIR
@@ -48,3 +49,4 @@ cli.add_command(model)
 cli.add_command(deploy)
 cli.add_command(batch)
 cli.add_command(pipeline)
+cli.add_command(image)
