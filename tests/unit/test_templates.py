@@ -247,7 +247,10 @@ def test_execution_role_can_pass_itself_only_to_sagemaker(synthesized: Synthesiz
     # dev's draft pipelines also pass the pipeline role; the role passing itself is the statement about itself.
     (pass_itself,) = [s for s in passes if "ExecutionRole" in json.dumps(s["Resource"])]
     assert pass_itself["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    assert all(s["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}} for s in passes)
+    # Studio's image builds (sm-docker) pass the build role, to CodeBuild only.
+    for statement in passes:
+        service = "codebuild" if "ImageBuildRole" in json.dumps(statement["Resource"]) else "sagemaker"
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": f"{service}.amazonaws.com"}}
 
 
 def test_data_access_policies_cover_only_this_environments_buckets_key_and_repositories(synthesized: Synthesized, environment):
