@@ -71,6 +71,11 @@ def batch_inference_name(prefix: str) -> str:
     return f"{prefix}-batch-inference"
 
 
+def batch_image_build_name(prefix: str) -> str:
+    """The CodeBuild project that builds the batch inference image, when config has batch_inference.image_build."""
+    return f"{prefix}-batch-image-build"
+
+
 def mlflow_name(prefix: str) -> str:
     """The environment's MLflow App or tracking server."""
     return f"{prefix}-mlflow"

@@ -182,6 +182,22 @@ class Network(_Strict):
         return list(self.endpoint_availability_zones or (self.vpc or self.existing_vpc).availability_zones)
 
 
+def _git_repository_url(value: str) -> str:
+    # SageMaker's CodeRepository.RepositoryUrl: HTTPS only, at most 1024 characters, host and path
+    # segments of letters, digits, '.', '-' and '_' (so no credentials, ports or query strings).
+    if not value.startswith("https://"):
+        raise ValueError("must be an HTTPS clone URL such as https://github.com/team/repo.git (Studio offers no SSH clones here)")
+    if len(value) > 1024 or not re.fullmatch(r"https://([.\-_a-zA-Z0-9]+/?){3,1016}", value):
+        raise ValueError(
+            "must be an HTTPS clone URL of at most 1024 characters made of letters, digits, '.', '-', '_' and '/' "
+            "(no user name, port or query), e.g. https://github.com/team/repo.git"
+        )
+    return value
+
+
+GitRepositoryUrl = Annotated[str, AfterValidator(_git_repository_url)]
+
+
 class StudioUser(_Strict):
     name: UserProfileName
 
@@ -194,9 +210,15 @@ class Studio(_Strict):
     max_space_storage_gb: Annotated[int, Field(ge=5, le=16384)] = 100
     # Lets users build container images from Studio (sm-docker / docker in JupyterLab).
     docker_access: bool = True
+    # Offered for cloning in every JupyterLab space (the domain's default user settings); SageMaker takes
+    # up to 10.
+    git_repositories: Annotated[list[GitRepositoryUrl], Field(max_length=10)] = []
 
     @model_validator(mode="after")
     def _checks(self) -> Studio:
+        repeated = sorted({url for url in self.git_repositories if self.git_repositories.count(url) > 1})
+        if repeated:
+            raise ValueError(f"git_repositories must be unique; repeated: {', '.join(repeated)}")
         names = [user.name for user in self.users]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:

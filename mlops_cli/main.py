@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli.commands.batch import batch
 from mlops_cli.commands.deploy import deploy
+from mlops_cli.commands.image import image
 from mlops_cli.commands.model import model
 from mlops_cli.commands.outputs import outputs
 from mlops_cli.commands.pipeline import pipeline
@@ -50,3 +51,4 @@ cli.add_command(deploy)
 cli.add_command(batch)
 cli.add_command(pipeline)
 cli.add_command(outputs)
+cli.add_command(image)

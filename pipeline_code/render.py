@@ -51,6 +51,11 @@ def pipeline_names() -> list[str]:
     return sorted({p.parent.name for pattern in ("*/pipeline.py", f"*/{DEFINITION_FILE}") for p in PACKAGE_DIR.glob(pattern)})
 
 
+def defined_by_json(name: str) -> bool:
+    """Whether the folder's pipeline is its definition.json rather than a pipeline.py."""
+    return not (PACKAGE_DIR / name / "pipeline.py").exists() and (PACKAGE_DIR / name / DEFINITION_FILE).exists()
+
+
 def step_scripts(name: str) -> list[Path]:
     """The step scripts of a pipeline: every Python file in its folder except the definition itself."""
     return sorted(p for p in (PACKAGE_DIR / name).glob("*.py") if p.name not in ("pipeline.py", "__init__.py"))
@@ -82,9 +87,8 @@ def source_archive(name: str, directory: Path) -> Path:
 def render(name: str, settings: PipelineSettings) -> str:
     """Build the pipeline with the SDK (or fill in its definition.json) and return its definition JSON.
     Makes no AWS call."""
-    definition_file = PACKAGE_DIR / name / DEFINITION_FILE
-    if not (PACKAGE_DIR / name / "pipeline.py").exists() and definition_file.exists():
-        return fill_in_definition(definition_file.read_text(), settings)
+    if defined_by_json(name):
+        return fill_in_definition((PACKAGE_DIR / name / DEFINITION_FILE).read_text(), settings)
     # The SDK resolves a region when some of its modules are imported, and ModelTrainer asks IAM whether
     # the role can be assumed unless this switch is off: the role may not even exist yet at synth time.
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from config.naming import batch_inference_name
+from config.naming import batch_image_build_name, batch_inference_name
 from config.settings import BatchInference, BatchSchedule, ImageBuild
 from mlops_constructs.batch_inference_workflow import BatchInferenceWorkflow, JobDefaults
 from mlops_constructs.batch_inference_workflow.processing_role import BatchProcessingRole
@@ -133,6 +133,8 @@ class BatchInferenceStack(cdk.Stack):
         project = codebuild.Project(
             self,
             "ImageBuild",
+            # Named, so `mlops image build` starts it from config alone.
+            project_name=batch_image_build_name(prefix),
             description=f"{prefix}: builds the batch inference image from {build.repository}@{build.branch}",
             source=codebuild.Source.git_hub(
                 owner=owner,

@@ -74,6 +74,8 @@ class EnvironmentStage(cdk.Stage):
             pipeline_role=self.model_build.pipeline_role,
             draft_pipelines=config.name in DRAFT_ENVIRONMENTS,
             mlflow=self.model_build.mlflow,
+            image_repositories=[self.storage.batch_inference_repository, self.storage.processing_repository, self.storage.inference_repository],
+            build_context_policies=(self.storage.build_context_upload_policy, self.storage.build_context_read_policy),
         )
         pipeline_names = [settings.pipeline_name for settings in self.model_build.pipeline_settings.values()]
         self.deployment = DeploymentStack(

@@ -22,7 +22,7 @@ from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
 from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
-from pipeline_code import render
+from pipeline_code import definition_shape, render
 from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
@@ -126,6 +126,8 @@ class ModelBuildStack(cdk.Stack):
             rendered = render.render_cached(name, settings, render_cache)
             self.render_seconds += rendered.seconds
             definition = self.pipeline_definitions[name] = json.loads(rendered.path.read_text())
+            if render.defined_by_json(name):
+                _check_definition_shape(name, definition)
             if model_build.trigger(name).trigger == "upload" and INPUT_DATA_PARAMETER not in {p["Name"] for p in definition["Parameters"]}:
                 raise PipelineFolderError(
                     f"pipeline_code/{name}/: config starts it on uploads and passes the upload prefix as parameter "
@@ -253,6 +255,16 @@ class ModelBuildStack(cdk.Stack):
             )
         )
         return {file_name: asset.s3_object_url for file_name, asset in assets.items()}
+
+
+def _check_definition_shape(folder: str, definition: dict) -> None:
+    """Refuse a definition.json whose steps do not fit SageMaker's API model, naming each offending path."""
+    found = definition_shape.problems(definition)
+    if found:
+        raise PipelineFolderError(
+            f"pipeline_code/{folder}/{render.DEFINITION_FILE} does not fit SageMaker's API model "
+            f"({len(found)} problem{'s' if len(found) > 1 else ''}):\n  " + "\n  ".join(found)
+        )
 
 
 def _camel_case(folder: str) -> str:

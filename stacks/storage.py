@@ -34,6 +34,9 @@ BATCH_INFERENCE_CODE = Path(__file__).resolve().parent.parent / "pipeline_code" 
 BATCH_INFERENCE_SCRIPTS = ("preprocessing.py", "predict.py", "postprocessing.py")
 # Where the batch inference scripts are delivered in the artifacts bucket: the only code the workflow runs.
 BATCH_INFERENCE_CODE_PREFIX = "batch-inference/code/"
+# Where the Studio image-build CLI (sm-docker, given the artifacts bucket) puts each zipped build context: at
+# the bucket's root, under a name of its own choosing.
+STUDIO_BUILD_CONTEXT_PREFIX = "codebuild-sagemaker-container-"
 # A run's intermediate files are of no use once it has ended; kept longer than the longest run config allows
 # (three jobs of at most 9 days each).
 BATCH_INFERENCE_WORK_RETENTION = cdk.Duration.days(30)
@@ -145,6 +148,7 @@ class StorageStack(cdk.Stack):
         self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
         self.batch_inference_access_policy = self._batch_inference_access_policy(prefix)
+        self.build_context_upload_policy, self.build_context_read_policy = self._studio_build_context_policies(prefix)
         self.batch_inference_code_uri = self._deliver_batch_inference_code()
 
         # Bucket names are generated; these outputs are where people find them (`make outputs ENV=<env>`).
@@ -325,6 +329,30 @@ class StorageStack(cdk.Stack):
         )
         acknowledge_wildcard_resources(policy, [*dict.fromkeys([*readable, *writable])], reason)
         return policy
+
+    def _studio_build_context_policies(self, prefix: str) -> tuple[iam.ManagedPolicy, iam.ManagedPolicy]:
+        """Studio users upload and delete sm-docker's build contexts; the image build role reads them. Nothing
+        else of the artifacts bucket."""
+        contexts = self.artifacts_bucket.arn_for_objects(f"{STUDIO_BUILD_CONTEXT_PREFIX}*")
+        policies = []
+        for construct_id, description, actions, key_actions in (
+            ("BuildContextUpload", "Studio users upload sm-docker build contexts", ["s3:PutObject", "s3:DeleteObject"], ["kms:GenerateDataKey", "kms:Decrypt"]),
+            ("BuildContextRead", "the Studio image build reads sm-docker build contexts", ["s3:GetObject", "s3:GetObjectVersion"], ["kms:Decrypt"]),
+        ):
+            policy = iam.ManagedPolicy(
+                self,
+                construct_id,
+                description=f"{prefix}: {description}",
+                statements=[
+                    iam.PolicyStatement(sid="BuildContexts", actions=actions, resources=[contexts]),
+                    iam.PolicyStatement(
+                        sid="UseTheKeyThroughS3", actions=key_actions, resources=[self.key.key_arn], conditions={"StringEquals": {"kms:ViaService": self._via("s3")}}
+                    ),
+                ],
+            )
+            acknowledge_wildcard_resources(policy, [contexts], "sm-docker names each build context at random, under this prefix only.")
+            policies.append(policy)
+        return policies[0], policies[1]
 
     def _evaluation_reports_policy(self, prefix: str) -> iam.ManagedPolicy:
         """Read-only, for notifications: the evaluation reports the pipelines write, and nothing else of the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -15,6 +16,10 @@ from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resour
 from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
 from mlops_constructs.studio_domain_cleanup import StudioDomainCleanup
+
+
+# What the Studio image-build CLI (sm-docker) names its CodeBuild projects with, followed by the domain's ID.
+STUDIO_BUILD_PROJECT_PREFIX = "sagemaker-studio-"
 
 
 class StudioStack(cdk.Stack):
@@ -36,6 +41,8 @@ class StudioStack(cdk.Stack):
         retain_domain: bool,
         pipeline_role: iam.IRole,
         draft_pipelines: bool,
+        image_repositories: list[ecr.IRepository],
+        build_context_policies: tuple[iam.IManagedPolicy, iam.IManagedPolicy],
         mlflow: MlflowApp | MlflowTrackingServer | None = None,
         **kwargs,
     ) -> None:
@@ -62,7 +69,11 @@ class StudioStack(cdk.Stack):
                     min_idle_timeout_in_minutes=60,
                     max_idle_timeout_in_minutes=max(studio.idle_timeout_minutes, 60),
                 )
-            )
+            ),
+            # Offered for cloning in private spaces (default user settings) and shared spaces alike.
+            code_repositories=[
+                sagemaker.CfnDomain.CodeRepositoryProperty(repository_url=url) for url in studio.git_repositories
+            ] or None,
         )
         security_groups = [security_group.security_group_id]
         self.domain = sagemaker.CfnDomain(
@@ -123,6 +134,8 @@ class StudioStack(cdk.Stack):
             cleanup.node.add_dependency(profile)
 
         self._allow_studio_self_service()
+        if studio.docker_access:
+            self.image_build_role = self._studio_image_builds(image_repositories, *build_context_policies, key)
 
         cdk.CfnOutput(self, "StudioDomainId", value=self.domain.attr_domain_id, description="The Studio domain")
         cdk.CfnOutput(self, "StudioUrl", value=self.domain.attr_url, description="Studio's address; open it as a user profile (see the docs, first day)")
@@ -235,6 +248,75 @@ class StudioStack(cdk.Stack):
         acknowledge_wildcard_resources(
             policy, domain_contents, "Users create apps and spaces with names of their choosing, inside this domain only."
         )
+
+    def _studio_image_builds(
+        self, repositories: list[ecr.IRepository], context_upload: iam.IManagedPolicy, context_read: iam.IManagedPolicy, key: kms.IKey
+    ) -> iam.Role:
+        """What the Studio image-build CLI (`sm-docker build . --repository <repo>:<tag> --role <build role>
+        --bucket <artifacts bucket>`) needs, and no more: it zips the build context to
+        ``codebuild-sagemaker-container-*.zip`` at the bucket's root, creates a CodeBuild project named
+        ``sagemaker-studio-<domain>-<user>-*`` that runs as the build role, starts and follows it, then deletes
+        both. The build pushes to this environment's repositories only.
+        """
+        domain_id = self.domain.attr_domain_id
+        projects = self.format_arn(service="codebuild", resource="project", resource_name=f"{STUDIO_BUILD_PROJECT_PREFIX}{domain_id}-*")
+        log_groups = self.format_arn(
+            service="logs", resource="log-group", resource_name=f"/aws/codebuild/{STUDIO_BUILD_PROJECT_PREFIX}{domain_id}-*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+        repository_arns = [repository.repository_arn for repository in repositories]
+        role = iam.Role(
+            self,
+            "ImageBuildRole",
+            description=f"{self.prefix}: CodeBuild builds of container images started from Studio (sm-docker)",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}),
+            managed_policies=[context_read],
+        )
+        self.execution_role.add_managed_policy(context_upload)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteBuildLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_groups, f"{log_groups}:*"]
+            )
+        )
+        for repository in repositories:
+            repository.grant_pull_push(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UseTheKeyThroughEcr",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"ecr.{self.region}.amazonaws.com"}},
+            )
+        )
+        policy = iam.Policy(
+            self,
+            "StudioImageBuilds",
+            roles=[self.execution_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="RunBuildProjects",
+                    actions=["codebuild:CreateProject", "codebuild:DeleteProject", "codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                    resources=[projects],
+                ),
+                iam.PolicyStatement(
+                    sid="BuildsRunAsTheBuildRole",
+                    actions=["iam:PassRole"],
+                    resources=[role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "codebuild.amazonaws.com"}},
+                ),
+                # sm-docker creates the repository unless it exists; AWS checks the permission before the existence,
+                # so the existing repositories are named here, and no other.
+                iam.PolicyStatement(
+                    sid="FindRepositories", actions=["ecr:CreateRepository", "ecr:DescribeRepositories"], resources=repository_arns
+                ),
+                iam.PolicyStatement(sid="FollowBuildLogs", actions=["logs:GetLogEvents", "logs:DescribeLogStreams"], resources=[log_groups, f"{log_groups}:*"]),
+            ],
+        )
+        reason = "sm-docker names each build context, project and log stream at random, within this domain's prefix only."
+        acknowledge_wildcard_resources(policy, [projects, log_groups, f"{log_groups}:*"], reason)
+        acknowledge_wildcard_resources(role, [log_groups, f"{log_groups}:*"], reason)
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
+        cdk.CfnOutput(self, "StudioImageBuildRoleName", value=role.role_name, description="sm-docker build . --role <this>")
+        return role
 
     def _sagemaker_arn(self, kind: str, name: str = "*") -> str:
         return self.format_arn(service="sagemaker", resource=kind, resource_name=name)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from config.naming import batch_image_build_name
 from mlops_constructs.batch_inference_workflow import execution_timeout_seconds
 from stacks.storage import BATCH_INFERENCE_WORK_RETENTION
 from tests.behaviour.sfn_harness import task_states
@@ -211,6 +212,11 @@ def test_the_scikit_learn_image_is_the_one_the_sagemaker_sdk_names():
 
     for region in ("eu-west-1", "us-east-1", "ap-southeast-2"):
         assert scikit_learn_image_uri(region) == image_uris.retrieve("sklearn", region=region, version=SKLEARN_VERSION)
+
+
+def test_a_configured_image_build_is_named_from_config_so_the_cli_can_start_it(scheduled_and_built):
+    _, project = only(scheduled_and_built, "AWS::CodeBuild::Project")
+    assert project["Name"] == batch_image_build_name(environment_config("dev").prefix)
 
 
 def test_a_configured_image_build_keeps_its_logs_for_a_bounded_time(scheduled_and_built):

@@ -134,6 +134,42 @@ def test_duplicate_studio_users_are_rejected(tmp_path):
     assert "studio: user names must be unique; repeated: ana" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("git@github.com:team/repo.git", "must be an HTTPS clone URL"),
+        ("http://github.com/team/repo.git", "must be an HTTPS clone URL"),
+        ("https://user:token@github.com/team/repo.git", "no user name, port or query"),
+        ("https://github.com/team/repo.git?ref=main", "no user name, port or query"),
+    ],
+)
+def test_studio_git_repository_must_be_a_plain_https_url(tmp_path, url, complaint):
+    config_dir = _write_variant(tmp_path, lambda c: c["studio"].update(git_repositories=[url]))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "studio.git_repositories.0" in str(error.value)
+    assert complaint in str(error.value)
+
+
+def test_studio_git_repositories_are_unique_and_at_most_ten(tmp_path):
+    url = "https://github.com/team/repo.git"
+    (tmp_path / "repeated").mkdir()
+    (tmp_path / "many").mkdir()
+    repeated = _write_variant(tmp_path / "repeated", lambda c: c["studio"].update(git_repositories=[url, url]))
+    too_many = _write_variant(
+        tmp_path / "many", lambda c: c["studio"].update(git_repositories=[f"https://github.com/team/repo{i}.git" for i in range(11)])
+    )
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(repeated, "dev")
+    assert f"git_repositories must be unique; repeated: {url}" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load_environment(too_many, "dev")
+    assert "studio.git_repositories: List should have at most 10 items" in str(error.value)
+
+
 def test_invalid_yaml_names_the_file(tmp_path):
     (tmp_path / "dev.yaml").write_text("account: [unclosed\n")
 

@@ -113,6 +113,12 @@ class World:
         # <prefix>-<MD5 of the execution ARN>-<step>, as the workflow names them.
         self.batch_jobs = [f"{sagemaker}:processing-job/{self.prefix}-0cc175b9c0f1b6a831c399e269772661-{s}" for s in ("pre", "infer", "post")]
         self.batch_code = [f"{self.artifacts_bucket}/batch-inference/code/{script}" for script in ("preprocessing.py", "predict.py", "postprocessing.py")]
+        # Studio's image builds with sm-docker: what it names at random, within this domain's prefix.
+        domain_id = policies.resolve("studio", {"Fn::GetAtt": [policies.only("studio", "AWS::SageMaker::Domain")[0], "DomainId"]})
+        self.image_build_role = policies.role_trusted_by("studio", "codebuild.amazonaws.com")
+        self.studio_build_project = f"arn:aws:codebuild:{self.region}:{self.account}:project/sagemaker-studio-{domain_id}-someone-AbCdEfGhIjKlMnOp"
+        self.studio_build_logs = f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/codebuild/sagemaker-studio-{domain_id}-someone-AbCdEfGhIjKlMnOp"
+        self.build_context = f"{self.artifacts_bucket}/codebuild-sagemaker-container-AbCdEfGhIjKlMnOp.zip"
         self.reviewer = REVIEWER.format(account=self.account)
         self.roles = [
             policies.arn(stack, logical_id)
@@ -757,6 +763,58 @@ INTERACTIONS = [
         "Studio users push the batch inference image",
         True,
         lambda w: [Request(w.studio_role, a, w.batch_repository) for a in ("ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:CompleteLayerUpload")],
+    ),
+    Interaction(
+        "Studio users build an image with sm-docker: upload the context, run a build as the build role, follow its logs",
+        True,
+        lambda w: [
+            *(Request(w.studio_role, a, w.build_context) for a in ("s3:PutObject", "s3:DeleteObject")),
+            *(Request(w.studio_role, a, w.key, w.via("s3")) for a in ("kms:GenerateDataKey", "kms:Decrypt")),
+            *(Request(w.studio_role, a, w.studio_build_project) for a in ("codebuild:CreateProject", "codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:DeleteProject")),
+            Request(w.studio_role, "iam:PassRole", w.image_build_role, {"iam:PassedToService": "codebuild.amazonaws.com"}),
+            *(Request(w.studio_role, a, w.batch_repository) for a in ("ecr:CreateRepository", "ecr:DescribeRepositories")),
+            Request(w.studio_role, "logs:GetLogEvents", f"{w.studio_build_logs}:log-stream:0a1b2c3d"),
+        ],
+    ),
+    Interaction(
+        "the Studio image build reads its context, writes its logs and pushes to the environment's repositories",
+        True,
+        lambda w: [
+            Request(w.image_build_role, "s3:GetObject", w.build_context),
+            Request(w.image_build_role, "kms:Decrypt", w.key, w.via("s3")),
+            Request(w.image_build_role, "logs:CreateLogGroup", w.studio_build_logs),
+            *(Request(w.image_build_role, a, f"{w.studio_build_logs}:log-stream:0a1b2c3d") for a in ("logs:CreateLogStream", "logs:PutLogEvents")),
+            Request(w.image_build_role, "ecr:GetAuthorizationToken", "*"),
+            *(
+                Request(w.image_build_role, a, repository)
+                for repository in (w.batch_repository, w.inference_repository)
+                for a in ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage")
+            ),
+        ],
+    ),
+    Interaction(
+        "Studio users run no CodeBuild project but sm-docker's in their own domain, and pass the build role to CodeBuild only",
+        False,
+        lambda w: [
+            *(
+                Request(w.studio_role, a, f"arn:aws:codebuild:{w.region}:{w.account}:project/{name}")
+                for name in (f"{w.prefix}-batch-image-build", "sagemaker-studio-d-otherdomain-someone-AbCd")
+                for a in ("codebuild:CreateProject", "codebuild:StartBuild")
+            ),
+            Request(w.studio_role, "iam:PassRole", w.image_build_role, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+            Request(w.studio_role, "ecr:CreateRepository", f"arn:aws:ecr:{w.region}:{w.account}:repository/sagemaker-studio"),
+        ],
+    ),
+    Interaction(
+        "the Studio image build pushes nowhere else and reads nothing else of the artifacts",
+        False,
+        lambda w: [
+            Request(w.image_build_role, "ecr:PutImage", f"arn:aws:ecr:{w.region}:{w.account}:repository/sagemaker-studio"),
+            Request(w.image_build_role, "s3:GetObject", f"{w.artifacts_bucket}/pipelines/{w.prefix}-training/model.tar.gz"),
+            Request(w.image_build_role, "s3:PutObject", w.build_context),
+            *(Request(w.image_build_role, "s3:PutObject", code) for code in w.batch_code),
+            Request(w.image_build_role, "kms:Decrypt", w.key),
+        ],
     ),
     # Approving a model deploys it: that is a reviewer's permission, not a builder's.
     Interaction(

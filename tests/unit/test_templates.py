@@ -163,6 +163,17 @@ def test_domain_defaults_new_studio_idle_shutdown_storage_and_docker(synthesized
     assert domain["DomainSettings"]["DockerSettings"]["EnableDockerAccess"] == "ENABLED"
 
 
+def test_every_jupyterlab_space_offers_the_configured_git_repositories_for_cloning(synthesized: Synthesized, environment):
+    urls = environment_config(environment).studio.git_repositories
+    (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
+    expected = [{"RepositoryUrl": url} for url in urls]
+
+    for settings in (domain["DefaultUserSettings"], domain["DefaultSpaceSettings"]):
+        assert settings["JupyterLabAppSettings"].get("CodeRepositories", []) == expected
+    if environment == "dev":
+        assert expected, "tests/config/dev.yaml names a Git repository so this test checks one"
+
+
 def test_one_user_profile_per_configured_user(synthesized: Synthesized, environment):
     users = [u.name for u in environment_config(environment).studio.users]
     profiles = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::UserProfile")
@@ -236,7 +247,10 @@ def test_execution_role_can_pass_itself_only_to_sagemaker(synthesized: Synthesiz
     # dev's draft pipelines also pass the pipeline role; the role passing itself is the statement about itself.
     (pass_itself,) = [s for s in passes if "ExecutionRole" in json.dumps(s["Resource"])]
     assert pass_itself["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    assert all(s["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}} for s in passes)
+    # Studio's image builds (sm-docker) pass the build role, to CodeBuild only.
+    for statement in passes:
+        service = "codebuild" if "ImageBuildRole" in json.dumps(statement["Resource"]) else "sagemaker"
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": f"{service}.amazonaws.com"}}
 
 
 def test_data_access_policies_cover_only_this_environments_buckets_key_and_repositories(synthesized: Synthesized, environment):
