@@ -325,7 +325,7 @@ def _synth_split_in_this_process() -> dict[str, float]:
     )
     importing_cdk, importing_ours = map(float, importing.stdout.split())
     from stacks.environment import enable_compliance_checks, new_app
-    from tests.synth import CONFIG_DIR, RENDER_CACHE, cdk_json_context
+    from tests.synth import RENDER_CACHE, cdk_json_context
 
     def synth(*, nag: bool, assets: bool) -> tuple[float, float, float]:
         with tempfile.TemporaryDirectory() as outdir:
@@ -335,7 +335,8 @@ def _synth_split_in_this_process() -> dict[str, float]:
             from config import ENVIRONMENTS, load_environment
             from stacks.environment import EnvironmentStage
 
-            stages = [EnvironmentStage(app, load_environment(CONFIG_DIR, name), RENDER_CACHE) for name in ENVIRONMENTS]
+            # The user's config/, as `make synth` reads it.
+            stages = [EnvironmentStage(app, load_environment(ROOT / "config", name), RENDER_CACHE) for name in ENVIRONMENTS]
             if nag:
                 enable_compliance_checks(app)
             built = time.perf_counter()
