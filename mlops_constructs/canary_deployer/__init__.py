@@ -40,6 +40,9 @@ class CanaryDeployer(Construct):
     nobody but the deployer may put events on, for whoever tells people. Approval requests carry no task
     token: `approver_policy` is the permission to read it from the execution and answer.
     With `data_capture`, every endpoint config it creates captures traffic, encrypted with `key`.
+    One deployment at a time per endpoint rests on a conditional write to `lock_table` (ListExecutions is
+    eventually consistent); an endpoint left Failed by a first release is deleted by the next release,
+    which then releases afresh.
     """
 
     def __init__(

@@ -280,14 +280,15 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
         "listEndpoints",
         {"NameContains": states.endpoint, "MaxResults": 100},
         ["*"],
-        result_selector={"Names": list_at("$.Endpoints[*].EndpointName")},
+        # The list itself, always present: a wildcard over an empty list may match nothing, a States.Runtime error.
+        result_selector={"Endpoints": list_at("$.Endpoints")},
         result_path="$.endpoints",
     )
     states.on_failure(listed, failed, label="finding the endpoint")
     exists = sfn.Pass(
         scope,
         "Is the endpoint among them",
-        parameters={"Exists": sfn.JsonPath.array_contains(list_at("$.endpoints.Names"), states.endpoint)},
+        parameters={"Exists": sfn.JsonPath.array_contains(list_at("$.endpoints.Endpoints[*].EndpointName"), states.endpoint)},
         result_path="$.endpoints",
     )
     # The whole description: a Failed or Creating endpoint has no ProductionVariants, and selecting a field
@@ -344,8 +345,7 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
         .when(sfn.Condition.is_present("$.live.Endpoint.ProductionVariants[0]"), variants)
         .otherwise(no_variants)
     )
-    return start_polls.next(listed).next(exists).next(
-        sfn.Choice(scope, "Does the endpoint exist?")
-        .when(sfn.Condition.boolean_equals("$.endpoints.Exists", True), describe)
-        .otherwise(first_release)
+    exists.next(sfn.Choice(scope, "Does the endpoint exist?").when(sfn.Condition.boolean_equals("$.endpoints.Exists", True), describe).otherwise(first_release))
+    return start_polls.next(listed).next(
+        sfn.Choice(scope, "Are any endpoints listed?").when(sfn.Condition.is_present("$.endpoints.Endpoints[0]"), exists).otherwise(first_release)
     )
