@@ -191,7 +191,10 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
         task.add_retry(errors=TRANSIENT_ERRORS["dynamodb"], **RETRY)
     take.add_catch(read, errors=held, result_path=DISCARD)
     take_over.add_catch(refused, errors=held, result_path=DISCARD)
-    for task, label in ((take, "taking the endpoint's lock"), (read, "reading the lock's holder"), (holder, "checking the lock's holder"), (take_over, "taking over the stale lock")):
+    # Step Functions keeps an execution's record for 90 days after it ends: a holder it no longer knows has ended.
+    holder.add_catch(take_over, errors=["Sfn.ExecutionDoesNotExistException"], result_path=DISCARD)
+    # Labels go into States.Format, where an apostrophe would have to be escaped.
+    for task, label in ((take, "taking the endpoint lock"), (read, "reading who holds the endpoint lock"), (holder, "checking whether the lock holder runs"), (take_over, "taking over the stale lock")):
         states.on_failure(task, failed, label=label)
     take.next(go_ahead)
     take_over.next(go_ahead)

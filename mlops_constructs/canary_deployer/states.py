@@ -253,6 +253,9 @@ class DeployerStates:
 
     def on_failure(self, task: sfn.TaskStateBase, handler: sfn.IChainable, *, label: str) -> None:
         """Send any failure of `task` (after its retries) to `handler`, with the reason in `$.failure.reason`."""
+        if "'" in label:
+            # States.Format ends its text at an unescaped apostrophe, and the reason people read would be cut short.
+            raise ValueError(f"failure label {label!r} has an apostrophe")
         record = sfn.Pass(
             self.scope,
             f"Record the failure ({label})",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world
@@ -281,6 +282,19 @@ def test_two_approvals_never_interleave_on_the_endpoint_while_the_listing_lags(a
 
 def test_the_lock_a_finished_deployment_holds_is_taken_over_by_the_next(released):
     # The first release ended holding the endpoint's lock: no state releases it, its end does.
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "Take over the stale lock" in execution.states_entered
+    assert released.live_models() == {"green": f"{MODEL}-v2"}
+
+
+def test_a_lock_held_by_an_execution_step_functions_no_longer_knows_is_taken_over(released):
+    # Step Functions forgets an execution 90 days after it ended; its lock stays in the table.
+    forgotten = released.state_machine.replace(":stateMachine:", ":execution:") + ":deployed-long-ago"
+    (table,) = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=table, Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": forgotten}})
+
     execution = released.deploy(released.register())
 
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
