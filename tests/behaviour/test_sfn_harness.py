@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import boto3
 import pytest
 from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 
 from tests.behaviour import sfn_harness
 
@@ -44,3 +48,20 @@ def test_a_runtime_error_is_never_caught_by_states_all(uncatchable_as_on_aws: bo
         else:
             # Why the harness is needed: moto alone catches it.
             assert run_index_past_the_end().status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("error", "matcher", "caught"),
+    [
+        ("States.DataLimitExceeded", "States.ALL", False),
+        ("States.DataLimitExceeded", "States.DataLimitExceeded", True),
+        ("States.Runtime", "States.Runtime", False),
+        ("States.TaskFailed", "States.ALL", True),
+    ],
+)
+def test_a_matcher_catches_only_what_aws_lets_it_catch(error: str, matcher: str, caught: bool) -> None:
+    env = SimpleNamespace(stack=[StatesErrorName.from_name(error)])
+    with sfn_harness.uncatchable_as_on_aws():
+        ErrorEqualsDecl([StatesErrorName.from_name(matcher)])._eval_body(env)
+
+    assert env.stack == [caught]
