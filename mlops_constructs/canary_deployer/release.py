@@ -297,7 +297,6 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
     # The whole description: a Failed or Creating endpoint has no ProductionVariants, and selecting a field
     # that is absent is a States.Runtime error, which no Catch can handle. The variants are read after a Choice.
     describe = states.describe_endpoint("Describe the endpoint", "$.live", Endpoint=sfn.JsonPath.entire_payload)
-    states.on_failure(describe, failed, label="describing the endpoint")
     variants = sfn.Pass(
         scope,
         "Read the live variants",
@@ -340,6 +339,23 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
         .otherwise(count_poll)
     )
     delete.next(deleting)
+    # Listed while Deleting and gone by the time it is described: SageMaker's ValidationException, which its API
+    # model does not declare, so only the cause tells it from other failures.
+    describe_failed = sfn.Pass(
+        scope,
+        "Record the failure (describing the endpoint, not deleted meanwhile)",
+        parameters={"reason": sfn.JsonPath.format("describing the endpoint failed: {}: {}", string_at("$.error.Error"), string_at("$.error.Cause"))},
+        result_path="$.failure",
+    )
+    describe_failed.next(failed)
+    describe.add_catch(
+        sfn.Choice(scope, "Was the endpoint deleted meanwhile?")
+        .when(sfn.Condition.string_matches("$.error.Cause", "*Could not find endpoint*"), deleting)
+        .otherwise(describe_failed),
+        errors=["SageMaker.SageMakerException"],
+        result_path="$.error",
+    )
+    states.on_failure(describe, failed, label="describing the endpoint")
     count_poll.next(wait).next(listed)
     describe.next(
         sfn.Choice(scope, "Does the endpoint serve?")

@@ -116,6 +116,32 @@ def test_next_approval_after_a_failed_first_release_deletes_the_failed_endpoint_
     assert world.live_variants() == {"blue": 1.0}
     assert world.scaled_variants() == {"blue": [POLICY]}
 
+
+def test_next_release_waits_while_the_failed_endpoint_is_being_deleted(world):
+    world.shim.next_create("fail", reason="model container did not pass the ping health check")
+    assert world.deploy(world.register()).status == "FAILED"
+    world.shim.reads_while_deleting = 2
+
+    execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.states_entered.count("Wait for the endpoint's deletion") >= 2
+    assert world.live_variants() == {"blue": 1.0}
+
+
+def test_next_release_gives_up_on_a_failed_endpoint_that_is_not_deleted_in_time_and_says_so(world):
+    world.shim.next_create("fail", reason="model container did not pass the ping health check")
+    assert world.deploy(world.register()).status == "FAILED"
+    world.shim.reads_while_deleting = 100
+    told = len(world.notifications())
+
+    execution = world.deploy(world.register())
+
+    assert (execution.status, execution.error) == ("FAILED", "DeploymentFailed")
+    assert "was still Deleting after 10 polls" in execution.cause
+    assert "Create the first endpoint config" not in execution.states_entered
+    assert any(" failed" in subject for subject in world.notifications()[told:])
+
 def test_canary_then_promotion_moves_all_traffic_to_the_other_colour(released):
     execution = released.deploy(released.register())
 
