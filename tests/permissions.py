@@ -333,6 +333,9 @@ class EnvironmentPolicies:
             elif kind == "AWS::Events::EventBus":
                 name = named("Name")
                 values = {"Ref": name, "Name": name, "Arn": f"arn:aws:events:{region}:{account}:event-bus/{name}"}
+            elif kind == "AWS::DynamoDB::Table":
+                name = named("TableName")
+                values = {"Ref": name, "Arn": f"arn:aws:dynamodb:{region}:{account}:table/{name}"}
             elif kind == "AWS::Events::Rule":
                 name = named("Name")
                 values = {"Ref": name, "Arn": f"arn:aws:events:{region}:{account}:rule/{name}"}

@@ -1,7 +1,7 @@
 """A Step Functions state machine that deploys approved model packages to a SageMaker endpoint safely.
 
 The phases live in their own modules, in the order an execution meets them: `release` (check the
-package, one deployment at a time, name the release, create its model, find the endpoint),
+package, take the endpoint's lock, name the release, create its model, find the endpoint),
 `first_release`, `canary` (canary, bake, traffic and approval guards) or `guardrails`, `promote`,
 `rollback`, and `permissions`; `states` holds the building blocks they share.
 """
@@ -9,6 +9,7 @@ package, one deployment at a time, name the release, create its model, find the 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -39,6 +40,9 @@ class CanaryDeployer(Construct):
     nobody but the deployer may put events on, for whoever tells people. Approval requests carry no task
     token: `approver_policy` is the permission to read it from the execution and answer.
     With `data_capture`, every endpoint config it creates captures traffic, encrypted with `key`.
+    One deployment at a time per endpoint rests on a conditional write to `lock_table` (ListExecutions is
+    eventually consistent); an endpoint left Failed by a first release is deleted by the next release,
+    which then releases afresh.
     """
 
     def __init__(
@@ -87,6 +91,19 @@ class CanaryDeployer(Construct):
             data_capture=data_capture,
         )
         package_arns = [states.sagemaker_arn("model-package", f"{model_package_group_name.lower()}/*")]
+        # One item per endpoint: the execution deploying to it. A lock, so nothing worth keeping or restoring.
+        self.lock_table = dynamodb.Table(
+            self,
+            "EndpointLock",
+            partition_key=dynamodb.Attribute(name="Endpoint", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        execution_arns = states.stack.format_arn(
+            service="states", resource="execution", resource_name=f"{state_machine_name}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
         vpc_config = {"VpcConfig": {"Subnets": subnet_ids, "SecurityGroupIds": security_group_ids}} if subnet_ids and security_group_ids else {}
         alarm_arns = [
             states.stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
@@ -117,7 +134,7 @@ class CanaryDeployer(Construct):
                 sfn.Condition.string_equals("$.package.Status", "Approved"),
                 sfn.Condition.string_equals("$.package.Group", model_package_group_name),
             ),
-            release.one_deployment_at_a_time(states, state_machine_name, nothing_changed)
+            release.one_deployment_at_a_time(states, self.lock_table, execution_arns, nothing_changed)
             .next(release.name_the_release(states))
             .next(
                 release.find_endpoint(
@@ -149,7 +166,7 @@ class CanaryDeployer(Construct):
                 include_execution_data=False,
             ),
         )
-        permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns)
+        permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns, execution_arns=execution_arns)
         # The bus's own policy, not an AWS::Events::EventBusPolicy: CDK sets that resource's deprecated principal,
         # and every synth would warn about it.
         bus = self.event_bus.node.default_child
@@ -171,9 +188,7 @@ class CanaryDeployer(Construct):
         self.event_pattern = events.EventPattern(
             source=[state_machine_name], detail_type=[DEPLOYMENT_EVENT], resources=[self.state_machine.state_machine_arn]
         )
-        self.execution_arns = states.stack.format_arn(
-            service="states", resource="execution", resource_name=f"{state_machine_name}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
-        )
+        self.execution_arns = execution_arns
 
     def approver_policy(self, scope: Construct, managed_policy_name: str, role_names: list[str]) -> iam.ManagedPolicy:
         """Answering the deployer's approval requests: reading its executions' history, where the waiting

@@ -175,8 +175,10 @@ def enough_traffic(states: DeployerStates, min_invocations: int, promote: sfn.IC
         .when(sfn.Condition.number_greater_than_equals("$.traffic.Sum", min_invocations), promote)
         .otherwise(too_few)
     )
-    return count.next(unwrap).next(
-        sfn.Choice(scope, "Did the canary get any traffic?").when(sfn.Condition.is_present("$.traffic.Values[0]"), first).otherwise(too_few)
+    # Indexed only once present: an index past the end is a States.Runtime error, which no Catch can handle.
+    unwrap.next(sfn.Choice(scope, "Did the canary get any traffic?").when(sfn.Condition.is_present("$.traffic.Values[0]"), first).otherwise(too_few))
+    return count.next(
+        sfn.Choice(scope, "Was the invocation metric returned?").when(sfn.Condition.is_present("$.traffic.Values[0]"), unwrap).otherwise(too_few)
     )
 
 

@@ -10,7 +10,7 @@ from mlops_constructs.canary_deployer.states import DeployerStates
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 
 
-def grant(states: DeployerStates, role: iam.IRole, *, model_role: iam.IRole, key: kms.IKey, package_arns: list[str]) -> None:
+def grant(states: DeployerStates, role: iam.IRole, *, model_role: iam.IRole, key: kms.IKey, package_arns: list[str], execution_arns: str) -> None:
     stack = states.stack
     scaling_alarms = stack.format_arn(
         service="cloudwatch", resource="alarm", resource_name="TargetTracking-endpoint/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
@@ -58,6 +58,7 @@ def grant(states: DeployerStates, role: iam.IRole, *, model_role: iam.IRole, key
         "Models and endpoint configs are named per release (package version and attempt) under this endpoint's prefix.",
     )
     acknowledge_wildcard_resources(role, package_arns, "Any version of this environment's model package group.")
+    acknowledge_wildcard_resources(role, [execution_arns], "Whichever execution of this deployer holds the endpoint's lock, and no other state machine's.")
     acknowledge_wildcard_resources(role, [scaling_alarms], "Application Auto Scaling names its target-tracking alarms at run time.")
     acknowledge(
         role,

@@ -1,12 +1,14 @@
-"""Before anything changes: check the package, make sure no other deployment runs, name the release,
+"""Before anything changes: check the package, take the endpoint's lock, name the release,
 create its model and find the endpoint. A failure here leaves the endpoint as it was."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as dynamodb_tasks
 
-from mlops_constructs.canary_deployer.states import DeployerStates
+from mlops_constructs.canary_deployer.states import RETRY, TRANSIENT_ERRORS, DeployerStates
 from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 # SageMaker's endpoint config names: 63 characters at most.
@@ -136,32 +138,47 @@ def check_package(states: DeployerStates, group_name: str, package_arns: list[st
     return describe, approved
 
 
-def one_deployment_at_a_time(states: DeployerStates, state_machine_name: str, failed: sfn.IChainable) -> sfn.Chain:
-    """Only the oldest running execution deploys; any later one (a duplicate approval event, or the
-    next approval arriving early) is refused before it touches the endpoint."""
+def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, execution_arns: str, failed: sfn.IChainable) -> sfn.Chain:
+    """Only the execution holding the endpoint's lock deploys; any other (a duplicate approval event, or
+    the next approval arriving early) is refused before it touches the endpoint. The lock is a conditional
+    write, which DynamoDB decides strongly consistently; ListExecutions is eventually consistent and may not
+    show an execution that has just started. A lock is never released by a state (an execution can end
+    without reaching one: its own timeout, an abort): it is stale as soon as its holder no longer runs, and
+    the next execution takes it over."""
     scope = states.scope
-    note = sfn.Pass(scope, "Note this execution", parameters={"Id": sfn.JsonPath.execution_id}, result_path="$.execution")
-    running = states.call(
-        "List running deployments",
-        "sfn",
-        "listExecutions",
-        {"StateMachineArn": sfn.JsonPath.state_machine_id, "StatusFilter": "RUNNING"},
-        [
-            states.stack.format_arn(
-                service="states", resource="stateMachine", resource_name=state_machine_name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
-            )
-        ],
-        iam_action="states:ListExecutions",
-        # Most recent first, as AWS documents: the last one is the oldest.
-        result_selector={
-            "Oldest": sfn.JsonPath.array_get_item(
-                list_at("$.Executions[*].ExecutionArn"),
-                cdk.Token.as_number(sfn.JsonPath.math_add(cdk.Token.as_number(sfn.JsonPath.array_length(list_at("$.Executions"))), -1)),
-            )
-        },
-        result_path="$.running",
+    me = dynamodb_tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
+    endpoint_key = {"Endpoint": dynamodb_tasks.DynamoAttributeValue.from_string(states.endpoint)}
+    take = dynamodb_tasks.DynamoPutItem(
+        scope,
+        "Take the endpoint's lock",
+        table=lock,
+        item={**endpoint_key, "Execution": me},
+        # The holder may take it again: a retry after a write that succeeded but answered an error.
+        condition_expression="attribute_not_exists(Endpoint) OR Execution = :me",
+        expression_attribute_values={":me": me},
+        result_path=DISCARD,
     )
-    states.on_failure(running, failed, label="listing running deployments")
+    read = dynamodb_tasks.DynamoGetItem(scope, "Read the lock's holder", table=lock, key=endpoint_key, consistent_read=True, result_path="$.lock")
+    holder = states.call(
+        "Check whether the lock's holder runs",
+        "sfn",
+        "describeExecution",
+        {"ExecutionArn": string_at("$.lock.Item.Execution.S")},
+        [execution_arns],
+        iam_action="states:DescribeExecution",
+        result_selector={"Status": string_at("$.Status")},
+        result_path="$.holder",
+    )
+    take_over = dynamodb_tasks.DynamoPutItem(
+        scope,
+        "Take over the stale lock",
+        table=lock,
+        item={**endpoint_key, "Execution": me},
+        # Only from the holder that has ended: if another execution took it meanwhile, that one deploys.
+        condition_expression="Execution = :holder",
+        expression_attribute_values={":holder": dynamodb_tasks.DynamoAttributeValue.from_string(string_at("$.lock.Item.Execution.S"))},
+        result_path=DISCARD,
+    )
     go_ahead = sfn.Pass(scope, "Go ahead")
     refused = sfn.Fail(
         scope,
@@ -169,12 +186,29 @@ def one_deployment_at_a_time(states: DeployerStates, state_machine_name: str, fa
         error="DeploymentInProgress",
         cause="An earlier execution is still deploying to this endpoint; approve again once it has finished",
     )
-    note.next(running).next(
-        sfn.Choice(scope, "Is this the oldest running deployment?")
-        .when(sfn.Condition.string_equals_json_path("$.running.Oldest", "$.execution.Id"), go_ahead)
-        .otherwise(refused)
+    held = ["DynamoDB.ConditionalCheckFailedException"]
+    for task in (take, read, take_over):
+        task.add_retry(errors=TRANSIENT_ERRORS["dynamodb"], **RETRY)
+    take.add_catch(read, errors=held, result_path=DISCARD)
+    take_over.add_catch(refused, errors=held, result_path=DISCARD)
+    # Step Functions keeps an execution's record for 90 days after it ends: a holder it no longer knows has ended.
+    holder.add_catch(take_over, errors=["Sfn.ExecutionDoesNotExistException"], result_path=DISCARD)
+    # Labels go into States.Format, where an apostrophe would have to be escaped.
+    for task, label in ((take, "taking the endpoint lock"), (read, "reading who holds the endpoint lock"), (holder, "checking whether the lock holder runs"), (take_over, "taking over the stale lock")):
+        states.on_failure(task, failed, label=label)
+    take.next(go_ahead)
+    take_over.next(go_ahead)
+    read.next(
+        # Read only when present: a path that is absent is a States.Runtime error, which no Catch can handle.
+        sfn.Choice(scope, "Is the lock still held?")
+        .when(sfn.Condition.is_present("$.lock.Item.Execution.S"), holder)
+        # Released between the write and the read: nobody holds it, so take it.
+        .otherwise(take)
     )
-    return sfn.Chain.custom(note, [go_ahead], go_ahead)
+    holder.next(
+        sfn.Choice(scope, "Does the lock's holder still run?").when(sfn.Condition.string_equals("$.holder.Status", "RUNNING"), refused).otherwise(take_over)
+    )
+    return sfn.Chain.custom(take, [go_ahead], go_ahead)
 
 
 def name_the_release(states: DeployerStates) -> sfn.Pass:
@@ -240,33 +274,97 @@ def create_model(states: DeployerStates, model_role_arn: str, vpc_config: dict, 
 
 def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_release: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
     """List endpoints by name, so that only the endpoint's absence means a first release: a throttle or
-    a refused call is a failure, not a reason to create the endpoint."""
+    a refused call is a failure, not a reason to create the endpoint. An endpoint that Failed (a first
+    release whose endpoint never served) is deleted, and the release starts afresh as a first release."""
+    scope = states.scope
+    start_polls, count_poll = states.counter("Start counting deletion polls", "Count a deletion poll", "$.deletion")
     listed = states.sagemaker(
         "Find the endpoint",
         "listEndpoints",
         {"NameContains": states.endpoint, "MaxResults": 100},
         ["*"],
-        result_selector={"Names": list_at("$.Endpoints[*].EndpointName")},
+        # The list itself, always present: a wildcard over an empty list may match nothing, a States.Runtime error.
+        result_selector={"Endpoints": list_at("$.Endpoints")},
         result_path="$.endpoints",
     )
     states.on_failure(listed, failed, label="finding the endpoint")
     exists = sfn.Pass(
-        states.scope,
+        scope,
         "Is the endpoint among them",
-        parameters={"Exists": sfn.JsonPath.array_contains(list_at("$.endpoints.Names"), states.endpoint)},
+        parameters={"Exists": sfn.JsonPath.array_contains(list_at("$.endpoints.Endpoints[*].EndpointName"), states.endpoint)},
         result_path="$.endpoints",
     )
-    describe = states.describe_endpoint(
-        "Describe the endpoint",
-        "$.live",
-        Variant=sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].VariantName"), 0),
-        Count=sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].CurrentInstanceCount"), 0),
-        Variants=sfn.JsonPath.array_length(list_at("$.ProductionVariants")),
+    # The whole description: a Failed or Creating endpoint has no ProductionVariants, and selecting a field
+    # that is absent is a States.Runtime error, which no Catch can handle. The variants are read after a Choice.
+    describe = states.describe_endpoint("Describe the endpoint", "$.live", Endpoint=sfn.JsonPath.entire_payload)
+    variants = sfn.Pass(
+        scope,
+        "Read the live variants",
+        parameters={
+            "Status": string_at("$.live.Status"),
+            "ConfigName": string_at("$.live.ConfigName"),
+            "Variant": sfn.JsonPath.array_get_item(list_at("$.live.Endpoint.ProductionVariants[*].VariantName"), 0),
+            "Count": sfn.JsonPath.array_get_item(list_at("$.live.Endpoint.ProductionVariants[*].CurrentInstanceCount"), 0),
+            "Variants": sfn.JsonPath.array_length(list_at("$.live.Endpoint.ProductionVariants")),
+        },
+        result_path="$.live",
+    )
+    no_variants = sfn.Pass(
+        scope,
+        "Note the endpoint serves no variant",
+        parameters={"Status": string_at("$.live.Status"), "ConfigName": string_at("$.live.ConfigName"), "Variants": 0},
+        result_path="$.live",
+    )
+    variants.next(later_release)
+    no_variants.next(later_release)
+    delete = states.sagemaker(
+        "Delete the failed endpoint",
+        "deleteEndpoint",
+        {"EndpointName": states.endpoint},
+        states.endpoint_arns,
+        result_path=DISCARD,
+    )
+    states.on_failure(delete, failed, label="deleting the failed endpoint")
+    wait = sfn.Wait(scope, "Wait for the endpoint's deletion", time=sfn.WaitTime.duration(cdk.Duration.seconds(states.timings.poll_seconds)))
+    not_deleted = sfn.Pass(
+        scope,
+        "Record the endpoint not deleted in time",
+        parameters={"reason": sfn.JsonPath.format(f"endpoint {states.endpoint} was still {{}} after {states.timings.max_update_polls} polls", string_at("$.live.Status"))},
+        result_path="$.failure",
+    )
+    not_deleted.next(failed)
+    deleting = (
+        sfn.Choice(scope, "Has the deletion taken too long?")
+        .when(sfn.Condition.number_greater_than_equals("$.deletion.count", states.timings.max_update_polls), not_deleted)
+        .otherwise(count_poll)
+    )
+    delete.next(deleting)
+    # Listed while Deleting and gone by the time it is described: SageMaker's ValidationException, which its API
+    # model does not declare, so only the cause tells it from other failures.
+    describe_failed = sfn.Pass(
+        scope,
+        "Record the failure (describing the endpoint, not deleted meanwhile)",
+        parameters={"reason": sfn.JsonPath.format("describing the endpoint failed: {}: {}", string_at("$.error.Error"), string_at("$.error.Cause"))},
+        result_path="$.failure",
+    )
+    describe_failed.next(failed)
+    describe.add_catch(
+        sfn.Choice(scope, "Was the endpoint deleted meanwhile?")
+        .when(sfn.Condition.string_matches("$.error.Cause", "*Could not find endpoint*"), deleting)
+        .otherwise(describe_failed),
+        errors=["SageMaker.SageMakerException"],
+        result_path="$.error",
     )
     states.on_failure(describe, failed, label="describing the endpoint")
-    describe.next(later_release)
-    return listed.next(exists).next(
-        sfn.Choice(states.scope, "Does the endpoint exist?")
-        .when(sfn.Condition.boolean_equals("$.endpoints.Exists", True), describe)
-        .otherwise(first_release)
+    count_poll.next(wait).next(listed)
+    describe.next(
+        sfn.Choice(scope, "Does the endpoint serve?")
+        .when(sfn.Condition.string_equals("$.live.Status", "Failed"), delete)
+        .when(sfn.Condition.string_equals("$.live.Status", "Deleting"), deleting)
+        .when(sfn.Condition.is_present("$.live.Endpoint.ProductionVariants[0]"), variants)
+        .otherwise(no_variants)
+    )
+    exists.next(sfn.Choice(scope, "Does the endpoint exist?").when(sfn.Condition.boolean_equals("$.endpoints.Exists", True), describe).otherwise(first_release))
+    return start_polls.next(listed).next(
+        sfn.Choice(scope, "Are any endpoints listed?").when(sfn.Condition.is_present("$.endpoints.Endpoints[0]"), exists).otherwise(first_release)
     )

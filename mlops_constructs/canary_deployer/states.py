@@ -38,6 +38,14 @@ TRANSIENT_ERRORS = {
     # The optimised PutEvents integration fails with EventBridge.FailedEntry when an entry was refused, most
     # often throttled; request-level errors surface under the service's own names, as for SNS.
     "events": ["EventBridge.FailedEntry", "EventBridge.ThrottlingException", "EventBridge.InternalException", "EventBridge.AmazonEventBridgeException"],
+    # The optimised DynamoDB integrations name errors DynamoDB.<Code>; the generic name covers undeclared codes.
+    "dynamodb": [
+        "DynamoDB.ThrottlingException",
+        "DynamoDB.ProvisionedThroughputExceededException",
+        "DynamoDB.RequestLimitExceeded",
+        "DynamoDB.InternalServerErrorException",
+        "DynamoDB.AmazonDynamoDBException",
+    ],
 }
 RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
 
@@ -245,6 +253,9 @@ class DeployerStates:
 
     def on_failure(self, task: sfn.TaskStateBase, handler: sfn.IChainable, *, label: str) -> None:
         """Send any failure of `task` (after its retries) to `handler`, with the reason in `$.failure.reason`."""
+        if "'" in label:
+            # States.Format ends its text at an unescaped apostrophe, and the reason people read would be cut short.
+            raise ValueError(f"failure label {label!r} has an apostrophe")
         record = sfn.Pass(
             self.scope,
             f"Record the failure ({label})",

@@ -130,5 +130,6 @@ def batch_world(template: dict) -> Iterator[BatchWorld]:
         processing_job_shim() as shim,
         sfn_harness.retry_waits() as waits,
         sfn_harness.parsed_once(),
+        sfn_harness.uncatchable_as_on_aws(),
     ):
         yield BatchWorld(template, shim, waits)

@@ -97,6 +97,7 @@ class DeployerWorld:
         self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.alarms = self._create_alarms(template)
+        self._create_tables(template)
         # The dev stack also holds the endpoint clean-up's waiter state machine.
         definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
         self.definition = definition
@@ -270,6 +271,19 @@ class DeployerWorld:
 
     # -- set-up ------------------------------------------------------------------------------
 
+    def _create_tables(self, template: dict) -> None:
+        """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them."""
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::DynamoDB::Table":
+                properties = resource["Properties"]
+                dynamodb.create_table(
+                    TableName=logical_id,
+                    KeySchema=properties["KeySchema"],
+                    AttributeDefinitions=properties["AttributeDefinitions"],
+                    BillingMode=properties["BillingMode"],
+                )
+
     def _create_alarms(self, template: dict) -> dict[str, str]:
         names = {}
         for resource in template["Resources"].values():
@@ -314,7 +328,10 @@ class DeployerWorld:
                 "AWS::CloudWatch::Alarm": resource.get("Properties", {}).get("AlarmName"),
                 "AWS::Events::EventBus": resource.get("Properties", {}).get("Name"),
             }.get(resource["Type"], logical_id)
-            arn = f"arn:aws:events:{REGION}:123456789012:event-bus/{ref}" if resource["Type"] == "AWS::Events::EventBus" else f"arn:aws:iam::123456789012:role/{logical_id}"
+            arn = {
+                "AWS::Events::EventBus": f"arn:aws:events:{REGION}:123456789012:event-bus/{ref}",
+                "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:123456789012:table/{ref}",
+            }.get(resource["Type"], f"arn:aws:iam::123456789012:role/{logical_id}")
             refs[logical_id] = {"Ref": ref, "Arn": arn}
         text = json.dumps(template)
         for output in set(part.split('"')[0] for part in text.split('"OutputName": "')[1:]):
@@ -345,6 +362,7 @@ def deployer_world(template: DeployerTemplate) -> Iterator[DeployerWorld]:
         mock.patch.object(CallbackEndpoint, "notify_heartbeat", _heartbeat_without_heartbeat_seconds),
         sfn_harness.retry_waits() as waits,
         sfn_harness.parsed_once(),
+        sfn_harness.uncatchable_as_on_aws(),
         sfn_harness.eventbridge_errors_named(),
     ):
         yield DeployerWorld(template, shim, waits)

@@ -37,6 +37,10 @@ class WorldNames:
             for logical_id, r in template["Resources"].items()
             if r["Type"] == "AWS::IAM::Role"
         }
+        # Tables as the worlds name them (by logical id, see DeployerWorld._refs).
+        for logical_id, r in template["Resources"].items():
+            if r["Type"] == "AWS::DynamoDB::Table":
+                self._names[logical_id] = policies.arn(stack, logical_id)
         for output in _output_names(template):
             self._names[f"from-{output}"] = policies.resolve(stack, {"Fn::GetStackOutput": {"OutputName": output}})
         self._names.update(named or {})
@@ -204,6 +208,10 @@ def _describe_alarms(call: Call, caller: str, names: WorldNames) -> list[Request
     return [Request(caller, "cloudwatch:DescribeAlarms", names.arn("cloudwatch", f"alarm:{alarm}")) for alarm in alarms]
 
 
+def _dynamodb_item(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    return [Request(caller, f"dynamodb:{_pascal(call.operation)}", names(_param(call.parameters, "TableName")))]
+
+
 def _put_events(call: Call, caller: str, names: WorldNames) -> list[Request]:
     found = []
     for entry in _param(call.parameters, "Entries"):
@@ -271,6 +279,8 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("application-autoscaling", "deregister_scalable_target"): _deregister_scalable_target,
     ("application-autoscaling", "put_scaling_policy"): _put_scaling_policy,
     ("events", "put_events"): _put_events,
+    ("dynamodb", "put_item"): _dynamodb_item,
+    ("dynamodb", "get_item"): _dynamodb_item,
 }
 
 

@@ -20,6 +20,9 @@ Driving time and faults from the test, never from the wall clock:
   EventBridge does when it refuses some of them;
 - `eventbridge_errors_named()` names the errors of the optimised EventBridge PutEvents integration as
   Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
+`uncatchable_as_on_aws()` refuses the catches AWS refuses: no Retry or Catch matches States.Runtime,
+and States.ALL does not match States.DataLimitExceeded (moto matches both).
+`listing_lags()` makes ListExecutions not show running executions yet, as its eventual consistency allows.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
 quarters of an execution's time here). Task states reuse one boto3 client per service and region where
 moto would build a new one for every call (a client costs more to build than the call it makes), and
@@ -56,9 +59,13 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events import StateTaskServiceEvents
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.exceptions import ExecutionDoesNotExist
+from moto.stepfunctions.models import StepFunctionBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.events import models as events_models
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -721,4 +728,43 @@ def parsed_once() -> Iterator[None]:
         return _programs[definition]
 
     with mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(parse)):
+        yield
+
+
+# AWS: "A Retry or Catch on States.ALL does not catch States.Runtime", which always fails the execution, and
+# States.DataLimitExceeded is terminal for States.ALL too.
+_NEVER_CAUGHT = StatesErrorName(typ=StatesErrorNameType.StatesRuntime)
+_NOT_CAUGHT_BY_ALL = StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
+_STATES_ALL = StatesErrorName(typ=StatesErrorNameType.StatesALL)
+
+
+@contextlib.contextmanager
+def uncatchable_as_on_aws() -> Iterator[None]:
+    """Within the block, no Retry or Catch matches States.Runtime, and a States.ALL matcher does not match
+    States.DataLimitExceeded: such an error fails the execution, as it does on AWS."""
+    original = ErrorEqualsDecl._eval_body
+
+    def eval_body(self: ErrorEqualsDecl, env: Any) -> None:
+        error_name = env.stack[-1]
+        if error_name == _NEVER_CAUGHT or (error_name == _NOT_CAUGHT_BY_ALL and _STATES_ALL in self.error_names and error_name not in self.error_names):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    with mock.patch.object(ErrorEqualsDecl, "_eval_body", eval_body):
+        yield
+
+
+@contextlib.contextmanager
+def listing_lags() -> Iterator[None]:
+    """Within the block, ListExecutions shows no running execution: AWS documents it as eventually
+    consistent, so an execution that has just started may not be listed yet."""
+    listed = StepFunctionBackend.list_executions
+
+    def list_executions(self: StepFunctionBackend, *args: Any, **kwargs: Any) -> Any:
+        executions, next_token = listed(self, *args, **kwargs)
+        return [e for e in executions if e.status != "RUNNING"], next_token
+
+    with mock.patch.object(StepFunctionBackend, "list_executions", list_executions):
         yield

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world
-from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, state_clock, timeout_passes_at_once
+from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, listing_lags, state_clock, timeout_passes_at_once
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
@@ -100,6 +101,46 @@ def test_first_release_whose_endpoint_fails_ends_failed_with_the_reason(world):
     assert "failed while waiting for the new endpoint: endpoint Failed" in execution.cause
     assert world.scaled_variants() == {}
 
+
+
+def test_next_approval_after_a_failed_first_release_deletes_the_failed_endpoint_and_releases_afresh(world):
+    world.shim.next_create("fail", reason="model container did not pass the ping health check")
+    assert world.deploy(world.register()).status == "FAILED"
+
+    execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "Delete the failed endpoint" in execution.states_entered
+    assert execution.states_entered[-1] == "Released on blue"
+    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"
+    assert world.live_variants() == {"blue": 1.0}
+    assert world.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_next_release_waits_while_the_failed_endpoint_is_being_deleted(world):
+    world.shim.next_create("fail", reason="model container did not pass the ping health check")
+    assert world.deploy(world.register()).status == "FAILED"
+    world.shim.reads_while_deleting = 2
+
+    execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.states_entered.count("Wait for the endpoint's deletion") >= 2
+    assert world.live_variants() == {"blue": 1.0}
+
+
+def test_next_release_gives_up_on_a_failed_endpoint_that_is_not_deleted_in_time_and_says_so(world):
+    world.shim.next_create("fail", reason="model container did not pass the ping health check")
+    assert world.deploy(world.register()).status == "FAILED"
+    world.shim.reads_while_deleting = 100
+    told = len(world.notifications())
+
+    execution = world.deploy(world.register())
+
+    assert (execution.status, execution.error) == ("FAILED", "DeploymentFailed")
+    assert "was still Deleting after 10 polls" in execution.cause
+    assert "Create the first endpoint config" not in execution.states_entered
+    assert any(" failed" in subject for subject in world.notifications()[told:])
 
 def test_canary_then_promotion_moves_all_traffic_to_the_other_colour(released):
     execution = released.deploy(released.register())
@@ -233,6 +274,58 @@ def test_duplicate_approval_event_while_deploying_is_refused(approval_world):
     approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
     assert approval_world.wait(first).status == "SUCCEEDED"
 
+
+
+def test_two_deliveries_of_one_approval_deploy_once_while_the_listing_lags(approval_world):
+    package = approval_world.register()
+    with listing_lags():
+        assert approval_world.sfn.list_executions(stateMachineArn=approval_world.state_machine, statusFilter="RUNNING")["executions"] == []
+        first = approval_world.start(package)
+        approval_world.wait_for_state(first, APPROVAL)
+
+        duplicate = approval_world.deploy(package)
+        approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
+
+        assert (duplicate.status, duplicate.error) == ("FAILED", "DeploymentInProgress")
+        assert approval_world.wait(first).status == "SUCCEEDED"
+    assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
+    assert [m.subject for m in approval_world.messages()].count(f"{ENDPOINT}: version 2 promoted") == 1
+
+
+def test_two_approvals_never_interleave_on_the_endpoint_while_the_listing_lags(approval_world):
+    with listing_lags():
+        first = approval_world.start(approval_world.register())
+        approval_world.wait_for_state(first, APPROVAL)
+
+        second = approval_world.deploy(approval_world.register())
+        approval_world.sfn.send_task_success(taskToken=approval_world.task_token(first), output="{}")
+
+        assert (second.status, second.error) == ("FAILED", "DeploymentInProgress")
+        assert not any(state.startswith("Create the model") for state in second.states_entered)
+        assert approval_world.wait(first).status == "SUCCEEDED"
+    assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
+
+
+def test_the_lock_a_finished_deployment_holds_is_taken_over_by_the_next(released):
+    # The first release ended holding the endpoint's lock: no state releases it, its end does.
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "Take over the stale lock" in execution.states_entered
+    assert released.live_models() == {"green": f"{MODEL}-v2"}
+
+
+def test_a_lock_held_by_an_execution_step_functions_no_longer_knows_is_taken_over(released):
+    # Step Functions forgets an execution 90 days after it ended; its lock stays in the table.
+    forgotten = released.state_machine.replace(":stateMachine:", ":execution:") + ":deployed-long-ago"
+    (table,) = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=table, Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": forgotten}})
+
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "Take over the stale lock" in execution.states_entered
+    assert released.live_models() == {"green": f"{MODEL}-v2"}
 
 def test_endpoint_left_mid_canary_is_not_touched(released):
     # Someone (or an aborted deployment) left two variants serving.

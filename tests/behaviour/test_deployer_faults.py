@@ -86,6 +86,13 @@ def _failed_first_release(world: DeployerWorld) -> Execution:
     return world.deploy(world.register())
 
 
+def _failed_endpoint(world: DeployerWorld) -> None:
+    """The endpoint a failed first release left: Failed, serving no variant."""
+    _no_endpoint(world)
+    world.shim.next_create("fail", reason="the model does not start")
+    world.deploy(world.register())
+
+
 def _same_package_after_a_rollback(world: DeployerWorld) -> Execution:
     package = world.register()
     world.set_alarm(world.alarms[f"{_other_colour(world)}-5xx"])
@@ -163,6 +170,7 @@ SCENARIOS = [
     Scenario("failed first release", "variants_template", _no_endpoint, _failed_first_release),
     Scenario("refused rollback", "variants_template", _released, _refused_rollback),
     Scenario("first release again after a failed one", "variants_template", _no_endpoint, _first_release_again_after_a_failed_one),
+    Scenario("release after a failed first release", "variants_template", _failed_endpoint, _deploy),
     Scenario("unreadable package", "variants_template", _released, _unreadable_package),
     Scenario("same package after a rollback", "variants_template", _released, _same_package_after_a_rollback),
     Scenario("approved rollout", "approval_template", _released, _answered_approval),

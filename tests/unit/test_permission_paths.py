@@ -205,6 +205,7 @@ class World:
         self.any_bus_publisher = ANY_BUS_PUBLISHER.format(account=self.account)
         (bus_id, _) = policies.only("deployment", "AWS::Events::EventBus")
         self.announcements = policies.arn("deployment", bus_id)
+        self.endpoint_lock = policies.arn("deployment", policies.only("deployment", "AWS::DynamoDB::Table")[0])
 
     def _logical_id(self, stack: str, resource_type: str, prefix: str) -> str:
         (logical_id,) = [
@@ -278,6 +279,34 @@ INTERACTIONS = [
         "the deployer announces on its own event bus, not on the topic",
         True,
         lambda w: [Request(w.deployer, "events:PutEvents", w.announcements)],
+    ),
+    # One deployment at a time: the endpoint's lock is a conditional write, and a lock whose holder ended is taken over.
+    Interaction(
+        "the deployer takes the endpoint's lock and checks whether its holder still runs",
+        True,
+        lambda w: [
+            Request(w.deployer, "dynamodb:PutItem", w.endpoint_lock),
+            Request(w.deployer, "dynamodb:GetItem", w.endpoint_lock),
+            Request(w.deployer, "states:DescribeExecution", w.deployment_run),
+        ],
+    ),
+    Interaction(
+        "nobody else takes, reads or clears the endpoint's lock, and the deployer cannot delete it",
+        False,
+        lambda w: [
+            *(
+                Request(role, action, w.endpoint_lock)
+                for role in (w.studio_role, w.pipeline_role, w.notify_role, w.batch_workflow, w.approver, w.reviewer)
+                for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem")
+            ),
+            Request(w.deployer, "dynamodb:DeleteItem", w.endpoint_lock),
+            Request(w.deployer, "dynamodb:DeleteTable", w.endpoint_lock),
+        ],
+    ),
+    Interaction(
+        "the deployer reads no other state machine's executions",
+        False,
+        lambda w: [Request(w.deployer, "states:DescribeExecution", w.deployment_run.replace(f":{w.prefix}-canary-deployer:", ":other-machine:"))],
     ),
     # A forged "rolled back" or "approve?" would reach people as the deployer's word.
     Interaction(
