@@ -157,6 +157,14 @@ def _follow(env: Environment, execution_arn: str, poll_seconds: float) -> dict:
             time.sleep(poll_seconds)
 
 
+def _working_tree(env: Environment, name: str, live: dict) -> dict:
+    """pipeline_code/`name` as the stack renders it for `env`, compared with `live`."""
+    try:
+        return definitions.render_working_tree(env, name, live)
+    except ImportError as error:
+        raise MlopsError(f"rendering pipeline_code/{name} needs the SageMaker SDK v3 of requirements-sdk.txt ({error})") from None
+
+
 def _live_definition(env: Environment, deployed: str) -> dict:
     try:
         return json.loads(env.client("sagemaker").describe_pipeline(PipelineName=deployed)["PipelineDefinition"])
@@ -179,11 +187,7 @@ def diff(name: str, env_name: str, as_json: bool) -> None:
     env = environment(env_name)
     deployed = _pipeline(env, name)
     live = _live_definition(env, deployed)
-    try:
-        local = definitions.render_working_tree(env, name, live)
-    except ImportError as error:
-        raise MlopsError(f"rendering pipeline_code/{name} needs the SageMaker SDK v3 of requirements-sdk.txt ({error})") from None
-    found = definitions.difference(local, live)
+    found = definitions.difference(_working_tree(env, name, live), live)
     scripts, unreadable = definitions.changed_scripts(env, name, found.values)
     if as_json:
         print_json(
@@ -234,11 +238,7 @@ def pull(name: str, env_name: str, replace_code: bool) -> None:
             "shows into it, or pull with --replace-code to keep the pipeline as JSON from now on"
         )
     live = _live_definition(env, deployed)
-    try:
-        local = definitions.render_working_tree(env, name, live)
-    except ImportError as error:
-        raise MlopsError(f"rendering pipeline_code/{name} needs the SageMaker SDK v3 of requirements-sdk.txt ({error})") from None
-    found = definitions.difference(local, live)
+    found = definitions.difference(_working_tree(env, name, live), live)
     had_code = code.exists()
     (folder / render.DEFINITION_FILE).write_text(json.dumps(definitions.generalised(env, name, live, found.values), indent=2) + "\n")
     if had_code:
