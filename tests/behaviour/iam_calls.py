@@ -148,6 +148,27 @@ def _create_processing_job(call: Call, caller: str, names: WorldNames) -> list[R
     return found
 
 
+def _pipeline_write(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    """CreatePipeline and UpdatePipeline: the pipeline, passing its role to SageMaker, and tagging on create."""
+    found = _sagemaker("pipeline", "PipelineName")(call, caller, names)
+    pipeline = found[0].resource
+    if call.parameters.get("RoleArn"):
+        found.append(Request(caller, "iam:PassRole", names(call.parameters["RoleArn"]), {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+    if call.parameters.get("Tags"):
+        found.append(Request(caller, "sagemaker:AddTags", pipeline, {"aws:TagKeys": [t["Key"] for t in call.parameters["Tags"]]}))
+    return found
+
+
+def _schedule(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    """A Scheduler call on the schedule <group>/<name>; writing one passes its target's role to Scheduler."""
+    schedule = names.arn("scheduler", f"schedule/{_param(call.parameters, 'GroupName')}/{_param(call.parameters, 'Name')}")
+    found = [Request(caller, f"scheduler:{_pascal(call.operation)}", schedule)]
+    target = call.parameters.get("Target")
+    if target:
+        found.append(Request(caller, "iam:PassRole", names(target["RoleArn"]), {"iam:PassedToService": "scheduler.amazonaws.com"}))
+    return found
+
+
 def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
     bucket, key = names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key")
     return [Request(caller, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")]
@@ -262,6 +283,14 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("sagemaker", "delete_user_profile"): _studio("user-profile", "UserProfileName"),
     ("cloudformation", "describe_stacks"): _by_arn("cloudformation", "StackName"),
     ("cloudformation", "describe_stack_resource"): _by_arn("cloudformation", "StackName"),
+    ("cloudformation", "list_stack_resources"): _by_arn("cloudformation", "StackName"),
+    ("sagemaker", "describe_pipeline"): _sagemaker("pipeline", "PipelineName"),
+    ("sagemaker", "create_pipeline"): _pipeline_write,
+    ("sagemaker", "update_pipeline"): _pipeline_write,
+    ("sagemaker", "delete_pipeline"): _sagemaker("pipeline", "PipelineName"),
+    ("scheduler", "get_schedule"): _schedule,
+    ("scheduler", "create_schedule"): _schedule,
+    ("scheduler", "update_schedule"): _schedule,
     ("sagemaker", "delete_endpoint"): _sagemaker("endpoint", "EndpointName"),
     ("sagemaker", "list_tags"): _by_arn("sagemaker", "ResourceArn"),
     ("sagemaker", "add_tags"): lambda call, caller, names: [

@@ -10,13 +10,18 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore import xform_name
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 from moto.core.config import default_user_config
 
+from tests.behaviour import iam_calls
 from tests.behaviour.cfn_sequences import StackReplay
+from tests.behaviour.iam_calls import WorldNames
 from tests.behaviour.pipeline_shim import pipeline_shim
+from tests.behaviour.sfn_harness import Call
+from tests.permissions import EnvironmentPolicies, Request
 from tests.templates import policy_statements, role_named
 
 REGION = "eu-west-1"
@@ -748,3 +753,98 @@ def test_every_call_of_the_sequences_is_an_action_the_synthesized_role_grants(sy
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     }
     assert calls <= granted, calls - granted
+
+
+# ---------------------------------------------------------------------------------------------
+# Every call the handler makes, decided against dev's synthesized policies.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def policies(synthesized):
+    return EnvironmentPolicies(synthesized, "dev")
+
+
+def _synthesized_upsert(policies: EnvironmentPolicies) -> tuple[str, dict]:
+    """The logical id and resolved properties of dev's training pipeline upsert."""
+    ((logical_id, resource),) = [
+        (logical_id, r)
+        for logical_id, r in policies.templates["model-build"]["Resources"].items()
+        if r["Type"] == "Custom::SageMakerPipeline" and r["Properties"]["PipelineName"] == f"{policies.prefix}-training"
+    ]
+    return logical_id, {**policies.resolve("model-build", resource["Properties"]), "Substitutions": dict(SUBSTITUTIONS)}
+
+
+def _upsert_role(policies: EnvironmentPolicies) -> str:
+    (role,) = [
+        logical_id
+        for logical_id, r in policies.templates["model-build"]["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and logical_id.startswith("PipelineUpsertProviderHandlerRole")
+    ]
+    return policies.arn("model-build", role)
+
+
+def test_every_call_of_a_deploy_a_refused_studio_edit_and_a_stack_delete_is_allowed_to_the_synthesized_role(
+    policies, aws, s3, sm, monkeypatch
+):
+    logical_id, props = _synthesized_upsert(policies)
+    s3.create_bucket(Bucket=props["DefinitionBucket"], CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=props["DefinitionBucket"], Key=props["DefinitionKey"], Body=json.dumps(TEMPLATE).encode())
+    calls: list[Call] = []
+    session = boto3.Session(region_name=REGION)
+    session.events.register(
+        "before-parameter-build",
+        lambda params, model, **_: calls.append(Call("pipeline upsert", model.service_model.service_name, xform_name(model.name), dict(params))),
+    )
+    monkeypatch.setattr(handler, "_client", lambda service: session.client(service, config=handler._CONFIG))
+
+    def event(request_type: str, **changed) -> dict:
+        return {**_event(request_type, {**props, **changed}), "LogicalResourceId": logical_id}
+
+    handler.on_event(event("Create"))
+    s3.put_object(Bucket=props["DefinitionBucket"], Key=props["DefinitionKey"], Body=json.dumps(_template(InstanceCount=3)).encode())
+    handler.on_event(event("Update"))
+    sm.update_pipeline(PipelineName=props["PipelineName"], PipelineDefinition=json.dumps(_rendered(_template(InstanceCount=2))))
+    with pytest.raises(handler.PipelineUpsertError, match="Strict mode"):
+        handler.on_event(event("Update", Strict="true"))
+    handler.on_event(event("Delete", DeleteOnStackDelete="true"))
+    names = WorldNames(policies, "model-build", REGION, {STACK_ID: policies.resolve("model-build", {"Ref": "AWS::StackId"})})
+
+    decided = policies.decide([r for call in calls for r in iam_calls.requests(call, _upsert_role(policies), names)])
+
+    assert {call.operation for call in calls} == {
+        "get_object", "describe_pipeline", "create_pipeline", "list_tags", "update_pipeline", "add_tags", "describe_stacks",
+        "list_stack_resources", "delete_pipeline",
+    }
+    assert [d.explain() for d in decided if not d.allowed] == []
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(lambda p, role: Request(role, "sagemaker:CreatePipeline", _pipeline_arn(p, "other")), id="another-pipeline"),
+        pytest.param(lambda p, role: Request(role, "sagemaker:DeletePipeline", _pipeline_arn(p, "draft-someone-training")), id="a-draft"),
+        pytest.param(
+            lambda p, role: Request(role, "iam:PassRole", _pipeline_role(p), {"iam:PassedToService": "lambda.amazonaws.com"}), id="role-to-lambda"
+        ),
+        pytest.param(
+            lambda p, role: Request(role, "iam:PassRole", role, {"iam:PassedToService": "sagemaker.amazonaws.com"}), id="its-own-role"
+        ),
+        pytest.param(
+            lambda p, role: Request(role, "s3:GetObject", f"arn:aws:s3:::{_synthesized_upsert(p)[1]['DefinitionBucket']}/other.json"),
+            id="another-asset",
+        ),
+    ],
+)
+def test_the_upsert_role_is_denied_what_its_pipeline_does_not_need(policies, request_):
+    (decision,) = policies.decide([request_(policies, _upsert_role(policies))])
+
+    assert not decision.allowed, decision.explain()
+
+
+def _pipeline_arn(policies: EnvironmentPolicies, folder: str) -> str:
+    return f"arn:aws:sagemaker:{policies.region}:{policies.account}:pipeline/{policies.prefix}-{folder}"
+
+
+def _pipeline_role(policies: EnvironmentPolicies) -> str:
+    return _synthesized_upsert(policies)[1]["RoleArn"]

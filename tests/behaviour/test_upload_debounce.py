@@ -14,12 +14,18 @@ import importlib.util
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
+from botocore import xform_name
 from moto import mock_aws
 from moto.events.models import EventPattern
 
+from tests.behaviour import iam_calls
+from tests.behaviour.iam_calls import WorldNames
+from tests.behaviour.sfn_harness import Call
+from tests.permissions import EnvironmentPolicies, Request
 from tests.synth import Synthesized
 from tests.templates import cfn_text
 from tests.unit.test_model_build import debounce_function, s3_object_created, upload_rule
@@ -204,3 +210,65 @@ def test_an_upload_racing_another_that_creates_the_schedule_first_moves_it(world
     (summary,) = boto3.client("scheduler", region_name=REGION).list_schedules(GroupName=world.group)["Schedules"]
     schedule = boto3.client("scheduler", region_name=REGION).get_schedule(GroupName=world.group, Name=summary["Name"])
     assert schedule["ScheduleExpression"] == "at(2026-11-25T10:05:00)"
+
+
+def test_every_call_of_a_burst_is_allowed_to_the_synthesized_role_on_its_pipeline_schedule(world, synthesized: Synthesized, monkeypatch):
+    calls: list[Call] = []
+    session = boto3.Session(region_name=REGION)
+    session.events.register(
+        "before-parameter-build",
+        lambda params, model, **_: calls.append(Call("upload debounce", model.service_model.service_name, xform_name(model.name), dict(params))),
+    )
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=session.client))
+    world.upload("training/part-1.csv")
+    world.scheduler.advance(60)
+    world.upload("training/part-2.csv")
+    policies = EnvironmentPolicies(synthesized, "dev")
+    (function_id, function) = debounce_function(policies.templates["model-build"])
+    caller = policies.resolve("model-build", function["Role"])
+
+    decided = policies.decide([r for call in calls for r in iam_calls.requests(call, caller, WorldNames(policies, "model-build", REGION))])
+
+    assert [call.operation for call in calls] == ["get_schedule", "update_schedule", "create_schedule", "get_schedule", "update_schedule"]
+    assert [d.explain() for d in decided if not d.allowed] == [], function_id
+
+
+def test_the_debounce_role_may_not_schedule_another_pipeline_or_pass_its_start_role_elsewhere(world, synthesized: Synthesized):
+    policies = EnvironmentPolicies(synthesized, "dev")
+    _, function = debounce_function(policies.templates["model-build"])
+    caller = policies.resolve("model-build", function["Role"])
+    group = handler.os.environ["SCHEDULE_GROUP"]
+    start_role = WorldNames(policies, "model-build", REGION)(handler.os.environ["START_ROLE_ARN"])
+    schedule = f"arn:aws:scheduler:{policies.region}:{policies.account}:schedule"
+
+    decided = policies.decide(
+        [
+            Request(caller, "scheduler:CreateSchedule", f"{schedule}/{group}/other-pipeline"),
+            Request(caller, "scheduler:UpdateSchedule", f"{schedule}/default/training"),
+            Request(caller, "scheduler:DeleteSchedule", f"{schedule}/{group}/training"),
+            Request(caller, "iam:PassRole", start_role, {"iam:PassedToService": "lambda.amazonaws.com"}),
+        ]
+    )
+
+    assert [d.explain() for d in decided if d.allowed] == []
+
+
+def test_the_schedules_role_may_start_the_pipeline_and_dead_letter_its_start_as_scheduler_does(world, synthesized: Synthesized):
+    world.upload("training/part-1.csv")
+    (summary,) = boto3.client("scheduler", region_name=REGION).list_schedules(GroupName=world.group)["Schedules"]
+    target = boto3.client("scheduler", region_name=REGION).get_schedule(GroupName=world.group, Name=summary["Name"])["Target"]
+    policies = EnvironmentPolicies(synthesized, "dev")
+    names = WorldNames(policies, "model-build", REGION)
+    role = names(target["RoleArn"])
+    (dead_letters,) = [
+        logical_id for logical_id in policies.templates["model-build"]["Resources"] if target["DeadLetterConfig"]["Arn"].endswith(f":{logical_id}")
+    ]
+
+    decided = policies.decide(
+        [
+            Request(role, "sagemaker:StartPipelineExecution", names(target["Arn"])),
+            Request(role, "sqs:SendMessage", policies.arn("model-build", dead_letters)),
+        ]
+    )
+
+    assert [d.explain() for d in decided if not d.allowed] == []
