@@ -151,6 +151,7 @@ class DeploymentStack(cdk.Stack):
             variants=COLOURS,
             pipeline_names=pipeline_names,
             deployer=self.deployer.state_machine,
+            serverless=serverless is not None,
         ).dashboard
 
         cdk.CfnOutput(self, "EndpointName", value=self.endpoint_name, description="Call the served model here (sagemaker-runtime invoke-endpoint)")

@@ -33,7 +33,7 @@ def _version_of(package_arn: str | None) -> int | None:
 
 
 def _alarm_names(env: Environment) -> list[str]:
-    names = [name for colour in COLOURS for name in variant_alarm_names(env.prefix, colour)]
+    names = [name for colour in COLOURS for name in variant_alarm_names(env.prefix, colour, env.config.deployment.serving.mode)]
     if env.config.deployment.monitoring.enabled:
         names.append(data_quality_alarm_name(env.prefix))
     return names
