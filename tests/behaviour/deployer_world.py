@@ -275,6 +275,38 @@ class DeployerWorld:
         self.remove_endpoint()
         assert self.deploy(self.register()).status == "SUCCEEDED"
 
+    @property
+    def other_endpoint(self) -> str:
+        """The endpoint of the serving mode this world's deployer does not serve in."""
+        return ENDPOINT if self.serverless else SERVERLESS_ENDPOINT
+
+    def other_mode_serving(self) -> None:
+        """The other serving mode's endpoint InService on blue, as the environment left it before its
+        config switched modes (the release that would have created it is not this deployer's)."""
+        if self.sagemaker.list_endpoints(NameContains=self.other_endpoint)["Endpoints"]:
+            return
+        model = f"{MODEL if self.serverless else SERVERLESS_MODEL}-v1"
+        if not self.sagemaker.list_models(NameContains=model)["Models"]:
+            self.sagemaker.create_model(ModelName=model, ExecutionRoleArn="arn:aws:iam::123456789012:role/model", Containers=[{"Image": "image"}])
+        capacity = {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1} if self.serverless else {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}
+        config = f"{self.other_endpoint}-v1-1a2b3c4d"
+        if not self.sagemaker.list_endpoint_configs(NameContains=config)["EndpointConfigs"]:
+            self.sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{"VariantName": "blue", "ModelName": model, **capacity}])
+        self.sagemaker.create_endpoint(EndpointName=self.other_endpoint, EndpointConfigName=config)
+        for _ in range(100):
+            if self.sagemaker.describe_endpoint(EndpointName=self.other_endpoint)["EndpointStatus"] != "Creating":
+                return
+        raise AssertionError(f"{self.other_endpoint} was never created")
+
+    def other_mode_busy(self) -> None:
+        """The other serving mode's endpoint in the middle of an update, which refuses its deletion (only
+        reading it moves the update on, and the deployer never reads it)."""
+        self.other_mode_serving()
+        for _ in range(100):
+            if self.sagemaker.describe_endpoint(EndpointName=self.other_endpoint)["EndpointStatus"] not in ("Creating", "Updating"):
+                break
+        self.sagemaker.update_endpoint(EndpointName=self.other_endpoint, EndpointConfigName=self.shim.endpoint_config_name(self.other_endpoint))
+
     def update_configs(self) -> list[str]:
         return [without_attempt(call.endpoint_config_name) for call in self.shim.accepted_update_calls]
 

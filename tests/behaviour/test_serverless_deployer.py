@@ -219,16 +219,6 @@ def test_a_rejected_release_is_rolled_back(guarded):
 # -- switching the serving mode ---------------------------------------------------------------------
 
 
-def _instance_endpoint_serving(world: DeployerWorld) -> None:
-    """The endpoint an environment on instances left: InService on blue, with autoscaling."""
-    sagemaker = world.sagemaker
-    sagemaker.create_model(ModelName=f"{MODEL}-v1", ExecutionRoleArn="arn:aws:iam::123456789012:role/model", Containers=[{"Image": "image"}])
-    variant = {"VariantName": "blue", "ModelName": f"{MODEL}-v1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-    sagemaker.create_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v1-1a2b3c4d", ProductionVariants=[variant])
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-v1-1a2b3c4d")
-    _settle(world, ENDPOINT)
-
-
 def _settle(world: DeployerWorld, endpoint: str) -> None:
     """Read `endpoint` until an operation started by hand has ended, as a poller would."""
     for _ in range(100):
@@ -242,7 +232,7 @@ def _endpoints(world: DeployerWorld) -> list[str]:
 
 
 def test_switching_to_serverless_releases_to_the_new_endpoint_then_retires_the_instance_endpoint(world):
-    _instance_endpoint_serving(world)
+    world.other_mode_serving()
 
     with held_before("Look for the other mode's endpoint (first release)") as hold:
         execution = world.start(world.register())
@@ -258,7 +248,7 @@ def test_switching_to_serverless_releases_to_the_new_endpoint_then_retires_the_i
 
 
 def test_the_instance_endpoint_keeps_serving_when_the_first_serverless_release_fails(world):
-    _instance_endpoint_serving(world)
+    world.other_mode_serving()
     world.shim.next_create("fail", reason="the model did not start")
 
     assert world.deploy(world.register()).error == "EndpointCreationFailed"
@@ -267,7 +257,7 @@ def test_the_instance_endpoint_keeps_serving_when_the_first_serverless_release_f
 
 
 def test_an_instance_endpoint_that_cannot_be_retired_is_reported_and_retried_by_the_next_release(world):
-    _instance_endpoint_serving(world)
+    world.other_mode_serving()
     world.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-v1-1a2b3c4d")  # Updating: deletion refused
 
     first = world.deploy(world.register())
@@ -282,12 +272,7 @@ def test_an_instance_endpoint_that_cannot_be_retired_is_reported_and_retried_by_
 
 def test_switching_back_to_instances_retires_the_serverless_endpoint(variants_template):
     with deployer_world(variants_template) as world:
-        sagemaker = world.sagemaker
-        sagemaker.create_model(ModelName=f"{SERVERLESS_MODEL}-v1", ExecutionRoleArn="arn:aws:iam::123456789012:role/model", Containers=[{"Image": "image"}])
-        variant = {"VariantName": "blue", "ModelName": f"{SERVERLESS_MODEL}-v1", "ServerlessConfig": CAPACITY}
-        sagemaker.create_endpoint_config(EndpointConfigName=f"{SERVERLESS_ENDPOINT}-v1-1a2b3c4d", ProductionVariants=[variant])
-        sagemaker.create_endpoint(EndpointName=SERVERLESS_ENDPOINT, EndpointConfigName=f"{SERVERLESS_ENDPOINT}-v1-1a2b3c4d")
-        _settle(world, SERVERLESS_ENDPOINT)
+        world.other_mode_serving()
 
         execution = world.deploy(world.register())
 
