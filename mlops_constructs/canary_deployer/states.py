@@ -317,7 +317,7 @@ class DeployerStates:
             [self.sagemaker_arn("endpoint", other.lower())],
             result_path=DISCARD,
         )
-        retired = sfn.Pass(self.scope, f"The other mode's endpoint is retired ({label})")
+        retired = sfn.Pass(self.scope, f"Done with the other mode's endpoint ({label})")
         left = self.notify(f"Announce the endpoint left to retire ({label})", "retiring the old endpoint failed", "$.failure.reason")
         left.add_catch(retired, errors=["States.ALL"], result_path="$.notifyError")
         left.next(retired)

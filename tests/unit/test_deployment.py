@@ -195,6 +195,7 @@ def test_every_aws_call_of_the_deployer_retries_throttling(deployment):
     assert [name for name, state in tasks.items() if not any(r["BackoffRate"] > 1 for r in state.get("Retry", []))] == []
 
 
+@pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_deployer_creates_grants_only_for_sagemaker_resources(deployment):
     statements = policy_statements(deployment, role_named(deployment, "CanaryDeployerStateMachineRole"))
     grants = [s for s in statements if "kms:CreateGrant" in s["Action"]]

@@ -102,6 +102,7 @@ class World:
         # The endpoint of the environment's serving mode (dev serves serverless).
         self.endpoint_name = serving_endpoint_name(self.prefix, policies.config.deployment.serving.mode)
         self.captures = policies.config.deployment.data_capture.enabled
+        self.serverless = policies.config.deployment.serving.mode == "serverless"
         self.endpoint = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.endpoint_name}"
         self.drafts = policies.config.name in DRAFT_ENVIRONMENTS
         self.draft_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{draft_pipeline_name(self.prefix, 'someone', 'training')}"
@@ -592,6 +593,14 @@ INTERACTIONS = [
             Request(w.deployer, "kms:DescribeKey", w.key, w.via("sagemaker")),
             Request(w.deployer, "kms:CreateGrant", w.key, {**w.via("sagemaker"), "kms:GrantIsForAWSResource": "true"}),
         ],
+        applies=lambda w: not w.serverless,
+    ),
+    # A serverless variant has no volume to encrypt, so its deployer holds no grant on the key.
+    Interaction(
+        "a serverless deployer grants nothing on the key",
+        False,
+        lambda w: [Request(w.deployer, "kms:CreateGrant", w.key, {**w.via("sagemaker"), "kms:GrantIsForAWSResource": "true"})],
+        applies=lambda w: w.serverless,
     ),
     # Experiment tracking: the evaluation logs its metrics to the pipeline run (its job's trial component).
     Interaction(
