@@ -112,7 +112,9 @@ def _print_status(env: Environment, report: dict) -> None:
         for column in ("variant", "weight", "instances", "version", "model"):
             table.add_column(column)
         for variant in serving["variants"]:
-            table.add_row(variant["variant"], f"{variant['weight']}", f"{variant['instances']}", f"{variant['version'] or '-'}", variant["model"])
+            # A serverless variant has no instances.
+            instances = "serverless" if variant["instances"] is None else f"{variant['instances']}"
+            table.add_row(variant["variant"], f"{variant['weight']}", instances, f"{variant['version'] or '-'}", variant["model"])
         out.print(table)
     running = report["running"]
     if running is None:

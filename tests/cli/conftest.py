@@ -31,6 +31,8 @@ from tests.behaviour.conftest import (  # noqa: F401
     approval_template,
     batch_synthesized,
     batch_template,
+    serverless_synthesized,
+    serverless_template,
     variants_synthesized,
     variants_template,
 )
