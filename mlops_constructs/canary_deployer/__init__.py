@@ -2,8 +2,9 @@
 
 The phases live in their own modules, in the order an execution meets them: `release` (check the
 package, take the endpoint's lock, name the release, create its model, find the endpoint),
-`first_release`, `canary` (canary, bake, traffic and approval guards) or `guardrails`, `promote`,
-`rollback`, and `permissions`; `states` holds the building blocks they share.
+`first_release`, `canary` (canary, bake, traffic and approval guards) or `guardrails` or `serverless` (one
+variant replaced whole, baked with the same guards), `promote`, `rollback`, and `permissions`; `states`
+holds the building blocks they share.
 """
 
 from __future__ import annotations

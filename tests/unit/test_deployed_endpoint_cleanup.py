@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from config.naming import serving_endpoint_name, serving_model_name_prefix
 from tests.synth import Synthesized, environment_config
 from tests.templates import policy_statements, resources, role_named
 
@@ -34,11 +35,17 @@ def test_endpoint_cleanup_exists_only_where_storage_is_destroyed_with_the_stack(
 @pytest.mark.parametrize("environment", ["dev", "staging"])
 def test_endpoint_cleanup_names_only_this_environments_endpoint_configs_and_models(deployment, environment):
     _, cleanup = _cleanup(deployment)
-    prefix = f"mlops-{environment}"
+    endpoint, models = _served_names(environment)
 
-    assert cleanup["Properties"]["EndpointName"] == f"{prefix}-endpoint"
-    assert cleanup["Properties"]["EndpointConfigPrefix"] == f"{prefix}-endpoint-"
-    assert cleanup["Properties"]["ModelPrefix"] == f"{prefix}-model-"
+    assert cleanup["Properties"]["EndpointName"] == endpoint
+    assert cleanup["Properties"]["EndpointConfigPrefix"] == f"{endpoint}-"
+    assert cleanup["Properties"]["ModelPrefix"] == f"{models}-"
+
+
+def _served_names(environment: str) -> tuple[str, str]:
+    """The endpoint and model prefix the environment's serving mode uses (dev serves serverless)."""
+    mode = environment_config(environment).deployment.serving.mode
+    return serving_endpoint_name(f"mlops-{environment}", mode), serving_model_name_prefix(f"mlops-{environment}", mode)
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging"])
@@ -68,9 +75,11 @@ def test_endpoint_cleanup_deletes_only_what_carries_the_environments_prefix(depl
     config = environment_config(environment)
     arn = f"arn:aws:sagemaker:{config.region}:{config.account}"
 
-    assert by_action["sagemaker:DeleteEndpoint"]["Resource"] == f"{arn}:endpoint/mlops-{environment}-endpoint"
-    assert by_action["sagemaker:DeleteEndpointConfig"]["Resource"] == f"{arn}:endpoint-config/mlops-{environment}-endpoint-*"
-    assert by_action["sagemaker:DeleteModel"]["Resource"] == f"{arn}:model/mlops-{environment}-model-*"
+    endpoint, models = _served_names(environment)
+
+    assert by_action["sagemaker:DeleteEndpoint"]["Resource"] == f"{arn}:endpoint/{endpoint}"
+    assert by_action["sagemaker:DeleteEndpointConfig"]["Resource"] == f"{arn}:endpoint-config/{endpoint}-*"
+    assert by_action["sagemaker:DeleteModel"]["Resource"] == f"{arn}:model/{models}-*"
     assert by_action["sagemaker:AddTags"]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": ["mlops:stack-cleanup"]}}
 
 
