@@ -73,7 +73,8 @@ class DeploymentStack(cdk.Stack):
         serving = deployment.serving
         self.endpoint_name = serving_endpoint_name(prefix, serving.mode)
         # The endpoint of the other mode, which the deployer retires once a release serves on this one.
-        other_endpoint = serving_endpoint_name(prefix, "instances" if serving.mode == "serverless" else "serverless")
+        other_mode = "instances" if serving.mode == "serverless" else "serverless"
+        other_endpoint = serving_endpoint_name(prefix, other_mode)
         model_names = serving_model_name_prefix(prefix, serving.mode)
         serverless = (
             ServerlessCapacity(serving.memory_size_mb, serving.max_concurrency, serving.provisioned_concurrency) if serving.mode == "serverless" else None
@@ -167,6 +168,8 @@ class DeploymentStack(cdk.Stack):
                 endpoint_name=self.endpoint_name,
                 model_name_prefix=model_names,
                 state_machine=self.deployer.state_machine,
+                retired_endpoint_name=other_endpoint,
+                retired_model_name_prefix=serving_model_name_prefix(prefix, other_mode),
             )
 
         self.approval_pattern = events.EventPattern(
