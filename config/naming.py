@@ -39,13 +39,29 @@ def endpoint_name(prefix: str) -> str:
     return f"{prefix}-endpoint"
 
 
-def variant_alarm_name(prefix: str, colour: str, suffix: str) -> str:
+def serverless_endpoint_name(prefix: str) -> str:
+    """SageMaker cannot convert an endpoint between instances and serverless, so each mode has its own."""
+    return f"{prefix}-serverless"
+
+
+def serving_endpoint_name(prefix: str, serving_mode: str) -> str:
+    """The endpoint that serves in `serving_mode` ('instances' or 'serverless')."""
+    return serverless_endpoint_name(prefix) if serving_mode == "serverless" else endpoint_name(prefix)
+
+
+def serving_model_name_prefix(prefix: str, serving_mode: str) -> str:
+    """Serverless models are created without the VPC configuration that instance-served ones carry, which
+    serverless endpoints refuse: the same package version is a different SageMaker model in each mode."""
+    return f"{prefix}-serverless-model" if serving_mode == "serverless" else model_name_prefix(prefix)
+
+
+def variant_alarm_name(prefix: str, colour: str, suffix: str, serving_mode: str = "instances") -> str:
     """The alarm `suffix` (one of VARIANT_ALARM_SUFFIXES) on the endpoint's variant `colour`."""
-    return f"{endpoint_name(prefix)}-{colour}-{suffix}"
+    return f"{serving_endpoint_name(prefix, serving_mode)}-{colour}-{suffix}"
 
 
-def variant_alarm_names(prefix: str, colour: str) -> list[str]:
-    return [variant_alarm_name(prefix, colour, suffix) for suffix in VARIANT_ALARM_SUFFIXES]
+def variant_alarm_names(prefix: str, colour: str, serving_mode: str = "instances") -> list[str]:
+    return [variant_alarm_name(prefix, colour, suffix, serving_mode) for suffix in VARIANT_ALARM_SUFFIXES]
 
 
 def data_quality_alarm_name(prefix: str) -> str:

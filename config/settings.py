@@ -421,6 +421,33 @@ class DataQualityMonitoring(_Strict):
     max_runtime_minutes: Annotated[int, Field(ge=1, le=60)] = 60
 
 
+class Serving(_Strict):
+    """How the endpoint runs the model: on instances (blue/green variants, a canary at canary_weight,
+    autoscaling), or serverless (SageMaker provisions compute per request and bills for the requests it
+    serves; one variant, and a release replaces it whole)."""
+
+    mode: Literal["instances", "serverless"] = "instances"
+    # serverless only: memory per concurrent invocation; SageMaker accepts 1 GB steps from 1024 to 6144 MB.
+    memory_size_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    # serverless only: concurrent invocations the endpoint serves before SageMaker throttles (1..200).
+    max_concurrency: Annotated[int, Field(ge=1, le=200)] = 5
+    # serverless only: invocations kept warm (no cold start), billed while the endpoint exists; off unless set.
+    provisioned_concurrency: Annotated[int, Field(ge=1, le=200)] | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_mode(self) -> Serving:
+        if self.mode == "instances":
+            stray = sorted(self.model_fields_set & {"memory_size_mb", "max_concurrency", "provisioned_concurrency"})
+            if stray:
+                raise ValueError(f"{', '.join(stray)} apply to mode 'serverless' only, and mode is 'instances': remove them, or set mode: serverless")
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({self.provisioned_concurrency}) must be at most max_concurrency ({self.max_concurrency}): "
+                "SageMaker keeps at most the maximum warm"
+            )
+        return self
+
+
 class Deployment(_Strict):
     strategy: Literal["variants", "guardrails"] = "variants"
     instance_type: InstanceType = "ml.m5.large"
@@ -452,6 +479,33 @@ class Deployment(_Strict):
     alarms: Alarms = Alarms()
     data_capture: DataCapture = DataCapture()
     monitoring: DataQualityMonitoring = DataQualityMonitoring()
+    serving: Serving = Serving()
+
+    @model_validator(mode="after")
+    def _serverless_takes_what_serverless_endpoints_support(self) -> Deployment:
+        """SageMaker's serverless endpoints take one production variant, no data capture (so no Model
+        Monitor), no instances and no autoscaling: config asking for them with serverless serving is refused."""
+        if self.serving.mode != "serverless":
+            return self
+        refusals = []
+        if self.data_capture.enabled:
+            refusals.append("data_capture.enabled must be false: serverless endpoints capture no data")
+        if self.monitoring.enabled:
+            refusals.append("monitoring.enabled must be false: Model Monitor reads captured data, which serverless endpoints do not capture")
+        if self.strategy != "variants":
+            refusals.append(
+                "strategy must be 'variants': 'guardrails' shifts traffic between instance fleets, and a serverless release replaces "
+                "the endpoint's one variant while the deployer watches its alarms"
+            )
+        instance_keys = sorted(self.model_fields_set & {"instance_type", "initial_instance_count", "autoscaling", "canary_weight", "guardrails_traffic_routing"})
+        if instance_keys:
+            refusals.append(
+                f"{', '.join(instance_keys)} apply to serving.mode 'instances' only: a serverless endpoint has one variant, "
+                "sized by serving.memory_size_mb and serving.max_concurrency; remove them"
+            )
+        if refusals:
+            raise ValueError("with serving.mode 'serverless', " + "; ".join(refusals))
+        return self
 
     @model_validator(mode="after")
     def _monitoring_reads_captured_data(self) -> Deployment:
@@ -582,6 +636,17 @@ class EnvironmentConfig(_Strict):
     batch_inference: BatchInference = BatchInference()
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
+
+    @model_validator(mode="after")
+    def _serverless_serves_outside_a_vpc(self) -> EnvironmentConfig:
+        # A VpcOnly environment serves its models from its private subnets; a serverless endpoint takes no VPC
+        # configuration, so its model would reach the internet: the isolation would be gone without a word.
+        if self.deployment.serving.mode == "serverless" and self.network.studio_network_mode == "VpcOnly":
+            raise ValueError(
+                "deployment.serving.mode is 'serverless', but network.studio_network_mode is 'VpcOnly': serverless endpoints take "
+                "no VPC configuration, so the served model would leave the private subnets. Use serving.mode 'instances' here"
+            )
+        return self
 
     @model_validator(mode="after")
     def _approval_gate_reaches_someone(self) -> EnvironmentConfig:

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from config.naming import endpoint_name, model_name_prefix, model_package_group_name
+from config.naming import model_package_group_name, serving_endpoint_name, serving_model_name_prefix
 from mlops_cli.environment import Environment
 from mlops_cli.errors import MlopsError
 
@@ -52,7 +52,7 @@ def serving(env: Environment) -> dict[str, Any] | None:
     """The endpoint as it serves now: status, config and each variant's weight, instances, model and
     package version; None when there is no endpoint yet."""
     sagemaker = env.client("sagemaker")
-    name = endpoint_name(env.prefix)
+    name = serving_endpoint_name(env.prefix, env.config.deployment.serving.mode)
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as error:
@@ -63,7 +63,7 @@ def serving(env: Environment) -> dict[str, Any] | None:
         variant["VariantName"]: variant["ModelName"]
         for variant in sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
     }
-    stem = model_name_prefix(env.prefix)
+    stem = serving_model_name_prefix(env.prefix, env.config.deployment.serving.mode)
     variants = []
     for variant in endpoint.get("ProductionVariants", []):
         model = models.get(variant["VariantName"], "")

@@ -15,7 +15,8 @@ _DELETE_REQUESTED_TAG = "mlops:stack-cleanup"
 
 
 class DeployedEndpointCleanup(Construct):
-    """A custom resource that, when its stack is deleted, removes the deployer's endpoint and what it used.
+    """A custom resource that, when its stack is deleted, removes the deployer's endpoint and what it used,
+    and the same of `retired_endpoint_name` (the other serving mode's endpoint) if a switch of modes left it.
 
     The deployer (`state_machine`) creates the endpoint `endpoint_name`, endpoint configs
     ``<endpoint_name>-*``, models ``<model_name_prefix>-*`` and Application Auto Scaling targets on the
@@ -32,6 +33,8 @@ class DeployedEndpointCleanup(Construct):
         endpoint_name: str,
         model_name_prefix: str,
         state_machine: sfn.IStateMachine,
+        retired_endpoint_name: str | None = None,
+        retired_model_name_prefix: str | None = None,
         # An endpoint caught mid-update finishes it before it can be deleted, and a delete takes minutes;
         # 40 minutes covers both and stays clear of CloudFormation's one-hour custom-resource limit.
         timeout: cdk.Duration = cdk.Duration.minutes(40),
@@ -44,9 +47,12 @@ class DeployedEndpointCleanup(Construct):
             # SageMaker ARNs carry names in lower case.
             return stack.format_arn(service="sagemaker", resource=kind, resource_name=name.lower())
 
-        endpoint_arn = sagemaker_arn("endpoint", endpoint_name)
-        config_arns = [sagemaker_arn("endpoint-config", f"{endpoint_name}-*")]
-        model_arns = [sagemaker_arn("model", f"{model_name_prefix}-*")]
+        names = [(endpoint_name, model_name_prefix)]
+        if retired_endpoint_name and retired_model_name_prefix:
+            names.append((retired_endpoint_name, retired_model_name_prefix))
+        endpoint_arns = [sagemaker_arn("endpoint", name) for name, _ in names]
+        config_arns = [sagemaker_arn("endpoint-config", f"{name}-*") for name, _ in names]
+        model_arns = [sagemaker_arn("model", f"{models}-*") for _, models in names]
         execution_arns = [
             stack.format_arn(
                 service="states",
@@ -59,9 +65,10 @@ class DeployedEndpointCleanup(Construct):
             stack.format_arn(
                 service="cloudwatch",
                 resource="alarm",
-                resource_name=f"TargetTracking-endpoint/{endpoint_name}/variant/*",
+                resource_name=f"TargetTracking-endpoint/{name}/variant/*",
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
             )
+            for name, _ in names
         ]
 
         role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -82,12 +89,12 @@ class DeployedEndpointCleanup(Construct):
             iam.PolicyStatement(
                 sid="DeleteTheEndpoint",
                 actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:ListTags"],
-                resources=[endpoint_arn],
+                resources=endpoint_arns,
             ),
             iam.PolicyStatement(
                 sid="MarkTheEndpointDeleteRequested",
                 actions=["sagemaker:AddTags"],
-                resources=[endpoint_arn],
+                resources=endpoint_arns,
                 conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [_DELETE_REQUESTED_TAG]}},
             ),
             # List actions do not support resource-level permissions.
@@ -110,6 +117,15 @@ class DeployedEndpointCleanup(Construct):
                 "ModelPrefix": f"{model_name_prefix}-",
                 "StateMachineArn": state_machine.state_machine_arn,
                 "DeleteRequestedTag": _DELETE_REQUESTED_TAG,
+                **(
+                    {
+                        "RetiredEndpointName": retired_endpoint_name,
+                        "RetiredEndpointConfigPrefix": f"{retired_endpoint_name}-",
+                        "RetiredModelPrefix": f"{retired_model_name_prefix}-",
+                    }
+                    if len(names) > 1
+                    else {}
+                ),
             },
         )
         # Deleted before the deployer, so that its running executions can still be found and stopped.

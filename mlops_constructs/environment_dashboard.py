@@ -27,8 +27,8 @@ def dashboard_url(stack: cdk.Stack, dashboard_name: str) -> str:
 
 
 class EnvironmentDashboard(Construct):
-    """Dashboard `dashboard_name`: invocations, 4XX/5XX errors, model latency and instances of each of the
-    endpoint's `variants`; started, succeeded, failed and stopped runs of each of `pipeline_names`; and the
+    """Dashboard `dashboard_name`: invocations, 4XX/5XX errors, model latency and instances (or, for a
+    `serverless` endpoint, cold starts) of each of the endpoint's `variants`; started, succeeded, failed and stopped runs of each of `pipeline_names`; and the
     `deployer`'s executions by outcome."""
 
     def __init__(
@@ -41,6 +41,7 @@ class EnvironmentDashboard(Construct):
         variants: tuple[str, ...],
         pipeline_names: list[str],
         deployer: sfn.StateMachine,
+        serverless: bool = False,
         period: cdk.Duration = cdk.Duration.minutes(5),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -74,8 +75,11 @@ class EnvironmentDashboard(Construct):
             # ModelLatency is reported in microseconds.
             per_variant("Model latency, average (µs)", "ModelLatency", "Average"),
             per_variant("Model latency, p99 (µs)", "ModelLatency", "p99"),
+            # A serverless endpoint has no instances; its cold starts show as the time to set up new compute (µs).
+            per_variant("Cold starts, model setup time (µs)", "ModelSetupTime", "Maximum")
+            if serverless
             # Every instance reports its CPU once a minute, so the number of reports per minute is the number of instances.
-            per_variant("Instances", "CPUUtilization", "SampleCount", namespace=INSTANCE_NAMESPACE, metric_period=cdk.Duration.minutes(1)),
+            else per_variant("Instances", "CPUUtilization", "SampleCount", namespace=INSTANCE_NAMESPACE, metric_period=cdk.Duration.minutes(1)),
         )
         self.dashboard.add_widgets(cloudwatch.TextWidget(markdown="# Training pipelines and deployments", width=24, height=1))
         self.dashboard.add_widgets(

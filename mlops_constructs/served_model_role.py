@@ -11,7 +11,8 @@ from mlops_constructs.sagemaker_execution_role import attach_to_subnets, ecr_log
 
 
 class ServedModelRole(Construct):
-    """A role for ``sagemaker.amazonaws.com`` that SageMaker hosting uses for the models of one endpoint.
+    """A role for ``sagemaker.amazonaws.com`` that SageMaker hosting uses for the models of the endpoints
+    `endpoint_names` (one per serving mode; at most one serves at a time).
 
     Reading the model artifacts (which carry the inference code), the environment's inference images and
     decrypting them comes from `managed_policies`; the role itself can pull the images of
@@ -26,7 +27,7 @@ class ServedModelRole(Construct):
         construct_id: str,
         *,
         description: str,
-        endpoint_name: str,
+        endpoint_names: list[str],
         managed_policies: list[iam.IManagedPolicy],
         image_repository_arns: list[str],
         subnet_ids: list[str],
@@ -52,10 +53,11 @@ class ServedModelRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints*"}},
             )
         )
-        log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+        log_groups = [f"/aws/sagemaker/Endpoints/{name}" for name in endpoint_names]
         logs = [
             stack.format_arn(service="logs", resource="log-group", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-            for name in (log_group, f"{log_group}:log-stream:*")
+            for group in log_groups
+            for name in (group, f"{group}:log-stream:*")
         ]
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -66,7 +68,7 @@ class ServedModelRole(Construct):
         )
         network_interfaces = attach_to_subnets(self.role, workload="Models", subnet_ids=subnet_ids, security_group_id=security_group_id)
         acknowledge_wildcard_resources(
-            self.role, [logs[1]], "SageMaker names the endpoint's log streams per variant and instance at run time."
+            self.role, logs[1::2], "SageMaker names the endpoint's log streams per variant and instance at run time."
         )
         acknowledge_wildcard_resources(
             self.role, [network_interfaces], "SageMaker creates the model's network interfaces at run time; subnets and security group are pinned."

@@ -11,12 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import ENVIRONMENTS, load_environment  # noqa: E402
+from config.settings import Deployment  # noqa: E402
 from costs import idle_lines, instance_serving_monthly, price_table, read_templates, serverless_serving_monthly  # noqa: E402
 
-# The dev serving estimate: a handful of test requests a day.
-DEV_REQUESTS_PER_MONTH = 3000
+# The request volume serverless serving is priced at: a hundred test requests a day, each running 0.2 s and
+# moving 10 KB; the memory is the environment's deployment.serving.memory_size_mb.
+REQUESTS_PER_MONTH = 3000
 SECONDS_PER_REQUEST = 0.2
-SERVERLESS_MEMORY_GB = 2
 PAYLOAD_KB = 10
 
 
@@ -31,16 +32,27 @@ def main(outdir: Path) -> None:
         print(f"\n{environment}: {sum(line.monthly for line in lines):.2f}")
         for line in lines:
             print(f"  {line.monthly:8.2f}  {line.item} ({line.units})")
-        deployment = load_environment(ROOT / "config", environment).deployment
-        instances = max(deployment.initial_instance_count, deployment.autoscaling.min_capacity)
-        print(
-            f"  once a model is deployed: {instance_serving_monthly(deployment.instance_type, instances):.2f} "
-            f"for {instances} x {deployment.instance_type} serving all month"
-        )
-    serverless = serverless_serving_monthly(DEV_REQUESTS_PER_MONTH, SECONDS_PER_REQUEST, SERVERLESS_MEMORY_GB, PAYLOAD_KB)
-    print(
-        f"\ndev serving on a serverless endpoint (estimate; serverless serving lands later): {serverless:.2f} a month for "
-        f"{DEV_REQUESTS_PER_MONTH} requests of {SECONDS_PER_REQUEST} s in {SERVERLESS_MEMORY_GB} GB with {PAYLOAD_KB} KB each"
+        print(serving_line(load_environment(ROOT / "config", environment).deployment))
+
+
+def serving_line(deployment: Deployment) -> str:
+    """What serving a model adds a month: serverless at the stated request volume, next to what the same
+    environment would pay on instances; or the instances serving all month."""
+    instances = max(deployment.initial_instance_count, deployment.autoscaling.min_capacity)
+    on_instances = f"{instance_serving_monthly(deployment.instance_type, instances):.2f} for {instances} x {deployment.instance_type} serving all month"
+    serving = deployment.serving
+    if serving.mode != "serverless":
+        return f"  once a model is deployed: {on_instances}"
+    memory_gb = serving.memory_size_mb / 1024
+    monthly = serverless_serving_monthly(REQUESTS_PER_MONTH, SECONDS_PER_REQUEST, memory_gb, PAYLOAD_KB)
+    provisioned = (
+        f"; plus {serving.provisioned_concurrency} provisioned concurrency, billed while the endpoint exists and not in the price table"
+        if serving.provisioned_concurrency
+        else ""
+    )
+    return (
+        f"  once a model is deployed: {monthly:.2f} serverless ({serving.memory_size_mb} MB) for {REQUESTS_PER_MONTH} requests a month "
+        f"of {SECONDS_PER_REQUEST} s with {PAYLOAD_KB} KB each{provisioned}; on instances it would be {on_instances}"
     )
 
 

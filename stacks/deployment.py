@@ -15,9 +15,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config.naming import COLOURS, data_quality_alarm_name, deployer_name, endpoint_name, model_name_prefix, variant_alarm_name
+from config.naming import COLOURS, data_quality_alarm_name, deployer_name, endpoint_name, serving_endpoint_name, serving_model_name_prefix, variant_alarm_name
 from config.settings import DataQualityMonitoring, Deployment
-from mlops_constructs.canary_deployer import CanaryDeployer, CanaryTimings, DataCapture, VariantScaling
+from mlops_constructs.canary_deployer import CanaryDeployer, CanaryTimings, DataCapture, ServerlessCapacity, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.data_quality_monitor import DataQualityMonitor
 from mlops_constructs.dead_letter_alarm import dead_letter_alarm
@@ -46,7 +46,8 @@ def monitoring_paths(prefix: str, monitoring: DataQualityMonitoring) -> Monitori
 
 
 class DeploymentStack(cdk.Stack):
-    """Endpoint ``<prefix>-endpoint`` with variants ``blue``/``green``, deployed by ``<prefix>-canary-deployer``."""
+    """Endpoint ``<prefix>-endpoint`` (instances) or ``<prefix>-serverless`` (serverless) with variants
+    ``blue``/``green``, deployed by ``<prefix>-canary-deployer``."""
 
     def __init__(
         self,
@@ -69,8 +70,15 @@ class DeploymentStack(cdk.Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.endpoint_name = endpoint_name(prefix)
-        model_names = model_name_prefix(prefix)
+        serving = deployment.serving
+        self.endpoint_name = serving_endpoint_name(prefix, serving.mode)
+        # The endpoint of the other mode, which the deployer retires once a release serves on this one.
+        other_mode = "instances" if serving.mode == "serverless" else "serverless"
+        other_endpoint = serving_endpoint_name(prefix, other_mode)
+        model_names = serving_model_name_prefix(prefix, serving.mode)
+        serverless = (
+            ServerlessCapacity(serving.memory_size_mb, serving.max_concurrency, serving.provisioned_concurrency) if serving.mode == "serverless" else None
+        )
 
         # The operations stack's notify function writes every message on it, and owns its subscriptions.
         self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
@@ -88,7 +96,8 @@ class DeploymentStack(cdk.Stack):
             self,
             "ServedModelRole",
             description=f"{prefix}: models served by {self.endpoint_name}",
-            endpoint_name=self.endpoint_name,
+            # The other mode's endpoint keeps serving, and logging, until a release here retires it.
+            endpoint_names=[self.endpoint_name, other_endpoint],
             managed_policies=[served_model_access_policy],
             image_repository_arns=image_repository_arns,
             subnet_ids=subnet_ids,
@@ -124,9 +133,12 @@ class DeploymentStack(cdk.Stack):
             ),
             alarm_names={colour: [alarm.alarm_name for alarm in alarms] for colour, alarms in self.alarms.items()},
             key=key,
-            subnet_ids=subnet_ids,
+            # Serverless endpoints refuse models with a VPC configuration.
+            subnet_ids=None if serverless else subnet_ids,
             security_group_ids=[security_group_id],
             data_capture=self.data_capture,
+            serverless=serverless,
+            retired_endpoint_name=other_endpoint,
         )
         self.approver_policy = self.deployer.approver_policy(self, f"{prefix}-deployment-approver", deployment.approver_role_names)
         self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
@@ -140,6 +152,7 @@ class DeploymentStack(cdk.Stack):
             variants=COLOURS,
             pipeline_names=pipeline_names,
             deployer=self.deployer.state_machine,
+            serverless=serverless is not None,
         ).dashboard
 
         cdk.CfnOutput(self, "EndpointName", value=self.endpoint_name, description="Call the served model here (sagemaker-runtime invoke-endpoint)")
@@ -155,6 +168,8 @@ class DeploymentStack(cdk.Stack):
                 endpoint_name=self.endpoint_name,
                 model_name_prefix=model_names,
                 state_machine=self.deployer.state_machine,
+                retired_endpoint_name=other_endpoint,
+                retired_model_name_prefix=serving_model_name_prefix(prefix, other_mode),
             )
 
         self.approval_pattern = events.EventPattern(
@@ -231,7 +246,7 @@ class DeploymentStack(cdk.Stack):
         ]
         alarms = []
         for suffix, metric_name, statistic, threshold, what, shown in specs:
-            self.alarm_names.append(variant_alarm_name(prefix, variant, suffix))
+            self.alarm_names.append(variant_alarm_name(prefix, variant, suffix, deployment.serving.mode))
             alarm = cloudwatch.Alarm(
                 self,
                 f"{variant}-{suffix}",

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.naming import PipelineFolderError, endpoint_name, mlflow_name, model_package_group_name, pipeline_name
+from config.naming import PipelineFolderError, endpoint_name, mlflow_name, model_package_group_name, pipeline_name, serverless_endpoint_name
 from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW, job_subnet_names, pipeline_settings
 from config.settings import ModelBuild
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
@@ -193,8 +193,10 @@ class ModelBuildStack(cdk.Stack):
         """
         group = self.model_package_group.model_package_group_name
         packages = self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
-        # The deployer names the endpoint's configs <endpoint>-v<version>-<attempt>[-canary|-rollback].
-        endpoint_configs = self.format_arn(service="sagemaker", resource="endpoint-config", resource_name=f"{endpoint_name(prefix)}-*")
+        # The endpoint of either serving mode (config picks one); the deployer names its configs
+        # <endpoint>-v<version>-<attempt>[-canary|-rollback].
+        endpoints = [endpoint_name(prefix), serverless_endpoint_name(prefix)]
+        endpoint_configs = [self.format_arn(service="sagemaker", resource="endpoint-config", resource_name=f"{name}-*") for name in endpoints]
         policy = iam.ManagedPolicy(
             self,
             "ModelReviewer",
@@ -216,8 +218,8 @@ class ModelBuildStack(cdk.Stack):
                     sid="SeeWhatTheEndpointServes",
                     actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
                     resources=[
-                        self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name(prefix)),
-                        endpoint_configs,
+                        *(self.format_arn(service="sagemaker", resource="endpoint", resource_name=name) for name in endpoints),
+                        *endpoint_configs,
                     ],
                 ),
                 iam.PolicyStatement(
@@ -230,7 +232,7 @@ class ModelBuildStack(cdk.Stack):
             roles=[iam.Role.from_role_name(self, f"Reviewer-{name}", name) for name in role_names],
         )
         acknowledge_wildcard_resources(policy, [packages], "Every version in this environment's model package group, and no other.")
-        acknowledge_wildcard_resources(policy, [endpoint_configs], "The configs the deployer creates for this environment's endpoint, named after it.")
+        acknowledge_wildcard_resources(policy, endpoint_configs, "The configs the deployer creates for this environment's endpoint, named after it.")
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "The SageMaker List actions have no resource-level permissions.")
         return policy
 

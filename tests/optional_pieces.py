@@ -23,6 +23,7 @@ CHANGED_STACKS = ("operations", "deployment", "batch-inference", "model-build", 
 def switch_on(dev: dict) -> None:
     """Edits dev.yaml's contents in place."""
     dev["notifications"] = {"emails": EMAILS, "slack": SLACK, "daily_digest": DIGEST}
-    dev["deployment"].update(monitoring=MONITORING)
+    # Monitoring reads captured data, which only an endpoint on instances captures.
+    dev["deployment"].update(monitoring=MONITORING, data_capture={"enabled": True, "sampling_percentage": 20}, serving={"mode": "instances"})
     dev.setdefault("batch_inference", {}).update(schedule=BATCH_SCHEDULE, image_build=IMAGE_BUILD)
     dev["model_build"]["mlflow"] = MLFLOW_TRACKING_SERVER

@@ -5,7 +5,8 @@ run time, so CloudFormation does not know about them. On Delete, and only when t
 deleted, we take them down in dependency order: stop running deployments (one could be mid-canary and
 would otherwise keep changing the endpoint), deregister the scalable targets (which deletes their scaling
 policies), delete the endpoint, wait until it is gone, then delete the endpoint configs and models whose
-names carry the environment's prefix.
+names carry the environment's prefix. The endpoint of the other serving mode (instances or serverless), if
+a switch of modes left it, goes the same way.
 
 CloudFormation also sends Delete when the stack is not going away: for the old physical id after a
 replacement (in UPDATE_COMPLETE_CLEANUP_IN_PROGRESS), and for a resource created by a failed Create or
@@ -60,27 +61,34 @@ def reconcile(clients, props, retry_failed_delete=False):
     Delete, e.g. CloudFormation retrying after the cause was fixed); seen on a later pass, SageMaker
     could not delete it, and waiting would only run into the Provider's timeout: raise its reason.
     """
-    endpoint_name = props["EndpointName"]
+    # The serving mode's endpoint, and the other mode's, which a switch of modes leaves until a release retires it.
+    endpoints = [(props["EndpointName"], props["EndpointConfigPrefix"], props["ModelPrefix"])]
+    if props.get("RetiredEndpointName"):
+        endpoints.append((props["RetiredEndpointName"], props["RetiredEndpointConfigPrefix"], props["RetiredModelPrefix"]))
     _stop_deployments(clients.stepfunctions, props["StateMachineArn"])
-    _deregister_autoscaling(clients.autoscaling, endpoint_name)
-    if not _delete_endpoint(clients.sagemaker, endpoint_name, props["DeleteRequestedTag"], retry_failed_delete):
+    for endpoint_name, _, _ in endpoints:
+        _deregister_autoscaling(clients.autoscaling, endpoint_name)
+    # Every endpoint is asked to go on each pass, so they are deleted side by side.
+    gone = [_delete_endpoint(clients.sagemaker, name, props["DeleteRequestedTag"], retry_failed_delete) for name, _, _ in endpoints]
+    if not all(gone):
         return False
-    _delete_named(
-        clients.sagemaker,
-        "list_endpoint_configs",
-        "EndpointConfigs",
-        "EndpointConfigName",
-        props["EndpointConfigPrefix"],
-        clients.sagemaker.delete_endpoint_config,
-    )
-    _delete_named(
-        clients.sagemaker,
-        "list_models",
-        "Models",
-        "ModelName",
-        props["ModelPrefix"],
-        clients.sagemaker.delete_model,
-    )
+    for _, config_prefix, model_prefix in endpoints:
+        _delete_named(
+            clients.sagemaker,
+            "list_endpoint_configs",
+            "EndpointConfigs",
+            "EndpointConfigName",
+            config_prefix,
+            clients.sagemaker.delete_endpoint_config,
+        )
+        _delete_named(
+            clients.sagemaker,
+            "list_models",
+            "Models",
+            "ModelName",
+            model_prefix,
+            clients.sagemaker.delete_model,
+        )
     return True
 
 

@@ -302,6 +302,13 @@ _DEPLOYER_OUTCOMES = {
     ),
     "deployment failed": ("deployment of version {version} failed", "The canary deployer could not deploy model version {version} of {group} to endpoint {endpoint}; nothing on the endpoint changed.", True),
     "first release failed": ("first release of version {version} failed", "The canary deployer could not create endpoint {endpoint} with model version {version} of {group}.", True),
+    # Serving moved to the other mode's endpoint (instances or serverless), and the old one could not be deleted.
+    "retiring the old endpoint failed": (
+        "version {version} serves, but the old endpoint is still there",
+        "The canary deployer released model version {version} of {group} on endpoint {endpoint}, but could not delete the endpoint "
+        "of the serving mode the environment used before: it still exists, and bills, until someone deletes it.",
+        True,
+    ),
 }
 
 

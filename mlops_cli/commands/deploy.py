@@ -33,7 +33,7 @@ def _version_of(package_arn: str | None) -> int | None:
 
 
 def _alarm_names(env: Environment) -> list[str]:
-    names = [name for colour in COLOURS for name in variant_alarm_names(env.prefix, colour)]
+    names = [name for colour in COLOURS for name in variant_alarm_names(env.prefix, colour, env.config.deployment.serving.mode)]
     if env.config.deployment.monitoring.enabled:
         names.append(data_quality_alarm_name(env.prefix))
     return names
@@ -112,7 +112,9 @@ def _print_status(env: Environment, report: dict) -> None:
         for column in ("variant", "weight", "instances", "version", "model"):
             table.add_column(column)
         for variant in serving["variants"]:
-            table.add_row(variant["variant"], f"{variant['weight']}", f"{variant['instances']}", f"{variant['version'] or '-'}", variant["model"])
+            # A serverless variant has no instances.
+            instances = "serverless" if variant["instances"] is None else f"{variant['instances']}"
+            table.add_row(variant["variant"], f"{variant['weight']}", instances, f"{variant['version'] or '-'}", variant["model"])
         out.print(table)
     running = report["running"]
     if running is None:

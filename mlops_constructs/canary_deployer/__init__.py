@@ -2,8 +2,9 @@
 
 The phases live in their own modules, in the order an execution meets them: `release` (check the
 package, take the endpoint's lock, name the release, create its model, find the endpoint),
-`first_release`, `canary` (canary, bake, traffic and approval guards) or `guardrails`, `promote`,
-`rollback`, and `permissions`; `states` holds the building blocks they share.
+`first_release`, `canary` (canary, bake, traffic and approval guards) or `guardrails` or `serverless` (one
+variant replaced whole, baked with the same guards), `promote`, `rollback`, and `permissions`; `states`
+holds the building blocks they share.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from config.deployer_timings import MAX_EXECUTION_SECONDS, CanaryTimings
-from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback
-from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, VariantScaling
+from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback, serverless as serverless_release
+from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, ServerlessCapacity, VariantScaling
 from mlops_constructs.json_paths import list_at, string_at
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 
-__all__ = ["DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "VariantScaling"]
+__all__ = ["DEPLOYMENT_EVENT", "SCALING_POLICY", "CanaryDeployer", "CanaryTimings", "DataCapture", "ServerlessCapacity", "VariantScaling"]
 
 
 class CanaryDeployer(Construct):
@@ -43,6 +44,11 @@ class CanaryDeployer(Construct):
     One deployment at a time per endpoint rests on a conditional write to `lock_table` (ListExecutions is
     eventually consistent); an endpoint left Failed by a first release is deleted by the next release,
     which then releases afresh.
+    With `serverless`, the endpoint serves one serverless variant: a release replaces it with the new model
+    on the other colour (no canary share, no autoscaling), bakes it with the same alarms and guards, and an
+    alarm puts the live model back. It takes no `subnet_ids`: serverless endpoints refuse models with a VPC
+    configuration. Every release that serves deletes `retired_endpoint_name`, the other serving mode's endpoint, if
+    it exists: SageMaker cannot convert an endpoint between modes, so switching modes moves to a new endpoint.
     """
 
     def __init__(
@@ -69,8 +75,12 @@ class CanaryDeployer(Construct):
         subnet_ids: list[str] | None = None,
         security_group_ids: list[str] | None = None,
         data_capture: DataCapture | None = None,
+        serverless: ServerlessCapacity | None = None,
+        retired_endpoint_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if serverless and (strategy != "variants" or data_capture or subnet_ids):
+            raise ValueError("a serverless endpoint takes no 'guardrails' strategy, no data capture and no VPC configuration")
         self.state_machine_name = state_machine_name
         approval_seconds = int(manual_approval.to_seconds()) if manual_approval else 0
         timeout = timings.execution_timeout_seconds(approval_seconds)
@@ -89,6 +99,8 @@ class CanaryDeployer(Construct):
             event_bus=self.event_bus,
             key_arn=key.key_arn,
             data_capture=data_capture,
+            serverless=serverless,
+            retired_endpoint_name=retired_endpoint_name,
         )
         package_arns = [states.sagemaker_arn("model-package", f"{model_package_group_name.lower()}/*")]
         # One item per endpoint: the execution deploying to it. A lock, so nothing worth keeping or restoring.
@@ -114,7 +126,15 @@ class CanaryDeployer(Construct):
         nothing_changed = rollback.nothing_changed(states)
         roll_back = rollback.roll_back(states)
 
-        if strategy == "guardrails":
+        if serverless:
+            after_bake = serverless_release.complete(states)
+            if manual_approval:
+                after_bake = canary.approval(states, manual_approval, after_bake, roll_back)
+            if min_canary_invocations:
+                after_bake = canary.enough_traffic(states, min_canary_invocations, after_bake, roll_back)
+            baked = canary.bake(states, alarm_arns, after_bake, roll_back)
+            change = canary.pick_colour(states, alarm_names, serverless_release.replace_variant(states, bake=baked, nothing_changed=nothing_changed, rollback=roll_back))
+        elif strategy == "guardrails":
             change = guardrails.guardrails(
                 states, weight=canary_weight, traffic_routing=guardrails_traffic_routing, alarm_names=alarm_names, nothing_changed=nothing_changed, rollback=roll_back
             )
@@ -231,7 +251,12 @@ class CanaryDeployer(Construct):
             states.config_arns,
             result_selector={
                 "Model": sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].ModelName"), 0),
-                "InstanceType": sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].InstanceType"), 0),
+                # What the rollback config puts back: the live variant's capacity.
+                **(
+                    {"ServerlessConfig": sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].ServerlessConfig"), 0)}
+                    if states.serverless
+                    else {"InstanceType": sfn.JsonPath.array_get_item(list_at("$.ProductionVariants[*].InstanceType"), 0)}
+                ),
             },
             result_path="$.liveConfig",
         )

@@ -1,4 +1,5 @@
-"""No endpoint yet: create it on blue, wait until it serves, register autoscaling."""
+"""No endpoint yet: create it on blue, wait until it serves, register autoscaling (instances), and retire the
+other serving mode's endpoint."""
 
 from __future__ import annotations
 
@@ -15,19 +16,18 @@ def first_release(states: DeployerStates, instance_type: str, instance_count: in
     announce_failure.add_catch(ended, errors=["States.ALL"], result_path="$.notifyError")
     failed = announce_failure.next(ended)
 
-    create_config = states.create_config(
-        "Create the first endpoint config",
-        "$.release.Config",
-        [
-            {
-                "VariantName": "blue",
-                "ModelName": string_at("$.release.ModelName"),
-                "InstanceType": instance_type,
-                "InitialInstanceCount": instance_count,
-                "InitialVariantWeight": 1,
-            }
-        ],
+    variant = (
+        states.serverless_variant("blue", string_at("$.release.ModelName"))
+        if states.serverless
+        else {
+            "VariantName": "blue",
+            "ModelName": string_at("$.release.ModelName"),
+            "InstanceType": instance_type,
+            "InitialInstanceCount": instance_count,
+            "InitialVariantWeight": 1,
+        }
     )
+    create_config = states.create_config("Create the first endpoint config", "$.release.Config", [variant])
     create_endpoint = states.sagemaker(
         "Create the endpoint",
         "createEndpoint",
@@ -35,14 +35,23 @@ def first_release(states: DeployerStates, instance_type: str, instance_count: in
         [*states.endpoint_arns, *states.config_arns],
         result_path=DISCARD,
     )
-    register, policy = states.register_autoscaling("first release", "blue")
     announce = states.notify("Announce the first release", "released", "$.release.ModelName")
-    for task, label in ((create_config, "creating the first endpoint config"), (create_endpoint, "creating the endpoint"), (register, "registering autoscaling for the first release"), (policy, "putting the scaling policy for the first release")):
+    for task, label in ((create_config, "creating the first endpoint config"), (create_endpoint, "creating the endpoint")):
         states.on_failure(task, failed, label=label)
     announce.add_catch(
         sfn.Fail(scope, "Released, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
         errors=["States.ALL"],
         result_path="$.notifyError",
     )
-    policy.next(announce).next(sfn.Succeed(scope, "Released on blue"))
-    return create_config.next(create_endpoint).next(states.await_endpoint("the new endpoint", "$.release.Config", register, failed))
+    served = states.retire_other_endpoint("first release")
+    served.next(announce).next(sfn.Succeed(scope, "Released on blue"))
+    if states.serverless:
+        # Serverless capacity follows the requests; there is no scalable target to register.
+        in_service: sfn.IChainable = served
+    else:
+        register, policy = states.register_autoscaling("first release", "blue")
+        for task, label in ((register, "registering autoscaling for the first release"), (policy, "putting the scaling policy for the first release")):
+            states.on_failure(task, failed, label=label)
+        policy.next(served)
+        in_service = register
+    return create_config.next(create_endpoint).next(states.await_endpoint("the new endpoint", "$.release.Config", in_service, failed))

@@ -68,7 +68,7 @@ def guardrails(
         errors=["States.ALL"],
         result_path="$.notifyError",
     )
-    policy.next(announce).next(sfn.Succeed(scope, "Promoted by SageMaker"))
+    policy.next(states.retire_other_endpoint("promotion")).next(announce).next(sfn.Succeed(scope, "Promoted by SageMaker"))
 
     for colour in colours.values():
         colour.next(create_rollback)

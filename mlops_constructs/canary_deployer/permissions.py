@@ -12,15 +12,26 @@ from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resour
 
 def grant(states: DeployerStates, role: iam.IRole, *, model_role: iam.IRole, key: kms.IKey, package_arns: list[str], execution_arns: str) -> None:
     stack = states.stack
-    scaling_alarms = stack.format_arn(
-        service="cloudwatch", resource="alarm", resource_name="TargetTracking-endpoint/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
-    )
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["iam:PassRole"],
             resources=[model_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
+    )
+    acknowledge_wildcard_resources(
+        role,
+        [*states.model_arns, *states.config_arns],
+        "Models and endpoint configs are named per release (package version and attempt) under this endpoint's prefix.",
+    )
+    acknowledge_wildcard_resources(role, package_arns, "Any version of this environment's model package group.")
+    acknowledge_wildcard_resources(role, [execution_arns], "Whichever execution of this deployer holds the endpoint's lock, and no other state machine's.")
+    if states.serverless:
+        # No autoscaling to register, and no storage volume for the key: a serverless deployer needs neither.
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "SageMaker List actions have no ARNs to scope to.")
+        return
+    scaling_alarms = stack.format_arn(
+        service="cloudwatch", resource="alarm", resource_name="TargetTracking-endpoint/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
     )
     # Application Auto Scaling calls these as the caller when it registers a SageMaker variant.
     role.add_to_principal_policy(
@@ -52,13 +63,6 @@ def grant(states: DeployerStates, role: iam.IRole, *, model_role: iam.IRole, key
             conditions={"StringEquals": via_sagemaker, "Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
     )
-    acknowledge_wildcard_resources(
-        role,
-        [*states.model_arns, *states.config_arns],
-        "Models and endpoint configs are named per release (package version and attempt) under this endpoint's prefix.",
-    )
-    acknowledge_wildcard_resources(role, package_arns, "Any version of this environment's model package group.")
-    acknowledge_wildcard_resources(role, [execution_arns], "Whichever execution of this deployer holds the endpoint's lock, and no other state machine's.")
     acknowledge_wildcard_resources(role, [scaling_alarms], "Application Auto Scaling names its target-tracking alarms at run time.")
     acknowledge(
         role,

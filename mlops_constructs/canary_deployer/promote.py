@@ -1,5 +1,5 @@
-"""variants: the new colour takes all traffic at the live capacity, gets autoscaling, and releases older
-than the previous one are deleted."""
+"""variants: the new colour takes all traffic at the live capacity, gets autoscaling, releases older than
+the previous one are deleted, and the other serving mode's endpoint is retired."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def promote(states: DeployerStates, rollback: sfn.IChainable) -> sfn.IChainable:
         errors=["States.ALL"],
         result_path="$.notifyError",
     )
-    policy.next(clean_up_old_releases(states)).next(announce).next(sfn.Succeed(scope, "Promoted"))
+    policy.next(clean_up_old_releases(states)).next(states.retire_other_endpoint("promotion")).next(announce).next(sfn.Succeed(scope, "Promoted"))
     return create_config.next(update).next(states.await_endpoint("the promotion", "$.release.Config", register, rollback))
 
 

@@ -297,6 +297,8 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
     # The whole description: a Failed or Creating endpoint has no ProductionVariants, and selecting a field
     # that is absent is a States.Runtime error, which no Catch can handle. The variants are read after a Choice.
     describe = states.describe_endpoint("Describe the endpoint", "$.live", Endpoint=sfn.JsonPath.entire_payload)
+    # A serverless variant has no instances, so no CurrentInstanceCount to read.
+    count = {} if states.serverless else {"Count": sfn.JsonPath.array_get_item(list_at("$.live.Endpoint.ProductionVariants[*].CurrentInstanceCount"), 0)}
     variants = sfn.Pass(
         scope,
         "Read the live variants",
@@ -304,7 +306,7 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
             "Status": string_at("$.live.Status"),
             "ConfigName": string_at("$.live.ConfigName"),
             "Variant": sfn.JsonPath.array_get_item(list_at("$.live.Endpoint.ProductionVariants[*].VariantName"), 0),
-            "Count": sfn.JsonPath.array_get_item(list_at("$.live.Endpoint.ProductionVariants[*].CurrentInstanceCount"), 0),
+            **count,
             "Variants": sfn.JsonPath.array_length(list_at("$.live.Endpoint.ProductionVariants")),
         },
         result_path="$.live",

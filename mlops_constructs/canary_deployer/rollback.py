@@ -36,10 +36,16 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
 
     announce = states.notify("Announce the rollback", "rolled back", "$.failure.reason")
     announce.add_catch(rolled_back, errors=["States.ALL"], result_path="$.notifyError")
-    register, policy = states.register_autoscaling("restored variant", string_at("$.live.Variant"))
-    states.on_failure(register, announce_stuck, label="restoring autoscaling")
-    states.on_failure(policy, announce_stuck, label="restoring the scaling policy")
-    policy.next(announce).next(rolled_back)
+    announce.next(rolled_back)
+    if states.serverless:
+        # A serverless variant has no autoscaling to restore.
+        restore: sfn.IChainable = announce
+    else:
+        register, policy = states.register_autoscaling("restored variant", string_at("$.live.Variant"))
+        states.on_failure(register, announce_stuck, label="restoring autoscaling")
+        states.on_failure(policy, announce_stuck, label="restoring the scaling policy")
+        policy.next(announce)
+        restore = register
 
     start, count = states.counter("Start the rollback", "Count settling polls", "$.settle")
     check = states.describe_endpoint("Check the endpoint before rolling back", "$.endpoint")
@@ -59,7 +65,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
     )
     update.add_catch(refused, errors=["States.ALL"], result_path="$.rollbackError")
     refused.next(announce_stuck)
-    update.next(states.await_endpoint("the rollback", "$.release.RollbackConfig", register, announce_stuck))
+    update.next(states.await_endpoint("the rollback", "$.release.RollbackConfig", restore, announce_stuck))
 
     start.next(check).next(count).next(
         sfn.Choice(scope, "Does the endpoint still serve the live config?")
@@ -68,7 +74,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
                 sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE),
                 sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", "$.live.ConfigName"),
             ),
-            register,
+            restore,
         )
         .when(
             sfn.Condition.and_(

@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from config.deployer_timings import CanaryTimings
-from mlops_constructs.json_paths import DISCARD, number_at, string_at
+from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -79,6 +79,20 @@ class DataCapture:
 
 
 @dataclass(frozen=True)
+class ServerlessCapacity:
+    """A serverless variant's ProductionVariantServerlessConfig: memory per invocation, the most concurrent
+    invocations, and how many of them SageMaker keeps warm (none unless given)."""
+
+    memory_size_mb: int
+    max_concurrency: int
+    provisioned_concurrency: int | None = None
+
+    def config(self) -> dict:
+        provisioned = {"ProvisionedConcurrency": self.provisioned_concurrency} if self.provisioned_concurrency else {}
+        return {"MemorySizeInMB": self.memory_size_mb, "MaxConcurrency": self.max_concurrency, **provisioned}
+
+
+@dataclass(frozen=True)
 class VariantScaling:
     min_capacity: int
     max_capacity: int
@@ -100,6 +114,8 @@ class DeployerStates:
         event_bus: events.IEventBus,
         key_arn: str,
         data_capture: DataCapture | None = None,
+        serverless: ServerlessCapacity | None = None,
+        retired_endpoint_name: str | None = None,
     ) -> None:
         self.scope = scope
         self.stack = cdk.Stack.of(scope)
@@ -112,6 +128,9 @@ class DeployerStates:
         self.key_arn = key_arn
         # Every endpoint config carries it, so no release, promotion or rollback switches capture off.
         self.data_capture = {"DataCaptureConfig": data_capture.config(key_arn)} if data_capture else {}
+        self.serverless = serverless
+        # The endpoint of the other serving mode, deleted once a release serves here (None: nothing to retire).
+        self.retired_endpoint = retired_endpoint_name
         self.endpoint_arns = [self.sagemaker_arn("endpoint", endpoint_name.lower())]
         self.config_arns = [self.sagemaker_arn("endpoint-config", f"{endpoint_name.lower()}-*")]
         self.model_arns = [self.sagemaker_arn("model", f"{model_name_prefix.lower()}-*")]
@@ -159,13 +178,20 @@ class DeployerStates:
 
     # -- endpoint configs and updates ------------------------------------------------------------
 
+    def serverless_variant(self, variant: str, model: str, serverless_config: object = None) -> dict:
+        """A serverless production variant serving `model`, with the configured capacity unless given
+        `serverless_config` (the live variant's, to put it back as it was)."""
+        return {"VariantName": variant, "ModelName": model, "ServerlessConfig": serverless_config or self.serverless.config()}
+
     def create_config(self, name: str, config_path: str, variants: list[dict]) -> tasks.CallAwsService:
+        # The key encrypts the ML storage volumes of instances; a serverless variant has none to encrypt.
+        key = {} if self.serverless else {"KmsKeyId": self.key_arn}
         return self.sagemaker(
             name,
             "createEndpointConfig",
             {
                 "EndpointConfigName": string_at(config_path),
-                "KmsKeyId": self.key_arn,
+                **key,
                 "ProductionVariants": variants,
                 **self.data_capture,
             },
@@ -268,6 +294,38 @@ class DeployerStates:
         )
         task.add_catch(record, errors=["States.ALL"], result_path="$.error")
         record.next(handler)
+
+    def retire_other_endpoint(self, label: str) -> sfn.Chain:
+        """Delete the other serving mode's endpoint, if there is one: it served until this endpoint did.
+        Failing to delete it fails no release; people are told it is still there (and still billing)."""
+        if not self.retired_endpoint:
+            nothing = sfn.Pass(self.scope, f"No other endpoint to retire ({label})")
+            return sfn.Chain.start(nothing)
+        other = self.retired_endpoint
+        listed = self.sagemaker(
+            f"Look for the other mode's endpoint ({label})",
+            "listEndpoints",
+            {"NameContains": other, "MaxResults": 100},
+            ["*"],
+            result_selector={"Exists": sfn.JsonPath.array_contains(list_at("$.Endpoints[*].EndpointName"), other)},
+            result_path="$.otherEndpoint",
+        )
+        delete = self.sagemaker(
+            f"Retire the other mode's endpoint ({label})",
+            "deleteEndpoint",
+            {"EndpointName": other},
+            [self.sagemaker_arn("endpoint", other.lower())],
+            result_path=DISCARD,
+        )
+        retired = sfn.Pass(self.scope, f"Done with the other mode's endpoint ({label})")
+        left = self.notify(f"Announce the endpoint left to retire ({label})", "retiring the old endpoint failed", "$.failure.reason")
+        left.add_catch(retired, errors=["States.ALL"], result_path="$.notifyError")
+        left.next(retired)
+        for task, what in ((listed, f"looking for endpoint {other}"), (delete, f"retiring endpoint {other}")):
+            self.on_failure(task, left, label=f"{what} ({label})")
+        delete.next(retired)
+        listed.next(sfn.Choice(self.scope, f"Does the other mode's endpoint exist? ({label})").when(sfn.Condition.boolean_equals("$.otherEndpoint.Exists", True), delete).otherwise(retired))
+        return sfn.Chain.custom(listed, [retired], retired)
 
     # -- autoscaling -----------------------------------------------------------------------------
 

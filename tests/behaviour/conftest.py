@@ -30,14 +30,21 @@ def aws_env(monkeypatch):
 # The deployer as synthesized with test timings, once per test session for every module that runs it.
 
 
+# dev serves serverless; the instance deployers are dev on instances, capturing a fifth of the traffic as staging does.
+ON_INSTANCES = {"serving": {"mode": "instances"}, "data_capture": {"enabled": True, "sampling_percentage": 20}}
+
+
 def _deployer_build(name: str, **deployment: object):
     return f"deployer-{name}", lambda folder: synthesized_deployer(folder, **deployment)
 
 
-_VARIANTS = shared_build("variants_synthesized", *_deployer_build("variants"))
-_APPROVAL = shared_build("approval_synthesized", *_deployer_build("approval", manual_approval=True))
-_GUARDRAILS = shared_build("guardrails_synthesized", *_deployer_build("guardrails", strategy="guardrails"))
-_TRAFFIC_GUARD = shared_build("traffic_guard_synthesized", *_deployer_build("traffic", min_canary_invocations=100))
+_VARIANTS = shared_build("variants_synthesized", *_deployer_build("variants", **ON_INSTANCES))
+_APPROVAL = shared_build("approval_synthesized", *_deployer_build("approval", manual_approval=True, **ON_INSTANCES))
+_GUARDRAILS = shared_build("guardrails_synthesized", *_deployer_build("guardrails", strategy="guardrails", **ON_INSTANCES))
+_TRAFFIC_GUARD = shared_build("traffic_guard_synthesized", *_deployer_build("traffic", min_canary_invocations=100, **ON_INSTANCES))
+# dev as configured: serverless; and serverless with both guards before the release counts as done.
+_SERVERLESS = shared_build("serverless_synthesized", *_deployer_build("serverless"))
+_GUARDED_SERVERLESS = shared_build("guarded_serverless_synthesized", *_deployer_build("guarded-serverless", manual_approval=True, min_canary_invocations=100))
 
 
 def _read(shared_builds: SharedBuilds, build) -> Synthesized:
@@ -66,6 +73,26 @@ def guardrails_synthesized(shared_builds) -> Synthesized:
 @pytest.fixture(scope="session")
 def traffic_guard_synthesized(shared_builds) -> Synthesized:
     return _read(shared_builds, _TRAFFIC_GUARD)
+
+
+@pytest.fixture(scope="session")
+def serverless_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _SERVERLESS)
+
+
+@pytest.fixture(scope="session")
+def guarded_serverless_synthesized(shared_builds) -> Synthesized:
+    return _read(shared_builds, _GUARDED_SERVERLESS)
+
+
+@pytest.fixture(scope="session")
+def serverless_template(serverless_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(serverless_synthesized)
+
+
+@pytest.fixture(scope="session")
+def guarded_serverless_template(guarded_serverless_synthesized) -> DeployerTemplate:
+    return DeployerTemplate(guarded_serverless_synthesized)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,9 @@ from tests.synth import Synthesized, environment_config, synthesize_dev_with
 DEV = environment_config("dev")
 REGION = DEV.region
 ENDPOINT = f"{DEV.prefix}-endpoint"
+# Serverless serving has an endpoint of its own (an endpoint cannot change modes), and models of its own.
+SERVERLESS_ENDPOINT = f"{DEV.prefix}-serverless"
+SERVERLESS_MODEL = f"{DEV.prefix}-serverless-model"
 GROUP = f"{DEV.prefix}-models"
 # The SageMaker models the deployer creates: <prefix>-model-v<version>.
 MODEL = f"{DEV.prefix}-model"
@@ -56,6 +59,7 @@ class DeployerTemplate(dict):
     def __init__(self, synthesized: Synthesized) -> None:
         super().__init__(synthesized.template("dev", "deployment"))
         self.operations = synthesized.template("dev", "operations")
+        self.endpoint = SERVERLESS_ENDPOINT if synthesized.config("dev").deployment.serving.mode == "serverless" else ENDPOINT
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
@@ -91,6 +95,9 @@ class DeployerWorld:
     def __init__(self, template: DeployerTemplate, shim: EndpointShim, retry_waits: list[float]) -> None:
         self.shim = shim
         self.retry_waits = retry_waits
+        # The endpoint of the serving mode the template was synthesized with.
+        self.endpoint = template.endpoint
+        self.serverless = template.endpoint == SERVERLESS_ENDPOINT
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
@@ -106,7 +113,7 @@ class DeployerWorld:
         # The environment the operations stack gives the function; the world has its own topic and deployer.
         topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"]
         self.notify = NotifyFunction.from_template(template.operations, REGION, topic, DEPLOYER_ARN=self.state_machine)
-        assumed = {"ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP}
+        assumed = {"ENDPOINT_NAME": self.endpoint, "MODEL_PACKAGE_GROUP": GROUP}
         assert {name: self.notify.environment[name] for name in assumed} == assumed, "the names the deployer tests use are not dev's"
         self._events = self._deliver_deployer_events()
 
@@ -180,7 +187,7 @@ class DeployerWorld:
             MetricData=[
                 {
                     "MetricName": "Invocations",
-                    "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}],
+                    "Dimensions": [{"Name": "EndpointName", "Value": self.endpoint}, {"Name": "VariantName", "Value": variant}],
                     "Value": invocations,
                     "Unit": "None",
                 }
@@ -188,27 +195,27 @@ class DeployerWorld:
         )
 
     def live_variants(self) -> dict[str, float]:
-        endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
         return {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
 
     def live_config(self) -> str:
         """The endpoint's config, without its attempt id."""
-        return without_attempt(self.shim.endpoint_config_name(ENDPOINT))
+        return without_attempt(self.shim.endpoint_config_name(self.endpoint))
 
     def settle(self) -> None:
         """Read the endpoint until an operation started by hand has ended, as a poller would."""
         for _ in range(100):
-            if self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] not in ("Creating", "Updating"):
+            if self.sagemaker.describe_endpoint(EndpointName=self.endpoint)["EndpointStatus"] not in ("Creating", "Updating"):
                 return
         raise AssertionError("the endpoint never settled")
 
     def instance_counts(self) -> dict[str, int]:
-        endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
         return {v["VariantName"]: v["CurrentInstanceCount"] for v in endpoint["ProductionVariants"]}
 
     def live_models(self) -> dict[str, str]:
         """Which model each variant of the endpoint serves."""
-        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=self.shim.endpoint_config_name(ENDPOINT))
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=self.shim.endpoint_config_name(self.endpoint))
         return {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]}
 
     def config(self, name: str) -> dict:
@@ -252,19 +259,53 @@ class DeployerWorld:
 
     def remove_endpoint(self) -> None:
         """Back to no endpoint at all: the state before a first release."""
-        if not self.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
+        if not self.sagemaker.list_endpoints(NameContains=self.endpoint)["Endpoints"]:
             return
         # An operation a failed deployment left running ends after enough reads, as it would on AWS.
         self.settle()
-        self.sagemaker.delete_endpoint(EndpointName=ENDPOINT)
+        self.sagemaker.delete_endpoint(EndpointName=self.endpoint)
 
     def ensure_released(self) -> None:
-        """An endpoint InService on one variant with autoscaling, as a completed release leaves it."""
-        endpoints = self.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]
-        if endpoints and self.shim.status(ENDPOINT) == "InService" and len(self.live_variants()) == 1 and self.scaled_variants():
+        """An endpoint InService on one variant (with autoscaling, on instances), as a completed release leaves it."""
+        endpoints = self.sagemaker.list_endpoints(NameContains=self.endpoint)["Endpoints"]
+        # A serverless variant has no autoscaling to find.
+        scaled = self.serverless or self.scaled_variants()
+        if endpoints and self.shim.status(self.endpoint) == "InService" and len(self.live_variants()) == 1 and scaled:
             return
         self.remove_endpoint()
         assert self.deploy(self.register()).status == "SUCCEEDED"
+
+    @property
+    def other_endpoint(self) -> str:
+        """The endpoint of the serving mode this world's deployer does not serve in."""
+        return ENDPOINT if self.serverless else SERVERLESS_ENDPOINT
+
+    def other_mode_serving(self) -> None:
+        """The other serving mode's endpoint InService on blue, as the environment left it before its
+        config switched modes (the release that would have created it is not this deployer's)."""
+        if self.sagemaker.list_endpoints(NameContains=self.other_endpoint)["Endpoints"]:
+            return
+        model = f"{MODEL if self.serverless else SERVERLESS_MODEL}-v1"
+        if not self.sagemaker.list_models(NameContains=model)["Models"]:
+            self.sagemaker.create_model(ModelName=model, ExecutionRoleArn="arn:aws:iam::123456789012:role/model", Containers=[{"Image": "image"}])
+        capacity = {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1} if self.serverless else {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}
+        config = f"{self.other_endpoint}-v1-1a2b3c4d"
+        if not self.sagemaker.list_endpoint_configs(NameContains=config)["EndpointConfigs"]:
+            self.sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{"VariantName": "blue", "ModelName": model, **capacity}])
+        self.sagemaker.create_endpoint(EndpointName=self.other_endpoint, EndpointConfigName=config)
+        for _ in range(100):
+            if self.sagemaker.describe_endpoint(EndpointName=self.other_endpoint)["EndpointStatus"] != "Creating":
+                return
+        raise AssertionError(f"{self.other_endpoint} was never created")
+
+    def other_mode_busy(self) -> None:
+        """The other serving mode's endpoint in the middle of an update, which refuses its deletion (only
+        reading it moves the update on, and the deployer never reads it)."""
+        self.other_mode_serving()
+        for _ in range(100):
+            if self.sagemaker.describe_endpoint(EndpointName=self.other_endpoint)["EndpointStatus"] not in ("Creating", "Updating"):
+                break
+        self.sagemaker.update_endpoint(EndpointName=self.other_endpoint, EndpointConfigName=self.shim.endpoint_config_name(self.other_endpoint))
 
     def update_configs(self) -> list[str]:
         return [without_attempt(call.endpoint_config_name) for call in self.shim.accepted_update_calls]
@@ -303,7 +344,7 @@ class DeployerWorld:
                 ComparisonOperator=alarm["ComparisonOperator"],
                 TreatMissingData=alarm["TreatMissingData"],
             )
-            names[alarm["AlarmName"].removeprefix(f"{ENDPOINT}-")] = alarm["AlarmName"]
+            names[alarm["AlarmName"].removeprefix(f"{self.endpoint}-")] = alarm["AlarmName"]
         return names
 
     def _deliver_deployer_events(self) -> str:

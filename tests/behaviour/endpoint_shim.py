@@ -29,6 +29,11 @@ SageMaker endpoints
   deregisters the endpoint's scalable targets, as SageMaker does. With `reads_while_deleting` above 0
   the endpoint is `Deleting` for that many DescribeEndpoint reads before it is gone, or, if scripted
   with `EndpointShim.next_delete("fail")`, ends `Failed` with a FailureReason (moto: gone at once).
+- Serverless, as SageMaker documents it: an endpoint config with a ServerlessConfig variant takes no
+  other variant, no DataCaptureConfig, no instance settings on that variant and no model with a
+  VpcConfig (ValidationException; moto accepts all of it); UpdateEndpoint between an instance-based
+  and a serverless config is refused. Where SageMaker checks the model's VpcConfig (config, endpoint
+  or update) is not documented; the shim refuses at CreateEndpointConfig.
 - CreateModel, CreateEndpointConfig and CreateEndpoint of an existing name fail with
   ValidationException "Cannot create already existing model|endpoint configuration|endpoint ..."
   (moto silently replaces the resource).
@@ -431,6 +436,24 @@ def create_model(self: SageMakerModelBackend, model_name: str, **kwargs: Any) ->
     return _original_create_model(self, model_name=model_name, **kwargs)
 
 
+def _refuse_what_serverless_variants_do_not_support(
+    self: SageMakerModelBackend, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None
+) -> None:
+    serverless = [v for v in variants if v.get("ServerlessConfig")]
+    if not serverless:
+        return
+    if len(variants) > 1:
+        raise ValidationError(message="An endpoint configuration with a serverless variant supports exactly one production variant.")
+    if data_capture:
+        raise ValidationError(message="DataCaptureConfig is not supported for serverless endpoints.")
+    (variant,) = serverless
+    if variant.get("InstanceType") or variant.get("InitialInstanceCount") is not None:
+        raise ValidationError(message="A production variant takes either ServerlessConfig or InstanceType and InitialInstanceCount, not both.")
+    model = self._models.get(variant.get("ModelName", ""))
+    if model is not None and model.vpc_config:
+        raise ValidationError(message=f"Model {model.model_name} has a VpcConfig, which serverless endpoints do not support.")
+
+
 def create_endpoint_config(
     self: SageMakerModelBackend, endpoint_config_name: str, **kwargs: Any
 ) -> Any:
@@ -441,6 +464,7 @@ def create_endpoint_config(
         raise ValidationError(
             message=f'Cannot create already existing endpoint configuration "{arn}".'
         )
+    _refuse_what_serverless_variants_do_not_support(self, kwargs.get("production_variants") or [], kwargs.get("data_capture_config"))
     return _original_create_endpoint_config(
         self, endpoint_config_name=endpoint_config_name, **kwargs
     )
@@ -542,6 +566,15 @@ def _refuse_if_autoscaled_variants_change(
         )
 
 
+def _refuse_a_change_of_serving_mode(endpoint: FakeEndpoint, new_specs: list[dict[str, Any]]) -> None:
+    was_serverless = any(spec.get("ServerlessConfig") for spec in endpoint.__dict__.get("_shim_specs", []))
+    is_serverless = any(spec.get("ServerlessConfig") for spec in new_specs)
+    if was_serverless != is_serverless:
+        raise ValidationError(
+            message=f"Updating an endpoint between instance-based and serverless variants is not supported (endpoint {endpoint.arn})."
+        )
+
+
 def update_endpoint(
     self: SageMakerModelBackend,
     endpoint_name: str,
@@ -563,6 +596,7 @@ def update_endpoint(
             _refuse_unless_in_service(self, endpoint)
             specs = _config_specs(self, endpoint_config_name)
             _refuse_if_autoscaled_variants_change(self, endpoint, specs)
+            _refuse_a_change_of_serving_mode(endpoint, specs)
         except (ValidationError, AWSValidationException) as err:
             ctl.update_calls.append(call._replace(error=err.message))
             raise

@@ -18,7 +18,6 @@ import pytest
 
 from tests.behaviour import iam_calls, sfn_harness
 from tests.behaviour.deployer_world import (
-    ENDPOINT,
     GROUP,
     REGION,
     STATE_MACHINE,
@@ -46,6 +45,8 @@ from tests.behaviour.sfn_harness import (
 from tests.permissions import Decision, EnvironmentPolicies, Request
 
 CLEAN_UP = "Clean up old releases"
+# The states that retire the other serving mode's endpoint once a release serves.
+RETIREMENT = ("Look for the other mode's endpoint", "Retire the other mode's endpoint", "Announce the endpoint left to retire")
 
 
 # -- scenarios -----------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def _answered_approval(world: DeployerWorld) -> Execution:
     execution = world.start(world.register())
 
     def asked_or_ended() -> str | None:
-        if any(subject.startswith(f"{ENDPOINT}: approve version") for subject in world.notifications()[told:]):
+        if any(subject.startswith(f"{world.endpoint}: approve version") for subject in world.notifications()[told:]):
             return "asked"
         return None if sfn_harness.running(world.sfn, execution) else "ended"
 
@@ -142,6 +143,55 @@ def _served_traffic(world: DeployerWorld) -> Execution:
         return world.wait(execution)
 
 
+def _served_and_approved(world: DeployerWorld) -> Execution:
+    """A release behind both guards: it serves enough requests during its bake and is approved."""
+    # Read before the release: by the bake, a serverless release already serves alone on the new colour.
+    new_colour = _other_colour(world)
+    with held_before("Count the canary's invocations") as hold, state_clock() as clock:
+        execution = world.start(world.register())
+        try:
+            hold.reached()
+        except TimeoutError:
+            return world.wait(execution)
+        world.serve(new_colour, 500)
+        clock.advance(600)
+        hold.release()
+
+        def asked_or_ended() -> str | None:
+            if "Announce the approval request" in sfn_harness.Execution(execution, "", history=sfn_harness.history(world.sfn, execution)).states_entered:
+                return "asked"
+            return None if sfn_harness.running(world.sfn, execution) else "ended"
+
+        if sfn_harness.until(asked_or_ended, "the deployer asking for approval or ending") == "asked":
+            try:
+                world.sfn.send_task_success(taskToken=world.task_token(execution), output="{}")
+            except (LookupError, world.sfn.exceptions.TaskDoesNotExist, world.sfn.exceptions.InvalidToken, world.sfn.exceptions.TaskTimedOut):
+                pass  # The request or the wait itself failed (a fault in it), so there was nothing to answer.
+        return world.wait(execution)
+
+
+def _no_endpoint_but_the_other_modes(world: DeployerWorld) -> None:
+    """The environment's config has just switched serving modes: only the other mode's endpoint serves."""
+    _no_endpoint(world)
+    world.other_mode_serving()
+
+
+def _released_beside_the_other_modes(world: DeployerWorld) -> None:
+    """Released here while the other mode's endpoint is still there (its retirement failed before)."""
+    _released(world)
+    world.other_mode_serving()
+
+
+def _switched_while_the_other_mode_is_busy(world: DeployerWorld) -> None:
+    _no_endpoint(world)
+    world.other_mode_busy()
+
+
+def _released_beside_the_other_modes_busy_endpoint(world: DeployerWorld) -> None:
+    _released(world)
+    world.other_mode_busy()
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -151,6 +201,16 @@ class Scenario:
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def family(self) -> str:
+        return _family(self.template)
+
+
+def _family(template: str) -> str:
+    """The serverless deployers share state names with the instance ones, but not their tasks or handlers:
+    each family's states are entered, and failed, by its own scenarios."""
+    return "serverless" if "serverless" in template else "instances"
 
 
 def _deploy(world: DeployerWorld) -> Execution:
@@ -177,6 +237,25 @@ SCENARIOS = [
     Scenario("rollout with enough traffic", "traffic_guard_template", _released, _served_traffic),
     Scenario("guarded rollout", "guardrails_template", _released, _deploy),
     Scenario("rollback by SageMaker", "guardrails_template", _released, lambda world: (world.shim.next_update("silent_rollback"), world.deploy(world.register()))[1]),
+    Scenario("first release after switching to instances", "variants_template", _no_endpoint_but_the_other_modes, _deploy),
+    Scenario("rollout beside the serverless endpoint", "variants_template", _released_beside_the_other_modes, _deploy),
+    Scenario("switch to instances while the serverless endpoint is busy", "variants_template", _switched_while_the_other_mode_is_busy, _deploy),
+    Scenario("rollout beside a busy serverless endpoint", "variants_template", _released_beside_the_other_modes_busy_endpoint, _deploy),
+    Scenario("serverless first release", "serverless_template", _no_endpoint, _deploy),
+    Scenario("serverless rollout", "serverless_template", _released, _deploy),
+    Scenario("serverless third release", "serverless_template", _released, lambda world: (_deploy(world), _deploy(world))[1]),
+    Scenario("serverless rollback on an alarm", "serverless_template", _released, _rollback_on_alarm),
+    Scenario("serverless failed first release", "serverless_template", _no_endpoint, _failed_first_release),
+    Scenario("serverless refused rollback", "serverless_template", _released, _refused_rollback),
+    Scenario("serverless first release again after a failed one", "serverless_template", _no_endpoint, _first_release_again_after_a_failed_one),
+    Scenario("serverless release after a failed first release", "serverless_template", _failed_endpoint, _deploy),
+    Scenario("serverless unreadable package", "serverless_template", _released, _unreadable_package),
+    Scenario("serverless same package after a rollback", "serverless_template", _released, _same_package_after_a_rollback),
+    Scenario("first release after switching to serverless", "serverless_template", _no_endpoint_but_the_other_modes, _deploy),
+    Scenario("serverless rollout beside the instance endpoint", "serverless_template", _released_beside_the_other_modes, _deploy),
+    Scenario("guarded serverless rollout", "guarded_serverless_template", _released, _served_and_approved),
+    Scenario("switch to serverless while the instance endpoint is busy", "serverless_template", _switched_while_the_other_mode_is_busy, _deploy),
+    Scenario("serverless rollout beside a busy instance endpoint", "serverless_template", _released_beside_the_other_modes_busy_endpoint, _deploy),
 ]
 
 
@@ -304,7 +383,7 @@ def test_the_deployer_cannot_create_or_delete_models_and_configs_outside_its_pre
 def test_every_task_state_is_entered_by_a_scenario(request, baselines, template):
     with deployer_world(request.getfixturevalue(template)) as world:
         states = set(sfn_harness.task_states(world.definition))
-    entered = {state for baseline in baselines.values() for state in baseline.entered}
+    entered = {state for s in SCENARIOS if s.family == _family(template) for state in baselines[s.name].entered}
 
     assert states - entered == set(), "task states no scenario reaches: add a scenario that does"
 
@@ -323,7 +402,7 @@ def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baselines, scenario, subtests):
-    states = covering((s.name for s in SCENARIOS), baselines)[scenario.name]
+    states = covering((s.name for s in SCENARIOS if s.family == scenario.family), baselines)[scenario.name]
     if not states:
         pytest.skip(f"every task state {scenario.name!r} enters is failed in an earlier scenario")
     with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
@@ -342,7 +421,7 @@ def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baseli
 
 
 def _endpoint_state(world: DeployerWorld) -> dict | None:
-    if not world.sagemaker.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
+    if not world.sagemaker.list_endpoints(NameContains=world.endpoint)["Endpoints"]:
         return None
     return {"models": world.live_models(), "scaled": world.scaled_variants()}
 
@@ -352,29 +431,43 @@ def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str,
     if state in _clean_up_states(world.definition):
         assert execution.status == "SUCCEEDED", "a failed clean-up must not fail the release"
         return
+    if state.startswith(RETIREMENT):
+        assert execution.status == "SUCCEEDED", "failing to retire the other mode's endpoint must not fail the release"
+        if not announcing:
+            assert f"{world.endpoint}: version {_version(world)} serves, but the old endpoint is still there" in told, told
+        return
+    # A serverless variant has no autoscaling; a variant on instances has it, whatever happened.
+    def scaled(models: dict) -> dict:
+        return {} if world.serverless else {variant: ["SageMakerEndpointInvocationScalingPolicy"] for variant in models}
+
     assert execution.status == "FAILED"
     if announcing:
         # The message is what failed; the execution ends with the error the announcement's catch leads to,
         # and the endpoint must still be in a state someone can live with.
         assert execution.error == error_caught_at(world.definition, state), execution.cause
     else:
-        assert [subject for subject in told if _tells_of_a_failure(subject)], f"nobody was told that {state!r} failed: {told}"
+        assert [subject for subject in told if _tells_of_a_failure(world, subject)], f"nobody was told that {state!r} failed: {told}"
     after = _endpoint_state(world)
     if execution.error == "DeploymentFailed":
         assert after == before, "a deployment that failed before changing anything changed the endpoint"
     elif execution.error == "CanaryRolledBack":
         assert after is not None and after["models"] == before["models"], "the old model is not serving"
-        assert after["scaled"] == {variant: ["SageMakerEndpointInvocationScalingPolicy"] for variant in after["models"]}
+        assert after["scaled"] == scaled(after["models"])
     elif execution.error == "AnnouncementFailed":
-        assert after is not None and set(after["scaled"]) == set(after["models"]), "the live variant has no autoscaling"
+        assert after is not None and after["scaled"] == scaled(after["models"]), "the live variant is not scaled as its mode scales"
     else:
         assert execution.error in ("EndpointCreationFailed", "RollbackFailed"), f"uncaught failure: {execution.error}: {execution.cause}"
-        assert announcing or [subject for subject in told if _tells_of_a_failure(subject)], told
+        assert announcing or [subject for subject in told if _tells_of_a_failure(world, subject)], told
 
 
-def _tells_of_a_failure(subject: str) -> bool:
+def _version(world: DeployerWorld) -> int:
+    """The newest version registered: the one the scenario released."""
+    return max(p["ModelPackageVersion"] for p in world.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"])
+
+
+def _tells_of_a_failure(world: DeployerWorld, subject: str) -> bool:
     """A message about this endpoint that says a deployment did not go through (not a release or a promotion)."""
-    return subject.startswith(f"{ENDPOINT}: ") and (" failed" in subject or " rolled back" in subject)
+    return subject.startswith(f"{world.endpoint}: ") and (" failed" in subject or " rolled back" in subject)
 
 
 def _clean_up_states(definition: dict) -> set[str]:

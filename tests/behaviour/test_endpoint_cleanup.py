@@ -240,6 +240,34 @@ def test_stack_delete_removes_our_endpoint_configs_models_and_autoscaling(sm, sc
     assert f"endpoint/{OUR_ENDPOINT}/variant/blue" not in _targets(scaling) + _policies(scaling)
 
 
+def test_stack_delete_also_removes_the_endpoint_a_switch_of_serving_modes_left(sm, scaling, stack_id, deployed):
+    """The environment serves serverless now; its endpoint on instances was never retired by a release."""
+    serverless = f"{OURS}-serverless"
+    serverless_configs, serverless_models = [f"{serverless}-v3-1a2b3c4d"], [f"{OURS}-serverless-model-v3"]
+    for model in serverless_models:
+        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "inference"})
+    sm.create_endpoint_config(
+        EndpointConfigName=serverless_configs[0],
+        ProductionVariants=[{"VariantName": "blue", "ModelName": serverless_models[0], "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}],
+    )
+    sm.create_endpoint(EndpointName=serverless, EndpointConfigName=serverless_configs[0])
+    props = {
+        **_props(serverless),
+        "ModelPrefix": f"{OURS}-serverless-model-",
+        "RetiredEndpointName": OUR_ENDPOINT,
+        "RetiredEndpointConfigPrefix": f"{OUR_ENDPOINT}-",
+        "RetiredModelPrefix": f"{OURS}-model-",
+    }
+    _stack_is_now(stack_id, "DELETE_IN_PROGRESS")
+
+    _run(_event("Delete", stack_id, physical_id=serverless, props=props))
+
+    assert _endpoints(sm) == [OTHER_ENDPOINT]
+    assert _configs(sm) == sorted(OTHER_CONFIGS)
+    assert _models(sm) == sorted(OTHER_MODELS)
+    assert f"endpoint/{OUR_ENDPOINT}/variant/blue" not in _targets(scaling) + _policies(scaling)
+
+
 def test_stack_delete_leaves_other_environments_and_other_names_alone(sm, scaling, stack_id, deployed):
     _stack_is_now(stack_id, "DELETE_IN_PROGRESS")
 
@@ -350,8 +378,10 @@ def test_a_stack_delete_retried_after_a_failed_endpoint_delete_deletes_it_again(
 
 
 def test_every_call_of_a_stack_delete_is_allowed_to_the_synthesized_role_on_the_resource_it_names(
-    synthesized, shim, stack_id, deployed, monkeypatch
+    variants_synthesized, shim, stack_id, deployed, monkeypatch
 ):
+    # dev on instances: the endpoint these tests release has instances and autoscaling to remove.
+    synthesized = variants_synthesized
     session = boto3.Session(region_name=REGION)
     calls: list[Call] = []
     session.events.register(

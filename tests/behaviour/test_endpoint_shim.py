@@ -512,3 +512,62 @@ def test_state_machine_definition_parses_the_resolved_definition_string():
     definition = sfn_harness.state_machine_definition(template, {"T": "topic"})
 
     assert definition["States"]["P"]["Result"] == "topic"
+
+
+# -- serverless variants -----------------------------------------------------------------------
+
+SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+
+
+def _serverless(name, model):
+    return {"VariantName": name, "ModelName": model, "ServerlessConfig": SERVERLESS}
+
+
+@pytest.fixture
+def serverless_models(sm):
+    sm.create_model(ModelName="plain", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "img"})
+    sm.create_model(
+        ModelName="in-a-vpc", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "img"}, VpcConfig={"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+    )
+
+
+def test_a_serverless_endpoint_reports_its_serverless_config_and_no_instances(sm, serverless_models):
+    sm.create_endpoint_config(EndpointConfigName="sl", ProductionVariants=[_serverless("blue", "plain")])
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="sl")
+
+    described, _ = _read_until_settled(sm)
+
+    (variant,) = described["ProductionVariants"]
+    assert variant["CurrentServerlessConfig"] == SERVERLESS and "CurrentInstanceCount" not in variant
+
+
+@pytest.mark.parametrize(
+    "variants, extra",
+    [
+        ([_serverless("blue", "plain"), _serverless("green", "plain")], {}),
+        ([_serverless("blue", "plain")], {"DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 20, "DestinationS3Uri": "s3://b/c", "CaptureOptions": [{"CaptureMode": "Input"}]}}),
+        ([{**_serverless("blue", "plain"), "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}], {}),
+        ([_serverless("blue", "in-a-vpc")], {}),
+    ],
+    ids=["two variants", "data capture", "instance settings", "model in a VPC"],
+)
+def test_a_serverless_endpoint_config_refuses_what_serverless_endpoints_do_not_support(sm, serverless_models, variants, extra):
+    with pytest.raises(ClientError) as error:
+        sm.create_endpoint_config(EndpointConfigName="sl", ProductionVariants=variants, **extra)
+
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.mark.parametrize("start, then", [("instances", "serverless"), ("serverless", "instances")])
+def test_an_endpoint_cannot_be_updated_between_instances_and_serverless(sm, serverless_models, start, then):
+    configs = {"instances": [_variant("blue", "plain", 1.0)], "serverless": [_serverless("blue", "plain")]}
+    for name, variants in configs.items():
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants)
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName=start)
+    _read_until_settled(sm)
+
+    with pytest.raises(ClientError) as error:
+        sm.update_endpoint(EndpointName="ep", EndpointConfigName=then)
+
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == start

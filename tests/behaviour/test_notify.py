@@ -39,7 +39,8 @@ REGION = "eu-west-1"
 PREFIX = "mlops-dev"
 GROUP = f"{PREFIX}-models"
 PIPELINE = f"{PREFIX}-training"
-ENDPOINT = f"{PREFIX}-endpoint"
+# dev serves serverless, on the endpoint of that mode.
+ENDPOINT = f"{PREFIX}-serverless"
 BUCKET = "mlops-dev-artifacts-1a2b3c"
 DEPLOYER = f"{PREFIX}-canary-deployer"
 STARTED = datetime.datetime(2026, 11, 25, 6, 0, tzinfo=datetime.UTC)
@@ -74,7 +75,7 @@ class World:
             "StartAt": "Outcome",
             "States": {
                 "Outcome": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "IsPresent": True, "Next": "Rolled back"}], "Default": "Promoted"},
-                "Rolled back": {"Type": "Fail", "Error": "CanaryRolledBack", "Cause": "alarm mlops-dev-endpoint-green-5xx is in ALARM"},
+                "Rolled back": {"Type": "Fail", "Error": "CanaryRolledBack", "Cause": "alarm mlops-dev-serverless-green-5xx is in ALARM"},
                 "Promoted": {"Type": "Succeed"},
             },
         }
@@ -272,10 +273,10 @@ def test_model_registered_without_metrics_says_its_quality_is_unknown(world):
 def test_deployer_rollback_gives_the_reason_the_model_and_both_links(world, report):
     package = world.register(report, status="Approved")
 
-    told = world.told(deployer_event(world, package, "rolled back", detail="alarm mlops-dev-endpoint-green-5xx is in ALARM"))
+    told = world.told(deployer_event(world, package, "rolled back", detail="alarm mlops-dev-serverless-green-5xx is in ALARM"))
 
     assert told.subject == f"{ENDPOINT}: version 1 rolled back"
-    assert "Why: alarm mlops-dev-endpoint-green-5xx is in ALARM" in told.text
+    assert "Why: alarm mlops-dev-serverless-green-5xx is in ALARM" in told.text
     assert _quality(report)[0] in told.text
     assert f"Deployment run: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/arn:aws:states:{REGION}:{ACCOUNT}:execution:{DEPLOYER}:0b1c2d3e" in told.text
 
@@ -539,7 +540,7 @@ def test_digest_gives_the_latest_approved_model_and_the_last_day_of_runs_and_dep
     assert f"{PIPELINE} run {failed.rsplit('/', 1)[-1]}" in told.text and "Failed (step Train failed: AlgorithmError: out of memory)" in told.text
     assert f"{PIPELINE} run {succeeded.rsplit('/', 1)[-1]}" in told.text
     assert "deploy-1 started" in told.text and f"deploying {package}: SUCCEEDED" in told.text
-    assert "deploy-2 started" in told.text and "FAILED (CanaryRolledBack: alarm mlops-dev-endpoint-green-5xx is in ALARM)" in told.text
+    assert "deploy-2 started" in told.text and "FAILED (CanaryRolledBack: alarm mlops-dev-serverless-green-5xx is in ALARM)" in told.text
     assert "deploy-0" not in told.text
 
 

@@ -26,10 +26,13 @@ from tests.behaviour.pipeline_shim import pipeline_shim
 from tests.behaviour import sfn_harness
 # The synthesized deployer and batch workflow, shared with the behaviour tests (once per session).
 from tests.behaviour.conftest import (  # noqa: F401
+    ON_INSTANCES,
     approval_synthesized,
     approval_template,
     batch_synthesized,
     batch_template,
+    serverless_synthesized,
+    serverless_template,
     variants_synthesized,
     variants_template,
 )
@@ -136,6 +139,8 @@ def world_config(tmp_path, config_dir) -> Path:
         (tmp_path / path.name).write_text(path.read_text())
     dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
     dev["account"] = sfn_harness.PSEUDO_PARAMETERS["AWS::AccountId"]
+    # The worlds' deployers serve dev on instances.
+    dev["deployment"].update(ON_INSTANCES)
     if dev["region"] != REGION:
         dev["network"]["vpc"]["availability_zones"] = [f"{REGION}{zone[-1]}" for zone in dev["network"]["vpc"]["availability_zones"]]
         dev["region"] = REGION

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from mlops_cli.commands.deploy import BAKE_STATES
 from mlops_cli.errors import FAILED
@@ -12,6 +13,7 @@ from mlops_constructs.canary_deployer.canary import APPROVAL_STATE
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import GROUP, STATE_MACHINE, released_world
 from tests.cli.conftest import run_mlops
+from tests.synth import TEST_CONFIG_DIR
 
 
 @pytest.fixture
@@ -42,6 +44,23 @@ def test_status_shows_what_serves_and_the_last_outcome(world_mlops, released):
     assert status["running"] is None
     assert (status["last_outcome"]["status"], status["last_outcome"]["version"]) == ("SUCCEEDED", 1)
     assert {alarm["name"] for alarm in status["alarms"]} == set(released.alarms.values())
+
+
+def test_status_of_a_serverless_environment_shows_its_serverless_endpoint_and_alarms(world_config, world_mlops, serverless_template):
+    # dev as the test config has it: serverless (the world config puts the other worlds' dev on instances).
+    dev = yaml.safe_load((world_config / "dev.yaml").read_text())
+    dev["deployment"] = yaml.safe_load((TEST_CONFIG_DIR / "dev.yaml").read_text())["deployment"]
+    (world_config / "dev.yaml").write_text(yaml.safe_dump(dev))
+    with released_world(serverless_template) as world:
+        result = world_mlops("deploy", "status", "--env", "dev", "--json")
+        shown = world_mlops("deploy", "status", "--env", "dev").stdout
+
+    assert result.exit_code == 0, result.stderr
+    (row,) = [line for line in shown.splitlines() if "mlops-dev-serverless-model-v1" in line]
+    assert "mlops-dev-serverless (InService)" in shown and row.split()[1:4] == ["blue", "│", "1.0"] and "serverless" in row
+    status = json.loads(result.stdout)
+    assert [(v["variant"], v["weight"], v["instances"], v["version"]) for v in status["serving"]["variants"]] == [("blue", 1.0, None, 1)]
+    assert {alarm["name"] for alarm in status["alarms"]} == set(world.alarms.values())
 
 
 def test_status_shows_the_phase_and_the_waiting_approval(world_mlops, approval_world):

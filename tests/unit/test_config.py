@@ -208,7 +208,9 @@ def test_alarm_polls_slower_than_fifteen_seconds_are_rejected(tmp_path):
 
 
 def test_guardrails_bake_longer_than_sagemaker_allows_is_rejected(tmp_path):
-    config_dir = _write_variant(tmp_path, lambda c: c["deployment"].update(strategy="guardrails", alarm_poll_seconds=10, bake_checks=400))
+    config_dir = _write_variant(
+        tmp_path, lambda c: c["deployment"].update(strategy="guardrails", alarm_poll_seconds=10, bake_checks=400, serving={"mode": "instances"})
+    )
 
     with pytest.raises(ConfigError) as error:
         load_environment(config_dir, "dev")
@@ -498,6 +500,8 @@ def test_mlflow_tracking_server_is_small_unless_sized(tmp_path):
 
 def _vpc_only_dev(c: dict, **network) -> None:
     c["network"].update(studio_network_mode="VpcOnly", **network)
+    # A VpcOnly environment serves from its private subnets, which serverless endpoints cannot.
+    c["deployment"]["serving"] = {"mode": "instances"}
 
 
 def test_endpoint_zones_outside_the_vpc_are_named_with_the_vpcs_zones(tmp_path):
@@ -526,3 +530,78 @@ def test_endpoint_zones_default_to_every_zone_of_the_vpc(tmp_path):
     network = load_environment(config_dir, "dev").network
 
     assert network.endpoint_zones == network.vpc.availability_zones
+
+
+# -- serverless serving ---------------------------------------------------------------------------
+
+
+def _serverless_dev(tmp_path, **deployment):
+    return _write_variant(tmp_path, lambda c: c["deployment"].update(**deployment))
+
+
+@pytest.mark.parametrize(
+    ("deployment", "named"),
+    [
+        ({"data_capture": {"enabled": True}}, "data_capture.enabled must be false"),
+        ({"data_capture": {"enabled": True}, "monitoring": {"enabled": True}}, "monitoring.enabled must be false"),
+        ({"strategy": "guardrails"}, "strategy must be 'variants'"),
+        ({"instance_type": "ml.m5.large"}, "instance_type apply to serving.mode 'instances' only"),
+        ({"initial_instance_count": 2}, "initial_instance_count apply to serving.mode 'instances' only"),
+        ({"autoscaling": {"max_capacity": 4}}, "autoscaling apply to serving.mode 'instances' only"),
+        ({"canary_weight": 0.5}, "canary_weight apply to serving.mode 'instances' only"),
+    ],
+    ids=["data capture", "model monitoring", "guardrails", "instance type", "instance count", "autoscaling", "canary weight"],
+)
+def test_serverless_serving_refuses_what_serverless_endpoints_do_not_support(tmp_path, deployment, named):
+    with pytest.raises(ConfigError) as error:
+        load_environment(_serverless_dev(tmp_path, **deployment), "dev")
+
+    assert "dev.yaml" in str(error.value) and "deployment: with serving.mode 'serverless'" in str(error.value)
+    assert named in str(error.value)
+
+
+def test_serverless_serving_is_refused_in_a_vpc_only_environment(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["network"].update(studio_network_mode="VpcOnly"))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "dev.yaml" in str(error.value) and "serverless endpoints take no VPC configuration" in str(error.value)
+
+
+@pytest.mark.parametrize("memory", [512, 1536, 8192])
+def test_serverless_memory_must_be_a_size_sagemaker_accepts(tmp_path, memory):
+    with pytest.raises(ConfigError) as error:
+        load_environment(_serverless_dev(tmp_path, serving={"mode": "serverless", "memory_size_mb": memory}), "dev")
+
+    assert "deployment.serving.memory_size_mb" in str(error.value) and "1024" in str(error.value) and "6144" in str(error.value)
+
+
+@pytest.mark.parametrize("concurrency", [0, 201])
+def test_serverless_max_concurrency_is_within_sagemakers_bounds(tmp_path, concurrency):
+    with pytest.raises(ConfigError, match=r"deployment\.serving\.max_concurrency"):
+        load_environment(_serverless_dev(tmp_path, serving={"mode": "serverless", "max_concurrency": concurrency}), "dev")
+
+
+def test_provisioned_concurrency_above_the_maximum_is_refused(tmp_path):
+    serving = {"mode": "serverless", "max_concurrency": 2, "provisioned_concurrency": 3}
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(_serverless_dev(tmp_path, serving=serving), "dev")
+
+    assert "deployment.serving" in str(error.value) and "provisioned_concurrency (3) must be at most max_concurrency (2)" in str(error.value)
+
+
+def test_serverless_sizes_with_instance_serving_are_refused(tmp_path):
+    config_dir = _write_variant(tmp_path, lambda c: c["deployment"].update(serving={"mode": "instances", "memory_size_mb": 2048}))
+
+    with pytest.raises(ConfigError) as error:
+        load_environment(config_dir, "dev")
+
+    assert "memory_size_mb apply to mode 'serverless' only" in str(error.value)
+
+
+def test_dev_serves_serverless_and_staging_and_prod_on_instances():
+    modes = {name: load_environment(TEST_CONFIG_DIR, name).deployment.serving.mode for name in ("dev", "staging", "prod")}
+
+    assert modes == {"dev": "serverless", "staging": "instances", "prod": "instances"}

@@ -3,6 +3,9 @@ the idle totals computed from them stay within budget."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from config import ENVIRONMENTS
@@ -80,6 +83,33 @@ def test_dev_serving_a_handful_of_requests_serverless_costs_a_fraction_of_an_ins
     instance = instance_serving_monthly(deployment.instance_type, deployment.initial_instance_count)
 
     assert serverless < instance / 100
+
+
+def _serving_line(deployment) -> str:
+    """`make costs`'s line for what serving a model adds (scripts/costs.py is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("make_costs", Path(__file__).resolve().parents[2] / "scripts" / "costs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.serving_line(deployment)
+
+
+def test_dev_states_its_serverless_serving_cost_at_the_request_volume_beside_the_instance_figure(synthesized: Synthesized):
+    deployment = synthesized.config("dev").deployment
+    serverless = serverless_serving_monthly(requests=3000, seconds_per_request=0.2, memory_gb=deployment.serving.memory_size_mb / 1024, payload_kb=10)
+    instance = instance_serving_monthly(deployment.instance_type, deployment.initial_instance_count)
+
+    line = _serving_line(deployment)
+
+    assert f"{serverless:.2f} serverless ({deployment.serving.memory_size_mb} MB) for 3000 requests a month" in line
+    assert f"on instances it would be {instance:.2f} for 1 x {deployment.instance_type}" in line
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_an_environment_on_instances_states_its_instances_serving_all_month(synthesized: Synthesized, environment):
+    deployment = synthesized.config(environment).deployment
+
+    assert _serving_line(deployment).endswith(f"x {deployment.instance_type} serving all month")
+    assert "serverless" not in _serving_line(deployment)
 
 
 def test_every_serving_instance_type_in_config_is_priced(synthesized: Synthesized, environment):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from config.naming import serving_endpoint_name, serving_model_name_prefix
 from tests.synth import Synthesized, environment_config
 from tests.templates import policy_statements, resources, role_named
 
@@ -34,11 +35,28 @@ def test_endpoint_cleanup_exists_only_where_storage_is_destroyed_with_the_stack(
 @pytest.mark.parametrize("environment", ["dev", "staging"])
 def test_endpoint_cleanup_names_only_this_environments_endpoint_configs_and_models(deployment, environment):
     _, cleanup = _cleanup(deployment)
-    prefix = f"mlops-{environment}"
+    endpoint, models = _served_names(environment)
 
-    assert cleanup["Properties"]["EndpointName"] == f"{prefix}-endpoint"
-    assert cleanup["Properties"]["EndpointConfigPrefix"] == f"{prefix}-endpoint-"
-    assert cleanup["Properties"]["ModelPrefix"] == f"{prefix}-model-"
+    assert cleanup["Properties"]["EndpointName"] == endpoint
+    assert cleanup["Properties"]["EndpointConfigPrefix"] == f"{endpoint}-"
+    assert cleanup["Properties"]["ModelPrefix"] == f"{models}-"
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_endpoint_cleanup_also_names_the_other_serving_modes_endpoint(deployment, environment):
+    _, cleanup = _cleanup(deployment)
+    mode = environment_config(environment).deployment.serving.mode
+    other = "instances" if mode == "serverless" else "serverless"
+
+    assert cleanup["Properties"]["RetiredEndpointName"] == serving_endpoint_name(f"mlops-{environment}", other)
+    assert cleanup["Properties"]["RetiredEndpointConfigPrefix"] == f"{serving_endpoint_name(f'mlops-{environment}', other)}-"
+    assert cleanup["Properties"]["RetiredModelPrefix"] == f"{serving_model_name_prefix(f'mlops-{environment}', other)}-"
+
+
+def _served_names(environment: str) -> tuple[str, str]:
+    """The endpoint and model prefix the environment's serving mode uses (dev serves serverless)."""
+    mode = environment_config(environment).deployment.serving.mode
+    return serving_endpoint_name(f"mlops-{environment}", mode), serving_model_name_prefix(f"mlops-{environment}", mode)
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging"])
@@ -68,9 +86,13 @@ def test_endpoint_cleanup_deletes_only_what_carries_the_environments_prefix(depl
     config = environment_config(environment)
     arn = f"arn:aws:sagemaker:{config.region}:{config.account}"
 
-    assert by_action["sagemaker:DeleteEndpoint"]["Resource"] == f"{arn}:endpoint/mlops-{environment}-endpoint"
-    assert by_action["sagemaker:DeleteEndpointConfig"]["Resource"] == f"{arn}:endpoint-config/mlops-{environment}-endpoint-*"
-    assert by_action["sagemaker:DeleteModel"]["Resource"] == f"{arn}:model/mlops-{environment}-model-*"
+    prefix = f"mlops-{environment}"
+    # Both serving modes' names: a switch of modes may leave the other mode's endpoint to delete.
+    endpoints = [f"{prefix}-endpoint", f"{prefix}-serverless"]
+
+    assert sorted(_list(by_action["sagemaker:DeleteEndpoint"]["Resource"])) == [f"{arn}:endpoint/{name}" for name in endpoints]
+    assert sorted(_list(by_action["sagemaker:DeleteEndpointConfig"]["Resource"])) == [f"{arn}:endpoint-config/{name}-*" for name in endpoints]
+    assert sorted(_list(by_action["sagemaker:DeleteModel"]["Resource"])) == [f"{arn}:model/{prefix}-model-*", f"{arn}:model/{prefix}-serverless-model-*"]
     assert by_action["sagemaker:AddTags"]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": ["mlops:stack-cleanup"]}}
 
 

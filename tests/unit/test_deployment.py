@@ -97,7 +97,8 @@ def _variant_alarms(deployment: dict) -> list[dict]:
 
 def test_alarms_cover_errors_and_latency_of_both_colours_with_stable_names(deployment, environment):
     alarms = {a["AlarmName"]: a for a in _variant_alarms(deployment)}
-    endpoint = f"mlops-{environment}-endpoint"
+    # dev serves serverless: that endpoint's variants are the ones alarmed.
+    endpoint = f"mlops-{environment}-serverless" if environment == "dev" else f"mlops-{environment}-endpoint"
 
     assert sorted(alarms) == sorted(f"{endpoint}-{c}-{m}" for c in ("blue", "green") for m in ("5xx", "4xx", "latency"))
     for name, alarm in alarms.items():
@@ -194,6 +195,7 @@ def test_every_aws_call_of_the_deployer_retries_throttling(deployment):
     assert [name for name, state in tasks.items() if not any(r["BackoffRate"] > 1 for r in state.get("Retry", []))] == []
 
 
+@pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_deployer_creates_grants_only_for_sagemaker_resources(deployment):
     statements = policy_statements(deployment, role_named(deployment, "CanaryDeployerStateMachineRole"))
     grants = [s for s in statements if "kms:CreateGrant" in s["Action"]]
@@ -265,6 +267,7 @@ def test_deployer_with_data_capture_puts_it_on_every_config():
     assert len(captures) == 4 and {c["InitialSamplingPercentage"] for c in captures} == {5}
 
 
+@pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_every_endpoint_config_the_deployer_creates_captures_traffic(synthesized: Synthesized, environment):
     _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
     sampling = environment_config(environment).deployment.data_capture.sampling_percentage
@@ -276,6 +279,34 @@ def test_every_endpoint_config_the_deployer_creates_captures_traffic(synthesized
         assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == sampling
         assert capture["DestinationS3Uri"] == "s3://<cfn>/data-capture"
         assert capture["KmsKeyId"] == config["KmsKeyId"]
+
+
+def test_a_serverless_deployers_endpoint_configs_each_hold_one_serverless_variant_without_capture_or_key(synthesized: Synthesized):
+    _, definition = state_machine_definition(synthesized.template("dev", "deployment"), "CanaryDeployer")
+    serving = environment_config("dev").deployment.serving
+    parameters = endpoint_config_parameters(definition)
+
+    # The first release's, and a later release's rollback and release configs.
+    assert len(parameters) == 3
+    for config in parameters:
+        assert "DataCaptureConfig" not in config and "KmsKeyId" not in config
+        (variant,) = config["ProductionVariants"]
+        assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
+    variants = [config["ProductionVariants"][0] for config in parameters]
+    # New releases get the configured capacity; the rollback config puts back what the live variant had.
+    assert [v["ServerlessConfig"] for v in variants if "ServerlessConfig" in v] == [
+        {"MemorySizeInMB": serving.memory_size_mb, "MaxConcurrency": serving.max_concurrency}
+    ] * 2
+    assert [v["ServerlessConfig.$"] for v in variants if "ServerlessConfig.$" in v] == ["$.liveConfig.ServerlessConfig"]
+
+
+def test_a_serverless_deployer_creates_models_without_a_vpc_and_registers_no_autoscaling(synthesized: Synthesized):
+    _, definition = state_machine_definition(synthesized.template("dev", "deployment"), "CanaryDeployer")
+    tasks = task_states(definition)
+    models = [state["Parameters"] for state in tasks.values() if state["Resource"].endswith(":createModel")]
+
+    assert models and all("VpcConfig" not in model and model["ModelName.$"] for model in models)
+    assert [name for name, state in tasks.items() if ":applicationautoscaling:" in state["Resource"]] == []
 
 
 # -- who may answer the approval, and where the deployer announces -------------------------------

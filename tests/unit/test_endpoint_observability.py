@@ -43,21 +43,35 @@ def test_dashboard_is_named_after_the_environment(synthesized: Synthesized, envi
         ("Rejected requests (4XX)", "Invocation4XXErrors"),
         ("Model latency, average (µs)", "ModelLatency"),
         ("Model latency, p99 (µs)", "ModelLatency"),
-        ("Instances", "CPUUtilization"),
     ],
 )
 def test_dashboard_graphs_each_endpoint_metric_per_variant(synthesized: Synthesized, environment, title, metric):
     lines = graphs(dashboard(synthesized, environment)[1])[title]
-    endpoint = f"{synthesized.prefix(environment)}-endpoint"
+    endpoint = _served_endpoint(synthesized, environment)
 
     assert [(line[1], _dimensions(line)) for line in lines] == [
         (metric, {"EndpointName": endpoint, "VariantName": variant}) for variant in ("blue", "green")
     ]
 
 
-def test_dashboard_counts_instances_from_their_per_minute_reports(synthesized: Synthesized):
-    lines = graphs(dashboard(synthesized, "dev")[1])["Instances"]
+def _served_endpoint(synthesized: Synthesized, environment: str) -> str:
+    # dev serves serverless, staging and prod on instances.
+    return f"{synthesized.prefix(environment)}-serverless" if environment == "dev" else f"{synthesized.prefix(environment)}-endpoint"
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_dashboard_counts_instances_from_their_per_minute_reports(synthesized: Synthesized, environment):
+    lines = graphs(dashboard(synthesized, environment)[1])["Instances"]
     assert {(line[0], line[-1]["stat"], line[-1]["period"]) for line in lines} == {("/aws/sagemaker/Endpoints", "SampleCount", 60)}
+
+
+def test_a_serverless_endpoints_dashboard_shows_cold_starts_per_variant_instead_of_instances(synthesized: Synthesized):
+    shown = graphs(dashboard(synthesized, "dev")[1])
+
+    assert "Instances" not in shown
+    assert [(line[1], _dimensions(line)) for line in shown["Cold starts, model setup time (µs)"]] == [
+        ("ModelSetupTime", {"EndpointName": "mlops-dev-serverless", "VariantName": variant}) for variant in ("blue", "green")
+    ]
 
 
 def test_dashboard_shows_every_outcome_of_the_training_pipeline(synthesized: Synthesized, environment):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from config.naming import DRAFT_ENVIRONMENTS, draft_pipeline_name
+from config.naming import DRAFT_ENVIRONMENTS, draft_pipeline_name, serving_endpoint_name
 from pipeline_code import render
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
@@ -99,10 +99,14 @@ class World:
         self.captured_traffic = f"{self.artifacts_bucket}/data-capture/{self.prefix}-endpoint/blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
-        self.endpoint = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.prefix}-endpoint"
+        # The endpoint of the environment's serving mode (dev serves serverless).
+        self.endpoint_name = serving_endpoint_name(self.prefix, policies.config.deployment.serving.mode)
+        self.captures = policies.config.deployment.data_capture.enabled
+        self.serverless = policies.config.deployment.serving.mode == "serverless"
+        self.endpoint = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.endpoint_name}"
         self.drafts = policies.config.name in DRAFT_ENVIRONMENTS
         self.draft_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{draft_pipeline_name(self.prefix, 'someone', 'training')}"
-        self.endpoint_config_prefix = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint-config/{self.prefix}-endpoint"
+        self.endpoint_config_prefix = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint-config/{self.endpoint_name}"
         # The batch inference workflow and the role its jobs run as.
         (batch_id, batch_machine) = policies.only("batch-inference", "AWS::StepFunctions::StateMachine")
         self.batch_workflow = policies.resolve("batch-inference", batch_machine["Properties"]["RoleArn"])
@@ -417,11 +421,24 @@ INTERACTIONS = [
     Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", c) for c in w.inference_code]),
     Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
     # SageMaker writes the endpoint's captured traffic as the model's execution role, encrypted with the key.
-    Interaction("served model writes its endpoint's captured traffic", True, lambda w: [Request(w.served_model, "s3:PutObject", w.captured_traffic)]),
+    Interaction(
+        "served model writes its endpoint's captured traffic",
+        True,
+        lambda w: [Request(w.served_model, "s3:PutObject", w.captured_traffic)],
+        applies=lambda w: w.captures,
+    ),
     Interaction(
         "served model encrypts captured traffic with the key through S3",
         True,
         lambda w: [Request(w.served_model, "kms:GenerateDataKey", w.key, w.via("s3"))],
+        applies=lambda w: w.captures,
+    ),
+    # A serverless endpoint captures nothing, so nothing grants its model a place to write captured traffic.
+    Interaction(
+        "served model writes no captured traffic where the endpoint captures none",
+        False,
+        lambda w: [Request(w.served_model, "s3:PutObject", w.captured_traffic)],
+        applies=lambda w: not w.captures,
     ),
     Interaction(
         "served model writes nothing else in the artifacts bucket",
@@ -443,7 +460,7 @@ INTERACTIONS = [
             Request(
                 w.served_model,
                 "logs:PutLogEvents",
-                f"arn:aws:logs:{w.region}:{w.account}:log-group:/aws/sagemaker/Endpoints/{w.prefix}-endpoint:log-stream:blue/i-0123",
+                f"arn:aws:logs:{w.region}:{w.account}:log-group:/aws/sagemaker/Endpoints/{w.endpoint_name}:log-stream:blue/i-0123",
             )
         ],
     ),
@@ -576,6 +593,14 @@ INTERACTIONS = [
             Request(w.deployer, "kms:DescribeKey", w.key, w.via("sagemaker")),
             Request(w.deployer, "kms:CreateGrant", w.key, {**w.via("sagemaker"), "kms:GrantIsForAWSResource": "true"}),
         ],
+        applies=lambda w: not w.serverless,
+    ),
+    # A serverless variant has no volume to encrypt, so its deployer holds no grant on the key.
+    Interaction(
+        "a serverless deployer grants nothing on the key",
+        False,
+        lambda w: [Request(w.deployer, "kms:CreateGrant", w.key, {**w.via("sagemaker"), "kms:GrantIsForAWSResource": "true"})],
+        applies=lambda w: w.serverless,
     ),
     # Experiment tracking: the evaluation logs its metrics to the pipeline run (its job's trial component).
     Interaction(
