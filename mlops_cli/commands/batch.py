@@ -64,6 +64,19 @@ def _ended(events: list[dict]) -> tuple[str, dict] | None:
     return None
 
 
+def _describe_job(sagemaker, job: str) -> dict | None:
+    """The job, or None while it does not exist yet: the workflow schedules the job's task before the task
+    creates it. SageMaker answers a describe in between with a ValidationException ("Could not find ...");
+    ResourceNotFound is taken the same way. The names come from the workflow's history, so neither means a
+    malformed name."""
+    try:
+        return sagemaker.describe_processing_job(ProcessingJobName=job)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+
+
 def follow(env: Environment, execution_arn: str, poll_seconds: float) -> tuple[str, dict]:
     """Print each job's status as it changes until the execution ends; its status and end details."""
     out = console()
@@ -73,7 +86,9 @@ def follow(env: Environment, execution_arn: str, poll_seconds: float) -> tuple[s
         while True:
             events = deployer.history(env, execution_arn)
             for job in _jobs(events):
-                described = sagemaker.describe_processing_job(ProcessingJobName=job)
+                described = _describe_job(sagemaker, job)
+                if described is None:
+                    continue
                 status = described["ProcessingJobStatus"]
                 if seen.get(job) != status:
                     seen[job] = status

@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 
+from mlops_cli.commands.batch import _describe_job
 from mlops_cli.errors import FAILED
 from tests.behaviour.batch_world import ARTIFACTS_BUCKET, INPUT_URI, OUTPUT_URI, REGION, batch_world
 
@@ -106,3 +107,8 @@ def test_status_lists_the_runs_with_their_outcome(world_mlops, world):
 
     (run,) = json.loads(result.stdout)
     assert (run["status"], run["input_uri"], run["output_uri"], len(run["jobs"])) == ("SUCCEEDED", INPUT_URI, OUTPUT_URI, 3)
+
+
+def test_a_job_scheduled_but_not_yet_created_is_waited_for_not_reported_as_an_error(world):
+    """Between the workflow scheduling a job's task and the task creating the job, SageMaker does not know it."""
+    assert _describe_job(boto3.client("sagemaker", region_name=REGION), "mlops-dev-0123456789abcdef-post") is None
