@@ -1,0 +1,207 @@
+"""Promotion of a model version from one environment (the source) into another (the target), across accounts.
+
+Target side: `ModelPromotion`, a role with a fixed name and the function (functions/model_promotion/)
+that checks, copies and registers a version. Source side: `allow_promotion`, the resource-policy
+statements on the source's model package group, artifacts bucket and key that let the target's promotion
+role read the versions and their artifacts, and nothing more. The source gets no access to the target.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.function_code import platform_function
+
+
+@dataclass(frozen=True)
+class PromotedModel:
+    """One model the target takes from a source environment: where the source keeps it, where it goes here."""
+
+    # The model's name in the request (`mlops model promote --model NAME`).
+    name: str
+    target_group_name: str
+    source_environment: str
+    source_account: str
+    source_region: str
+    source_group_name: str
+    source_bucket_name: str
+    source_key_arn: str
+    # The object key patterns of the source bucket the source lets the target read (its promotable objects).
+    source_object_patterns: tuple[str, ...]
+    # Whether the source serves the model: then only a version its deployer released is promoted.
+    source_serves: bool
+
+    def as_json(self) -> dict:
+        return {
+            "sourceEnvironment": self.source_environment,
+            "sourceAccount": self.source_account,
+            "sourceRegion": self.source_region,
+            "sourceGroup": self.source_group_name,
+            "sourceBucket": self.source_bucket_name,
+            "sourceServes": self.source_serves,
+            "targetGroup": self.target_group_name,
+        }
+
+
+class ModelPromotion(Construct):
+    """The target environment's promotion: the role `role_name` and the function `function_name`.
+
+    The function copies a source version's objects into `bucket` under `copies_prefix`, encrypted with
+    `key`, and registers it in the model's target group as PendingManualApproval. `mlops model promote`
+    invokes it with credentials of the target account.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        role_name: str,
+        function_name: str,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        copies_prefix: str,
+        models: list[PromotedModel],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not models:
+            raise ValueError("ModelPromotion needs at least one model to promote")
+        stack = cdk.Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Promotes approved model versions from another environment into this one",
+        )
+        copies = bucket.arn_for_objects(f"{copies_prefix}*")
+        target_groups = sorted({model.target_group_name.lower() for model in models})
+        target_packages = [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*") for group in target_groups]
+        target_group_arns = [stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group) for group in target_groups]
+        source_packages = sorted(
+            {f"arn:{stack.partition}:sagemaker:{m.source_region}:{m.source_account}:model-package/{m.source_group_name.lower()}/*" for m in models}
+        )
+        source_objects = sorted({f"arn:{stack.partition}:s3:::{m.source_bucket_name}/{pattern}" for m in models for pattern in m.source_object_patterns})
+        statements = [
+            iam.PolicyStatement(sid="ReadSourceVersions", actions=["sagemaker:DescribeModelPackage"], resources=source_packages),
+            iam.PolicyStatement(sid="ReadSourceArtifacts", actions=["s3:GetObject"], resources=source_objects),
+            *(
+                iam.PolicyStatement(
+                    sid=f"DecryptSourceArtifacts{index}",
+                    actions=["kms:Decrypt"],
+                    resources=[key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                )
+                for index, (key_arn, region) in enumerate(sorted({(m.source_key_arn, m.source_region) for m in models}))
+            ),
+            iam.PolicyStatement(sid="WriteCopies", actions=["s3:PutObject"], resources=[copies]),
+            iam.PolicyStatement(
+                sid="EncryptCopies",
+                # Multipart copies of large artifacts also decrypt the parts they assemble.
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="RegisterCopies",
+                actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
+                resources=[*target_packages, *target_group_arns],
+            ),
+            # ListModelPackages has no resource-level permissions.
+            iam.PolicyStatement(sid="FindEarlierPromotions", actions=["sagemaker:ListModelPackages"], resources=["*"]),
+        ]
+        for statement in statements:
+            self.role.add_to_policy(statement)
+        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.function = platform_function(
+            self,
+            "Function",
+            folder="model_promotion",
+            function_name=function_name,
+            description="Promotes a model version from another environment: checks it, copies its artifacts, registers it for review",
+            role=self.role,
+            # A large artifact's server-side copy takes minutes.
+            timeout=cdk.Duration.minutes(15),
+            memory_size=512,
+            log_group=log_group,
+            environment={
+                "TARGET_BUCKET": bucket.bucket_name,
+                "TARGET_KEY_ARN": key.key_arn,
+                "COPIES_PREFIX": copies_prefix,
+                "MODELS": json.dumps({model.name: model.as_json() for model in models}, sort_keys=True),
+            },
+        )
+        log_group.grant_write(self.role)
+
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
+        acknowledge_wildcard_resources(self.role, target_packages, "Versions of this environment's own model package groups, numbered by SageMaker.")
+        acknowledge_wildcard_resources(self.role, source_packages, "Versions of the source environment's group, read-only; the source's group policy allows no more.")
+        acknowledge_wildcard_resources(self.role, source_objects, "Model artifacts and evaluation reports of the source, read-only; named per pipeline execution.")
+        acknowledge_wildcard_resources(self.role, [copies], "The copies are named per model, source environment and version.")
+
+
+def promotion_role_arn(partition: str, account: str, role_name: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+def allow_promotion(
+    *,
+    group: sagemaker.CfnModelPackageGroup,
+    bucket: s3.IBucket,
+    key: kms.IKey,
+    object_patterns: list[str],
+    target_role_arns: list[str],
+) -> None:
+    """Let the target environments' promotion roles `target_role_arns` read the versions of `group`, the
+    objects of `bucket` matching `object_patterns` (model artifacts and evaluation reports), and decrypt
+    them with `key` through S3: read-only, and to those roles alone.
+
+    Each grant names the role's account as principal and the role's ARN in an ``aws:PrincipalArn``
+    condition, so the source can be deployed before the targets exist: a resource policy that named a
+    role that does not exist yet would be refused.
+    """
+    stack = cdk.Stack.of(group)
+    accounts = sorted({arn.split(":")[4] for arn in target_role_arns})
+    principals = [iam.AccountPrincipal(account) for account in accounts]
+    only_the_roles = {"ArnEquals": {"aws:PrincipalArn": sorted(target_role_arns)}}
+    packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group.model_package_group_name.lower()}/*")
+    group.model_package_group_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            iam.PolicyStatement(
+                sid="PromotionReadsVersions",
+                principals=principals,
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[packages],
+                conditions=only_the_roles,
+            ).to_statement_json()
+        ],
+    }
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="PromotionReadsModelArtifacts",
+            principals=principals,
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(pattern) for pattern in object_patterns],
+            conditions=only_the_roles,
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="PromotionDecryptsModelArtifacts",
+            principals=principals,
+            actions=["kms:Decrypt"],
+            resources=["*"],
+            conditions={**only_the_roles, "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+        )
+    )

@@ -1,0 +1,160 @@
+"""The promotion building blocks as synthesized (tests/promotion_app.py): who may do what across the two
+accounts, decided by the policy evaluator with cross-account semantics (the caller's identity policy and the
+resource's policy must both allow), and what the templates give the function and role."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config.naming import promotable_object_patterns, promoted_artifacts_prefix, promotion_function_name, promotion_role_name
+from tests import promotion_app as app
+from tests.cfn_lint import lint
+from tests.permissions import Request
+from tests.templates import resources
+from tests.unit.test_function_contracts import RUNTIME_VARIABLES, _folder_reads
+
+ROLE = app.PROMOTION_ROLE_ARN
+# Any other principal, given every permission its own account could give it: only the resource side stops it.
+ANOTHER_ACCOUNTS_ROLE = "arn:aws:iam::444444444444:role/admin"
+ANOTHER_TARGET_ROLE = f"arn:aws:iam::{app.TARGET_ACCOUNT}:role/admin"
+A_SOURCE_ROLE = f"arn:aws:iam::{app.SOURCE_ACCOUNT}:role/admin"
+EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ADMINS = {role: [("allow everything", EVERYTHING)] for role in (ANOTHER_ACCOUNTS_ROLE, ANOTHER_TARGET_ROLE, A_SOURCE_ROLE)}
+
+SOURCE_PACKAGE = f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package/{app.SOURCE_GROUP}/3"
+OTHER_SOURCE_PACKAGE = f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package/mlops-staging-churn-models/3"
+TARGET_PACKAGE = f"arn:aws:sagemaker:{app.REGION}:{app.TARGET_ACCOUNT}:model-package/{app.TARGET_GROUP}/1"
+EXECUTION = f"arn:aws:s3:::{app.SOURCE_BUCKET}/pipelines/mlops-staging-training/exec-1"
+MODEL_ARTIFACT = f"{EXECUTION}/Train/pipelines-exec-1-Train/output/model.tar.gz"
+EVALUATION_REPORT = f"{EXECUTION}/Evaluate/evaluation/evaluation.json"
+PROMOTED_INTO_SOURCE = f"arn:aws:s3:::{app.SOURCE_BUCKET}/{promoted_artifacts_prefix(app.SOURCE_PREFIX)}training/dev/v2/model/model.tar.gz"
+DATA_SPLIT = f"{EXECUTION}/Preprocess/train/train.csv"
+COPY = f"arn:aws:s3:::{app.TARGET_BUCKET}/{promoted_artifacts_prefix(app.TARGET_PREFIX)}training/staging/v3/model/model.tar.gz"
+VIA_S3 = {"kms:ViaService": f"s3.{app.REGION}.amazonaws.com"}
+
+ALLOWED = {
+    "the promotion role reads a version of the source group": Request(ROLE, "sagemaker:DescribeModelPackage", SOURCE_PACKAGE),
+    "the promotion role reads a model artifact of the source": Request(ROLE, "s3:GetObject", MODEL_ARTIFACT),
+    "the promotion role reads an evaluation report of the source": Request(ROLE, "s3:GetObject", EVALUATION_REPORT),
+    "the promotion role reads what the source promoted itself": Request(ROLE, "s3:GetObject", PROMOTED_INTO_SOURCE),
+    "the promotion role decrypts the source's artifacts through S3": Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
+    "the promotion role writes a copy into the target bucket": Request(ROLE, "s3:PutObject", COPY),
+    "the promotion role encrypts the copy with the target key": Request(ROLE, "kms:GenerateDataKey", app.TARGET_KEY_ARN, VIA_S3),
+    "the promotion role decrypts parts of a multipart copy with the target key": Request(ROLE, "kms:Decrypt", app.TARGET_KEY_ARN, VIA_S3),
+    "the promotion role registers the copy in the target group": Request(ROLE, "sagemaker:CreateModelPackage", TARGET_PACKAGE),
+    "the promotion role finds earlier promotions in the target group": Request(ROLE, "sagemaker:ListModelPackages", "*"),
+    "the promotion role reads the target's versions": Request(ROLE, "sagemaker:DescribeModelPackage", TARGET_PACKAGE),
+}
+
+DENIED = {
+    "another account's role reads a source version": Request(ANOTHER_ACCOUNTS_ROLE, "sagemaker:DescribeModelPackage", SOURCE_PACKAGE),
+    "another account's role reads a source model artifact": Request(ANOTHER_ACCOUNTS_ROLE, "s3:GetObject", MODEL_ARTIFACT),
+    "another account's role decrypts with the source key": Request(ANOTHER_ACCOUNTS_ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
+    "another role of the target account reads a source version": Request(ANOTHER_TARGET_ROLE, "sagemaker:DescribeModelPackage", SOURCE_PACKAGE),
+    "another role of the target account reads a source model artifact": Request(ANOTHER_TARGET_ROLE, "s3:GetObject", MODEL_ARTIFACT),
+    "another role of the target account decrypts with the source key": Request(ANOTHER_TARGET_ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
+    "the promotion role reads a version of another source group": Request(ROLE, "sagemaker:DescribeModelPackage", OTHER_SOURCE_PACKAGE),
+    "the promotion role changes a source version": Request(ROLE, "sagemaker:UpdateModelPackage", SOURCE_PACKAGE),
+    "the promotion role reads the source's data splits": Request(ROLE, "s3:GetObject", DATA_SPLIT),
+    "the promotion role reads anything else of the source bucket": Request(ROLE, "s3:GetObject", f"arn:aws:s3:::{app.SOURCE_BUCKET}/mlflow/run/model.pkl"),
+    "the promotion role writes to the source bucket": Request(ROLE, "s3:PutObject", MODEL_ARTIFACT),
+    "the promotion role decrypts with the source key outside S3": Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN),
+    "the promotion role encrypts with the source key": Request(ROLE, "kms:GenerateDataKey", app.SOURCE_KEY_ARN, VIA_S3),
+    "the promotion role writes outside the copies in the target bucket": Request(
+        ROLE, "s3:PutObject", f"arn:aws:s3:::{app.TARGET_BUCKET}/pipelines/mlops-prod-training/exec-1/Train/model.tar.gz"
+    ),
+    "the promotion role approves a target version": Request(ROLE, "sagemaker:UpdateModelPackage", TARGET_PACKAGE),
+    "the source account writes into the target bucket": Request(A_SOURCE_ROLE, "s3:PutObject", COPY),
+    "the source account encrypts with the target key": Request(A_SOURCE_ROLE, "kms:GenerateDataKey", app.TARGET_KEY_ARN, VIA_S3),
+    "the source account registers a version in the target group": Request(A_SOURCE_ROLE, "sagemaker:CreateModelPackage", TARGET_PACKAGE),
+    "the source account reads the target's versions": Request(A_SOURCE_ROLE, "sagemaker:DescribeModelPackage", TARGET_PACKAGE),
+}
+
+
+@pytest.fixture(scope="module")
+def decisions():
+    rows = {**ALLOWED, **DENIED}
+    decided = app.policies().decide(list(rows.values()), identity_policies=ADMINS)
+    return dict(zip(rows, decided, strict=True))
+
+
+@pytest.mark.parametrize("row", ALLOWED)
+def test_allowed(decisions, row):
+    assert decisions[row].allowed, decisions[row].explain()
+
+
+@pytest.mark.parametrize("row", DENIED)
+def test_denied(decisions, row):
+    assert not decisions[row].allowed, decisions[row].explain()
+
+
+def _promotion(kind: str) -> dict:
+    (found,) = [r["Properties"] for name, r in resources(app.templates()["target"], kind).items() if name.startswith("Promotion")]
+    return found
+
+
+def test_the_promotion_role_has_the_name_the_source_grants_to():
+    assert _promotion("AWS::IAM::Role")["RoleName"] == promotion_role_name(app.TARGET_PREFIX)
+    assert ROLE.endswith(f":role/{promotion_role_name(app.TARGET_PREFIX)}")
+
+
+def test_the_function_has_the_name_the_command_invokes():
+    assert _promotion("AWS::Lambda::Function")["FunctionName"] == promotion_function_name(app.TARGET_PREFIX)
+
+
+def test_the_function_is_given_every_variable_its_handler_reads():
+    variables = _promotion("AWS::Lambda::Function")["Environment"]["Variables"]
+
+    assert _folder_reads("model_promotion") - RUNTIME_VARIABLES <= set(variables)
+
+
+def test_the_function_is_told_each_models_source_and_target_group():
+    models = json.loads(_promotion("AWS::Lambda::Function")["Environment"]["Variables"]["MODELS"])
+
+    assert models == {
+        "training": {
+            "sourceAccount": app.SOURCE_ACCOUNT,
+            "sourceBucket": app.SOURCE_BUCKET,
+            "sourceEnvironment": "staging",
+            "sourceGroup": app.SOURCE_GROUP,
+            "sourceRegion": app.REGION,
+            "sourceServes": True,
+            "targetGroup": app.TARGET_GROUP,
+        }
+    }
+
+
+def test_the_copies_land_where_the_targets_served_models_read_artifacts():
+    # Served models read pipelines/<prefix>-* of their artifacts bucket (stacks/storage.py).
+    assert promoted_artifacts_prefix(app.TARGET_PREFIX).startswith(f"pipelines/{app.TARGET_PREFIX}-")
+
+
+def test_the_source_shares_model_artifacts_and_evaluation_reports_only():
+    assert promotable_object_patterns(app.SOURCE_PREFIX) == [
+        "pipelines/mlops-staging-*/*/Train/*",
+        "pipelines/mlops-staging-*/*/Evaluate/*",
+        "pipelines/mlops-staging-promoted/*",
+    ]
+
+
+def test_the_source_grants_name_the_role_in_a_condition_so_they_deploy_before_the_role_exists():
+    (group,) = resources(app.templates()["source"], "AWS::SageMaker::ModelPackageGroup").values()
+    (statement,) = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+
+    assert json.dumps(statement["Principal"]).count(f":iam::{app.TARGET_ACCOUNT}:root") == 1
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [ROLE]}}
+
+
+def test_cfn_lint_finds_nothing_in_either_side(tmp_path):
+    paths = []
+    for name, template in app.templates().items():
+        path = Path(tmp_path) / f"{name}.template.json"
+        path.write_text(json.dumps(template))
+        paths.append(path)
+
+    findings = [f for f in lint({app.REGION: paths}) if f.rule != "W3005"]
+
+    assert [str(f) for f in findings] == []
