@@ -122,7 +122,10 @@ class ModelPromotion(Construct):
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
-        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY)
+        # Named as Lambda names a function's log group, so the command can say where a failed run logged.
+        log_group = logs.LogGroup(
+            self, "Logs", log_group_name=f"/aws/lambda/{function_name}", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
         self.function = platform_function(
             self,
             "Function",

@@ -1,7 +1,8 @@
 """Promotes a model version from another environment (the source, in its own account) into this one.
 
-Invoked with ``{"model": <name>, "version": <source version>, "sourceEnvironment": <optional, checked>}``.
-The source is the one configured for the model (the ``MODELS`` variable). In order:
+Invoked with ``{"model": <name>, "version": <source version>, "sourceEnvironment": <optional, checked>}``
+(the model may be left out where the environment promotes one model). The source is the one configured
+for the model (the ``MODELS`` variable). In order:
 
 1. Describe the source version (the source group's resource policy lets this function's role do that) and
    refuse, with a sentence saying why, unless it is Approved there and, where the source serves the model,
@@ -177,6 +178,8 @@ def promote(clients: Clients, target: Target, event: dict[str, Any]) -> dict[str
 
 def _request(target: Target, event: dict[str, Any]) -> tuple[str, int, Source]:
     model = event.get("model")
+    if model is None and len(target.models) == 1:
+        (model,) = target.models
     if model not in target.models:
         known = ", ".join(sorted(target.models)) or "none"
         raise PromotionRefused(f"this environment promotes no model named {model!r}; the models it promotes: {known}")

@@ -111,13 +111,17 @@ class PromotionWorld:
         return int(created["ModelPackageArn"].rsplit("/", 1)[-1])
 
     def promote(self, version: int, *, serves: bool = True, source_environment: str | None = "staging") -> dict:
+        event = {"model": app.MODEL, "version": version, **({"sourceEnvironment": source_environment} if source_environment else {})}
+        return self.handle(event, serves=serves)
+
+    def handle(self, event: dict, *, serves: bool = True) -> dict:
+        """What the promotion function does with `event`, configured as the promotion app's target."""
         target = promotion.Target(
             bucket=app.TARGET_BUCKET,
             key_arn=app.TARGET_KEY_ARN,
             copies_prefix=COPIES_PREFIX,
             models={app.MODEL: promotion.Source.from_json(app.promoted_model(serves=serves).as_json())},
         )
-        event = {"model": app.MODEL, "version": version, **({"sourceEnvironment": source_environment} if source_environment else {})}
         return promotion.promote(PromotionClients(self.calls), target, event)
 
     def target_packages(self) -> list[dict]:

@@ -213,3 +213,11 @@ def test_every_call_of_a_promotion_is_allowed_by_both_accounts_policies(world):
 
     assert {call.operation for call in world.calls} >= {"describe_model_package", "head_object", "copy_object", "list_model_packages", "create_model_package"}
     assert [d.explain() for d in decided if not d.allowed] == []
+
+
+def test_the_model_may_be_left_out_where_the_target_promotes_one(world):
+    version = world.register_source_version()
+
+    answer = world.handle({"version": version})
+
+    assert answer["model"] == app.MODEL
