@@ -15,7 +15,7 @@ for the model (the ``MODELS`` variable). In order:
    under ``<COPIES_PREFIX><model>/<source env>/v<version>/``, server-side, encrypted with this
    environment's key, so nothing here depends on the source bucket afterwards.
 4. Register the copy in the target group as PendingManualApproval, with its lineage (source account,
-   environment, group, version, package ARN, the source's release record) in CustomerMetadataProperties
+   environment, group, version, package ARN, the source's release record and description) in CustomerMetadataProperties
    and its metrics pointing at the copies. The target's reviewer approves it; the target's deployer then
    releases exactly those bytes.
 
@@ -52,6 +52,7 @@ ACCEPTED_RELEASES = (CANARY_PASSED, FIRST_RELEASE)
 
 # The lineage a promoted version carries in the target group (CustomerMetadataProperties).
 LINEAGE_PREFIX = "mlops:promoted-from-"
+_METADATA_VALUE_LENGTH = 256
 _UUID_NAMESPACE = uuid.UUID("0d4c2a57-7f60-4f5e-9a8e-2c1f1f5e6b11")
 
 # The parts of a container definition that are copied as they are (the S3 locations are rewritten).
@@ -161,6 +162,10 @@ def promote(clients: Clients, target: Target, event: dict[str, Any]) -> dict[str
         f"{LINEAGE_PREFIX}package": source_arn,
         f"{LINEAGE_PREFIX}release": release,
     }
+    if package.get("ModelPackageDescription"):
+        # What the source's pipeline or reviewer wrote about the version (its metrics, often); metadata values
+        # hold at most 256 characters.
+        lineage[f"{LINEAGE_PREFIX}description"] = package["ModelPackageDescription"][:_METADATA_VALUE_LENGTH]
     created = clients.sagemaker().create_model_package(
         ModelPackageGroupName=source.target_group,
         ModelPackageDescription=_description(source, source_arn),

@@ -94,13 +94,15 @@ class PromotionWorld:
     target: boto3.Session
     calls: list[Call] = field(default_factory=list)
 
-    def register_source_version(self, status: str = "Approved", release: str | None = promotion.CANARY_PASSED, **changes: Any) -> int:
+    def register_source_version(
+        self, status: str = "Approved", release: str | None = promotion.CANARY_PASSED, description: str = "AUC 0.93", **changes: Any
+    ) -> int:
         """A version of the staging group as its pipeline registers it, then `status`, and the deployer's record."""
         container = {"Image": IMAGE, "ModelDataUrl": f"s3://{app.SOURCE_BUCKET}/{ARTIFACT_KEY}", "Environment": {"SAGEMAKER_PROGRAM": "train.py"}}
         container.update(changes)
         created = self.source.client("sagemaker").create_model_package(
             ModelPackageGroupName=app.SOURCE_GROUP,
-            ModelPackageDescription="AUC 0.93",
+            ModelPackageDescription=description,
             ModelApprovalStatus=status,
             InferenceSpecification={"Containers": [container], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
             ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{app.SOURCE_BUCKET}/{REPORT_KEY}"}}},

@@ -69,7 +69,17 @@ def test_the_target_version_waits_for_review_and_carries_its_lineage(world):
         "mlops:promoted-from-version": str(version),
         "mlops:promoted-from-package": f"{SOURCE_ARN}/{version}",
         "mlops:promoted-from-release": promotion.CANARY_PASSED,
+        "mlops:promoted-from-description": "AUC 0.93",
     }
+
+
+def test_a_long_source_description_is_cut_to_what_metadata_holds(world):
+    version = world.register_source_version(description="x" * 600)
+
+    world.promote(version)
+
+    (package,) = world.target_packages()
+    assert package["CustomerMetadataProperties"]["mlops:promoted-from-description"] == "x" * 256
 
 
 def test_nothing_the_target_version_refers_to_is_in_the_source_bucket(world):
