@@ -190,7 +190,7 @@ def allow_promotion(
             ).to_statement_json()
         ],
     }
-    bucket.add_to_resource_policy(
+    added_to_bucket = bucket.add_to_resource_policy(
         iam.PolicyStatement(
             sid="PromotionReadsModelArtifacts",
             principals=principals,
@@ -199,7 +199,7 @@ def allow_promotion(
             conditions=only_the_roles,
         )
     )
-    key.add_to_resource_policy(
+    added_to_key = key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="PromotionDecryptsModelArtifacts",
             principals=principals,
@@ -208,3 +208,7 @@ def allow_promotion(
             conditions={**only_the_roles, "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
         )
     )
+    # An imported bucket or key takes no statement, silently; the source would then refuse every promotion.
+    for what, added in (("bucket", added_to_bucket), ("key", added_to_key)):
+        if not added.statement_added:
+            raise ValueError(f"allow_promotion needs the source's own artifacts {what}, not an imported one: its policy cannot be changed here")

@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 
 from config.naming import promotable_object_patterns, promoted_artifacts_prefix, promotion_function_name, promotion_role_name
+from mlops_constructs.model_promotion import allow_promotion
 from tests import promotion_app as app
 from tests.cfn_lint import lint
 from tests.permissions import Request
@@ -158,3 +163,15 @@ def test_cfn_lint_finds_nothing_in_either_side(tmp_path):
     findings = [f for f in lint({app.REGION: paths}) if f.rule != "W3005"]
 
     assert [str(f) for f in findings] == []
+
+
+def test_the_source_grants_refuse_an_imported_bucket_whose_policy_they_cannot_change():
+    stack = cdk.Stack(cdk.App(), "source", env=cdk.Environment(account=app.SOURCE_ACCOUNT, region=app.REGION))
+    with pytest.raises(ValueError, match="needs the source's own artifacts bucket, not an imported one"):
+        allow_promotion(
+            group=sagemaker.CfnModelPackageGroup(stack, "Group", model_package_group_name=app.SOURCE_GROUP),
+            bucket=s3.Bucket.from_bucket_name(stack, "Imported", app.SOURCE_BUCKET),
+            key=kms.Key(stack, "Key"),
+            object_patterns=promotable_object_patterns(app.SOURCE_PREFIX),
+            target_role_arns=[ROLE],
+        )
