@@ -73,6 +73,17 @@ def promotion_function_name(prefix: str) -> str:
     return f"{prefix}-model-promotion"
 
 
+def promotion_bus_name(prefix: str) -> str:
+    """The event bus of the environment `prefix` that a source environment's deployer forwards its releases to,
+    where they start a promotion (automatic promotion). Deterministic: the source names it before it exists."""
+    return f"{prefix}-promotions"
+
+
+def promotion_dead_letter_alarm_name(prefix: str) -> str:
+    """The alarm on the dead letters of automatic promotions into the environment `prefix`."""
+    return f"{prefix}-promotion-dead-letters"
+
+
 def promoted_artifacts_prefix(prefix: str) -> str:
     """Where the environment `prefix` keeps the artifacts it promoted from elsewhere, in its artifacts bucket:
     under its own pipelines' prefix (``pipelines/<prefix>-``), which its served models already read."""

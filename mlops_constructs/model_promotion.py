@@ -4,6 +4,10 @@ Target side: `ModelPromotion`, a role with a fixed name and the function (functi
 that checks, copies and registers a version. Source side: `allow_promotion`, the resource-policy
 statements on the source's model package group, artifacts bucket and key that let the target's promotion
 role read the versions and their artifacts, and nothing more. The source gets no access to the target.
+
+Automatic promotion, optionally: `forward_releases` sends the source deployer's release announcements to
+the target's promotion bus, where `ModelPromotion.promote_automatically` starts the function on them. The
+function checks the version as for a promotion someone asked for; the event only says which version.
 """
 
 from __future__ import annotations
@@ -12,15 +16,29 @@ import json
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
+from mlops_constructs.dead_letter_alarm import dead_letter_alarm
 from mlops_constructs.function_code import platform_function
+
+# What the canary deployer announces when a version goes live: "promoted" after a passed canary (or
+# SageMaker's guarded release), "released" for the first release on a new endpoint.
+RELEASE_ANNOUNCEMENTS = ("promoted", "released")
+
+
+def release_announcements(deployer_name: str) -> events.EventPattern:
+    """The deployer `deployer_name`'s announcements that a version went live."""
+    return events.EventPattern(source=[deployer_name], detail_type=[DEPLOYMENT_EVENT], detail={"event": list(RELEASE_ANNOUNCEMENTS)})
 
 
 @dataclass(frozen=True)
@@ -151,6 +169,67 @@ class ModelPromotion(Construct):
         acknowledge_wildcard_resources(self.role, source_packages, "Versions of the source environment's group, read-only; the source's group policy allows no more.")
         acknowledge_wildcard_resources(self.role, source_objects, "Model artifacts and evaluation reports of the source, read-only; named per pipeline execution.")
         acknowledge_wildcard_resources(self.role, [copies], "The copies are named per model, source environment and version.")
+
+
+    def promote_automatically(self, *, bus_name: str, dead_letter_alarm_name: str, sources: list[tuple[str, str]]) -> events.EventBus:
+        """Promote each version the source deployers announce as live. `sources` are (account, deployer
+        name) pairs; the bus `bus_name` takes their announcements (forwarded by `forward_releases`) and
+        nothing else, and a rule on it starts the function with the version's ARN. Announcements the function
+        could not act on, after its retries, wait in a dead-letter queue whose alarm is `dead_letter_alarm_name`."""
+        stack = cdk.Stack.of(self)
+        self.bus = events.EventBus(self, "Promotions", event_bus_name=bus_name)
+        bus_arn = stack.format_arn(service="events", resource="event-bus", resource_name=bus_name)
+        # The bus's own policy, as the deployer's announcements bus has it (not AWS::Events::EventBusPolicy).
+        self.bus.node.default_child.policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                iam.PolicyStatement(
+                    sid=f"ReleasesOf{index}",
+                    principals=[iam.AccountPrincipal(account)],
+                    actions=["events:PutEvents"],
+                    resources=[bus_arn],
+                    conditions={"StringEquals": {"events:source": deployer, "events:detail-type": DEPLOYMENT_EVENT}},
+                ).to_statement_json()
+                for index, (account, deployer) in enumerate(sources)
+            ],
+        }
+        dead_letters = sqs.Queue(self, "DeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
+        acknowledge(dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of automatic promotions.")
+        dead_letter_alarm(self, "DeadLettersAlarm", queue=dead_letters, alarm_name=dead_letter_alarm_name, what_failed="automatic promotions")
+        for index, (account, deployer) in enumerate(sources):
+            pattern = release_announcements(deployer)
+            events.Rule(
+                self,
+                f"PromoteReleases{index}",
+                description=f"Promote the versions {deployer} (account {account}) releases",
+                event_bus=self.bus,
+                event_pattern=events.EventPattern(account=[account], source=pattern.source, detail_type=pattern.detail_type, detail=pattern.detail),
+                targets=[
+                    targets.LambdaFunction(
+                        self.function,
+                        event=events.RuleTargetInput.from_object({"sourcePackageArn": events.EventField.from_path("$.detail.modelPackageArn")}),
+                        dead_letter_queue=dead_letters,
+                        retry_attempts=2,
+                        max_event_age=cdk.Duration.hours(1),
+                    )
+                ],
+            )
+        return self.bus
+
+
+def forward_releases(scope: Construct, construct_id: str, *, announcements: events.IEventBus, deployer_name: str, target_bus_arns: list[str]) -> events.Rule:
+    """Source side of automatic promotion: the deployer `deployer_name`'s announcements on `announcements`
+    that a version went live, forwarded to the targets' promotion buses. Nothing else leaves the bus."""
+    return events.Rule(
+        scope,
+        construct_id,
+        description=f"Forward the versions {deployer_name} releases to the environments that promote them",
+        event_bus=announcements,
+        event_pattern=release_announcements(deployer_name),
+        targets=[
+            targets.EventBus(events.EventBus.from_event_bus_arn(scope, f"{construct_id}Bus{index}", arn)) for index, arn in enumerate(target_bus_arns)
+        ],
+    )
 
 
 def promotion_role_arn(partition: str, account: str, role_name: str) -> str:

@@ -11,20 +11,24 @@ import functools
 import tempfile
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 
 from config.naming import (
+    deployer_name,
     model_package_group_name,
     promotable_object_patterns,
     promoted_artifacts_prefix,
+    promotion_bus_name,
+    promotion_dead_letter_alarm_name,
     promotion_function_name,
     promotion_role_name,
 )
 from mlops_constructs.encrypted_bucket import EncryptedBucket
 from stacks.environment import enable_compliance_checks, new_app
-from mlops_constructs.model_promotion import ModelPromotion, PromotedModel, allow_promotion, promotion_role_arn
+from mlops_constructs.model_promotion import ModelPromotion, PromotedModel, allow_promotion, forward_releases, promotion_role_arn
 from tests.permissions import EnvironmentPolicies
 from tests.synth import cdk_json_context
 
@@ -39,6 +43,10 @@ SOURCE_KEY_ID, TARGET_KEY_ID = "key-staging", "key-prod"
 SOURCE_KEY_ARN = f"arn:aws:kms:{REGION}:{SOURCE_ACCOUNT}:key/{SOURCE_KEY_ID}"
 TARGET_KEY_ARN = f"arn:aws:kms:{REGION}:{TARGET_ACCOUNT}:key/{TARGET_KEY_ID}"
 PROMOTION_ROLE_ARN = promotion_role_arn("aws", TARGET_ACCOUNT, promotion_role_name(TARGET_PREFIX))
+SOURCE_DEPLOYER = deployer_name(SOURCE_PREFIX)
+# The source deployer's announcements bus (the canary deployer names it so), and the target's promotion bus.
+ANNOUNCEMENTS_BUS = f"{SOURCE_DEPLOYER}-announcements"
+PROMOTION_BUS_ARN = f"arn:aws:events:{REGION}:{TARGET_ACCOUNT}:event-bus/{promotion_bus_name(TARGET_PREFIX)}"
 STACKS = {"source": SOURCE_ACCOUNT, "target": TARGET_ACCOUNT}
 
 
@@ -88,10 +96,13 @@ def build() -> cdk.App:
         target_role_arns=[PROMOTION_ROLE_ARN],
     )
 
+    announcements = events.EventBus(source, "Announcements", event_bus_name=ANNOUNCEMENTS_BUS)
+    forward_releases(source, "ForwardReleases", announcements=announcements, deployer_name=SOURCE_DEPLOYER, target_bus_arns=[PROMOTION_BUS_ARN])
+
     target = cdk.Stack(stage, "target", env=cdk.Environment(account=TARGET_ACCOUNT, region=REGION))
     target_bucket, target_key = _storage(target, TARGET_BUCKET)
     sagemaker.CfnModelPackageGroup(target, "Group", model_package_group_name=TARGET_GROUP)
-    ModelPromotion(
+    promotion = ModelPromotion(
         target,
         "Promotion",
         role_name=promotion_role_name(TARGET_PREFIX),
@@ -100,6 +111,11 @@ def build() -> cdk.App:
         key=target_key,
         copies_prefix=promoted_artifacts_prefix(TARGET_PREFIX),
         models=[promoted_model()],
+    )
+    promotion.promote_automatically(
+        bus_name=promotion_bus_name(TARGET_PREFIX),
+        dead_letter_alarm_name=promotion_dead_letter_alarm_name(TARGET_PREFIX),
+        sources=[(SOURCE_ACCOUNT, SOURCE_DEPLOYER)],
     )
     # cdk-nag as the environments' app runs it: a finding on either side fails the synth.
     enable_compliance_checks(app)

@@ -1,7 +1,8 @@
 """Promotes a model version from another environment (the source, in its own account) into this one.
 
 Invoked with ``{"model": <name>, "version": <source version>, "sourceEnvironment": <optional, checked>}``
-(the model may be left out where the environment promotes one model). The source is the one configured
+(the model may be left out where the environment promotes one model), or, by the rule of automatic
+promotion, with ``{"sourcePackageArn": <the version a source deployer announced as live>}``. The source is the one configured
 for the model (the ``MODELS`` variable). In order:
 
 1. Describe the source version (the source group's resource policy lets this function's role do that) and
@@ -182,6 +183,8 @@ def promote(clients: Clients, target: Target, event: dict[str, Any]) -> dict[str
 
 
 def _request(target: Target, event: dict[str, Any]) -> tuple[str, int, Source]:
+    if "sourcePackageArn" in event:
+        return _announced(target, event["sourcePackageArn"])
     model = event.get("model")
     if model is None and len(target.models) == 1:
         (model,) = target.models
@@ -199,6 +202,18 @@ def _request(target: Target, event: dict[str, Any]) -> tuple[str, int, Source]:
     if version < 1:
         raise PromotionRefused(f"model package versions start at 1, not {version}")
     return model, version, source
+
+
+def _announced(target: Target, arn: str) -> tuple[str, int, Source]:
+    """The model and version a source deployer announced as live (automatic promotion)."""
+    parts = arn.split(":", 5)
+    resource = parts[5] if len(parts) == 6 else ""
+    kind, _, rest = resource.partition("/")
+    group, _, version = rest.rpartition("/")
+    for model, source in target.models.items():
+        if kind == "model-package" and (parts[3], parts[4], group) == (source.region, source.account, source.group.lower()) and version.isdigit():
+            return model, int(version), source
+    raise PromotionRefused(f"{arn} is no version of a group this environment promotes from")
 
 
 def _describe_source(clients: Clients, source: Source, model: str, version: int, arn: str) -> dict[str, Any]:

@@ -231,3 +231,26 @@ def test_the_model_may_be_left_out_where_the_target_promotes_one(world):
     answer = world.handle({"version": version})
 
     assert answer["model"] == app.MODEL
+
+
+def test_a_version_a_source_deployer_announced_is_promoted_by_its_arn(world):
+    version = world.register_source_version()
+
+    answer = world.handle({"sourcePackageArn": f"{SOURCE_ARN}/{version}"})
+
+    assert (answer["model"], answer["sourceVersion"], answer["approvalStatus"]) == (app.MODEL, version, "PendingManualApproval")
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package/mlops-staging-churn-models/1",
+        f"arn:aws:sagemaker:{app.REGION}:444444444444:model-package/{app.SOURCE_GROUP}/1",
+        f"arn:aws:sagemaker:us-east-1:{app.SOURCE_ACCOUNT}:model-package/{app.SOURCE_GROUP}/1",
+        f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package-group/{app.SOURCE_GROUP}",
+        "not an arn",
+    ],
+)
+def test_an_announced_version_of_no_group_the_target_promotes_from_is_refused(world, arn):
+    with pytest.raises(promotion.PromotionRefused, match="is no version of a group this environment promotes from"):
+        world.handle({"sourcePackageArn": arn})

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from moto.events.models import EventPattern
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 
 from config.naming import promotable_object_patterns, promoted_artifacts_prefix, promotion_function_name, promotion_role_name
+from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT
 from mlops_constructs.model_promotion import allow_promotion
 from tests import promotion_app as app
 from tests.cfn_lint import lint
@@ -175,3 +177,103 @@ def test_the_source_grants_refuse_an_imported_bucket_whose_policy_they_cannot_ch
             object_patterns=promotable_object_patterns(app.SOURCE_PREFIX),
             target_role_arns=[ROLE],
         )
+
+
+# -- automatic promotion -------------------------------------------------------------------------------
+
+
+def _announcement(event: str, account: str = app.SOURCE_ACCOUNT, source: str = app.SOURCE_DEPLOYER) -> dict:
+    """An announcement as the canary deployer puts it on its bus (mlops_constructs/canary_deployer/states.py)."""
+    return {
+        "version": "0",
+        "id": "3f2c4a0e-0000-0000-0000-000000000000",
+        "source": source,
+        "detail-type": DEPLOYMENT_EVENT,
+        "account": account,
+        "time": "2026-12-06T18:00:00Z",
+        "region": app.REGION,
+        "resources": [f"arn:aws:states:{app.REGION}:{account}:stateMachine:{source}"],
+        "detail": {"endpoint": "mlops-staging-endpoint", "modelPackageArn": SOURCE_PACKAGE, "execution": "x", "event": event, "detail": "mlops-staging-model-v3"},
+    }
+
+
+def _rule(stack: str, description_start: str) -> tuple[str, dict]:
+    (found,) = [
+        (logical_id, r["Properties"])
+        for logical_id, r in resources(app.templates()[stack], "AWS::Events::Rule").items()
+        if r["Properties"].get("Description", "").startswith(description_start)
+    ]
+    return found
+
+
+def _matches(rule: dict, event: dict) -> bool:
+    return EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event)
+
+
+@pytest.mark.parametrize(("stack", "rule"), [("source", "Forward the versions"), ("target", "Promote the versions")])
+@pytest.mark.parametrize(("event", "promotes"), [("promoted", True), ("released", True), ("rolled back", False), ("approval requested", False), ("first release failed", False)])
+def test_only_announcements_that_a_version_went_live_promote_it(stack, rule, event, promotes):
+    assert _matches(_rule(stack, rule)[1], _announcement(event)) is promotes
+
+
+@pytest.mark.parametrize("announcement", [_announcement("promoted", account="444444444444"), _announcement("promoted", source="mlops-staging-batch-inference")])
+def test_the_target_promotes_on_announcements_of_its_source_deployer_only(announcement):
+    assert not _matches(_rule("target", "Promote the versions")[1], announcement)
+
+
+def test_the_source_forwards_its_releases_to_the_targets_promotion_bus():
+    (target,) = _rule("source", "Forward the versions")[1]["Targets"]
+
+    assert target["Arn"] == app.PROMOTION_BUS_ARN
+
+
+def test_the_target_rule_starts_the_function_with_the_announced_version_only():
+    (target,) = _rule("target", "Promote the versions")[1]["Targets"]
+
+    assert target["InputTransformer"]["InputPathsMap"] == {"detail-modelPackageArn": "$.detail.modelPackageArn"}
+    assert json.loads(target["InputTransformer"]["InputTemplate"].replace("<detail-modelPackageArn>", '"x"')) == {"sourcePackageArn": "x"}
+    assert "DeadLetterConfig" in target
+
+
+# Who may start an automatic promotion: row -> whether it is allowed. The requests need the synthesized app's
+# names, so they are made in the fixture.
+BUS_ROWS = {
+    "the source's forwarding rule puts the deployer's announcements on the promotion bus": True,
+    "the source's forwarding rule puts other events on the promotion bus": False,
+    "another account puts the deployer's announcements on the promotion bus": False,
+    "the promotion rule starts the function": True,
+    "another rule starts the function": False,
+}
+
+
+@pytest.fixture(scope="module")
+def bus_decisions():
+    policies = app.policies()
+    forwarder = policies.role_trusted_by("source", "events.amazonaws.com")
+    deployer_event = {"events:source": app.SOURCE_DEPLOYER, "events:detail-type": DEPLOYMENT_EVENT}
+    rule_id, _ = _rule("target", "Promote the versions")
+    (function_id,) = [i for i in resources(app.templates()["target"], "AWS::Lambda::Function") if i.startswith("PromotionFunction")]
+    function = policies.arn("target", function_id)
+    requests = {
+        "the source's forwarding rule puts the deployer's announcements on the promotion bus": Request(
+            forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, deployer_event
+        ),
+        "the source's forwarding rule puts other events on the promotion bus": Request(
+            forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, {**deployer_event, "events:source": "mlops-staging-batch-inference"}
+        ),
+        "another account puts the deployer's announcements on the promotion bus": Request(
+            ANOTHER_ACCOUNTS_ROLE, "events:PutEvents", app.PROMOTION_BUS_ARN, deployer_event
+        ),
+        "the promotion rule starts the function": Request(
+            "events.amazonaws.com", "lambda:InvokeFunction", function, {"aws:SourceArn": policies.arn("target", rule_id)}
+        ),
+        "another rule starts the function": Request(
+            "events.amazonaws.com", "lambda:InvokeFunction", function, {"aws:SourceArn": f"arn:aws:events:{app.REGION}:{app.TARGET_ACCOUNT}:rule/other"}
+        ),
+    }
+    return dict(zip(requests, policies.decide(list(requests.values()), identity_policies=ADMINS), strict=True))
+
+
+@pytest.mark.parametrize("row", BUS_ROWS)
+def test_who_may_start_an_automatic_promotion(bus_decisions, row):
+    assert bus_decisions[row].allowed is BUS_ROWS[row], bus_decisions[row].explain()
