@@ -170,7 +170,6 @@ class ModelPromotion(Construct):
         acknowledge_wildcard_resources(self.role, source_objects, "Model artifacts and evaluation reports of the source, read-only; named per pipeline execution.")
         acknowledge_wildcard_resources(self.role, [copies], "The copies are named per model, source environment and version.")
 
-
     def promote_automatically(self, *, bus_name: str, dead_letter_alarm_name: str, sources: list[tuple[str, str]]) -> events.EventBus:
         """Promote each version the source deployers announce as live. `sources` are (account, deployer
         name) pairs; the bus `bus_name` takes their announcements (forwarded by `forward_releases`) and
