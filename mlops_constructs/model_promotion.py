@@ -187,7 +187,13 @@ class ModelPromotion(Construct):
                     principals=[iam.AccountPrincipal(account)],
                     actions=["events:PutEvents"],
                     resources=[bus_arn],
-                    conditions={"StringEquals": {"events:source": deployer, "events:detail-type": DEPLOYMENT_EVENT}},
+                    # events:source and events:detail-type are multivalued (one value per entry of the request):
+                    # every entry must be the deployer's announcement, and an empty set, which ForAllValues would
+                    # let through, is refused.
+                    conditions={
+                        "ForAllValues:StringEquals": {"events:source": deployer, "events:detail-type": DEPLOYMENT_EVENT},
+                        "Null": {"events:source": "false", "events:detail-type": "false"},
+                    },
                 ).to_statement_json()
                 for index, (account, deployer) in enumerate(sources)
             ],

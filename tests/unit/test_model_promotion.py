@@ -240,6 +240,8 @@ def test_the_target_rule_starts_the_function_with_the_announced_version_only():
 BUS_ROWS = {
     "the source's forwarding rule puts the deployer's announcements on the promotion bus": True,
     "the source's forwarding rule puts other events on the promotion bus": False,
+    "the source's forwarding rule puts events of another detail type on the promotion bus": False,
+    "the source's forwarding rule puts the deployer's announcements with other events on the promotion bus": False,
     "another account puts the deployer's announcements on the promotion bus": False,
     "the promotion rule starts the function": True,
     "another rule starts the function": False,
@@ -250,7 +252,7 @@ BUS_ROWS = {
 def bus_decisions():
     policies = app.policies()
     forwarder = policies.role_trusted_by("source", "events.amazonaws.com")
-    deployer_event = {"events:source": app.SOURCE_DEPLOYER, "events:detail-type": DEPLOYMENT_EVENT}
+    deployer_event = {"events:source": [app.SOURCE_DEPLOYER], "events:detail-type": [DEPLOYMENT_EVENT]}
     rule_id, _ = _rule("target", "Promote the versions")
     (function_id,) = [i for i in resources(app.templates()["target"], "AWS::Lambda::Function") if i.startswith("PromotionFunction")]
     function = policies.arn("target", function_id)
@@ -259,7 +261,13 @@ def bus_decisions():
             forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, deployer_event
         ),
         "the source's forwarding rule puts other events on the promotion bus": Request(
-            forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, {**deployer_event, "events:source": "mlops-staging-batch-inference"}
+            forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, {**deployer_event, "events:source": ["mlops-staging-batch-inference"]}
+        ),
+        "the source's forwarding rule puts events of another detail type on the promotion bus": Request(
+            forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, {**deployer_event, "events:detail-type": ["Pipeline Execution Status Change"]}
+        ),
+        "the source's forwarding rule puts the deployer's announcements with other events on the promotion bus": Request(
+            forwarder, "events:PutEvents", app.PROMOTION_BUS_ARN, {**deployer_event, "events:source": [app.SOURCE_DEPLOYER, "mlops-staging-batch-inference"]}
         ),
         "another account puts the deployer's announcements on the promotion bus": Request(
             ANOTHER_ACCOUNTS_ROLE, "events:PutEvents", app.PROMOTION_BUS_ARN, deployer_event
