@@ -52,12 +52,17 @@ class PromotedModel:
     source_account: str
     source_region: str
     source_group_name: str
-    source_bucket_name: str
-    source_key_arn: str
     # The object key patterns of the source bucket the source lets the target read (its promotable objects).
     source_object_patterns: tuple[str, ...]
     # Whether the source serves the model: then only a version its deployer released is promoted.
     source_serves: bool
+    # The source's artifacts bucket and its key, where the target's stack knows them. Generated names are
+    # unknown in another account: then the role may read objects matching the patterns in any bucket of the
+    # source account (s3:ResourceAccount) and decrypt with any key of it through S3, and the source's bucket
+    # and key policies, which grant this role alone, decide which; the function checks each object's bucket
+    # belongs to the source account before it copies.
+    source_bucket_name: str | None = None
+    source_key_arn: str | None = None
 
     def as_json(self) -> dict:
         return {
@@ -109,10 +114,20 @@ class ModelPromotion(Construct):
         source_packages = sorted(
             {f"arn:{stack.partition}:sagemaker:{m.source_region}:{m.source_account}:model-package/{m.source_group_name.lower()}/*" for m in models}
         )
-        source_objects = sorted({f"arn:{stack.partition}:s3:::{m.source_bucket_name}/{pattern}" for m in models for pattern in m.source_object_patterns})
+        source_objects = sorted(
+            {f"arn:{stack.partition}:s3:::{m.source_bucket_name or '*'}/{pattern}" for m in models for pattern in m.source_object_patterns}
+        )
+        source_keys = sorted(
+            {(m.source_key_arn or f"arn:{stack.partition}:kms:{m.source_region}:{m.source_account}:key/*", m.source_region) for m in models}
+        )
         statements = [
             iam.PolicyStatement(sid="ReadSourceVersions", actions=["sagemaker:DescribeModelPackage"], resources=source_packages),
-            iam.PolicyStatement(sid="ReadSourceArtifacts", actions=["s3:GetObject"], resources=source_objects),
+            iam.PolicyStatement(
+                sid="ReadSourceArtifacts",
+                actions=["s3:GetObject"],
+                resources=source_objects,
+                conditions={"StringEquals": {"s3:ResourceAccount": sorted({m.source_account for m in models})}},
+            ),
             *(
                 iam.PolicyStatement(
                     sid=f"DecryptSourceArtifacts{index}",
@@ -120,7 +135,7 @@ class ModelPromotion(Construct):
                     resources=[key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
                 )
-                for index, (key_arn, region) in enumerate(sorted({(m.source_key_arn, m.source_region) for m in models}))
+                for index, (key_arn, region) in enumerate(source_keys)
             ),
             iam.PolicyStatement(sid="WriteCopies", actions=["s3:PutObject"], resources=[copies]),
             iam.PolicyStatement(
@@ -167,7 +182,12 @@ class ModelPromotion(Construct):
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
         acknowledge_wildcard_resources(self.role, target_packages, "Versions of this environment's own model package groups, numbered by SageMaker.")
         acknowledge_wildcard_resources(self.role, source_packages, "Versions of the source environment's group, read-only; the source's group policy allows no more.")
-        acknowledge_wildcard_resources(self.role, source_objects, "Model artifacts and evaluation reports of the source, read-only; named per pipeline execution.")
+        acknowledge_wildcard_resources(
+            self.role, source_objects, "Model artifacts and evaluation reports of the source account, read-only; named per pipeline execution."
+        )
+        acknowledge_wildcard_resources(
+            self.role, [arn for arn, _ in source_keys], "The source's artifacts key, through S3 only; its key policy grants this role alone."
+        )
         acknowledge_wildcard_resources(self.role, [copies], "The copies are named per model, source environment and version.")
 
     def promote_automatically(self, *, bus_name: str, dead_letter_alarm_name: str, sources: list[tuple[str, str]]) -> events.EventBus:

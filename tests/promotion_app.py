@@ -48,9 +48,13 @@ SOURCE_DEPLOYER = deployer_name(SOURCE_PREFIX)
 ANNOUNCEMENTS_BUS = f"{SOURCE_DEPLOYER}-announcements"
 PROMOTION_BUS_ARN = f"arn:aws:events:{REGION}:{TARGET_ACCOUNT}:event-bus/{promotion_bus_name(TARGET_PREFIX)}"
 STACKS = {"source": SOURCE_ACCOUNT, "target": TARGET_ACCOUNT}
+# A bucket of an account that is neither side's.
+OTHER_ACCOUNT, OTHER_ACCOUNTS_BUCKET = "444444444444", "elsewhere-artifacts"
 
 
-def promoted_model(*, serves: bool = True) -> PromotedModel:
+def promoted_model(*, serves: bool = True, source_names_known: bool = True) -> PromotedModel:
+    """The model as the target's stack describes it; without `source_names_known`, as a stack that cannot know
+    the source's generated bucket name and key ARN describes it."""
     return PromotedModel(
         name=MODEL,
         target_group_name=TARGET_GROUP,
@@ -58,8 +62,8 @@ def promoted_model(*, serves: bool = True) -> PromotedModel:
         source_account=SOURCE_ACCOUNT,
         source_region=REGION,
         source_group_name=SOURCE_GROUP,
-        source_bucket_name=SOURCE_BUCKET,
-        source_key_arn=SOURCE_KEY_ARN,
+        source_bucket_name=SOURCE_BUCKET if source_names_known else None,
+        source_key_arn=SOURCE_KEY_ARN if source_names_known else None,
         source_object_patterns=tuple(promotable_object_patterns(SOURCE_PREFIX)),
         source_serves=serves,
     )
@@ -82,7 +86,7 @@ def _storage(stack: cdk.Stack, bucket_name: str) -> tuple[s3.Bucket, kms.Key]:
     return artifacts, key
 
 
-def build() -> cdk.App:
+def build(*, source_names_known: bool = True) -> cdk.App:
     app = new_app(outdir=tempfile.mkdtemp(prefix="promotion-app-"), context=cdk_json_context())
     stage = cdk.Stage(app, "promotion")
     source = cdk.Stack(stage, "source", env=cdk.Environment(account=SOURCE_ACCOUNT, region=REGION))
@@ -110,7 +114,7 @@ def build() -> cdk.App:
         bucket=target_bucket,
         key=target_key,
         copies_prefix=promoted_artifacts_prefix(TARGET_PREFIX),
-        models=[promoted_model()],
+        models=[promoted_model(source_names_known=source_names_known)],
     )
     promotion.promote_automatically(
         bus_name=promotion_bus_name(TARGET_PREFIX),
@@ -123,9 +127,9 @@ def build() -> cdk.App:
 
 
 @functools.cache
-def templates() -> dict[str, dict]:
+def templates(*, source_names_known: bool = True) -> dict[str, dict]:
     """Stack name -> its synthesized template (synthesized once per process)."""
-    app = build()
+    app = build(source_names_known=source_names_known)
     app.synth()
     assembly = app.node.find_child("promotion").synth()
     return {name: assembly.get_stack_by_name(f"promotion-{name}").template for name in STACKS}
@@ -149,7 +153,7 @@ class PromotionPolicies(EnvironmentPolicies):
             self._refs[stack] = {**pseudo, "AWS::StackId": self._stack_id(stack), **names}
         self.account = TARGET_ACCOUNT
         self._managed_policies = {}
-        self._buckets = {SOURCE_BUCKET: SOURCE_ACCOUNT, TARGET_BUCKET: TARGET_ACCOUNT}
+        self._buckets = {SOURCE_BUCKET: SOURCE_ACCOUNT, TARGET_BUCKET: TARGET_ACCOUNT, OTHER_ACCOUNTS_BUCKET: OTHER_ACCOUNT}
 
     def resource_account(self, resource_arn: str) -> str:
         if resource_arn.startswith("arn:aws:s3:::"):
@@ -158,5 +162,5 @@ class PromotionPolicies(EnvironmentPolicies):
 
 
 @functools.cache
-def policies() -> PromotionPolicies:
-    return PromotionPolicies(templates())
+def policies(*, source_names_known: bool = True) -> PromotionPolicies:
+    return PromotionPolicies(templates(source_names_known=source_names_known))

@@ -12,7 +12,8 @@ for the model (the ``MODELS`` variable). In order:
 2. If the target group already holds a version promoted from that source version, answer with it:
    re-running registers nothing twice.
 3. Copy every S3 object the version refers to (the model artifact, the evaluation report and other metric
-   files, any ``s3://`` value in the container environment) into this environment's artifacts bucket
+   files, any ``s3://`` value in the container environment), once S3 confirms its bucket is the source
+   account's (``ExpectedBucketOwner``), into this environment's artifacts bucket
    under ``<COPIES_PREFIX><model>/<source env>/v<version>/``, server-side, encrypted with this
    environment's key, so nothing here depends on the source bucket afterwards.
 4. Register the copy in the target group as PendingManualApproval, with its lineage (source account,
@@ -73,7 +74,8 @@ class Source:
     account: str
     region: str
     group: str
-    bucket: str
+    # The source's artifacts bucket, where the target's stack knows its name; the source account owns it either way.
+    bucket: str | None
     # Whether the source environment serves this model, so its deployer must have released the version.
     serves: bool
     target_group: str
@@ -85,7 +87,7 @@ class Source:
             account=value["sourceAccount"],
             region=value["sourceRegion"],
             group=value["sourceGroup"],
-            bucket=value["sourceBucket"],
+            bucket=value.get("sourceBucket"),
             serves=bool(value["sourceServes"]),
             target_group=value["targetGroup"],
         )
@@ -311,11 +313,12 @@ class _Copies:
         if uri in self.copied:
             return self.copied[uri]
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        if not uri.startswith("s3://") or bucket != self.source.bucket or not key:
+        if not uri.startswith("s3://") or not key or bucket != (self.source.bucket or bucket):
             raise PromotionRefused(
                 f"the version refers to {uri}, outside {self.source.environment}'s artifacts bucket ({self.source.bucket}); "
                 "only that bucket is shared with this environment"
             )
+        self._check_owner(uri, bucket, key)
         copy_key = f"{self.destination}{folder}{key.rsplit('/', 1)[-1]}"
         self.clients.s3().copy(
             {"Bucket": bucket, "Key": key},
@@ -328,6 +331,20 @@ class _Copies:
         logger.info("Copied %s to s3://%s/%s", uri, self.target.bucket, copy_key)
         self.copied[uri] = f"s3://{self.target.bucket}/{copy_key}"
         return self.copied[uri]
+
+    def _check_owner(self, uri: str, bucket: str, key: str) -> None:
+        """Refuse an object whose bucket is not the source account's (S3 answers 403 to ExpectedBucketOwner)."""
+        s3 = self.clients.s3(self.source.region)
+        try:
+            s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=self.source.account)
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"].get("Code") in ("403", "AccessDenied", "404", "NoSuchKey", "NotFound"):
+                raise PromotionRefused(
+                    f"the version refers to {uri}, which this environment cannot read as an object of {self.source.environment}'s "
+                    f"account {self.source.account} (S3 answered {error.response['Error'].get('Code')}): only the source's model "
+                    "artifacts and evaluation reports are shared"
+                ) from None
+            raise
 
 
 def _answer(model: str, source: Source, version: int, source_arn: str, package: dict[str, Any], *, already_promoted: bool) -> dict[str, Any]:

@@ -157,9 +157,14 @@ def _create_processing_job(call: Call, caller: str, names: WorldNames) -> list[R
     return found
 
 
+def _s3_object(caller: str, action: str, names: WorldNames, bucket: str, key: str) -> Request:
+    # S3 puts the account that owns the bucket in every request's context.
+    arn = f"arn:aws:s3:::{bucket}/{key}"
+    return Request(caller, action, arn, {"s3:ResourceAccount": names.policies.resource_account(arn)})
+
+
 def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
-    bucket, key = names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key")
-    return [Request(caller, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")]
+    return [_s3_object(caller, "s3:GetObject", names, names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key"))]
 
 
 def _head_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
@@ -174,10 +179,7 @@ def _copy_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
     source_bucket, source_key = (source["Bucket"], source["Key"]) if isinstance(source, dict) else source.split("/", 1)
     bucket, key = names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key")
     via = {"kms:ViaService": f"s3.{names.policies.region}.amazonaws.com"}
-    found = [
-        Request(caller, "s3:GetObject", f"arn:aws:s3:::{names(source_bucket)}/{source_key}"),
-        Request(caller, "s3:PutObject", f"arn:aws:s3:::{bucket}/{key}"),
-    ]
+    found = [_s3_object(caller, "s3:GetObject", names, names(source_bucket), source_key), _s3_object(caller, "s3:PutObject", names, bucket, key)]
     source_kms_key = names.bucket_keys.get(names(source_bucket))
     if source_kms_key:
         found.append(Request(caller, "kms:Decrypt", source_kms_key, via))

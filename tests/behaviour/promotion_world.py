@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 from botocore import xform_name
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from config.naming import promoted_artifacts_prefix
@@ -66,13 +67,35 @@ class _CrossAccountSageMaker:
         return getattr(self._target, name)
 
 
+class _ExpectedBucketOwner:
+    """S3's answer to a HeadObject whose ExpectedBucketOwner does not own the bucket: 403, as S3 gives it
+    (moto ignores the parameter). The parameters are read as the call is built, and answered before it is sent."""
+
+    def __init__(self, bucket_owners: dict[str, str]) -> None:
+        self.bucket_owners = bucket_owners
+
+    def register(self, session: boto3.Session) -> None:
+        session.events.register("before-parameter-build.s3.HeadObject", self.note)
+        session.events.register("before-call.s3.HeadObject", self.answer)
+
+    def note(self, params: dict, context: dict, **_: Any) -> None:
+        context["expected_bucket_owner"] = (params["Bucket"], params.get("ExpectedBucketOwner"))
+
+    def answer(self, params: dict, context: dict, **_: Any) -> tuple[AWSResponse, dict] | None:
+        bucket, expected = context.get("expected_bucket_owner", (None, None))
+        if expected is None or self.bucket_owners.get(bucket) == expected:
+            return None
+        return AWSResponse(params["url"], 403, {}, None), {"Error": {"Code": "403", "Message": "Forbidden"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+
+
 class PromotionClients(promotion.Clients):
     """The clients the promotion function gets in these tests: the target role's, and every call recorded."""
 
-    def __init__(self, calls: list[Call]) -> None:
+    def __init__(self, calls: list[Call], bucket_owners: dict[str, str]) -> None:
         super().__init__()
         self._sessions = (session_in(app.TARGET_ACCOUNT, "mlops-prod-model-promotion"), session_in(app.SOURCE_ACCOUNT, "cross-account-access"))
         for session in self._sessions:
+            _ExpectedBucketOwner(bucket_owners).register(session)
             session.events.register(
                 "before-parameter-build",
                 lambda params, model, **_: calls.append(
@@ -93,6 +116,8 @@ class PromotionWorld:
     source: boto3.Session
     target: boto3.Session
     calls: list[Call] = field(default_factory=list)
+    # Which account owns each bucket (S3 checks ExpectedBucketOwner against it).
+    bucket_owners: dict[str, str] = field(default_factory=dict)
 
     def register_source_version(
         self, status: str = "Approved", release: str | None = promotion.CANARY_PASSED, description: str = "AUC 0.93", **changes: Any
@@ -116,15 +141,17 @@ class PromotionWorld:
         event = {"model": app.MODEL, "version": version, **({"sourceEnvironment": source_environment} if source_environment else {})}
         return self.handle(event, serves=serves)
 
-    def handle(self, event: dict, *, serves: bool = True) -> dict:
+    def handle(self, event: dict, *, serves: bool = True, source_names_known: bool = True) -> dict:
         """What the promotion function does with `event`, configured as the promotion app's target."""
+        model = app.promoted_model(serves=serves, source_names_known=source_names_known)
         target = promotion.Target(
-            bucket=app.TARGET_BUCKET,
-            key_arn=app.TARGET_KEY_ARN,
-            copies_prefix=COPIES_PREFIX,
-            models={app.MODEL: promotion.Source.from_json(app.promoted_model(serves=serves).as_json())},
+            bucket=app.TARGET_BUCKET, key_arn=app.TARGET_KEY_ARN, copies_prefix=COPIES_PREFIX, models={app.MODEL: promotion.Source.from_json(model.as_json())}
         )
-        return promotion.promote(PromotionClients(self.calls), target, event)
+        return promotion.promote(PromotionClients(self.calls, self.bucket_owners), target, event)
+
+    def create_bucket(self, session: boto3.Session, account: str, name: str) -> None:
+        session.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": app.REGION})
+        self.bucket_owners[name] = account
 
     def target_packages(self) -> list[dict]:
         sagemaker = self.target.client("sagemaker")
@@ -144,10 +171,9 @@ def promotion_world() -> Iterator[PromotionWorld]:
     and prod's artifacts bucket and group, each in its own account."""
     with mock_aws():
         world = PromotionWorld(source=session_in(app.SOURCE_ACCOUNT, "staging-admin"), target=session_in(app.TARGET_ACCOUNT, "prod-admin"))
-        location = {"LocationConstraint": app.REGION}
-        source_s3, target_s3 = world.source.client("s3"), world.target.client("s3")
-        source_s3.create_bucket(Bucket=app.SOURCE_BUCKET, CreateBucketConfiguration=location)
-        target_s3.create_bucket(Bucket=app.TARGET_BUCKET, CreateBucketConfiguration=location)
+        world.create_bucket(world.source, app.SOURCE_ACCOUNT, app.SOURCE_BUCKET)
+        world.create_bucket(world.target, app.TARGET_ACCOUNT, app.TARGET_BUCKET)
+        source_s3 = world.source.client("s3")
         encrypted = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": app.SOURCE_KEY_ARN}
         source_s3.put_object(Bucket=app.SOURCE_BUCKET, Key=ARTIFACT_KEY, Body=ARTIFACT_BYTES, **encrypted)
         source_s3.put_object(Bucket=app.SOURCE_BUCKET, Key=REPORT_KEY, Body=json.dumps(REPORT).encode(), **encrypted)

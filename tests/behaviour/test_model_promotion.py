@@ -12,7 +12,7 @@ import pytest
 
 from functions.model_promotion import handler as promotion
 from tests import promotion_app as app
-from tests.behaviour.promotion_world import ARTIFACT_BYTES, COPIES_PREFIX, REPORT, promotion_world
+from tests.behaviour.promotion_world import ARTIFACT_BYTES, COPIES_PREFIX, REPORT, promotion_world, session_in
 
 SOURCE_ARN = f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package/{app.SOURCE_GROUP}"
 
@@ -254,3 +254,22 @@ def test_a_version_a_source_deployer_announced_is_promoted_by_its_arn(world):
 def test_an_announced_version_of_no_group_the_target_promotes_from_is_refused(world, arn):
     with pytest.raises(promotion.PromotionRefused, match="is no version of a group this environment promotes from"):
         world.handle({"sourcePackageArn": arn})
+
+
+def test_without_the_source_buckets_name_a_version_is_promoted_from_a_bucket_of_the_source_account(world):
+    version = world.register_source_version()
+
+    answer = world.handle({"version": version}, source_names_known=False)
+
+    (url,) = answer["modelDataUrls"]
+    assert _object(world, url)[0] == ARTIFACT_BYTES
+
+
+def test_without_the_source_buckets_name_an_artifact_in_another_accounts_bucket_is_refused(world):
+    world.create_bucket(session_in(app.OTHER_ACCOUNT, "admin"), app.OTHER_ACCOUNT, app.OTHER_ACCOUNTS_BUCKET)
+    version = world.register_source_version(ModelDataUrl=f"s3://{app.OTHER_ACCOUNTS_BUCKET}/model.tar.gz")
+
+    with pytest.raises(promotion.PromotionRefused, match=f"cannot read as an object of staging's account {app.SOURCE_ACCOUNT} \\(S3 answered 403\\)"):
+        world.handle({"version": version}, source_names_known=False)
+
+    assert world.target_packages() == []

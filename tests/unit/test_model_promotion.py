@@ -42,13 +42,20 @@ DATA_SPLIT = f"{EXECUTION}/Preprocess/train/train.csv"
 COPY = f"arn:aws:s3:::{app.TARGET_BUCKET}/{promoted_artifacts_prefix(app.TARGET_PREFIX)}training/staging/v3/model/model.tar.gz"
 VIA_S3 = {"kms:ViaService": f"s3.{app.REGION}.amazonaws.com"}
 
+def _s3(principal: str, action: str, arn: str) -> Request:
+    """An S3 request, with the account owning its bucket in the context as S3 puts it there."""
+    bucket = arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+    owner = app.SOURCE_ACCOUNT if bucket == app.SOURCE_BUCKET else app.TARGET_ACCOUNT
+    return Request(principal, action, arn, {"s3:ResourceAccount": owner})
+
+
 ALLOWED = {
     "the promotion role reads a version of the source group": Request(ROLE, "sagemaker:DescribeModelPackage", SOURCE_PACKAGE),
-    "the promotion role reads a model artifact of the source": Request(ROLE, "s3:GetObject", MODEL_ARTIFACT),
-    "the promotion role reads an evaluation report of the source": Request(ROLE, "s3:GetObject", EVALUATION_REPORT),
-    "the promotion role reads what the source promoted itself": Request(ROLE, "s3:GetObject", PROMOTED_INTO_SOURCE),
+    "the promotion role reads a model artifact of the source": _s3(ROLE, "s3:GetObject", MODEL_ARTIFACT),
+    "the promotion role reads an evaluation report of the source": _s3(ROLE, "s3:GetObject", EVALUATION_REPORT),
+    "the promotion role reads what the source promoted itself": _s3(ROLE, "s3:GetObject", PROMOTED_INTO_SOURCE),
     "the promotion role decrypts the source's artifacts through S3": Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
-    "the promotion role writes a copy into the target bucket": Request(ROLE, "s3:PutObject", COPY),
+    "the promotion role writes a copy into the target bucket": _s3(ROLE, "s3:PutObject", COPY),
     "the promotion role encrypts the copy with the target key": Request(ROLE, "kms:GenerateDataKey", app.TARGET_KEY_ARN, VIA_S3),
     "the promotion role decrypts parts of a multipart copy with the target key": Request(ROLE, "kms:Decrypt", app.TARGET_KEY_ARN, VIA_S3),
     "the promotion role registers the copy in the target group": Request(ROLE, "sagemaker:CreateModelPackage", TARGET_PACKAGE),
@@ -58,23 +65,23 @@ ALLOWED = {
 
 DENIED = {
     "another account's role reads a source version": Request(ANOTHER_ACCOUNTS_ROLE, "sagemaker:DescribeModelPackage", SOURCE_PACKAGE),
-    "another account's role reads a source model artifact": Request(ANOTHER_ACCOUNTS_ROLE, "s3:GetObject", MODEL_ARTIFACT),
+    "another account's role reads a source model artifact": _s3(ANOTHER_ACCOUNTS_ROLE, "s3:GetObject", MODEL_ARTIFACT),
     "another account's role decrypts with the source key": Request(ANOTHER_ACCOUNTS_ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
     "another role of the target account reads a source version": Request(ANOTHER_TARGET_ROLE, "sagemaker:DescribeModelPackage", SOURCE_PACKAGE),
-    "another role of the target account reads a source model artifact": Request(ANOTHER_TARGET_ROLE, "s3:GetObject", MODEL_ARTIFACT),
+    "another role of the target account reads a source model artifact": _s3(ANOTHER_TARGET_ROLE, "s3:GetObject", MODEL_ARTIFACT),
     "another role of the target account decrypts with the source key": Request(ANOTHER_TARGET_ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
     "the promotion role reads a version of another source group": Request(ROLE, "sagemaker:DescribeModelPackage", OTHER_SOURCE_PACKAGE),
     "the promotion role changes a source version": Request(ROLE, "sagemaker:UpdateModelPackage", SOURCE_PACKAGE),
-    "the promotion role reads the source's data splits": Request(ROLE, "s3:GetObject", DATA_SPLIT),
-    "the promotion role reads anything else of the source bucket": Request(ROLE, "s3:GetObject", f"arn:aws:s3:::{app.SOURCE_BUCKET}/mlflow/run/model.pkl"),
-    "the promotion role writes to the source bucket": Request(ROLE, "s3:PutObject", MODEL_ARTIFACT),
+    "the promotion role reads the source's data splits": _s3(ROLE, "s3:GetObject", DATA_SPLIT),
+    "the promotion role reads anything else of the source bucket": _s3(ROLE, "s3:GetObject", f"arn:aws:s3:::{app.SOURCE_BUCKET}/mlflow/run/model.pkl"),
+    "the promotion role writes to the source bucket": _s3(ROLE, "s3:PutObject", MODEL_ARTIFACT),
     "the promotion role decrypts with the source key outside S3": Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN),
     "the promotion role encrypts with the source key": Request(ROLE, "kms:GenerateDataKey", app.SOURCE_KEY_ARN, VIA_S3),
-    "the promotion role writes outside the copies in the target bucket": Request(
+    "the promotion role writes outside the copies in the target bucket": _s3(
         ROLE, "s3:PutObject", f"arn:aws:s3:::{app.TARGET_BUCKET}/pipelines/mlops-prod-training/exec-1/Train/model.tar.gz"
     ),
     "the promotion role approves a target version": Request(ROLE, "sagemaker:UpdateModelPackage", TARGET_PACKAGE),
-    "the source account writes into the target bucket": Request(A_SOURCE_ROLE, "s3:PutObject", COPY),
+    "the source account writes into the target bucket": _s3(A_SOURCE_ROLE, "s3:PutObject", COPY),
     "the source account encrypts with the target key": Request(A_SOURCE_ROLE, "kms:GenerateDataKey", app.TARGET_KEY_ARN, VIA_S3),
     "the source account registers a version in the target group": Request(A_SOURCE_ROLE, "sagemaker:CreateModelPackage", TARGET_PACKAGE),
     "the source account reads the target's versions": Request(A_SOURCE_ROLE, "sagemaker:DescribeModelPackage", TARGET_PACKAGE),
@@ -285,3 +292,39 @@ def bus_decisions():
 @pytest.mark.parametrize("row", BUS_ROWS)
 def test_who_may_start_an_automatic_promotion(bus_decisions, row):
     assert bus_decisions[row].allowed is BUS_ROWS[row], bus_decisions[row].explain()
+
+
+# -- a target that cannot know the source's generated bucket name and key ARN ------------------------------
+
+OTHER_ACCOUNTS_OBJECT = f"arn:aws:s3:::{app.OTHER_ACCOUNTS_BUCKET}/pipelines/mlops-staging-training/exec-1/Train/model.tar.gz"
+ANY_SOURCE_KEY = f"arn:aws:kms:{app.REGION}:{app.SOURCE_ACCOUNT}:key/key-other"
+UNKNOWN_NAMES_ROWS = {
+    "the promotion role reads a model artifact of the source": (_s3(ROLE, "s3:GetObject", MODEL_ARTIFACT), True),
+    "the promotion role decrypts the source's artifacts through S3": (Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3), True),
+    "the promotion role reads the source's data splits": (_s3(ROLE, "s3:GetObject", DATA_SPLIT), False),
+    "the promotion role reads a like-named object of another account's bucket": (
+        Request(ROLE, "s3:GetObject", OTHER_ACCOUNTS_OBJECT, {"s3:ResourceAccount": app.OTHER_ACCOUNT}),
+        False,
+    ),
+    "the promotion role decrypts with another key of the source account": (Request(ROLE, "kms:Decrypt", ANY_SOURCE_KEY, VIA_S3), False),
+}
+
+
+@pytest.fixture(scope="module")
+def unknown_names_decisions():
+    rows = list(UNKNOWN_NAMES_ROWS)
+    decided = app.policies(source_names_known=False).decide([UNKNOWN_NAMES_ROWS[row][0] for row in rows])
+    return dict(zip(rows, decided, strict=True))
+
+
+@pytest.mark.parametrize("row", UNKNOWN_NAMES_ROWS)
+def test_without_the_sources_names_the_sources_policies_decide(unknown_names_decisions, row):
+    assert unknown_names_decisions[row].allowed is UNKNOWN_NAMES_ROWS[row][1], unknown_names_decisions[row].explain()
+
+
+def test_without_the_sources_names_the_role_reads_the_patterns_in_the_source_account_only():
+    (role,) = [r for i, r in resources(app.templates(source_names_known=False)["target"], "AWS::IAM::Policy").items() if i.startswith("PromotionRole")]
+    (statement,) = [s for s in role["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "ReadSourceArtifacts"]
+
+    assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": [app.SOURCE_ACCOUNT]}}
+    assert statement["Resource"] == sorted(f"arn:aws:s3:::*/{pattern}" for pattern in promotable_object_patterns(app.SOURCE_PREFIX))
