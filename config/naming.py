@@ -73,6 +73,11 @@ def promotion_function_name(prefix: str) -> str:
     return f"{prefix}-model-promotion"
 
 
+def promoter_policy_name(prefix: str) -> str:
+    """The managed policy that lets the roles named in config start a promotion into the environment `prefix`."""
+    return f"{prefix}-model-promoter"
+
+
 def promotion_bus_name(prefix: str) -> str:
     """The event bus of the environment `prefix` that a source environment's deployer forwards its releases to,
     where they start a promotion (automatic promotion). Deterministic: the source names it before it exists."""

@@ -190,6 +190,18 @@ class ModelPromotion(Construct):
         )
         acknowledge_wildcard_resources(self.role, [copies], "The copies are named per model, source environment and version.")
 
+    def promoter_policy(self, scope: Construct, managed_policy_name: str, role_names: list[str]) -> iam.ManagedPolicy:
+        """Starting a promotion (`mlops model promote`): invoking the promotion function, nothing else. Attached
+        to the existing roles named in `role_names`; the copy still waits for this environment's reviewer."""
+        return iam.ManagedPolicy(
+            scope,
+            "ModelPromoter",
+            managed_policy_name=managed_policy_name,
+            description=f"Start a promotion into this environment with {self.function.function_name}",
+            statements=[iam.PolicyStatement(sid="StartAPromotion", actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])],
+            roles=[iam.Role.from_role_name(scope, f"Promoter-{name}", name) for name in role_names],
+        )
+
     def promote_automatically(self, *, bus_name: str, dead_letter_alarm_name: str, sources: list[tuple[str, str]]) -> events.EventBus:
         """Promote each version the source deployers announce as live. `sources` are (account, deployer
         name) pairs; the bus `bus_name` takes their announcements (forwarded by `forward_releases`) and

@@ -21,6 +21,7 @@ from config.naming import (
     model_package_group_name,
     promotable_object_patterns,
     promoted_artifacts_prefix,
+    promoter_policy_name,
     promotion_bus_name,
     promotion_dead_letter_alarm_name,
     promotion_function_name,
@@ -48,6 +49,8 @@ SOURCE_DEPLOYER = deployer_name(SOURCE_PREFIX)
 ANNOUNCEMENTS_BUS = f"{SOURCE_DEPLOYER}-announcements"
 PROMOTION_BUS_ARN = f"arn:aws:events:{REGION}:{TARGET_ACCOUNT}:event-bus/{promotion_bus_name(TARGET_PREFIX)}"
 STACKS = {"source": SOURCE_ACCOUNT, "target": TARGET_ACCOUNT}
+# An existing role of the target account that config names as allowed to start promotions.
+RELEASE_MANAGER = "release-manager"
 # A bucket of an account that is neither side's.
 OTHER_ACCOUNT, OTHER_ACCOUNTS_BUCKET = "444444444444", "elsewhere-artifacts"
 
@@ -116,6 +119,7 @@ def build(*, source_names_known: bool = True) -> cdk.App:
         copies_prefix=promoted_artifacts_prefix(TARGET_PREFIX),
         models=[promoted_model(source_names_known=source_names_known)],
     )
+    promotion.promoter_policy(target, promoter_policy_name(TARGET_PREFIX), [RELEASE_MANAGER])
     promotion.promote_automatically(
         bus_name=promotion_bus_name(TARGET_PREFIX),
         dead_letter_alarm_name=promotion_dead_letter_alarm_name(TARGET_PREFIX),

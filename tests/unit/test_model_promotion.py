@@ -14,7 +14,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 
-from config.naming import promotable_object_patterns, promoted_artifacts_prefix, promotion_function_name, promotion_role_name
+from config.naming import (
+    promotable_object_patterns,
+    promoted_artifacts_prefix,
+    promoter_policy_name,
+    promotion_function_name,
+    promotion_role_name,
+)
 from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT
 from mlops_constructs.model_promotion import allow_promotion
 from tests import promotion_app as app
@@ -328,3 +334,20 @@ def test_without_the_sources_names_the_role_reads_the_patterns_in_the_source_acc
 
     assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": [app.SOURCE_ACCOUNT]}}
     assert statement["Resource"] == sorted(f"arn:aws:s3:::*/{pattern}" for pattern in promotable_object_patterns(app.SOURCE_PREFIX))
+
+
+def test_the_roles_named_as_promoters_may_invoke_the_promotion_function_and_nothing_else():
+    (policy,) = [
+        r["Properties"]
+        for r in resources(app.templates()["target"], "AWS::IAM::ManagedPolicy").values()
+        if r["Properties"]["ManagedPolicyName"] == promoter_policy_name(app.TARGET_PREFIX)
+    ]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+
+    assert policy["Roles"] == [app.RELEASE_MANAGER]
+    assert (statement["Action"], statement["Resource"]) == ("lambda:InvokeFunction", {"Fn::GetAtt": [_promotion_id("AWS::Lambda::Function"), "Arn"]})
+
+
+def _promotion_id(kind: str) -> str:
+    (found,) = [name for name in resources(app.templates()["target"], kind) if name.startswith("Promotion")]
+    return found
