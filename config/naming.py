@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from pipeline_code import render
+from pipeline_code.settings import ARTIFACTS_PREFIX
 
 # The endpoint's two production variants: a release goes to the colour not in use, so the alarms on
 # (endpoint, blue) and (endpoint, green) never go stale.
@@ -75,6 +76,48 @@ def model_name_prefix(prefix: str) -> str:
 
 def model_package_group_name(prefix: str) -> str:
     return f"{prefix}-models"
+
+
+def promotion_role_name(prefix: str) -> str:
+    """The role that promotes model versions into the environment `prefix`. Deterministic, because the source
+    environment's bucket, key and group policies name it before the target environment is deployed."""
+    return f"{prefix}-model-promotion"
+
+
+def promotion_function_name(prefix: str) -> str:
+    """The function that promotes a model version into the environment `prefix` (`mlops model promote` calls it)."""
+    return f"{prefix}-model-promotion"
+
+
+def promoter_policy_name(prefix: str) -> str:
+    """The managed policy that lets the roles named in config start a promotion into the environment `prefix`."""
+    return f"{prefix}-model-promoter"
+
+
+def promotion_bus_name(prefix: str) -> str:
+    """The event bus of the environment `prefix` that a source environment's deployer forwards its releases to,
+    where they start a promotion (automatic promotion). Deterministic: the source names it before it exists."""
+    return f"{prefix}-promotions"
+
+
+def promotion_dead_letter_alarm_name(prefix: str) -> str:
+    """The alarm on the dead letters of automatic promotions into the environment `prefix`."""
+    return f"{prefix}-promotion-dead-letters"
+
+
+def promoted_artifacts_prefix(prefix: str) -> str:
+    """Where the environment `prefix` keeps the artifacts it promoted from elsewhere, in its artifacts bucket:
+    under its own pipelines' prefix (``pipelines/<prefix>-``), which its served models already read."""
+    return f"{ARTIFACTS_PREFIX}{prefix}-promoted/"
+
+
+def promotable_object_patterns(prefix: str) -> list[str]:
+    """The object keys of the environment `prefix`'s artifacts bucket another environment may copy when it
+    promotes a version: the training pipelines' model artifacts (``<pipeline>/<execution>/Train/...``) and
+    evaluation reports (``<pipeline>/<execution>/Evaluate/...``), and versions it promoted itself. Not the
+    pipelines' data splits, and nothing else in the bucket."""
+    pipelines = f"{ARTIFACTS_PREFIX}{prefix}-*/*"
+    return [f"{pipelines}/Train/*", f"{pipelines}/Evaluate/*", f"{promoted_artifacts_prefix(prefix)}*"]
 
 
 def deployer_name(prefix: str) -> str:

@@ -11,7 +11,7 @@ on an Allow counts as a Deny), and principalmapper's simulator has had no releas
 
 This module only gathers, from the templates of every stack of the environment, a principal's identity
 policies (inline, attached, and managed policies of other stacks) and the resource policy of what it
-calls (key policy, topic policy, bucket policy, queue policy, event bus policy, a function's permissions), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
+calls (key policy, topic policy, bucket policy, queue policy, event bus policy, model package group policy, a function's permissions), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
 ``Fn::Join``, ``Fn::Sub``, ``Fn::GetStackOutput``) resolved by ``tests.behaviour.sfn_harness.resolve``
 to made-up physical names that are consistent across the stacks.
 """
@@ -203,7 +203,7 @@ class EnvironmentPolicies:
                 "request": {
                     "principal": request.principal,
                     "action": request.action,
-                    "resource": {"resource": request.resource, "accountId": _account_of(request.resource) or self.account},
+                    "resource": {"resource": request.resource, "accountId": self.resource_account(request.resource)},
                     "contextVariables": {**COMMON_CONTEXT, **_principal_context(request.principal), **request.context},
                 },
             }
@@ -226,6 +226,10 @@ class EnvironmentPolicies:
             )
             for request, policy_name, raw in zip(requests, resource_policies, json.loads(completed.stdout), strict=True)
         ]
+
+    def resource_account(self, resource_arn: str) -> str:
+        """The account that owns `resource_arn` (S3 ARNs name none: the environment's)."""
+        return _account_of(resource_arn) or self.account
 
     def _identity_policies(self, role_arn: str) -> list[tuple[str, dict]]:
         matches = [(stack, logical_id, r) for stack, logical_id, r in self._resources("AWS::IAM::Role") if self.arn(stack, logical_id) == role_arn]
@@ -267,6 +271,12 @@ class EnvironmentPolicies:
             queues = [self.resolve(stack, {"Fn::GetAtt": [q["Ref"], "Arn"]}) for q in policy["Properties"]["Queues"]]
             if resource_arn in queues:
                 return f"queue policy {stack}/{logical_id}", self.resolve(stack, policy["Properties"]["PolicyDocument"])
+        for stack, logical_id, group in self._resources("AWS::SageMaker::ModelPackageGroup"):
+            policy = group["Properties"].get("ModelPackageGroupPolicy")
+            name = str(self.resolve(stack, group["Properties"]["ModelPackageGroupName"])).lower()
+            where = f"arn:aws:sagemaker:{self.resolve(stack, {'Ref': 'AWS::Region'})}:{self.resolve(stack, {'Ref': 'AWS::AccountId'})}"
+            if policy and (resource_arn == f"{where}:model-package-group/{name}" or resource_arn.startswith(f"{where}:model-package/{name}/")):
+                return f"model package group policy of {stack}/{logical_id}", self.resolve(stack, policy)
         permissions = [
             (stack, logical_id, self.resolve(stack, p["Properties"]))
             for stack, logical_id, p in self._resources("AWS::Lambda::Permission")

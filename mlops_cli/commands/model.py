@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from mlops_cli import registry
+from mlops_cli import promotion, registry
 from mlops_cli.options import env_option, environment, json_option
 from mlops_cli.output import console, print_json, when
 
 
 @click.group()
 def model() -> None:
-    """Review the model versions the pipelines registered: list, approve, reject."""
+    """Review the model versions the pipelines registered: list, approve, reject; promote one between environments."""
 
 
 @model.command("list")
@@ -76,3 +76,31 @@ def approve(version: int, env_name: str, note: str | None) -> None:
 def reject(version: int, env_name: str, note: str | None) -> None:
     """Reject VERSION: it is never deployed."""
     _review(env_name, version, "Rejected", note)
+
+
+@model.command()
+@click.argument("version", type=int)
+@click.option("--from", "source", required=True, metavar="ENV", help="The environment the version is Approved in (e.g. staging).")
+@click.option("--to", "target", required=True, metavar="ENV", help="The environment to promote it into (e.g. prod); the credentials are this one's.")
+@click.option("--model", "model_name", metavar="NAME", help="Which model, where the target environment promotes several.")
+@json_option
+def promote(version: int, source: str, target: str, model_name: str | None, as_json: bool) -> None:
+    """Copy VERSION, Approved in --from (and released there, where --from serves the model), into --to: its
+    artifact into --to's bucket, registered in --to's group for review. With credentials for --to's account."""
+    promotion.check_environments(source, target)
+    env = environment(target)
+    out = console()
+    with out.status(f"Promoting version {version} from {source} into {target}: checking it, copying its artifacts, registering it"):
+        answer = promotion.promote(env, source, version, model_name)
+    if as_json:
+        print_json(answer)
+        return
+    landed = f"version {answer['targetVersion']} of {answer['targetGroup']} in {target}"
+    if answer.get("alreadyPromoted"):
+        out.print(f"Version {version} of {answer['model']} in {source} was promoted before: it is {landed} ({answer['approvalStatus']}).")
+    else:
+        out.print(f"Version {version} of {answer['model']} in {source} is now {landed}, {answer['approvalStatus']}.")
+    for url in answer.get("modelDataUrls", []):
+        out.print(f"Artifact: {url}")
+    if answer.get("approvalStatus") == "PendingManualApproval":
+        out.print(f"Next: a reviewer in {target} approves it, and {target}'s deployer releases it: mlops model approve {answer['targetVersion']} --env {target}")

@@ -28,9 +28,18 @@ AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 class WorldNames:
     """What a behaviour world calls a template's resources, mapped to the evaluator's physical names."""
 
-    def __init__(self, policies: EnvironmentPolicies, stack: str, world_region: str, named: dict[str, str] | None = None) -> None:
-        """`named` adds what the world names otherwise: its value -> the evaluator's name."""
+    def __init__(
+        self,
+        policies: EnvironmentPolicies,
+        stack: str,
+        world_region: str,
+        named: dict[str, str] | None = None,
+        bucket_keys: dict[str, str] | None = None,
+    ) -> None:
+        """`named` adds what the world names otherwise: its value -> the evaluator's name; `bucket_keys` gives
+        the KMS key (evaluator's ARN) each bucket (evaluator's name) encrypts its objects with."""
         self.policies, self.stack, self.world_region = policies, stack, world_region
+        self.bucket_keys = bucket_keys or {}
         template = policies.templates[stack]
         self._names: dict[str, str] = {
             f"arn:aws:iam::{MOTO_ACCOUNT}:role/{logical_id}": policies.arn(stack, logical_id)
@@ -169,9 +178,41 @@ def _schedule(call: Call, caller: str, names: WorldNames) -> list[Request]:
     return found
 
 
+def _s3_object(caller: str, action: str, names: WorldNames, bucket: str, key: str) -> Request:
+    # S3 puts the account that owns the bucket in every request's context.
+    arn = f"arn:aws:s3:::{bucket}/{key}"
+    return Request(caller, action, arn, {"s3:ResourceAccount": names.policies.resource_account(arn)})
+
+
 def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    return [_s3_object(caller, "s3:GetObject", names, names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key"))]
+
+
+def _head_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    # HeadObject is authorized as s3:GetObject; it reads no data, so the object's key is not used.
+    return _get_object(call, caller, names)
+
+
+def _copy_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    """A server-side copy: reading the source object (decrypting it with its bucket's key, through S3) and
+    writing the copy (encrypting it with the key the request names, through S3), all as the caller."""
+    source = _param(call.parameters, "CopySource")
+    source_bucket, source_key = (source["Bucket"], source["Key"]) if isinstance(source, dict) else source.split("/", 1)
     bucket, key = names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key")
-    return [Request(caller, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")]
+    via = {"kms:ViaService": f"s3.{names.policies.region}.amazonaws.com"}
+    found = [_s3_object(caller, "s3:GetObject", names, names(source_bucket), source_key), _s3_object(caller, "s3:PutObject", names, bucket, key)]
+    source_kms_key = names.bucket_keys.get(names(source_bucket))
+    if source_kms_key:
+        found.append(Request(caller, "kms:Decrypt", source_kms_key, via))
+    if call.parameters.get("SSEKMSKeyId"):
+        found.append(Request(caller, "kms:GenerateDataKey", names(call.parameters["SSEKMSKeyId"]), via))
+    return found
+
+
+def _create_model_package(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    # The new version's number is SageMaker's to choose; IAM matches a group's versions by pattern.
+    group = _param(call.parameters, "ModelPackageGroupName").lower()
+    return [Request(caller, "sagemaker:CreateModelPackage", names.arn("sagemaker", f"model-package/{group}/1"))]
 
 
 def _studio(resource_type: str, *parameters: str) -> Mapper:
@@ -270,6 +311,9 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ],
     ("sns", "publish"): _by_arn("sns", "TopicArn"),
     ("s3", "get_object"): _get_object,
+    ("s3", "head_object"): _head_object,
+    ("s3", "copy_object"): _copy_object,
+    ("sagemaker", "create_model_package"): _create_model_package,
     ("sagemaker", "describe_domain"): _studio("domain"),
     ("sagemaker", "delete_domain"): _studio("domain"),
     ("sagemaker", "list_apps"): _anything("sagemaker"),
