@@ -34,7 +34,7 @@ def _waiting_for_approval(world) -> str:
 
 
 def test_status_shows_what_serves_and_the_last_outcome(world_mlops, released):
-    result = world_mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
 
     assert result.exit_code == 0, result.stderr
     status = json.loads(result.stdout)
@@ -47,7 +47,7 @@ def test_status_shows_what_serves_and_the_last_outcome(world_mlops, released):
 def test_status_shows_the_phase_and_the_waiting_approval(world_mlops, approval_world):
     _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
 
     running = json.loads(result.stdout)["running"]
     assert (running["phase"], running["waiting_for_approval"], running["version"], running["release"]) == (APPROVAL_STATE, True, 2, "approval")
@@ -57,7 +57,7 @@ def test_status_during_the_bake_shows_when_it_ends(world_mlops, variants_templat
     with sfn_harness.held_before("Bake") as held:
         execution = released.start(released.register())
         held.reached()
-        running = json.loads(world_mlops("deploy", "status", "--env", "dev", "--json").stdout)["running"]
+        running = json.loads(world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json").stdout)["running"]
 
     assert running["phase"] in BAKE_STATES and "bake_ends" in running
     assert released.wait(execution).status == "SUCCEEDED"
@@ -76,7 +76,7 @@ def test_the_bake_states_are_the_deployers(variants_template):
 def test_status_tells_people_how_to_answer_the_approval(world_mlops, approval_world):
     _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "status", "--env", "dev")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular")
 
     assert f"phase: {APPROVAL_STATE}" in result.stdout
     assert "mlops deploy approve --env dev" in result.stdout
@@ -85,7 +85,7 @@ def test_status_tells_people_how_to_answer_the_approval(world_mlops, approval_wo
 def test_status_shows_an_alarm_in_alarm(world_mlops, released):
     released.set_alarm(released.alarms["green-5xx"])
 
-    result = world_mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
 
     states = {alarm["name"]: alarm["state"] for alarm in json.loads(result.stdout)["alarms"]}
     assert states[released.alarms["green-5xx"]] == "ALARM"
@@ -94,7 +94,7 @@ def test_status_shows_an_alarm_in_alarm(world_mlops, released):
 def test_approve_promotes_the_waiting_canary(world_mlops, approval_world):
     execution = _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "approve", "--env", "dev")
+    result = world_mlops("deploy", "approve", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == 0, result.stderr
     assert approval_world.wait(execution).status == "SUCCEEDED"
@@ -104,7 +104,7 @@ def test_approve_promotes_the_waiting_canary(world_mlops, approval_world):
 def test_deny_rolls_the_waiting_canary_back_with_the_note(world_mlops, approval_world):
     execution = _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "deny", "--env", "dev", "--note", "latency doubled in the canary")
+    result = world_mlops("deploy", "deny", "--env", "dev", "--model", "tabular", "--note", "latency doubled in the canary")
 
     assert result.exit_code == 0, result.stderr
     ended = approval_world.wait(execution)
@@ -113,7 +113,7 @@ def test_deny_rolls_the_waiting_canary_back_with_the_note(world_mlops, approval_
 
 
 def test_approve_with_nothing_waiting_says_so(world_mlops, released):
-    result = world_mlops("deploy", "approve", "--env", "dev")
+    result = world_mlops("deploy", "approve", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "nothing is waiting for approval in" in result.stderr and "no deployment is running" in result.stderr
@@ -124,7 +124,7 @@ def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(world_mlo
     (version_1,) = [package["ModelPackageArn"] for package in packages if package["ModelPackageVersion"] == 1]
     assert released.deploy(released.register()).status == "SUCCEEDED"
 
-    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == 0, result.stderr
     (execution,) = [e for e in released.sfn.list_executions(stateMachineArn=released.state_machine)["executions"] if e["name"].startswith("rollback-to-v1-")]
@@ -133,7 +133,7 @@ def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(world_mlo
 
 
 def test_rollback_to_the_version_serving_is_refused(world_mlops, released):
-    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "version 1 is already serving" in result.stderr
@@ -142,7 +142,7 @@ def test_rollback_to_the_version_serving_is_refused(world_mlops, released):
 def test_rollback_to_a_rejected_version_is_refused(world_mlops, released):
     released.register(status="Rejected")
 
-    result = world_mlops("deploy", "rollback", "--to", "2", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "2", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "version 2 is Rejected: only an Approved version can be deployed" in result.stderr
@@ -153,7 +153,7 @@ def test_status_of_an_undeployed_environment_says_so(world_config, credentials, 
 
     monkeypatch.setenv("MOTO_ACCOUNT_ID", sfn_harness.PSEUDO_PARAMETERS["AWS::AccountId"])
     with mock_aws():
-        result = run_mlops(world_config, "deploy", "status", "--env", "dev")
+        result = run_mlops(world_config, "deploy", "status", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "is environment dev deployed?" in result.stderr

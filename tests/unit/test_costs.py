@@ -87,9 +87,11 @@ def test_every_serving_instance_type_in_config_is_priced(synthesized: Synthesize
 
 
 def test_a_monitoring_schedule_is_priced_per_run_on_its_job_definitions_instance(optional_pieces_on: Synthesized):
-    (line,) = [line for line in idle_lines(_templates(optional_pieces_on, "dev")) if "monitoring schedule" in line.item]
+    lines = [line for line in idle_lines(_templates(optional_pieces_on, "dev")) if "monitoring schedule" in line.item]
 
-    assert line.monthly > 0
+    # One schedule per model's endpoint.
+    assert len(lines) == len(optional_pieces_on.config("dev").model_units())
+    assert all(line.monthly > 0 for line in lines)
 
 
 def test_the_table_lists_the_types_a_nat_gateway_brings():
