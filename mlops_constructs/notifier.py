@@ -24,8 +24,9 @@ from mlops_constructs.function_code import platform_function
 
 @dataclass(frozen=True)
 class NotifiedModel:
-    """A model whose reviews and deployments the notifications tell of: its group, deployer and endpoint."""
+    """A model whose reviews and deployments the notifications tell of: its name, group, deployer and endpoint."""
 
+    name: str
     group: str
     deployer: str
     endpoint: str
@@ -135,9 +136,10 @@ class Notifier(Construct):
                 "TOP_FEATURES": str(top_features),
                 **(
                     {
+                        "MODEL_NAME": models[0].name,
                         "OTHER_MODELS": stack.to_json_string(
-                            [{"group": model.group, "deployer": arn, "endpoint": model.endpoint} for model, arn in zip(models[1:], deployer_arns[1:])]
-                        )
+                            [{"name": model.name, "group": model.group, "deployer": arn, "endpoint": model.endpoint} for model, arn in zip(models[1:], deployer_arns[1:])]
+                        ),
                     }
                     if len(models) > 1
                     else {}

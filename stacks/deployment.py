@@ -47,6 +47,21 @@ def monitoring_paths(prefix: str, monitoring: DataQualityMonitoring) -> Monitori
     )
 
 
+@dataclass(frozen=True)
+class SharedServing:
+    """What every model's serving uses of the environment."""
+
+    key: kms.IKey
+    artifacts_bucket: s3.IBucket
+    served_model_access_policy: iam.IManagedPolicy
+    image_repository_arns: list[str]
+    subnet_ids: list[str]
+    security_group_id: str
+    delete_endpoint_with_stack: bool
+    monitoring_access_policy: iam.IManagedPolicy | None
+    subnets_for_jobs: bool
+
+
 @dataclass
 class ModelServing:
     """What the deployment stack made for one model: its endpoint, deployer, alarms and approval rule."""
@@ -94,22 +109,20 @@ class DeploymentStack(cdk.Stack):
         self.served: dict[str, ModelServing] = {}
         self.dashboard: cloudwatch.Dashboard | None = None
         dashboard: EnvironmentDashboard | None = None
+        shared = SharedServing(
+            key=key,
+            artifacts_bucket=artifacts_bucket,
+            served_model_access_policy=served_model_access_policy,
+            image_repository_arns=image_repository_arns,
+            subnet_ids=subnet_ids,
+            security_group_id=security_group_id,
+            delete_endpoint_with_stack=delete_endpoint_with_stack,
+            monitoring_access_policy=monitoring_access_policy,
+            subnets_for_jobs=subnets_for_jobs,
+        )
         for model in models.values():
             where = self if model.environment_names else Construct(self, f"Model-{model.name}")
-            served = self._serve(
-                where,
-                model,
-                model_package_group_names[model.name],
-                key=key,
-                artifacts_bucket=artifacts_bucket,
-                served_model_access_policy=served_model_access_policy,
-                image_repository_arns=image_repository_arns,
-                subnet_ids=subnet_ids,
-                security_group_id=security_group_id,
-                delete_endpoint_with_stack=delete_endpoint_with_stack,
-                monitoring_access_policy=monitoring_access_policy,
-                subnets_for_jobs=subnets_for_jobs,
-            )
+            served = self._serve(where, model, model_package_group_names[model.name], shared)
             self.served[model.name] = served
             pipeline_names = [pipeline_name(prefix, folder) for folder in model.pipelines]
             if dashboard is None:
@@ -133,23 +146,11 @@ class DeploymentStack(cdk.Stack):
         return [name for served in self.served.values() for name in served.alarm_names]
 
     def _serve(
-        self,
-        scope: Construct,
-        model: ModelUnit,
-        model_package_group_name: str,
-        *,
-        key: kms.IKey,
-        artifacts_bucket: s3.IBucket,
-        served_model_access_policy: iam.IManagedPolicy,
-        image_repository_arns: list[str],
-        subnet_ids: list[str],
-        security_group_id: str,
-        delete_endpoint_with_stack: bool,
-        monitoring_access_policy: iam.IManagedPolicy | None,
-        subnets_for_jobs: bool,
+        self, scope: Construct, model: ModelUnit, model_package_group_name: str, shared: SharedServing
     ) -> ModelServing:
         """One model's endpoint, deployer, alarms, data-quality monitor and the rule that starts its deployer."""
         stem, deployment = model.stem, model.deployment
+        key, artifacts_bucket, subnet_ids, security_group_id = shared.key, shared.artifacts_bucket, shared.subnet_ids, shared.security_group_id
         endpoint = endpoint_name(stem)
         model_names = model_name_prefix(stem)
         alarm_names: list[str] = []
@@ -165,8 +166,8 @@ class DeploymentStack(cdk.Stack):
             "ServedModelRole",
             description=f"{stem}: models served by {endpoint}",
             endpoint_name=endpoint,
-            managed_policies=[served_model_access_policy],
-            image_repository_arns=image_repository_arns,
+            managed_policies=[shared.served_model_access_policy],
+            image_repository_arns=shared.image_repository_arns,
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,
         ).role
@@ -206,7 +207,7 @@ class DeploymentStack(cdk.Stack):
         )
         approver_policy = deployer.approver_policy(scope, f"{stem}-deployment-approver", deployment.approver_role_names)
         monitor = self._data_quality_monitor(
-            scope, stem, endpoint, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs
+            scope, stem, endpoint, deployment, artifacts_bucket, key, shared.monitoring_access_policy, subnet_ids, security_group_id, shared.subnets_for_jobs
         )
         if monitor:
             alarm_names.append(monitor.alarm_name)
@@ -223,7 +224,7 @@ class DeploymentStack(cdk.Stack):
 
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.
-        if delete_endpoint_with_stack:
+        if shared.delete_endpoint_with_stack:
             DeployedEndpointCleanup(
                 scope,
                 "EndpointCleanup",

@@ -56,7 +56,7 @@ class OperationsStack(cdk.Stack):
             topic=topic,
             key=key,
             pipeline_names=pipeline_names,
-            models=[NotifiedModel(group=served.model_package_group_name, deployer=served.deployer_name, endpoint=served.endpoint_name) for served in models],
+            models=[NotifiedModel(name=served.model.name, group=served.model_package_group_name, deployer=served.deployer_name, endpoint=served.endpoint_name) for served in models],
             reports_policy=evaluation_reports_policy,
             batch_workflow=batch_workflow_name,
             top_features=notifications.top_features,

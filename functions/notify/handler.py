@@ -255,7 +255,12 @@ def package_change(event: dict) -> Message:
 
 def _models() -> list[dict]:
     """Every model of the environment: its group, its deployer's ARN and its endpoint."""
-    first = {"group": os.environ["MODEL_PACKAGE_GROUP"], "deployer": os.environ["DEPLOYER_ARN"], "endpoint": os.environ["ENDPOINT_NAME"]}
+    first = {
+        "name": os.environ.get("MODEL_NAME", ""),
+        "group": os.environ["MODEL_PACKAGE_GROUP"],
+        "deployer": os.environ["DEPLOYER_ARN"],
+        "endpoint": os.environ["ENDPOINT_NAME"],
+    }
     return [first, *json.loads(os.environ.get("OTHER_MODELS") or "[]")]
 
 
@@ -263,6 +268,14 @@ def _model_of_group(group: str) -> dict:
     """The model whose package group is `group`; the first model for a group of none."""
     models = _models()
     return next((model for model in models if model["group"] == group), models[0])
+
+
+def _command_selector(endpoint: str) -> str:
+    """What `mlops deploy` is given to reach the deployer of `endpoint`: the environment, and the model
+    where the environment has several."""
+    environment, models = os.environ.get("ENVIRONMENT", "ENV"), _models()
+    model = next((model for model in models if model["endpoint"] == endpoint), models[0])
+    return f"--env {environment}" + (f" --model {model['name']}" if len(models) > 1 else "")
 
 
 def _package_name(package_arn: str) -> tuple[str, str]:
@@ -327,14 +340,15 @@ def deployment(event: dict) -> Message:
     links = [("Deployment run", console_url(execution)), (f"Model version {version}", console_url(package_arn))]
     if detail["event"] == "approval requested":
         # The request carries no task token: answering takes the approver's permission, never this message.
-        environment, prefix = os.environ.get("ENVIRONMENT", "ENV"), os.environ.get("PREFIX", "")
+        # The approver policy is named after the model's stem, which its endpoint's name starts with.
+        stem, selector = endpoint.removesuffix("-endpoint"), _command_selector(endpoint)
         paragraphs = [
             f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits approval to take all traffic. "
             f"Without an answer {_within_minutes(detail.get('detail'))}, it is rolled back.",
             model_quality(package_arn),
-            f"To approve: mlops deploy approve --env {environment}",
-            f"To reject: mlops deploy deny --env {environment}",
-            f"Only roles with the {prefix}-deployment-approver policy can answer: it reads the waiting deployment's history, where the approval request is, and answers it.",
+            f"To approve: mlops deploy approve {selector}",
+            f"To reject: mlops deploy deny {selector}",
+            f"Only roles with the {stem}-deployment-approver policy can answer: it reads the waiting deployment's history, where the approval request is, and answers it.",
         ]
         return Message(f"{endpoint}: approve version {version}?", paragraphs, links)
     subject, opening, is_reason = _DEPLOYER_OUTCOMES[detail["event"]]

@@ -27,6 +27,11 @@ def deploy() -> None:
     """The endpoint's deployments: status, approve or deny the waiting promotion, roll back on purpose."""
 
 
+def _selector(env: Environment) -> str:
+    """The options that reach this model's deployer again: the environment, and the model where it has several."""
+    return f"--env {env.name}" + (f" --model {env.model.name}" if len(env.config.model_units()) > 1 else "")
+
+
 def _version_of(package_arn: str | None) -> int | None:
     tail = (package_arn or "").rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() else None
@@ -125,7 +130,7 @@ def _print_status(env: Environment, report: dict) -> None:
         if "bake_ends" in running:
             out.print(f"Bake: ends about {when(running['bake_ends'])} ({running['bake_seconds_left']} s left)")
         if running["waiting_for_approval"]:
-            out.print(f"Waiting for approval: answer with `mlops deploy approve --env {env.name}` or `mlops deploy deny --env {env.name}`")
+            out.print(f"Waiting for approval: answer with `mlops deploy approve {_selector(env)}` or `mlops deploy deny {_selector(env)}`")
     table = Table(title="Alarms")
     for column in ("alarm", "state", "since"):
         table.add_column(column)
@@ -157,7 +162,7 @@ def approve(env_name: str, model_name: str | None, note: str | None) -> None:
     env = environment(env_name, model_name)
     execution, token = _waiting(env)
     env.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"approvedBy": env.caller_arn, "note": note or ""}))
-    console().print(f"Approved {execution['name']}: the canary is promoted. Follow it with `mlops deploy status --env {env.name}`.")
+    console().print(f"Approved {execution['name']}: the canary is promoted. Follow it with `mlops deploy status {_selector(env)}`.")
 
 
 @deploy.command()
@@ -171,7 +176,7 @@ def deny(env_name: str, model_name: str | None, note: str | None) -> None:
     env.client("stepfunctions").send_task_failure(
         taskToken=token, error="ApprovalDenied", cause=note or f"denied with mlops by {env.caller_arn}"
     )
-    console().print(f"Denied {execution['name']}: it rolls back. Follow it with `mlops deploy status --env {env.name}`.")
+    console().print(f"Denied {execution['name']}: it rolls back. Follow it with `mlops deploy status {_selector(env)}`.")
 
 
 @deploy.command()
@@ -189,11 +194,11 @@ def rollback(version: int, env_name: str, model_name: str | None) -> None:
         raise MlopsError(f"version {version} is already serving on {serving['endpoint']}")
     running = deployer.executions(env, status="RUNNING", limit=1)
     if running:
-        raise MlopsError(f"a deployment is running ({running[0]['name']}): wait for it to end (`mlops deploy status --env {env.name}`)")
+        raise MlopsError(f"a deployment is running ({running[0]['name']}): wait for it to end (`mlops deploy status {_selector(env)}`)")
     name = f"rollback-to-v{version}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}"
     started = env.client("stepfunctions").start_execution(
         stateMachineArn=deployer.state_machine_arn(env),
         name=name,
         input=json.dumps({"ModelPackageArn": package["ModelPackageArn"], "Release": ROLLBACK_RELEASE}),
     )
-    console().print(f"Started {name}: the deployer releases version {version} ({started['executionArn']}). Follow it with `mlops deploy status --env {env.name}`.")
+    console().print(f"Started {name}: the deployer releases version {version} ({started['executionArn']}). Follow it with `mlops deploy status {_selector(env)}`.")

@@ -420,7 +420,7 @@ def test_manual_approval_promotes_when_approved(approval_world):
     approval_world.sfn.send_task_success(taskToken=token, output="{}")
 
     assert request.subject == f"{ENDPOINT}: approve version 2?"
-    assert "To approve: mlops deploy approve --env dev" in request.text
+    assert "To approve: mlops deploy approve --env dev --model tabular" in request.text
     assert f"Without an answer within {approval_world.approval_timeout_minutes} minutes, it is rolled back." in request.text
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}

@@ -79,7 +79,7 @@ def test_status_tells_people_how_to_answer_the_approval(world_mlops, approval_wo
     result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular")
 
     assert f"phase: {APPROVAL_STATE}" in result.stdout
-    assert "mlops deploy approve --env dev" in result.stdout
+    assert "mlops deploy approve --env dev --model tabular" in result.stdout
 
 
 def test_status_shows_an_alarm_in_alarm(world_mlops, released):

@@ -144,6 +144,13 @@ def test_new_from_live_brings_a_studio_pipeline_home_as_a_folder(mlops, package,
         assert script.read_bytes() == (package / FOLDER / script.name).read_bytes()
 
 
+def test_new_says_which_models_the_folder_may_belong_to(mlops, package, designed_in_studio):
+    result = mlops("pipeline", "new", "scoring", "--from-live", designed_in_studio, "--env", "dev")
+
+    assert result.exit_code == 0, result.stderr
+    assert "add scoring to one model's pipelines under models: in every config/<env>.yaml (its models: tabular, churn)" in " ".join(result.stdout.split())
+
+
 def test_the_new_folder_deploys_in_every_environment(mlops, package, designed_in_studio, tmp_path):
     mlops("pipeline", "new", "scoring", "--from-live", designed_in_studio, "--env", "dev")
     # A folder belongs to a model: here, the one that keeps the environment's names.
