@@ -31,12 +31,14 @@ def main(outdir: Path) -> None:
         print(f"\n{environment}: {sum(line.monthly for line in lines):.2f}")
         for line in lines:
             print(f"  {line.monthly:8.2f}  {line.item} ({line.units})")
-        deployment = load_environment(ROOT / "config", environment).deployment
-        instances = max(deployment.initial_instance_count, deployment.autoscaling.min_capacity)
-        print(
-            f"  once a model is deployed: {instance_serving_monthly(deployment.instance_type, instances):.2f} "
-            f"for {instances} x {deployment.instance_type} serving all month"
-        )
+        # Each model's endpoint bills from its first release on, with the model's own deployment settings.
+        for model in load_environment(ROOT / "config", environment).model_units().values():
+            deployment = model.deployment
+            instances = max(deployment.initial_instance_count, deployment.autoscaling.min_capacity)
+            print(
+                f"  once model {model.name} is deployed: {instance_serving_monthly(deployment.instance_type, instances):.2f} "
+                f"for {instances} x {deployment.instance_type} serving all month"
+            )
     serverless = serverless_serving_monthly(DEV_REQUESTS_PER_MONTH, SECONDS_PER_REQUEST, SERVERLESS_MEMORY_GB, PAYLOAD_KB)
     print(
         f"\ndev serving on a serverless endpoint (estimate; serverless serving lands later): {serverless:.2f} a month for "
