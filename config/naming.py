@@ -36,6 +36,46 @@ class PipelineFolderError(ValueError):
     """A pipeline_code/ folder cannot become a SageMaker pipeline; the message names the folder and the rule."""
 
 
+# The endpoint's configs are named <endpoint>-v<version>-<attempt>-canary (a version of up to six digits
+# and an eight-character attempt id), and SageMaker allows 63 characters.
+ENDPOINT_CONFIG_SUFFIX = "-v999999-12345678-canary"
+SAGEMAKER_NAME_MAX_LENGTH = 63
+STATE_MACHINE_NAME_MAX_LENGTH = 80
+ALARM_NAME_MAX_LENGTH = 255
+EVENT_RULE_NAME_MAX_LENGTH = 64
+
+
+def model_stem(prefix: str, model: str, environment_names: bool) -> str:
+    """What every physical name of a model starts with: the environment's prefix for the one model that
+    keeps the environment's names, ``<prefix>-<model>`` for every other."""
+    return prefix if environment_names else f"{prefix}-{model}"
+
+
+def model_name_lengths(prefix: str, model: str) -> list[tuple[str, int, int]]:
+    """(what, its length, AWS's limit) of every physical name derived from model `model`'s stem."""
+    stem = model_stem(prefix, model, environment_names=False)
+    longest_alarm = max((variant_alarm_name(stem, colour, suffix) for colour in COLOURS for suffix in VARIANT_ALARM_SUFFIXES), key=len)
+    return [
+        (f"its endpoint configs ('{endpoint_name(stem)}{ENDPOINT_CONFIG_SUFFIX}')", len(endpoint_name(stem) + ENDPOINT_CONFIG_SUFFIX), SAGEMAKER_NAME_MAX_LENGTH),
+        (f"its model package group ('{model_package_group_name(stem)}')", len(model_package_group_name(stem)), SAGEMAKER_NAME_MAX_LENGTH),
+        (f"its SageMaker models ('{model_name_prefix(stem)}-v999999')", len(f"{model_name_prefix(stem)}-v999999"), SAGEMAKER_NAME_MAX_LENGTH),
+        (
+            f"its serverless SageMaker models ('{serving_model_name_prefix(stem, 'serverless')}-v999999')",
+            len(f"{serving_model_name_prefix(stem, 'serverless')}-v999999"),
+            SAGEMAKER_NAME_MAX_LENGTH,
+        ),
+        (f"its data-quality schedule ('{stem}-data-quality')", len(f"{stem}-data-quality"), SAGEMAKER_NAME_MAX_LENGTH),
+        (f"its data-quality violations rule ('{stem}-data-quality-violations')", len(f"{stem}-data-quality-violations"), EVENT_RULE_NAME_MAX_LENGTH),
+        (f"its deployer ('{deployer_name(stem)}')", len(deployer_name(stem)), STATE_MACHINE_NAME_MAX_LENGTH),
+        (f"its alarms ('{longest_alarm}')", len(longest_alarm), ALARM_NAME_MAX_LENGTH),
+    ]
+
+
+def camel_case(name: str) -> str:
+    """``churn-model`` -> ``ChurnModel``: a folder's or a model's name as part of a stack output's name."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
 def endpoint_name(prefix: str) -> str:
     return f"{prefix}-endpoint"
 

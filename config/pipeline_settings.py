@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from config.naming import model_package_group_name, pipeline_name
+from config.naming import pipeline_name
 from config.settings import ModelBuild
 from pipeline_code.settings import PipelineSettings, placeholder
 
@@ -33,8 +33,10 @@ def pipeline_settings(
     region: str,
     script_uris: Mapping[str, str],
     job_subnet_count: int,
+    model_package_group: str,
 ) -> PipelineSettings:
-    """The settings `folder` is rendered with; `job_subnet_count` subnets when jobs run in the VPC, else 0."""
+    """The settings `folder` is rendered with; `job_subnet_count` subnets when jobs run in the VPC, else 0;
+    its pipeline registers into `model_package_group`, its model's."""
     job_network = {}
     if job_subnet_count:
         job_network = {
@@ -48,7 +50,7 @@ def pipeline_settings(
         role_arn=f"arn:{partition}:iam::{account}:role/{placeholder('PipelineRoleName')}",
         artifacts_bucket=placeholder("ArtifactsBucket"),
         kms_key_arn=placeholder("KmsKeyArn"),
-        model_package_group_name=model_package_group_name(prefix),
+        model_package_group_name=model_package_group,
         training_data_uri=f"s3://{placeholder('DataBucket')}/{model_build.trigger(folder).prefix or model_build.training_prefix}",
         script_uris=script_uris,
         processing_instance_type=model_build.processing_instance_type,

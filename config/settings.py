@@ -11,6 +11,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from config.deployer_timings import MAX_GUARDRAILS_WAIT_SECONDS, CanaryTimings
+from config.naming import model_name_lengths, model_stem
 from pipeline_code.render import pipeline_names
 from pipeline_code.settings import BATCH_INFERENCE_OUTPUT_PREFIX, SKLEARN_VERSION, scikit_learn_image_regions
 
@@ -35,6 +37,14 @@ MOVED_KEYS = {("deployment", "notification_emails"): "notifications.emails"}
 
 class ConfigError(ValueError):
     """A config file is missing, unreadable or invalid; the message says where and what is accepted."""
+
+
+class KeyedProblems(ValueError):
+    """Several problems a check of a whole section found, each at its own dotted key."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {what}" for key, what in problems))
+        self.problems = problems
 
 
 class _Strict(BaseModel):
@@ -621,6 +631,80 @@ class BatchInference(_Strict):
     allow_unapproved_models: bool = False
 
 
+# The most models one environment declares. Each model's endpoint holds at least one instance while it
+# serves, and SageMaker's account quotas on endpoints and on each instance type's endpoint usage are per
+# account and region, often small in new accounts; past this many, a team is better served by more
+# environments (accounts) than by one crowded one.
+MAX_MODELS = 10
+# The model an environment has when its config declares none: it keeps the environment's own names.
+DEFAULT_MODEL = "default"
+# A model name's first segment may not be one of these: the environment-named model's SageMaker models
+# (<prefix>-model-v<N>, <prefix>-serverless-model-v<N>), endpoints and endpoint configs (<prefix>-endpoint-...,
+# <prefix>-serverless-...) are granted by these prefixes.
+RESERVED_MODEL_NAME_STARTS = ("model", "models", "endpoint", "serverless")
+
+ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+
+
+class Model(_Strict):
+    """One model: its pipelines register into its own model package group, and its own canary deployer
+    releases its approved versions to its own endpoint, watched by its own alarms."""
+
+    # The pipeline_code/ folders whose pipelines register into this model's group; each folder belongs
+    # to exactly one model.
+    pipelines: list[PipelineFolder] = []
+    # Overrides of the environment's deployment section for this model only: any of its keys, merged over
+    # it (nested sections key by key).
+    deployment: dict[str, Any] = {}
+    # Where the model's versions come from: trained here by its pipelines, promoted from the environment
+    # promote_from, or both.
+    source: Literal["train", "promote", "both"] = "train"
+    promote_from: str | None = None
+    # Promote each version the source environment releases without anyone starting it (promote/both only).
+    auto_promote: bool = False
+    # true: the model keeps the environment's own names (<prefix>-endpoint, <prefix>-models,
+    # <prefix>-canary-deployer, ...), as the single model of earlier versions had; at most one model may.
+    # Every other model is named <prefix>-<model>-...
+    environment_names: bool = False
+
+    @model_validator(mode="after")
+    def _source_fits(self) -> Model:
+        if self.source == "train":
+            if self.promote_from is not None:
+                raise ValueError("promote_from is set, but source is 'train': set source to 'promote' or 'both', or remove promote_from")
+            if self.auto_promote:
+                raise ValueError("auto_promote needs source 'promote' or 'both' (and promote_from)")
+        elif self.promote_from is None:
+            raise ValueError(f"source '{self.source}' needs promote_from: the environment the model's versions are promoted from")
+        if self.source == "promote" and self.pipelines:
+            raise ValueError("source is 'promote', so nothing here trains this model: remove its pipelines, or set source to 'both'")
+        if len(set(self.pipelines)) != len(self.pipelines):
+            raise ValueError(f"pipelines lists a folder twice: {', '.join(sorted({p for p in self.pipelines if self.pipelines.count(p) > 1}))}")
+        return self
+
+
+@dataclass(frozen=True)
+class ModelUnit:
+    """A model of an environment as the stacks and the ``mlops`` command use it: its settings resolved."""
+
+    name: str
+    # What every physical name of the model starts with: <prefix>, or <prefix>-<model>.
+    stem: str
+    pipelines: tuple[str, ...]
+    deployment: Deployment
+    environment_names: bool
+    source: str = "train"
+    promote_from: str | None = None
+    auto_promote: bool = False
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
 class EnvironmentConfig(_Strict):
     account: AccountId
     region: Region
@@ -634,6 +718,9 @@ class EnvironmentConfig(_Strict):
     deployment: Deployment = Deployment()
     notifications: Notifications = Notifications()
     batch_inference: BatchInference = BatchInference()
+    # The environment's models by name. Not given: one model that keeps the environment's own names and
+    # that every pipeline folder registers into.
+    models: Annotated[dict[ModelName, Model], Field(min_length=1, max_length=MAX_MODELS)] | None = None
     # Filled in by the loader from the file name, never written in the file itself.
     name: Annotated[str, Field(exclude=True)] = ""
 
@@ -660,6 +747,65 @@ class EnvironmentConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _models_fit(self) -> EnvironmentConfig:
+        if self.models is None:
+            return self
+        problems: list[tuple[str, str]] = []
+        keeping = [name for name, model in self.models.items() if model.environment_names]
+        if len(keeping) > 1:
+            problems.append(("models", f"environment_names is true for {', '.join(sorted(keeping))}; at most one model keeps the environment's own names"))
+        owners: dict[str, list[str]] = {}
+        for name, model in self.models.items():
+            for folder in model.pipelines:
+                owners.setdefault(folder, []).append(name)
+        shared = {folder: names for folder, names in owners.items() if len(names) > 1}
+        problems.extend(("models", f"pipeline folder {folder} is claimed by {' and '.join(sorted(names))}; each folder belongs to one model") for folder, names in sorted(shared.items()))
+        unclaimed = [folder for folder in pipeline_names() if folder not in owners]
+        if unclaimed:
+            problems.append((
+                "models",
+                f"no model claims pipeline_code/{', pipeline_code/'.join(unclaimed)}; add each to one model's pipelines "
+                "(a pipeline registers into its model's group)",
+            ))
+        for name, model in self.models.items():
+            problems.extend((f"models.{name}{'.' if key else ''}{key}", what) for key, what in _model_problems(self, name, model))
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+    def model_units(self) -> dict[str, ModelUnit]:
+        """The environment's models by name, each with its stem and its deployment settings resolved; the
+        model that keeps the environment's names first."""
+        if self.models is None:
+            unit = ModelUnit(DEFAULT_MODEL, self.prefix, tuple(pipeline_names()), self.deployment, environment_names=True)
+            return {DEFAULT_MODEL: unit}
+        return {
+            name: ModelUnit(
+                name=name,
+                stem=model_stem(self.prefix, name, model.environment_names),
+                pipelines=tuple(model.pipelines),
+                deployment=self.model_deployment(name),
+                environment_names=model.environment_names,
+                source=model.source,
+                promote_from=model.promote_from,
+                auto_promote=model.auto_promote,
+            )
+            for name, model in sorted(self.models.items(), key=lambda item: not item[1].environment_names)
+        }
+
+    def model_deployment(self, name: str) -> Deployment:
+        """The deployment settings of model `name`: the environment's, with the model's overrides merged in."""
+        overrides = self.models[name].deployment if self.models else {}
+        if not overrides:
+            return self.deployment
+        return Deployment.model_validate(_merged(self.deployment.model_dump(exclude_unset=True), overrides))
+
+    def pipeline_model(self, folder: str) -> ModelUnit | None:
+        """The model that pipeline_code/`folder` registers into; None for a folder no model claims (one that
+        did not exist when the config was loaded)."""
+        return next((unit for unit in self.model_units().values() if folder in unit.pipelines), None)
+
     @property
     def prefix(self) -> str:
         """`<project>-<env>`: the stem of every physical name another system needs to find."""
@@ -668,6 +814,66 @@ class EnvironmentConfig(_Strict):
     @property
     def retain_data(self) -> bool:
         return self.storage.removal == "retain"
+
+
+def _model_problems(config: EnvironmentConfig, name: str, model: Model) -> Iterator[tuple[str, str]]:
+    """What is wrong with one model of `config`, as (key within the model, what) pairs; '' is the name."""
+    first = name.split("-")[0]
+    if first in RESERVED_MODEL_NAME_STARTS:
+        yield "", (
+            f"a model name may not start with '{first}': the environment-named model's SageMaker models, endpoints and "
+            f"endpoint configs are <prefix>-model-..., <prefix>-serverless-... and <prefix>-endpoint-..., and its deployer's permissions would cover "
+            "this model's; choose another name"
+        )
+    for other in config.models:
+        if other != name and name.startswith(f"{other}-"):
+            yield "", (
+                f"the name begins with the name of model {other} and a hyphen, so {other}'s permissions "
+                f"(granted on names beginning with {config.prefix}-{other}-) would cover this model's resources; choose another name"
+            )
+    if not model.environment_names:
+        for what, length, limit in model_name_lengths(config.prefix, name):
+            if length > limit:
+                yield "", (
+                    f"{what} would have {length} characters, AWS allows at most {limit}; shorten the model name to at most "
+                    f"{len(name) - (length - limit)} characters (or the project name)"
+                )
+    if model.deployment:
+        try:
+            deployment = config.model_deployment(name)
+        except ValidationError as err:
+            for key, message in _problems(err):
+                if message.startswith("unknown key"):
+                    message = f"unknown key; deployment keys: {', '.join(Deployment.model_fields)}"
+                yield f"deployment.{key}", message
+        else:
+            if deployment.manual_approval and not (config.notifications.emails or config.notifications.slack):
+                yield "deployment.manual_approval", "true, but no notification target would receive the approval request: set notifications.emails or notifications.slack"
+    if model.promote_from is not None:
+        if model.promote_from not in ENVIRONMENTS:
+            yield "promote_from", f"'{model.promote_from}' is not an environment; the environments are {', '.join(ENVIRONMENTS)}"
+        elif model.promote_from == config.name:
+            yield "promote_from", f"'{model.promote_from}' is this environment; promote from another one ({', '.join(e for e in ENVIRONMENTS if e != config.name)})"
+
+
+def _promotion_problems(configs: dict[str, EnvironmentConfig], config_dir: Path) -> Iterator[str]:
+    """Models promoted from an environment that does not declare them; that environment is loaded if need be."""
+    for config in list(configs.values()):
+        for name, model in (config.models or {}).items():
+            if model.promote_from is None or model.promote_from not in ENVIRONMENTS or model.promote_from == config.name:
+                continue
+            source = configs.get(model.promote_from)
+            if source is None:
+                try:
+                    source = configs[model.promote_from] = load_environment(config_dir, model.promote_from)
+                except ConfigError:
+                    # The source's own errors are reported when it is loaded for itself.
+                    continue
+            if name not in source.model_units():
+                yield (
+                    f"{_display_path(config_dir / f'{config.name}.yaml')}: models.{name}.promote_from: environment {source.name} "
+                    f"declares no model {name} (its models: {', '.join(source.model_units())}); a version is promoted into the model of the same name"
+                )
 
 
 def load_environments(config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -> list[EnvironmentConfig]:
@@ -689,6 +895,7 @@ def load_environments(config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -
             configs.append(load_environment(config_dir, name))
         except ConfigError as error:
             errors.append(str(error))
+    errors.extend(_promotion_problems({config.name: config for config in configs}, config_dir))
     if errors:
         raise ConfigError("\n\n".join(errors))
     return configs
@@ -793,6 +1000,9 @@ def _display_path(path: Path) -> str:
 
 def _problems(err: ValidationError) -> Iterator[tuple[str, str]]:
     for error in err.errors(include_url=False):
+        if isinstance((error.get("ctx") or {}).get("error"), KeyedProblems):
+            yield from error["ctx"]["error"].problems
+            continue
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":

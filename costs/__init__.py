@@ -45,9 +45,15 @@ def _runs_per_month(schedule: str) -> int:
     return 30
 
 
-def _monitoring_instance_type(template: dict) -> str:
-    """The instance type the template's data-quality job definition runs its processing jobs on."""
-    (definition,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::DataQualityJobDefinition"]
+def _monitoring_instance_type(template: dict, schedule: dict) -> str:
+    """The instance type the data-quality job definition of `schedule` (each model's endpoint has its own)
+    runs its processing jobs on."""
+    referenced = json.dumps(schedule)
+    (definition,) = [
+        r
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::SageMaker::DataQualityJobDefinition" and f'"{logical_id}"' in referenced
+    ]
     return definition["Properties"]["JobResources"]["ClusterConfig"]["InstanceType"]
 
 
@@ -71,7 +77,7 @@ def idle_lines(templates: dict[str, dict]) -> list[Line]:
                 lines.append(Line(f"{stack}: MLflow tracking server ({size})", "1 server", _monthly(price["price_by_size"][size])))
             elif kind == "AWS::SageMaker::MonitoringSchedule":
                 runs = _runs_per_month(properties["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"])
-                instance_hour = price["price_per_instance_hour"][_monitoring_instance_type(template)]
+                instance_hour = price["price_per_instance_hour"][_monitoring_instance_type(template, properties)]
                 monthly = runs * price["estimated_hours_per_run"] * instance_hour
                 lines.append(Line(f"{stack}: monitoring schedule {logical_id} (estimate)", f"{runs} runs", monthly))
             elif price["per"].endswith("hour"):

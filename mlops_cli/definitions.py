@@ -22,7 +22,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from config.naming import model_package_group_name, pipeline_name
 from config.pipeline_settings import pipeline_settings
+from config.settings import ModelUnit
 from mlops_cli.environment import Environment
+from mlops_cli.errors import MlopsError
 from pipeline_code import render
 from pipeline_code.settings import PipelineSettings, placeholder
 
@@ -61,7 +63,15 @@ def _settings(env: Environment, folder: str, live: dict | None) -> PipelineSetti
         region=env.region,
         script_uris={name: f"s3://{placeholder(SCRIPTS_BUCKET)}/{placeholder(SCRIPT + name)}" for name in script_files(folder)},
         job_subnet_count=_subnet_count(live) if live is not None else 0,
+        model_package_group=model_package_group_name(_owner(env, folder).stem),
     )
+
+
+def _owner(env: Environment, folder: str) -> ModelUnit:
+    owner = env.config.pipeline_model(folder)
+    if owner is None:
+        raise MlopsError(f"pipeline_code/{folder}/ belongs to no model of environment {env.name}: add it to one model's pipelines in its config")
+    return owner
 
 
 def _render(folder: str, settings: PipelineSettings) -> dict:
@@ -235,7 +245,10 @@ def generalised(env: Environment, folder: str, live: dict, values: dict[str, str
         replacements[role] = placeholder("PipelineRoleArn")
     replacements.update(code or {})
     replacements[live_name or pipeline_name(env.prefix, folder)] = placeholder("PipelineName")
-    replacements[model_package_group_name(env.prefix)] = placeholder("ModelPackageGroupName")
+    # A pipeline made in Studio may belong to no model of the config yet: any model's group is its group.
+    owner = env.config.pipeline_model(folder)
+    for unit in [owner] if owner else env.config.model_units().values():
+        replacements[model_package_group_name(unit.stem)] = placeholder("ModelPackageGroupName")
     # Longest first, so a value inside a longer one (a role name inside its ARN) goes with the longer one.
     ordered = sorted(((value, name) for value, name in replacements.items() if value), key=lambda pair: -len(pair[0]))
 

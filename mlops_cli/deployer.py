@@ -20,7 +20,7 @@ _TOKEN_KEYS = {"tasktoken", "token"}
 
 
 def state_machine_arn(env: Environment) -> str:
-    return env.arn("states", f"stateMachine:{deployer_name(env.prefix)}")
+    return env.arn("states", f"stateMachine:{deployer_name(env.model.stem)}")
 
 
 def executions(env: Environment, status: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def executions(env: Environment, status: str | None = None, limit: int = 20) -> 
     except ClientError as error:
         if error.response["Error"]["Code"] != "StateMachineDoesNotExist":
             raise
-        raise MlopsError(f"the deployer {deployer_name(env.prefix)} does not exist in account {env.account}, {env.region}: is environment {env.name} deployed?") from None
+        raise MlopsError(f"the deployer {deployer_name(env.model.stem)} does not exist in account {env.account}, {env.region}: is environment {env.name} deployed?") from None
 
 
 def history(env: Environment, execution_arn: str) -> list[dict[str, Any]]:

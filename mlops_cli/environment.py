@@ -12,6 +12,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
 from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environment
+from config.settings import ModelUnit
 from mlops_cli.errors import MlopsError
 
 # The repository's config/, next to this package: where `pip install -e .` and `make setup` leave it.
@@ -25,6 +26,13 @@ class Environment:
     # Who the credentials are: STS's caller ARN, and the partition of the account.
     caller_arn: str
     partition: str
+    # The model a command is about (`--model`); None: the environment's only model.
+    model_name: str | None = None
+
+    @property
+    def model(self) -> ModelUnit:
+        """The model the command is about: the one `--model` names, or the environment's only one."""
+        return select_model(self.config, self.model_name)
 
     @property
     def name(self) -> str:
@@ -47,6 +55,18 @@ class Environment:
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+
+def select_model(config: EnvironmentConfig, name: str | None) -> ModelUnit:
+    """Model `name` of `config`, or its only model when `name` is None; an error listing the models otherwise."""
+    models = config.model_units()
+    if name is None:
+        if len(models) == 1:
+            return next(iter(models.values()))
+        raise MlopsError(f"environment {config.name} has several models; name one with --model: {', '.join(models)}")
+    if name not in models:
+        raise MlopsError(f"environment {config.name} has no model '{name}'; its models: {', '.join(models)}")
+    return models[name]
 
 
 def load_config(name: str, config_dir: Path) -> EnvironmentConfig:

@@ -1,4 +1,4 @@
-"""The environment's model package group: its versions, and which of them the endpoint serves."""
+"""A model's package group: its versions, and which of them its endpoint serves."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mlops_cli.errors import MlopsError
 
 
 def group_name(env: Environment) -> str:
-    return model_package_group_name(env.prefix)
+    return model_package_group_name(env.model.stem)
 
 
 def versions(env: Environment) -> list[dict[str, Any]]:
@@ -52,7 +52,7 @@ def serving(env: Environment) -> dict[str, Any] | None:
     """The endpoint as it serves now: status, config and each variant's weight, instances, model and
     package version; None when there is no endpoint yet."""
     sagemaker = env.client("sagemaker")
-    name = serving_endpoint_name(env.prefix, env.config.deployment.serving.mode)
+    name = serving_endpoint_name(env.model.stem, env.model.deployment.serving.mode)
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as error:
@@ -63,7 +63,7 @@ def serving(env: Environment) -> dict[str, Any] | None:
         variant["VariantName"]: variant["ModelName"]
         for variant in sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
     }
-    stem = serving_model_name_prefix(env.prefix, env.config.deployment.serving.mode)
+    stem = serving_model_name_prefix(env.model.stem, env.model.deployment.serving.mode)
     variants = []
     for variant in endpoint.get("ProductionVariants", []):
         model = models.get(variant["VariantName"], "")

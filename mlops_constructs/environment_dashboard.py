@@ -1,5 +1,5 @@
-"""A CloudWatch dashboard of one environment: its endpoint per variant, its training pipelines and its
-deployer, so the state of the environment is on one page."""
+"""A CloudWatch dashboard of one environment: per model, its endpoint per variant, its training pipelines
+and its deployer, so the state of the environment is on one page."""
 
 from __future__ import annotations
 
@@ -47,8 +47,22 @@ class EnvironmentDashboard(Construct):
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name, default_interval=cdk.Duration.days(7))
 
+        self._period = period
+        self._variants = variants
+        self._endpoint_rows(endpoint_name, "", serverless)
+        self._pipeline_and_deployer_rows("# Training pipelines and deployments", pipeline_names, deployer, "Deployer executions")
+
+    def add_model_rows(self, *, endpoint_name: str, pipeline_names: list[str], deployer: sfn.StateMachine, serverless: bool = False) -> None:
+        """The same rows for another model of the environment: its endpoint, its pipelines and its deployer;
+        its graphs' titles name its endpoint."""
+        self._endpoint_rows(endpoint_name, f", {endpoint_name}", serverless)
+        self._pipeline_and_deployer_rows(
+            f"# Pipelines and deployments of {endpoint_name}", pipeline_names, deployer, f"Deployer executions, {endpoint_name}"
+        )
+
+    def _endpoint_rows(self, endpoint_name: str, title_suffix: str, serverless: bool) -> None:
         def per_variant(
-            title: str, name: str, statistic: str, namespace: str = ENDPOINT_NAMESPACE, metric_period: cdk.Duration = period
+            title: str, name: str, statistic: str, namespace: str = ENDPOINT_NAMESPACE, metric_period: cdk.Duration | None = None
         ) -> cloudwatch.GraphWidget:
             metrics = [
                 cloudwatch.Metric(
@@ -56,12 +70,12 @@ class EnvironmentDashboard(Construct):
                     metric_name=name,
                     dimensions_map={"EndpointName": endpoint_name, "VariantName": variant},
                     statistic=statistic,
-                    period=metric_period,
+                    period=metric_period or self._period,
                     label=variant,
                 )
-                for variant in variants
+                for variant in self._variants
             ]
-            return cloudwatch.GraphWidget(title=title, left=metrics, width=8)
+            return cloudwatch.GraphWidget(title=f"{title}{title_suffix}", left=metrics, width=8)
 
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(markdown=f"# Endpoint {endpoint_name}\nOne line per variant: a release goes to the colour not in use.", width=24, height=1)
@@ -81,7 +95,9 @@ class EnvironmentDashboard(Construct):
             # Every instance reports its CPU once a minute, so the number of reports per minute is the number of instances.
             else per_variant("Instances", "CPUUtilization", "SampleCount", namespace=INSTANCE_NAMESPACE, metric_period=cdk.Duration.minutes(1)),
         )
-        self.dashboard.add_widgets(cloudwatch.TextWidget(markdown="# Training pipelines and deployments", width=24, height=1))
+
+    def _pipeline_and_deployer_rows(self, heading: str, pipeline_names: list[str], deployer: sfn.StateMachine, deployer_title: str) -> None:
+        self.dashboard.add_widgets(cloudwatch.TextWidget(markdown=heading, width=24, height=1))
         self.dashboard.add_widgets(
             *(
                 cloudwatch.GraphWidget(
@@ -102,7 +118,7 @@ class EnvironmentDashboard(Construct):
                 for name in pipeline_names
             ),
             cloudwatch.GraphWidget(
-                title="Deployer executions",
+                title=deployer_title,
                 left=[
                     metric(statistic="Sum", period=cdk.Duration.hours(1), label=label)
                     for metric, label in (

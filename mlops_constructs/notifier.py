@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aws_cdk as cdk
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_events as events
@@ -18,6 +20,16 @@ from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resour
 from mlops_constructs.dead_letter_alarm import dead_letter_alarm
 from mlops_constructs.function_code import platform_function
 
+
+
+@dataclass(frozen=True)
+class NotifiedModel:
+    """A model whose reviews and deployments the notifications tell of: its name, group, deployer and endpoint."""
+
+    name: str
+    group: str
+    deployer: str
+    endpoint: str
 
 
 class Notifier(Construct):
@@ -41,11 +53,9 @@ class Notifier(Construct):
         topic: sns.ITopic,
         key: kms.IKey,
         pipeline_names: list[str],
-        model_package_group_name: str,
+        models: list[NotifiedModel],
         reports_policy: iam.IManagedPolicy,
-        deployer: str,
         batch_workflow: str,
-        endpoint_name: str,
         top_features: int,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -59,9 +69,14 @@ class Notifier(Construct):
 
         self.pipeline_arns = [stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name) for name in pipeline_names]
         executions = [f"{arn}/execution/*" for arn in self.pipeline_arns]
-        packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name.lower()}/*")
-        deployer_arn = stack.format_arn(service="states", resource="stateMachine", resource_name=deployer, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-        deployments = stack.format_arn(service="states", resource="execution", resource_name=f"{deployer}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        packages = [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model.group.lower()}/*") for model in models]
+        deployer_arns = [
+            stack.format_arn(service="states", resource="stateMachine", resource_name=model.deployer, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for model in models
+        ]
+        deployments = [
+            stack.format_arn(service="states", resource="execution", resource_name=f"{model.deployer}:*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+            for model in models
+        ]
         self.batch_workflow_arn = stack.format_arn(
             service="states", resource="stateMachine", resource_name=batch_workflow, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
         )
@@ -75,11 +90,11 @@ class Notifier(Construct):
             ("PublishToTheTopic", ["sns:Publish"], [topic.topic_arn]),
             ("ReadPipelineRuns", ["sagemaker:ListPipelineExecutions"], self.pipeline_arns),
             ("ReadPipelineRunSteps", ["sagemaker:ListPipelineExecutionSteps", "sagemaker:DescribePipelineExecution"], executions),
-            ("ReadModelPackages", ["sagemaker:DescribeModelPackage"], [packages]),
+            ("ReadModelPackages", ["sagemaker:DescribeModelPackage"], packages),
             # ListModelPackages has no resource-level permissions.
             ("ListModelPackages", ["sagemaker:ListModelPackages"], ["*"]),
-            ("ListDeployments", ["states:ListExecutions"], [deployer_arn]),
-            ("ReadDeployments", ["states:DescribeExecution"], [deployments]),
+            ("ListDeployments", ["states:ListExecutions"], deployer_arns),
+            ("ReadDeployments", ["states:DescribeExecution"], deployments),
             # A batch run's failure event may come without its reason; the run's description has it.
             ("ReadBatchRuns", ["states:DescribeExecution"], [batch_runs]),
         ]
@@ -95,7 +110,7 @@ class Notifier(Construct):
             )
         )
         acknowledge_wildcard_resources(
-            role, [*executions, packages, deployments, batch_runs], "Every run, package version, deployment or batch run of this environment, and no other."
+            role, [*executions, *packages, *deployments, batch_runs], "Every run, package version, deployment or batch run of this environment, and no other."
         )
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:ListModelPackages has no resource-level permissions.")
         acknowledge(role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "What SNS needs of a publisher to an encrypted topic; only through SNS and only on this key.")
@@ -114,10 +129,21 @@ class Notifier(Construct):
                 "PREFIX": prefix,
                 "ENVIRONMENT": environment,
                 "PIPELINES": stack.to_json_string(pipeline_names),
-                "MODEL_PACKAGE_GROUP": model_package_group_name,
-                "DEPLOYER_ARN": deployer_arn,
-                "ENDPOINT_NAME": endpoint_name,
+                # The first model's; the environment's other models, if any, in OTHER_MODELS.
+                "MODEL_PACKAGE_GROUP": models[0].group,
+                "DEPLOYER_ARN": deployer_arns[0],
+                "ENDPOINT_NAME": models[0].endpoint,
                 "TOP_FEATURES": str(top_features),
+                **(
+                    {
+                        "MODEL_NAME": models[0].name,
+                        "OTHER_MODELS": stack.to_json_string(
+                            [{"name": model.name, "group": model.group, "deployer": arn, "endpoint": model.endpoint} for model, arn in zip(models[1:], deployer_arns[1:])]
+                        ),
+                    }
+                    if len(models) > 1
+                    else {}
+                ),
             },
             log_group=logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY),
         )

@@ -32,17 +32,19 @@ def main(outdir: Path) -> None:
         print(f"\n{environment}: {sum(line.monthly for line in lines):.2f}")
         for line in lines:
             print(f"  {line.monthly:8.2f}  {line.item} ({line.units})")
-        print(serving_line(load_environment(ROOT / "config", environment).deployment))
+        # Each model's endpoint bills from its first release on, with the model's own deployment settings.
+        for model in load_environment(ROOT / "config", environment).model_units().values():
+            print(serving_line(model.name, model.deployment))
 
 
-def serving_line(deployment: Deployment) -> str:
-    """What serving a model adds a month: serverless at the stated request volume, next to what the same
+def serving_line(model: str, deployment: Deployment) -> str:
+    """What serving model `model` adds a month: serverless at the stated request volume, next to what the same
     environment would pay on instances; or the instances serving all month."""
     instances = max(deployment.initial_instance_count, deployment.autoscaling.min_capacity)
     on_instances = f"{instance_serving_monthly(deployment.instance_type, instances):.2f} for {instances} x {deployment.instance_type} serving all month"
     serving = deployment.serving
     if serving.mode != "serverless":
-        return f"  once a model is deployed: {on_instances}"
+        return f"  once model {model} is deployed: {on_instances}"
     memory_gb = serving.memory_size_mb / 1024
     monthly = serverless_serving_monthly(REQUESTS_PER_MONTH, SECONDS_PER_REQUEST, memory_gb, PAYLOAD_KB)
     provisioned = (
@@ -51,7 +53,7 @@ def serving_line(deployment: Deployment) -> str:
         else ""
     )
     return (
-        f"  once a model is deployed: {monthly:.2f} serverless ({serving.memory_size_mb} MB) for {REQUESTS_PER_MONTH} requests a month "
+        f"  once model {model} is deployed: {monthly:.2f} serverless ({serving.memory_size_mb} MB) for {REQUESTS_PER_MONTH} requests a month "
         f"of {SECONDS_PER_REQUEST} s with {PAYLOAD_KB} KB each{provisioned}; on instances it would be {on_instances}"
     )
 

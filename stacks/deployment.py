@@ -1,8 +1,10 @@
-"""Deployment: the canary deployer, the per-variant alarms it watches, the notification topic, the rule
-that starts the deployer when a model package of this environment is approved, the endpoint's data capture
-and monitoring, and the environment's dashboard."""
+"""Deployment, per model: the canary deployer, the per-variant alarms it watches, the rule that starts the
+deployer when a version of the model's package group is approved, the endpoint's data capture and
+monitoring; for the environment: the notification topic and the dashboard, with rows for each model."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,8 +17,18 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config.naming import COLOURS, data_quality_alarm_name, deployer_name, endpoint_name, serving_endpoint_name, serving_model_name_prefix, variant_alarm_name
-from config.settings import DataQualityMonitoring, Deployment
+from config.naming import (
+    COLOURS,
+    camel_case,
+    data_quality_alarm_name,
+    deployer_name,
+    endpoint_name,
+    pipeline_name,
+    serving_endpoint_name,
+    serving_model_name_prefix,
+    variant_alarm_name,
+)
+from config.settings import DataQualityMonitoring, Deployment, ModelUnit
 from mlops_constructs.canary_deployer import CanaryDeployer, CanaryTimings, DataCapture, ServerlessCapacity, VariantScaling
 from mlops_constructs.compliance import acknowledge
 from mlops_constructs.data_quality_monitor import DataQualityMonitor
@@ -34,20 +46,54 @@ MONITORING_PREFIX = "monitoring"
 
 
 def captured_data_prefix(prefix: str) -> str:
-    """The key prefix under which SageMaker writes the environment's endpoint's captured traffic."""
+    """The key prefix under which SageMaker writes the captured traffic of the endpoint of the model whose stem is `prefix`."""
     return f"{DATA_CAPTURE_PREFIX}/{endpoint_name(prefix)}/"
 
 
 def monitoring_paths(prefix: str, monitoring: DataQualityMonitoring) -> MonitoringPaths:
-    """What the data-quality monitor of the environment's endpoint reads and writes in the artifacts bucket."""
+    """What the data-quality monitor of a model's endpoint (of stem `prefix`) reads and writes in the artifacts bucket."""
     return MonitoringPaths(
         captured_data=captured_data_prefix(prefix), reports=f"{MONITORING_PREFIX}/{endpoint_name(prefix)}/", baseline=monitoring.baseline_prefix
     )
 
 
+@dataclass(frozen=True)
+class SharedServing:
+    """What every model's serving uses of the environment."""
+
+    key: kms.IKey
+    artifacts_bucket: s3.IBucket
+    served_model_access_policy: iam.IManagedPolicy
+    image_repository_arns: list[str]
+    subnet_ids: list[str]
+    security_group_id: str
+    delete_endpoint_with_stack: bool
+    monitoring_access_policy: iam.IManagedPolicy | None
+    subnets_for_jobs: bool
+
+
+@dataclass
+class ModelServing:
+    """What the deployment stack made for one model: its endpoint, deployer, alarms and approval rule."""
+
+    model: ModelUnit
+    model_package_group_name: str
+    endpoint_name: str
+    deployer_name: str
+    deployer: CanaryDeployer
+    approver_policy: iam.ManagedPolicy
+    approval_pattern: events.EventPattern
+    # Every alarm of the model by its name, which the operations stack matches their state changes on.
+    alarm_names: list[str] = field(default_factory=list)
+    monitor: DataQualityMonitor | None = None
+    serverless: bool = False
+
+
 class DeploymentStack(cdk.Stack):
-    """Endpoint ``<prefix>-endpoint`` (instances) or ``<prefix>-serverless`` (serverless) with variants
-    ``blue``/``green``, deployed by ``<prefix>-canary-deployer``."""
+    """Per model: endpoint ``<stem>-endpoint`` (instances) or ``<stem>-serverless`` (serverless) with variants ``blue``/``green``, deployed by ``<stem>-canary-deployer``
+    when a version of its own model package group is approved. The model that keeps the environment's names
+    has its resources at the stack's root under the construct IDs a one-model environment had; every other
+    model's sit under a construct named after it."""
 
     def __init__(
         self,
@@ -55,8 +101,8 @@ class DeploymentStack(cdk.Stack):
         construct_id: str,
         *,
         prefix: str,
-        deployment: Deployment,
-        model_package_group_name: str,
+        models: dict[str, ModelUnit],
+        model_package_group_names: dict[str, str],
         key: kms.IKey,
         artifacts_bucket: s3.IBucket,
         served_model_access_policy: iam.IManagedPolicy,
@@ -64,52 +110,96 @@ class DeploymentStack(cdk.Stack):
         subnet_ids: list[str],
         security_group_id: str,
         delete_endpoint_with_stack: bool,
-        pipeline_names: list[str],
         monitoring_access_policy: iam.IManagedPolicy | None = None,
         subnets_for_jobs: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # The operations stack's notify function writes every message on it, and owns its subscriptions.
+        self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
+        self.served: dict[str, ModelServing] = {}
+        self.dashboard: cloudwatch.Dashboard | None = None
+        dashboard: EnvironmentDashboard | None = None
+        shared = SharedServing(
+            key=key,
+            artifacts_bucket=artifacts_bucket,
+            served_model_access_policy=served_model_access_policy,
+            image_repository_arns=image_repository_arns,
+            subnet_ids=subnet_ids,
+            security_group_id=security_group_id,
+            delete_endpoint_with_stack=delete_endpoint_with_stack,
+            monitoring_access_policy=monitoring_access_policy,
+            subnets_for_jobs=subnets_for_jobs,
+        )
+        for model in models.values():
+            where = self if model.environment_names else Construct(self, f"Model-{model.name}")
+            served = self._serve(where, model, model_package_group_names[model.name], shared)
+            self.served[model.name] = served
+            pipeline_names = [pipeline_name(prefix, folder) for folder in model.pipelines]
+            if dashboard is None:
+                dashboard = EnvironmentDashboard(
+                    self,
+                    "Dashboard",
+                    dashboard_name=prefix,
+                    endpoint_name=served.endpoint_name,
+                    variants=COLOURS,
+                    pipeline_names=pipeline_names,
+                    deployer=served.deployer.state_machine,
+                    serverless=served.serverless,
+                )
+                self.dashboard = dashboard.dashboard
+                cdk.CfnOutput(self, "DashboardUrl", value=dashboard_url(self, prefix), description="Endpoint, pipeline and deployment metrics")
+            else:
+                dashboard.add_model_rows(
+                    endpoint_name=served.endpoint_name, pipeline_names=pipeline_names, deployer=served.deployer.state_machine, serverless=served.serverless
+                )
+
+    @property
+    def alarm_names(self) -> list[str]:
+        """Every alarm of the environment's models by its name."""
+        return [name for served in self.served.values() for name in served.alarm_names]
+
+    def _serve(
+        self, scope: Construct, model: ModelUnit, model_package_group_name: str, shared: SharedServing
+    ) -> ModelServing:
+        """One model's endpoint, deployer, alarms, data-quality monitor and the rule that starts its deployer."""
+        stem, deployment = model.stem, model.deployment
+        key, artifacts_bucket, subnet_ids, security_group_id = shared.key, shared.artifacts_bucket, shared.subnet_ids, shared.security_group_id
         serving = deployment.serving
-        self.endpoint_name = serving_endpoint_name(prefix, serving.mode)
+        endpoint = serving_endpoint_name(stem, serving.mode)
         # The endpoint of the other mode, which the deployer retires once a release serves on this one.
         other_mode = "instances" if serving.mode == "serverless" else "serverless"
-        other_endpoint = serving_endpoint_name(prefix, other_mode)
-        model_names = serving_model_name_prefix(prefix, serving.mode)
+        other_endpoint = serving_endpoint_name(stem, other_mode)
+        model_names = serving_model_name_prefix(stem, serving.mode)
         serverless = (
             ServerlessCapacity(serving.memory_size_mb, serving.max_concurrency, serving.provisioned_concurrency) if serving.mode == "serverless" else None
         )
-
-        # The operations stack's notify function writes every message on it, and owns its subscriptions.
-        self.topic = sns.Topic(self, "Notifications", display_name=f"{prefix} model deployments", master_key=key, enforce_ssl=True)
-
-        # Every alarm of the environment by its name, which the operations stack matches their state changes on.
-        self.alarm_names: list[str] = []
-        self.alarms = {colour: self._variant_alarms(prefix, colour, deployment) for colour in COLOURS}
+        alarm_names: list[str] = []
+        alarms = {colour: self._variant_alarms(scope, stem, endpoint, colour, deployment, alarm_names) for colour in COLOURS}
         capture = deployment.data_capture
-        self.data_capture = (
+        data_capture = (
             DataCapture(destination_s3_uri=f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}", sampling_percentage=capture.sampling_percentage)
             if capture.enabled
             else None
         )
         model_role = ServedModelRole(
-            self,
+            scope,
             "ServedModelRole",
-            description=f"{prefix}: models served by {self.endpoint_name}",
+            description=f"{stem}: models served by {endpoint}",
             # The other mode's endpoint keeps serving, and logging, until a release here retires it.
-            endpoint_names=[self.endpoint_name, other_endpoint],
-            managed_policies=[served_model_access_policy],
-            image_repository_arns=image_repository_arns,
+            endpoint_names=[endpoint, other_endpoint],
+            managed_policies=[shared.served_model_access_policy],
+            image_repository_arns=shared.image_repository_arns,
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,
         ).role
 
-        self.deployer_name = deployer_name(prefix)
-        self.deployer = CanaryDeployer(
-            self,
+        state_machine_name = deployer_name(stem)
+        deployer = CanaryDeployer(
+            scope,
             "CanaryDeployer",
-            state_machine_name=self.deployer_name,
-            endpoint_name=self.endpoint_name,
+            state_machine_name=state_machine_name,
+            endpoint_name=endpoint,
             model_name_prefix=model_names,
             model_package_group_name=model_package_group_name,
             model_role=model_role,
@@ -131,66 +221,64 @@ class DeploymentStack(cdk.Stack):
                 max_capacity=deployment.autoscaling.max_capacity,
                 invocations_per_instance=deployment.autoscaling.invocations_per_instance,
             ),
-            alarm_names={colour: [alarm.alarm_name for alarm in alarms] for colour, alarms in self.alarms.items()},
+            alarm_names={colour: [alarm.alarm_name for alarm in colour_alarms] for colour, colour_alarms in alarms.items()},
             key=key,
             # Serverless endpoints refuse models with a VPC configuration.
             subnet_ids=None if serverless else subnet_ids,
             security_group_ids=[security_group_id],
-            data_capture=self.data_capture,
+            data_capture=data_capture,
             serverless=serverless,
             retired_endpoint_name=other_endpoint,
         )
-        self.approver_policy = self.deployer.approver_policy(self, f"{prefix}-deployment-approver", deployment.approver_role_names)
-        self.monitor = self._data_quality_monitor(prefix, deployment, artifacts_bucket, key, monitoring_access_policy, subnet_ids, security_group_id, subnets_for_jobs)
-        if self.monitor:
-            self.alarm_names.append(self.monitor.alarm_name)
-        self.dashboard = EnvironmentDashboard(
-            self,
-            "Dashboard",
-            dashboard_name=prefix,
-            endpoint_name=self.endpoint_name,
-            variants=COLOURS,
-            pipeline_names=pipeline_names,
-            deployer=self.deployer.state_machine,
-            serverless=serverless is not None,
-        ).dashboard
+        approver_policy = deployer.approver_policy(scope, f"{stem}-deployment-approver", deployment.approver_role_names)
+        monitor = self._data_quality_monitor(
+            scope, stem, endpoint, deployment, artifacts_bucket, key, shared.monitoring_access_policy, subnet_ids, security_group_id, shared.subnets_for_jobs
+        )
+        if monitor:
+            alarm_names.append(monitor.alarm_name)
 
-        cdk.CfnOutput(self, "EndpointName", value=self.endpoint_name, description="Call the served model here (sagemaker-runtime invoke-endpoint)")
-        cdk.CfnOutput(self, "DeployerStateMachineArn", value=self.deployer.state_machine.state_machine_arn, description="The canary deployer: one execution per release")
-        cdk.CfnOutput(self, "DashboardUrl", value=dashboard_url(self, prefix), description="Endpoint, pipeline and deployment metrics")
+        suffix = "" if model.environment_names else camel_case(model.name)
+        about = "" if model.environment_names else f" of model {model.name}"
+        cdk.CfnOutput(self, f"{suffix}EndpointName", value=endpoint, description=f"Call the served model{about} here (sagemaker-runtime invoke-endpoint)")
+        cdk.CfnOutput(
+            self,
+            f"{suffix}DeployerStateMachineArn",
+            value=deployer.state_machine.state_machine_arn,
+            description=f"The canary deployer{about}: one execution per release",
+        )
 
         # The deployer creates the endpoint and what it uses outside CloudFormation; without this, a
         # destroyed environment would keep paying for the endpoint's instances.
-        if delete_endpoint_with_stack:
+        if shared.delete_endpoint_with_stack:
             DeployedEndpointCleanup(
-                self,
+                scope,
                 "EndpointCleanup",
-                endpoint_name=self.endpoint_name,
+                endpoint_name=endpoint,
                 model_name_prefix=model_names,
-                state_machine=self.deployer.state_machine,
+                state_machine=deployer.state_machine,
                 retired_endpoint_name=other_endpoint,
-                retired_model_name_prefix=serving_model_name_prefix(prefix, other_mode),
+                retired_model_name_prefix=serving_model_name_prefix(stem, other_mode),
             )
 
-        self.approval_pattern = events.EventPattern(
+        approval_pattern = events.EventPattern(
             source=["aws.sagemaker"],
             detail_type=["SageMaker Model Package State Change"],
             detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["Approved"]},
         )
-        dead_letters = sqs.Queue(self, "ApprovalDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
+        dead_letters = sqs.Queue(scope, "ApprovalDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14))
         acknowledge(dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the approval rule.")
-        self.alarm_names.append(f"{prefix}-approval-dead-letters")
+        alarm_names.append(f"{stem}-approval-dead-letters")
         dead_letter_alarm(
-            self, "ApprovalDeadLettersAlarm", queue=dead_letters, alarm_name=self.alarm_names[-1], what_failed=f"the rule that starts {self.deployer_name} on approvals"
+            scope, "ApprovalDeadLettersAlarm", queue=dead_letters, alarm_name=alarm_names[-1], what_failed=f"the rule that starts {state_machine_name} on approvals"
         )
         events.Rule(
-            self,
+            scope,
             "DeployOnApproval",
             description=f"Start the canary deployer when a model package of {model_package_group_name} is approved",
-            event_pattern=self.approval_pattern,
+            event_pattern=approval_pattern,
             targets=[
                 targets.SfnStateMachine(
-                    self.deployer.state_machine,
+                    deployer.state_machine,
                     input=events.RuleTargetInput.from_object({"ModelPackageArn": events.EventField.from_path("$.detail.ModelPackageArn")}),
                     dead_letter_queue=dead_letters,
                     retry_attempts=8,
@@ -198,10 +286,24 @@ class DeploymentStack(cdk.Stack):
                 )
             ],
         )
+        return ModelServing(
+            model=model,
+            model_package_group_name=model_package_group_name,
+            endpoint_name=endpoint,
+            deployer_name=state_machine_name,
+            deployer=deployer,
+            approver_policy=approver_policy,
+            approval_pattern=approval_pattern,
+            alarm_names=alarm_names,
+            monitor=monitor,
+            serverless=serverless is not None,
+        )
 
     def _data_quality_monitor(
         self,
-        prefix: str,
+        scope: Construct,
+        stem: str,
+        endpoint: str,
         deployment: Deployment,
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
@@ -215,13 +317,13 @@ class DeploymentStack(cdk.Stack):
             return None
         if access is None:
             raise ValueError("deployment.monitoring.enabled needs the storage stack's policy for the monitor's data")
-        paths = monitoring_paths(prefix, monitoring)
+        paths = monitoring_paths(stem, monitoring)
         bucket = f"s3://{artifacts_bucket.bucket_name}/"
         return DataQualityMonitor(
-            self,
+            scope,
             "DataQuality",
-            name=f"{prefix}-data-quality",
-            endpoint_name=self.endpoint_name,
+            name=f"{stem}-data-quality",
+            endpoint_name=endpoint,
             reports_uri=f"{bucket}{paths.reports}",
             baseline_uri=f"{bucket}{paths.baseline}" if paths.baseline else None,
             frequency=monitoring.frequency,
@@ -229,15 +331,17 @@ class DeploymentStack(cdk.Stack):
             max_runtime_seconds=monitoring.max_runtime_minutes * 60,
             data_access=access,
             key_arn=key.key_arn,
-            alarm_name=data_quality_alarm_name(prefix),
+            alarm_name=data_quality_alarm_name(stem),
             subnet_ids=subnet_ids if in_vpc else None,
             security_group_id=security_group_id if in_vpc else None,
         )
 
-    def _variant_alarms(self, prefix: str, variant: str, deployment: Deployment) -> list[cloudwatch.Alarm]:
+    def _variant_alarms(
+        self, scope: Construct, stem: str, endpoint: str, variant: str, deployment: Deployment, alarm_names: list[str]
+    ) -> list[cloudwatch.Alarm]:
         settings = deployment.alarms
         period = cdk.Duration.seconds(settings.period_seconds)
-        dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant}
+        dimensions = {"EndpointName": endpoint, "VariantName": variant}
         specs = [
             ("5xx", "Invocation5XXErrors", "Sum", settings.errors_5xx, "model errors (HTTP 5XX)", f"{settings.errors_5xx}"),
             ("4xx", "Invocation4XXErrors", "Sum", settings.errors_4xx, "rejected requests (HTTP 4XX)", f"{settings.errors_4xx}"),
@@ -246,12 +350,12 @@ class DeploymentStack(cdk.Stack):
         ]
         alarms = []
         for suffix, metric_name, statistic, threshold, what, shown in specs:
-            self.alarm_names.append(variant_alarm_name(prefix, variant, suffix, deployment.serving.mode))
+            alarm_names.append(variant_alarm_name(stem, variant, suffix, deployment.serving.mode))
             alarm = cloudwatch.Alarm(
-                self,
+                scope,
                 f"{variant}-{suffix}",
-                alarm_name=self.alarm_names[-1],
-                alarm_description=f"{what} of variant {variant} of {self.endpoint_name} above {shown} in a {settings.period_seconds} s period",
+                alarm_name=alarm_names[-1],
+                alarm_description=f"{what} of variant {variant} of {endpoint} above {shown} in a {settings.period_seconds} s period",
                 metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=metric_name, dimensions_map=dimensions, statistic=statistic, period=period),
                 threshold=threshold,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

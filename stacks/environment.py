@@ -30,15 +30,18 @@ class EnvironmentStage(cdk.Stage):
         cdk.Tags.of(self).add("environment", config.name)
 
         protected = {"termination_protection": config.termination_protection}
+        models = config.model_units()
         self.network = NetworkStack(self, "network", network=config.network, mlflow=config.model_build.mlflow.enabled, **protected)
         self.storage = StorageStack(
             self,
             "storage",
             prefix=config.prefix,
             storage=config.storage,
-            captured_data_prefix=captured_data_prefix(config.prefix) if config.deployment.data_capture.enabled else None,
+            captured_data_prefixes=tuple(captured_data_prefix(model.stem) for model in models.values() if model.deployment.data_capture.enabled),
             mlflow=config.model_build.mlflow.enabled,
-            monitoring=monitoring_paths(config.prefix, config.deployment.monitoring) if config.deployment.monitoring.enabled else None,
+            monitoring=tuple(
+                monitoring_paths(model.stem, model.deployment.monitoring) for model in models.values() if model.deployment.monitoring.enabled
+            ),
             **protected,
         )
         self.model_build = ModelBuildStack(
@@ -47,6 +50,7 @@ class EnvironmentStage(cdk.Stage):
             **protected,
             prefix=config.prefix,
             model_build=config.model_build,
+            models=models,
             data_bucket=self.storage.data_bucket,
             artifacts_bucket=self.storage.artifacts_bucket,
             key=self.storage.key,
@@ -83,8 +87,8 @@ class EnvironmentStage(cdk.Stage):
             "deployment",
             **protected,
             prefix=config.prefix,
-            deployment=config.deployment,
-            model_package_group_name=self.model_build.model_package_group.model_package_group_name,
+            models=models,
+            model_package_group_names={name: group.model_package_group_name for name, group in self.model_build.model_package_groups.items()},
             key=self.storage.key,
             artifacts_bucket=self.storage.artifacts_bucket,
             served_model_access_policy=self.storage.served_model_access_policy,
@@ -92,7 +96,6 @@ class EnvironmentStage(cdk.Stage):
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,
             delete_endpoint_with_stack=not config.retain_data,
-            pipeline_names=pipeline_names,
             monitoring_access_policy=self.storage.monitoring_access_policy,
             subnets_for_jobs=self.network.vpc_only,
         )
@@ -107,14 +110,9 @@ class EnvironmentStage(cdk.Stage):
             key=self.storage.key,
             evaluation_reports_policy=self.storage.evaluation_reports_policy,
             pipeline_names=pipeline_names,
-            model_package_group_name=self.model_build.model_package_group.model_package_group_name,
-            deployer_name=self.deployment.deployer_name,
-            deployer_events=self.deployment.deployer.event_pattern,
-            deployer_bus=self.deployment.deployer.event_bus,
+            models=list(self.deployment.served.values()),
             batch_workflow_name=batch_inference_name(config.prefix),
-            endpoint_name=self.deployment.endpoint_name,
             alarm_names=[*self.deployment.alarm_names, self.model_build.triggers.dead_letter_alarm_name],
-            data_quality=self.deployment.monitor,
         )
         self.batch_inference = BatchInferenceStack(
             self,
@@ -122,7 +120,8 @@ class EnvironmentStage(cdk.Stage):
             **protected,
             prefix=config.prefix,
             batch_inference=config.batch_inference,
-            model_package_group_name=self.model_build.model_package_group.model_package_group_name,
+            # The workflow scores with versions of the first model (the one keeping the environment's names).
+            model_package_group_name=next(iter(self.model_build.model_package_groups.values())).model_package_group_name,
             artifacts_bucket=self.storage.artifacts_bucket,
             code_uri=self.storage.batch_inference_code_uri,
             access_policy=self.storage.batch_inference_access_policy,

@@ -1,4 +1,4 @@
-"""Model building: the model package group, every pipeline in pipeline_code/ deployed with the stack, and
+"""Model building: each model's model package group, every pipeline in pipeline_code/ deployed with the stack, and
 what starts each one (uploads of training data, a schedule, or nothing), as config says."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.naming import PipelineFolderError, endpoint_name, mlflow_name, model_package_group_name, pipeline_name, serverless_endpoint_name
+from config.naming import PipelineFolderError, camel_case, endpoint_name, mlflow_name, model_package_group_name, pipeline_name, serverless_endpoint_name
 from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW, job_subnet_names, pipeline_settings
-from config.settings import ModelBuild
+from config.settings import ModelBuild, ModelUnit
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
 from mlops_constructs.pipeline_upsert import PipelineUpsert
@@ -30,7 +30,8 @@ INPUT_DATA_PARAMETER = "InputDataUri"
 
 
 class ModelBuildStack(cdk.Stack):
-    """Model package group ``<prefix>-models`` and pipelines ``<prefix>-<folder>``, one per pipeline_code/ folder."""
+    """Model package groups ``<model stem>-models``, one per model, and pipelines ``<prefix>-<folder>``, one per
+    pipeline_code/ folder, each registering into its model's group."""
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class ModelBuildStack(cdk.Stack):
         *,
         prefix: str,
         model_build: ModelBuild,
+        models: dict[str, ModelUnit],
         data_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
@@ -56,16 +58,24 @@ class ModelBuildStack(cdk.Stack):
         # The ECR repositories of the images the pipelines register models with: what a served model may pull.
         self.serving_image_repository_arns: list[str] = []
 
-        self.model_package_group = sagemaker.CfnModelPackageGroup(
-            self,
-            "ModelPackageGroup",
-            model_package_group_name=model_package_group_name(prefix),
-            model_package_group_description=f"Models trained by the {prefix} pipelines, for review and approval",
-        )
-        # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.
-        self.model_package_group.apply_removal_policy(
-            cdk.RemovalPolicy.RETAIN if retain_model_registry else cdk.RemovalPolicy.DESTROY
-        )
+        self.models = models
+        self.model_package_groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
+        for model in models.values():
+            # The model keeping the environment's names keeps the group's construct ID too: a new logical ID
+            # would make CloudFormation create the (named) group anew before deleting the old one, and fail.
+            group = sagemaker.CfnModelPackageGroup(
+                self,
+                "ModelPackageGroup" if model.environment_names else f"ModelPackageGroup-{model.name}",
+                model_package_group_name=model_package_group_name(model.stem),
+                model_package_group_description=(
+                    f"Models trained by the {prefix} pipelines, for review and approval"
+                    if model.environment_names
+                    else f"Model {model.name} of {prefix}: versions for review and approval"
+                ),
+            )
+            # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.
+            group.apply_removal_policy(cdk.RemovalPolicy.RETAIN if retain_model_registry else cdk.RemovalPolicy.DESTROY)
+            self.model_package_groups[model.name] = group
         self.pipeline_role = SageMakerExecutionRole(
             self,
             "PipelineRole",
@@ -111,7 +121,9 @@ class ModelBuildStack(cdk.Stack):
                     f"but EventBridge Scheduler names are at most {SCHEDULE_NAME_MAX_LENGTH} characters ({len(name)} here); "
                     "shorten the folder name"
                 )
+        owners = {folder: model for model in models.values() for folder in model.pipelines}
         for name in names:
+            owner = owners[name]
             settings = pipeline_settings(
                 prefix=prefix,
                 model_build=model_build,
@@ -121,6 +133,7 @@ class ModelBuildStack(cdk.Stack):
                 region=self.region,
                 script_uris=self._script_assets(name, render_cache),
                 job_subnet_count=job_subnet_count,
+                model_package_group=model_package_group_name(owner.stem),
             )
             self.pipeline_settings[name] = settings
             rendered = render.render_cached(name, settings, render_cache)
@@ -150,7 +163,7 @@ class ModelBuildStack(cdk.Stack):
                 strict=model_build.strict_pipeline_updates,
                 adopt_existing=model_build.adopt_existing_pipelines,
             )
-            upsert.node.add_dependency(self.model_package_group)
+            upsert.node.add_dependency(self.model_package_groups[owner.name])
             self.pipelines[name] = upsert
 
         self.reviewer_policy = self._reviewer_policy(prefix, model_build.reviewer_role_names)
@@ -173,14 +186,20 @@ class ModelBuildStack(cdk.Stack):
             elif trigger.trigger == "schedule":
                 self.triggers.start_on_schedule(name, pipeline_arn=pipeline_arn, expression=trigger.schedule)
 
-        cdk.CfnOutput(self, "ModelPackageGroupName", value=self.model_package_group.model_package_group_name, description="Review and approve model versions here")
+        for model in models.values():
+            cdk.CfnOutput(
+                self,
+                "ModelPackageGroupName" if model.environment_names else f"{camel_case(model.name)}ModelPackageGroupName",
+                value=self.model_package_groups[model.name].model_package_group_name,
+                description="Review and approve model versions here" if model.environment_names else f"Review and approve versions of model {model.name} here",
+            )
         cdk.CfnOutput(self, "PipelineNames", value=",".join(names.values()), description="The SageMaker pipelines this stack deploys, one per pipeline_code/ folder")
         for name in names:
             trigger = model_build.trigger(name)
             if trigger.trigger == "upload":
                 cdk.CfnOutput(
                     self,
-                    f"{_camel_case(name)}DataUri",
+                    f"{camel_case(name)}DataUri",
                     value=f"s3://{data_bucket.bucket_name}/{trigger.prefix}",
                     description=f"Uploads here ending in '{trigger.suffix or ''}' start pipeline {names[name]}",
                 )
@@ -191,34 +210,34 @@ class ModelBuildStack(cdk.Stack):
         Neither Studio users nor pipeline jobs hold it (an approval deploys), so it is a policy of its own,
         attached to the existing roles named in ``model_build.reviewer_role_names``.
         """
-        group = self.model_package_group.model_package_group_name
-        packages = self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
-        # The endpoint of either serving mode (config picks one); the deployer names its configs
-        # <endpoint>-v<version>-<attempt>[-canary|-rollback].
-        endpoints = [endpoint_name(prefix), serverless_endpoint_name(prefix)]
-        endpoint_configs = [self.format_arn(service="sagemaker", resource="endpoint-config", resource_name=f"{name}-*") for name in endpoints]
+        groups = [group.model_package_group_name for group in self.model_package_groups.values()]
+        packages = [self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*") for group in groups]
+        # Each model's endpoint in either serving mode (config picks one); the deployers name their endpoint's
+        # configs <endpoint>-v<version>-<attempt>[-canary|-rollback].
+        endpoints = [name for model in self.models.values() for name in (endpoint_name(model.stem), serverless_endpoint_name(model.stem))]
+        endpoint_configs = [self.format_arn(service="sagemaker", resource="endpoint-config", resource_name=f"{endpoint}-*") for endpoint in endpoints]
         policy = iam.ManagedPolicy(
             self,
             "ModelReviewer",
             managed_policy_name=f"{prefix}-model-reviewer",
-            description=f"{prefix}: review, approve or reject the model packages of {group}",
+            description=f"{prefix}: review, approve or reject the model packages of {', '.join(groups)}",
             statements=[
                 iam.PolicyStatement(
                     sid="ReviewThisEnvironmentsModelPackages",
                     actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"],
-                    resources=[packages],
+                    resources=packages,
                 ),
                 iam.PolicyStatement(
                     sid="DescribeThisEnvironmentsGroup",
                     actions=["sagemaker:DescribeModelPackageGroup"],
-                    resources=[self.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)],
+                    resources=[self.format_arn(service="sagemaker", resource="model-package-group", resource_name=group) for group in groups],
                 ),
                 # `mlops model list` shows which version the endpoint serves: its variants' models.
                 iam.PolicyStatement(
                     sid="SeeWhatTheEndpointServes",
                     actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
                     resources=[
-                        *(self.format_arn(service="sagemaker", resource="endpoint", resource_name=name) for name in endpoints),
+                        *(self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint) for endpoint in endpoints),
                         *endpoint_configs,
                     ],
                 ),
@@ -231,8 +250,8 @@ class ModelBuildStack(cdk.Stack):
             ],
             roles=[iam.Role.from_role_name(self, f"Reviewer-{name}", name) for name in role_names],
         )
-        acknowledge_wildcard_resources(policy, [packages], "Every version in this environment's model package group, and no other.")
-        acknowledge_wildcard_resources(policy, endpoint_configs, "The configs the deployer creates for this environment's endpoint, named after it.")
+        acknowledge_wildcard_resources(policy, packages, "Every version in this environment's model package groups, and no other.")
+        acknowledge_wildcard_resources(policy, endpoint_configs, "The configs the deployers create for this environment's endpoints, named after them.")
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "The SageMaker List actions have no resource-level permissions.")
         return policy
 
@@ -267,11 +286,6 @@ def _check_definition_shape(folder: str, definition: dict) -> None:
             f"pipeline_code/{folder}/{render.DEFINITION_FILE} does not fit SageMaker's API model "
             f"({len(found)} problem{'s' if len(found) > 1 else ''}):\n  " + "\n  ".join(found)
         )
-
-
-def _camel_case(folder: str) -> str:
-    """``churn-model`` -> ``ChurnModel``: a pipeline folder as part of an output's name."""
-    return "".join(part.capitalize() for part in folder.split("-"))
 
 
 def _registered_images(definition: dict) -> list[str]:

@@ -18,8 +18,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.settings import Notifications
-from mlops_constructs.data_quality_monitor import DataQualityMonitor
-from mlops_constructs.notifier import Notifier
+from mlops_constructs.notifier import NotifiedModel, Notifier
+from stacks.deployment import ModelServing
 
 PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 PACKAGE_EVENT = "SageMaker Model Package State Change"
@@ -42,14 +42,9 @@ class OperationsStack(cdk.Stack):
         key: kms.IKey,
         evaluation_reports_policy: iam.IManagedPolicy,
         pipeline_names: list[str],
-        model_package_group_name: str,
-        deployer_name: str,
-        deployer_events: events.EventPattern,
-        deployer_bus: events.IEventBus,
+        models: list[ModelServing],
         batch_workflow_name: str,
-        endpoint_name: str,
         alarm_names: list[str],
-        data_quality: DataQualityMonitor | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -61,11 +56,9 @@ class OperationsStack(cdk.Stack):
             topic=topic,
             key=key,
             pipeline_names=pipeline_names,
-            model_package_group_name=model_package_group_name,
+            models=[NotifiedModel(name=served.model.name, group=served.model_package_group_name, deployer=served.deployer_name, endpoint=served.endpoint_name) for served in models],
             reports_policy=evaluation_reports_policy,
-            deployer=deployer_name,
             batch_workflow=batch_workflow_name,
-            endpoint_name=endpoint_name,
             top_features=notifications.top_features,
         )
         self.notifier.notify_on(
@@ -77,19 +70,27 @@ class OperationsStack(cdk.Stack):
                 detail={"pipelineArn": self.notifier.pipeline_arns, "currentPipelineExecutionStatus": ["Succeeded", "Failed", "Stopped"]},
             ),
         )
+        groups = [served.model_package_group_name for served in models]
         self.notifier.notify_on(
             "ModelReviews",
-            f"Tell people when a model of {model_package_group_name} is registered, approved or rejected",
+            f"Tell people when a model of {', '.join(groups)} is registered, approved or rejected",
             events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=[PACKAGE_EVENT],
-                detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["PendingManualApproval", "Approved", "Rejected"]},
+                detail={"ModelPackageGroupName": groups, "ModelApprovalStatus": ["PendingManualApproval", "Approved", "Rejected"]},
             ),
         )
-        self.notifier.notify_on("Deployments", f"Tell people what the {deployer_name} did and when it needs approval", deployer_events, event_bus=deployer_bus)
+        for served in models:
+            # Each deployer announces on a bus of its own. The model that keeps the environment's names keeps its rules' IDs.
+            self.notifier.notify_on(
+                "Deployments" if served.model.environment_names else f"Deployments-{served.model.name}",
+                f"Tell people what the {served.deployer_name} did and when it needs approval",
+                served.deployer.event_pattern,
+                event_bus=served.deployer.event_bus,
+            )
         self.notifier.notify_on(
             "Alarms",
-            f"Tell people when an alarm of {endpoint_name} or a dead-letter queue of {prefix} goes into or out of ALARM",
+            f"Tell people when an alarm of {', '.join(served.endpoint_name for served in models)} or a dead-letter queue of {prefix} goes into or out of ALARM",
             events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=[ALARM_EVENT],
@@ -110,12 +111,12 @@ class OperationsStack(cdk.Stack):
                 detail={"stateMachineArn": [self.notifier.batch_workflow_arn], "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
             ),
         )
-        if data_quality:
+        for served in (served for served in models if served.monitor):
             self.notifier.notify_on(
-                "DataQualityViolations",
-                f"Tell people what a data-quality run of {endpoint_name} found",
-                data_quality.violations_pattern,
-                rule_name=data_quality.violations_rule_name,
+                "DataQualityViolations" if served.model.environment_names else f"DataQualityViolations-{served.model.name}",
+                f"Tell people what a data-quality run of {served.endpoint_name} found",
+                served.monitor.violations_pattern,
+                rule_name=served.monitor.violations_rule_name,
             )
 
         for address in notifications.emails:

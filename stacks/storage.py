@@ -55,9 +55,9 @@ class StorageStack(cdk.Stack):
         *,
         prefix: str,
         storage: Storage,
-        captured_data_prefix: str | None = None,
+        captured_data_prefixes: tuple[str, ...] = (),
         mlflow: bool = False,
-        monitoring: MonitoringPaths | None = None,
+        monitoring: tuple[MonitoringPaths, ...] = (),
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -143,7 +143,7 @@ class StorageStack(cdk.Stack):
         # the CodeBuild project), and of the runtime roles only the workflow's processing role pulls it.
         self.batch_inference_repository = self._repository("BatchInferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
-        self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefix)
+        self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefixes)
         self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
         self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
@@ -234,25 +234,24 @@ class StorageStack(cdk.Stack):
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
         return policy
 
-    def _served_model_access_policy(self, prefix: str, captured_data_prefix: str | None) -> iam.ManagedPolicy:
+    def _served_model_access_policy(self, prefix: str, captured_data_prefixes: tuple[str, ...]) -> iam.ManagedPolicy:
         """For served models: read the pipelines' model artifacts (which carry their inference code) and the
         inference images, and decrypt both. Owned here for the same reason as DataAccess.
 
-        The one thing it writes is the endpoint's captured traffic under `captured_data_prefix`, if given:
+        The one thing it writes is the endpoints' captured traffic under `captured_data_prefixes`, if any:
         SageMaker writes data capture files as the model's execution role, encrypted with the key through S3.
         """
         artifacts = self.artifacts_bucket.arn_for_objects(f"{ARTIFACTS_PREFIX}{prefix}-*")
+        capture_files = [self.artifacts_bucket.arn_for_objects(f"{captured}*") for captured in captured_data_prefixes]
         captured = [
-            iam.PolicyStatement(
-                sid="WriteCapturedTraffic", actions=["s3:PutObject"], resources=[self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")]
-            ),
+            iam.PolicyStatement(sid="WriteCapturedTraffic", actions=["s3:PutObject"], resources=capture_files),
             iam.PolicyStatement(
                 sid="EncryptCapturedTraffic",
                 actions=["kms:GenerateDataKey"],
                 resources=[self.key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
             ),
-        ] if captured_data_prefix else []
+        ] if captured_data_prefixes else []
         policy = iam.ManagedPolicy(
             self,
             "ServedModelAccess",
@@ -272,10 +271,10 @@ class StorageStack(cdk.Stack):
         acknowledge_wildcard_resources(
             policy, [artifacts], "Pipelines write a model artifact per execution under their own prefix; read-only."
         )
-        if captured_data_prefix:
+        if captured_data_prefixes:
             acknowledge_wildcard_resources(
                 policy,
-                [self.artifacts_bucket.arn_for_objects(f"{captured_data_prefix}*")],
+                capture_files,
                 "SageMaker names capture files per variant and hour under the endpoint's capture prefix; write-only.",
             )
         return policy
@@ -291,14 +290,14 @@ class StorageStack(cdk.Stack):
             reason="MLflow names artifact objects per experiment and run, under the server's own prefix.",
         )
 
-    def _monitoring_access_policy(self, prefix: str, paths: MonitoringPaths) -> iam.ManagedPolicy:
-        """For the data-quality monitor: read the captured traffic and the baseline, write its reports (and
-        its job's volume, encrypted through SageMaker)."""
+    def _monitoring_access_policy(self, prefix: str, monitors: tuple[MonitoringPaths, ...]) -> iam.ManagedPolicy:
+        """For the data-quality monitors: read the captured traffic and the baselines, write their reports (and
+        their jobs' volumes, encrypted through SageMaker)."""
         return self._artifacts_prefix_policy(
             "DataQualityMonitoringAccess",
             f"{prefix}: what the data-quality monitor reads and writes",
-            read=[p for p in (paths.captured_data, paths.baseline) if p],
-            write=[paths.reports],
+            read=[p for paths in monitors for p in (paths.captured_data, paths.baseline) if p],
+            write=[paths.reports for paths in monitors],
             key_services=["s3", "sagemaker"],
             reason="Captured traffic, baseline and reports are files named per hour and run under fixed prefixes.",
         )

@@ -142,6 +142,7 @@ def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tu
         "model-build",
         prefix=config.prefix,
         model_build=model_build,
+        models=config.model_units(),
         data_bucket=storage.data_bucket,
         artifacts_bucket=storage.artifacts_bucket,
         key=storage.key,

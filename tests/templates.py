@@ -60,3 +60,10 @@ def cfn_text(value) -> str:
     if function == "Fn::GetStackOutput":
         return f"<{argument['OutputName']}>"
     raise ValueError(f"cfn_text() does not read {function}")
+
+
+def without_other_models(template: dict, config) -> dict:
+    """The deployment `template` with the resources of the model that keeps the environment's names and the
+    environment's own; the other models' (under construct Model-<name>) are left out."""
+    others = tuple(f"Model{name}" for name, unit in config.model_units().items() if not unit.environment_names)
+    return {**template, "Resources": {key: resource for key, resource in template["Resources"].items() if not key.startswith(others)}}

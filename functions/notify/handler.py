@@ -238,7 +238,7 @@ def package_change(event: dict) -> Message:
     links = [(f"Model version {version}", console_url(package_arn))]
     note = f" The reviewer wrote: {detail['ApprovalDescription']}" if detail.get("ApprovalDescription") else ""
     if status == "Approved":
-        endpoint = os.environ["ENDPOINT_NAME"]
+        endpoint = _model_of_group(group)["endpoint"]
         opening = (
             f"Model version {version} of {group} was approved.{note} The canary deployer deploys it to endpoint {endpoint} "
             "if it is newer than the version serving there; an older version is deployed only by an explicit rollback."
@@ -251,6 +251,31 @@ def package_change(event: dict) -> Message:
         opening = f"Model version {version} of {group} was registered and awaits review: approving it deploys it."
         subject = f"{group}: version {version} registered, awaiting review"
     return Message(subject, [opening, model_quality(package_arn)], links)
+
+
+def _models() -> list[dict]:
+    """Every model of the environment: its group, its deployer's ARN and its endpoint."""
+    first = {
+        "name": os.environ.get("MODEL_NAME", ""),
+        "group": os.environ["MODEL_PACKAGE_GROUP"],
+        "deployer": os.environ["DEPLOYER_ARN"],
+        "endpoint": os.environ["ENDPOINT_NAME"],
+    }
+    return [first, *json.loads(os.environ.get("OTHER_MODELS") or "[]")]
+
+
+def _model_of_group(group: str) -> dict:
+    """The model whose package group is `group`; the first model for a group of none."""
+    models = _models()
+    return next((model for model in models if model["group"] == group), models[0])
+
+
+def _command_selector(endpoint: str) -> str:
+    """What `mlops deploy` is given to reach the deployer of `endpoint`: the environment, and the model
+    where the environment has several."""
+    environment, models = os.environ.get("ENVIRONMENT", "ENV"), _models()
+    model = next((model for model in models if model["endpoint"] == endpoint), models[0])
+    return f"--env {environment}" + (f" --model {model['name']}" if len(models) > 1 else "")
 
 
 def _package_name(package_arn: str) -> tuple[str, str]:
@@ -322,14 +347,15 @@ def deployment(event: dict) -> Message:
     links = [("Deployment run", console_url(execution)), (f"Model version {version}", console_url(package_arn))]
     if detail["event"] == "approval requested":
         # The request carries no task token: answering takes the approver's permission, never this message.
-        environment, prefix = os.environ.get("ENVIRONMENT", "ENV"), os.environ.get("PREFIX", "")
+        # The approver policy is named after the model's stem, which its endpoint's name starts with.
+        stem, selector = endpoint.removesuffix("-endpoint"), _command_selector(endpoint)
         paragraphs = [
             f"Model version {version} of {group} has served as a canary on endpoint {endpoint} with its alarms quiet, and awaits approval to take all traffic. "
             f"Without an answer {_within_minutes(detail.get('detail'))}, it is rolled back.",
             model_quality(package_arn),
-            f"To approve: mlops deploy approve --env {environment}",
-            f"To reject: mlops deploy deny --env {environment}",
-            f"Only roles with the {prefix}-deployment-approver policy can answer: it reads the waiting deployment's history, where the approval request is, and answers it.",
+            f"To approve: mlops deploy approve {selector}",
+            f"To reject: mlops deploy deny {selector}",
+            f"Only roles with the {stem}-deployment-approver policy can answer: it reads the waiting deployment's history, where the approval request is, and answers it.",
         ]
         return Message(f"{endpoint}: approve version {version}?", paragraphs, links)
     subject, opening, is_reason = _DEPLOYER_OUTCOMES[detail["event"]]
@@ -444,7 +470,9 @@ def data_quality_run(event: dict) -> Message:
     detail = event.get("detail") or {}
     job = detail.get("ProcessingJobName", "an unnamed run")
     schedule = (detail.get("MonitoringScheduleArn") or "an unknown schedule").rsplit("/", 1)[-1]
-    endpoint = os.environ["ENDPOINT_NAME"]
+    # A model's schedule is <stem>-data-quality and its endpoint <stem>-endpoint.
+    endpoints = [model["endpoint"] for model in _models()]
+    endpoint = next((name for name in endpoints if f"{name.removesuffix('-endpoint')}-data-quality" == schedule), endpoints[0])
     paragraphs = [f"Model Monitor's run {job} of schedule {schedule} found data-quality violations in the traffic endpoint {endpoint} captured."]
     paragraphs.append(f"What it reported: {detail.get('ExitMessage') or 'nothing'}")
     outputs = (detail.get("ProcessingOutputConfig") or {}).get("Outputs") or []
@@ -513,18 +541,20 @@ def digest() -> Message:
     runs = _recent_runs(since)
     deployments = _recent_deployments(since)
     paragraphs = [f"What happened in {prefix} in the {DIGEST_HOURS} hours up to {now():%Y-%m-%d %H:%M} UTC."]
-    paragraphs.append(_latest_approved())
+    paragraphs.extend(_latest_approved(model["group"]) for model in _models())
     paragraphs.append(f"Training runs: {len(runs)}." + "".join(f"\n- {line}" for line in runs))
     paragraphs.append(f"Deployments: {len(deployments)}." + "".join(f"\n- {line}" for line in deployments))
     # The group is in the topic's partition, region and account.
     _, partition, _, region, account, _ = os.environ["TOPIC_ARN"].split(":")
-    group_arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{os.environ['MODEL_PACKAGE_GROUP']}"
-    links = [("Model registry", console_url(group_arn))]
+    groups = [model["group"] for model in _models()]
+    links = [
+        ("Model registry" if len(groups) == 1 else f"Model registry: {group}", console_url(f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{group}"))
+        for group in groups
+    ]
     return Message(f"{prefix} daily digest: {len(runs)} training runs, {len(deployments)} deployments", paragraphs, links)
 
 
-def _latest_approved() -> str:
-    group = os.environ["MODEL_PACKAGE_GROUP"]
+def _latest_approved(group: str) -> str:
     sagemaker = boto3.client("sagemaker", config=_RETRIES)
     packages = sagemaker.list_model_packages(
         ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending", MaxResults=1
@@ -556,18 +586,19 @@ def _recent_runs(since: datetime.datetime) -> list[str]:
 def _recent_deployments(since: datetime.datetime) -> list[str]:
     sfn = boto3.client("stepfunctions", config=_RETRIES)
     lines = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=os.environ["DEPLOYER_ARN"]):
-        recent = [e for e in page["executions"] if e["startDate"] >= since]
-        for execution in recent:
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            package = json.loads(described.get("input") or "{}").get("ModelPackageArn", "an unknown model package")
-            line = f"{execution['name']} started {execution['startDate']:%Y-%m-%d %H:%M} UTC, deploying {package}: {execution['status']}"
-            if described.get("error"):
-                line += f" ({described['error']}: {described.get('cause', '')})"
-            lines.append(f"{line}. {console_url(execution['executionArn'])}")
-        # Executions are listed newest first: once one is older than the window, the rest are too.
-        if len(recent) < len(page["executions"]):
-            break
+    for model in _models():
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=model["deployer"]):
+            recent = [e for e in page["executions"] if e["startDate"] >= since]
+            for execution in recent:
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                package = json.loads(described.get("input") or "{}").get("ModelPackageArn", "an unknown model package")
+                line = f"{execution['name']} started {execution['startDate']:%Y-%m-%d %H:%M} UTC, deploying {package}: {execution['status']}"
+                if described.get("error"):
+                    line += f" ({described['error']}: {described.get('cause', '')})"
+                lines.append(f"{line}. {console_url(execution['executionArn'])}")
+            # Executions are listed newest first: once one is older than the window, the rest are too.
+            if len(recent) < len(page["executions"]):
+                break
     return lines
 
 

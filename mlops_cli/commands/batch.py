@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import secrets
@@ -112,7 +113,9 @@ def run(env_name: str, input_uri: str, output_uri: str, model_version: int | Non
     env = environment(env_name)
     given = {"input_uri": input_uri, "output_uri": output_uri}
     if model_version is not None:
-        given["model_package_arn"] = registry.version(env, model_version)["ModelPackageArn"]
+        # The workflow scores with versions of the first model (the one keeping the environment's names).
+        scored = dataclasses.replace(env, model_name=next(iter(env.config.model_units())))
+        given["model_package_arn"] = registry.version(scored, model_version)["ModelPackageArn"]
     name = f"mlops-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     client = env.client("stepfunctions")
     try:

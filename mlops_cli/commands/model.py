@@ -1,4 +1,4 @@
-"""`mlops model`: the reviewer's commands on the environment's model package group."""
+"""`mlops model`: the reviewer's commands on a model's package group."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from mlops_cli import promotion, registry
-from mlops_cli.options import env_option, environment, json_option
+from mlops_cli.options import env_option, environment, json_option, model_option
 from mlops_cli.output import console, print_json, when
 
 
@@ -17,10 +17,11 @@ def model() -> None:
 
 @model.command("list")
 @env_option
+@model_option
 @json_option
-def list_versions(env_name: str, as_json: bool) -> None:
-    """Every version of the model package group, newest first, and which one serves."""
-    env = environment(env_name)
+def list_versions(env_name: str, model_name: str | None, as_json: bool) -> None:
+    """Every version of the model's package group, newest first, and which one serves."""
+    env = environment(env_name, model_name)
     packages = registry.versions(env)
     endpoint = registry.serving(env)
     serving = {variant["version"]: variant["variant"] for variant in (endpoint or {}).get("variants", [])}
@@ -36,7 +37,7 @@ def list_versions(env_name: str, as_json: bool) -> None:
         for package in packages
     ]
     if as_json:
-        print_json({"group": registry.group_name(env), "versions": rows})
+        print_json({"model": env.model.name, "group": registry.group_name(env), "versions": rows})
         return
     out = console()
     if not rows:
@@ -50,8 +51,8 @@ def list_versions(env_name: str, as_json: bool) -> None:
     out.print(table)
 
 
-def _review(env_name: str, number: int, status: str, note: str | None) -> None:
-    env = environment(env_name)
+def _review(env_name: str, model_name: str | None, number: int, status: str, note: str | None) -> None:
+    env = environment(env_name, model_name)
     package = registry.version(env, number)
     description = note or f"{status} with mlops by {env.caller_arn}"
     env.client("sagemaker").update_model_package(
@@ -63,19 +64,21 @@ def _review(env_name: str, number: int, status: str, note: str | None) -> None:
 @model.command()
 @click.argument("version", type=int)
 @env_option
+@model_option
 @click.option("--note", help="Why: recorded as the version's approval description.")
-def approve(version: int, env_name: str, note: str | None) -> None:
+def approve(version: int, env_name: str, model_name: str | None, note: str | None) -> None:
     """Approve VERSION. A version newer than the one serving then starts a deployment."""
-    _review(env_name, version, "Approved", note)
+    _review(env_name, model_name, version, "Approved", note)
 
 
 @model.command()
 @click.argument("version", type=int)
 @env_option
+@model_option
 @click.option("--note", help="Why: recorded as the version's approval description.")
-def reject(version: int, env_name: str, note: str | None) -> None:
+def reject(version: int, env_name: str, model_name: str | None, note: str | None) -> None:
     """Reject VERSION: it is never deployed."""
-    _review(env_name, version, "Rejected", note)
+    _review(env_name, model_name, version, "Rejected", note)
 
 
 @model.command()

@@ -283,8 +283,15 @@ def new(name: str, live_name: str, env_name: str) -> None:
     scripts = sorted(path.name for path in render.step_scripts(name))
     console().print(
         f"Wrote pipeline_code/{name}/ from {live_name}: {render.DEFINITION_FILE} and {', '.join(scripts) or 'no scripts'}. "
-        f"It deploys as {pipeline_name(env.prefix, name)}; add tests for its scripts, run make test, then deploy."
+        f"It deploys as {pipeline_name(env.prefix, name)}; {_claim_hint(env, name)}add tests for its scripts, run make test, then deploy."
     )
+
+
+def _claim_hint(env: Environment, folder: str) -> str:
+    """What to add to the config so that a new folder belongs to a model: nothing where config has no models."""
+    if env.config.models is None:
+        return ""
+    return f"add {folder} to one model's pipelines under models: in every config/<env>.yaml (its models: {', '.join(env.config.model_units())}), "
 
 
 def _studio_user() -> str | None:

@@ -23,6 +23,7 @@ from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from config.naming import deployer_name, model_package_group_name
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
@@ -103,6 +104,7 @@ class DeployerWorld:
         self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        self._template = template
         self.alarms = self._create_alarms(template)
         self._create_tables(template)
         # The dev stack also holds the endpoint clean-up's waiter state machine.
@@ -127,6 +129,15 @@ class DeployerWorld:
             except self.sagemaker.exceptions.ClientError:
                 pass
         return register_model(self.sagemaker, group, status)
+
+    def other_deployer(self, stem: str) -> str:
+        """The deployer of another model of the template, whose names start with `stem`, created beside this
+        one with its group and its announcements bus; its ARN."""
+        name = deployer_name(stem)
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=model_package_group_name(stem))
+        boto3.client("events", region_name=REGION).create_event_bus(Name=f"{name}-announcements")
+        definition = sfn_harness.state_machine_definition(self._template, self._refs(self._template), name=name)
+        return sfn_harness.create_state_machine(self.sfn, definition, name)
 
     # -- running the deployer ----------------------------------------------------------------
 
@@ -344,7 +355,9 @@ class DeployerWorld:
                 ComparisonOperator=alarm["ComparisonOperator"],
                 TreatMissingData=alarm["TreatMissingData"],
             )
-            names[alarm["AlarmName"].removeprefix(f"{self.endpoint}-")] = alarm["AlarmName"]
+            # By colour and suffix: the environment-named model's; other models' alarms exist, unnamed here.
+            if alarm["AlarmName"].startswith(f"{self.endpoint}-"):
+                names[alarm["AlarmName"].removeprefix(f"{self.endpoint}-")] = alarm["AlarmName"]
         return names
 
     def _deliver_deployer_events(self) -> str:

@@ -318,7 +318,8 @@ def test_the_lock_a_finished_deployment_holds_is_taken_over_by_the_next(released
 def test_a_lock_held_by_an_execution_step_functions_no_longer_knows_is_taken_over(released):
     # Step Functions forgets an execution 90 days after it ended; its lock stays in the table.
     forgotten = released.state_machine.replace(":stateMachine:", ":execution:") + ":deployed-long-ago"
-    (table,) = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+    # The tables are named by logical ID; the environment-named model's lock sits at the stack's root.
+    (table,) = [name for name in boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] if name.startswith("CanaryDeployerEndpointLock")]
     boto3.client("dynamodb", region_name=REGION).put_item(TableName=table, Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": forgotten}})
 
     execution = released.deploy(released.register())
@@ -419,7 +420,7 @@ def test_manual_approval_promotes_when_approved(approval_world):
     approval_world.sfn.send_task_success(taskToken=token, output="{}")
 
     assert request.subject == f"{ENDPOINT}: approve version 2?"
-    assert "To approve: mlops deploy approve --env dev" in request.text
+    assert "To approve: mlops deploy approve --env dev --model tabular" in request.text
     assert f"Without an answer within {approval_world.approval_timeout_minutes} minutes, it is rolled back." in request.text
     assert approval_world.wait(execution).status == "SUCCEEDED"
     assert approval_world.live_variants() == {"green": 1.0}

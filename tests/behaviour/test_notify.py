@@ -43,6 +43,8 @@ PIPELINE = f"{PREFIX}-training"
 ENDPOINT = f"{PREFIX}-serverless"
 BUCKET = "mlops-dev-artifacts-1a2b3c"
 DEPLOYER = f"{PREFIX}-canary-deployer"
+# dev's other model, named after itself, on the serverless endpoint of its own.
+CHURN_GROUP, CHURN_ENDPOINT, CHURN_DEPLOYER = f"{PREFIX}-churn-models", f"{PREFIX}-churn-serverless", f"{PREFIX}-churn-canary-deployer"
 STARTED = datetime.datetime(2026, 11, 25, 6, 0, tzinfo=datetime.UTC)
 ENDED = STARTED + datetime.timedelta(minutes=14, seconds=5)
 
@@ -67,9 +69,13 @@ class World:
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-        self.pipeline_arn = self.sagemaker.create_pipeline(
-            PipelineName=PIPELINE, PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}), RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline"
-        )["PipelineArn"]
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=CHURN_GROUP)
+        self.pipeline_arn, _ = [
+            self.sagemaker.create_pipeline(
+                PipelineName=name, PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}), RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline"
+            )["PipelineArn"]
+            for name in (PIPELINE, f"{PREFIX}-churn")
+        ]
         # The deployer's interface as the digest reads it: input ModelPackageArn; Fail with an error and cause when told to.
         deployer = {
             "StartAt": "Outcome",
@@ -80,10 +86,21 @@ class World:
             },
         }
         self.deployer = sfn_harness.create_state_machine(self.sfn, deployer, DEPLOYER)
+        self.churn_deployer = sfn_harness.create_state_machine(self.sfn, deployer, CHURN_DEPLOYER)
         topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
         # The environment dev's operations stack gives the function; the test's world has its own topic and deployer.
-        self.notify = NotifyFunction.from_template(operations, REGION, topic, DEPLOYER_ARN=self.deployer, TOP_FEATURES="3")
-        assumed = {"PREFIX": PREFIX, "PIPELINES": json.dumps([PIPELINE]), "MODEL_PACKAGE_GROUP": GROUP, "ENDPOINT_NAME": ENDPOINT}
+        other_models = [{"group": CHURN_GROUP, "deployer": self.churn_deployer, "endpoint": CHURN_ENDPOINT}]
+        dev_other_models = json.loads(NotifyFunction.from_template(operations, REGION, topic).environment["OTHER_MODELS"])
+        assert [(m["group"], m["endpoint"]) for m in dev_other_models] == [(CHURN_GROUP, CHURN_ENDPOINT)], "dev's other model is not the one these tests use"
+        self.notify = NotifyFunction.from_template(
+            operations, REGION, topic, DEPLOYER_ARN=self.deployer, OTHER_MODELS=json.dumps(other_models), TOP_FEATURES="3"
+        )
+        assumed = {
+            "PREFIX": PREFIX,
+            "PIPELINES": json.dumps([f"{PREFIX}-churn", PIPELINE], separators=(",", ":")),
+            "MODEL_PACKAGE_GROUP": GROUP,
+            "ENDPOINT_NAME": ENDPOINT,
+        }
         assert {name: self.notify.environment[name] for name in assumed} == assumed, "the names these tests use are not dev's"
 
     def register(self, report: dict | bytes | None, status: str = "PendingManualApproval") -> str:
@@ -226,6 +243,15 @@ def test_approved_model_says_where_it_is_deployed(world, report):
     assert told.subject == f"{GROUP}: version 1 approved"
     assert f"The canary deployer deploys it to endpoint {ENDPOINT} if it is newer than the version serving there" in told.text
     assert _quality(report)[0] in told.text
+
+
+def test_an_approved_version_of_another_model_names_that_models_endpoint(world, report):
+    package = register_model(world.sagemaker, CHURN_GROUP, "Approved")
+
+    told = world.told(model_package_state_change(package, "Approved"))
+
+    assert told.subject == f"{CHURN_GROUP}: version 1 approved"
+    assert f"deploys it to endpoint {CHURN_ENDPOINT} if it is newer" in told.text
 
 
 def test_rejected_model_gives_the_reviewers_note(world, report):
@@ -542,6 +568,18 @@ def test_digest_gives_the_latest_approved_model_and_the_last_day_of_runs_and_dep
     assert "deploy-1 started" in told.text and f"deploying {package}: SUCCEEDED" in told.text
     assert "deploy-2 started" in told.text and "FAILED (CanaryRolledBack: alarm mlops-dev-serverless-green-5xx is in ALARM)" in told.text
     assert "deploy-0" not in told.text
+
+
+def test_digest_gives_every_models_latest_approved_version_and_deployments(world, monkeypatch):
+    package = register_model(world.sagemaker, CHURN_GROUP, "Approved")
+    sfn_harness.run(world.sfn, world.churn_deployer, {"ModelPackageArn": package}, "churn-deploy-1")
+    monkeypatch.setattr(handler, "now", lambda: datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1))
+
+    told = world.told({"digest": True})
+
+    assert f"No model version of {GROUP} is approved yet." in told.text
+    assert f"The latest approved model is version 1 of {CHURN_GROUP}." in told.text
+    assert "churn-deploy-1 started" in told.text and f"deploying {package}: SUCCEEDED" in told.text
 
 
 def test_digest_of_a_quiet_day_says_nothing_happened(world):

@@ -36,7 +36,7 @@ def _waiting_for_approval(world) -> str:
 
 
 def test_status_shows_what_serves_and_the_last_outcome(world_mlops, released):
-    result = world_mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
 
     assert result.exit_code == 0, result.stderr
     status = json.loads(result.stdout)
@@ -52,8 +52,8 @@ def test_status_of_a_serverless_environment_shows_its_serverless_endpoint_and_al
     dev["deployment"] = yaml.safe_load((TEST_CONFIG_DIR / "dev.yaml").read_text())["deployment"]
     (world_config / "dev.yaml").write_text(yaml.safe_dump(dev))
     with released_world(serverless_template) as world:
-        result = world_mlops("deploy", "status", "--env", "dev", "--json")
-        shown = world_mlops("deploy", "status", "--env", "dev").stdout
+        result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
+        shown = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular").stdout
 
     assert result.exit_code == 0, result.stderr
     (row,) = [line for line in shown.splitlines() if "mlops-dev-serverless-model-v1" in line]
@@ -66,7 +66,7 @@ def test_status_of_a_serverless_environment_shows_its_serverless_endpoint_and_al
 def test_status_shows_the_phase_and_the_waiting_approval(world_mlops, approval_world):
     _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
 
     running = json.loads(result.stdout)["running"]
     assert (running["phase"], running["waiting_for_approval"], running["version"], running["release"]) == (APPROVAL_STATE, True, 2, "approval")
@@ -76,7 +76,7 @@ def test_status_during_the_bake_shows_when_it_ends(world_mlops, variants_templat
     with sfn_harness.held_before("Bake") as held:
         execution = released.start(released.register())
         held.reached()
-        running = json.loads(world_mlops("deploy", "status", "--env", "dev", "--json").stdout)["running"]
+        running = json.loads(world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json").stdout)["running"]
 
     assert running["phase"] in BAKE_STATES and "bake_ends" in running
     assert released.wait(execution).status == "SUCCEEDED"
@@ -95,16 +95,16 @@ def test_the_bake_states_are_the_deployers(variants_template):
 def test_status_tells_people_how_to_answer_the_approval(world_mlops, approval_world):
     _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "status", "--env", "dev")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular")
 
     assert f"phase: {APPROVAL_STATE}" in result.stdout
-    assert "mlops deploy approve --env dev" in result.stdout
+    assert "mlops deploy approve --env dev --model tabular" in result.stdout
 
 
 def test_status_shows_an_alarm_in_alarm(world_mlops, released):
     released.set_alarm(released.alarms["green-5xx"])
 
-    result = world_mlops("deploy", "status", "--env", "dev", "--json")
+    result = world_mlops("deploy", "status", "--env", "dev", "--model", "tabular", "--json")
 
     states = {alarm["name"]: alarm["state"] for alarm in json.loads(result.stdout)["alarms"]}
     assert states[released.alarms["green-5xx"]] == "ALARM"
@@ -113,7 +113,7 @@ def test_status_shows_an_alarm_in_alarm(world_mlops, released):
 def test_approve_promotes_the_waiting_canary(world_mlops, approval_world):
     execution = _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "approve", "--env", "dev")
+    result = world_mlops("deploy", "approve", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == 0, result.stderr
     assert approval_world.wait(execution).status == "SUCCEEDED"
@@ -123,7 +123,7 @@ def test_approve_promotes_the_waiting_canary(world_mlops, approval_world):
 def test_deny_rolls_the_waiting_canary_back_with_the_note(world_mlops, approval_world):
     execution = _waiting_for_approval(approval_world)
 
-    result = world_mlops("deploy", "deny", "--env", "dev", "--note", "latency doubled in the canary")
+    result = world_mlops("deploy", "deny", "--env", "dev", "--model", "tabular", "--note", "latency doubled in the canary")
 
     assert result.exit_code == 0, result.stderr
     ended = approval_world.wait(execution)
@@ -132,7 +132,7 @@ def test_deny_rolls_the_waiting_canary_back_with_the_note(world_mlops, approval_
 
 
 def test_approve_with_nothing_waiting_says_so(world_mlops, released):
-    result = world_mlops("deploy", "approve", "--env", "dev")
+    result = world_mlops("deploy", "approve", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "nothing is waiting for approval in" in result.stderr and "no deployment is running" in result.stderr
@@ -143,7 +143,7 @@ def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(world_mlo
     (version_1,) = [package["ModelPackageArn"] for package in packages if package["ModelPackageVersion"] == 1]
     assert released.deploy(released.register()).status == "SUCCEEDED"
 
-    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == 0, result.stderr
     (execution,) = [e for e in released.sfn.list_executions(stateMachineArn=released.state_machine)["executions"] if e["name"].startswith("rollback-to-v1-")]
@@ -152,7 +152,7 @@ def test_rollback_starts_the_deployer_with_the_explicit_rollback_input(world_mlo
 
 
 def test_rollback_to_the_version_serving_is_refused(world_mlops, released):
-    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "1", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "version 1 is already serving" in result.stderr
@@ -161,7 +161,7 @@ def test_rollback_to_the_version_serving_is_refused(world_mlops, released):
 def test_rollback_to_a_rejected_version_is_refused(world_mlops, released):
     released.register(status="Rejected")
 
-    result = world_mlops("deploy", "rollback", "--to", "2", "--env", "dev")
+    result = world_mlops("deploy", "rollback", "--to", "2", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "version 2 is Rejected: only an Approved version can be deployed" in result.stderr
@@ -172,7 +172,7 @@ def test_status_of_an_undeployed_environment_says_so(world_config, credentials, 
 
     monkeypatch.setenv("MOTO_ACCOUNT_ID", sfn_harness.PSEUDO_PARAMETERS["AWS::AccountId"])
     with mock_aws():
-        result = run_mlops(world_config, "deploy", "status", "--env", "dev")
+        result = run_mlops(world_config, "deploy", "status", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "is environment dev deployed?" in result.stderr

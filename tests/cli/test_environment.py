@@ -32,7 +32,7 @@ def test_missing_credentials_are_named(mlops, credentials, monkeypatch):
     # Nor may botocore find any on an instance metadata service.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-    result = mlops("model", "list", "--env", "dev")
+    result = mlops("model", "list", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "no AWS credentials found" in result.stderr
@@ -42,7 +42,7 @@ def test_credentials_of_another_account_are_refused(mlops, aws, dev, monkeypatch
     other = str((int(dev.account) + 1) % 10**12).zfill(12)
     monkeypatch.setenv("MOTO_ACCOUNT_ID", other)
 
-    result = mlops("model", "list", "--env", "dev")
+    result = mlops("model", "list", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert f"are for account {other}, but environment dev is account {dev.account}" in result.stderr
@@ -52,7 +52,7 @@ def test_a_region_other_than_the_environments_is_refused(mlops, aws, dev, monkey
     other = "us-east-1" if dev.region != "us-east-1" else "us-west-2"
     monkeypatch.setenv("AWS_REGION", other)
 
-    result = mlops("model", "list", "--env", "dev")
+    result = mlops("model", "list", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert f"your AWS region is {other}" in result.stderr
@@ -62,7 +62,7 @@ def test_a_region_other_than_the_environments_is_refused(mlops, aws, dev, monkey
 def test_the_environments_own_region_is_accepted(mlops, aws, dev, monkeypatch):
     monkeypatch.setenv("AWS_REGION", dev.region)
 
-    result = mlops("model", "list", "--env", "dev")
+    result = mlops("model", "list", "--env", "dev", "--model", "tabular")
 
     # Past the credentials check: the next complaint is about the undeployed environment.
     assert "model package group" in result.stderr
@@ -73,7 +73,7 @@ def test_an_invalid_config_is_reported_with_its_file(aws, tmp_path, config_dir):
 
     (tmp_path / "dev.yaml").write_text((config_dir / "dev.yaml").read_text().replace("region:", "region: nowhere-1\nx_region:", 1))
 
-    result = run_mlops(tmp_path, "model", "list", "--env", "dev")
+    result = run_mlops(tmp_path, "model", "list", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert "invalid configuration" in result.stderr and "dev.yaml" in result.stderr
@@ -100,7 +100,7 @@ def test_a_call_aws_refuses_is_one_plain_sentence(mlops, aws, monkeypatch):
 
     monkeypatch.setattr(registry, "versions", refused)
 
-    result = mlops("model", "list", "--env", "dev")
+    result = mlops("model", "list", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == FAILED
     assert result.stderr.strip() == "Error: AWS refused ListModelPackages: AccessDeniedException: not authorized to perform sagemaker:ListModelPackages"
@@ -116,7 +116,7 @@ def test_text_from_aws_is_printed_as_it_is(mlops, aws, dev):
     sagemaker.create_model_package_group(ModelPackageGroupName=model_package_group_name(dev.prefix))
     register_model(sagemaker, model_package_group_name(dev.prefix), "Approved", ModelPackageDescription="[bold]x[/bold] :smile: [/oops]")
 
-    result = mlops("model", "list", "--env", "dev")
+    result = mlops("model", "list", "--env", "dev", "--model", "tabular")
 
     assert result.exit_code == 0, result.stderr
     assert "[bold]x[/bold] :smile: [/oops]" in result.stdout

@@ -9,6 +9,7 @@ import re
 import shutil
 
 import pytest
+import yaml
 
 from config import ENVIRONMENTS
 from mlops_cli.errors import FAILED
@@ -143,10 +144,24 @@ def test_new_from_live_brings_a_studio_pipeline_home_as_a_folder(mlops, package,
         assert script.read_bytes() == (package / FOLDER / script.name).read_bytes()
 
 
+def test_new_says_which_models_the_folder_may_belong_to(mlops, package, designed_in_studio):
+    result = mlops("pipeline", "new", "scoring", "--from-live", designed_in_studio, "--env", "dev")
+
+    assert result.exit_code == 0, result.stderr
+    assert "add scoring to one model's pipelines under models: in every config/<env>.yaml (its models: tabular, churn)" in " ".join(result.stdout.split())
+
+
 def test_the_new_folder_deploys_in_every_environment(mlops, package, designed_in_studio, tmp_path):
     mlops("pipeline", "new", "scoring", "--from-live", designed_in_studio, "--env", "dev")
+    # A folder belongs to a model: here, the one that keeps the environment's names.
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    for environment in ENVIRONMENTS:
+        config = yaml.safe_load((TEST_CONFIG_DIR / f"{environment}.yaml").read_text())
+        config["models"]["tabular"]["pipelines"].append("scoring")
+        (config_dir / f"{environment}.yaml").write_text(yaml.safe_dump(config))
 
-    synthesized = synthesize(tmp_path / "cdk.out", config_dir=TEST_CONFIG_DIR, environments=ENVIRONMENTS)
+    synthesized = synthesize(tmp_path / "cdk.out", config_dir=config_dir, environments=ENVIRONMENTS)
 
     for environment in ENVIRONMENTS:
         definition = json.dumps(synthesized.pipeline_definition(environment, "scoring"))

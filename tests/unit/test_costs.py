@@ -90,7 +90,7 @@ def _serving_line(deployment) -> str:
     spec = importlib.util.spec_from_file_location("make_costs", Path(__file__).resolve().parents[2] / "scripts" / "costs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.serving_line(deployment)
+    return module.serving_line("tabular", deployment)
 
 
 def test_dev_states_its_serverless_serving_cost_at_the_request_volume_beside_the_instance_figure(synthesized: Synthesized):
@@ -117,9 +117,11 @@ def test_every_serving_instance_type_in_config_is_priced(synthesized: Synthesize
 
 
 def test_a_monitoring_schedule_is_priced_per_run_on_its_job_definitions_instance(optional_pieces_on: Synthesized):
-    (line,) = [line for line in idle_lines(_templates(optional_pieces_on, "dev")) if "monitoring schedule" in line.item]
+    lines = [line for line in idle_lines(_templates(optional_pieces_on, "dev")) if "monitoring schedule" in line.item]
 
-    assert line.monthly > 0
+    # One schedule per model's endpoint.
+    assert len(lines) == len(optional_pieces_on.config("dev").model_units())
+    assert all(line.monthly > 0 for line in lines)
 
 
 def test_the_table_lists_the_types_a_nat_gateway_brings():

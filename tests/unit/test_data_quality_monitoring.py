@@ -15,7 +15,7 @@ from tests.behaviour.sfn_harness import resolve
 from tests.sample_events import alarm_state_change, monitoring_run_ended
 from tests.optional_pieces import MONITORING
 from tests.synth import Synthesized, environment_config
-from tests.templates import cfn_text, only, resources
+from tests.templates import cfn_text, only, resources, without_other_models
 
 DEV = environment_config("dev")
 
@@ -27,6 +27,11 @@ def monitored(optional_pieces_on: Synthesized) -> Synthesized:
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
+def _deployment(monitored: Synthesized) -> dict:
+    """dev's deployment template as far as the model keeping the environment's names goes."""
+    return without_other_models(monitored.template("dev", "deployment"), monitored.config("dev"))
+
+
 def test_monitoring_is_off_until_config_says_the_endpoint_exists(synthesized: Synthesized, environment):
     template = synthesized.template(environment, "deployment")
 
@@ -36,7 +41,7 @@ def test_monitoring_is_off_until_config_says_the_endpoint_exists(synthesized: Sy
 
 
 def test_schedule_checks_the_endpoints_captured_traffic_on_the_configured_frequency(monitored: Synthesized):
-    template = monitored.template("dev", "deployment")
+    template = _deployment(monitored)
     _, schedule = only(template, "AWS::SageMaker::MonitoringSchedule")
     _, definition = only(template, "AWS::SageMaker::DataQualityJobDefinition")
 
@@ -48,7 +53,7 @@ def test_schedule_checks_the_endpoints_captured_traffic_on_the_configured_freque
 
 
 def test_reports_are_encrypted_and_compared_with_the_configured_baseline(monitored: Synthesized):
-    _, definition = only(monitored.template("dev", "deployment"), "AWS::SageMaker::DataQualityJobDefinition")
+    _, definition = only(_deployment(monitored), "AWS::SageMaker::DataQualityJobDefinition")
     (output,) = definition["DataQualityJobOutputConfig"]["MonitoringOutputs"]
     baseline = definition["DataQualityBaselineConfig"]
 
@@ -66,10 +71,10 @@ def _violations_rule(monitored: Synthesized) -> tuple[str, dict]:
     """The operations stack's rule that hands the violations to the notify function, with the schedule's ARN filled in."""
     operations = monitored.template("dev", "operations")
     ((logical_id, rule),) = [(i, r["Properties"]) for i, r in resources(operations, "AWS::Events::Rule").items() if r["Properties"].get("Name") == VIOLATIONS_RULE]
-    (schedule_id,) = resources(monitored.template("dev", "deployment"), "AWS::SageMaker::MonitoringSchedule")
+    (schedule_id,) = resources(_deployment(monitored), "AWS::SageMaker::MonitoringSchedule")
     (output,) = [
         name
-        for name, o in monitored.template("dev", "deployment")["Outputs"].items()
+        for name, o in _deployment(monitored)["Outputs"].items()
         if o["Value"] == {"Fn::GetAtt": [schedule_id, "MonitoringScheduleArn"]}
     ]
     return logical_id, {**rule, "EventPattern": resolve(rule["EventPattern"], {output: SCHEDULE_ARN})}
@@ -92,7 +97,7 @@ def test_only_runs_of_this_schedule_that_found_violations_are_announced(monitore
 
 
 def test_violations_go_to_the_notify_function_and_raise_an_alarm_that_publishes_nothing_itself(monitored: Synthesized):
-    deployment, operations = monitored.template("dev", "deployment"), monitored.template("dev", "operations")
+    deployment, operations = _deployment(monitored), monitored.template("dev", "operations")
     (alarm,) = [r["Properties"] for r in resources(deployment, "AWS::CloudWatch::Alarm").values() if r["Properties"]["AlarmName"] == f"{DEV.prefix}-endpoint-data-quality"]
     _, rule = _violations_rule(monitored)
     (function,) = resources(operations, "AWS::Lambda::Function")

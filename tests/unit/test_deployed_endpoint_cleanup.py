@@ -19,7 +19,8 @@ def deployment(synthesized: Synthesized, environment) -> dict:
 
 
 def _cleanup(deployment: dict) -> tuple[str, dict]:
-    ((name, resource),) = resources(deployment, CLEANUP).items()
+    """The clean-up of the endpoint of the model that keeps the environment's names (at the stack's root)."""
+    ((name, resource),) = [(name, resource) for name, resource in resources(deployment, CLEANUP).items() if name.startswith("EndpointCleanup")]
     return name, resource
 
 
@@ -29,7 +30,8 @@ def test_endpoint_cleanup_exists_only_where_storage_is_destroyed_with_the_stack(
     deployment = synthesized.template(environment, "deployment")
 
     assert (environment_config(environment).storage.removal == "destroy") is present
-    assert len(resources(deployment, CLEANUP)) == int(present)
+    # One per model: each model's deployer creates its own endpoint.
+    assert len(resources(deployment, CLEANUP)) == int(present) * len(environment_config(environment).model_units())
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging"])

@@ -122,12 +122,14 @@ def _fields(model: type[BaseModel]) -> dict[str, typing.Any]:
 
 
 def _sub_model(annotation: typing.Any) -> type[BaseModel] | None:
-    """The model a field holds, directly, in a list or as an optional value."""
+    """The model a field holds, directly, in a list, as the values of a mapping or as an optional value."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
-        if typing.get_origin(candidate) is list:
+        if typing.get_origin(candidate) in (list, typing.Annotated):
             return _sub_model(typing.get_args(candidate)[0])
+        if typing.get_origin(candidate) is dict:
+            return _sub_model(typing.get_args(candidate)[1])
     return None
 
 

@@ -8,6 +8,7 @@ import json
 import aws_cdk as cdk
 import pytest
 
+from config.naming import serving_endpoint_name
 from config.settings import DataCapture as DataCaptureConfig
 from stacks.storage import StorageStack
 from tests.synth import Synthesized, cdk_json_context, environment_config
@@ -65,6 +66,14 @@ def test_dashboard_counts_instances_from_their_per_minute_reports(synthesized: S
     assert {(line[0], line[-1]["stat"], line[-1]["period"]) for line in lines} == {("/aws/sagemaker/Endpoints", "SampleCount", 60)}
 
 
+def test_dashboard_graphs_the_other_models_endpoint_in_rows_of_its_own(synthesized: Synthesized, environment):
+    (other,) = [unit for unit in synthesized.config(environment).model_units().values() if not unit.environment_names]
+    endpoint = serving_endpoint_name(other.stem, other.deployment.serving.mode)
+    lines = graphs(dashboard(synthesized, environment)[1])[f"Invocations, {endpoint}"]
+
+    assert [_dimensions(line) for line in lines] == [{"EndpointName": endpoint, "VariantName": variant} for variant in ("blue", "green")]
+
+
 def test_a_serverless_endpoints_dashboard_shows_cold_starts_per_variant_instead_of_instances(synthesized: Synthesized):
     shown = graphs(dashboard(synthesized, "dev")[1])
 
@@ -99,7 +108,7 @@ def _served_model_statements(stack: StorageStack) -> dict[str, dict]:
 
 
 def test_served_models_may_write_captured_traffic_only_under_the_endpoints_capture_prefix():
-    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage, captured_data_prefix="data-capture/mlops-dev-endpoint/")
+    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage, captured_data_prefixes=("data-capture/mlops-dev-endpoint/",))
     statements = _served_model_statements(stack)
 
     assert statements["WriteCapturedTraffic"]["Action"] == "s3:PutObject"

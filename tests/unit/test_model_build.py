@@ -105,8 +105,10 @@ def test_deleted_objects_start_nothing(training_trigger):
     assert not training_trigger.matches_event(event)
 
 
-def test_only_training_listens_to_uploads_unless_config_says_so(model_build, pipeline):
-    assert (upload_rule(model_build, pipeline) is not None) == (pipeline == "training")
+def test_only_training_listens_to_uploads_unless_config_says_so(model_build, environment, pipeline):
+    configured = environment_config(environment).model_build.pipelines.get(pipeline)
+
+    assert (upload_rule(model_build, pipeline) is not None) == (pipeline == "training" or (configured is not None and configured.trigger == "upload"))
 
 
 def test_uploads_under_the_training_prefix_reach_the_debounce_function_naming_training(model_build, environment):
@@ -157,18 +159,24 @@ def test_start_role_can_only_start_the_triggered_pipelines_and_dead_letter(model
     role = role_named(model_build, "TriggersStartRole")
     statements = policy_statements(model_build, role)
 
-    starts = [s["Resource"] for s in statements if s["Action"] == "sagemaker:StartPipelineExecution"]
-    assert starts == [{"Fn::GetAtt": [_upsert_logical_id(model_build, f"mlops-{environment}-training"), "PipelineArn"]}]
+    (starts,) = [s["Resource"] for s in statements if s["Action"] == "sagemaker:StartPipelineExecution"]
+    started = [name for name in render.pipeline_names() if environment_config(environment).model_build.trigger(name).trigger != "none"]
+    assert sorted(starts if isinstance(starts, list) else [starts], key=json.dumps) == sorted(
+        ({"Fn::GetAtt": [_upsert_logical_id(model_build, f"mlops-{environment}-{name}"), "PipelineArn"]} for name in started), key=json.dumps
+    )
     assert {json.dumps(s["Action"]) for s in statements} == {'"sagemaker:StartPipelineExecution"', '"sqs:SendMessage"'}
 
 
-def test_debounce_function_may_only_move_the_start_schedules_of_upload_pipelines(model_build):
+def test_debounce_function_may_only_move_the_start_schedules_of_upload_pipelines(model_build, environment):
     role = role_named(model_build, "TriggersDebounceRole")
     statements = policy_statements(model_build, role)
+    uploads = [name for name in render.pipeline_names() if environment_config(environment).model_build.trigger(name).trigger == "upload"]
 
     (schedules,) = [s for s in statements if "scheduler:UpdateSchedule" in s["Action"]]
     assert sorted(schedules["Action"]) == ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule"]
-    assert cfn_text(schedules["Resource"]).endswith(":schedule/" + _schedule_group(model_build) + "/training")
+    schedule_arns = schedules["Resource"] if isinstance(schedules["Resource"], list) else [schedules["Resource"]]
+    assert sorted(cfn_text(resource).rsplit("/", 1)[1] for resource in schedule_arns) == sorted(uploads)
+    assert all(cfn_text(resource).rsplit("/", 2)[-2] == _schedule_group(model_build) for resource in schedule_arns)
     (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
     assert not [s for s in statements if "sagemaker" in json.dumps(s["Action"])]
@@ -210,14 +218,23 @@ def _upsert(template: dict, pipeline_name: str) -> dict:
 
 
 def test_model_package_group_has_a_stable_name(model_build, environment):
-    _, group = only(model_build, "AWS::SageMaker::ModelPackageGroup")
+    group = model_build["Resources"]["ModelPackageGroup"]["Properties"]
     assert group["ModelPackageGroupName"] == f"mlops-{environment}-models"
+
+
+def test_each_other_model_has_a_group_named_after_it(model_build, environment):
+    others = [unit for unit in environment_config(environment).model_units().values() if not unit.environment_names]
+    groups = resources(model_build, "AWS::SageMaker::ModelPackageGroup")
+
+    assert others
+    for unit in others:
+        assert groups[f"ModelPackageGroup{unit.name}"]["Properties"]["ModelPackageGroupName"] == f"mlops-{environment}-{unit.name}-models"
 
 
 @pytest.mark.parametrize(("environment", "policy"), [("dev", "Delete"), ("staging", "Delete"), ("prod", "Retain")])
 def test_model_package_group_is_retained_where_storage_is(synthesized: Synthesized, environment, policy):
-    (group,) = resources(synthesized.template(environment, "model-build"), "AWS::SageMaker::ModelPackageGroup").values()
-    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == (policy, policy)
+    groups = resources(synthesized.template(environment, "model-build"), "AWS::SageMaker::ModelPackageGroup").values()
+    assert {(group["DeletionPolicy"], group["UpdateReplacePolicy"]) for group in groups} == {(policy, policy)}
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])

@@ -7,10 +7,12 @@ and as the deployer, as synthesized, puts them; events of other pipelines, group
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from moto.events.models import EventPattern
 
+from config.naming import deployer_name, model_package_group_name
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from stacks.operations import ALARM_EVENT, PACKAGE_EVENT, PIPELINE_EVENT
 from tests.behaviour.notify_function import handler
@@ -36,17 +38,27 @@ def _region(synthesized: Synthesized, environment: str) -> str:
     return synthesized.config(environment).region
 
 
-def _deployer_arn(synthesized: Synthesized, environment: str) -> str:
-    return f"arn:aws:states:{_region(synthesized, environment)}:{_account(synthesized, environment)}:stateMachine:{synthesized.prefix(environment)}-canary-deployer"
+def _deployer_arn(synthesized: Synthesized, environment: str, stem: str | None = None) -> str:
+    """The ARN of the deployer of the model whose names start with `stem` (the environment's names if not given)."""
+    name = deployer_name(stem or synthesized.prefix(environment))
+    return f"arn:aws:states:{_region(synthesized, environment)}:{_account(synthesized, environment)}:stateMachine:{name}"
 
 
 def _rule(synthesized: Synthesized, environment: str, name: str) -> dict:
-    """The rule's properties, with the deployer's ARN (from the deployment stack) filled in."""
+    """The rule's properties, with the deployers' ARNs (from the deployment stack) filled in."""
     operations = synthesized.template(environment, "operations")
-    (rule,) = [r["Properties"] for logical_id, r in resources(operations, "AWS::Events::Rule").items() if logical_id.startswith(f"Notifier{name}")]
+    (rule,) = [r["Properties"] for logical_id, r in resources(operations, "AWS::Events::Rule").items() if re.fullmatch(f"Notifier{name}[0-9A-F]{{8}}", logical_id)]
     deployment = synthesized.template(environment, "deployment")
-    (machine,) = [logical_id for logical_id in resources(deployment, "AWS::StepFunctions::StateMachine") if logical_id.startswith("CanaryDeployer")]
-    outputs = {name: _deployer_arn(synthesized, environment) for name, output in deployment.get("Outputs", {}).items() if output["Value"] == {"Ref": machine}}
+    machines = {
+        logical_id: machine["Properties"]["StateMachineName"]
+        for logical_id, machine in resources(deployment, "AWS::StepFunctions::StateMachine").items()
+        if machine["Properties"].get("StateMachineName", "").endswith("-canary-deployer")
+    }
+    outputs = {
+        name: _deployer_arn(synthesized, environment, machines[output["Value"]["Ref"]].removesuffix("-canary-deployer"))
+        for name, output in deployment.get("Outputs", {}).items()
+        if isinstance(output["Value"], dict) and output["Value"].get("Ref") in machines
+    }
     return {**rule, "EventPattern": resolve(rule["EventPattern"], outputs)}
 
 
@@ -63,10 +75,13 @@ def package_event(region: str, account: str, group: str, status: str) -> dict:
     return model_package_state_change(f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/3", status)
 
 
-def deployer_events(synthesized: Synthesized, environment: str) -> list[dict]:
-    """One event per announcing state of the synthesized deployer, as Step Functions puts it on the bus."""
-    _, definition = state_machine_definition(synthesized.template(environment, "deployment"), "CanaryDeployer")
-    account, machine = _account(synthesized, environment), _deployer_arn(synthesized, environment)
+def deployer_events(synthesized: Synthesized, environment: str, model: str | None = None) -> list[dict]:
+    """One event per announcing state of the synthesized deployer (of `model`, the environment-named one
+    if not given), as Step Functions puts it on the bus."""
+    unit = synthesized.config(environment).model_units()[model] if model else None
+    where = "CanaryDeployer" if unit is None or unit.environment_names else f"Model{unit.name}CanaryDeployer"
+    _, definition = state_machine_definition(synthesized.template(environment, "deployment"), where)
+    account, machine = _account(synthesized, environment), _deployer_arn(synthesized, environment, unit.stem if unit else None)
     found = []
     for state in task_states(definition).values():
         if ":states:::events:putEvents" not in state["Resource"]:
@@ -138,6 +153,28 @@ def test_everything_the_deployer_announces_is_written_up(synthesized: Synthesize
     assert [event for event in events if not _matches(rule, event)] == []
 
 
+def _other_model(synthesized: Synthesized, environment: str):
+    (other,) = [unit for unit in synthesized.config(environment).model_units().values() if not unit.environment_names]
+    return other
+
+
+def test_every_review_of_the_other_models_versions_is_written_up(synthesized: Synthesized, environment):
+    rule = _rule(synthesized, environment, "ModelReviews")
+    group = model_package_group_name(_other_model(synthesized, environment).stem)
+
+    assert _matches(rule, package_event(_region(synthesized, environment), _account(synthesized, environment), group, "Approved"))
+
+
+def test_everything_the_other_models_deployer_announces_is_written_up_by_its_own_rule(synthesized: Synthesized, environment):
+    other = _other_model(synthesized, environment)
+    own, environments = _rule(synthesized, environment, f"Deployments{other.name}"), _rule(synthesized, environment, "Deployments")
+    events = deployer_events(synthesized, environment, other.name)
+
+    assert len(events) >= 5
+    assert [event for event in events if not _matches(own, event)] == []
+    assert [event for event in events if _matches(environments, event)] == []
+
+
 def test_another_deployers_events_are_not(synthesized: Synthesized, environment):
     rule = _rule(synthesized, environment, "Deployments")
     (event, *_) = deployer_events(synthesized, environment)
@@ -174,7 +211,9 @@ def test_every_alarm_of_the_environment_going_into_or_out_of_alarm_is_written_up
     names = _alarm_names(synthesized, environment)
 
     prefix = synthesized.prefix(environment)
-    assert len(names) == 6 + 3
+    models = len(synthesized.config(environment).model_units())
+    # Per model: six endpoint alarms and its approval rule's dead letters; the pipelines' and notifications' dead letters.
+    assert len(names) == 7 * models + 2
     assert {f"{prefix}-{queue}-dead-letters" for queue in ("approval", "pipeline-start", "notification")} <= set(names)
     assert [n for n in names if not _matches(rule, alarm_event(_region(synthesized, environment), _account(synthesized, environment), n, state, previous))] == []
 
@@ -217,7 +256,8 @@ def test_every_rule_hands_its_events_to_the_notify_function_with_retries_and_a_d
     (function,) = resources(operations, "AWS::Lambda::Function")
     rules = properties(operations, "AWS::Events::Rule")
 
-    assert len(rules) == 5
+    # Pipeline runs, reviews, alarms, batch runs, and one per model's deployer (each announces on its own bus).
+    assert len(rules) == 4 + len(synthesized.config(environment).model_units())
     for rule in rules:
         (target,) = rule["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}

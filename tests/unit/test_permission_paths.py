@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from config.naming import DRAFT_ENVIRONMENTS, draft_pipeline_name, serving_endpoint_name
+from config.naming import DRAFT_ENVIRONMENTS, deployer_name, draft_pipeline_name, model_package_group_name, serving_endpoint_name, serving_model_name_prefix
 from pipeline_code import render
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
@@ -32,17 +32,11 @@ class World:
     def __init__(self, policies: EnvironmentPolicies) -> None:
         self.policies = policies
         self.account, self.region, self.prefix = policies.account, policies.region, policies.prefix
-        # By name: in disposable environments the endpoint clean-up's waiter is a state machine too.
-        ((machine_id, machine),) = [
-            (logical_id, r)
-            for logical_id, r in policies.templates["deployment"]["Resources"].items()
-            if r["Type"] == "AWS::StepFunctions::StateMachine" and r["Properties"].get("StateMachineName") == f"{self.prefix}-canary-deployer"
-        ]
-        self.deployer = policies.resolve("deployment", machine["Properties"]["RoleArn"])
-        self.state_machine = policies.resolve("deployment", {"Ref": machine_id})
-        _, rule = policies.only("deployment", "AWS::Events::Rule")
-        (target,) = [t for t in rule["Properties"]["Targets"] if t["Arn"] == {"Ref": machine_id}]
-        self.approval_rule_role = policies.resolve("deployment", target["RoleArn"])
+        # The model that keeps the environment's names; the environment's other model, whose resources sit
+        # under construct Model-<name>, is `other`.
+        units = policies.config.model_units()
+        (self.other,) = [OtherModel(policies, unit) for unit in units.values() if not unit.environment_names]
+        self.deployer, self.state_machine, self.approval_rule_role = _deployer(policies, deployer_name(self.prefix))
         self.topic = policies.resolve("deployment", {"Ref": policies.only("deployment", "AWS::SNS::Topic")[0]})
         self.alarms = [
             policies.arn("deployment", logical_id)
@@ -50,7 +44,7 @@ class World:
             if r["Type"] == "AWS::CloudWatch::Alarm"
         ]
         self.key = policies.arn("storage", policies.only("storage", "AWS::KMS::Key")[0])
-        self.served_model = policies.role_trusted_by("deployment", "sagemaker.amazonaws.com")
+        self.served_model = policies.arn("deployment", self._logical_id("deployment", "AWS::IAM::Role", "ServedModelRole"))
         self.pipeline_role = policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "PipelineRole"))
         # The environment's MLflow (a serverless app or a tracking server), where config gives it one, and an
         # ARN of the same kind that is not its.
@@ -103,6 +97,7 @@ class World:
         self.endpoint_name = serving_endpoint_name(self.prefix, policies.config.deployment.serving.mode)
         self.captures = policies.config.deployment.data_capture.enabled
         self.serverless = policies.config.deployment.serving.mode == "serverless"
+        self.model_names = serving_model_name_prefix(self.prefix, policies.config.deployment.serving.mode)
         self.endpoint = f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.endpoint_name}"
         self.drafts = policies.config.name in DRAFT_ENVIRONMENTS
         self.draft_pipeline = f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{draft_pipeline_name(self.prefix, 'someone', 'training')}"
@@ -207,9 +202,8 @@ class World:
         # Who answers the deployer's approval, and where the deployer announces what it did.
         self.approver = APPROVER.format(account=self.account)
         self.any_bus_publisher = ANY_BUS_PUBLISHER.format(account=self.account)
-        (bus_id, _) = policies.only("deployment", "AWS::Events::EventBus")
-        self.announcements = policies.arn("deployment", bus_id)
-        self.endpoint_lock = policies.arn("deployment", policies.only("deployment", "AWS::DynamoDB::Table")[0])
+        self.announcements = policies.arn("deployment", self._logical_id("deployment", "AWS::Events::EventBus", "CanaryDeployer"))
+        self.endpoint_lock = policies.arn("deployment", self._logical_id("deployment", "AWS::DynamoDB::Table", "CanaryDeployer"))
 
     def _logical_id(self, stack: str, resource_type: str, prefix: str) -> str:
         (logical_id,) = [
@@ -224,6 +218,42 @@ class World:
 
     def via(self, service: str) -> dict[str, str]:
         return {"kms:ViaService": f"{service}.{self.region}.amazonaws.com"}
+
+
+def _deployer(policies: EnvironmentPolicies, name: str) -> tuple[str, str, str]:
+    """The role, the ARN and the approval rule's role of the deployer state machine `name` (by name: in
+    disposable environments the endpoint clean-up's waiter is a state machine too)."""
+    resources = policies.templates["deployment"]["Resources"]
+    ((machine_id, machine),) = [
+        (logical_id, r) for logical_id, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine" and r["Properties"].get("StateMachineName") == name
+    ]
+    (target,) = [t for r in resources.values() if r["Type"] == "AWS::Events::Rule" for t in r["Properties"]["Targets"] if t["Arn"] == {"Ref": machine_id}]
+    return (
+        policies.resolve("deployment", machine["Properties"]["RoleArn"]),
+        policies.resolve("deployment", {"Ref": machine_id}),
+        policies.resolve("deployment", target["RoleArn"]),
+    )
+
+
+class OtherModel:
+    """The environment's model named after itself (the tests' configs have one): its deployer, the role its
+    versions are served as, and the names of what it owns."""
+
+    def __init__(self, policies: EnvironmentPolicies, unit) -> None:
+        self.name, self.stem = unit.name, unit.stem
+        self.deployer, self.state_machine, self.approval_rule_role = _deployer(policies, deployer_name(unit.stem))
+        (served_model,) = [
+            logical_id
+            for logical_id, r in policies.templates["deployment"]["Resources"].items()
+            if r["Type"] == "AWS::IAM::Role" and logical_id.startswith(f"Model{unit.name}ServedModelRole")
+        ]
+        self.served_model = policies.arn("deployment", served_model)
+        sagemaker = f"arn:aws:sagemaker:{policies.region}:{policies.account}"
+        mode = unit.deployment.serving.mode
+        self.endpoint = f"{sagemaker}:endpoint/{serving_endpoint_name(unit.stem, mode)}"
+        self.endpoint_config = f"{sagemaker}:endpoint-config/{serving_endpoint_name(unit.stem, mode)}-v1-0a1b2c3d-canary"
+        self.model = f"{sagemaker}:model/{serving_model_name_prefix(unit.stem, mode)}-v1"
+        self.package = f"{sagemaker}:model-package/{model_package_group_name(unit.stem)}/1"
 
 
 def _steps(definition: dict) -> list[dict]:
@@ -408,6 +438,53 @@ INTERACTIONS = [
                 {"aws:SourceAccount": "999999999999", "aws:SourceArn": f"arn:aws:cloudwatch:{w.region}:999999999999:alarm:{w.prefix}-x"},
             )
         ],
+    ),
+    # Models as units: each model's deployer serves its own versions on its own endpoint, and no other's.
+    Interaction(
+        "each model's deployer reads its own group's versions, creates its models and updates its own endpoint",
+        True,
+        lambda w: [
+            *(
+                Request(deployer, action, resource)
+                for deployer, endpoint, model, package in (
+                    (w.deployer, w.endpoint, f"arn:aws:sagemaker:{w.region}:{w.account}:model/{w.model_names}-v1", w.package),
+                    (w.other.deployer, w.other.endpoint, w.other.model, w.other.package),
+                )
+                for action, resource in (
+                    ("sagemaker:DescribeModelPackage", package),
+                    ("sagemaker:CreateModel", model),
+                    ("sagemaker:UpdateEndpoint", endpoint),
+                )
+            ),
+            Request(w.other.deployer, "sagemaker:CreateEndpointConfig", w.other.endpoint_config),
+            Request(w.other.deployer, "iam:PassRole", w.other.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        ],
+    ),
+    Interaction(
+        "one model's deployer cannot update, delete or configure the other model's endpoint, create its models, read its versions or pass its role",
+        False,
+        lambda w: [
+            *(Request(w.deployer, action, w.other.endpoint) for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities")),
+            Request(w.deployer, "sagemaker:CreateEndpointConfig", w.other.endpoint_config),
+            Request(w.deployer, "sagemaker:CreateModel", w.other.model),
+            Request(w.deployer, "sagemaker:DescribeModelPackage", w.other.package),
+            Request(w.deployer, "iam:PassRole", w.other.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+            *(Request(w.other.deployer, action, w.endpoint) for action in ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities")),
+            Request(w.other.deployer, "sagemaker:CreateEndpointConfig", f"{w.endpoint_config_prefix}-v1-0a1b2c3d-canary"),
+            Request(w.other.deployer, "sagemaker:CreateModel", f"arn:aws:sagemaker:{w.region}:{w.account}:model/{w.model_names}-v1"),
+            Request(w.other.deployer, "sagemaker:DescribeModelPackage", w.package),
+            Request(w.other.deployer, "iam:PassRole", w.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        ],
+    ),
+    Interaction(
+        "each model's approval rule starts its own deployer and not the other's",
+        True,
+        lambda w: [Request(w.approval_rule_role, "states:StartExecution", w.state_machine), Request(w.other.approval_rule_role, "states:StartExecution", w.other.state_machine)],
+    ),
+    Interaction(
+        "no model's approval rule starts the other model's deployer",
+        False,
+        lambda w: [Request(w.approval_rule_role, "states:StartExecution", w.other.state_machine), Request(w.other.approval_rule_role, "states:StartExecution", w.state_machine)],
     ),
     # The deployer is started by the approval rule and hands the model its role.
     Interaction("approval rule starts the deployer", True, lambda w: [Request(w.approval_rule_role, "states:StartExecution", w.state_machine)]),

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from config.naming import model_package_group_name
 from pipeline_code import render
 from pipeline_code.settings import INFERENCE_CODE_DIR
 from stacks.environment import PIPELINE_DEFINITIONS_DIR
@@ -91,11 +92,11 @@ def test_deploy_time_values_are_placeholders_the_upsert_fills(synthesized: Synth
     assert "PipelineRoleName" in used and used <= set(upsert["Substitutions"])
 
 
-def test_registered_models_await_a_reviewer_in_the_environments_group(definition, environment):
+def test_registered_models_await_a_reviewer_in_their_models_group(definition, environment, pipeline):
     if not registrations(definition):
         pytest.skip("this pipeline registers no model")
     for register in registrations(definition):
-        assert register["ModelPackageGroupName"] == f"mlops-{environment}-models"
+        assert register["ModelPackageGroupName"] == model_package_group_name(environment_config(environment).pipeline_model(pipeline).stem)
         assert register["ModelApprovalStatus"] == "PendingManualApproval"
 
 

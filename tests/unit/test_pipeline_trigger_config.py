@@ -16,6 +16,8 @@ from tests.synth import TEST_CONFIG_DIR, environment_config
 def _load_with_pipelines(tmp_path: Path, pipelines: dict):
     config = yaml.safe_load((TEST_CONFIG_DIR / "dev.yaml").read_text())
     config["model_build"]["pipelines"] = pipelines
+    # Without models, the environment's one model claims every folder, the made-up one too.
+    config.pop("models")
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(config))
     return load_environment(tmp_path, "dev").model_build
 

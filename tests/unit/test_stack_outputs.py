@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config import ENVIRONMENTS
+from pipeline_code import render
 from tests.templates import cfn_text
 
 # What the documentation's first day tells people to look for, by stack.
@@ -39,7 +40,7 @@ def test_endpoint_and_pipeline_names_are_the_physical_names(synthesized):
     outputs = {**synthesized.template("prod", "deployment")["Outputs"], **synthesized.template("prod", "model-build")["Outputs"]}
 
     assert outputs["EndpointName"]["Value"] == f"{prefix}-endpoint"
-    assert outputs["PipelineNames"]["Value"] == f"{prefix}-training"
+    assert outputs["PipelineNames"]["Value"] == ",".join(f"{prefix}-{folder}" for folder in render.pipeline_names())
     assert outputs["ModelPackageGroupName"]["Value"] == f"{prefix}-models"
 
 

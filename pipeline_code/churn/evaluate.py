@@ -1,0 +1,1 @@
+../training/evaluate.py
