@@ -19,8 +19,6 @@ BATCH_SCHEDULE = {"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/i
 IMAGE_BUILD = {"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"}
 MLFLOW_TRACKING_SERVER = {"mode": "tracking-server", "size": "Medium", "weekly_maintenance_window": "Sat:02:00"}
 GIT_REPOSITORIES = ["https://github.com/example-team/mlops-models.git"]
-# The stacks the pieces change; the others are the same as dev's own.
-CHANGED_STACKS = ("operations", "deployment", "batch-inference", "model-build", "studio")
 
 
 def switch_on(dev: dict) -> None:
