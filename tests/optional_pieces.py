@@ -2,7 +2,7 @@
 data-quality monitoring, the batch-inference schedule and image build, a provisioned MLflow tracking server
 instead of the serverless MLflow App, and Git repositories offered in Studio's JupyterLab spaces.
 
-Each piece changes only its own stack, so one synth serves the tests of all of them (a synth of dev with
+The pieces touch different resources, so one synth serves the tests of all of them (a synth of dev with
 cdk-nag costs about a second of the suite's time); the tests of a piece read its values from here. A piece
 belongs here rather than in tests/config when config/ does not have it: while tests/config holds config/'s values,
 the checks of config/ (tests/user_config) read the suite's own synth and lint instead of repeating them.
