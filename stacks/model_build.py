@@ -22,7 +22,7 @@ from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
 from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
-from pipeline_code import definition_shape, render
+from pipeline_code import render
 from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
@@ -280,6 +280,10 @@ class ModelBuildStack(cdk.Stack):
 
 def _check_definition_shape(folder: str, definition: dict) -> None:
     """Refuse a definition.json whose steps do not fit SageMaker's API model, naming each offending path."""
+    # Imported here: it loads botocore's client machinery (about 0.15 s), which a synth of pipeline.py folders
+    # alone never needs.
+    from pipeline_code import definition_shape
+
     found = definition_shape.problems(definition)
     if found:
         raise PipelineFolderError(

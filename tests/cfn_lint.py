@@ -1,12 +1,17 @@
 """cfn-lint over the templates of a synth, each environment's templates linted for the environment's region.
 
-cfn-lint takes about 6 s of CPU for the 21 templates of one synth, so what a session lints is linted once:
-a caller names the lint, and the first process of the session to ask runs it (see tests/shared_builds.py).
+cfn-lint takes about a quarter of a second of CPU per template (6 s for the 21 of one synth), so what a
+session lints is linted once: a caller names the lint, and the first process of the session to ask runs it
+(see tests/shared_builds.py). Within it, a template is linted only if no lint of the session has linted the
+same bytes for the same region: its findings are kept by that digest and read back for every copy (a synth of
+config/ that holds the tests' values, the stacks a variant leaves as they are).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -16,6 +21,8 @@ from pathlib import Path
 from tests.shared_builds import SharedBuilds
 
 FINDINGS = "cfn-lint.json"
+# Beside the session's lints: <digest of region and template>.json, the findings of one template (rule, message).
+BY_CONTENT = "cfn-lint-by-content"
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,49 @@ def lint(templates: dict[str, list[Path]]) -> list[Finding]:
     return findings
 
 
+def lint_each_once(templates: dict[str, list[Path]], known: Path) -> list[Finding]:
+    """`lint(templates)`, where a template whose bytes were linted for its region before (their findings kept
+    in `known`) is not linted again; the findings of the others are kept there for the next lint."""
+    known.mkdir(parents=True, exist_ok=True)
+    digests = {path: _digest(region, path) for region, paths in templates.items() for path in paths}
+    unknown = {region: [path for path in paths if not (known / f"{digests[path]}.json").exists()] for region, paths in templates.items()}
+    unknown = {region: paths for region, paths in unknown.items() if paths}
+    linted = lint(unknown) if unknown else []
+    if any(finding.rule == "cfn-lint" for finding in linted):
+        # cfn-lint itself failed: nothing is kept, and the failure is the finding.
+        return linted
+    by_path: dict[str, list[dict]] = defaultdict(list)
+    for finding in linted:
+        by_path[finding.path].append({"rule": finding.rule, "message": finding.message})
+    linted_paths = {str(path) for paths in unknown.values() for path in paths}
+    for path in (path for paths in unknown.values() for path in paths):
+        _write_atomically(known / f"{digests[path]}.json", json.dumps(by_path[str(path)]))
+    # A finding cfn-lint names some other way than by a template it was given is reported, never dropped.
+    return [finding for finding in linted if finding.path not in linted_paths] + [
+        Finding(str(path), **finding)
+        for path, digest in digests.items()
+        for finding in json.loads((known / f"{digest}.json").read_text())
+    ]
+
+
+def _digest(region: str, template: Path) -> str:
+    return hashlib.sha256(region.encode() + b"\0" + template.read_bytes()).hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Another process reading `path` sees all of `text` or no file."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def shared_lint(shared_builds: SharedBuilds, name: str, templates: dict[str, list[Path]]) -> list[Finding]:
-    """`lint(templates)`, run once per session under `name` by whichever process asks first."""
+    """`lint(templates)`, run once per session under `name` by whichever process asks first, linting only the
+    templates no lint of the session has linted (`lint_each_once`)."""
 
     def build(folder: Path) -> None:
-        (folder / FINDINGS).write_text(json.dumps([asdict(finding) for finding in lint(templates)]))
+        findings = lint_each_once(templates, shared_builds.root / BY_CONTENT)
+        (folder / FINDINGS).write_text(json.dumps([asdict(finding) for finding in findings]))
 
     folder = shared_builds.folder(f"cfn-lint-{name}", build)
     return [Finding(**finding) for finding in json.loads((folder / FINDINGS).read_text())]

@@ -1,9 +1,11 @@
 """dev with every optional piece switched on at once: e-mail and Slack notifications with the daily digest,
-data-quality monitoring, the batch-inference schedule and image build, and a provisioned MLflow tracking server
-instead of the serverless MLflow App.
+data-quality monitoring, the batch-inference schedule and image build, a provisioned MLflow tracking server
+instead of the serverless MLflow App, and Git repositories offered in Studio's JupyterLab spaces.
 
-Each piece changes only its own stack, so one synth serves the tests of all of them (a synth of dev with
-cdk-nag costs about a second of the suite's time); the tests of a piece read its values from here.
+The pieces touch different resources, so one synth serves the tests of all of them (a synth of dev with
+cdk-nag costs about a second of the suite's time); the tests of a piece read its values from here. A piece
+belongs here rather than in tests/config when config/ does not have it: while tests/config holds config/'s values,
+the checks of config/ (tests/user_config) read the suite's own synth and lint instead of repeating them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d
 BATCH_SCHEDULE = {"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/batch-inference/output/nightly/"}
 IMAGE_BUILD = {"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"}
 MLFLOW_TRACKING_SERVER = {"mode": "tracking-server", "size": "Medium", "weekly_maintenance_window": "Sat:02:00"}
-# The stacks the pieces change; the others are the same as dev's own.
-CHANGED_STACKS = ("operations", "deployment", "batch-inference", "model-build", "studio")
+GIT_REPOSITORIES = ["https://github.com/example-team/mlops-models.git"]
 
 
 def switch_on(dev: dict) -> None:
@@ -27,3 +28,4 @@ def switch_on(dev: dict) -> None:
     dev["deployment"].update(monitoring=MONITORING, data_capture={"enabled": True, "sampling_percentage": 20}, serving={"mode": "instances"})
     dev.setdefault("batch_inference", {}).update(schedule=BATCH_SCHEDULE, image_build=IMAGE_BUILD)
     dev["model_build"]["mlflow"] = MLFLOW_TRACKING_SERVER
+    dev["studio"]["git_repositories"] = GIT_REPOSITORIES

@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 
 from mlops_constructs.canary_deployer import CanaryDeployer, DataCapture, VariantScaling
 from config.deployer_timings import CanaryTimings
+from stacks.environment import new_app
 from tests.behaviour.sfn_harness import task_states
 from tests.templates import cfn_text, only, policy_statements, properties, resources, role_named, state_machine_definition, without_other_models
 from tests.synth import Synthesized, environment_config
@@ -217,8 +218,10 @@ def test_staging_and_prod_require_canary_traffic_before_promoting(synthesized: S
 
 
 def _deployer(**overrides) -> CanaryDeployer:
-    """A deployer in a stack of its own, with `overrides` on otherwise valid properties."""
-    stack = cdk.Stack(cdk.App(), "Deployer")
+    """A deployer in a stack of its own, with `overrides` on otherwise valid properties. The App is the one
+    `cdk synth` builds (new_app): a default App would also run aws-cdk-lib's built-in CloudFormation
+    validation, seconds of CPU when a test synthesizes the stack, which the app itself turns off."""
+    stack = cdk.Stack(new_app(), "Deployer")
     properties = {
         "state_machine_name": "deployer",
         "endpoint_name": "endpoint",

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.optional_pieces import GIT_REPOSITORIES
 from tests.templates import policy_statements, properties, resources, role_named
 from tests.synth import STACKS, Synthesized, environment_config
 
@@ -163,15 +164,23 @@ def test_domain_defaults_new_studio_idle_shutdown_storage_and_docker(synthesized
     assert domain["DomainSettings"]["DockerSettings"]["EnableDockerAccess"] == "ENABLED"
 
 
-def test_every_jupyterlab_space_offers_the_configured_git_repositories_for_cloning(synthesized: Synthesized, environment):
-    urls = environment_config(environment).studio.git_repositories
+def _offered_git_repositories(synthesized: Synthesized, environment: str) -> list[list[dict]]:
+    """What the domain's private-space and shared-space JupyterLab settings offer to clone."""
     (domain,) = properties(synthesized.template(environment, "studio"), "AWS::SageMaker::Domain")
-    expected = [{"RepositoryUrl": url} for url in urls]
+    return [settings["JupyterLabAppSettings"].get("CodeRepositories", []) for settings in (domain["DefaultUserSettings"], domain["DefaultSpaceSettings"])]
 
-    for settings in (domain["DefaultUserSettings"], domain["DefaultSpaceSettings"]):
-        assert settings["JupyterLabAppSettings"].get("CodeRepositories", []) == expected
-    if environment == "dev":
-        assert expected, "tests/config/dev.yaml names a Git repository so this test checks one"
+
+def test_every_jupyterlab_space_offers_the_configured_git_repositories_for_cloning(synthesized: Synthesized, environment):
+    expected = [{"RepositoryUrl": url} for url in environment_config(environment).studio.git_repositories]
+
+    assert _offered_git_repositories(synthesized, environment) == [expected, expected]
+
+
+def test_a_configured_git_repository_is_offered_in_private_and_shared_spaces(optional_pieces_on: Synthesized):
+    expected = [{"RepositoryUrl": url} for url in GIT_REPOSITORIES]
+
+    assert expected
+    assert _offered_git_repositories(optional_pieces_on, "dev") == [expected, expected]
 
 
 def test_one_user_profile_per_configured_user(synthesized: Synthesized, environment):
