@@ -9,21 +9,21 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environments
-from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name
+from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environment, load_environments
+from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name, deployer_name, model_package_group_name, promotion_bus_name
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
-from stacks.model_build import ModelBuildStack
+from stacks.model_build import ModelBuildStack, PromotionTarget
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
-from stacks.storage import StorageStack
+from stacks.storage import PromotionSource, StorageStack
 from stacks.studio import StudioStack
 
 
 class EnvironmentStage(cdk.Stage):
     """All stacks of one environment. Deploy it with ``cdk deploy '<env>/*'``."""
 
-    def __init__(self, scope: Construct, config: EnvironmentConfig, render_cache: Path) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, render_cache: Path, environments: dict[str, EnvironmentConfig] | None = None) -> None:
         super().__init__(scope, config.name, env=cdk.Environment(account=config.account, region=config.region))
         self.config = config
         cdk.Tags.of(self).add("project", config.project)
@@ -31,6 +31,7 @@ class EnvironmentStage(cdk.Stage):
 
         protected = {"termination_protection": config.termination_protection}
         models = config.model_units()
+        promoted_from, promoted_to = promotion_paths(config, environments or {config.name: config})
         self.network = NetworkStack(self, "network", network=config.network, mlflow=config.model_build.mlflow.enabled, **protected)
         self.storage = StorageStack(
             self,
@@ -42,6 +43,9 @@ class EnvironmentStage(cdk.Stage):
             monitoring=tuple(
                 monitoring_paths(model.stem, model.deployment.monitoring) for model in models.values() if model.deployment.monitoring.enabled
             ),
+            promoted_from=promoted_from,
+            # The release managers start promotions into the environment, as they answer its approvals.
+            promoter_role_names=config.deployment.approver_role_names,
             **protected,
         )
         self.model_build = ModelBuildStack(
@@ -61,6 +65,7 @@ class EnvironmentStage(cdk.Stage):
             retain_model_registry=config.retain_data,
             jobs_in_vpc=self.network.vpc_only,
             mlflow_artifact_access=self.storage.mlflow_artifact_access_policy,
+            promoted_to=promoted_to,
         )
         self.studio = StudioStack(
             self,
@@ -98,6 +103,11 @@ class EnvironmentStage(cdk.Stage):
             delete_endpoint_with_stack=not config.retain_data,
             monitoring_access_policy=self.storage.monitoring_access_policy,
             subnets_for_jobs=self.network.vpc_only,
+            forward_releases_to={
+                name: [f"arn:aws:events:{t.region}:{t.account}:event-bus/{promotion_bus_name(t.prefix)}" for t in targets if t.automatic]
+                for name, targets in promoted_to.items()
+                if any(t.automatic for t in targets)
+            },
         )
         self.operations = OperationsStack(
             self,
@@ -112,7 +122,7 @@ class EnvironmentStage(cdk.Stage):
             pipeline_names=pipeline_names,
             models=list(self.deployment.served.values()),
             batch_workflow_name=batch_inference_name(config.prefix),
-            alarm_names=[*self.deployment.alarm_names, self.model_build.triggers.dead_letter_alarm_name],
+            alarm_names=[*self.deployment.alarm_names, self.model_build.triggers.dead_letter_alarm_name, *self.storage.alarm_names],
         )
         self.batch_inference = BatchInferenceStack(
             self,
@@ -131,6 +141,27 @@ class EnvironmentStage(cdk.Stage):
             security_group_id=self.network.studio_security_group.security_group_id,
             jobs_in_vpc=self.network.vpc_only,
         )
+
+
+def promotion_paths(config: EnvironmentConfig, environments: dict[str, EnvironmentConfig]) -> tuple[dict[str, PromotionSource], dict[str, list[PromotionTarget]]]:
+    """Where each model of `config` that takes versions from another environment takes them from, and which
+    environments take each of its models."""
+    units = config.model_units()
+    promoted_from = {}
+    for unit in units.values():
+        if unit.source != "train" and unit.promote_from in environments:
+            source = environments[unit.promote_from]
+            stem = source.model_units()[unit.name].stem
+            promoted_from[unit.name] = PromotionSource(
+                source.name, source.account, source.region, source.prefix, model_package_group_name(stem), model_package_group_name(unit.stem),
+                deployer_name(stem), unit.auto_promote,
+            )
+    promoted_to: dict[str, list[PromotionTarget]] = {}
+    for target in environments.values():
+        for unit in target.model_units().values():
+            if unit.source != "train" and unit.promote_from == config.name:
+                promoted_to.setdefault(unit.name, []).append(PromotionTarget(target.name, target.account, target.region, target.prefix, unit.auto_promote))
+    return promoted_from, promoted_to
 
 
 # Every CloudFormation resource records the stack that created it, for `cdk` to point at the line of code
@@ -168,7 +199,11 @@ def add_environments(
 
     Pipeline definitions are rendered into `render_cache` and reused while their inputs are unchanged.
     """
-    stages = [EnvironmentStage(app, config, render_cache) for config in load_environments(config_dir, names)]
+    configs = load_environments(config_dir, names)
+    # Promotion grants name the environments on either side, so each stage sees every environment's config.
+    environments = {config.name: config for config in configs}
+    environments.update((name, load_environment(config_dir, name)) for name in ENVIRONMENTS if name not in environments)
+    stages = [EnvironmentStage(app, config, render_cache, environments) for config in configs]
     enable_compliance_checks(app)
     return stages
 

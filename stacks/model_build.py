@@ -4,6 +4,7 @@ what starts each one (uploads of training data, a schedule, or nothing), as conf
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -14,11 +15,22 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.naming import PipelineFolderError, camel_case, endpoint_name, mlflow_name, model_package_group_name, pipeline_name, serverless_endpoint_name
+from config.naming import (
+    PipelineFolderError,
+    camel_case,
+    endpoint_name,
+    mlflow_name,
+    model_package_group_name,
+    pipeline_name,
+    promotable_object_patterns,
+    promotion_role_name,
+    serverless_endpoint_name,
+)
 from config.pipeline_settings import JOB_SECURITY_GROUP, MLFLOW, job_subnet_names, pipeline_settings
 from config.settings import ModelBuild, ModelUnit
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
+from mlops_constructs.model_promotion import allow_promotion, promotion_role_arn
 from mlops_constructs.pipeline_upsert import PipelineUpsert
 from mlops_constructs.pipeline_triggers import SCHEDULE_NAME_MAX_LENGTH, PipelineTriggers
 from mlops_constructs.sagemaker_execution_role import SageMakerExecutionRole
@@ -27,6 +39,18 @@ from pipeline_code.settings import MLFLOW_ARTIFACTS_PREFIX, PipelineSettings
 
 # The parameter through which an upload-triggered pipeline is given the S3 prefix the uploads landed under.
 INPUT_DATA_PARAMETER = "InputDataUri"
+
+
+@dataclass(frozen=True)
+class PromotionTarget:
+    """An environment that promotes a model of this one into itself: whose promotion role the grants name."""
+
+    environment: str
+    account: str
+    region: str
+    prefix: str
+    # Whether the target promotes each version this environment releases, without anyone starting it.
+    automatic: bool
 
 
 class ModelBuildStack(cdk.Stack):
@@ -51,6 +75,7 @@ class ModelBuildStack(cdk.Stack):
         retain_model_registry: bool,
         jobs_in_vpc: bool,
         mlflow_artifact_access: iam.IManagedPolicy | None = None,
+        promoted_to: dict[str, list[PromotionTarget]] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -167,6 +192,15 @@ class ModelBuildStack(cdk.Stack):
             self.pipelines[name] = upsert
 
         self.reviewer_policy = self._reviewer_policy(prefix, model_build.reviewer_role_names)
+        for name, targets in (promoted_to or {}).items():
+            # The environments that promote this model read its versions, artifacts and release records.
+            allow_promotion(
+                group=self.model_package_groups[name],
+                bucket=artifacts_bucket,
+                key=key,
+                object_patterns=promotable_object_patterns(prefix),
+                target_role_arns=[promotion_role_arn(self.partition, target.account, promotion_role_name(target.prefix)) for target in targets],
+            )
 
         self.triggers = PipelineTriggers(self, "Triggers", prefix=prefix)
         for name, upsert in self.pipelines.items():

@@ -14,9 +14,19 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
+from config.naming import (
+    promotable_object_patterns,
+    promoted_artifacts_prefix,
+    promoter_policy_name,
+    promotion_bus_name,
+    promotion_dead_letter_alarm_name,
+    promotion_function_name,
+    promotion_role_name,
+)
 from config.settings import Storage
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
+from mlops_constructs.model_promotion import ModelPromotion, PromotedModel
 from mlops_constructs.sagemaker_execution_role import image_pull
 from pipeline_code.settings import ARTIFACTS_PREFIX, BATCH_INFERENCE_OUTPUT_PREFIX, BATCH_INFERENCE_WORK_PREFIX, MLFLOW_ARTIFACTS_PREFIX
 
@@ -42,6 +52,22 @@ STUDIO_BUILD_CONTEXT_PREFIX = "codebuild-sagemaker-container-"
 BATCH_INFERENCE_WORK_RETENTION = cdk.Duration.days(30)
 
 
+@dataclass(frozen=True)
+class PromotionSource:
+    """Where a model of this environment is promoted from: the source environment and its model's group
+    there, and the model's group here."""
+
+    environment: str
+    account: str
+    region: str
+    prefix: str
+    group_name: str
+    target_group_name: str
+    # Automatic promotion: every version the source's deployer (this name) announces live is promoted.
+    deployer_name: str
+    automatic: bool
+
+
 class StorageStack(cdk.Stack):
     """KMS key, buckets (training data, artifacts, access logs) and ECR repositories.
 
@@ -58,6 +84,8 @@ class StorageStack(cdk.Stack):
         captured_data_prefixes: tuple[str, ...] = (),
         mlflow: bool = False,
         monitoring: tuple[MonitoringPaths, ...] = (),
+        promoted_from: dict[str, PromotionSource] | None = None,
+        promoter_role_names: list[str] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -150,6 +178,9 @@ class StorageStack(cdk.Stack):
         self.batch_inference_access_policy = self._batch_inference_access_policy(prefix)
         self.build_context_upload_policy, self.build_context_read_policy = self._studio_build_context_policies(prefix)
         self.batch_inference_code_uri = self._deliver_batch_inference_code()
+        # The storage stack's alarms by name, which the operations stack tells people about.
+        self.alarm_names: list[str] = []
+        self.promotion = self._promotion(prefix, promoted_from or {}, promoter_role_names or [])
 
         # Bucket names are generated; these outputs are where people find them (`make outputs ENV=<env>`).
         cdk.CfnOutput(self, "TrainingDataBucketName", value=self.data_bucket.bucket_name, description="Training data; see the model-build stack's *DataUri outputs for the upload prefixes")
@@ -408,6 +439,44 @@ class StorageStack(cdk.Stack):
             policy, [*readable, *writable], "Batch inputs, outputs and model artifacts are named per run inside this environment's buckets."
         )
         return policy
+
+    def _promotion(self, prefix: str, sources: dict[str, PromotionSource], promoter_role_names: list[str]) -> ModelPromotion | None:
+        """What promotes versions of the models config takes from another environment (`mlops model promote`):
+        copies into the artifacts bucket, registered in each model's group; and the policy that lets the roles
+        `promoter_role_names` start it."""
+        if not sources:
+            return None
+        promotion = ModelPromotion(
+            self,
+            "ModelPromotion",
+            role_name=promotion_role_name(prefix),
+            function_name=promotion_function_name(prefix),
+            bucket=self.artifacts_bucket,
+            key=self.key,
+            copies_prefix=promoted_artifacts_prefix(prefix),
+            models=[
+                PromotedModel(
+                    name=name,
+                    target_group_name=source.target_group_name,
+                    source_environment=source.environment,
+                    source_account=source.account,
+                    source_region=source.region,
+                    source_group_name=source.group_name,
+                    source_object_patterns=tuple(promotable_object_patterns(source.prefix)),
+                    # Every model of an environment has its deployer: only a version released there is promoted.
+                    source_serves=True,
+                )
+                for name, source in sorted(sources.items())
+            ],
+        )
+        promotion.promoter_policy(self, promoter_policy_name(prefix), promoter_role_names)
+        automatic = sorted({(source.account, source.deployer_name) for source in sources.values() if source.automatic})
+        if automatic:
+            promotion.promote_automatically(
+                bus_name=promotion_bus_name(prefix), dead_letter_alarm_name=promotion_dead_letter_alarm_name(prefix), sources=automatic
+            )
+            self.alarm_names.append(promotion_dead_letter_alarm_name(prefix))
+        return promotion
 
     def _deliver_batch_inference_code(self) -> str:
         """Copy the batch inference scripts, side by side, under a fixed prefix of the artifacts bucket on every

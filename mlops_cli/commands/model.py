@@ -106,4 +106,8 @@ def promote(version: int, source: str, target: str, model_name: str | None, as_j
     for url in answer.get("modelDataUrls", []):
         out.print(f"Artifact: {url}")
     if answer.get("approvalStatus") == "PendingManualApproval":
-        out.print(f"Next: a reviewer in {target} approves it, and {target}'s deployer releases it: mlops model approve {answer['targetVersion']} --env {target}")
+        which = f" --model {answer['model']}" if len(env.config.model_units()) > 1 else ""
+        out.print(
+            f"Next: a reviewer in {target} approves it, and {target}'s deployer releases it: "
+            f"mlops model approve {answer['targetVersion']} --env {target}{which}"
+        )

@@ -64,11 +64,6 @@ def environment_reads(source: str) -> set[str]:
     return found
 
 
-# Handlers whose constructs are building blocks no environment's stacks use yet: a test-only app deploys them
-# (its tests check their variables the same way).
-BUILDING_BLOCKS = {"model_promotion": "tests/promotion_app.py"}
-
-
 def handler_folders() -> list[str]:
     return sorted(path.parent.name for path in FUNCTIONS_DIR.glob("*/handler.py"))
 
@@ -121,8 +116,6 @@ def test_every_variable_a_handler_reads_is_set_on_each_function_that_runs_it(syn
 
 @pytest.mark.parametrize("folder", handler_folders())
 def test_every_handler_folder_is_deployed_by_some_environment(synthesized: Synthesized, folder: str):
-    if folder in BUILDING_BLOCKS:
-        pytest.skip(f"functions/{folder}/ is deployed by {BUILDING_BLOCKS[folder]} until an environment's stacks use it")
     environments = [environment for environment in ENVIRONMENTS if deployed_functions(synthesized, environment, folder)]
 
     assert environments, f"no environment deploys functions/{folder}/"

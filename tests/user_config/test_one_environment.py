@@ -21,7 +21,7 @@ class _RecordedStage(cdk.Stage):
 
     constructed: list[str] = []
 
-    def __init__(self, scope, config, render_cache) -> None:
+    def __init__(self, scope, config, render_cache, environments=None) -> None:
         super().__init__(scope, config.name)
         self.config = config
         self.model_build = type("NoPipelines", (), {"pipeline_definitions": {}})()
