@@ -60,6 +60,7 @@ class DeploymentStack(cdk.Stack):
         key: kms.IKey,
         artifacts_bucket: s3.IBucket,
         served_model_access_policy: iam.IManagedPolicy,
+        release_records_policy: iam.IManagedPolicy,
         image_repository_arns: list[str],
         subnet_ids: list[str],
         security_group_id: str,
@@ -133,6 +134,8 @@ class DeploymentStack(cdk.Stack):
             ),
             alarm_names={colour: [alarm.alarm_name for alarm in alarms] for colour, alarms in self.alarms.items()},
             key=key,
+            release_records_bucket_name=artifacts_bucket.bucket_name,
+            release_records_policy=release_records_policy,
             # Serverless endpoints refuse models with a VPC configuration.
             subnet_ids=None if serverless else subnet_ids,
             security_group_ids=[security_group_id],

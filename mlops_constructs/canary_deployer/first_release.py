@@ -38,13 +38,14 @@ def first_release(states: DeployerStates, instance_type: str, instance_count: in
     announce = states.notify("Announce the first release", "released", "$.release.ModelName")
     for task, label in ((create_config, "creating the first endpoint config"), (create_endpoint, "creating the endpoint")):
         states.on_failure(task, failed, label=label)
-    announce.add_catch(
-        sfn.Fail(scope, "Released, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
-        errors=["States.ALL"],
-        result_path="$.notifyError",
-    )
+    announcement_failed = sfn.Fail(scope, "Released, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent")
+    announce.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
     served = states.retire_other_endpoint("first release")
-    served.next(announce).next(sfn.Succeed(scope, "Released on blue"))
+    served.next(
+        states.record_release(
+            "first release", "first-release", "released", announce=announce, announcement_failed=announcement_failed, done=sfn.Succeed(scope, "Released on blue")
+        )
+    )
     if states.serverless:
         # Serverless capacity follows the requests; there is no scalable target to register.
         in_service: sfn.IChainable = served

@@ -14,8 +14,8 @@ from tests.behaviour.sfn_harness import Call, Execution
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
 # Step Functions reports them under the service's generic exception name.
-THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException", "dynamodb": "ThrottlingException"}
-DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException", "dynamodb": "AccessDeniedException"}
+THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException", "dynamodb": "ThrottlingException", "s3": "SlowDown"}
+DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException", "dynamodb": "AccessDeniedException", "s3": "AccessDenied"}
 _BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
 
 

@@ -3,6 +3,7 @@ CloudWatch and Application Auto Scaling (with the endpoint shim for what moto la
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import boto3
@@ -46,6 +47,64 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     assert f"The endpoint runs SageMaker model {MODEL}-v1." in message.text
     assert f"Deployment run: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/{execution.arn}" in message.text
     assert "No evaluation report is attached to this model version" in message.text
+
+
+def test_first_release_records_the_release_with_the_time_the_record_state_was_entered(world):
+    package = world.register()
+    ten_years = 10 * 365 * 86400
+    with state_clock() as clock:
+        clock.advance(ten_years)
+        execution = world.deploy(package)
+
+    record = world.release_record(1)
+    released_at = datetime.datetime.fromisoformat(record.pop("releasedAt").replace("Z", "+00:00"))
+    assert record == {
+        "release": "first-release",
+        "endpoint": ENDPOINT,
+        "modelPackageArn": package,
+        "version": 1,
+        "model": f"{MODEL}-v1",
+        "execution": execution.arn,
+    }
+    assert released_at.year >= datetime.datetime.now(datetime.timezone.utc).year + 9, "the time is not the state's entered time"
+
+
+def test_promotion_after_the_canary_records_a_passed_canary(released):
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert released.release_record(2)["release"] == "canary-passed"
+    assert released.release_record(2)["execution"] == execution.arn
+
+
+def test_a_rolled_back_canary_records_nothing(released):
+    released.set_alarm(released.alarms["green-5xx"])
+
+    assert released.deploy(released.register()).error == "CanaryRolledBack"
+    assert released.release_record(2) is None
+
+
+def test_a_release_whose_record_cannot_be_written_stands_and_says_it_cannot_be_promoted(world):
+    world.lose_release_bucket()
+
+    execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert world.live_models() == {"blue": f"{MODEL}-v1"}
+    (message,) = world.messages()
+    assert message.subject == f"{ENDPOINT}: version 1 released, but not recorded for promotion"
+    assert "cannot be promoted to another environment until it is released again" in message.text
+    assert "NoSuchBucket" in message.text
+
+
+def test_a_record_write_throttled_twice_is_retried_and_written(world):
+    with injected_faults() as faults:
+        faults["Keep the release record (first release)"] = Fault("SlowDown", times=2, status=503)
+        execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert world.release_record(1)["release"] == "first-release"
+    assert [message.subject for message in world.messages()] == [f"{ENDPOINT}: version 1 released"]
 
 
 def _captures_traffic(capture: dict) -> bool:
