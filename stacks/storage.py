@@ -195,6 +195,13 @@ class StorageStack(cdk.Stack):
                     actions=["s3:PutObject", "s3:DeleteObject"],
                     resources=[self.artifacts_bucket.arn_for_objects(f"{BATCH_INFERENCE_CODE_PREFIX}*")],
                 ),
+                # A release record is what lets another environment promote a version: only the deployer writes one.
+                iam.PolicyStatement(
+                    sid="NeverWriteReleaseRecords",
+                    effect=iam.Effect.DENY,
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=[self.artifacts_bucket.arn_for_objects(f"{RELEASE_RECORDS_PREFIX}*")],
+                ),
                 iam.PolicyStatement(
                     sid="UseTheKeyThroughTheServicesThatHoldOurData",
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],

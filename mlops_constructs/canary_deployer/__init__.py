@@ -179,6 +179,7 @@ class CanaryDeployer(Construct):
             ),
         )
 
+        states.release_lock_at_every_end(self.lock_table)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -246,11 +247,13 @@ class CanaryDeployer(Construct):
     def _later_release(self, states: DeployerStates, change: sfn.IChainable, nothing_changed: sfn.IChainable) -> sfn.IChainable:
         """The endpoint exists: go ahead only if it serves one variant, InService, not this release, and
         either an older version than this one or a deliberate rollback."""
-        busy = sfn.Fail(
-            self,
-            "Endpoint is busy with another deployment",
-            error="EndpointBusy",
-            cause="The endpoint is not InService on a single variant; another deployment is running or failed",
+        busy = states.ending(
+            sfn.Fail(
+                self,
+                "Endpoint is busy with another deployment",
+                error="EndpointBusy",
+                cause="The endpoint is not InService on a single variant; another deployment is running or failed",
+            )
         )
         remember = states.sagemaker(
             "Remember the live config",
@@ -275,7 +278,7 @@ class CanaryDeployer(Construct):
                 sfn.Condition.and_(sfn.Condition.string_equals("$.live.Status", IN_SERVICE), sfn.Condition.number_equals("$.live.Variants", 1)),
                 remember.next(
                     sfn.Choice(self, "Is this release already live?")
-                    .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), sfn.Succeed(self, "Already serving this release"))
+                    .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), states.ending(sfn.Succeed(self, "Already serving this release")))
                     .otherwise(release.only_newer_versions(states, change, nothing_changed))
                 ),
             )

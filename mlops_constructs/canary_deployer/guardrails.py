@@ -63,13 +63,13 @@ def guardrails(
     states.on_failure(register, rollback, label="registering autoscaling for the guarded variant")
     states.on_failure(policy, rollback, label="putting the scaling policy for the guarded variant")
     announce = states.notify("Announce the guarded release", "promoted", "$.release.ModelName")
-    announcement_failed = sfn.Fail(
-        scope, "Promoted by SageMaker, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"
+    announcement_failed = states.ending(
+        sfn.Fail(scope, "Promoted by SageMaker, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent")
     )
     announce.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
     policy.next(states.retire_other_endpoint("promotion")).next(
         states.record_release(
-            "guarded release", "canary-passed", "promoted", announce=announce, announcement_failed=announcement_failed, done=sfn.Succeed(scope, "Promoted by SageMaker")
+            "guarded release", "canary-passed", "promoted", announce=announce, announcement_failed=announcement_failed, done=states.ending(sfn.Succeed(scope, "Promoted by SageMaker"))
         )
     )
 

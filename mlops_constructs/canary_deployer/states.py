@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -146,9 +147,50 @@ class DeployerStates:
         self.serverless = serverless
         # The endpoint of the other serving mode, deleted once a release serves here (None: nothing to retire).
         self.retired_endpoint = retired_endpoint_name
+        # The states an execution can end in once it may hold the endpoint's lock, each behind the state that
+        # leads there through the lock's release (see `ending`).
+        self._ends: list[tuple[str, sfn.State, sfn.Pass]] = []
         self.endpoint_arns = [self.sagemaker_arn("endpoint", endpoint_name.lower())]
         self.config_arns = [self.sagemaker_arn("endpoint-config", f"{endpoint_name.lower()}-*")]
         self.model_arns = [self.sagemaker_arn("model", f"{model_name_prefix.lower()}-*")]
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def ending(self, end: sfn.State) -> sfn.Pass:
+        """The way into `end` (a Succeed or Fail state) for anything that runs once the execution may hold the
+        endpoint's lock: note which end it is, release the lock (`release_lock_at_every_end`), then end there."""
+        label = end.state_id
+        finish = sfn.Pass(self.scope, f"Finish: {label}", result=sfn.Result.from_string(label), result_path="$.ending")
+        self._ends.append((label, end, finish))
+        return finish
+
+    def release_lock_at_every_end(self, lock: dynamodb.ITable) -> None:
+        """Every end made with `ending` goes through one conditional delete of the endpoint's lock, naming this
+        execution as the holder: a later holder (which took over a lock it found stale) is never released by an
+        earlier one. Releasing is a courtesy to the next approval, which would otherwise read the holder's
+        status; if it fails after retries, the execution ends as it would have, and the next one finds the lock
+        stale once this execution has ended."""
+        me = tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
+        release = tasks.DynamoDeleteItem(
+            self.scope,
+            "Release the endpoint's lock",
+            table=lock,
+            key={"Endpoint": tasks.DynamoAttributeValue.from_string(self.endpoint)},
+            condition_expression="Execution = :me",
+            expression_attribute_values={":me": me},
+            result_path=DISCARD,
+        )
+        release.add_retry(errors=TRANSIENT_ERRORS["dynamodb"], **RETRY)
+        dispatch = sfn.Choice(self.scope, "Which end was it?")
+        # Not held by this execution (it ended before taking the lock, or another took it over): nothing to release.
+        release.add_catch(dispatch, errors=["States.ALL"], result_path="$.lockReleaseError")
+        release.next(dispatch)
+        (_, first, _), *rest = self._ends
+        for label, end, _ in rest:
+            dispatch.when(sfn.Condition.string_equals("$.ending", label), end)
+        dispatch.otherwise(first)
+        for _, _, finish in self._ends:
+            finish.next(release)
 
     # -- AWS calls -------------------------------------------------------------------------------
 

@@ -323,6 +323,13 @@ class DeployerWorld:
             return None
         return json.loads(body)
 
+    def leave_lock_to(self, execution_arn: str) -> None:
+        """The endpoint's lock names `execution_arn`, as an execution that ended without releasing it (its own
+        timeout, an abort) leaves it."""
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        (table,) = dynamodb.list_tables()["TableNames"]
+        dynamodb.put_item(TableName=table, Item={"Endpoint": {"S": self.endpoint}, "Execution": {"S": execution_arn}})
+
     def lose_release_bucket(self) -> None:
         """The release records' bucket is gone (or refuses the deployer): writing a record fails."""
         for listed in self.s3.list_objects_v2(Bucket=self.release_bucket).get("Contents", []):

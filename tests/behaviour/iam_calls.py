@@ -384,6 +384,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("events", "put_events"): _put_events,
     ("dynamodb", "put_item"): _dynamodb_item,
     ("dynamodb", "get_item"): _dynamodb_item,
+    ("dynamodb", "delete_item"): _dynamodb_item,
 }
 
 

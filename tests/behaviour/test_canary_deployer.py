@@ -9,8 +9,17 @@ import json
 import boto3
 import pytest
 
-from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world
-from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, listing_lags, state_clock, timeout_passes_at_once
+from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world, without_attempt
+from tests.behaviour.sfn_harness import (
+    Execution,
+    Fault,
+    ended_executions_seem_running,
+    held_before,
+    injected_faults,
+    listing_lags,
+    state_clock,
+    timeout_passes_at_once,
+)
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
@@ -299,14 +308,35 @@ def test_silent_rollback_is_not_baked_and_ends_failed(released):
     assert released.scaled_variants() == {"blue": [POLICY]}
 
 
-def test_update_that_never_finishes_times_out_and_rolls_back(released):
+def test_update_that_times_out_is_rolled_back_once_the_endpoint_leaves_updating(released):
+    # 10 polls of the canary time out; the endpoint leaves Updating during the rollback's settling checks.
+    released.shim.reads_while_updating = 15
+    with held_before("Roll back to the live config") as hold:
+        started = released.start(released.register())
+        hold.reached()
+        # The rollback's own update finishes as quickly as usual.
+        released.shim.reads_while_updating = 1
+        hold.release()
+    execution = released.wait(started)
+
+    assert execution.error == "CanaryRolledBack"
+    assert execution.states_entered.count("Let the update settle") >= 4
+    assert execution.cause.startswith("timed out while waiting for the canary: endpoint Updating on ")
+    assert released.live_models() == {"blue": f"{MODEL}-v1"}
+    assert released.notifications()[-1] == f"{ENDPOINT}: version 2 rolled back"
+
+
+def test_update_still_running_after_the_settling_checks_is_reported_as_it_is_without_a_refused_rollback(released):
     released.shim.reads_while_updating = 50
 
     execution = released.deploy(released.register())
 
-    # The endpoint is still updating when the deployer gives up on it, so the rollback is refused too.
     assert execution.error == "RollbackFailed"
     assert execution.cause.startswith("timed out while waiting for the canary: endpoint Updating on ")
+    assert f"nothing was rolled back: endpoint {ENDPOINT} was still Updating after 10 checks" in execution.cause
+    assert f"if the endpoint does not serve {ENDPOINT}-v1-" in execution.cause
+    assert "mlops deploy rollback --to" in execution.cause
+    assert [without_attempt(call.endpoint_config_name) for call in released.shim.update_calls] == [f"{ENDPOINT}-v2-canary"], "an update SageMaker would refuse was attempted"
     assert released.notifications()[-1] == f"{ENDPOINT}: rollback of version 2 failed, act now"
 
 
@@ -365,13 +395,74 @@ def test_two_approvals_never_interleave_on_the_endpoint_while_the_listing_lags(a
     assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
 
 
-def test_the_lock_a_finished_deployment_holds_is_taken_over_by_the_next(released):
-    # The first release ended holding the endpoint's lock: no state releases it, its end does.
+def _lock_holder() -> str | None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    (table,) = dynamodb.list_tables()["TableNames"]
+    item = dynamodb.get_item(TableName=table, Key={"Endpoint": {"S": ENDPOINT}}, ConsistentRead=True).get("Item")
+    return item["Execution"]["S"] if item else None
+
+
+def _hold_lock(execution_arn: str) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    (table,) = dynamodb.list_tables()["TableNames"]
+    dynamodb.put_item(TableName=table, Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": execution_arn}})
+
+
+def test_a_release_frees_the_endpoints_lock_at_its_end(released):
+    assert _lock_holder() is None
+
+
+def test_a_rolled_back_deployment_frees_the_endpoints_lock_at_its_end(released):
+    released.set_alarm(released.alarms["green-5xx"])
+
+    assert released.deploy(released.register()).error == "CanaryRolledBack"
+    assert _lock_holder() is None
+
+
+def test_an_approval_right_after_a_deployment_ended_deploys_while_its_status_still_reads_running(released):
+    first = released.deploy(released.register())
+    with ended_executions_seem_running():
+        assert released.sfn.describe_execution(executionArn=first.arn)["status"] == "RUNNING"
+
+        execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert released.live_models() == {"blue": f"{MODEL}-v3"}
+
+
+def test_an_earlier_holders_release_never_frees_the_lock_a_later_holder_took(released):
+    newer = released.state_machine.replace(":stateMachine:", ":execution:") + ":took-over-meanwhile"
+    with held_before("Release the endpoint's lock") as hold:
+        execution = released.start(released.register())
+        hold.reached()
+        _hold_lock(newer)
+        hold.release()
+
+    assert released.wait(execution).status == "SUCCEEDED"
+    assert _lock_holder() == newer
+
+
+def test_a_lock_release_that_fails_for_good_ends_the_deployment_as_it_would_have(released):
+    with injected_faults() as faults:
+        faults["Release the endpoint's lock"] = Fault("AccessDeniedException")
+        execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert [m.subject for m in released.messages()][-1] == f"{ENDPOINT}: version 2 promoted"
+    assert _lock_holder() == execution.arn
+
+
+def test_the_lock_an_ended_deployment_left_behind_is_taken_over_by_the_next(released):
+    # An execution that ended without reaching its end states (its own timeout, an abort) leaves its lock.
+    aborted = released.start(released.register())
+    released.sfn.stop_execution(executionArn=aborted)
+    released.wait(aborted)
+    _hold_lock(aborted)
+
     execution = released.deploy(released.register())
 
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert "Take over the stale lock" in execution.states_entered
-    assert released.live_models() == {"green": f"{MODEL}-v2"}
 
 
 def test_a_lock_held_by_an_execution_step_functions_no_longer_knows_is_taken_over(released):

@@ -45,6 +45,8 @@ from tests.behaviour.sfn_harness import (
 from tests.permissions import Decision, EnvironmentPolicies, Request
 
 CLEAN_UP = "Clean up old releases"
+# The one state every end of an execution that may hold the endpoint's lock goes through.
+RELEASE_LOCK = "Release the endpoint's lock"
 # The state that writes down a release that went live, for promotions.
 RECORD = "Keep the release record"
 # The states that retire the other serving mode's endpoint once a release serves.
@@ -82,6 +84,13 @@ def _unrecordable(prepare: Callable[[DeployerWorld], None]) -> Callable[[Deploye
         world.lose_release_bucket()
 
     return prepared
+
+
+def _released_with_a_stale_lock(world: DeployerWorld) -> None:
+    """Released, and the lock still names an execution that ended without releasing it."""
+    _released(world)
+    ended = world.sfn.list_executions(stateMachineArn=world.state_machine)["executions"][0]["executionArn"]
+    world.leave_lock_to(ended)
 
 
 def _rollback_on_alarm(world: DeployerWorld) -> Execution:
@@ -240,6 +249,7 @@ SCENARIOS = [
     Scenario("third release", "variants_template", _released, lambda world: (_deploy(world), _deploy(world))[1]),
     Scenario("rollback on an alarm", "variants_template", _released, _rollback_on_alarm),
     Scenario("first release not recorded", "variants_template", _unrecordable(_no_endpoint), _deploy),
+    Scenario("rollout after an execution that left its lock", "variants_template", _released_with_a_stale_lock, _deploy),
     Scenario("rollout not recorded", "variants_template", _unrecordable(_released), _deploy),
     Scenario("failed first release", "variants_template", _no_endpoint, _failed_first_release),
     Scenario("refused rollback", "variants_template", _released, _refused_rollback),
@@ -259,6 +269,7 @@ SCENARIOS = [
     Scenario("serverless first release", "serverless_template", _no_endpoint, _deploy),
     Scenario("serverless rollout", "serverless_template", _released, _deploy),
     Scenario("serverless first release not recorded", "serverless_template", _unrecordable(_no_endpoint), _deploy),
+    Scenario("serverless rollout after an execution that left its lock", "serverless_template", _released_with_a_stale_lock, _deploy),
     Scenario("serverless rollout not recorded", "serverless_template", _unrecordable(_released), _deploy),
     Scenario("serverless third release", "serverless_template", _released, lambda world: (_deploy(world), _deploy(world))[1]),
     Scenario("serverless rollback on an alarm", "serverless_template", _released, _rollback_on_alarm),
@@ -434,6 +445,10 @@ def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baseli
 
                 execution = scenario.act(world)
 
+                if state == RELEASE_LOCK:
+                    expected = baselines[scenario.name].execution
+                    assert (execution.status, execution.error) == (expected.status, expected.error), "a lock that could not be released changed how the deployment ended"
+                    continue
                 _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
 
 
