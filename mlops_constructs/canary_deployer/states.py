@@ -160,7 +160,7 @@ class DeployerStates:
         """The way into `end` (a Succeed or Fail state) for anything that runs once the execution may hold the
         endpoint's lock: note which end it is, release the lock (`release_lock_at_every_end`), then end there."""
         label = end.state_id
-        finish = sfn.Pass(self.scope, f"Finish: {label}", result=sfn.Result.from_string(label), result_path="$.ending")
+        finish = sfn.Pass(self.scope, f"Finish ({label})", result=sfn.Result.from_string(label), result_path="$.ending")
         self._ends.append((label, end, finish))
         return finish
 
