@@ -622,6 +622,13 @@ def test_guardrails_promotes_with_one_update_carrying_the_deployment_config(guar
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
 
 
+def test_a_release_sagemaker_guarded_records_a_passed_canary(guardrails_world):
+    execution = guardrails_world.deploy(guardrails_world.register())
+
+    assert guardrails_world.release_record(2)["release"] == "canary-passed"
+    assert guardrails_world.release_record(2)["execution"] == execution.arn
+
+
 def test_guardrails_configs_capture_traffic(guardrails_world):
     guardrails_world.deploy(guardrails_world.register())
 
