@@ -14,6 +14,8 @@ from pipeline_code.settings import ARTIFACTS_PREFIX
 # The endpoint's two production variants: a release goes to the colour not in use, so the alarms on
 # (endpoint, blue) and (endpoint, green) never go stale.
 COLOURS = ("blue", "green")
+# Where the deployer writes its release records in the artifacts bucket (see `release_record_key`).
+RELEASE_RECORDS_PREFIX = "releases/"
 # The alarms each colour has, by the suffix of their names.
 VARIANT_ALARM_SUFFIXES = ("5xx", "4xx", "latency")
 
@@ -151,13 +153,19 @@ def promoted_artifacts_prefix(prefix: str) -> str:
     return f"{ARTIFACTS_PREFIX}{prefix}-promoted/"
 
 
+def release_record_key(group: str, version: int | str) -> str:
+    """Where the deployer writes down, in the artifacts bucket, that version `version` of `group` went live
+    (a first release, or a canary that passed): the record a promotion from this environment requires."""
+    return f"{RELEASE_RECORDS_PREFIX}{group}/v{version}.json"
+
+
 def promotable_object_patterns(prefix: str) -> list[str]:
-    """The object keys of the environment `prefix`'s artifacts bucket another environment may copy when it
+    """The object keys of the environment `prefix`'s artifacts bucket another environment may read when it
     promotes a version: the training pipelines' model artifacts (``<pipeline>/<execution>/Train/...``) and
-    evaluation reports (``<pipeline>/<execution>/Evaluate/...``), and versions it promoted itself. Not the
-    pipelines' data splits, and nothing else in the bucket."""
+    evaluation reports (``<pipeline>/<execution>/Evaluate/...``), versions it promoted itself, and the
+    deployer's release records. Not the pipelines' data splits, and nothing else in the bucket."""
     pipelines = f"{ARTIFACTS_PREFIX}{prefix}-*/*"
-    return [f"{pipelines}/Train/*", f"{pipelines}/Evaluate/*", f"{promoted_artifacts_prefix(prefix)}*"]
+    return [f"{pipelines}/Train/*", f"{pipelines}/Evaluate/*", f"{promoted_artifacts_prefix(prefix)}*", f"{RELEASE_RECORDS_PREFIX}*"]
 
 
 def deployer_name(prefix: str) -> str:

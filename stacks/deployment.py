@@ -71,6 +71,7 @@ class SharedServing:
     delete_endpoint_with_stack: bool
     monitoring_access_policy: iam.IManagedPolicy | None
     subnets_for_jobs: bool
+    release_records_policy: iam.IManagedPolicy
 
 
 @dataclass
@@ -107,6 +108,7 @@ class DeploymentStack(cdk.Stack):
         key: kms.IKey,
         artifacts_bucket: s3.IBucket,
         served_model_access_policy: iam.IManagedPolicy,
+        release_records_policy: iam.IManagedPolicy,
         image_repository_arns: list[str],
         subnet_ids: list[str],
         security_group_id: str,
@@ -132,6 +134,7 @@ class DeploymentStack(cdk.Stack):
             delete_endpoint_with_stack=delete_endpoint_with_stack,
             monitoring_access_policy=monitoring_access_policy,
             subnets_for_jobs=subnets_for_jobs,
+            release_records_policy=release_records_policy,
         )
         for model in models.values():
             where = self if model.environment_names else Construct(self, f"Model-{model.name}")
@@ -230,6 +233,8 @@ class DeploymentStack(cdk.Stack):
             ),
             alarm_names={colour: [alarm.alarm_name for alarm in colour_alarms] for colour, colour_alarms in alarms.items()},
             key=key,
+            release_records_bucket_name=artifacts_bucket.bucket_name,
+            release_records_policy=shared.release_records_policy,
             # Serverless endpoints refuse models with a VPC configuration.
             subnet_ids=None if serverless else subnet_ids,
             security_group_ids=[security_group_id],

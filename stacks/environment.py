@@ -97,6 +97,7 @@ class EnvironmentStage(cdk.Stage):
             key=self.storage.key,
             artifacts_bucket=self.storage.artifacts_bucket,
             served_model_access_policy=self.storage.served_model_access_policy,
+            release_records_policy=self.storage.release_records_policy,
             image_repository_arns=self.model_build.serving_image_repository_arns,
             subnet_ids=self.network.subnet_ids,
             security_group_id=self.network.studio_security_group.security_group_id,

@@ -24,6 +24,7 @@ from config.naming import (
     promotion_role_name,
 )
 from config.settings import Storage
+from config.naming import RELEASE_RECORDS_PREFIX
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.encrypted_bucket import EncryptedBucket
 from mlops_constructs.model_promotion import ModelPromotion, PromotedModel
@@ -175,6 +176,7 @@ class StorageStack(cdk.Stack):
         self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
         self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
+        self.release_records_policy = self._release_records_policy(prefix)
         self.batch_inference_access_policy = self._batch_inference_access_policy(prefix)
         self.build_context_upload_policy, self.build_context_read_policy = self._studio_build_context_policies(prefix)
         self.batch_inference_code_uri = self._deliver_batch_inference_code()
@@ -223,6 +225,13 @@ class StorageStack(cdk.Stack):
                     effect=iam.Effect.DENY,
                     actions=["s3:PutObject", "s3:DeleteObject"],
                     resources=[self.artifacts_bucket.arn_for_objects(f"{BATCH_INFERENCE_CODE_PREFIX}*")],
+                ),
+                # A release record is what lets another environment promote a version: only the deployer writes one.
+                iam.PolicyStatement(
+                    sid="NeverWriteReleaseRecords",
+                    effect=iam.Effect.DENY,
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=[self.artifacts_bucket.arn_for_objects(f"{RELEASE_RECORDS_PREFIX}*")],
                 ),
                 iam.PolicyStatement(
                     sid="UseTheKeyThroughTheServicesThatHoldOurData",
@@ -308,6 +317,28 @@ class StorageStack(cdk.Stack):
                 capture_files,
                 "SageMaker names capture files per variant and hour under the endpoint's capture prefix; write-only.",
             )
+        return policy
+
+    def _release_records_policy(self, prefix: str) -> iam.ManagedPolicy:
+        """For the canary deployer: write its release records (``releases/<group>/v<version>.json``), which a
+        promotion to another environment requires, and nothing else; the key only through S3. Owned here, with
+        the bucket, so its wildcard is acknowledged where the bucket's ARN is known."""
+        records = self.artifacts_bucket.arn_for_objects(f"{RELEASE_RECORDS_PREFIX}*")
+        policy = iam.ManagedPolicy(
+            self,
+            "ReleaseRecordsWrite",
+            description=f"{prefix}: write the deployer's release records, for promotions to other environments",
+            statements=[
+                iam.PolicyStatement(sid="WriteReleaseRecords", actions=["s3:PutObject"], resources=[records]),
+                iam.PolicyStatement(
+                    sid="EncryptReleaseRecords",
+                    actions=["kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
+                ),
+            ],
+        )
+        acknowledge_wildcard_resources(policy, [records], "One record per model package group and version, named when the version goes live; write-only.")
         return policy
 
     def _mlflow_artifact_access_policy(self, prefix: str) -> iam.ManagedPolicy:

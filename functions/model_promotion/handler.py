@@ -7,8 +7,9 @@ for the model (the ``MODELS`` variable). In order:
 
 1. Describe the source version (the source group's resource policy lets this function's role do that) and
    refuse, with a sentence saying why, unless it is Approved there and, where the source serves the model,
-   its deployer recorded a release on it (``RELEASE_KEY`` in its CustomerMetadataProperties, written when
-   the canary passed; a canary that rolled back writes nothing).
+   its deployer recorded a release of it: ``releases/<group>/v<version>.json`` in the source's artifacts
+   bucket (the bucket of the version's model artifact), written when the version went live (a first release
+   or a canary that passed; a canary that rolled back writes nothing).
 2. If the target group already holds a version promoted from that source version, answer with it:
    re-running registers nothing twice.
 3. Copy every S3 object the version refers to (the model artifact, the evaluation report and other metric
@@ -44,10 +45,10 @@ _CONFIG = Config(retries={"mode": "standard"})
 # Large artifacts are copied in parts of this size, several at a time, within the function's 15 minutes.
 _TRANSFER = TransferConfig(multipart_threshold=256 * 1024**2, multipart_chunksize=256 * 1024**2, max_concurrency=8)
 
-# What the source deployer writes on a package it released (CustomerMetadataProperties): how the release
-# went live. The canary deployer's promote step writes CANARY_PASSED after the bake; a first release,
-# which has nothing to compare against, writes FIRST_RELEASE.
-RELEASE_KEY = "mlops:release"
+# Where the source deployer writes down a version that went live, in its artifacts bucket (as
+# config.naming.release_record_key, which this function cannot import), and how it went live (the record's
+# "release"): CANARY_PASSED after a bake, FIRST_RELEASE for a first release, which has nothing to compare against.
+RELEASE_RECORDS_PREFIX = "releases/"
 CANARY_PASSED = "canary-passed"
 FIRST_RELEASE = "first-release"
 ACCEPTED_RELEASES = (CANARY_PASSED, FIRST_RELEASE)
@@ -60,6 +61,10 @@ _UUID_NAMESPACE = uuid.UUID("0d4c2a57-7f60-4f5e-9a8e-2c1f1f5e6b11")
 # The parts of a container definition that are copied as they are (the S3 locations are rewritten).
 _CONTAINER_FIELDS = ("ContainerHostname", "Image", "Framework", "FrameworkVersion", "NearestModelName")
 _INFERENCE_FIELDS = ("SupportedTransformInstanceTypes", "SupportedRealtimeInferenceInstanceTypes", "SupportedContentTypes", "SupportedResponseMIMETypes")
+
+
+def release_record_key(group: str, version: int) -> str:
+    return f"{RELEASE_RECORDS_PREFIX}{group}/v{version}.json"
 
 
 class PromotionRefused(RuntimeError):
@@ -145,7 +150,7 @@ def promote(clients: Clients, target: Target, event: dict[str, Any]) -> dict[str
     source_arn = source.package_arn(version)
     logger.info("Promoting %s version %s from %s (%s)", model, version, source.environment, source_arn)
     package = _describe_source(clients, source, model, version, source_arn)
-    release = _check_releasable(package, source, model, version)
+    release = _check_releasable(clients, package, source, model, version)
 
     existing = _already_promoted(clients.sagemaker(), source.target_group, source_arn)
     if existing is not None:
@@ -235,8 +240,9 @@ def _describe_source(clients: Clients, source: Source, model: str, version: int,
         raise
 
 
-def _check_releasable(package: dict[str, Any], source: Source, model: str, version: int) -> str:
-    """The source's release record of the version ("not served" where the source does not serve the model)."""
+def _check_releasable(clients: Clients, package: dict[str, Any], source: Source, model: str, version: int) -> str:
+    """How the version went live in the source, from its deployer's release record ("not served" where the
+    source does not serve the model)."""
     status = package.get("ModelApprovalStatus", "unknown")
     if status != "Approved":
         raise PromotionRefused(
@@ -245,7 +251,8 @@ def _check_releasable(package: dict[str, Any], source: Source, model: str, versi
         )
     if not source.serves:
         return "not served"
-    release = package.get("CustomerMetadataProperties", {}).get(RELEASE_KEY)
+    record = _release_record(clients, package, source, model, version)
+    release = record.get("release") if isinstance(record, dict) else None
     if release not in ACCEPTED_RELEASES:
         how = f"its release record says {release!r}" if release else "its deployer recorded no release of it"
         raise PromotionRefused(
@@ -253,6 +260,36 @@ def _check_releasable(package: dict[str, Any], source: Source, model: str, versi
             f"once {source.environment}'s deployer has released it; a canary that rolled back records nothing"
         )
     return release
+
+
+def _release_record(clients: Clients, package: dict[str, Any], source: Source, model: str, version: int) -> Any:
+    """The release record in the bucket of the version's model artifact (the source's artifacts bucket), or
+    None if there is none. Without s3:ListBucket, S3 answers a missing object with 403 rather than 404, so
+    both mean "no record this environment can read"."""
+    urls = [c["ModelDataUrl"] for c in package.get("InferenceSpecification", {}).get("Containers", []) if c.get("ModelDataUrl", "").startswith("s3://")]
+    bucket = source.bucket
+    if bucket is None:
+        if not urls:
+            raise PromotionRefused(
+                f"{model} version {version} has no model artifact in S3, so {source.environment}'s artifacts bucket, where its "
+                "deployer records releases, is unknown: set the source's bucket in the promotion config"
+            )
+        # Only a bucket of the source account can hold the source deployer's records.
+        bucket, _, artifact = urls[0].removeprefix("s3://").partition("/")
+        _check_owner(clients, source, urls[0], bucket, artifact)
+    key = release_record_key(package.get("ModelPackageGroupName") or source.group, version)
+    s3 = clients.s3(source.region)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=source.account)["Body"].read()
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"].get("Code") in ("403", "AccessDenied", "404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            logger.info("No release record at s3://%s/%s (%s)", bucket, key, error.response["Error"].get("Code"))
+            return None
+        raise
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"release": "unreadable"}
 
 
 def _description(source: Source, source_arn: str) -> str:
@@ -333,18 +370,22 @@ class _Copies:
         return self.copied[uri]
 
     def _check_owner(self, uri: str, bucket: str, key: str) -> None:
-        """Refuse an object whose bucket is not the source account's (S3 answers 403 to ExpectedBucketOwner)."""
-        s3 = self.clients.s3(self.source.region)
-        try:
-            s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=self.source.account)
-        except s3.exceptions.ClientError as error:
-            if error.response["Error"].get("Code") in ("403", "AccessDenied", "404", "NoSuchKey", "NotFound"):
-                raise PromotionRefused(
-                    f"the version refers to {uri}, which this environment cannot read as an object of {self.source.environment}'s "
-                    f"account {self.source.account} (S3 answered {error.response['Error'].get('Code')}): only the source's model "
-                    "artifacts and evaluation reports are shared"
-                ) from None
-            raise
+        _check_owner(self.clients, self.source, uri, bucket, key)
+
+
+def _check_owner(clients: Clients, source: Source, uri: str, bucket: str, key: str) -> None:
+    """Refuse an object whose bucket is not the source account's (S3 answers 403 to ExpectedBucketOwner)."""
+    s3 = clients.s3(source.region)
+    try:
+        s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=source.account)
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"].get("Code") in ("403", "AccessDenied", "404", "NoSuchKey", "NotFound"):
+            raise PromotionRefused(
+                f"the version refers to {uri}, which this environment cannot read as an object of {source.environment}'s "
+                f"account {source.account} (S3 answered {error.response['Error'].get('Code')}): only the source's model "
+                "artifacts and evaluation reports are shared"
+            ) from None
+        raise
 
 
 def _answer(model: str, source: Source, version: int, source_arn: str, package: dict[str, Any], *, already_promoted: bool) -> dict[str, Any]:

@@ -319,6 +319,19 @@ def model_quality(package_arn: str) -> str:
 _DEPLOYER_OUTCOMES = {
     "released": ("version {version} released", "The canary deployer released model version {version} of {group} on the new endpoint {endpoint}: it serves all traffic.", False),
     "promoted": ("version {version} promoted", "The canary deployer promoted model version {version} of {group} on endpoint {endpoint}: after a healthy canary it serves all traffic.", False),
+    # The release stands, but its record (what a promotion to another environment requires) could not be written.
+    "released (not recorded)": (
+        "version {version} released, but not recorded for promotion",
+        "The canary deployer released model version {version} of {group} on the new endpoint {endpoint}: it serves all traffic. "
+        "Its release record could not be written, so the version cannot be promoted to another environment until it is released again.",
+        True,
+    ),
+    "promoted (not recorded)": (
+        "version {version} promoted, but not recorded for promotion",
+        "The canary deployer promoted model version {version} of {group} on endpoint {endpoint}: after a healthy canary it serves all traffic. "
+        "Its release record could not be written, so the version cannot be promoted to another environment until it is released again.",
+        True,
+    ),
     "rolled back": ("version {version} rolled back", "The canary deployer rolled back model version {version} of {group} on endpoint {endpoint}: the previous model serves all traffic again.", True),
     "rollback failed": (
         "rollback of version {version} failed, act now",

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from config.deployer_timings import MAX_EXECUTION_SECONDS, CanaryTimings
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback, serverless as serverless_release
-from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, ServerlessCapacity, VariantScaling
+from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, ReleaseRecords, ServerlessCapacity, VariantScaling
 from mlops_constructs.json_paths import list_at, string_at
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 
@@ -49,6 +49,10 @@ class CanaryDeployer(Construct):
     alarm puts the live model back. It takes no `subnet_ids`: serverless endpoints refuse models with a VPC
     configuration. Every release that serves deletes `retired_endpoint_name`, the other serving mode's endpoint, if
     it exists: SageMaker cannot convert an endpoint between modes, so switching modes moves to a new endpoint.
+    Every release that goes live (a first release, or a canary that passed) is written down in
+    the bucket named `release_records_bucket_name` under ``releases/<group>/v<version>.json``, which is what a
+    promotion of that version to another environment requires; `release_records_policy` (the bucket owner's)
+    is the deployer's permission to write there.
     """
 
     def __init__(
@@ -72,6 +76,8 @@ class CanaryDeployer(Construct):
         scaling: VariantScaling,
         alarm_names: dict[str, list[str]],
         key: kms.IKey,
+        release_records_bucket_name: str,
+        release_records_policy: iam.IManagedPolicy,
         subnet_ids: list[str] | None = None,
         security_group_ids: list[str] | None = None,
         data_capture: DataCapture | None = None,
@@ -98,6 +104,7 @@ class CanaryDeployer(Construct):
             event_source=state_machine_name,
             event_bus=self.event_bus,
             key_arn=key.key_arn,
+            release_records=ReleaseRecords(release_records_bucket_name, model_package_group_name),
             data_capture=data_capture,
             serverless=serverless,
             retired_endpoint_name=retired_endpoint_name,
@@ -172,6 +179,7 @@ class CanaryDeployer(Construct):
             ),
         )
 
+        states.release_lock_at_every_end(self.lock_table)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -186,6 +194,7 @@ class CanaryDeployer(Construct):
                 include_execution_data=False,
             ),
         )
+        self.state_machine.role.add_managed_policy(release_records_policy)
         permissions.grant(states, self.state_machine.role, model_role=model_role, key=key, package_arns=package_arns, execution_arns=execution_arns)
         # The bus's own policy, not an AWS::Events::EventBusPolicy: CDK sets that resource's deprecated principal,
         # and every synth would warn about it.
@@ -238,11 +247,13 @@ class CanaryDeployer(Construct):
     def _later_release(self, states: DeployerStates, change: sfn.IChainable, nothing_changed: sfn.IChainable) -> sfn.IChainable:
         """The endpoint exists: go ahead only if it serves one variant, InService, not this release, and
         either an older version than this one or a deliberate rollback."""
-        busy = sfn.Fail(
-            self,
-            "Endpoint is busy with another deployment",
-            error="EndpointBusy",
-            cause="The endpoint is not InService on a single variant; another deployment is running or failed",
+        busy = states.ending(
+            sfn.Fail(
+                self,
+                "Endpoint is busy with another deployment",
+                error="EndpointBusy",
+                cause="The endpoint is not InService on a single variant; another deployment is running or failed",
+            )
         )
         remember = states.sagemaker(
             "Remember the live config",
@@ -267,7 +278,7 @@ class CanaryDeployer(Construct):
                 sfn.Condition.and_(sfn.Condition.string_equals("$.live.Status", IN_SERVICE), sfn.Condition.number_equals("$.live.Variants", 1)),
                 remember.next(
                     sfn.Choice(self, "Is this release already live?")
-                    .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), sfn.Succeed(self, "Already serving this release"))
+                    .when(sfn.Condition.string_equals_json_path("$.liveConfig.Model", "$.release.ModelName"), states.ending(sfn.Succeed(self, "Already serving this release")))
                     .otherwise(release.only_newer_versions(states, change, nothing_changed))
                 ),
             )

@@ -11,7 +11,7 @@ from mlops_constructs.json_paths import DISCARD, string_at
 
 def first_release(states: DeployerStates, instance_type: str, instance_count: int) -> sfn.IChainable:
     scope = states.scope
-    ended = sfn.Fail(scope, "First release failed", error="EndpointCreationFailed", cause_path="$.failure.reason")
+    ended = states.ending(sfn.Fail(scope, "First release failed", error="EndpointCreationFailed", cause_path="$.failure.reason"))
     announce_failure = states.notify("Announce the failed first release", "first release failed", "$.failure.reason")
     announce_failure.add_catch(ended, errors=["States.ALL"], result_path="$.notifyError")
     failed = announce_failure.next(ended)
@@ -38,13 +38,16 @@ def first_release(states: DeployerStates, instance_type: str, instance_count: in
     announce = states.notify("Announce the first release", "released", "$.release.ModelName")
     for task, label in ((create_config, "creating the first endpoint config"), (create_endpoint, "creating the endpoint")):
         states.on_failure(task, failed, label=label)
-    announce.add_catch(
-        sfn.Fail(scope, "Released, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
-        errors=["States.ALL"],
-        result_path="$.notifyError",
+    announcement_failed = states.ending(
+        sfn.Fail(scope, "Released, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent")
     )
+    announce.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
     served = states.retire_other_endpoint("first release")
-    served.next(announce).next(sfn.Succeed(scope, "Released on blue"))
+    served.next(
+        states.record_release(
+            "first release", "first-release", "released", announce=announce, announcement_failed=announcement_failed, done=states.ending(sfn.Succeed(scope, "Released on blue"))
+        )
+    )
     if states.serverless:
         # Serverless capacity follows the requests; there is no scalable target to register.
         in_service: sfn.IChainable = served

@@ -63,12 +63,15 @@ def guardrails(
     states.on_failure(register, rollback, label="registering autoscaling for the guarded variant")
     states.on_failure(policy, rollback, label="putting the scaling policy for the guarded variant")
     announce = states.notify("Announce the guarded release", "promoted", "$.release.ModelName")
-    announce.add_catch(
-        sfn.Fail(scope, "Promoted by SageMaker, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
-        errors=["States.ALL"],
-        result_path="$.notifyError",
+    announcement_failed = states.ending(
+        sfn.Fail(scope, "Promoted by SageMaker, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent")
     )
-    policy.next(states.retire_other_endpoint("promotion")).next(announce).next(sfn.Succeed(scope, "Promoted by SageMaker"))
+    announce.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
+    policy.next(states.retire_other_endpoint("promotion")).next(
+        states.record_release(
+            "guarded release", "canary-passed", "promoted", announce=announce, announcement_failed=announcement_failed, done=states.ending(sfn.Succeed(scope, "Promoted by SageMaker"))
+        )
+    )
 
     for colour in colours.values():
         colour.next(create_rollback)

@@ -29,12 +29,13 @@ def promote(states: DeployerStates, rollback: sfn.IChainable) -> sfn.IChainable:
     for task, label in ((create_config, "creating the promoted config"), (update, "promoting the canary"), (register, "registering autoscaling for the promoted colour"), (policy, "putting the scaling policy for the promoted colour")):
         states.on_failure(task, rollback, label=label)
     announce = states.notify("Announce the promotion", "promoted", "$.release.ModelName")
-    announce.add_catch(
-        sfn.Fail(scope, "Promoted, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
-        errors=["States.ALL"],
-        result_path="$.notifyError",
+    announcement_failed = states.ending(
+        sfn.Fail(scope, "Promoted, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent")
     )
-    policy.next(clean_up_old_releases(states)).next(states.retire_other_endpoint("promotion")).next(announce).next(sfn.Succeed(scope, "Promoted"))
+    announce.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
+    policy.next(clean_up_old_releases(states)).next(states.retire_other_endpoint("promotion")).next(
+        states.record_release("promotion", "canary-passed", "promoted", announce=announce, announcement_failed=announcement_failed, done=states.ending(sfn.Succeed(scope, "Promoted")))
+    )
     return create_config.next(update).next(states.await_endpoint("the promotion", "$.release.Config", register, rollback))
 
 

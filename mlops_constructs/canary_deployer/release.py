@@ -84,7 +84,7 @@ def only_newer_versions(states: DeployerStates, go_ahead: sfn.IChainable, failed
             ),
         },
     )
-    not_newer.next(sfn.Succeed(scope, "Not newer than the serving version"))
+    not_newer.next(states.ending(sfn.Succeed(scope, "Not newer than the serving version")))
     unknown = sfn.Pass(
         scope,
         "Record the unknown serving version",
@@ -142,9 +142,10 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
     """Only the execution holding the endpoint's lock deploys; any other (a duplicate approval event, or
     the next approval arriving early) is refused before it touches the endpoint. The lock is a conditional
     write, which DynamoDB decides strongly consistently; ListExecutions is eventually consistent and may not
-    show an execution that has just started. A lock is never released by a state (an execution can end
-    without reaching one: its own timeout, an abort): it is stale as soon as its holder no longer runs, and
-    the next execution takes it over."""
+    show an execution that has just started. Every end of the execution releases the lock
+    (`DeployerStates.release_lock_at_every_end`), but an execution can end without reaching one (its own
+    timeout, an abort): a lock is also stale as soon as its holder no longer runs, and the next execution
+    takes it over."""
     scope = states.scope
     me = dynamodb_tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
     endpoint_key = {"Endpoint": dynamodb_tasks.DynamoAttributeValue.from_string(states.endpoint)}

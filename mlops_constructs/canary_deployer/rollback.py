@@ -14,7 +14,7 @@ _SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 
 def nothing_changed(states: DeployerStates) -> sfn.IChainable:
     """For failures before the endpoint was touched: announce and end FAILED."""
-    ended = sfn.Fail(states.scope, "Deployment failed", error="DeploymentFailed", cause_path="$.failure.reason")
+    ended = states.ending(sfn.Fail(states.scope, "Deployment failed", error="DeploymentFailed", cause_path="$.failure.reason"))
     announce = states.notify("Announce the failed deployment", "deployment failed", "$.failure.reason")
     announce.add_catch(ended, errors=["States.ALL"], result_path="$.notifyError")
     return announce.next(ended)
@@ -23,13 +23,15 @@ def nothing_changed(states: DeployerStates) -> sfn.IChainable:
 def roll_back(states: DeployerStates) -> sfn.IChainable:
     """Entered with `$.failure.reason` from anywhere after autoscaling came off the live variant.
 
-    An update in progress is let settle first (SageMaker refuses to update an updating endpoint); then,
-    unless the endpoint already serves the live config, it is updated to the rollback config: the live
-    model at the live instance count, so a scaled-out variant keeps its capacity.
+    An update in progress is let settle first (SageMaker refuses to update an updating endpoint), for as
+    many checks as an update is waited for; one still in progress after that is reported as it is, with what
+    to do, rather than met with an update SageMaker would refuse. Then, unless the endpoint already serves
+    the live config, it is updated to the rollback config: the live model at the live instance count, so a
+    scaled-out variant keeps its capacity.
     """
     scope = states.scope
-    rolled_back = sfn.Fail(scope, "Rolled back", error="CanaryRolledBack", cause_path="$.failure.reason")
-    stuck = sfn.Fail(scope, "Rollback failed", error="RollbackFailed", cause_path="$.failure.reason")
+    rolled_back = states.ending(sfn.Fail(scope, "Rolled back", error="CanaryRolledBack", cause_path="$.failure.reason"))
+    stuck = states.ending(sfn.Fail(scope, "Rollback failed", error="RollbackFailed", cause_path="$.failure.reason"))
     announce_stuck = states.notify("Announce the failed rollback", "rollback failed", "$.failure.reason")
     announce_stuck.add_catch(stuck, errors=["States.ALL"], result_path="$.notifyError")
     announce_stuck.next(stuck)
@@ -67,6 +69,25 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
     refused.next(announce_stuck)
     update.next(states.await_endpoint("the rollback", "$.release.RollbackConfig", restore, announce_stuck))
 
+    settling = sfn.Condition.or_(*(sfn.Condition.string_equals("$.endpoint.Status", status) for status in _SETTLING))
+    # SageMaker refuses UpdateEndpoint while an update runs: trying would only add a refusal to the reason.
+    still_settling = sfn.Pass(
+        scope,
+        "Record the endpoint still settling",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                f"{{}}; nothing was rolled back: endpoint {states.endpoint} was still {{}} after {states.timings.max_update_polls} checks "
+                f"{states.timings.poll_seconds} s apart, and SageMaker refuses an update until the one in progress ends. It ends by itself "
+                "(InService or rolled back by SageMaker); then, if the endpoint does not serve {} (its config before this release), "
+                "go back with mlops deploy rollback --to <the version it served>",
+                string_at("$.failure.reason"),
+                string_at("$.endpoint.Status"),
+                string_at("$.live.ConfigName"),
+            )
+        },
+        result_path="$.failure",
+    )
+    still_settling.next(announce_stuck)
     start.next(check).next(count).next(
         sfn.Choice(scope, "Does the endpoint still serve the live config?")
         .when(
@@ -76,13 +97,8 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
             ),
             restore,
         )
-        .when(
-            sfn.Condition.and_(
-                sfn.Condition.or_(*(sfn.Condition.string_equals("$.endpoint.Status", status) for status in _SETTLING)),
-                sfn.Condition.number_less_than("$.settle.count", states.timings.max_update_polls),
-            ),
-            wait.next(check),
-        )
+        .when(sfn.Condition.and_(settling, sfn.Condition.number_less_than("$.settle.count", states.timings.max_update_polls)), wait.next(check))
+        .when(settling, still_settling)
         .otherwise(update)
     )
     return start

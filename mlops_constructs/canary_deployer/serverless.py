@@ -35,10 +35,12 @@ def complete(states: DeployerStates) -> sfn.IChainable:
     """The release served its bake (and passed the guards): clean up, retire the other mode's endpoint, announce."""
     scope = states.scope
     announce = states.notify("Announce the promotion", "promoted", "$.release.ModelName")
-    announce.add_catch(
-        sfn.Fail(scope, "Promoted, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent"),
-        errors=["States.ALL"],
-        result_path="$.notifyError",
+    announcement_failed = states.ending(
+        sfn.Fail(scope, "Promoted, but the announcement failed", error="AnnouncementFailed", cause="The endpoint serves the release; the notification could not be sent")
     )
-    announce.next(sfn.Succeed(scope, "Promoted"))
-    return clean_up_old_releases(states).next(states.retire_other_endpoint("promotion")).next(announce)
+    announce.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
+    return (
+        clean_up_old_releases(states)
+        .next(states.retire_other_endpoint("promotion"))
+        .next(states.record_release("promotion", "canary-passed", "promoted", announce=announce, announcement_failed=announcement_failed, done=states.ending(sfn.Succeed(scope, "Promoted"))))
+    )

@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from config.deployer_timings import CanaryTimings
+from config.naming import RELEASE_RECORDS_PREFIX
 from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 IN_SERVICE = "InService"
@@ -35,6 +37,9 @@ TRANSIENT_ERRORS = {
         "ApplicationAutoScaling.InternalServiceException",
     ],
     "sfn": ["Sfn.SfnException", "Sfn.ThrottlingException"],
+    # S3's API model declares no throttling or internal error: SlowDown and InternalError surface under the
+    # generic name (an AccessDenied shares it and costs a few retries before its Catch sees it).
+    "s3": ["S3.S3Exception"],
     # The optimised PutEvents integration fails with EventBridge.FailedEntry when an entry was refused, most
     # often throttled; request-level errors surface under the service's own names, as for SNS.
     "events": ["EventBridge.FailedEntry", "EventBridge.ThrottlingException", "EventBridge.InternalException", "EventBridge.AmazonEventBridgeException"],
@@ -93,6 +98,15 @@ class ServerlessCapacity:
 
 
 @dataclass(frozen=True)
+class ReleaseRecords:
+    """Where the deployer writes down each release that went live: ``<bucket>/releases/<group>/v<version>.json``,
+    which a promotion from this environment reads (``config.naming.release_record_key``)."""
+
+    bucket_name: str
+    group_name: str
+
+
+@dataclass(frozen=True)
 class VariantScaling:
     min_capacity: int
     max_capacity: int
@@ -113,6 +127,7 @@ class DeployerStates:
         event_source: str,
         event_bus: events.IEventBus,
         key_arn: str,
+        release_records: ReleaseRecords,
         data_capture: DataCapture | None = None,
         serverless: ServerlessCapacity | None = None,
         retired_endpoint_name: str | None = None,
@@ -126,14 +141,56 @@ class DeployerStates:
         self.event_source = event_source
         self.event_bus = event_bus
         self.key_arn = key_arn
+        self.release_records = release_records
         # Every endpoint config carries it, so no release, promotion or rollback switches capture off.
         self.data_capture = {"DataCaptureConfig": data_capture.config(key_arn)} if data_capture else {}
         self.serverless = serverless
         # The endpoint of the other serving mode, deleted once a release serves here (None: nothing to retire).
         self.retired_endpoint = retired_endpoint_name
+        # The states an execution can end in once it may hold the endpoint's lock, each behind the state that
+        # leads there through the lock's release (see `ending`).
+        self._ends: list[tuple[str, sfn.State, sfn.Pass]] = []
         self.endpoint_arns = [self.sagemaker_arn("endpoint", endpoint_name.lower())]
         self.config_arns = [self.sagemaker_arn("endpoint-config", f"{endpoint_name.lower()}-*")]
         self.model_arns = [self.sagemaker_arn("model", f"{model_name_prefix.lower()}-*")]
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def ending(self, end: sfn.State) -> sfn.Pass:
+        """The way into `end` (a Succeed or Fail state) for anything that runs once the execution may hold the
+        endpoint's lock: note which end it is, release the lock (`release_lock_at_every_end`), then end there."""
+        label = end.state_id
+        finish = sfn.Pass(self.scope, f"Finish ({label})", result=sfn.Result.from_string(label), result_path="$.ending")
+        self._ends.append((label, end, finish))
+        return finish
+
+    def release_lock_at_every_end(self, lock: dynamodb.ITable) -> None:
+        """Every end made with `ending` goes through one conditional delete of the endpoint's lock, naming this
+        execution as the holder: a later holder (which took over a lock it found stale) is never released by an
+        earlier one. Releasing is a courtesy to the next approval, which would otherwise read the holder's
+        status; if it fails after retries, the execution ends as it would have, and the next one finds the lock
+        stale once this execution has ended."""
+        me = tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
+        release = tasks.DynamoDeleteItem(
+            self.scope,
+            "Release the endpoint's lock",
+            table=lock,
+            key={"Endpoint": tasks.DynamoAttributeValue.from_string(self.endpoint)},
+            condition_expression="Execution = :me",
+            expression_attribute_values={":me": me},
+            result_path=DISCARD,
+        )
+        release.add_retry(errors=TRANSIENT_ERRORS["dynamodb"], **RETRY)
+        dispatch = sfn.Choice(self.scope, "Which end was it?")
+        # Not held by this execution (it ended before taking the lock, or another took it over): nothing to release.
+        release.add_catch(dispatch, errors=["States.ALL"], result_path="$.lockReleaseError")
+        release.next(dispatch)
+        (_, first, _), *rest = self._ends
+        for label, end, _ in rest:
+            dispatch.when(sfn.Condition.string_equals("$.ending", label), end)
+        dispatch.otherwise(first)
+        for _, _, finish in self._ends:
+            finish.next(release)
 
     # -- AWS calls -------------------------------------------------------------------------------
 
@@ -175,6 +232,81 @@ class DeployerStates:
     def notify(self, name: str, what: str, detail_path: str) -> tasks.EventBridgePutEvents:
         """Announce `what` happened (released, promoted, rolled back, ... failed), with `detail_path`'s text."""
         return self.announce(name, {"event": what, "detail": string_at(detail_path)})
+
+    def record_release(
+        self, label: str, kind: str, what: str, *, announce: tasks.EventBridgePutEvents, announcement_failed: sfn.IChainable, done: sfn.IChainable
+    ) -> sfn.IChainable:
+        """The endpoint serves the release: write down how it went live (`kind`: first-release or canary-passed)
+        where a promotion from this environment looks for it, then `announce` it (event `what`) and go on to
+        `done`; `announce` has its own Catch to `announcement_failed`.
+
+        The record is written as an S3 object, not as metadata on the model package: updating a package makes
+        SageMaker send another state-change event, which would start the deployer again. A record that cannot
+        be written (after retrying what is transient) leaves the release standing, and the announcement says
+        that this version cannot be promoted until it is released again."""
+        scope = self.scope
+        records = self.release_records
+        key = sfn.JsonPath.format(f"{RELEASE_RECORDS_PREFIX}{records.group_name}/v{{}}.json", string_at("$.package.Version"))
+        record = sfn.Pass(
+            scope,
+            f"Write down the release ({label})",
+            parameters={
+                "Key": key,
+                "Content": {
+                    "release": kind,
+                    "endpoint": self.endpoint,
+                    "modelPackageArn": string_at("$.ModelPackageArn"),
+                    "version": number_at("$.package.Version"),
+                    "model": string_at("$.release.ModelName"),
+                    "execution": sfn.JsonPath.execution_id,
+                    # The moment this state was entered, from the context object: when the release went live.
+                    "releasedAt": string_at("$$.State.EnteredTime"),
+                },
+            },
+            result_path="$.releaseRecord",
+        )
+        # A state of its own making, so no statement is generated for it: the bucket belongs to the storage stack,
+        # whose release-records policy (attached to the deployer's role) is the permission to write here.
+        put = sfn.CustomState(
+            scope,
+            f"Keep the release record ({label})",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{self.stack.partition}:states:::aws-sdk:s3:putObject",
+                "Parameters": {
+                    "Bucket": records.bucket_name,
+                    "Key.$": "$.releaseRecord.Key",
+                    "Body.$": "States.JsonToString($.releaseRecord.Content)",
+                    "ContentType": "application/json",
+                },
+                # Under the record, not the state (a raw state's null ResultPath does not survive jsii).
+                "ResultPath": "$.releaseRecord.Stored",
+            },
+        )
+        put.add_retry(errors=TRANSIENT_ERRORS["s3"], **RETRY)
+        not_recorded = sfn.Pass(
+            scope,
+            f"Note the release was not recorded ({label})",
+            parameters={
+                "reason": sfn.JsonPath.format(
+                    f"endpoint {self.endpoint} serves SageMaker model {{}}, but writing its release record to s3://{records.bucket_name}/{{}} failed "
+                    "({}: {}), so this version cannot be promoted to another environment until it is released here again",
+                    string_at("$.release.ModelName"),
+                    string_at("$.releaseRecord.Key"),
+                    string_at("$.recordError.Error"),
+                    string_at("$.recordError.Cause"),
+                )
+            },
+            result_path="$.failure",
+        )
+        announce_unrecorded = self.notify(f"Announce the unrecorded release ({label})", f"{what} (not recorded)", "$.failure.reason")
+        put.add_catch(not_recorded, errors=["States.ALL"], result_path="$.recordError")
+        announce_unrecorded.add_catch(announcement_failed, errors=["States.ALL"], result_path="$.notifyError")
+        announce.next(done)
+        announce_unrecorded.next(done)
+        not_recorded.next(announce_unrecorded)
+        record.next(put).next(announce)
+        return record
 
     # -- endpoint configs and updates ------------------------------------------------------------
 

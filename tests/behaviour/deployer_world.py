@@ -23,7 +23,7 @@ from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from config.naming import deployer_name, model_package_group_name
+from config.naming import deployer_name, model_package_group_name, release_record_key
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import EndpointShim, endpoint_shim
@@ -111,6 +111,8 @@ class DeployerWorld:
         definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
         self.definition = definition
         self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.release_bucket = self._create_release_bucket()
         self._names = (f"deploy-{n}" for n in itertools.count(1))
         # The environment the operations stack gives the function; the world has its own topic and deployer.
         topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"]
@@ -322,6 +324,39 @@ class DeployerWorld:
         return [without_attempt(call.endpoint_config_name) for call in self.shim.accepted_update_calls]
 
     # -- set-up ------------------------------------------------------------------------------
+
+    def release_record(self, version: int) -> dict | None:
+        """The release record the deployer wrote for `version` of the group, or None."""
+        try:
+            body = self.s3.get_object(Bucket=self.release_bucket, Key=release_record_key(GROUP, version))["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(body)
+
+    def leave_lock_to(self, execution_arn: str) -> None:
+        """The endpoint's lock names `execution_arn`, as an execution that ended without releasing it (its own
+        timeout, an abort) leaves it."""
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.put_item(TableName=self.lock_table(), Item={"Endpoint": {"S": self.endpoint}, "Execution": {"S": execution_arn}})
+
+    def lock_table(self) -> str:
+        """The table of this deployer's endpoint lock: each model's deployer has its own, the one its definition names."""
+        tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+        (table,) = [name for name in tables if name in json.dumps(self.definition)]
+        return table
+
+    def lose_release_bucket(self) -> None:
+        """The release records' bucket is gone (or refuses the deployer): writing a record fails."""
+        for listed in self.s3.list_objects_v2(Bucket=self.release_bucket).get("Contents", []):
+            self.s3.delete_object(Bucket=self.release_bucket, Key=listed["Key"])
+        self.s3.delete_bucket(Bucket=self.release_bucket)
+
+    def _create_release_bucket(self) -> str:
+        """The artifacts bucket the deployer writes its release records to, as the world names the storage
+        stack's output (``from-<output>``)."""
+        (bucket,) = {state["Parameters"]["Bucket"] for state in sfn_harness.task_states(self.definition).values() if state["Resource"].endswith(":s3:putObject")}
+        self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        return bucket
 
     def _create_tables(self, template: dict) -> None:
         """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them."""

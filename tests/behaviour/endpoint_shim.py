@@ -127,6 +127,7 @@ _SFN_SERVICE_ERROR_NAMES = {
     "sagemaker": "SageMaker",
     "applicationautoscaling": "ApplicationAutoScaling",
     "cloudwatch": "CloudWatch",
+    "s3": "S3",
 }
 # aws-sdk services whose boto3 API is camelCase, so Step Functions renames parameters and results.
 _CAMEL_CASED_SERVICES = ("stepfunctions",)

@@ -14,8 +14,8 @@ from tests.behaviour.sfn_harness import Call, Execution
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
 # Step Functions reports them under the service's generic exception name.
-THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException", "dynamodb": "ThrottlingException"}
-DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException", "dynamodb": "AccessDeniedException"}
+THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException", "dynamodb": "ThrottlingException", "s3": "SlowDown"}
+DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException", "dynamodb": "AccessDeniedException", "s3": "AccessDenied"}
 _BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
 
 
@@ -68,21 +68,29 @@ def assert_throttles_changed_nothing(execution: Execution, expected: Execution, 
 def error_caught_at(definition: dict, state: str) -> str:
     """The error of the Fail state that `state`'s catch-all leads to, through the states between: past a
     Choice the way a handler goes when nothing else is wrong (its default, then its rules in order), never
-    round a polling loop twice."""
+    round a polling loop twice. A Pass state that notes which end it is (`$.ending`, on the way through the
+    lock's release) decides the Choice that reads it."""
     states = definition["States"]
     (catch,) = [c for c in states[state]["Catch"] if "States.ALL" in c["ErrorEquals"]]
     visited: set[str] = set()
 
-    def walk(name: str) -> str | None:
+    def walk(name: str, ending: str | None) -> str | None:
         if name in visited:
             return None
         visited.add(name)
-        if states[name]["Type"] == "Fail":
-            return states[name]["Error"]
-        ways = [states[name]["Next"]] if "Next" in states[name] else [states[name].get("Default"), *(c["Next"] for c in states[name].get("Choices", []))]
-        return next((error for way in ways if way and (error := walk(way))), None)
+        here = states[name]
+        if here["Type"] == "Fail":
+            return here["Error"]
+        if here["Type"] == "Pass" and here.get("ResultPath") == "$.ending":
+            ending = here["Result"]
+        chosen = [c["Next"] for c in here.get("Choices", []) if c.get("Variable") == "$.ending" and c.get("StringEquals") == ending]
+        if here["Type"] == "Choice" and ending is not None and any(c.get("Variable") == "$.ending" for c in here["Choices"]):
+            ways = chosen or [here["Default"]]
+        else:
+            ways = [here["Next"]] if "Next" in here else [here.get("Default"), *(c["Next"] for c in here.get("Choices", []))]
+        return next((error for way in ways if way and (error := walk(way, ending))), None)
 
-    error = walk(catch["Next"])
+    error = walk(catch["Next"], None)
     if error is None:
         raise AssertionError(f"{state}'s catch leads to no Fail state")
     return error

@@ -184,13 +184,18 @@ def _s3_object(caller: str, action: str, names: WorldNames, bucket: str, key: st
     return Request(caller, action, arn, {"s3:ResourceAccount": names.policies.resource_account(arn)})
 
 
-def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+def _head_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    # HeadObject is authorized as s3:GetObject; it reads no data, so the object's key is not used.
     return [_s3_object(caller, "s3:GetObject", names, names(_param(call.parameters, "Bucket")), _param(call.parameters, "Key"))]
 
 
-def _head_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
-    # HeadObject is authorized as s3:GetObject; it reads no data, so the object's key is not used.
-    return _get_object(call, caller, names)
+def _get_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    """Reading an object, decrypting it through S3 with its bucket's key where the bucket has one."""
+    found = _head_object(call, caller, names)
+    kms_key = names.bucket_keys.get(names(_param(call.parameters, "Bucket")))
+    if kms_key:
+        found.append(Request(caller, "kms:Decrypt", kms_key, {"kms:ViaService": f"s3.{names.policies.region}.amazonaws.com"}))
+    return found
 
 
 def _copy_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
@@ -206,6 +211,30 @@ def _copy_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
         found.append(Request(caller, "kms:Decrypt", source_kms_key, via))
     if call.parameters.get("SSEKMSKeyId"):
         found.append(Request(caller, "kms:GenerateDataKey", names(call.parameters["SSEKMSKeyId"]), via))
+    return found
+
+
+def _put_object(call: Call, caller: str, names: WorldNames) -> list[Request]:
+    """Writing an object: into a bucket whose default encryption is a KMS key, S3 asks that key for a data key
+    as the caller."""
+    bucket = names(_param(call.parameters, "Bucket"))
+    found = [_s3_object(caller, "s3:PutObject", names, bucket, _param(call.parameters, "Key"))]
+    kms_key = names(call.parameters["SSEKMSKeyId"]) if call.parameters.get("SSEKMSKeyId") else names.bucket_keys.get(bucket)
+    if kms_key:
+        found.append(Request(caller, "kms:GenerateDataKey", kms_key, {"kms:ViaService": f"s3.{names.policies.region}.amazonaws.com"}))
+    return found
+
+
+def bucket_keys(policies: EnvironmentPolicies, stack: str = "storage") -> dict[str, str]:
+    """Each bucket of `stack` whose default encryption is a KMS key -> that key's ARN (the evaluator's names)."""
+    found = {}
+    for logical_id, resource in policies.templates[stack]["Resources"].items():
+        if resource["Type"] != "AWS::S3::Bucket":
+            continue
+        for rule in resource["Properties"].get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+            key = rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
+            if key:
+                found[policies.resolve(stack, {"Ref": logical_id})] = policies.resolve(stack, key)
     return found
 
 
@@ -313,6 +342,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("s3", "get_object"): _get_object,
     ("s3", "head_object"): _head_object,
     ("s3", "copy_object"): _copy_object,
+    ("s3", "put_object"): _put_object,
     ("sagemaker", "create_model_package"): _create_model_package,
     ("sagemaker", "describe_domain"): _studio("domain"),
     ("sagemaker", "delete_domain"): _studio("domain"),
@@ -354,6 +384,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("events", "put_events"): _put_events,
     ("dynamodb", "put_item"): _dynamodb_item,
     ("dynamodb", "get_item"): _dynamodb_item,
+    ("dynamodb", "delete_item"): _dynamodb_item,
 }
 
 

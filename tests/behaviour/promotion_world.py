@@ -25,7 +25,7 @@ from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from config.naming import promoted_artifacts_prefix
+from config.naming import promoted_artifacts_prefix, release_record_key
 from functions.model_promotion import handler as promotion
 from tests import promotion_app as app
 from tests.behaviour import iam_calls
@@ -75,8 +75,9 @@ class _ExpectedBucketOwner:
         self.bucket_owners = bucket_owners
 
     def register(self, session: boto3.Session) -> None:
-        session.events.register("before-parameter-build.s3.HeadObject", self.note)
-        session.events.register("before-call.s3.HeadObject", self.answer)
+        for operation in ("HeadObject", "GetObject"):
+            session.events.register(f"before-parameter-build.s3.{operation}", self.note)
+            session.events.register(f"before-call.s3.{operation}", self.answer)
 
     def note(self, params: dict, context: dict, **_: Any) -> None:
         context["expected_bucket_owner"] = (params["Bucket"], params.get("ExpectedBucketOwner"))
@@ -125,17 +126,30 @@ class PromotionWorld:
         """A version of the staging group as its pipeline registers it, then `status`, and the deployer's record."""
         container = {"Image": IMAGE, "ModelDataUrl": f"s3://{app.SOURCE_BUCKET}/{ARTIFACT_KEY}", "Environment": {"SAGEMAKER_PROGRAM": "train.py"}}
         container.update(changes)
+        # moto's UpdateModelPackage replaces the approval status with what the update leaves out, so the
+        # package is created with the status the pipeline and reviewer give it.
         created = self.source.client("sagemaker").create_model_package(
             ModelPackageGroupName=app.SOURCE_GROUP,
             ModelPackageDescription=description,
             ModelApprovalStatus=status,
             InferenceSpecification={"Containers": [container], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
             ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{app.SOURCE_BUCKET}/{REPORT_KEY}"}}},
-            # moto's UpdateModelPackage replaces the approval status with what the update leaves out, so the
-            # package is created with the status and record the pipeline, reviewer and deployer give it.
-            **({"CustomerMetadataProperties": {promotion.RELEASE_KEY: release}} if release else {}),
         )
-        return int(created["ModelPackageArn"].rsplit("/", 1)[-1])
+        version = int(created["ModelPackageArn"].rsplit("/", 1)[-1])
+        if release:
+            self.record_release(version, release)
+        return version
+
+    def record_release(self, version: int, release: str) -> None:
+        """The record the staging deployer writes once the version goes live, where it writes it."""
+        record = {"release": release, "endpoint": "mlops-staging-endpoint", "modelPackageArn": f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package/{app.SOURCE_GROUP}/{version}", "version": version}
+        self.source.client("s3").put_object(
+            Bucket=app.SOURCE_BUCKET,
+            Key=release_record_key(app.SOURCE_GROUP, version),
+            Body=json.dumps(record).encode(),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=app.SOURCE_KEY_ARN,
+        )
 
     def promote(self, version: int, *, serves: bool = True, source_environment: str | None = "staging") -> dict:
         event = {"model": app.MODEL, "version": version, **({"sourceEnvironment": source_environment} if source_environment else {})}

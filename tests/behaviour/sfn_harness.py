@@ -22,7 +22,9 @@ Driving time and faults from the test, never from the wall clock:
   Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
 `uncatchable_as_on_aws()` refuses the catches AWS refuses: no Retry or Catch matches States.Runtime,
 and States.ALL does not match States.DataLimitExceeded (moto matches both).
-`listing_lags()` makes ListExecutions not show running executions yet, as its eventual consistency allows.
+`listing_lags()` makes ListExecutions not show running executions yet, as its eventual consistency allows;
+`ended_executions_seem_running()` makes DescribeExecution answer RUNNING for executions that had ended
+when the block began, as a status read seconds after the end may.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
 quarters of an execution's time here). Task states reuse one boto3 client per service and region where
 moto would build a new one for every call (a client costs more to build than the call it makes), and
@@ -767,4 +769,41 @@ def listing_lags() -> Iterator[None]:
         return [e for e in executions if e.status != "RUNNING"], next_token
 
     with mock.patch.object(StepFunctionBackend, "list_executions", list_executions):
+        yield
+
+
+class _SeemsRunning:
+    """An execution as a status read that does not show its end yet describes it."""
+
+    def __init__(self, execution: Any) -> None:
+        self._execution = execution
+
+    status = "RUNNING"
+    stop_date = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._execution, name)
+
+
+@contextlib.contextmanager
+def ended_executions_seem_running() -> Iterator[None]:
+    """Within the block, DescribeExecution answers RUNNING (and no stop date) for the executions that had
+    ended when the block began: a status read moments after an execution ended may not show the end yet."""
+    described = StepFunctionBackend.describe_execution
+    ended = {
+        execution.execution_arn
+        for backend in stepfunctions_parser_backends.values()
+        for regional in backend.values()
+        for machine in regional.state_machines
+        for execution in machine.executions
+        if execution.status != "RUNNING"
+    }
+
+    def describe_execution(self: StepFunctionBackend, execution_arn: str) -> Any:
+        execution = described(self, execution_arn)
+        if execution_arn not in ended:
+            return execution
+        return _SeemsRunning(execution)
+
+    with mock.patch.object(StepFunctionBackend, "describe_execution", describe_execution):
         yield

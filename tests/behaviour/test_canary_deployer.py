@@ -3,13 +3,23 @@ CloudWatch and Application Auto Scaling (with the endpoint shim for what moto la
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import boto3
 import pytest
 
-from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world
-from tests.behaviour.sfn_harness import Execution, Fault, held_before, injected_faults, listing_lags, state_clock, timeout_passes_at_once
+from tests.behaviour.deployer_world import ENDPOINT, GROUP, MODEL, REGION, DeployerWorld, deployer_world, released_world, without_attempt
+from tests.behaviour.sfn_harness import (
+    Execution,
+    Fault,
+    ended_executions_seem_running,
+    held_before,
+    injected_faults,
+    listing_lags,
+    state_clock,
+    timeout_passes_at_once,
+)
 
 POLICY = "SageMakerEndpointInvocationScalingPolicy"
 COUNT_INVOCATIONS = "Count the canary's invocations"
@@ -46,6 +56,64 @@ def test_first_release_creates_the_endpoint_on_blue_with_autoscaling(world):
     assert f"The endpoint runs SageMaker model {MODEL}-v1." in message.text
     assert f"Deployment run: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/{execution.arn}" in message.text
     assert "No evaluation report is attached to this model version" in message.text
+
+
+def test_first_release_records_the_release_with_the_time_the_record_state_was_entered(world):
+    package = world.register()
+    ten_years = 10 * 365 * 86400
+    with state_clock() as clock:
+        clock.advance(ten_years)
+        execution = world.deploy(package)
+
+    record = world.release_record(1)
+    released_at = datetime.datetime.fromisoformat(record.pop("releasedAt").replace("Z", "+00:00"))
+    assert record == {
+        "release": "first-release",
+        "endpoint": ENDPOINT,
+        "modelPackageArn": package,
+        "version": 1,
+        "model": f"{MODEL}-v1",
+        "execution": execution.arn,
+    }
+    assert released_at.year >= datetime.datetime.now(datetime.timezone.utc).year + 9, "the time is not the state's entered time"
+
+
+def test_promotion_after_the_canary_records_a_passed_canary(released):
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert released.release_record(2)["release"] == "canary-passed"
+    assert released.release_record(2)["execution"] == execution.arn
+
+
+def test_a_rolled_back_canary_records_nothing(released):
+    released.set_alarm(released.alarms["green-5xx"])
+
+    assert released.deploy(released.register()).error == "CanaryRolledBack"
+    assert released.release_record(2) is None
+
+
+def test_a_release_whose_record_cannot_be_written_stands_and_says_it_cannot_be_promoted(world):
+    world.lose_release_bucket()
+
+    execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert world.live_models() == {"blue": f"{MODEL}-v1"}
+    (message,) = world.messages()
+    assert message.subject == f"{ENDPOINT}: version 1 released, but not recorded for promotion"
+    assert "cannot be promoted to another environment until it is released again" in message.text
+    assert "NoSuchBucket" in message.text
+
+
+def test_a_record_write_throttled_twice_is_retried_and_written(world):
+    with injected_faults() as faults:
+        faults["Keep the release record (first release)"] = Fault("SlowDown", times=2, status=503)
+        execution = world.deploy(world.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert world.release_record(1)["release"] == "first-release"
+    assert [message.subject for message in world.messages()] == [f"{ENDPOINT}: version 1 released"]
 
 
 def _captures_traffic(capture: dict) -> bool:
@@ -240,14 +308,35 @@ def test_silent_rollback_is_not_baked_and_ends_failed(released):
     assert released.scaled_variants() == {"blue": [POLICY]}
 
 
-def test_update_that_never_finishes_times_out_and_rolls_back(released):
+def test_update_that_times_out_is_rolled_back_once_the_endpoint_leaves_updating(released):
+    # 10 polls of the canary time out; the endpoint leaves Updating during the rollback's settling checks.
+    released.shim.reads_while_updating = 15
+    with held_before("Roll back to the live config") as hold:
+        started = released.start(released.register())
+        hold.reached()
+        # The rollback's own update finishes as quickly as usual.
+        released.shim.reads_while_updating = 1
+        hold.release()
+    execution = released.wait(started)
+
+    assert execution.error == "CanaryRolledBack"
+    assert execution.states_entered.count("Let the update settle") >= 4
+    assert execution.cause.startswith("timed out while waiting for the canary: endpoint Updating on ")
+    assert released.live_models() == {"blue": f"{MODEL}-v1"}
+    assert released.notifications()[-1] == f"{ENDPOINT}: version 2 rolled back"
+
+
+def test_update_still_running_after_the_settling_checks_is_reported_as_it_is_without_a_refused_rollback(released):
     released.shim.reads_while_updating = 50
 
     execution = released.deploy(released.register())
 
-    # The endpoint is still updating when the deployer gives up on it, so the rollback is refused too.
     assert execution.error == "RollbackFailed"
     assert execution.cause.startswith("timed out while waiting for the canary: endpoint Updating on ")
+    assert f"nothing was rolled back: endpoint {ENDPOINT} was still Updating after 10 checks" in execution.cause
+    assert f"if the endpoint does not serve {ENDPOINT}-v1-" in execution.cause
+    assert "mlops deploy rollback --to" in execution.cause
+    assert [without_attempt(call.endpoint_config_name) for call in released.shim.update_calls] == [f"{ENDPOINT}-v2-canary"], "an update SageMaker would refuse was attempted"
     assert released.notifications()[-1] == f"{ENDPOINT}: rollback of version 2 failed, act now"
 
 
@@ -306,27 +395,91 @@ def test_two_approvals_never_interleave_on_the_endpoint_while_the_listing_lags(a
     assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
 
 
-def test_the_lock_a_finished_deployment_holds_is_taken_over_by_the_next(released):
-    # The first release ended holding the endpoint's lock: no state releases it, its end does.
+def _lock_table() -> str:
+    """The lock of the deployer these tests run: the environment-named model's (each model's deployer has one)."""
+    tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+    (table,) = [name for name in tables if name.startswith("CanaryDeployerEndpointLock")]
+    return table
+
+
+def _lock_holder() -> str | None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    item = dynamodb.get_item(TableName=_lock_table(), Key={"Endpoint": {"S": ENDPOINT}}, ConsistentRead=True).get("Item")
+    return item["Execution"]["S"] if item else None
+
+
+def _hold_lock(execution_arn: str) -> None:
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=_lock_table(), Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": execution_arn}})
+
+
+def test_a_release_frees_the_endpoints_lock_at_its_end(released):
+    assert _lock_holder() is None
+
+
+def test_a_rolled_back_deployment_frees_the_endpoints_lock_at_its_end(released):
+    released.set_alarm(released.alarms["green-5xx"])
+
+    assert released.deploy(released.register()).error == "CanaryRolledBack"
+    assert _lock_holder() is None
+
+
+def test_an_approval_right_after_a_deployment_ended_deploys_while_its_status_still_reads_running(released):
+    first = released.deploy(released.register())
+    with ended_executions_seem_running():
+        assert released.sfn.describe_execution(executionArn=first.arn)["status"] == "RUNNING"
+
+        execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert released.live_models() == {"blue": f"{MODEL}-v3"}
+
+
+def test_an_earlier_holders_release_never_frees_the_lock_a_later_holder_took(released):
+    newer = released.state_machine.replace(":stateMachine:", ":execution:") + ":took-over-meanwhile"
+    with held_before("Release the endpoint's lock") as hold:
+        execution = released.start(released.register())
+        hold.reached()
+        _hold_lock(newer)
+        hold.release()
+
+    assert released.wait(execution).status == "SUCCEEDED"
+    assert _lock_holder() == newer
+
+
+def test_a_lock_release_that_fails_for_good_ends_the_deployment_as_it_would_have(released):
+    with injected_faults() as faults:
+        faults["Release the endpoint's lock"] = Fault("AccessDeniedException")
+        execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert [m.subject for m in released.messages()][-1] == f"{ENDPOINT}: version 2 promoted"
+    assert _lock_holder() == execution.arn
+
+
+def test_the_lock_an_ended_deployment_left_behind_is_taken_over_by_the_next(released):
+    # An execution that ended without reaching its end states (its own timeout, an abort) leaves its lock.
+    aborted = released.start(released.register())
+    released.sfn.stop_execution(executionArn=aborted)
+    released.wait(aborted)
+    _hold_lock(aborted)
+
     execution = released.deploy(released.register())
 
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert "Take over the stale lock" in execution.states_entered
-    assert released.live_models() == {"green": f"{MODEL}-v2"}
 
 
 def test_a_lock_held_by_an_execution_step_functions_no_longer_knows_is_taken_over(released):
     # Step Functions forgets an execution 90 days after it ended; its lock stays in the table.
     forgotten = released.state_machine.replace(":stateMachine:", ":execution:") + ":deployed-long-ago"
-    # The tables are named by logical ID; the environment-named model's lock sits at the stack's root.
-    (table,) = [name for name in boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] if name.startswith("CanaryDeployerEndpointLock")]
-    boto3.client("dynamodb", region_name=REGION).put_item(TableName=table, Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": forgotten}})
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=_lock_table(), Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": forgotten}})
 
     execution = released.deploy(released.register())
 
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert "Take over the stale lock" in execution.states_entered
     assert released.live_models() == {"green": f"{MODEL}-v2"}
+
 
 def test_endpoint_left_mid_canary_is_not_touched(released):
     # Someone (or an aborted deployment) left two variants serving.
@@ -471,6 +624,13 @@ def test_guardrails_promotes_with_one_update_carrying_the_deployment_config(guar
     assert alarms == {guardrails_world.alarms[f"blue-{m}"] for m in ("5xx", "4xx", "latency")}
     assert guardrails_world.live_models() == {"blue": f"{MODEL}-v2"}
     assert guardrails_world.scaled_variants() == {"blue": [POLICY]}
+
+
+def test_a_release_sagemaker_guarded_records_a_passed_canary(guardrails_world):
+    execution = guardrails_world.deploy(guardrails_world.register())
+
+    assert guardrails_world.release_record(2)["release"] == "canary-passed"
+    assert guardrails_world.release_record(2)["execution"] == execution.arn
 
 
 def test_guardrails_configs_capture_traffic(guardrails_world):

@@ -45,6 +45,10 @@ from tests.behaviour.sfn_harness import (
 from tests.permissions import Decision, EnvironmentPolicies, Request
 
 CLEAN_UP = "Clean up old releases"
+# The one state every end of an execution that may hold the endpoint's lock goes through.
+RELEASE_LOCK = "Release the endpoint's lock"
+# The state that writes down a release that went live, for promotions.
+RECORD = "Keep the release record"
 # The states that retire the other serving mode's endpoint once a release serves.
 RETIREMENT = ("Look for the other mode's endpoint", "Retire the other mode's endpoint", "Announce the endpoint left to retire")
 
@@ -70,6 +74,23 @@ def _released(world: DeployerWorld) -> None:
 def _no_endpoint(world: DeployerWorld) -> None:
     _quiet(world)
     world.remove_endpoint()
+
+
+def _unrecordable(prepare: Callable[[DeployerWorld], None]) -> Callable[[DeployerWorld], None]:
+    """`prepare`, and then the bucket the release records go to is gone: writing one fails (NoSuchBucket)."""
+
+    def prepared(world: DeployerWorld) -> None:
+        prepare(world)
+        world.lose_release_bucket()
+
+    return prepared
+
+
+def _released_with_a_stale_lock(world: DeployerWorld) -> None:
+    """Released, and the lock still names an execution that ended without releasing it."""
+    _released(world)
+    ended = world.sfn.list_executions(stateMachineArn=world.state_machine)["executions"][0]["executionArn"]
+    world.leave_lock_to(ended)
 
 
 def _rollback_on_alarm(world: DeployerWorld) -> Execution:
@@ -227,6 +248,9 @@ SCENARIOS = [
     # The third release is the first with a model older than the previous release to delete.
     Scenario("third release", "variants_template", _released, lambda world: (_deploy(world), _deploy(world))[1]),
     Scenario("rollback on an alarm", "variants_template", _released, _rollback_on_alarm),
+    Scenario("first release not recorded", "variants_template", _unrecordable(_no_endpoint), _deploy),
+    Scenario("rollout after an execution that left its lock", "variants_template", _released_with_a_stale_lock, _deploy),
+    Scenario("rollout not recorded", "variants_template", _unrecordable(_released), _deploy),
     Scenario("failed first release", "variants_template", _no_endpoint, _failed_first_release),
     Scenario("refused rollback", "variants_template", _released, _refused_rollback),
     Scenario("first release again after a failed one", "variants_template", _no_endpoint, _first_release_again_after_a_failed_one),
@@ -236,6 +260,7 @@ SCENARIOS = [
     Scenario("approved rollout", "approval_template", _released, _answered_approval),
     Scenario("rollout with enough traffic", "traffic_guard_template", _released, _served_traffic),
     Scenario("guarded rollout", "guardrails_template", _released, _deploy),
+    Scenario("guarded rollout not recorded", "guardrails_template", _unrecordable(_released), _deploy),
     Scenario("rollback by SageMaker", "guardrails_template", _released, lambda world: (world.shim.next_update("silent_rollback"), world.deploy(world.register()))[1]),
     Scenario("first release after switching to instances", "variants_template", _no_endpoint_but_the_other_modes, _deploy),
     Scenario("rollout beside the serverless endpoint", "variants_template", _released_beside_the_other_modes, _deploy),
@@ -243,6 +268,9 @@ SCENARIOS = [
     Scenario("rollout beside a busy serverless endpoint", "variants_template", _released_beside_the_other_modes_busy_endpoint, _deploy),
     Scenario("serverless first release", "serverless_template", _no_endpoint, _deploy),
     Scenario("serverless rollout", "serverless_template", _released, _deploy),
+    Scenario("serverless first release not recorded", "serverless_template", _unrecordable(_no_endpoint), _deploy),
+    Scenario("serverless rollout after an execution that left its lock", "serverless_template", _released_with_a_stale_lock, _deploy),
+    Scenario("serverless rollout not recorded", "serverless_template", _unrecordable(_released), _deploy),
     Scenario("serverless third release", "serverless_template", _released, lambda world: (_deploy(world), _deploy(world))[1]),
     Scenario("serverless rollback on an alarm", "serverless_template", _released, _rollback_on_alarm),
     Scenario("serverless failed first release", "serverless_template", _no_endpoint, _failed_first_release),
@@ -290,7 +318,7 @@ def call_decisions(request, baselines) -> dict[str, list[DecidedCall]]:
     decided: dict[str, list[DecidedCall]] = {}
     for template in sorted({s.template for s in SCENARIOS}):
         policies = EnvironmentPolicies(request.getfixturevalue(template.replace("_template", "_synthesized")), "dev")
-        names = WorldNames(policies, "deployment", REGION)
+        names = WorldNames(policies, "deployment", REGION, bucket_keys=iam_calls.bucket_keys(policies))
         caller = state_machine_role(policies, "deployment", STATE_MACHINE)
         rows = [
             (scenario.name, call, request_)
@@ -417,6 +445,10 @@ def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baseli
 
                 execution = scenario.act(world)
 
+                if state == RELEASE_LOCK:
+                    expected = baselines[scenario.name].execution
+                    assert (execution.status, execution.error) == (expected.status, expected.error), "a lock that could not be released changed how the deployment ended"
+                    continue
                 _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
 
 
@@ -430,6 +462,10 @@ def _assert_promise_kept(world: DeployerWorld, execution: Execution, state: str,
     announcing = service_of(task) == "events" and "waitForTaskToken" not in task["Resource"]
     if state in _clean_up_states(world.definition):
         assert execution.status == "SUCCEEDED", "a failed clean-up must not fail the release"
+        return
+    if state.startswith(RECORD):
+        assert execution.status == "SUCCEEDED", "a release record that cannot be written must not fail the release"
+        assert [subject for subject in told if subject.endswith("not recorded for promotion")], f"nobody was told the release is not recorded: {told}"
         return
     if state.startswith(RETIREMENT):
         assert execution.status == "SUCCEEDED", "failing to retire the other mode's endpoint must not fail the release"

@@ -279,3 +279,25 @@ def test_switching_back_to_instances_retires_the_serverless_endpoint(variants_te
         assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
         assert _endpoints(world) == [ENDPOINT]
         assert world.live_models() == {"blue": f"{MODEL}-v1"}
+
+
+def test_a_serverless_first_release_records_a_first_release(world):
+    world.deploy(world.register())
+
+    assert world.release_record(1)["release"] == "first-release"
+    assert world.release_record(1)["endpoint"] == SERVERLESS_ENDPOINT
+
+
+def test_a_serverless_release_that_served_its_bake_records_a_passed_canary(released):
+    execution = released.deploy(released.register())
+
+    assert execution.status == "SUCCEEDED"
+    assert released.release_record(2)["release"] == "canary-passed"
+
+
+def test_a_serverless_release_rolled_back_on_an_alarm_records_nothing(released):
+    colour = "green" if "blue" in released.live_variants() else "blue"
+    released.set_alarm(released.alarms[f"{colour}-5xx"])
+
+    assert released.deploy(released.register()).error == "CanaryRolledBack"
+    assert released.release_record(2) is None

@@ -235,6 +235,8 @@ def _deployer(**overrides) -> CanaryDeployer:
         "scaling": VariantScaling(min_capacity=1, max_capacity=2, invocations_per_instance=100),
         "alarm_names": {"blue": [], "green": []},
         "key": kms.Key(stack, "Key"),
+        "release_records_bucket_name": "artifacts",
+        "release_records_policy": iam.ManagedPolicy.from_managed_policy_name(stack, "ReleaseRecords", "release-records"),
     }
     return CanaryDeployer(stack, "CanaryDeployer", **{**properties, **overrides})
 

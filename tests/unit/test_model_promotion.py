@@ -20,7 +20,9 @@ from config.naming import (
     promoter_policy_name,
     promotion_function_name,
     promotion_role_name,
+    release_record_key,
 )
+from functions.model_promotion import handler as promotion
 from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT
 from mlops_constructs.model_promotion import allow_promotion
 from tests import promotion_app as app
@@ -46,6 +48,7 @@ EVALUATION_REPORT = f"{EXECUTION}/Evaluate/evaluation/evaluation.json"
 PROMOTED_INTO_SOURCE = f"arn:aws:s3:::{app.SOURCE_BUCKET}/{promoted_artifacts_prefix(app.SOURCE_PREFIX)}training/dev/v2/model/model.tar.gz"
 DATA_SPLIT = f"{EXECUTION}/Preprocess/train/train.csv"
 COPY = f"arn:aws:s3:::{app.TARGET_BUCKET}/{promoted_artifacts_prefix(app.TARGET_PREFIX)}training/staging/v3/model/model.tar.gz"
+RELEASE_RECORD = f"arn:aws:s3:::{app.SOURCE_BUCKET}/{release_record_key(app.SOURCE_GROUP, 3)}"
 VIA_S3 = {"kms:ViaService": f"s3.{app.REGION}.amazonaws.com"}
 
 def _s3(principal: str, action: str, arn: str) -> Request:
@@ -60,6 +63,7 @@ ALLOWED = {
     "the promotion role reads a model artifact of the source": _s3(ROLE, "s3:GetObject", MODEL_ARTIFACT),
     "the promotion role reads an evaluation report of the source": _s3(ROLE, "s3:GetObject", EVALUATION_REPORT),
     "the promotion role reads what the source promoted itself": _s3(ROLE, "s3:GetObject", PROMOTED_INTO_SOURCE),
+    "the promotion role reads a release record of the source's deployer": _s3(ROLE, "s3:GetObject", RELEASE_RECORD),
     "the promotion role decrypts the source's artifacts through S3": Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3),
     "the promotion role writes a copy into the target bucket": _s3(ROLE, "s3:PutObject", COPY),
     "the promotion role encrypts the copy with the target key": Request(ROLE, "kms:GenerateDataKey", app.TARGET_KEY_ARN, VIA_S3),
@@ -81,6 +85,9 @@ DENIED = {
     "the promotion role reads the source's data splits": _s3(ROLE, "s3:GetObject", DATA_SPLIT),
     "the promotion role reads anything else of the source bucket": _s3(ROLE, "s3:GetObject", f"arn:aws:s3:::{app.SOURCE_BUCKET}/mlflow/run/model.pkl"),
     "the promotion role writes to the source bucket": _s3(ROLE, "s3:PutObject", MODEL_ARTIFACT),
+    "the promotion role writes a release record into the source bucket": _s3(ROLE, "s3:PutObject", RELEASE_RECORD),
+    "another account's role reads a source release record": _s3(ANOTHER_ACCOUNTS_ROLE, "s3:GetObject", RELEASE_RECORD),
+    "another role of the target account reads a source release record": _s3(ANOTHER_TARGET_ROLE, "s3:GetObject", RELEASE_RECORD),
     "the promotion role decrypts with the source key outside S3": Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN),
     "the promotion role encrypts with the source key": Request(ROLE, "kms:GenerateDataKey", app.SOURCE_KEY_ARN, VIA_S3),
     "the promotion role writes outside the copies in the target bucket": _s3(
@@ -152,12 +159,17 @@ def test_the_copies_land_where_the_targets_served_models_read_artifacts():
     assert promoted_artifacts_prefix(app.TARGET_PREFIX).startswith(f"pipelines/{app.TARGET_PREFIX}-")
 
 
-def test_the_source_shares_model_artifacts_and_evaluation_reports_only():
+def test_the_source_shares_model_artifacts_evaluation_reports_and_release_records_only():
     assert promotable_object_patterns(app.SOURCE_PREFIX) == [
         "pipelines/mlops-staging-*/*/Train/*",
         "pipelines/mlops-staging-*/*/Evaluate/*",
         "pipelines/mlops-staging-promoted/*",
+        "releases/*",
     ]
+
+
+def test_the_function_looks_for_release_records_where_the_deployer_writes_them():
+    assert promotion.release_record_key("mlops-staging-models", 7) == release_record_key("mlops-staging-models", 7)
 
 
 def test_the_source_grants_name_the_role_in_a_condition_so_they_deploy_before_the_role_exists():
@@ -306,6 +318,7 @@ OTHER_ACCOUNTS_OBJECT = f"arn:aws:s3:::{app.OTHER_ACCOUNTS_BUCKET}/pipelines/mlo
 ANY_SOURCE_KEY = f"arn:aws:kms:{app.REGION}:{app.SOURCE_ACCOUNT}:key/key-other"
 UNKNOWN_NAMES_ROWS = {
     "the promotion role reads a model artifact of the source": (_s3(ROLE, "s3:GetObject", MODEL_ARTIFACT), True),
+    "the promotion role reads a release record of the source's deployer": (_s3(ROLE, "s3:GetObject", RELEASE_RECORD), True),
     "the promotion role decrypts the source's artifacts through S3": (Request(ROLE, "kms:Decrypt", app.SOURCE_KEY_ARN, VIA_S3), True),
     "the promotion role reads the source's data splits": (_s3(ROLE, "s3:GetObject", DATA_SPLIT), False),
     "the promotion role reads a like-named object of another account's bucket": (

@@ -316,16 +316,17 @@ INTERACTIONS = [
     ),
     # One deployment at a time: the endpoint's lock is a conditional write, and a lock whose holder ended is taken over.
     Interaction(
-        "the deployer takes the endpoint's lock and checks whether its holder still runs",
+        "the deployer takes the endpoint's lock, checks whether its holder still runs, and releases it at its end",
         True,
         lambda w: [
             Request(w.deployer, "dynamodb:PutItem", w.endpoint_lock),
             Request(w.deployer, "dynamodb:GetItem", w.endpoint_lock),
             Request(w.deployer, "states:DescribeExecution", w.deployment_run),
+            Request(w.deployer, "dynamodb:DeleteItem", w.endpoint_lock),
         ],
     ),
     Interaction(
-        "nobody else takes, reads or clears the endpoint's lock, and the deployer cannot delete it",
+        "nobody else takes, reads or clears the endpoint's lock, and the deployer cannot delete its table",
         False,
         lambda w: [
             *(
@@ -333,8 +334,34 @@ INTERACTIONS = [
                 for role in (w.studio_role, w.pipeline_role, w.notify_role, w.batch_workflow, w.approver, w.reviewer)
                 for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem")
             ),
-            Request(w.deployer, "dynamodb:DeleteItem", w.endpoint_lock),
             Request(w.deployer, "dynamodb:DeleteTable", w.endpoint_lock),
+        ],
+    ),
+    # What a promotion from this environment requires: the deployer writes down each release that went live.
+    Interaction(
+        "the deployer writes a release record into the artifacts bucket, encrypted through S3",
+        True,
+        lambda w: [
+            Request(w.deployer, "s3:PutObject", f"{w.artifacts_bucket}/releases/{w.prefix}-models/v3.json"),
+            Request(w.deployer, "kms:GenerateDataKey", w.key, w.via("s3")),
+        ],
+    ),
+    Interaction(
+        "the deployer writes nothing else into the artifacts bucket, reads no release record and uses the key outside S3",
+        False,
+        lambda w: [
+            Request(w.deployer, "s3:PutObject", f"{w.artifacts_bucket}/pipelines/{w.prefix}-training/exec-1/Train/output/model.tar.gz"),
+            Request(w.deployer, "s3:GetObject", f"{w.artifacts_bucket}/releases/{w.prefix}-models/v3.json"),
+            Request(w.deployer, "s3:DeleteObject", f"{w.artifacts_bucket}/releases/{w.prefix}-models/v3.json"),
+            Request(w.deployer, "kms:GenerateDataKey", w.key),
+        ],
+    ),
+    Interaction(
+        "nobody but the deployer writes a release record",
+        False,
+        lambda w: [
+            Request(role, "s3:PutObject", f"{w.artifacts_bucket}/releases/{w.prefix}-models/v3.json")
+            for role in (w.studio_role, w.pipeline_role, w.notify_role, w.batch_workflow, w.served_model, w.reviewer)
         ],
     ),
     Interaction(
