@@ -119,7 +119,7 @@ class BatchInferenceStack(cdk.Stack):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.state_machine.state_machine_arn,
                 role_arn=role.role_arn,
-                input=json.dumps({"input_uri": schedule.input_uri, "output_uri": schedule.output_uri}),
+                input=json.dumps({"input_uri": schedule.input_uri, "output_uri": schedule.output_uri, **({"model": schedule.model} if schedule.model else {})}),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3, maximum_event_age_in_seconds=3600),
             ),
         )

@@ -182,7 +182,9 @@ def test_a_configured_schedule_starts_the_workflow_with_its_fixed_input(schedule
     assert schedule["ScheduleExpression"] == BATCH_SCHEDULE["expression"]
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["Target"]["Arn"] == {"Ref": machine}
-    assert json.loads(schedule["Target"]["Input"]) == {"input_uri": BATCH_SCHEDULE["input_uri"], "output_uri": BATCH_SCHEDULE["output_uri"]}
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "input_uri": BATCH_SCHEDULE["input_uri"], "output_uri": BATCH_SCHEDULE["output_uri"], "model": BATCH_SCHEDULE["model"]
+    }
     start_role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
     (start,) = policy_statements(scheduled_and_built, start_role)
     assert (start["Action"], start["Resource"]) == ("states:StartExecution", {"Ref": machine})
