@@ -143,6 +143,8 @@ def run(env_name: str, input_uri: str, output_uri: str, model_name: str | None, 
     report = json.loads(details.get("output") or "{}")
     model = report.get("model", {})
     used = model.get("package_arn") or model.get("model_data_url") or "-"
+    if report.get("model_name"):
+        used = f"{report['model_name']}: {used}"
     results = report.get("output_uri", output_uri)
     out.print(f"{name} SUCCEEDED: the results are under {results} (model {used})")
     out.print(_summary(env, results))

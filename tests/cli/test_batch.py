@@ -63,7 +63,7 @@ def test_run_with_a_model_scores_its_latest_approved_version(world_mlops, world)
     result = _run(world_mlops, "--model", "churn", "--wait", "--poll-seconds", "0")
 
     assert result.exit_code == 0, result.stderr
-    assert f"(model {churn})" in result.stdout
+    assert f"(model churn: {churn})" in result.stdout
 
 
 def test_run_with_an_unknown_model_is_refused_listing_the_models(world_mlops, world):
