@@ -591,12 +591,17 @@ def _batch_output_uri(value: str) -> str:
     return value
 
 
+ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+
+
 class BatchSchedule(_Strict):
     """Run the batch inference workflow on `expression` with this fixed input."""
 
     expression: ScheduleExpression
     input_uri: S3Uri
     output_uri: Annotated[S3Uri, AfterValidator(_batch_output_uri)]
+    # The model scored, one of the environment's models; none: the one keeping the environment's names.
+    model: ModelName | None = None
 
 
 class ImageBuild(_Strict):
@@ -642,9 +647,6 @@ DEFAULT_MODEL = "default"
 # (<prefix>-model-v<N>, <prefix>-serverless-model-v<N>), endpoints and endpoint configs (<prefix>-endpoint-...,
 # <prefix>-serverless-...) are granted by these prefixes.
 RESERVED_MODEL_NAME_STARTS = ("model", "models", "endpoint", "serverless")
-
-ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
-
 
 class Model(_Strict):
     """One model: its pipelines register into its own model package group, and its own canary deployer
@@ -772,6 +774,16 @@ class EnvironmentConfig(_Strict):
             problems.extend((f"models.{name}{'.' if key else ''}{key}", what) for key, what in _model_problems(self, name, model))
         if problems:
             raise KeyedProblems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _batch_schedule_scores_a_model_of_this_environment(self) -> EnvironmentConfig:
+        schedule = self.batch_inference.schedule
+        if schedule and schedule.model is not None and schedule.model not in self.model_units():
+            raise KeyedProblems([(
+                "batch_inference.schedule.model",
+                f"'{schedule.model}' is not a model of this environment; its models: {', '.join(self.model_units())}",
+            )])
         return self
 
     def model_units(self) -> dict[str, ModelUnit]:

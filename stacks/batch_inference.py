@@ -34,7 +34,7 @@ class BatchInferenceStack(cdk.Stack):
         *,
         prefix: str,
         batch_inference: BatchInference,
-        model_package_group_name: str,
+        model_package_group_names: dict[str, str],
         artifacts_bucket: s3.IBucket,
         code_uri: str,
         access_policy: iam.IManagedPolicy,
@@ -77,7 +77,7 @@ class BatchInferenceStack(cdk.Stack):
             output_uri_prefix=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_OUTPUT_PREFIX}",
             work_uri_prefix=f"s3://{artifacts_bucket.bucket_name}/{BATCH_INFERENCE_WORK_PREFIX}",
             image_repository_uri=self.repository_uri,
-            model_package_group_name=model_package_group_name,
+            model_package_group_names=model_package_group_names,
             allow_unapproved_models=batch_inference.allow_unapproved_models,
             key=key,
             subnet_ids=subnet_ids if jobs_in_vpc else None,
@@ -119,7 +119,7 @@ class BatchInferenceStack(cdk.Stack):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.state_machine.state_machine_arn,
                 role_arn=role.role_arn,
-                input=json.dumps({"input_uri": schedule.input_uri, "output_uri": schedule.output_uri}),
+                input=json.dumps({"input_uri": schedule.input_uri, "output_uri": schedule.output_uri, **({"model": schedule.model} if schedule.model else {})}),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3, maximum_event_age_in_seconds=3600),
             ),
         )

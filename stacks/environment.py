@@ -131,8 +131,8 @@ class EnvironmentStage(cdk.Stage):
             **protected,
             prefix=config.prefix,
             batch_inference=config.batch_inference,
-            # The workflow scores with versions of the first model (the one keeping the environment's names).
-            model_package_group_name=next(iter(self.model_build.model_package_groups.values())).model_package_group_name,
+            # An execution names the model it scores; without a name, the first (the one keeping the environment's names).
+            model_package_group_names={name: group.model_package_group_name for name, group in self.model_build.model_package_groups.items()},
             artifacts_bucket=self.storage.artifacts_bucket,
             code_uri=self.storage.batch_inference_code_uri,
             access_policy=self.storage.batch_inference_access_policy,

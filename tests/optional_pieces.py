@@ -15,7 +15,12 @@ EMAILS = ["ml-team@example.com", "on-call@example.com"]
 DIGEST = "cron(30 6 * * ? *)"
 MONITORING = {"enabled": True, "frequency": "hourly", "baseline_prefix": "baselines/mlops-dev-endpoint/"}
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-4a1b-8c2d-3e4f5a6b7c8d"
-BATCH_SCHEDULE = {"expression": "cron(0 3 * * ? *)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/batch-inference/output/nightly/"}
+BATCH_SCHEDULE = {
+    "expression": "cron(0 3 * * ? *)",
+    "input_uri": "s3://bucket/in/",
+    "output_uri": "s3://bucket/batch-inference/output/nightly/",
+    "model": "churn",
+}
 IMAGE_BUILD = {"connection_arn": CONNECTION, "repository": "example-org/churn-scoring", "branch": "release"}
 MLFLOW_TRACKING_SERVER = {"mode": "tracking-server", "size": "Medium", "weekly_maintenance_window": "Sat:02:00"}
 GIT_REPOSITORIES = ["https://github.com/example-team/mlops-models.git"]

@@ -105,16 +105,25 @@ def follow(env: Environment, execution_arn: str, poll_seconds: float) -> tuple[s
 @env_option
 @click.option("--input", "input_uri", required=True, callback=_s3_uri, metavar="S3_URI", help="The S3 prefix of the files to score.")
 @click.option("--output", "output_uri", required=True, callback=_s3_uri, metavar="S3_URI", help="Where the results go (under the output prefix the workflow allows).")
-@click.option("--model-version", type=int, help="Score with this version of the model package group (default: the latest Approved).")
+@click.option(
+    "--model",
+    "model_name",
+    metavar="MODEL",
+    default=None,
+    help="Score with this model (config's models:; default: the one keeping the environment's names).",
+)
+@click.option("--model-version", type=int, help="Score with this version of the model's package group (default: the latest Approved).")
 @click.option("--wait", is_flag=True, help="Follow each job until the run ends; exit status 1 if it fails.")
 @click.option("--poll-seconds", type=float, default=15, show_default=True, hidden=True)
-def run(env_name: str, input_uri: str, output_uri: str, model_version: int | None, wait: bool, poll_seconds: float) -> None:
+def run(env_name: str, input_uri: str, output_uri: str, model_name: str | None, model_version: int | None, wait: bool, poll_seconds: float) -> None:
     """Start the batch inference workflow on INPUT, writing to OUTPUT."""
-    env = environment(env_name)
+    env = environment(env_name, model_name)
     given = {"input_uri": input_uri, "output_uri": output_uri}
+    if model_name is not None:
+        given["model"] = model_name
     if model_version is not None:
-        # The workflow scores with versions of the first model (the one keeping the environment's names).
-        scored = dataclasses.replace(env, model_name=next(iter(env.config.model_units())))
+        # Without --model the workflow scores the first model (the one keeping the environment's names).
+        scored = env if model_name is not None else dataclasses.replace(env, model_name=next(iter(env.config.model_units())))
         given["model_package_arn"] = registry.version(scored, model_version)["ModelPackageArn"]
     name = f"mlops-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     client = env.client("stepfunctions")
@@ -134,6 +143,8 @@ def run(env_name: str, input_uri: str, output_uri: str, model_version: int | Non
     report = json.loads(details.get("output") or "{}")
     model = report.get("model", {})
     used = model.get("package_arn") or model.get("model_data_url") or "-"
+    if report.get("model_name"):
+        used = f"{report['model_name']}: {used}"
     results = report.get("output_uri", output_uri)
     out.print(f"{name} SUCCEEDED: the results are under {results} (model {used})")
     out.print(_summary(env, results))

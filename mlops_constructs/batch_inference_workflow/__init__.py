@@ -2,7 +2,7 @@
 each a SageMaker processing job.
 
 The states, in the order an execution meets them: refuse unknown input keys, fill the omitted ones with
-the defaults and check them (`check_input`), name the run and lay out its work prefix, resolve the model
+the defaults, check them and pick the model's group (`check_input`), name the run and lay out its work prefix, resolve the model
 and check its approval (`model`), then the three jobs (`jobs`).
 """
 
@@ -55,10 +55,12 @@ class BatchInferenceWorkflow(Construct):
 
     Input (JSON), every key optional except ``input_uri`` and ``output_uri`` (which must lie under
     `output_uri_prefix`): ``custom_image_uri`` (an image of `image_repository_uri`), ``instance_type``,
-    ``instance_count``, ``volume_size``, ``max_runtime``, and ``model_package_arn`` or, with
-    `allow_unapproved_models`, ``model_uri`` (default: the newest Approved package of
-    `model_package_group_name`; a named package must be Approved unless `allow_unapproved_models`). Any
-    other key, a bad value or an unapproved package fails the execution before any job starts. A job that
+    ``instance_count``, ``volume_size``, ``max_runtime``, ``model`` (the name of one of the environment's
+    models, the keys of `model_package_group_names`; default: the first), and ``model_package_arn`` (a
+    version of that model's group) or, with `allow_unapproved_models`, ``model_uri`` (default: the newest
+    Approved package of the model's group; a named package must be Approved unless
+    `allow_unapproved_models`). Any other key, a bad value, a package of another model's group or an
+    unapproved package fails the execution before any job starts. A job that
     fails ends the execution with ``<Step>Failed``, the job's FailureReason and its script's ExitMessage, and
     no later job starts.
     Jobs are named ``<job_name_prefix>-<run id>-pre|infer|post`` and tagged with the run id, the MD5 of the
@@ -78,7 +80,7 @@ class BatchInferenceWorkflow(Construct):
         output_uri_prefix: str,
         work_uri_prefix: str,
         image_repository_uri: str,
-        model_package_group_name: str,
+        model_package_group_names: dict[str, str],
         allow_unapproved_models: bool,
         key: kms.IKey,
         subnet_ids: list[str] | None = None,
@@ -98,7 +100,11 @@ class BatchInferenceWorkflow(Construct):
             if subnet_ids and security_group_ids
             else {}
         )
-        package_arns = [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name.lower()}/*")]
+        # Every version of each of the environment's groups, and of no other group.
+        package_arns = [
+            stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group.lower()}/*")
+            for group in model_package_group_names.values()
+        ]
 
         job_states = [jobs.processing_job(self, step, key_arn=key.key_arn, network=network, tags=tags or {}) for step in STEPS]
         report = sfn.Pass(
@@ -108,6 +114,7 @@ class BatchInferenceWorkflow(Construct):
                 "run_id": string_at("$.run.id"),
                 "input_uri": string_at("$.config.input_uri"),
                 "output_uri": string_at("$.config.output_uri"),
+                "model_name": string_at("$.group.model"),
                 "model": sfn.JsonPath.object_at("$.model"),
                 "jobs": sfn.JsonPath.object_at("$.jobs"),
             },
@@ -115,14 +122,14 @@ class BatchInferenceWorkflow(Construct):
         for step, state, following in zip(STEPS, job_states, [*job_states[1:], report]):
             jobs.handle_the_outcome(self, step, state, then=following)
 
-        resolve_model = model.resolve_model(self, model_package_group_name, package_arns, allow_unapproved=allow_unapproved_models, then=job_states[0])
+        resolve_model = model.resolve_model(self, package_arns, allow_unapproved=allow_unapproved_models, then=job_states[0])
         start = check_input.check_input(
             self,
             defaults=defaults,
             role_arn=processing_role.role_arn,
             output_uri_prefix=output_uri_prefix,
             image_repository_uri=image_repository_uri,
-            model_package_group_name=model_package_group_name,
+            model_package_group_names=model_package_group_names,
             allow_unapproved_models=allow_unapproved_models,
             then=check_input.name_the_run(self, job_name_prefix, work_uri_prefix, then=resolve_model),
         )
@@ -192,7 +199,7 @@ class BatchInferenceWorkflow(Construct):
             )
         )
         acknowledge_wildcard_resources(role, [jobs_arn], "Processing jobs are named per execution under this environment's prefix.")
-        acknowledge_wildcard_resources(role, package_arns, "Any version of this environment's model package group, read-only.")
+        acknowledge_wildcard_resources(role, package_arns, "Any version of this environment's model package groups, read-only.")
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",

@@ -2,7 +2,8 @@
 checked before anything runs; then the run's job names and its work prefix.
 
 What a caller chooses: the data (`input_uri`), where the result goes (`output_uri`, under the output prefix),
-the model (a version of this environment's model package group, or, where config allows, a model artifact),
+the model (one of the environment's models, by name, and a version of its model package group, or, where
+config allows, a model artifact),
 the inference image's tag in this environment's repository, and the jobs' instances and runtime. The code,
 the pre/postprocessing image and the role are the environment's own and not part of the input.
 """
@@ -25,6 +26,7 @@ INVALID_INPUT = "InvalidInput"
 INPUT_KEYS = (
     "input_uri",
     "output_uri",
+    "model",
     "model_package_arn",
     "model_uri",
     "custom_image_uri",
@@ -97,13 +99,17 @@ def check_input(
     role_arn: str,
     output_uri_prefix: str,
     image_repository_uri: str,
-    model_package_group_name: str,
+    model_package_group_names: dict[str, str],
     allow_unapproved_models: bool,
     then: sfn.IChainable,
 ) -> sfn.IChainable:
-    """Fill in the defaults, then fail with InvalidInput and a message saying what to fix, or go on to `then`."""
+    """Fill in the defaults, then fail with InvalidInput and a message saying what to fix, or record the
+    model's group in `$.group` and go on to `then`. `model_package_group_names`: each model's group by the
+    model's name, the default model first."""
     # code_uri, scikit_image_uri and role are not input keys: the defaults are what every run uses.
+    models = list(model_package_group_names)
     default_values: dict = {
+        "model": models[0],
         "code_uri": defaults.code_uri,
         "scikit_image_uri": defaults.scikit_image_uri,
         "role": role_arn,
@@ -124,7 +130,8 @@ def check_input(
         "Fill in the omitted keys",
         parameters={"config": sfn.JsonPath.json_merge(sfn.JsonPath.object_at("$.defaults"), sfn.JsonPath.object_at("$.given"))},
     )
-    package_pattern = f"arn:aws*:sagemaker:*:*:model-package/{model_package_group_name.lower()}/*"
+    package_arn = "$.config.model_package_arn"
+    groups = list(model_package_group_names.values())
     image = "$.config.custom_image_uri"
     rules: list[tuple[str, sfn.Condition]] = [
         ("input_uri is missing: give the S3 prefix of the files to score", Condition.is_not_present("$.config.input_uri")),
@@ -176,19 +183,83 @@ def check_input(
             ]
         ),
         (
-            f"model_package_arn must be a version of this environment's model package group {model_package_group_name}",
+            f"model must be the name of one of this environment's models: {', '.join(models)}",
+            Condition.not_(Condition.and_(Condition.is_string("$.config.model"), _any(Condition.string_equals("$.config.model", name) for name in models))),
+        ),
+        (
+            f"model_package_arn must be a version of a model package group of this environment: {', '.join(groups)}",
             Condition.and_(
-                Condition.is_present("$.config.model_package_arn"),
-                Condition.not_(Condition.and_(Condition.is_string("$.config.model_package_arn"), Condition.string_matches("$.config.model_package_arn", package_pattern))),
+                Condition.is_present(package_arn),
+                Condition.not_(
+                    Condition.and_(
+                        Condition.is_string(package_arn),
+                        _any(Condition.string_matches(package_arn, f"arn:aws*:sagemaker:*:*:model-package/{group.lower()}/*") for group in groups),
+                    )
+                ),
             ),
         ),
     ]
     check = sfn.Choice(scope, "Check the input")
     for number, (message, condition) in enumerate(rules, 1):
         check.when(condition, sfn.Fail(scope, f"Refuse the input ({number})", error=INVALID_INPUT, cause=message))
-    check.otherwise(then)
+    check.otherwise(_pick_the_models_group(scope, model_package_group_names, then=then))
     gather.next(merge).next(check)
     return refuse_unknown_keys(scope, then=gather)
+
+
+def _any(conditions) -> sfn.Condition:
+    conditions = list(conditions)
+    return conditions[0] if len(conditions) == 1 else Condition.or_(*conditions)
+
+
+def _pick_the_models_group(scope: Construct, model_package_group_names: dict[str, str], *, then: sfn.IChainable) -> sfn.IChainable:
+    """$.group: the model's name and its group's name; a named package of another of the environment's
+    groups fails with InvalidInput naming both groups."""
+    # The ARN holds the group's name lowercased: model-package/<group>/<version>.
+    read_package_group = sfn.Pass(
+        scope,
+        "Read the named package's group",
+        parameters={"name.$": "States.ArrayGetItem(States.StringSplit($.config.model_package_arn, '/'), 1)"},
+        result_path="$.named_group",
+    )
+    refuse = sfn.Pass(
+        scope,
+        "Say the package belongs to another model",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                "model_package_arn {} is a version of {}, not of {}, the group of model {}: give the model that package belongs to as model, "
+                "or give a version of {}",
+                string_at("$.config.model_package_arn"),
+                string_at("$.named_group.name"),
+                string_at("$.group.name"),
+                string_at("$.config.model"),
+                string_at("$.group.name"),
+            )
+        },
+        result_path="$.failure",
+    ).next(sfn.Fail(scope, "Refuse the package of another model", error=INVALID_INPUT, cause_path="$.failure.reason"))
+    read_package_group.next(
+        sfn.Choice(scope, "Is the package of the model's group?")
+        .when(Condition.string_equals_json_path("$.named_group.name", "$.group.arn_name"), then)
+        .otherwise(refuse)
+    )
+    is_package_named = (
+        sfn.Choice(scope, "Is a model package named?")
+        .when(Condition.is_present("$.config.model_package_arn"), read_package_group)
+        .otherwise(then)
+    )
+    which = sfn.Choice(scope, "Which model's group?")
+    for model, group in model_package_group_names.items():
+        which.when(
+            Condition.string_equals("$.config.model", model),
+            sfn.Pass(
+                scope,
+                f"Use the group of model {model}",
+                parameters={"model": model, "name": group, "arn_name": group.lower()},
+                result_path="$.group",
+            ).next(is_package_named),
+        )
+    return which
 
 
 def _instance_type(path: str) -> sfn.Condition:

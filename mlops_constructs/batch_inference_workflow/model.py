@@ -1,5 +1,6 @@
 """Which model the inference job loads: a model artifact named in the input, a model package named in the
-input, or the newest Approved package of this environment's group. Recorded in `$.model` and the output."""
+input, or the newest Approved package of the chosen model's group (`$.group`, which `check_input` records).
+Recorded in `$.model` and the output."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ MODEL_NOT_APPROVED = "ModelNotApproved"
 MODEL_LOOKUP_FAILED = "ModelLookupFailed"
 
 
-def resolve_model(scope: Construct, group: str, package_arns: list[str], *, allow_unapproved: bool, then: sfn.IChainable) -> sfn.IChainable:
+def resolve_model(scope: Construct, package_arns: list[str], *, allow_unapproved: bool, then: sfn.IChainable) -> sfn.IChainable:
     """The states that record the model in `$.model`, then go on to `then`. Unless `allow_unapproved`, a
     named package that is not Approved fails the execution with ModelNotApproved before any job starts."""
     lookup_failed = sfn.Fail(scope, "Model lookup failed", error=MODEL_LOOKUP_FAILED, cause_path="$.failure.reason")
@@ -59,10 +60,11 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, allo
             "Say the model package is not approved",
             parameters={
                 "reason": sfn.JsonPath.format(
-                    f"model package {{}} is {{}}, not Approved: approve it, or name an Approved version of {group} "
+                    "model package {} is {}, not Approved: approve it, or name an Approved version of {} "
                     "(batch_inference.allow_unapproved_models is off in this environment)",
                     string_at("$.model.package_arn"),
                     string_at("$.model.approval_status"),
+                    string_at("$.group.name"),
                 )
             },
             result_path="$.failure",
@@ -83,7 +85,7 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, allo
         "sagemaker",
         "listModelPackages",
         {
-            "ModelPackageGroupName": group,
+            "ModelPackageGroupName": string_at("$.group.name"),
             "ModelApprovalStatus": "Approved",
             "SortBy": "CreationTime",
             "SortOrder": "Descending",
@@ -98,12 +100,18 @@ def resolve_model(scope: Construct, group: str, package_arns: list[str], *, allo
         result_path="$.latest",
     )
     find_latest.add_catch(record, errors=["States.ALL"], result_path="$.error")
-    no_model = sfn.Fail(
+    no_model = sfn.Pass(
         scope,
-        "No approved model",
-        error=NO_APPROVED_MODEL,
-        cause=f"no model package of {group} is Approved: approve one, or give model_package_arn or model_uri",
-    )
+        "Say no model package is approved",
+        parameters={
+            "reason": sfn.JsonPath.format(
+                "no model package of {} (model {}) is Approved: approve one, or give model_package_arn or model_uri",
+                string_at("$.group.name"),
+                string_at("$.group.model"),
+            )
+        },
+        result_path="$.failure",
+    ).next(sfn.Fail(scope, "No approved model", error=NO_APPROVED_MODEL, cause_path="$.failure.reason"))
     take_latest = sfn.Pass(
         scope,
         "Use the latest approved model package",

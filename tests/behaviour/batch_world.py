@@ -20,6 +20,7 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
+from config.naming import model_package_group_name
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import endpoint_shim
 from tests.behaviour.processing_job_shim import ProcessingJobShim, processing_job_shim
@@ -28,6 +29,8 @@ from tests.synth import environment_config, synthesize_dev_with
 DEV = environment_config("dev")
 REGION = DEV.region
 GROUP = f"{DEV.prefix}-models"
+# Each model's group by the model's name, the one keeping the environment's names (GROUP) first.
+GROUPS = {name: model_package_group_name(unit.stem) for name, unit in DEV.model_units().items()}
 STATE_MACHINE = f"{DEV.prefix}-batch-inference"
 ARTIFACTS_BUCKET = f"{DEV.prefix}-artifacts"
 KEY_ARN = f"arn:aws:kms:{REGION}:{DEV.account}:key/0a1b2c3d-0000-4000-8000-000000000000"
@@ -61,7 +64,8 @@ class BatchWorld:
         self.retry_waits = retry_waits
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        for group in GROUPS.values():
+            self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
         self.definition = _without_pauses(sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE))
         self.state_machine = sfn_harness.create_state_machine(self.sfn, self.definition, STATE_MACHINE)
         self.repository_uri = f"{DEV.account}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"
@@ -70,11 +74,11 @@ class BatchWorld:
 
     # -- the model registry ------------------------------------------------------------------
 
-    def register(self, status: str = "Approved") -> tuple[str, str]:
-        """A new model package version in the group; returns its ARN and its model artifact's URI."""
+    def register(self, status: str = "Approved", group: str = GROUP) -> tuple[str, str]:
+        """A new model package version in `group`; returns its ARN and its model artifact's URI."""
         artifact = f"s3://{ARTIFACTS_BUCKET}/pipelines/{DEV.prefix}-training/run-{next(self._versions)}/model.tar.gz"
         arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=GROUP,
+            ModelPackageGroupName=group,
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
                 "Containers": [{"Image": f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": artifact}],

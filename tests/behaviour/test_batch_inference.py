@@ -16,7 +16,7 @@ from mlops_constructs.batch_inference_workflow.check_input import INPUT_KEYS
 from mlops_constructs.batch_inference_workflow.jobs import CODE_DIR, DATA_DIR, DROP_ROOT, MODEL_DIR, OUTPUT_DIR
 from pipeline_code.settings import scikit_learn_image_uri
 from tests.behaviour import sfn_harness
-from tests.behaviour.batch_world import ARTIFACTS_BUCKET, DEV, GROUP, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, WORK_URI, batch_world
+from tests.behaviour.batch_world import ARTIFACTS_BUCKET, DEV, GROUPS, IMAGE_TAG, INPUT_URI, OUTPUT_URI, PROCESSING_ROLE, REGION, WORK_URI, batch_world
 
 CODE_URI = f"s3://{ARTIFACTS_BUCKET}/batch-inference/code/"
 SCIKIT_IMAGE = scikit_learn_image_uri(REGION)
@@ -98,6 +98,68 @@ def test_the_latest_approved_package_is_scored_and_recorded_in_the_output(batch_
     assert execution.status == "SUCCEEDED"
     assert _inputs(world.jobs()["infer"])["model"]["S3Uri"] == artifact
     assert execution.output["model"] == {"package_arn": newest_approved, "approval_status": "Approved", "model_data_url": artifact}
+
+
+def test_without_a_model_the_environment_named_models_latest_approved_package_is_scored(batch_template):
+    with batch_world(batch_template) as world:
+        tabular, artifact = world.register()
+        world.register(group=GROUPS["churn"])
+
+        execution = world.score()
+
+    assert execution.status == "SUCCEEDED"
+    assert (execution.output["model_name"], execution.output["model"]["package_arn"]) == ("tabular", tabular)
+    assert _inputs(world.jobs()["infer"])["model"]["S3Uri"] == artifact
+
+
+def test_a_named_model_scores_its_own_groups_latest_approved_package(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        churn, artifact = world.register(group=GROUPS["churn"])
+        world.register("PendingManualApproval", group=GROUPS["churn"])
+        world.register()
+
+        execution = world.score(model="churn")
+
+    assert execution.status == "SUCCEEDED"
+    assert (execution.output["model_name"], execution.output["model"]["package_arn"]) == ("churn", churn)
+    assert _inputs(world.jobs()["infer"])["model"]["S3Uri"] == artifact
+
+
+def test_a_named_package_of_the_named_models_group_is_scored(batch_template):
+    with batch_world(batch_template) as world:
+        older, artifact = world.register(group=GROUPS["churn"])
+        world.register(group=GROUPS["churn"])
+
+        execution = world.score(model="churn", model_package_arn=older)
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["model"]["model_data_url"] == artifact
+
+
+@pytest.mark.parametrize(("model", "package_of"), [("churn", "tabular"), (None, "churn")], ids=["churn given a tabular package", "no model given a churn package"])
+def test_a_package_of_another_models_group_is_refused_naming_both_groups(batch_template, model, package_of):
+    with batch_world(batch_template) as world:
+        package, _ = world.register(group=GROUPS[package_of])
+
+        execution = world.score(model_package_arn=package, **({"model": model} if model else {}))
+
+    scored = model or "tabular"
+    assert (execution.status, execution.error) == ("FAILED", "InvalidInput")
+    assert f"is a version of {GROUPS[package_of]}, not of {GROUPS[scored]}, the group of model {scored}" in execution.cause
+    assert world.shim.created() == []
+
+
+def test_no_approved_version_of_the_named_model_fails_naming_its_group(batch_template):
+    with batch_world(batch_template) as world:
+        world.register()
+        world.register("PendingManualApproval", group=GROUPS["churn"])
+
+        execution = world.score(model="churn")
+
+    assert (execution.status, execution.error) == ("FAILED", "NoApprovedModel")
+    assert f"no model package of {GROUPS['churn']} (model churn) is Approved" in execution.cause
+    assert world.shim.created() == []
 
 
 def test_a_named_model_package_or_model_artifact_is_used_instead_of_the_latest(batch_template):
@@ -282,9 +344,17 @@ BAD_INPUTS = {
     ),
     "too long a runtime": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "max_runtime": 86400}, "max_runtime must be a number of seconds from 1 to 3600"),
     "no instances": ({"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "instance_count": 0}, "instance_count must be a number from 1 to 100"),
-    "a package of another group": (
+    "a package of another environment's group": (
         {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model_package_arn": f"arn:aws:sagemaker:{REGION}:123456789012:model-package/other-models/1"},
-        f"model_package_arn must be a version of this environment's model package group {GROUP}",
+        f"model_package_arn must be a version of a model package group of this environment: {', '.join(GROUPS.values())}",
+    ),
+    "an unknown model": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model": "fraud"},
+        f"model must be the name of one of this environment's models: {', '.join(GROUPS)}",
+    ),
+    "a model that is not a name": (
+        {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model": 3},
+        f"model must be the name of one of this environment's models: {', '.join(GROUPS)}",
     ),
 }
 

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_cli.commands.batch import _describe_job
 from mlops_cli.errors import FAILED
-from tests.behaviour.batch_world import ARTIFACTS_BUCKET, INPUT_URI, OUTPUT_URI, REGION, batch_world
+from tests.behaviour.batch_world import ARTIFACTS_BUCKET, GROUPS, INPUT_URI, OUTPUT_URI, REGION, batch_world
 
 
 @pytest.fixture
@@ -39,6 +39,39 @@ def test_run_with_a_model_version_names_that_package(world_mlops, world):
 
     (execution,) = world.sfn.list_executions(stateMachineArn=world.state_machine)["executions"]
     assert json.loads(world.sfn.describe_execution(executionArn=execution["executionArn"])["input"])["model_package_arn"] == older
+
+
+def _given(world) -> dict:
+    (execution,) = world.sfn.list_executions(stateMachineArn=world.state_machine)["executions"]
+    return json.loads(world.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+
+
+def test_run_with_a_model_names_it_and_its_version_resolves_in_its_group(world_mlops, world):
+    world.register()
+    churn_first, _ = world.register(group=GROUPS["churn"])
+
+    result = _run(world_mlops, "--model", "churn", "--model-version", "1")
+
+    assert result.exit_code == 0, result.stderr
+    assert _given(world) == {"input_uri": INPUT_URI, "output_uri": OUTPUT_URI, "model": "churn", "model_package_arn": churn_first}
+
+
+def test_run_with_a_model_scores_its_latest_approved_version(world_mlops, world):
+    world.register()
+    churn, _ = world.register(group=GROUPS["churn"])
+
+    result = _run(world_mlops, "--model", "churn", "--wait", "--poll-seconds", "0")
+
+    assert result.exit_code == 0, result.stderr
+    assert f"(model churn: {churn})" in result.stdout
+
+
+def test_run_with_an_unknown_model_is_refused_listing_the_models(world_mlops, world):
+    result = _run(world_mlops, "--model", "fraud")
+
+    assert result.exit_code == FAILED
+    assert f"has no model 'fraud'; its models: {', '.join(GROUPS)}" in result.stderr
+    assert world.sfn.list_executions(stateMachineArn=world.state_machine)["executions"] == []
 
 
 def test_run_and_wait_shows_each_job_and_where_the_output_is(world_mlops, world):

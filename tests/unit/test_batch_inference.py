@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from config.naming import batch_image_build_name
+from config.naming import batch_image_build_name, model_package_group_name
 from mlops_constructs.batch_inference_workflow import execution_timeout_seconds
 from stacks.storage import BATCH_INFERENCE_WORK_RETENTION
 from tests.behaviour.sfn_harness import task_states
@@ -66,9 +66,11 @@ def test_workflow_passes_only_the_processing_role_and_only_to_sagemaker(batch):
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
-def test_workflow_reads_model_packages_of_this_environments_group_only(synthesized: Synthesized, environment, batch):
+def test_workflow_reads_model_packages_of_this_environments_groups_only(synthesized: Synthesized, environment, batch):
     (describe,) = [s for s in _workflow_statements(batch) if _actions(s) == ["sagemaker:describeModelPackage"]]
-    assert cfn_text(describe["Resource"]).endswith(f":model-package/{synthesized.prefix(environment)}-models/*")
+    resources = describe["Resource"] if isinstance(describe["Resource"], list) else [describe["Resource"]]
+    groups = {model_package_group_name(unit.stem) for unit in environment_config(environment).model_units().values()}
+    assert {cfn_text(resource).rsplit(":model-package/", 1)[1] for resource in resources} == {f"{group}/*" for group in groups}
 
 
 def test_execution_timeout_covers_three_jobs_at_their_longest_with_margin(synthesized: Synthesized, environment, batch):
@@ -180,7 +182,9 @@ def test_a_configured_schedule_starts_the_workflow_with_its_fixed_input(schedule
     assert schedule["ScheduleExpression"] == BATCH_SCHEDULE["expression"]
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["Target"]["Arn"] == {"Ref": machine}
-    assert json.loads(schedule["Target"]["Input"]) == {"input_uri": BATCH_SCHEDULE["input_uri"], "output_uri": BATCH_SCHEDULE["output_uri"]}
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "input_uri": BATCH_SCHEDULE["input_uri"], "output_uri": BATCH_SCHEDULE["output_uri"], "model": BATCH_SCHEDULE["model"]
+    }
     start_role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
     (start,) = policy_statements(scheduled_and_built, start_role)
     assert (start["Action"], start["Resource"]) == ("states:StartExecution", {"Ref": machine})

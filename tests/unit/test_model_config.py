@@ -231,3 +231,17 @@ def test_a_manual_approval_override_needs_someone_to_tell(tmp_path):
     message = _refusal(_configs(tmp_path, lambda c: _models(c)["churn"].update(deployment={"manual_approval": True})))
 
     assert "models.churn.deployment.manual_approval: true, but no notification target" in message
+
+
+def test_a_batch_schedule_naming_an_unknown_model_is_refused_listing_the_models(tmp_path):
+    schedule = {"expression": "rate(1 day)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/batch-inference/output/nightly/", "model": "fraud"}
+    message = _refusal(_configs(tmp_path, lambda c: c["batch_inference"].update(schedule=schedule)))
+
+    assert "batch_inference.schedule.model: 'fraud' is not a model of this environment; its models: tabular, churn" in message
+
+
+def test_a_batch_schedule_naming_one_of_the_models_is_accepted(tmp_path):
+    schedule = {"expression": "rate(1 day)", "input_uri": "s3://bucket/in/", "output_uri": "s3://bucket/batch-inference/output/nightly/", "model": "churn"}
+    config = load_environment(_configs(tmp_path, lambda c: c["batch_inference"].update(schedule=schedule)), "dev")
+
+    assert config.batch_inference.schedule.model == "churn"

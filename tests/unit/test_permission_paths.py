@@ -844,14 +844,17 @@ INTERACTIONS = [
         ],
     ),
     Interaction(
-        "batch workflow reads this environment's model packages",
+        "batch workflow reads the versions of each of this environment's models",
         True,
-        lambda w: [Request(w.batch_workflow, "sagemaker:DescribeModelPackage", w.package)],
+        lambda w: [Request(w.batch_workflow, "sagemaker:DescribeModelPackage", package) for package in (w.package, w.other.package)],
     ),
     Interaction(
         "batch workflow cannot read another environment's model packages",
         False,
-        lambda w: [Request(w.batch_workflow, "sagemaker:DescribeModelPackage", w.package.replace(f"/{w.prefix}-models/", "/other-models/"))],
+        lambda w: [
+            Request(w.batch_workflow, "sagemaker:DescribeModelPackage", package.replace(f":model-package/{w.prefix}-", ":model-package/other-"))
+            for package in (w.package, w.other.package)
+        ],
     ),
     Interaction(
         "batch jobs read their inputs, their code and the model artifacts",
