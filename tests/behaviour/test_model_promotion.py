@@ -12,6 +12,7 @@ import pytest
 
 from functions.model_promotion import handler as promotion
 from tests import promotion_app as app
+from tests.behaviour.deployer_world import GROUP, deployer_world
 from tests.behaviour.promotion_world import ARTIFACT_BYTES, COPIES_PREFIX, REPORT, promotion_world, session_in
 
 SOURCE_ARN = f"arn:aws:sagemaker:{app.REGION}:{app.SOURCE_ACCOUNT}:model-package/{app.SOURCE_GROUP}"
@@ -273,3 +274,25 @@ def test_without_the_source_buckets_name_an_artifact_in_another_accounts_bucket_
         world.handle({"version": version}, source_names_known=False)
 
     assert world.target_packages() == []
+
+
+def test_a_promoted_version_approved_in_the_target_is_released_by_the_targets_deployer(aws_env, variants_template):
+    """The version the promotion function registers, as it registers it, goes through the target's approval and
+    deployer like any other: the endpoint then serves the copied artifact."""
+    with promotion_world() as promoted:
+        promoted.promote(promoted.register_source_version())
+        (registration,) = [call.parameters for call in promoted.calls if call.operation == "create_model_package"]
+    with deployer_world(variants_template) as target:
+        # The target's reviewer approves it: the registration as it was made, then the approval.
+        arn = target.sagemaker.create_model_package(**{**registration, "ModelPackageGroupName": GROUP})["ModelPackageArn"]
+        target.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+
+        execution = target.deploy(arn)
+
+        assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+        (served,) = target.live_models().values()
+        model = target.sagemaker.describe_model(ModelName=served)
+        (container,) = target.sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"]["Containers"]
+        # The deployer's model runs the package's container: the copy in the target's bucket.
+        assert [c.get("ModelPackageName") for c in model.get("Containers", [model.get("PrimaryContainer", {})])] == [arn]
+        assert container["ModelDataUrl"].startswith(f"s3://{app.TARGET_BUCKET}/{COPIES_PREFIX}")

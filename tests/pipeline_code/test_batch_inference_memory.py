@@ -1,9 +1,10 @@
 """The batch scripts' memory is bounded by a chunk, not by the input.
 
-Each script runs in a process of its own, as a job runs it: first on an input of many chunks, then on one
-twice as large. Libraries, the model and the readers' buffers are paid for in the first run, so a streaming
-script's peak resident memory does not grow in the second; a script that held a whole file (or every result)
-would grow by at least the first input's features, and the test allows half of that.
+Each script runs in a process of its own, as a job runs it: first on an input of many chunks, then on a
+larger one. Libraries, the model and the readers' buffers are paid for in the first run, so a streaming
+script's peak resident memory does not grow in the second beyond what Arrow's CSV reader reads ahead, which
+varies with how busy the machine is (up to about 40 MB seen); a script that held a whole file (or every
+result) would grow by at least the difference between the inputs, which is kept well above that.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pipeline_code import render
 from tests.pipeline_code.model_artifact import train_model_artifact
 
 FOLDER = render.PACKAGE_DIR / "batch_inference"
-# The first file (117 MB of text) outgrows the CSV reader's buffers, and the second run's allowance (half the first
-# file's 48 MB of features) what the allocator varies between runs (under 10 MB).
-ROWS = {"first": 199_150, "second": 398_300}
+# The first file (117 MB of text) outgrows the CSV reader's buffers; the second is three times as large, so a
+# script that held its input would grow by twice the first file's 48 MB of features, and the allowance (one
+# first file's features) leaves room for the reader's read-ahead on a loaded machine.
+ROWS = {"first": 199_150, "second": 597_450}
 # Predictions are 25 bytes a row (row, prediction, probability, flag): postprocessing's inputs need more rows.
 PREDICTION_ROWS = {"first": 1_250_000, "second": 2_500_000}
 FIRST_FEATURES_BYTES = ROWS["first"] * 30 * 8
@@ -133,11 +135,11 @@ def growth(work) -> dict[str, int]:
 
 
 def test_preprocessing_memory_does_not_grow_with_the_file(growth):
-    assert growth["preprocessing"] < FIRST_FEATURES_BYTES / 2, f"grew by {growth['preprocessing'] / MEGABYTE:.0f} MB"
+    assert growth["preprocessing"] < FIRST_FEATURES_BYTES, f"grew by {growth['preprocessing'] / MEGABYTE:.0f} MB"
 
 
 def test_inference_memory_does_not_grow_with_the_file(growth):
-    assert growth["predict"] < FIRST_FEATURES_BYTES / 2, f"grew by {growth['predict'] / MEGABYTE:.0f} MB"
+    assert growth["predict"] < FIRST_FEATURES_BYTES, f"grew by {growth['predict'] / MEGABYTE:.0f} MB"
 
 
 def test_postprocessing_memory_does_not_grow_with_the_predictions(growth):
