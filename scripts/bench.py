@@ -80,7 +80,8 @@ def deployer_figures() -> None:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as work:
         for strategy in ("variants", "guardrails"):
-            template = synthesized_deployer(Path(work) / strategy, strategy=strategy, bake_checks=6)
+            # dev serves serverless; the canary on variants and guardrails is dev on instances, as staging serves.
+            template = synthesized_deployer(Path(work) / strategy, strategy=strategy, bake_checks=6, serving={"mode": "instances"})
             with deployer_world(template) as world:
                 world.deploy(world.register())
                 world.shim.update_calls.clear()
