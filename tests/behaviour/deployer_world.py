@@ -168,16 +168,20 @@ class DeployerWorld:
         the waiting state's TaskScheduled parameters (a state is entered a moment before its task is
         scheduled; `timeout_s` is a deadlock guard)."""
 
-        def token() -> str | None:
+        def token_or_end() -> tuple[str | None] | None:
             for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
                 if event["type"] == "TaskScheduled" and '"TaskToken"' in event["taskScheduledEventDetails"]["parameters"]:
-                    return json.loads(event["taskScheduledEventDetails"]["parameters"])["TaskToken"]
-            return None
+                    return (json.loads(event["taskScheduledEventDetails"]["parameters"])["TaskToken"],)
+            # An execution that ended (a fault before or in the wait) sends no request: no need to wait for one.
+            return None if sfn_harness.running(self.sfn, execution_arn) else (None,)
 
         try:
-            return sfn_harness.until(token, f"an approval request of {execution_arn}", timeout_s)
+            (found,) = sfn_harness.until(token_or_end, f"an approval request of {execution_arn}", timeout_s)
         except TimeoutError:
             raise LookupError("no approval request was sent") from None
+        if found is None:
+            raise LookupError("no approval request was sent: the execution ended")
+        return found
 
     @property
     def approval_timeout_minutes(self) -> int:

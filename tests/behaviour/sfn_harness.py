@@ -462,11 +462,17 @@ class Hold:
         if not self._reached.wait(self._timeout_s):
             raise TimeoutError(f"no execution reached {self.state!r} within {self._timeout_s}s")
 
+    def arrived(self) -> bool:
+        """Whether an execution waits at the state now (or did)."""
+        return self._reached.is_set()
+
     def release(self) -> None:
         self._released.set()
 
     def _arrive(self) -> None:
         self._reached.set()
+        # Whoever waits for the hold or for the execution's end (`until`) looks again at once.
+        _progress.step("events")
         self._released.wait()
 
 
