@@ -24,6 +24,7 @@ from config.naming import (
     deployer_name,
     endpoint_name,
     pipeline_name,
+    promotion_bus_name,
     serving_endpoint_name,
     serving_model_name_prefix,
     variant_alarm_name,
@@ -37,6 +38,7 @@ from mlops_constructs.deployed_endpoint_cleanup import DeployedEndpointCleanup
 from mlops_constructs.environment_dashboard import EnvironmentDashboard, dashboard_url
 from mlops_constructs.model_promotion import forward_releases
 from mlops_constructs.served_model_role import ServedModelRole
+from stacks.model_build import PromotionTarget
 from stacks.storage import MonitoringPaths
 
 
@@ -115,7 +117,7 @@ class DeploymentStack(cdk.Stack):
         delete_endpoint_with_stack: bool,
         monitoring_access_policy: iam.IManagedPolicy | None = None,
         subnets_for_jobs: bool = False,
-        forward_releases_to: dict[str, list[str]] | None = None,
+        forward_releases_to: dict[str, list[PromotionTarget]] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -139,11 +141,11 @@ class DeploymentStack(cdk.Stack):
         for model in models.values():
             where = self if model.environment_names else Construct(self, f"Model-{model.name}")
             served = self._serve(where, model, model_package_group_names[model.name], shared)
-            if (forward_releases_to or {}).get(model.name):
+            targets = (forward_releases_to or {}).get(model.name)
+            if targets:
                 # Automatic promotion: the environments that take this model get each version it releases.
-                forward_releases(
-                    where, "ForwardReleases", announcements=served.deployer.event_bus, deployer_name=served.deployer_name, target_bus_arns=forward_releases_to[model.name]
-                )
+                buses = [f"arn:{self.partition}:events:{t.region}:{t.account}:event-bus/{promotion_bus_name(t.prefix)}" for t in targets]
+                forward_releases(where, "ForwardReleases", announcements=served.deployer.event_bus, deployer_name=served.deployer_name, target_bus_arns=buses)
             self.served[model.name] = served
             pipeline_names = [pipeline_name(prefix, folder) for folder in model.pipelines]
             if dashboard is None:

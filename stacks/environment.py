@@ -10,7 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environment, load_environments
-from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name, deployer_name, model_package_group_name, promotion_bus_name
+from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name, deployer_name, model_package_group_name
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack, PromotionTarget
@@ -104,11 +104,7 @@ class EnvironmentStage(cdk.Stage):
             delete_endpoint_with_stack=not config.retain_data,
             monitoring_access_policy=self.storage.monitoring_access_policy,
             subnets_for_jobs=self.network.vpc_only,
-            forward_releases_to={
-                name: [f"arn:aws:events:{t.region}:{t.account}:event-bus/{promotion_bus_name(t.prefix)}" for t in targets if t.automatic]
-                for name, targets in promoted_to.items()
-                if any(t.automatic for t in targets)
-            },
+            forward_releases_to={name: [t for t in targets if t.automatic] for name, targets in promoted_to.items()},
         )
         self.operations = OperationsStack(
             self,
