@@ -395,32 +395,21 @@ def test_two_approvals_never_interleave_on_the_endpoint_while_the_listing_lags(a
     assert approval_world.update_configs() == [f"{ENDPOINT}-v2-canary", f"{ENDPOINT}-v2"]
 
 
-def _lock_table() -> str:
-    """The lock of the deployer these tests run: the environment-named model's (each model's deployer has one)."""
-    tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
-    (table,) = [name for name in tables if name.startswith("CanaryDeployerEndpointLock")]
-    return table
-
-
-def _lock_holder() -> str | None:
+def _lock_holder(world: DeployerWorld) -> str | None:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    item = dynamodb.get_item(TableName=_lock_table(), Key={"Endpoint": {"S": ENDPOINT}}, ConsistentRead=True).get("Item")
+    item = dynamodb.get_item(TableName=world.lock_table(), Key={"Endpoint": {"S": ENDPOINT}}, ConsistentRead=True).get("Item")
     return item["Execution"]["S"] if item else None
 
 
-def _hold_lock(execution_arn: str) -> None:
-    boto3.client("dynamodb", region_name=REGION).put_item(TableName=_lock_table(), Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": execution_arn}})
-
-
 def test_a_release_frees_the_endpoints_lock_at_its_end(released):
-    assert _lock_holder() is None
+    assert _lock_holder(released) is None
 
 
 def test_a_rolled_back_deployment_frees_the_endpoints_lock_at_its_end(released):
     released.set_alarm(released.alarms["green-5xx"])
 
     assert released.deploy(released.register()).error == "CanaryRolledBack"
-    assert _lock_holder() is None
+    assert _lock_holder(released) is None
 
 
 def test_an_approval_right_after_a_deployment_ended_deploys_while_its_status_still_reads_running(released):
@@ -439,11 +428,11 @@ def test_an_earlier_holders_release_never_frees_the_lock_a_later_holder_took(rel
     with held_before("Release the endpoint's lock") as hold:
         execution = released.start(released.register())
         hold.reached()
-        _hold_lock(newer)
+        released.leave_lock_to(newer)
         hold.release()
 
     assert released.wait(execution).status == "SUCCEEDED"
-    assert _lock_holder() == newer
+    assert _lock_holder(released) == newer
 
 
 def test_a_lock_release_that_fails_for_good_ends_the_deployment_as_it_would_have(released):
@@ -453,7 +442,7 @@ def test_a_lock_release_that_fails_for_good_ends_the_deployment_as_it_would_have
 
     assert execution.status == "SUCCEEDED"
     assert [m.subject for m in released.messages()][-1] == f"{ENDPOINT}: version 2 promoted"
-    assert _lock_holder() == execution.arn
+    assert _lock_holder(released) == execution.arn
 
 
 def test_the_lock_an_ended_deployment_left_behind_is_taken_over_by_the_next(released):
@@ -461,7 +450,7 @@ def test_the_lock_an_ended_deployment_left_behind_is_taken_over_by_the_next(rele
     aborted = released.start(released.register())
     released.sfn.stop_execution(executionArn=aborted)
     released.wait(aborted)
-    _hold_lock(aborted)
+    released.leave_lock_to(aborted)
 
     execution = released.deploy(released.register())
 
@@ -472,7 +461,7 @@ def test_the_lock_an_ended_deployment_left_behind_is_taken_over_by_the_next(rele
 def test_a_lock_held_by_an_execution_step_functions_no_longer_knows_is_taken_over(released):
     # Step Functions forgets an execution 90 days after it ended; its lock stays in the table.
     forgotten = released.state_machine.replace(":stateMachine:", ":execution:") + ":deployed-long-ago"
-    boto3.client("dynamodb", region_name=REGION).put_item(TableName=_lock_table(), Item={"Endpoint": {"S": ENDPOINT}, "Execution": {"S": forgotten}})
+    released.leave_lock_to(forgotten)
 
     execution = released.deploy(released.register())
 
