@@ -110,7 +110,7 @@ def follow(env: Environment, execution_arn: str, poll_seconds: float) -> tuple[s
     "model_name",
     metavar="MODEL",
     default=None,
-    help="Score with this model (config's models:; default: the one keeping the environment's names).",
+    help="Score with this model (config's models:; default: the first model the environment's config lists).",
 )
 @click.option("--model-version", type=int, help="Score with this version of the model's package group (default: the latest Approved).")
 @click.option("--wait", is_flag=True, help="Follow each job until the run ends; exit status 1 if it fails.")
@@ -122,8 +122,8 @@ def run(env_name: str, input_uri: str, output_uri: str, model_name: str | None, 
     if model_name is not None:
         given["model"] = model_name
     if model_version is not None:
-        # Without --model the workflow scores the first model (the one keeping the environment's names).
-        scored = env if model_name is not None else dataclasses.replace(env, model_name=next(iter(env.config.model_units())))
+        # Without --model the workflow scores the first model the config lists.
+        scored = env if model_name is not None else dataclasses.replace(env, model_name=_default_model(env))
         given["model_package_arn"] = registry.version(scored, model_version)["ModelPackageArn"]
     name = f"mlops-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     client = env.client("stepfunctions")
@@ -150,6 +150,21 @@ def run(env_name: str, input_uri: str, output_uri: str, model_name: str | None, 
     out.print(_summary(env, results))
 
 
+def _default_model(env: Environment) -> str:
+    """The model the workflow scores when its input names none: the first the environment's config lists."""
+    return next(iter(env.config.model_units()))
+
+
+def _scored(given: dict, default_model: str) -> str:
+    """The model a run scores, as its input chose it: `<model>` for its latest Approved version, `<model> vN`
+    for a chosen package version, or the model artifact it was given."""
+    model = given.get("model") or default_model
+    package = given.get("model_package_arn")
+    if package:
+        return f"{model} v{package.rsplit('/', 1)[1]}"
+    return f"{model}: {given['model_uri']}" if given.get("model_uri") else model
+
+
 def _summary(env: Environment, output_uri: str) -> str:
     """What the postprocessing step wrote to summary.json in the output, or why it cannot be shown."""
     bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
@@ -166,7 +181,7 @@ def _summary(env: Environment, output_uri: str) -> str:
 @json_option
 @click.option("--limit", type=int, default=10, show_default=True, help="How many of the latest runs.")
 def status(env_name: str, as_json: bool, limit: int) -> None:
-    """The latest runs of the batch workflow: status, start, end, input and output."""
+    """The latest runs of the batch workflow: status, start, end, model, input and output."""
     env = environment(env_name)
     client = env.client("stepfunctions")
     try:
@@ -174,6 +189,7 @@ def status(env_name: str, as_json: bool, limit: int) -> None:
     except client.exceptions.StateMachineDoesNotExist:
         raise MlopsError(f"the batch workflow {batch_inference_name(env.prefix)} does not exist: is environment {env.name} deployed?") from None
     runs = []
+    default_model = _default_model(env)
     for execution in executions:
         events = deployer.history(env, execution["executionArn"])
         given = deployer.execution_input(events)
@@ -183,6 +199,7 @@ def status(env_name: str, as_json: bool, limit: int) -> None:
                 "status": execution["status"],
                 "started": execution["startDate"],
                 "ended": execution.get("stopDate"),
+                "model": _scored(given, default_model),
                 "input_uri": given.get("input_uri"),
                 "output_uri": given.get("output_uri"),
                 "jobs": _jobs(events),
@@ -197,9 +214,9 @@ def status(env_name: str, as_json: bool, limit: int) -> None:
         out.print(f"{batch_inference_name(env.prefix)} has not run yet.")
         return
     table = Table(title=batch_inference_name(env.prefix))
-    for column in ("execution", "status", "started", "ended", "input", "output", "reason"):
+    for column in ("execution", "status", "started", "ended", "model", "input", "output", "reason"):
         table.add_column(column)
     for entry in runs:
         reason = f"{entry.get('error', '')} {entry.get('cause', '')}".strip()
-        table.add_row(entry["execution"], entry["status"], when(entry["started"]), when(entry["ended"]), entry["input_uri"] or "", entry["output_uri"] or "", reason)
+        table.add_row(entry["execution"], entry["status"], when(entry["started"]), when(entry["ended"]), entry["model"], entry["input_uri"] or "", entry["output_uri"] or "", reason)
     out.print(table)
