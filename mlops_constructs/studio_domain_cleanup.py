@@ -44,65 +44,76 @@ class StudioDomainCleanup(Construct):
         domain_id = domain.attr_domain_id
 
         role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        domain_scoped = [
-            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain_id}/*")
-            for kind in ("app", "space", "user-profile")
-        ]
-        statements = [
-            iam.PolicyStatement(
-                sid="ListDomainContents",
-                # List actions do not support resource-level permissions.
-                actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="DeleteDomainContents",
-                actions=[
-                    "sagemaker:DescribeApp",
-                    "sagemaker:DeleteApp",
-                    "sagemaker:DeleteSpace",
-                    "sagemaker:DeleteUserProfile",
-                ],
-                resources=domain_scoped,
-            ),
-            iam.PolicyStatement(
-                sid="DescribeSpacesAndProfiles",
-                actions=["sagemaker:DescribeSpace", "sagemaker:DescribeUserProfile"],
-                resources=domain_scoped[1:],
-            ),
-            iam.PolicyStatement(
-                sid="TheDomain",
-                actions=["sagemaker:DescribeDomain", "sagemaker:DeleteDomain"],
-                resources=[stack.format_arn(service="sagemaker", resource="domain", resource_name=domain_id)],
-            ),
-            iam.PolicyStatement(
-                sid="IsTheDomainGoingAway",
-                actions=["cloudformation:DescribeStacks", "cloudformation:DescribeStackResource"],
-                resources=[stack.stack_id],
-            ),
-        ]
-        # A retained domain's clean-up deletes nothing, so it may call nothing.
-        for statement in [] if domain_retained else statements:
-            role.add_to_policy(statement)
-
         provider = polling_provider(self, handler_folder="domain_cleanup", role=role, poll_interval=poll_interval, total_timeout=timeout)
+        properties = {
+            "DomainId": domain_id,
+            "DomainLogicalId": stack.get_logical_id(domain),
+            "DomainRetained": str(domain_retained).lower(),
+        }
         self.resource = cdk.CustomResource(
-            self,
-            "Resource",
-            service_token=provider.service_token,
-            resource_type="Custom::StudioDomainCleanup",
-            properties={
-                "DomainId": domain_id,
-                "DomainLogicalId": stack.get_logical_id(domain),
-                "DomainRetained": str(domain_retained).lower(),
-            },
+            self, "Resource", service_token=provider.service_token, resource_type="Custom::StudioDomainCleanup", properties=properties
         )
-        if not domain_retained:
-            acknowledge(role, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
-            acknowledge_wildcard_resources(
-                role, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain."
-            )
         self._acknowledge_findings(provider)
+        # A retained domain's clean-up deletes nothing, so it may call nothing.
+        if domain_retained:
+            return
+
+        # During an update that replaces the domain, CloudFormation sends the old domain's clean-up its
+        # Delete after the update, when the role's policy already names the new domain: the policy names the
+        # domain that is replaced too, as this resource reports it. It is a policy of its own, not the role's
+        # default one, which the handler functions depend on: they answer this resource before it exists.
+        domains = cdk.CustomResource(
+            self,
+            "DomainsToCleanUp",
+            service_token=provider.service_token,
+            resource_type="Custom::StudioDomainsToCleanUp",
+            properties={"DomainId": domain_id},
+        )
+        domain_ids = [domain_id, domains.get_att_string("PreviousDomainId")]
+        contents = {
+            kind: [stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{domain}/*") for domain in domain_ids]
+            for kind in ("app", "space", "user-profile")
+        }
+        domain_scoped = [arn for arns in contents.values() for arn in arns]
+        access = iam.Policy(
+            self,
+            "DomainAccess",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListDomainContents",
+                    # List actions do not support resource-level permissions.
+                    actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="DeleteDomainContents",
+                    actions=["sagemaker:DescribeApp", "sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile"],
+                    resources=domain_scoped,
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeSpacesAndProfiles",
+                    actions=["sagemaker:DescribeSpace", "sagemaker:DescribeUserProfile"],
+                    resources=contents["space"] + contents["user-profile"],
+                ),
+                iam.PolicyStatement(
+                    sid="TheDomains",
+                    actions=["sagemaker:DescribeDomain", "sagemaker:DeleteDomain"],
+                    resources=[stack.format_arn(service="sagemaker", resource="domain", resource_name=domain) for domain in domain_ids],
+                ),
+                iam.PolicyStatement(
+                    sid="IsTheDomainGoingAway",
+                    actions=["cloudformation:DescribeStacks", "cloudformation:DescribeStackResource"],
+                    resources=[stack.stack_id],
+                ),
+            ],
+        )
+        # Deleted after the clean-up has finished with the domain, on a stack delete too.
+        self.resource.node.add_dependency(access)
+        acknowledge(access, "AwsSolutions-IAM5[Resource::*]", "sagemaker:List* actions have no resource-level permissions.")
+        acknowledge_wildcard_resources(
+            access, domain_scoped, "Apps, spaces and profiles are named by users at run time; limited to this domain and the one it replaces."
+        )
 
     def _acknowledge_findings(self, provider: cr.Provider) -> None:
         acknowledge_provider_framework(provider)

@@ -12,6 +12,12 @@ create rolled back), or when the stack's domain (by the logical id in `DomainLog
 domain this Delete names: the domain was replaced, or left the template, and CloudFormation deletes it.
 A domain whose removal policy is retain (`DomainRetained`) never goes with the stack: its clean-up does nothing.
 
+The same functions answer a second resource, `Custom::StudioDomainsToCleanUp`, which calls nothing: it
+reports the domain in the template and, during an update that replaces it, the domain it replaces
+(`PreviousDomainId`). The clean-up role's policy names both, so that the Delete CloudFormation sends for
+the old domain's clean-up, after the update, may still reach the old domain; a policy naming only the
+template's domain made AWS refuse it.
+
 Used through the CDK Provider framework: `on_event` starts the work and `is_complete` is polled until it
 reports completion. Both call `reconcile`, which re-reads the live state every time, so any invocation
 can be retried or repeated safely. A delete that SageMaker reports as failed fails the operation at once
@@ -37,7 +43,12 @@ class DomainCleanupError(RuntimeError):
     """The operation must stop; the message is what CloudFormation shows."""
 
 
+_DOMAINS_TO_CLEAN_UP = "Custom::StudioDomainsToCleanUp"
+
+
 def on_event(event, context=None):
+    if event.get("ResourceType") == _DOMAINS_TO_CLEAN_UP:
+        return _domains_to_clean_up(event)
     props = event["ResourceProperties"]
     if event["RequestType"] != "Delete":
         # A new DomainId (domain replaced) gives a new physical id, so CloudFormation sends a
@@ -50,9 +61,22 @@ def on_event(event, context=None):
 
 
 def is_complete(event, context=None):
-    if event["RequestType"] != "Delete" or not _domain_is_going_away(event):
+    if event.get("ResourceType") == _DOMAINS_TO_CLEAN_UP or event["RequestType"] != "Delete" or not _domain_is_going_away(event):
         return {"IsComplete": True}
     return {"IsComplete": reconcile(_client(), event["ResourceProperties"]["DomainId"])}
+
+
+def _domains_to_clean_up(event):
+    """The domain in the template, and the one it replaces in this update (itself when nothing is replaced).
+
+    A rollback of a replacing update is an Update too, from the new domain back to the old: the new one is
+    then the previous, and its clean-up may reach it. The physical id never changes, so CloudFormation never
+    sends this resource a Delete before the clean-up's.
+    """
+    domain_id = event["ResourceProperties"]["DomainId"]
+    previous = event.get("OldResourceProperties", {}).get("DomainId", domain_id) if event["RequestType"] == "Update" else domain_id
+    physical_id = event.get("PhysicalResourceId") or event["LogicalResourceId"]
+    return {"PhysicalResourceId": physical_id, "Data": {"DomainId": domain_id, "PreviousDomainId": previous}}
 
 
 def reconcile(client, domain_id, retry_failed=False):

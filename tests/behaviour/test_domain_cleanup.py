@@ -15,6 +15,7 @@ from tests.behaviour.cfn_sequences import StackReplay
 from tests.behaviour.iam_calls import WorldNames
 from tests.behaviour.sfn_harness import Call
 from tests.behaviour.studio_shim import studio_shim
+from tests.conftest import aws_unreachable
 from tests.permissions import EnvironmentPolicies
 
 REGION = "eu-west-1"
@@ -459,22 +460,18 @@ def _recording_handler_calls(monkeypatch) -> list[Call]:
     return calls
 
 
-def _decided(synthesized, calls: list[Call], domain_in_template: str, stack: StackReplay) -> list:
-    """Each call decided against the clean-up role of dev's studio template, `domain_in_template` being the
-    domain the template names now."""
+def _decided(synthesized, calls: list[Call], stack: StackReplay, domains: dict[str, str]) -> list:
+    """Each call decided against the clean-up role of dev's studio template; `domains` maps each domain id
+    to the attribute (logical id, name) the template names it by."""
     policies = EnvironmentPolicies(synthesized, "dev")
-    (role_id,) = [
-        logical_id
-        for logical_id, r in policies.templates["studio"]["Resources"].items()
-        if r["Type"] == "AWS::IAM::Role" and logical_id.startswith("DomainCleanupHandlerRole")
-    ]
-    domain = next(logical_id for logical_id, r in policies.templates["studio"]["Resources"].items() if r["Type"] == "AWS::SageMaker::Domain")
+    resources = policies.templates["studio"]["Resources"]
+    (role_id,) = [logical_id for logical_id, r in resources.items() if r["Type"] == "AWS::IAM::Role" and logical_id.startswith("DomainCleanupHandlerRole")]
     names = WorldNames(
         policies,
         "studio",
         REGION,
         {
-            domain_in_template: policies.resolve("studio", {"Fn::GetAtt": [domain, "DomainId"]}),
+            **{domain: policies.resolve("studio", {"Fn::GetAtt": [_logical_id(resources, kind), attribute]}) for domain, (kind, attribute) in domains.items()},
             stack.stack_id: policies.resolve("studio", {"Ref": "AWS::StackId"}),
         },
     )
@@ -482,29 +479,84 @@ def _decided(synthesized, calls: list[Call], domain_in_template: str, stack: Sta
     return policies.decide([r for call in calls for r in iam_calls.requests(call, caller, names)])
 
 
+def _logical_id(resources: dict, resource_type: str) -> str:
+    (logical_id,) = [logical_id for logical_id, r in resources.items() if r["Type"] == resource_type]
+    return logical_id
+
+
+THE_DOMAIN = ("AWS::SageMaker::Domain", "DomainId")
+
+
 def test_every_call_of_a_stack_delete_is_allowed_to_the_synthesized_role_on_the_resource_it_names(synthesized, sm, shim, domain_id, stack, monkeypatch):
     calls = _recording_handler_calls(monkeypatch)
     stack.delete_stack()
 
-    decided = _decided(synthesized, calls, domain_id, stack)
+    decided = _decided(synthesized, calls, stack, {domain_id: THE_DOMAIN})
 
     assert {call.operation for call in calls} >= {"describe_domain", "list_apps", "delete_app", "delete_space", "delete_user_profile", "delete_domain"}
     assert [d.explain() for d in decided if not d.allowed] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the clean-up role names only the domain the template has now, so after a domain "
-    "replacement AWS refuses the clean-up of the old domain (reported with issue 18)",
-)
 def test_every_call_of_a_domain_replacement_is_allowed_to_the_synthesized_role_on_the_resource_it_names(synthesized, sm, shim, domain_id, monkeypatch):
     calls = _recording_handler_calls(monkeypatch)
     new_domain = _create_domain(sm, "studio-2")
     stack = _stack(domain_id)
+    reported = _domains_to_clean_up_during_the_update(domain_id, new_domain)
     calls.clear()
     stack.update(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
 
-    decided = _decided(synthesized, calls, new_domain, stack)
+    decided = _decided(synthesized, calls, stack, {new_domain: THE_DOMAIN, reported["PreviousDomainId"]: ("Custom::StudioDomainsToCleanUp", "PreviousDomainId")})
 
+    assert reported == {"DomainId": new_domain, "PreviousDomainId": domain_id}
     assert {call.operation for call in calls} >= {"describe_domain", "delete_app", "delete_domain"}
     assert [d.explain() for d in decided if not d.allowed] == []
+
+
+def test_a_rollback_of_a_replacement_lets_the_clean_up_reach_the_domain_the_update_created():
+    # The rollback updates the template's domain back to the old one; the new one's clean-up follows.
+    assert _domains_to_clean_up_during_the_update("d-new", "d-old") == {"DomainId": "d-old", "PreviousDomainId": "d-new"}
+
+
+def test_an_update_that_keeps_the_domain_lets_the_clean_up_reach_that_domain_alone():
+    assert _domains_to_clean_up_during_the_update("d-same", "d-same") == {"DomainId": "d-same", "PreviousDomainId": "d-same"}
+
+
+def test_the_first_deploy_lets_the_clean_up_reach_its_domain_alone():
+    answer = handler.on_event(
+        {
+            "RequestType": "Create",
+            "ResourceType": "Custom::StudioDomainsToCleanUp",
+            "LogicalResourceId": "DomainCleanupDomainsToCleanUp",
+            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider", "DomainId": "d-first"},
+        }
+    )
+
+    assert answer["Data"] == {"DomainId": "d-first", "PreviousDomainId": "d-first"}
+
+
+def test_the_domains_to_clean_up_are_complete_at_once_and_never_call_aws():
+    event = {"RequestType": "Delete", "ResourceType": "Custom::StudioDomainsToCleanUp", "PhysicalResourceId": "x", "LogicalResourceId": "x", "ResourceProperties": {"DomainId": "d-gone"}}
+
+    attempts: list[str] = []
+    with aws_unreachable(attempts):
+        answers = (handler.on_event(event)["PhysicalResourceId"], handler.is_complete(event))
+
+    assert answers == ("x", {"IsComplete": True})
+    assert attempts == []
+
+
+def _domains_to_clean_up_during_the_update(old_domain: str, new_domain: str) -> dict:
+    """What the domains-to-clean-up resource reports when CloudFormation updates it from `old_domain` to
+    `new_domain`: the attributes the clean-up role's policy reads in that update."""
+    answer = handler.on_event(
+        {
+            "RequestType": "Update",
+            "ResourceType": "Custom::StudioDomainsToCleanUp",
+            "LogicalResourceId": "DomainCleanupDomainsToCleanUp",
+            "PhysicalResourceId": "DomainCleanupDomainsToCleanUp",
+            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider", "DomainId": new_domain},
+            "OldResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider", "DomainId": old_domain},
+        }
+    )
+    assert answer["PhysicalResourceId"] == "DomainCleanupDomainsToCleanUp", "a new physical id would make CloudFormation delete the old one"
+    return answer["Data"]

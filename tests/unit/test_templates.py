@@ -198,6 +198,9 @@ def test_disposable_environments_delete_domain_and_profiles_after_the_clean_up(s
 
     assert set(profiles) <= set(cleanup["DependsOn"])
     assert cleanup["Properties"]["DomainLogicalId"] in domains
+    # The policy that lets the clean-up reach the domains goes only after the clean-up is done with them.
+    (access,) = [name for name in resources(studio, "AWS::IAM::Policy") if name.startswith("DomainCleanupDomainAccess")]
+    assert access in cleanup["DependsOn"]
     assert cleanup["Properties"]["DomainRetained"] == "false"
     for name, resource in {**profiles, **domains}.items():
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete"), name
