@@ -153,6 +153,17 @@ def test_status_shows_the_model_and_version_each_run_scored(world_mlops, world):
     assert sorted(run["model"] for run in json.loads(result.stdout)) == ["churn", "tabular", "tabular v1"]
 
 
+def test_status_table_has_a_model_column(world_mlops, world):
+    world.register()
+    _run(world_mlops, "--model", "churn")
+
+    result = world_mlops("batch", "status", "--env", "dev")
+
+    assert result.exit_code == 0, result.stderr
+    assert "model" in result.stdout
+    assert "churn" in result.stdout
+
+
 def test_a_job_scheduled_but_not_yet_created_is_waited_for_not_reported_as_an_error(world):
     """Between the workflow scheduling a job's task and the task creating the job, SageMaker does not know it."""
     assert _describe_job(boto3.client("sagemaker", region_name=REGION), "mlops-dev-0123456789abcdef-post") is None
