@@ -104,6 +104,8 @@ def test_with_auto_promote_the_sources_deployer_forwards_its_releases_to_the_tar
     (rule,) = forwarding
     assert rule["Properties"]["EventPattern"]["source"] == [deployer_name(staging.model_units()[model.name].stem)]
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [f"arn:aws:events:{prod.region}:{prod.account}:event-bus/{promotion_bus_name(prod.prefix)}"]
+    # EventBridge needs a role to put events on a bus of another account or Region (and recommends one always).
+    assert all("RoleArn" in target for target in rule["Properties"]["Targets"])
 
 
 def test_with_auto_promote_the_targets_bus_takes_the_sources_release_announcements_only(automatic: Synthesized):
