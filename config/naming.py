@@ -153,6 +153,22 @@ def promoted_artifacts_prefix(prefix: str) -> str:
     return f"{ARTIFACTS_PREFIX}{prefix}-promoted/"
 
 
+def pipeline_output_prefixes(prefix: str, folders: tuple[str, ...] | list[str]) -> list[str]:
+    """The key prefixes of the artifacts bucket of environment `prefix` under which the pipelines of `folders`
+    write their outputs (``pipelines/<prefix>-<folder>/``), and their drafts theirs
+    (``pipelines/<prefix>-draft-<user>-<folder>/``)."""
+    return [
+        *(f"{ARTIFACTS_PREFIX}{prefix}-{folder}/" for folder in folders),
+        *(f"{ARTIFACTS_PREFIX}{draft_pipeline_prefix(prefix)}*-{folder}/" for folder in folders),
+    ]
+
+
+def model_artifact_prefixes(prefix: str, model: str, folders: tuple[str, ...] | list[str]) -> list[str]:
+    """The key prefixes of the artifacts bucket of environment `prefix` holding model `model`'s artifacts: the
+    outputs of its pipelines (`folders`) and its versions promoted from elsewhere."""
+    return [*pipeline_output_prefixes(prefix, folders), f"{promoted_artifacts_prefix(prefix)}{model}/"]
+
+
 def release_record_key(group: str, version: int | str) -> str:
     """Where the deployer writes down, in the artifacts bucket, that version `version` of `group` went live
     (a first release, or a canary that passed): the record a promotion from this environment requires."""

@@ -652,8 +652,9 @@ class Model(_Strict):
     """One model: its pipelines register into its own model package group, and its own canary deployer
     releases its approved versions to its own endpoint, watched by its own alarms."""
 
-    # The pipeline_code/ folders whose pipelines register into this model's group; each folder belongs
-    # to exactly one model.
+    # The pipeline_code/ folders whose pipelines train this model and register into its group; each folder
+    # belongs to exactly one model. With source 'promote' the model is trained elsewhere: its folders are
+    # still claimed here, but this environment deploys none of their pipelines.
     pipelines: list[PipelineFolder] = []
     # Overrides of the environment's deployment section for this model only: any of its keys, merged over
     # it (nested sections key by key).
@@ -678,8 +679,6 @@ class Model(_Strict):
                 raise ValueError("auto_promote needs source 'promote' or 'both' (and promote_from)")
         elif self.promote_from is None:
             raise ValueError(f"source '{self.source}' needs promote_from: the environment the model's versions are promoted from")
-        if self.source == "promote" and self.pipelines:
-            raise ValueError("source is 'promote', so nothing here trains this model: remove its pipelines, or set source to 'both'")
         if len(set(self.pipelines)) != len(self.pipelines):
             raise ValueError(f"pipelines lists a folder twice: {', '.join(sorted({p for p in self.pipelines if self.pipelines.count(p) > 1}))}")
         return self
@@ -698,6 +697,16 @@ class ModelUnit:
     source: str = "train"
     promote_from: str | None = None
     auto_promote: bool = False
+
+    @property
+    def trained_here(self) -> bool:
+        """Whether this environment trains the model (source 'train' or 'both'), rather than only promoting it."""
+        return self.source != "promote"
+
+    @property
+    def deployed_pipelines(self) -> tuple[str, ...]:
+        """The pipeline_code/ folders whose pipelines this environment deploys for the model: none when it only promotes it."""
+        return self.pipelines if self.trained_here else ()
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -772,6 +781,17 @@ class EnvironmentConfig(_Strict):
             ))
         for name, model in self.models.items():
             problems.extend((f"models.{name}{'.' if key else ''}{key}", what) for key, what in _model_problems(self, name, model))
+            if model.source == "promote":
+                problems.extend(
+                    (
+                        f"model_build.pipelines.{folder}.trigger",
+                        f"'{self.model_build.pipelines[folder].trigger}', but pipeline_code/{folder} is not deployed here: model {name} is "
+                        f"promoted from {model.promote_from}, not trained here. Remove model_build.pipelines.{folder}, or set "
+                        f"models.{name}.source to 'both'",
+                    )
+                    for folder in model.pipelines
+                    if folder in self.model_build.pipelines and self.model_build.pipelines[folder].trigger != "none"
+                )
         if problems:
             raise KeyedProblems(problems)
         return self
@@ -813,6 +833,12 @@ class EnvironmentConfig(_Strict):
             return self.deployment
         return Deployment.model_validate(_merged(self.deployment.model_dump(exclude_unset=True), overrides))
 
+    def deployed_pipelines(self) -> list[str]:
+        """The pipeline_code/ folders whose pipelines this environment deploys, in folder order: every folder but
+        those of models it only promotes (and folders no model claims, which the loaded config did not know)."""
+        deployed = {folder for unit in self.model_units().values() for folder in unit.deployed_pipelines}
+        return [folder for folder in pipeline_names() if folder in deployed]
+
     def pipeline_model(self, folder: str) -> ModelUnit | None:
         """The model that pipeline_code/`folder` registers into; None for a folder no model claims (one that
         did not exist when the config was loaded)."""
@@ -843,6 +869,11 @@ def _model_problems(config: EnvironmentConfig, name: str, model: Model) -> Itera
                 f"the name begins with the name of model {other} and a hyphen, so {other}'s permissions "
                 f"(granted on names beginning with {config.prefix}-{other}-) would cover this model's resources; choose another name"
             )
+    if model.source != "promote" and not model.pipelines:
+        yield "", (
+            f"source is '{model.source}', so this environment trains the model, but it lists no pipelines: name its "
+            "pipeline_code/ folders, or set source to 'promote' (with promote_from)"
+        )
     if not model.environment_names:
         for what, length, limit in model_name_lengths(config.prefix, name):
             if length > limit:

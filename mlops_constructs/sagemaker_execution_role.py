@@ -11,8 +11,9 @@ from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resour
 
 class SageMakerExecutionRole(Construct):
     """A role for ``sagemaker.amazonaws.com``: run processing, training and transform jobs, create models,
-    track experiments, work with pipelines and register model packages named ``<prefix>-*``, write job logs
-    and metrics, and attach jobs to the given subnets. Data access comes from `managed_policies`.
+    track experiments, work with pipelines named ``<prefix>-*``, register model packages in the groups
+    `model_package_groups` (every group named ``<prefix>-*`` when not given), write job logs and metrics,
+    and attach jobs to the given subnets. Data access comes from `managed_policies`.
 
     It cannot change a package once registered (``sagemaker:UpdateModelPackage``): approving one deploys it,
     and that is a reviewer's decision, not a builder's.
@@ -28,6 +29,7 @@ class SageMakerExecutionRole(Construct):
         managed_policies: list[iam.IManagedPolicy],
         subnet_ids: list[str],
         security_group_id: str,
+        model_package_groups: list[str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -56,9 +58,17 @@ class SageMakerExecutionRole(Construct):
                 "experiment-trial-component",
             )
         ]
-        environment_named = [
-            sagemaker_arn(kind, f"{prefix}-*") for kind in ("pipeline", "model-package-group", "model-package")
-        ]
+        pipelines = [sagemaker_arn("pipeline", f"{prefix}-*")]
+        # IAM authorizes CreateModelPackage on the new version's ARN (model-package/<group>/<version>); the
+        # group's own ARN is listed too, for the Describe actions on it.
+        registry = (
+            [sagemaker_arn("model-package-group", f"{prefix}-*"), sagemaker_arn("model-package", f"{prefix}-*")]
+            if model_package_groups is None
+            else [
+                *(sagemaker_arn("model-package-group", group) for group in model_package_groups),
+                *(sagemaker_arn("model-package", f"{group}/*") for group in model_package_groups),
+            ]
+        )
         job_logs = stack.format_arn(
             service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
         )
@@ -93,7 +103,7 @@ class SageMakerExecutionRole(Construct):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="ThisEnvironmentsPipelinesAndModels",
+                sid="ThisEnvironmentsPipelines",
                 actions=[
                     "sagemaker:AddTags",
                     "sagemaker:CreatePipeline",
@@ -105,12 +115,21 @@ class SageMakerExecutionRole(Construct):
                     "sagemaker:RetryPipelineExecution",
                     "sagemaker:DescribePipelineExecution",
                     "sagemaker:ListPipelineExecutionSteps",
+                ],
+                resources=pipelines,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RegisterModelVersions",
+                actions=[
+                    "sagemaker:AddTags",
                     "sagemaker:CreateModelPackage",
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:ListModelPackages",
                 ],
-                resources=environment_named,
+                resources=registry,
             )
         )
         role.add_to_policy(
@@ -140,8 +159,11 @@ class SageMakerExecutionRole(Construct):
             run_time_named,
             "Pipelines and the SDK name jobs, models and trials at run time; limited to this account and region.",
         )
+        acknowledge_wildcard_resources(role, pipelines, "Only pipelines named with this environment's prefix.")
         acknowledge_wildcard_resources(
-            role, environment_named, "Only pipelines and model packages named with this environment's prefix."
+            role,
+            [arn for arn in registry if "*" in arn],
+            "Only versions of the model package groups this role registers into; SageMaker numbers each version.",
         )
         acknowledge_wildcard_resources(
             role, [job_logs], "SageMaker names log groups and streams under /aws/sagemaker/ at run time."

@@ -66,7 +66,7 @@ class SharedServing:
 
     key: kms.IKey
     artifacts_bucket: s3.IBucket
-    served_model_access_policy: iam.IManagedPolicy
+    served_model_access_policies: dict[str, iam.IManagedPolicy]
     image_repository_arns: list[str]
     subnet_ids: list[str]
     security_group_id: str
@@ -109,7 +109,7 @@ class DeploymentStack(cdk.Stack):
         model_package_group_names: dict[str, str],
         key: kms.IKey,
         artifacts_bucket: s3.IBucket,
-        served_model_access_policy: iam.IManagedPolicy,
+        served_model_access_policies: dict[str, iam.IManagedPolicy],
         release_records_policy: iam.IManagedPolicy,
         image_repository_arns: list[str],
         subnet_ids: list[str],
@@ -129,7 +129,7 @@ class DeploymentStack(cdk.Stack):
         shared = SharedServing(
             key=key,
             artifacts_bucket=artifacts_bucket,
-            served_model_access_policy=served_model_access_policy,
+            served_model_access_policies=served_model_access_policies,
             image_repository_arns=image_repository_arns,
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,
@@ -147,7 +147,7 @@ class DeploymentStack(cdk.Stack):
                 buses = [f"arn:{self.partition}:events:{t.region}:{t.account}:event-bus/{promotion_bus_name(t.prefix)}" for t in targets]
                 forward_releases(where, "ForwardReleases", announcements=served.deployer.event_bus, deployer_name=served.deployer_name, target_bus_arns=buses)
             self.served[model.name] = served
-            pipeline_names = [pipeline_name(prefix, folder) for folder in model.pipelines]
+            pipeline_names = [pipeline_name(prefix, folder) for folder in model.deployed_pipelines]
             if dashboard is None:
                 dashboard = EnvironmentDashboard(
                     self,
@@ -200,7 +200,7 @@ class DeploymentStack(cdk.Stack):
             description=f"{stem}: models served by {endpoint}",
             # The other mode's endpoint keeps serving, and logging, until a release here retires it.
             endpoint_names=[endpoint, other_endpoint],
-            managed_policies=[shared.served_model_access_policy],
+            managed_policies=[shared.served_model_access_policies[model.name]],
             image_repository_arns=shared.image_repository_arns,
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,

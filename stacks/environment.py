@@ -10,13 +10,13 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import ENVIRONMENTS, ConfigError, EnvironmentConfig, load_environment, load_environments
-from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name, deployer_name, model_package_group_name
+from config.naming import DRAFT_ENVIRONMENTS, batch_inference_name, deployer_name, model_artifact_prefixes, model_package_group_name
 from stacks.batch_inference import BatchInferenceStack
 from stacks.deployment import DeploymentStack, captured_data_prefix, monitoring_paths
 from stacks.model_build import ModelBuildStack, PromotionTarget
 from stacks.network import NetworkStack
 from stacks.operations import OperationsStack
-from stacks.storage import PromotionSource, StorageStack
+from stacks.storage import PromotionSource, ServedModelPaths, StorageStack
 from stacks.studio import StudioStack
 
 
@@ -38,7 +38,15 @@ class EnvironmentStage(cdk.Stage):
             "storage",
             prefix=config.prefix,
             storage=config.storage,
-            captured_data_prefixes=tuple(captured_data_prefix(model.stem) for model in models.values() if model.deployment.data_capture.enabled),
+            served_models=tuple(
+                ServedModelPaths(
+                    model=model.name,
+                    environment_names=model.environment_names,
+                    artifact_prefixes=tuple(model_artifact_prefixes(config.prefix, model.name, model.pipelines)),
+                    captured_data=captured_data_prefix(model.stem) if model.deployment.data_capture.enabled else None,
+                )
+                for model in models.values()
+            ),
             mlflow=config.model_build.mlflow.enabled,
             monitoring=tuple(
                 monitoring_paths(model.stem, model.deployment.monitoring) for model in models.values() if model.deployment.monitoring.enabled
@@ -80,7 +88,7 @@ class EnvironmentStage(cdk.Stage):
             key=self.storage.key,
             data_access_policy=self.storage.data_access_policy,
             retain_domain=config.retain_data,
-            pipeline_role=self.model_build.pipeline_role,
+            pipeline_roles=list(self.model_build.pipeline_roles.values()),
             draft_pipelines=config.name in DRAFT_ENVIRONMENTS,
             mlflow=self.model_build.mlflow,
             image_repositories=[self.storage.batch_inference_repository, self.storage.processing_repository, self.storage.inference_repository],
@@ -96,7 +104,7 @@ class EnvironmentStage(cdk.Stage):
             model_package_group_names={name: group.model_package_group_name for name, group in self.model_build.model_package_groups.items()},
             key=self.storage.key,
             artifacts_bucket=self.storage.artifacts_bucket,
-            served_model_access_policy=self.storage.served_model_access_policy,
+            served_model_access_policies=self.storage.served_model_access_policies,
             release_records_policy=self.storage.release_records_policy,
             image_repository_arns=self.model_build.serving_image_repository_arns,
             subnet_ids=self.network.subnet_ids,

@@ -22,7 +22,9 @@ from config.naming import (
     mlflow_name,
     model_package_group_name,
     pipeline_name,
+    pipeline_output_prefixes,
     promotable_object_patterns,
+    promoted_artifacts_prefix,
     promotion_role_name,
     serverless_endpoint_name,
 )
@@ -101,21 +103,19 @@ class ModelBuildStack(cdk.Stack):
             # The registry is the audit trail of what was approved and deployed: a retained environment keeps it.
             group.apply_removal_policy(cdk.RemovalPolicy.RETAIN if retain_model_registry else cdk.RemovalPolicy.DESTROY)
             self.model_package_groups[model.name] = group
-        self.pipeline_role = SageMakerExecutionRole(
-            self,
-            "PipelineRole",
-            prefix=prefix,
-            description=f"{prefix}: the SageMaker pipelines and the jobs they run",
-            managed_policies=[data_access_policy],
-            subnet_ids=subnet_ids,
-            security_group_id=security_group_id,
-        ).role
+        # Each model trained here has its own pipeline role: its pipelines register only into its own group and
+        # write none of another model's artifacts, so one model's pipeline cannot release a version on another
+        # model's endpoint.
+        self.pipeline_roles: dict[str, iam.Role] = {
+            model.name: self._pipeline_role(prefix, model, models, artifacts_bucket, data_access_policy, subnet_ids, security_group_id)
+            for model in models.values()
+            if model.deployed_pipelines
+        }
 
         substitutions = {
             "DataBucket": data_bucket.bucket_name,
             "ArtifactsBucket": artifacts_bucket.bucket_name,
             "KmsKeyArn": key.key_arn,
-            "PipelineRoleName": self.pipeline_role.role_name,
         }
         self.mlflow: MlflowApp | MlflowTrackingServer | None = None
         mlflow = model_build.mlflow
@@ -129,7 +129,8 @@ class ModelBuildStack(cdk.Stack):
                 )
             else:
                 self.mlflow = MlflowApp(self, "Mlflow", **where, weekly_maintenance_window=mlflow.weekly_maintenance_window)
-            self.mlflow.log_runs(self.pipeline_role)
+            for role in self.pipeline_roles.values():
+                self.mlflow.log_runs(role)
             substitutions[MLFLOW] = self.mlflow.arn
         job_subnet_count = len(subnet_ids) if jobs_in_vpc else 0
         if job_subnet_count:
@@ -138,17 +139,21 @@ class ModelBuildStack(cdk.Stack):
         self.pipeline_settings: dict[str, PipelineSettings] = {}
         # pipeline_code/ folder -> the definition its upsert deploys (deploy-time values as ${placeholders}).
         self.pipeline_definitions: dict[str, dict] = {}
-        names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
-        for name in names:
+        # Every folder's name is checked, deployed here or not, before anything is rendered.
+        folder_names = {name: pipeline_name(prefix, name) for name in render.pipeline_names()}
+        for name in folder_names:
             if model_build.trigger(name).trigger != "none" and len(name) > SCHEDULE_NAME_MAX_LENGTH:
                 raise PipelineFolderError(
                     f"pipeline_code/{name}/: config gives it a trigger, and its start schedule is named after the folder, "
                     f"but EventBridge Scheduler names are at most {SCHEDULE_NAME_MAX_LENGTH} characters ({len(name)} here); "
                     "shorten the folder name"
                 )
-        owners = {folder: model for model in models.values() for folder in model.pipelines}
+        # A model this environment only promotes keeps its folders, but none of their pipelines is deployed here.
+        owners = {folder: model for model in models.values() for folder in model.deployed_pipelines}
+        names = {name: deployed for name, deployed in folder_names.items() if name in owners}
         for name in names:
             owner = owners[name]
+            role = self.pipeline_roles[owner.name]
             settings = pipeline_settings(
                 prefix=prefix,
                 model_build=model_build,
@@ -156,7 +161,7 @@ class ModelBuildStack(cdk.Stack):
                 partition=self.partition,
                 account=self.account,
                 region=self.region,
-                script_uris=self._script_assets(name, render_cache),
+                script_uris=self._script_assets(name, render_cache, role),
                 job_subnet_count=job_subnet_count,
                 model_package_group=model_package_group_name(owner.stem),
             )
@@ -181,8 +186,8 @@ class ModelBuildStack(cdk.Stack):
                 f"Pipeline-{name}",
                 pipeline_name=settings.pipeline_name,
                 definition_file=rendered.path,
-                substitutions=substitutions,
-                role=self.pipeline_role,
+                substitutions={**substitutions, "PipelineRoleName": role.role_name},
+                role=role,
                 description=f"pipeline_code/{name}, deployed by the {prefix} model-build stack",
                 delete_on_stack_delete=model_build.pipeline_removal == "delete",
                 strict=model_build.strict_pipeline_updates,
@@ -289,20 +294,66 @@ class ModelBuildStack(cdk.Stack):
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "The SageMaker List actions have no resource-level permissions.")
         return policy
 
-    def _script_assets(self, name: str, render_cache: Path) -> dict[str, str]:
-        """Upload each step script, and the scripts as one source archive; readable by the pipeline role."""
+    def _pipeline_role(
+        self,
+        prefix: str,
+        model: ModelUnit,
+        models: dict[str, ModelUnit],
+        artifacts_bucket: s3.IBucket,
+        data_access_policy: iam.IManagedPolicy,
+        subnet_ids: list[str],
+        security_group_id: str,
+    ) -> iam.Role:
+        """The role `model`'s pipelines and their jobs run as: it registers versions in the model's group only, and
+        writes no other model's pipeline outputs (which hold that model's artifacts) nor the promoted copies.
+
+        The model keeping the environment's names keeps the construct ID (and so the role) of the one pipeline
+        role an environment had before."""
+        scope = self if model.environment_names else Construct(self, f"Model-{model.name}")
+        role = SageMakerExecutionRole(
+            scope,
+            "PipelineRole",
+            prefix=prefix,
+            description=(
+                f"{prefix}: the SageMaker pipelines and the jobs they run"
+                if model.environment_names
+                else f"{prefix}: the SageMaker pipelines of model {model.name} and the jobs they run"
+            ),
+            managed_policies=[data_access_policy],
+            subnet_ids=subnet_ids,
+            security_group_id=security_group_id,
+            model_package_groups=[model_package_group_name(model.stem)],
+        ).role
+        others = [
+            artifacts_bucket.arn_for_objects(f"{prefix_of}*")
+            for other in models.values()
+            if other.name != model.name
+            for prefix_of in pipeline_output_prefixes(prefix, other.pipelines)
+        ]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NeverWriteAnotherModelsArtifacts",
+                effect=iam.Effect.DENY,
+                actions=["s3:PutObject", "s3:DeleteObject"],
+                resources=[*others, artifacts_bucket.arn_for_objects(f"{promoted_artifacts_prefix(prefix)}*")],
+            )
+        )
+        return role
+
+    def _script_assets(self, name: str, render_cache: Path, role: iam.Role) -> dict[str, str]:
+        """Upload each step script, and the scripts as one source archive; readable by the pipeline's role."""
         files = {script.name: script for script in render.step_scripts(name)}
         files[render.SOURCE_ARCHIVE] = render.source_archive(name, render_cache)
         assets = {file_name: s3_assets.Asset(self, f"{name}-{file_name}", path=str(path)) for file_name, path in files.items()}
         bucket = next(iter(assets.values())).s3_bucket_name
-        self.pipeline_role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
                 resources=[f"arn:{self.partition}:s3:::{bucket}/{asset.s3_object_key}" for asset in assets.values()],
             )
         )
         # Processing jobs fetch their code as an S3 prefix input, which lists the key first.
-        self.pipeline_role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[f"arn:{self.partition}:s3:::{bucket}"],

@@ -54,6 +54,19 @@ BATCH_INFERENCE_WORK_RETENTION = cdk.Duration.days(30)
 
 
 @dataclass(frozen=True)
+class ServedModelPaths:
+    """What one model's served versions read and write in the artifacts bucket: its artifacts (which carry the
+    inference code) under `artifact_prefixes`, and its endpoint's captured traffic under `captured_data`, if it
+    captures any. Another model's are not its."""
+
+    model: str
+    # The model keeping the environment's names keeps the policy's construct ID a one-model environment had.
+    environment_names: bool
+    artifact_prefixes: tuple[str, ...]
+    captured_data: str | None = None
+
+
+@dataclass(frozen=True)
 class PromotionSource:
     """Where a model of this environment is promoted from: the source environment and its model's group
     there, and the model's group here."""
@@ -82,7 +95,7 @@ class StorageStack(cdk.Stack):
         *,
         prefix: str,
         storage: Storage,
-        captured_data_prefixes: tuple[str, ...] = (),
+        served_models: tuple[ServedModelPaths, ...] = (),
         mlflow: bool = False,
         monitoring: tuple[MonitoringPaths, ...] = (),
         promoted_from: dict[str, PromotionSource] | None = None,
@@ -172,7 +185,8 @@ class StorageStack(cdk.Stack):
         # the CodeBuild project), and of the runtime roles only the workflow's processing role pulls it.
         self.batch_inference_repository = self._repository("BatchInferenceImages", storage, removal_policy)
         self.data_access_policy = self._data_access_policy(prefix)
-        self.served_model_access_policy = self._served_model_access_policy(prefix, captured_data_prefixes)
+        # One per model: a model's endpoint reads only its own artifacts and writes only its own captured traffic.
+        self.served_model_access_policies = {paths.model: self._served_model_access_policy(prefix, paths) for paths in served_models}
         self.mlflow_artifact_access_policy = self._mlflow_artifact_access_policy(prefix) if mlflow else None
         self.monitoring_access_policy = self._monitoring_access_policy(prefix, monitoring) if monitoring else None
         self.evaluation_reports_policy = self._evaluation_reports_policy(prefix)
@@ -274,15 +288,15 @@ class StorageStack(cdk.Stack):
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permissions.")
         return policy
 
-    def _served_model_access_policy(self, prefix: str, captured_data_prefixes: tuple[str, ...]) -> iam.ManagedPolicy:
-        """For served models: read the pipelines' model artifacts (which carry their inference code) and the
+    def _served_model_access_policy(self, prefix: str, paths: ServedModelPaths) -> iam.ManagedPolicy:
+        """For one model's served versions: read the model's artifacts (which carry its inference code) and the
         inference images, and decrypt both. Owned here for the same reason as DataAccess.
 
-        The one thing it writes is the endpoints' captured traffic under `captured_data_prefixes`, if any:
-        SageMaker writes data capture files as the model's execution role, encrypted with the key through S3.
+        The one thing it writes is the model's endpoint's captured traffic, if it captures any: SageMaker
+        writes data capture files as the model's execution role, encrypted with the key through S3.
         """
-        artifacts = self.artifacts_bucket.arn_for_objects(f"{ARTIFACTS_PREFIX}{prefix}-*")
-        capture_files = [self.artifacts_bucket.arn_for_objects(f"{captured}*") for captured in captured_data_prefixes]
+        artifacts = [self.artifacts_bucket.arn_for_objects(f"{artifact_prefix}*") for artifact_prefix in paths.artifact_prefixes]
+        capture_files = [self.artifacts_bucket.arn_for_objects(f"{paths.captured_data}*")] if paths.captured_data else []
         captured = [
             iam.PolicyStatement(sid="WriteCapturedTraffic", actions=["s3:PutObject"], resources=capture_files),
             iam.PolicyStatement(
@@ -291,13 +305,17 @@ class StorageStack(cdk.Stack):
                 resources=[self.key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": self._via("s3")}},
             ),
-        ] if captured_data_prefixes else []
+        ] if capture_files else []
         policy = iam.ManagedPolicy(
             self,
-            "ServedModelAccess",
-            description=f"{prefix}: read model artifacts and pull inference images, for served models",
+            "ServedModelAccess" if paths.environment_names else f"ServedModelAccess-{paths.model}",
+            description=(
+                f"{prefix}: read model artifacts and pull inference images, for served models"
+                if paths.environment_names
+                else f"{prefix}: read model {paths.model}'s artifacts and pull inference images, for its served versions"
+            ),
             statements=[
-                iam.PolicyStatement(sid="ReadModelArtifacts", actions=["s3:GetObject"], resources=[artifacts]),
+                iam.PolicyStatement(sid="ReadModelArtifacts", actions=["s3:GetObject"], resources=artifacts),
                 iam.PolicyStatement(
                     sid="DecryptArtifactsAndImages",
                     actions=["kms:Decrypt"],
@@ -309,9 +327,9 @@ class StorageStack(cdk.Stack):
             ],
         )
         acknowledge_wildcard_resources(
-            policy, [artifacts], "Pipelines write a model artifact per execution under their own prefix; read-only."
+            policy, artifacts, "The model's pipelines write an artifact per execution under their own prefix; read-only."
         )
-        if captured_data_prefixes:
+        if capture_files:
             acknowledge_wildcard_resources(
                 policy,
                 capture_files,

@@ -39,7 +39,7 @@ class StudioStack(cdk.Stack):
         key: kms.IKey,
         data_access_policy: iam.IManagedPolicy,
         retain_domain: bool,
-        pipeline_role: iam.IRole,
+        pipeline_roles: list[iam.IRole],
         draft_pipelines: bool,
         image_repositories: list[ecr.IRepository],
         build_context_policies: tuple[iam.IManagedPolicy, iam.IManagedPolicy],
@@ -49,7 +49,7 @@ class StudioStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.prefix = prefix
         self.execution_role = self._execution_role(data_access_policy, subnet_ids, security_group)
-        self.draft_policy = self._draft_pipelines(draft_pipelines, pipeline_role)
+        self.draft_policy = self._draft_pipelines(draft_pipelines, pipeline_roles)
         if mlflow is not None:
             # Its ARN comes from the model-build stack (a serverless app's holds an ID SageMaker generates), so
             # this stack deploys after that one.
@@ -140,19 +140,19 @@ class StudioStack(cdk.Stack):
         cdk.CfnOutput(self, "StudioDomainId", value=self.domain.attr_domain_id, description="The Studio domain")
         cdk.CfnOutput(self, "StudioUrl", value=self.domain.attr_url, description="Studio's address; open it as a user profile (see the docs, first day)")
 
-    def _draft_pipelines(self, allowed: bool, pipeline_role: iam.IRole) -> iam.Policy:
+    def _draft_pipelines(self, allowed: bool, pipeline_roles: list[iam.IRole]) -> iam.Policy:
         """Studio users' draft pipelines (``<prefix>-draft-<user>-<folder>``, which no folder may deploy as).
 
-        Where `allowed` (config/naming.py DRAFT_ENVIRONMENTS), Studio users may pass the pipeline role to
-        SageMaker, which a draft runs as (their role already creates and starts pipelines named
-        ``<prefix>-*``); elsewhere nobody with the Studio role may create, update or start a pipeline in the
-        draft namespace.
+        Where `allowed` (config/naming.py DRAFT_ENVIRONMENTS), Studio users may pass the pipeline roles to
+        SageMaker, as whom a draft of a folder runs (the role of the folder's model; their role already
+        creates and starts pipelines named ``<prefix>-*``); elsewhere, or where no model is trained, nobody
+        with the Studio role may create, update or start a pipeline in the draft namespace.
         """
-        if allowed:
+        if allowed and pipeline_roles:
             statement = iam.PolicyStatement(
                 sid="DraftPipelinesRunAsThePipelineRole",
                 actions=["iam:PassRole"],
-                resources=[pipeline_role.role_arn],
+                resources=[role.role_arn for role in pipeline_roles],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         else:

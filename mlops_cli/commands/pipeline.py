@@ -43,6 +43,12 @@ def _pipeline(env: Environment, folder: str) -> str:
     folders = pipeline_names()
     if folder not in folders:
         raise MlopsError(f"unknown pipeline '{folder}'; the pipelines (folders of pipeline_code/): {', '.join(folders) or 'none'}")
+    owner = env.config.pipeline_model(folder)
+    if owner is not None and not owner.trained_here:
+        raise MlopsError(
+            f"model {owner.name} in {env.name} is promoted from {owner.promote_from}, not trained here, so pipeline {folder} is not deployed "
+            f"in {env.name}; run it in {owner.promote_from}, or set source: both for models.{owner.name} in config/{env.name}.yaml"
+        )
     return pipeline_name(env.prefix, folder)
 
 
@@ -57,11 +63,11 @@ def _last_run(sagemaker: Any, name: str) -> dict | None:
 @env_option
 @json_option
 def list_pipelines(env_name: str, as_json: bool) -> None:
-    """Each pipeline of pipeline_code/ as deployed in the environment, with its last run."""
+    """Each pipeline of pipeline_code/ the environment deploys (none of a model it only promotes), with its last run."""
     env = environment(env_name)
     sagemaker = env.client("sagemaker")
     rows = []
-    for folder in pipeline_names():
+    for folder in env.config.deployed_pipelines():
         name = pipeline_name(env.prefix, folder)
         row: dict[str, Any] = {"folder": folder, "pipeline": name, "deployed": True, "last_run": None}
         try:

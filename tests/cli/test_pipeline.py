@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
+from pathlib import Path
 from unittest import mock
 
 import boto3
 import pytest
+import yaml
 from moto.sagemaker.models import SageMakerModelBackend
 
 from config.naming import pipeline_name
@@ -16,6 +19,8 @@ from mlops_cli.errors import FAILED
 from pipeline_code.render import pipeline_names
 from tests.behaviour.pipeline_runs import pipeline_runs
 from tests.behaviour.pipeline_shim import pipeline_shim
+from tests.cli.conftest import run_mlops
+from tests.synth import TEST_CONFIG_DIR
 
 STARTED = datetime.datetime(2026, 11, 25, 9, 0, tzinfo=datetime.timezone.utc)
 DEFINITION = {
@@ -141,3 +146,32 @@ def test_run_and_wait_exits_1_with_the_failed_steps_reason(mlops, sagemaker, dep
     assert result.exit_code == 1
     assert "Evaluate: Failed: Model AUC 0.61 is below the threshold 0.8" in result.stdout
     assert "Run Failed" in result.stdout
+
+
+@pytest.fixture
+def promoting_tabular(tmp_path) -> Path:
+    """The tests' config, with dev taking model tabular (pipeline_code/training) from staging instead of training it."""
+    config_dir = tmp_path / "config"
+    shutil.copytree(TEST_CONFIG_DIR, config_dir)
+    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
+    dev["models"]["tabular"].update(source="promote", promote_from="staging")
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
+    return config_dir
+
+
+@pytest.mark.parametrize("command", ["run", "diff"])
+def test_a_pipeline_of_a_model_the_environment_only_promotes_is_refused_naming_where_it_is_trained(promoting_tabular, sagemaker, command):
+    result = run_mlops(promoting_tabular, "pipeline", command, "training", "--env", "dev")
+
+    assert result.exit_code == FAILED
+    assert (
+        "model tabular in dev is promoted from staging, not trained here, so pipeline training is not deployed in dev; "
+        "run it in staging, or set source: both for models.tabular in config/dev.yaml"
+    ) in result.stderr
+
+
+def test_list_leaves_out_the_pipelines_of_a_model_the_environment_only_promotes(promoting_tabular, sagemaker, dev):
+    result = run_mlops(promoting_tabular, "pipeline", "list", "--env", "dev", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert [row["folder"] for row in json.loads(result.stdout)] == [folder for folder in pipeline_names() if folder != "training"]

@@ -10,7 +10,7 @@ import pytest
 
 from config.naming import serving_endpoint_name
 from config.settings import DataCapture as DataCaptureConfig
-from stacks.storage import StorageStack
+from stacks.storage import ServedModelPaths, StorageStack
 from tests.synth import Synthesized, cdk_json_context, environment_config
 from tests.templates import cfn_text, only
 
@@ -102,14 +102,15 @@ def test_dashboard_shows_the_deployers_executions_by_outcome(synthesized: Synthe
     assert {(line[0], json.dumps(_dimensions(line))) for line in lines} == {("AWS/States", json.dumps({"StateMachineArn": f"<{deployer}>"}))}
 
 
-def _served_model_statements(stack: StorageStack) -> dict[str, dict]:
-    document = stack.resolve(stack.served_model_access_policy.document)
+def _served_model_statements(captured_data: str | None) -> dict[str, dict]:
+    paths = ServedModelPaths(model="tabular", environment_names=True, artifact_prefixes=("pipelines/mlops-dev-training/",), captured_data=captured_data)
+    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage, served_models=(paths,))
+    document = stack.resolve(stack.served_model_access_policies["tabular"].document)
     return {s["Sid"]: s for s in document["Statement"]}
 
 
 def test_served_models_may_write_captured_traffic_only_under_the_endpoints_capture_prefix():
-    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage, captured_data_prefixes=("data-capture/mlops-dev-endpoint/",))
-    statements = _served_model_statements(stack)
+    statements = _served_model_statements("data-capture/mlops-dev-endpoint/")
 
     assert statements["WriteCapturedTraffic"]["Action"] == "s3:PutObject"
     assert cfn_text(statements["WriteCapturedTraffic"]["Resource"]).endswith("/data-capture/mlops-dev-endpoint/*")
@@ -117,8 +118,7 @@ def test_served_models_may_write_captured_traffic_only_under_the_endpoints_captu
 
 
 def test_served_models_write_nothing_without_data_capture():
-    stack = StorageStack(cdk.App(context=cdk_json_context()), "storage", prefix="mlops-dev", storage=environment_config("dev").storage)
-    actions = json.dumps([s["Action"] for s in _served_model_statements(stack).values()])
+    actions = json.dumps([s["Action"] for s in _served_model_statements(None).values()])
     assert "s3:PutObject" not in actions and "kms:GenerateDataKey" not in actions
 
 

@@ -93,7 +93,7 @@ def test_a_bad_deployment_override_value_is_refused_with_what_is_accepted(tmp_pa
 
 
 def test_a_pipeline_folder_no_model_claims_is_named(tmp_path):
-    message = _refusal(_configs(tmp_path, lambda c: _models(c)["churn"].update(pipelines=[])))
+    message = _refusal(_configs(tmp_path, lambda c: _models(c).pop("churn")))
 
     assert "models: no model claims pipeline_code/churn" in message
 
@@ -176,10 +176,49 @@ def test_promotion_without_promote_from_is_refused(tmp_path, source):
     assert f"models.churn: source '{source}' needs promote_from" in message
 
 
-def test_a_promote_only_model_with_pipelines_is_refused(tmp_path):
-    message = _refusal(_configs(tmp_path, lambda c: _models(c)["churn"].update(source="promote", promote_from="staging")))
+@pytest.mark.parametrize("source", ["train", "both"])
+def test_a_model_trained_here_without_pipelines_is_refused(tmp_path, source):
+    promotion = {"promote_from": "staging"} if source == "both" else {}
+    message = _refusal(_configs(tmp_path, lambda c: _models(c)["churn"].update(source=source, pipelines=[], **promotion), "prod"), "prod")
 
-    assert "models.churn: source is 'promote', so nothing here trains this model: remove its pipelines" in message
+    assert f"models.churn: source is '{source}', so this environment trains the model, but it lists no pipelines" in message
+
+
+def test_a_promote_only_model_keeps_its_folders_and_deploys_none_of_them(tmp_path):
+    config_dir = _configs(tmp_path, lambda c: _models(c)["tabular"].update(source="promote", promote_from="staging"), "prod")
+
+    prod = {config.name: config for config in load_environments(config_dir)}["prod"]
+
+    tabular = prod.model_units()["tabular"]
+    assert (tabular.pipelines, tabular.deployed_pipelines, tabular.trained_here) == (("training",), (), False)
+    assert prod.deployed_pipelines() == ["churn"]
+    assert prod.pipeline_model("training").name == "tabular"
+
+
+def test_a_promote_only_model_without_its_folders_leaves_them_unclaimed(tmp_path):
+    message = _refusal(_configs(tmp_path, lambda c: _models(c)["tabular"].update(source="promote", promote_from="staging", pipelines=[]), "prod"), "prod")
+
+    assert "models: no model claims pipeline_code/training" in message
+
+
+def test_a_trigger_for_a_pipeline_of_a_promote_only_model_is_refused(tmp_path):
+    def promote_churn(config):
+        _models(config)["churn"].update(source="promote", promote_from="staging")
+
+    message = _refusal(_configs(tmp_path, promote_churn, "prod"), "prod")
+
+    assert (
+        "model_build.pipelines.churn.trigger: 'upload', but pipeline_code/churn is not deployed here: model churn is promoted from "
+        "staging, not trained here. Remove model_build.pipelines.churn, or set models.churn.source to 'both'"
+    ) in message
+
+
+def test_an_unknown_folder_of_a_promote_only_model_is_refused_listing_the_folders(tmp_path):
+    message = _refusal(
+        _configs(tmp_path, lambda c: _models(c)["tabular"].update(source="promote", promote_from="staging", pipelines=["training", "fraud"]), "prod"), "prod"
+    )
+
+    assert "models.tabular.pipelines.1" in message and "no folder pipeline_code/fraud/" in message and "pipelines: " in message
 
 
 def test_promote_from_an_unknown_environment_lists_the_environments(tmp_path):

@@ -15,8 +15,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from config.naming import DRAFT_ENVIRONMENTS, deployer_name, draft_pipeline_name, model_package_group_name, serving_endpoint_name, serving_model_name_prefix
-from pipeline_code import render
+from config.naming import (
+    DRAFT_ENVIRONMENTS,
+    deployer_name,
+    draft_pipeline_name,
+    model_package_group_name,
+    promoted_artifacts_prefix,
+    serving_endpoint_name,
+    serving_model_name_prefix,
+)
+from stacks.deployment import captured_data_prefix
 from tests.permissions import Decision, EnvironmentPolicies, Request
 from tests.synth import Synthesized
 
@@ -69,7 +77,7 @@ class World:
         self.tracking_server_role = policies.arn("model-build", self._logical_id("model-build", "AWS::IAM::Role", "MlflowRole")) if mlflow else None
         # How each pipeline is started, from the environment's config.
         model_build = policies.config.model_build
-        triggers = {name: model_build.trigger(name).trigger for name in render.pipeline_names()}
+        triggers = {name: model_build.trigger(name).trigger for name in policies.config.deployed_pipelines()}
         self.upload_pipelines = [name for name, trigger in triggers.items() if trigger == "upload"]
         self.started_pipelines = [
             f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.prefix}-{name}" for name, trigger in triggers.items() if trigger != "none"
@@ -91,8 +99,10 @@ class World:
         self.artifacts_bucket = self._bucket("Artifacts")
         # A file SageMaker writes for the endpoint's data capture: <destination>/<endpoint>/<variant>/<yyyy/mm/dd/hh>/.
         self.captured_traffic = f"{self.artifacts_bucket}/data-capture/{self.prefix}-endpoint/blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
+        self.other_captured_traffic = f"{self.artifacts_bucket}/{captured_data_prefix(self.other.stem)}blue/2026/11/25/20/00-00-000-0a1b2c3d.jsonl"
         self.inference_repository = policies.arn("storage", self._logical_id("storage", "AWS::ECR::Repository", "InferenceImages"))
         self.package = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.prefix}-models/1"
+        self.group = f"arn:aws:sagemaker:{self.region}:{self.account}:model-package-group/{self.prefix}-models"
         # The endpoint of the environment's serving mode (dev serves serverless).
         self.endpoint_name = serving_endpoint_name(self.prefix, policies.config.deployment.serving.mode)
         self.captures = policies.config.deployment.data_capture.enabled
@@ -129,13 +139,18 @@ class World:
         self.step_scripts: list[str] = []
         self.model_artifacts: list[str] = []
         self.inference_code: list[str] = []
+        # The same, by the model whose pipeline_code/ folder they come from.
+        self.scripts_of: dict[str, list[str]] = {}
+        self.artifacts_of: dict[str, list[str]] = {}
+        self.inference_code_of: dict[str, list[str]] = {}
         ec2 = f"arn:aws:ec2:{self.region}:{self.account}"
         # A network interface SageMaker creates for a job, and a subnet that is not the environment's.
         self.job_network: list[str] = [f"{ec2}:network-interface/eni-0123456789abcdef0"]
         self.foreign_subnet = f"{ec2}:subnet/subnet-0fffffffffffffff0"
-        for pipeline in render.pipeline_names():
+        for pipeline in policies.config.deployed_pipelines():
+            owner = policies.config.pipeline_model(pipeline).name
             steps = _steps(policies.pipeline_definition(pipeline))
-            self.step_scripts += [
+            scripts = [
                 _object_arn(i["S3Input"]["S3Uri"])
                 for step in steps
                 if step["Type"] == "Processing"
@@ -152,23 +167,34 @@ class World:
                 for value in vpc[key]
             ]
             trainings = [step["Arguments"] for step in steps if step["Type"] == "Training"]
-            self.step_scripts += [
+            scripts += [
                 _object_arn(t["HyperParameters"]["sagemaker_submit_directory"].strip('"'))
                 for t in trainings
                 if "sagemaker_submit_directory" in t.get("HyperParameters", {})
             ]
+            self.step_scripts += scripts
+            self.scripts_of.setdefault(owner, []).extend(scripts)
             # What SageMaker writes for a training job: <output path>/<job name>/output/model.tar.gz.
             artifacts = [
                 _object_arn(f"{_join(t['OutputDataConfig']['S3OutputPath'])}/pipelines-0a1b2c3d-Train-x1y2z3/output/model.tar.gz")
                 for t in trainings
             ]
             self.model_artifacts += artifacts
+            self.artifacts_of.setdefault(owner, []).extend(artifacts)
             for step in steps:
                 if step["Type"] == "RegisterModel":
                     for container in step["Arguments"]["InferenceSpecification"]["Containers"]:
                         code = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
                         # A local path is inside the model artifact, which SageMaker extracts to /opt/ml/model.
-                        self.inference_code += [_object_arn(code)] if code.startswith("s3://") else artifacts
+                        inference_code = [_object_arn(code)] if code.startswith("s3://") else artifacts
+                        self.inference_code += inference_code
+                        self.inference_code_of.setdefault(owner, []).extend(inference_code)
+        # The model keeping the environment's names: the one the unqualified names above are about.
+        self.own = next(unit.name for unit in units.values() if unit.environment_names)
+        # Where the promotion function copies the versions of each model it promotes into this environment.
+        self.promoted_copy_of = {
+            unit.name: f"{self.artifacts_bucket}/{promoted_artifacts_prefix(self.prefix)}{unit.name}/staging/v3/model/model.tar.gz" for unit in units.values()
+        }
         self.step_scripts = sorted(set(self.step_scripts))
         self.job_network = sorted(set(self.job_network))
         self.job_subnets = [arn for arn in self.job_network if ":subnet/" in arn]
@@ -248,12 +274,20 @@ class OtherModel:
             if r["Type"] == "AWS::IAM::Role" and logical_id.startswith(f"Model{unit.name}ServedModelRole")
         ]
         self.served_model = policies.arn("deployment", served_model)
+        (pipeline_role,) = [
+            logical_id
+            for logical_id, r in policies.templates["model-build"]["Resources"].items()
+            if r["Type"] == "AWS::IAM::Role" and logical_id.startswith(f"Model{unit.name}PipelineRole")
+        ]
+        self.pipeline_role = policies.arn("model-build", pipeline_role)
         sagemaker = f"arn:aws:sagemaker:{policies.region}:{policies.account}"
         mode = unit.deployment.serving.mode
         self.endpoint = f"{sagemaker}:endpoint/{serving_endpoint_name(unit.stem, mode)}"
         self.endpoint_config = f"{sagemaker}:endpoint-config/{serving_endpoint_name(unit.stem, mode)}-v1-0a1b2c3d-canary"
         self.model = f"{sagemaker}:model/{serving_model_name_prefix(unit.stem, mode)}-v1"
         self.package = f"{sagemaker}:model-package/{model_package_group_name(unit.stem)}/1"
+        self.group = f"{sagemaker}:model-package-group/{model_package_group_name(unit.stem)}"
+        self.captures = unit.deployment.data_capture.enabled
 
 
 def _steps(definition: dict) -> list[dict]:
@@ -521,8 +555,33 @@ INTERACTIONS = [
         lambda w: [Request(w.deployer, "iam:PassRole", w.served_model, {"iam:PassedToService": "sagemaker.amazonaws.com"})],
     ),
     # The served model starts with its own, read-only role.
-    Interaction("served model reads its artifact", True, lambda w: [Request(w.served_model, "s3:GetObject", a) for a in w.model_artifacts]),
-    Interaction("served model reads its inference code", True, lambda w: [Request(w.served_model, "s3:GetObject", c) for c in w.inference_code]),
+    Interaction(
+        "each model's served versions read its artifacts, trained here or promoted",
+        True,
+        lambda w: [
+            Request(role, "s3:GetObject", a)
+            for role, model in ((w.served_model, w.own), (w.other.served_model, w.other.name))
+            for a in (*w.artifacts_of.get(model, []), w.promoted_copy_of[model])
+        ],
+    ),
+    Interaction(
+        "each model's served versions read its inference code",
+        True,
+        lambda w: [
+            Request(role, "s3:GetObject", c)
+            for role, model in ((w.served_model, w.own), (w.other.served_model, w.other.name))
+            for c in w.inference_code_of.get(model, [])
+        ],
+    ),
+    Interaction(
+        "a model's served versions read no other model's artifacts",
+        False,
+        lambda w: [
+            Request(role, "s3:GetObject", a)
+            for role, other in ((w.served_model, w.other.name), (w.other.served_model, w.own))
+            for a in (*w.artifacts_of.get(other, []), w.promoted_copy_of[other])
+        ],
+    ),
     Interaction("served model decrypts its artifact through S3", True, lambda w: [Request(w.served_model, "kms:Decrypt", w.key, w.via("s3"))]),
     # SageMaker writes the endpoint's captured traffic as the model's execution role, encrypted with the key.
     Interaction(
@@ -530,6 +589,17 @@ INTERACTIONS = [
         True,
         lambda w: [Request(w.served_model, "s3:PutObject", w.captured_traffic)],
         applies=lambda w: w.captures,
+    ),
+    Interaction(
+        "the other model's served versions write its own endpoint's captured traffic",
+        True,
+        lambda w: [Request(w.other.served_model, "s3:PutObject", w.other_captured_traffic)],
+        applies=lambda w: w.other.captures,
+    ),
+    Interaction(
+        "a model's served versions write no other model's captured traffic",
+        False,
+        lambda w: [Request(w.served_model, "s3:PutObject", w.other_captured_traffic), Request(w.other.served_model, "s3:PutObject", w.captured_traffic)],
     ),
     Interaction(
         "served model encrypts captured traffic with the key through S3",
@@ -628,7 +698,34 @@ INTERACTIONS = [
             Request(w.start_role, "sqs:SendMessage", w.dead_letters),
         ],
     ),
-    Interaction("pipeline role reads its step scripts", True, lambda w: [Request(w.pipeline_role, "s3:GetObject", s) for s in w.step_scripts]),
+    Interaction(
+        "each model's pipeline role reads its pipelines' step scripts",
+        True,
+        lambda w: [
+            Request(role, "s3:GetObject", script)
+            for role, model in ((w.pipeline_role, w.own), (w.other.pipeline_role, w.other.name))
+            for script in w.scripts_of.get(model, [])
+        ],
+    ),
+    Interaction(
+        "each model's pipeline role writes its own model artifacts",
+        True,
+        lambda w: [
+            Request(role, "s3:PutObject", artifact)
+            for role, model in ((w.pipeline_role, w.own), (w.other.pipeline_role, w.other.name))
+            for artifact in w.artifacts_of.get(model, [])
+        ],
+    ),
+    Interaction(
+        "a model's pipeline role writes no other model's artifacts, and no promoted copies",
+        False,
+        lambda w: [
+            Request(role, action, artifact)
+            for role, other in ((w.pipeline_role, w.other.name), (w.other.pipeline_role, w.own))
+            for artifact in (*w.artifacts_of.get(other, []), *w.promoted_copy_of.values())
+            for action in ("s3:PutObject", "s3:DeleteObject")
+        ],
+    ),
     Interaction(
         "pipeline role reads and writes with the key through S3",
         True,
@@ -662,7 +759,25 @@ INTERACTIONS = [
             for role in (w.pipeline_role, w.batch_processing_role, w.studio_role)
         ],
     ),
-    Interaction("pipeline role registers models", True, lambda w: [Request(w.pipeline_role, "sagemaker:CreateModelPackage", w.package)]),
+    Interaction(
+        "each model's pipeline role registers versions in its own group",
+        True,
+        lambda w: [
+            *(Request(w.pipeline_role, action, arn) for action, arn in (("sagemaker:CreateModelPackage", w.package), ("sagemaker:DescribeModelPackageGroup", w.group))),
+            *(Request(w.other.pipeline_role, action, arn) for action, arn in (("sagemaker:CreateModelPackage", w.other.package), ("sagemaker:DescribeModelPackageGroup", w.other.group))),
+        ],
+    ),
+    # An approval in a model's group releases the version on that model's endpoint: a pipeline registering into
+    # another model's group could put its model on the other's endpoint. IAM authorizes CreateModelPackage on the
+    # new version's ARN only (the service authorization reference lists no other resource type for it).
+    Interaction(
+        "a model's pipeline role registers nothing in another model's group",
+        False,
+        lambda w: [
+            Request(w.pipeline_role, "sagemaker:CreateModelPackage", w.other.package),
+            Request(w.other.pipeline_role, "sagemaker:CreateModelPackage", w.package),
+        ],
+    ),
     Interaction(
         "Studio users read and write training data",
         True,
