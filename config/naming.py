@@ -29,6 +29,8 @@ EXPERIMENT_NAME_MAX_LENGTH = 120
 
 # Draft pipelines are named <prefix>-draft-<user>-<folder>: no deployed pipeline may share that namespace.
 DRAFT_FOLDER = "draft"
+# Promoted versions' artifacts sit beside the pipelines' outputs, as if from a pipeline of this name.
+PROMOTED_FOLDER = "promoted"
 # The environments where Studio users may run the working tree as their own draft pipelines
 # (`mlops pipeline run --draft`): dev only, where a draft costs nothing but its runs.
 DRAFT_ENVIRONMENTS = ("dev",)
@@ -150,7 +152,7 @@ def promotion_dead_letter_alarm_name(prefix: str) -> str:
 def promoted_artifacts_prefix(prefix: str) -> str:
     """Where the environment `prefix` keeps the artifacts it promoted from elsewhere, in its artifacts bucket:
     under its own pipelines' prefix (``pipelines/<prefix>-``), which its served models already read."""
-    return f"{ARTIFACTS_PREFIX}{prefix}-promoted/"
+    return f"{ARTIFACTS_PREFIX}{prefix}-{PROMOTED_FOLDER}/"
 
 
 def pipeline_output_prefixes(prefix: str, folders: tuple[str, ...] | list[str]) -> list[str]:
@@ -212,6 +214,11 @@ def pipeline_name(prefix: str, folder: str) -> str:
         raise PipelineFolderError(f"{where}: '{folder}' is reserved, pipeline_code/{folder}.py would shadow the folder; rename the folder")
     if folder == DRAFT_FOLDER or folder.startswith(f"{DRAFT_FOLDER}-"):
         raise PipelineFolderError(f"{where}: names starting with '{DRAFT_FOLDER}' are reserved for draft pipelines (mlops pipeline run --draft); rename the folder")
+    if folder == PROMOTED_FOLDER:
+        raise PipelineFolderError(
+            f"{where}: '{PROMOTED_FOLDER}' is reserved: its outputs would mix with the versions promoted from other "
+            f"environments, under {promoted_artifacts_prefix(prefix)}; rename the folder"
+        )
     if "_" in folder:
         raise PipelineFolderError(f"{where}: underscores are not allowed in SageMaker pipeline names; use hyphens ('{folder.replace('_', '-')}')")
     if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", folder):

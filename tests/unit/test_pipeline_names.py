@@ -62,6 +62,11 @@ def test_names_of_draft_pipelines_are_reserved(folder):
         pipeline_name("mlops-dev", folder)
 
 
+def test_the_name_of_promoted_artifacts_is_reserved():
+    with pytest.raises(PipelineFolderError, match=r"pipeline_code/promoted/ .*'promoted' is reserved.*pipelines/mlops-dev-promoted/"):
+        pipeline_name("mlops-dev", "promoted")
+
+
 def test_a_folder_merely_containing_draft_is_a_pipeline():
     assert pipeline_name("mlops-dev", "redraft") == "mlops-dev-redraft"
 
