@@ -118,6 +118,12 @@ def model_name_prefix(prefix: str) -> str:
     return f"{prefix}-model"
 
 
+def deployer_model_names(prefix: str) -> str:
+    """An IAM name pattern matching every SageMaker Model the deployers of the environment `prefix` create
+    (``<stem>-model-v<N>``, ``<stem>-serverless-model-v<N>``, for every model's stem)."""
+    return f"{prefix}-*model-v*"
+
+
 def model_package_group_name(prefix: str) -> str:
     return f"{prefix}-models"
 

@@ -16,7 +16,8 @@ class SageMakerExecutionRole(Construct):
     and attach jobs to the given subnets. Data access comes from `managed_policies`.
 
     It cannot change a package once registered (``sagemaker:UpdateModelPackage``): approving one deploys it,
-    and that is a reviewer's decision, not a builder's.
+    and that is a reviewer's decision, not a builder's. Nor can it create or delete models named like the
+    deployers' (`deployer_model_names`, an IAM name pattern), which a deployer would serve.
     """
 
     def __init__(
@@ -29,6 +30,7 @@ class SageMakerExecutionRole(Construct):
         managed_policies: list[iam.IManagedPolicy],
         subnet_ids: list[str],
         security_group_id: str,
+        deployer_model_names: str,
         model_package_groups: list[str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -99,6 +101,17 @@ class SageMakerExecutionRole(Construct):
                     "sagemaker:AssociateTrialComponent",
                 ],
                 resources=run_time_named,
+            )
+        )
+        # A deployer whose release finds its model's name taken uses the model it finds (a retried create
+        # meets the one it made): a model made under that name by anyone else would be served. Jobs and Studio
+        # name their models freely, but never so.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NoModelUnderTheDeployersNames",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:CreateModel", "sagemaker:DeleteModel"],
+                resources=[sagemaker_arn("model", deployer_model_names)],
             )
         )
         role.add_to_policy(

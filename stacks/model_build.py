@@ -18,6 +18,7 @@ from constructs import Construct
 from config.naming import (
     PipelineFolderError,
     camel_case,
+    deployer_model_names,
     endpoint_name,
     mlflow_name,
     model_package_group_name,
@@ -323,6 +324,7 @@ class ModelBuildStack(cdk.Stack):
             subnet_ids=subnet_ids,
             security_group_id=security_group_id,
             model_package_groups=[model_package_group_name(model.stem)],
+            deployer_model_names=deployer_model_names(prefix),
         ).role
         others = [
             artifacts_bucket.arn_for_objects(f"{prefix_of}*")

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.naming import draft_pipeline_prefix
+from config.naming import deployer_model_names, draft_pipeline_prefix
 from config.settings import Studio
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.mlflow_tracking import MlflowApp, MlflowTrackingServer
@@ -179,6 +179,7 @@ class StudioStack(cdk.Stack):
             managed_policies=[data_access_policy],
             subnet_ids=subnet_ids,
             security_group_id=security_group.security_group_id,
+            deployer_model_names=deployer_model_names(self.prefix),
         ).role
         role.add_to_policy(
             iam.PolicyStatement(

@@ -778,6 +778,29 @@ INTERACTIONS = [
             Request(w.other.pipeline_role, "sagemaker:CreateModelPackage", w.package),
         ],
     ),
+    # A deployer uses the model it finds under a release's name: a model planted there would be served.
+    Interaction(
+        "jobs and Studio users create and delete no model under a deployer's names",
+        False,
+        lambda w: [
+            Request(role, action, f"arn:aws:sagemaker:{w.region}:{w.account}:model/{serving_model_name_prefix(stem, mode)}-v{version}")
+            for role in (w.pipeline_role, w.other.pipeline_role, w.studio_role)
+            for stem in (w.prefix, w.other.stem)
+            for mode in ("instances", "serverless")
+            for version in (1, 12)
+            for action in ("sagemaker:CreateModel", "sagemaker:DeleteModel")
+        ],
+    ),
+    Interaction(
+        "jobs and Studio users create and delete the models they name",
+        True,
+        lambda w: [
+            Request(role, action, f"arn:aws:sagemaker:{w.region}:{w.account}:model/{name}")
+            for role in (w.pipeline_role, w.other.pipeline_role, w.studio_role)
+            for name in ("pipelines-0a1b2c3d4e5f-CreateModel-x1y2z3", f"{w.prefix}-churn-experiment")
+            for action in ("sagemaker:CreateModel", "sagemaker:DeleteModel")
+        ],
+    ),
     Interaction(
         "Studio users read and write training data",
         True,
