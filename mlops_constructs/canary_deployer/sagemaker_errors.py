@@ -8,7 +8,8 @@ would retry a permanent refusal for about two minutes before its Catch saw it, a
 `Cause`. So a SageMaker call catches the generic name first and decides on its `Cause`:
 
     <task> --SageMaker.SageMakerException--> "Retry <task>?"
-        transient, retried fewer than MAX_RETRIES times -> "Count retries of <task>" -> "Wait before retrying <task>" -> <task>
+        transient, retried fewer than MAX_RETRIES times -> "Count the first retry of <task>" (or "Count retries of
+            <task>", which picks the next wait of BACKOFF_SECONDS) -> "Wait before retrying <task>" -> <task>
         anything else -> the handler the task's own Catch names (with the error where that Catch puts it),
                          or, for a task without one, a Fail state that ends as the error would have
 
