@@ -10,6 +10,7 @@ with a Retry rule, which cannot tell a throttle from a refusal.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -208,3 +209,26 @@ def test_each_task_state_retries_what_its_row_says(request, template):
 
     assert set(retried) == set(EXPECTED[template]), "a task state was added or removed: give it a row"
     assert {name: how for name, how in retried.items() if how != EXPECTED[template][name]} == {}
+
+
+def _state_names(states: dict) -> Iterator[str]:
+    for name, state in states.items():
+        yield name
+        for inner in (*state.get("Branches", []), state.get("ItemProcessor"), state.get("Iterator")):
+            if inner:
+                yield from _state_names(inner["States"])
+
+
+# Step Functions' quotas: a state name of at most 80 characters, a definition of at most 1,048,576 bytes.
+MAX_STATE_NAME = 80
+MAX_DEFINITION_BYTES = 1_048_576
+
+
+@pytest.mark.parametrize("template", sorted(EXPECTED))
+def test_the_retry_states_keep_names_and_the_definition_within_step_functions_quotas(request, template):
+    world_of = batch_world if template == "batch_template" else deployer_world
+    with world_of(request.getfixturevalue(template)) as world:
+        definition = world.definition
+
+    assert [name for name in _state_names(definition["States"]) if len(name) > MAX_STATE_NAME] == []
+    assert len(json.dumps(definition).encode()) <= MAX_DEFINITION_BYTES
