@@ -2,7 +2,9 @@
 
 A fault test runs named scenarios once without faults (the baseline: how each ends and which task states
 it enters), checks that together they enter every task state of the definition, then runs them again with
-every call throttled once and with one state's call failing for good (`sfn_harness.injected_faults`).
+every call throttled once and with one state's call failing for good (`sfn_harness.injected_faults`). Faults
+carry the message AWS answers with, which Step Functions puts in the Cause: a SageMaker call decides on it
+whether to retry (`mlops_constructs.canary_deployer.sagemaker_errors`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "ap
 # What AWS services answer a throttled request with; Step Functions puts it in the error's Cause, where the
 # SageMaker calls look for it (their generic error name says nothing).
 THROTTLE_MESSAGE = "Rate exceeded"
-# A request SageMaker refuses for good (ValidationException, under the generic name in Step Functions).
-REFUSAL = Fault("ValidationException", message="1 validation error detected: Value 'x!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern")
+# A request SageMaker refuses for good: a ValidationException, under the generic name in Step Functions.
+REFUSAL_MESSAGE = "1 validation error detected: Value 'x!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern"
 DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException", "dynamodb": "AccessDeniedException", "s3": "AccessDenied"}
 _BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
 
@@ -39,7 +41,7 @@ def throttled(service: str, times: int | None = None) -> Fault:
 def refused_for_good(service: str) -> Fault:
     """A refusal that no retry changes: SageMaker's ValidationException, other services' AccessDenied."""
     if service == "sagemaker":
-        return Fault(REFUSAL.code, message=REFUSAL.message)
+        return Fault("ValidationException", message=REFUSAL_MESSAGE)
     return Fault(DENIED[service])
 
 
