@@ -143,3 +143,19 @@ def test_a_task_name_too_long_for_its_retry_states_is_refused():
 
     with pytest.raises(ValueError, match="longer than Step Functions' 80 characters"):
         call.add_catch(sfn.Succeed(stack, HANDLED))
+
+
+def test_an_error_without_a_cause_goes_to_the_handler_without_a_runtime_error(handled):
+    # Entered at the decision, with the error as the Catch would put it had the error come without a Cause:
+    # reading the absent Cause in a comparison would be a States.Runtime error, which no Catch handles.
+    from_the_decision = {**handled, "StartAt": f"Retry {CALL}?"}
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        sfn_harness.string_matches_as_on_aws(),
+        sfn_harness.uncatchable_as_on_aws(),
+    ):
+        client = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn_harness.create_state_machine(client, from_the_decision, "decision")
+        execution = sfn_harness.run(client, arn, {"failure": {"Error": "SageMaker.SageMakerException"}}, "only")
+
+    assert (execution.status, execution.states_entered) == ("SUCCEEDED", [f"Retry {CALL}?", HANDLED])
