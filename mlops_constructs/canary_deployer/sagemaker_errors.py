@@ -125,9 +125,17 @@ class SageMakerCall(tasks.CallAwsService):
 def end_uncaught_sagemaker_errors(scope: Construct) -> None:
     """Give every SageMakerCall in `scope` without a Catch of its generic errors one that retries what is
     transient and otherwise fails as the error would have (a Fail state with the error and its cause):
-    inside a Parallel or Map, the enclosing state's own Catch then sees the same error."""
-    for construct in scope.node.find_all():
-        if isinstance(construct, SageMakerCall) and not construct.decides_generic_errors:
+    inside a Parallel or Map, the enclosing state's own Catch then sees the same error. Two calls whose
+    names would share a retry counter are refused."""
+    calls = [construct for construct in scope.node.find_all() if isinstance(construct, SageMakerCall)]
+    counters: dict[str, str] = {}
+    for call in calls:
+        name = call.node.id
+        other = counters.setdefault(retries_path(name), name)
+        if other != name:
+            raise ValueError(f"SageMaker calls {other!r} and {name!r} would count their retries at one path, {retries_path(name)}: rename one")
+    for construct in calls:
+        if not construct.decides_generic_errors:
             name = construct.node.id
             fail = sfn.Fail(scope, f"Fail as {name} did", error_path="$.error.Error", cause_path="$.error.Cause")
             construct.decide_generic_errors(fail, "$.error")

@@ -159,3 +159,12 @@ def test_an_error_without_a_cause_goes_to_the_handler_without_a_runtime_error(ha
         execution = sfn_harness.run(client, arn, {"failure": {"Error": "SageMaker.SageMakerException"}}, "only")
 
     assert (execution.status, execution.states_entered) == ("SUCCEEDED", [f"Retry {CALL}?", HANDLED])
+
+
+def test_two_calls_that_would_share_a_retry_counter_are_refused():
+    stack = cdk.Stack(cdk.App(), "Calls")
+    for name in ("Find the model!", "Find the model?"):
+        SageMakerCall(stack, name, action="listModels", parameters={}, resources=["*"], retry=RETRY)
+
+    with pytest.raises(ValueError, match=r"'Find the model!' and 'Find the model\?' would count their retries at one path"):
+        end_uncaught_sagemaker_errors(stack)
