@@ -14,6 +14,7 @@ from constructs import Construct
 
 from config.deployer_timings import CanaryTimings
 from config.naming import RELEASE_RECORDS_PREFIX
+from mlops_constructs.canary_deployer.sagemaker_errors import NAMED_TRANSIENT_ERRORS, SageMakerCall
 from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 IN_SERVICE = "InService"
@@ -25,11 +26,12 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 DEPLOYMENT_EVENT = "Canary Deployment Status Change"
 
 # The error names Step Functions gives throttling and transient faults, per service. Codes that a
-# service's API model does not declare (SageMaker's ThrottlingException, CloudWatch's Throttling, Application
-# Auto Scaling's RateExceeded) only surface under the SDK's generic name, so that name is retried too;
-# a validation error shares it and costs a few retries before its Catch sees it.
+# service's API model does not declare (CloudWatch's Throttling, Application Auto Scaling's RateExceeded) only
+# surface under the SDK's generic name, so that name is retried too; a refusal shares it and costs a few
+# retries before its Catch sees it. SageMaker's calls decide on the generic name's Cause instead
+# (`sagemaker_errors`): a validation error there fails at once.
 TRANSIENT_ERRORS = {
-    "sagemaker": ["SageMaker.SageMakerException", "SageMaker.ThrottlingException", "SageMaker.InternalFailureException"],
+    "sagemaker": NAMED_TRANSIENT_ERRORS,
     "cloudwatch": ["CloudWatch.CloudWatchException", "CloudWatch.InternalServiceFaultException", "CloudWatch.LimitExceededException"],
     "applicationautoscaling": [
         "ApplicationAutoScaling.ApplicationAutoScalingException",
@@ -57,6 +59,8 @@ RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate":
 
 def aws_call(scope: Construct, name: str, service: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
     """An `aws-sdk` task state that retries `service`'s transient errors with backoff."""
+    if service == "sagemaker":
+        return SageMakerCall(scope, name, action=action, parameters=parameters, resources=resources, retry=RETRY, **kwargs)
     task = tasks.CallAwsService(scope, name, service=service, action=action, parameters=parameters, iam_resources=resources, **kwargs)
     task.add_retry(errors=TRANSIENT_ERRORS[service], **RETRY)
     return task

@@ -59,9 +59,10 @@ def _output_value(output_name: str) -> str:
 
 
 class BatchWorld:
-    def __init__(self, template: dict, shim: ProcessingJobShim, retry_waits: list[float]) -> None:
+    def __init__(self, template: dict, shim: ProcessingJobShim, retry_waits: list[float], state_waits: dict[str, list[int]]) -> None:
         self.shim = shim
         self.retry_waits = retry_waits
+        self.state_waits = state_waits
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         for group in GROUPS.values():
@@ -118,9 +119,10 @@ class BatchWorld:
 
 
 def _without_pauses(definition: dict) -> dict:
-    """The definition with every Wait state's pause at zero: how long it waits is no behaviour under test."""
+    """The definition with every fixed pause at zero: how long it waits is no behaviour under test. (Waits of
+    a computed length, such as those before retrying a throttled call, are recorded by `state_waits`.)"""
     for state in definition["States"].values():
-        if state["Type"] == "Wait":
+        if state["Type"] == "Wait" and "Seconds" in state:
             state["Seconds"] = 0
     return definition
 
@@ -133,7 +135,9 @@ def batch_world(template: dict) -> Iterator[BatchWorld]:
         endpoint_shim(REGION),
         processing_job_shim() as shim,
         sfn_harness.retry_waits() as waits,
+        sfn_harness.state_waits() as state_waits,
+        sfn_harness.string_matches_as_on_aws(),
         sfn_harness.parsed_once(),
         sfn_harness.uncatchable_as_on_aws(),
     ):
-        yield BatchWorld(template, shim, waits)
+        yield BatchWorld(template, shim, waits, state_waits)

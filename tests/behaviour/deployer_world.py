@@ -93,9 +93,11 @@ def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
 
 
 class DeployerWorld:
-    def __init__(self, template: DeployerTemplate, shim: EndpointShim, retry_waits: list[float]) -> None:
+    def __init__(self, template: DeployerTemplate, shim: EndpointShim, retry_waits: list[float], state_waits: dict[str, list[int]]) -> None:
         self.shim = shim
         self.retry_waits = retry_waits
+        # What each Wait state asked for (`sfn_harness.state_waits`), e.g. the waits before retrying a throttled call.
+        self.state_waits = state_waits
         # The endpoint of the serving mode the template was synthesized with.
         self.endpoint = template.endpoint
         self.serverless = template.endpoint == SERVERLESS_ENDPOINT
@@ -454,11 +456,13 @@ def deployer_world(template: DeployerTemplate) -> Iterator[DeployerWorld]:
         mock.patch.object(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause),
         mock.patch.object(CallbackEndpoint, "notify_heartbeat", _heartbeat_without_heartbeat_seconds),
         sfn_harness.retry_waits() as waits,
+        sfn_harness.state_waits() as state_waits,
+        sfn_harness.string_matches_as_on_aws(),
         sfn_harness.parsed_once(),
         sfn_harness.uncatchable_as_on_aws(),
         sfn_harness.eventbridge_errors_named(),
     ):
-        yield DeployerWorld(template, shim, waits)
+        yield DeployerWorld(template, shim, waits, state_waits)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ Driving time and faults from the test, never from the wall clock:
 - `state_clock()` moves the clock states read (`$$.State.EnteredTime`) forward, so a definition that
   measures a time window sees the window the test says has passed;
 - `retry_waits()` records the waits of Retry blocks instead of sleeping through their backoff;
+- `state_waits()` records the seconds each Wait state asks for, by state, instead of sleeping through them;
 - `timeout_passes_at_once()` lets a named state's wait for its task token run out as soon as the
   token has been sent, as if its TimeoutSeconds had passed;
 - `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
@@ -22,6 +23,8 @@ Driving time and faults from the test, never from the wall clock:
   Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
 `uncatchable_as_on_aws()` refuses the catches AWS refuses: no Retry or Catch matches States.Runtime,
 and States.ALL does not match States.DataLimitExceeded (moto matches both).
+`string_matches_as_on_aws()` matches Choice's StringMatches as the States language defines it: only `*` is a
+wildcard, `\\*` a literal asterisk and `\\\\` a backslash (moto uses fnmatch, where `?` and `[...]` match too).
 `listing_lags()` makes ListExecutions not show running executions yet, as its eventual consistency allows;
 `ended_executions_seem_running()` makes DescribeExecution answer RUNNING for executions that had ended
 when the block began, as a status read seconds after the end may.
@@ -72,6 +75,10 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.events import models as events_models
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.parser.asl.component.state import state as _state_module
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators import StringMatches
+from moto.stepfunctions.parser.asl.component.state.wait.state_wait import StateWait
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.seconds import Seconds
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.seconds_path import SecondsPath
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -531,18 +538,67 @@ def retry_waits() -> Iterator[list[float]]:
         yield waits
 
 
+@contextlib.contextmanager
+def state_waits() -> Iterator[dict[str, list[int]]]:
+    """Within the block, a Wait state of Seconds or SecondsPath records the seconds it asks for under its
+    name in the returned dict and goes on at once: the test sees every wait the definition makes, by state."""
+    waits: dict[str, list[int]] = {}
+    original = StateWait._eval_state
+
+    def eval_state(self: StateWait, env: Any) -> None:
+        if not isinstance(self.wait_function, (Seconds, SecondsPath)):
+            return original(self, env)
+        waits.setdefault(self.name, []).append(self.wait_function._get_wait_seconds(env))
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+
+    with mock.patch.object(StateWait, "_eval_state", eval_state):
+        yield waits
+
+
+def aws_string_matches(text: str, pattern: str) -> bool:
+    """StringMatches as the States language defines it: `*` matches any run of characters (line breaks
+    included), `\\*` is a literal asterisk, `\\\\` a literal backslash, and every other character is itself."""
+    parts, literal, chars = [], [], iter(pattern)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, "\\")
+            literal.append(escaped)
+        elif char == "*":
+            parts.append(re.escape("".join(literal)))
+            literal = []
+            parts.append(".*")
+        else:
+            literal.append(char)
+    parts.append(re.escape("".join(literal)))
+    return re.fullmatch("".join(parts), text, flags=re.DOTALL) is not None
+
+
+@contextlib.contextmanager
+def string_matches_as_on_aws() -> Iterator[None]:
+    """Within the block, Choice's StringMatches follows `aws_string_matches` instead of fnmatch."""
+
+    def compare(variable: Any, comparison_value: Any) -> bool:
+        return isinstance(variable, str) and aws_string_matches(variable, comparison_value)
+
+    with mock.patch.object(StringMatches, "_compare", staticmethod(compare)):
+        yield
+
+
 @dataclass
 class Fault:
     """The AWS call of one task state fails with `code`: `times` times, or every time (None).
 
     `after_the_call`: the service did what was asked and then answered the error (a create that succeeded on
     the server but answered 500, so the retry meets what the first attempt made). `status` is the HTTP status
-    of the answer: 400 for a refusal, 500 for a fault of the service."""
+    of the answer: 400 for a refusal, 500 for a fault of the service. `message` is the answer's message
+    (the service's own words where a test decides on them, as Step Functions puts it in the error's Cause)."""
 
     code: str
     times: int | None = None
     after_the_call: bool = False
     status: int = 400
+    message: str | None = None
     calls: int = 0
 
     def fires(self) -> bool:
@@ -567,14 +623,14 @@ def _service_task_types() -> list[type]:
     return found
 
 
-def _service_error(service: str, action: str, code: str, status: int = 400) -> Exception:
+def _service_error(service: str, action: str, code: str, status: int = 400, message: str | None = None) -> Exception:
     """The exception boto3 raises when `service` answers `code`: a modeled class for codes the API
     declares, a plain ClientError otherwise, exactly as a real answer would be parsed."""
     if service not in _fault_clients:
         _fault_clients[service] = boto3.client(service, region_name=PSEUDO_PARAMETERS["AWS::Region"])
     client = _fault_clients[service]
     response = {
-        "Error": {"Code": code, "Message": f"injected {code}"},
+        "Error": {"Code": code, "Message": message or f"injected {code}"},
         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected-fault"},
     }
     operation = action[:1].upper() + action[1:]
@@ -593,7 +649,7 @@ def injected_faults() -> Iterator[dict[str, Fault]]:
         def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
             fault = faults.get(self.name)
             if fault is not None and fault.fires():
-                error = _service_error(self._get_boto_service_name(), self._get_boto_service_action(), fault.code, fault.status)
+                error = _service_error(self._get_boto_service_name(), self._get_boto_service_action(), fault.code, fault.status, fault.message)
                 if fault.after_the_call:
                     originals[task_type](self, env, *args, **kwargs)
                     # What the call answered never reaches the state.

@@ -3,7 +3,8 @@
 Scenarios are runs the workflow meets in real life; together they must enter every task state of the
 definition. With every call throttled once, each ends exactly as it does without faults. With one state's
 call failing for good, the execution fails with that step's error and the service's reason, and no job
-starts after the failing state.
+starts after the failing state; a SageMaker lookup refused is not retried, and one throttled for good is
+retried to its bound before it fails the run.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from tests.behaviour.batch_world import (
 )
 from tests.behaviour.fault_scenarios import (
     DENIED,
-    THROTTLED,
+    THROTTLE_MESSAGE,
     Baseline,
+    assert_throttle_retried_until_the_bound,
     assert_throttles_changed_nothing,
     baseline,
     covering,
+    decides_on_cause,
     service_of,
+    throttled,
+    waits_before_retrying,
 )
 from tests.behaviour.iam_calls import WorldNames, state_machine_role
 from tests.behaviour.sfn_harness import Execution, Fault, injected_faults
@@ -135,11 +140,11 @@ def test_every_task_state_is_entered_by_a_scenario(batch_template, baselines):
 def test_a_call_throttled_once_is_retried_and_changes_nothing(batch_template, baselines, scenario):
     with batch_world(batch_template) as world, injected_faults() as faults:
         tasks = sfn_harness.task_states(world.definition)
-        faults.update({name: Fault(THROTTLED[service_of(state)], times=1) for name, state in tasks.items()})
+        faults.update({name: throttled(service_of(state), times=1) for name, state in tasks.items()})
 
         execution = scenario.act(world)
 
-    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits)
+    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits, world.state_waits)
     assert list(world.jobs()) == JOB_ORDER
 
 
@@ -154,6 +159,9 @@ def test_a_call_that_fails_for_good_fails_the_run_with_the_reason_and_starts_no_
             execution = scenario.act(world)
 
             assert execution.status == "FAILED"
+            if decides_on_cause(task):
+                # AccessDenied arrives under SageMaker's generic error name, and is not retried.
+                assert (faults[state].calls, waits_before_retrying(world.state_waits, state)) == (1, [])
             assert execution.error == STEP_ERRORS.get(state, LOOKUP_ERROR)
             assert DENIED[service_of(task)] in execution.cause
             if state in STEPS:
@@ -161,3 +169,21 @@ def test_a_call_that_fails_for_good_fails_the_run_with_the_reason_and_starts_no_
             # A lookup follows a create that started its job; a job's own state failed before its job existed.
             started = JOB_ORDER[: JOB_ORDER.index(STEP_SUFFIX[state]) + (state not in STEPS)] if state in STEP_SUFFIX else []
             assert list(world.jobs()) == started
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_sagemaker_lookup_throttled_for_good_is_retried_to_the_bound_then_fails_the_run(batch_template, baselines, scenario, subtests):
+    with batch_world(batch_template) as world:
+        tasks = sfn_harness.task_states(world.definition)
+    states = [state for state in covering((s.name for s in SCENARIOS), baselines)[scenario.name] if decides_on_cause(tasks[state])]
+    if not states:
+        pytest.skip(f"every SageMaker lookup {scenario.name!r} makes is throttled in an earlier scenario")
+    for state in states:
+        with subtests.test(state=state), batch_world(batch_template) as world, injected_faults() as faults:
+            faults[state] = throttled("sagemaker")
+
+            execution = scenario.act(world)
+
+            assert_throttle_retried_until_the_bound(state, faults[state], world.state_waits)
+            assert (execution.status, execution.error) == ("FAILED", STEP_ERRORS.get(state, LOOKUP_ERROR))
+            assert THROTTLE_MESSAGE in execution.cause

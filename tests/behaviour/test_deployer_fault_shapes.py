@@ -4,7 +4,7 @@
   `EventBridge.FailedEntry`: once, the announcement is retried and goes out; for good, it is retried as its
   Retry rule says and then caught.
 - A create can succeed on the server and still answer 500: the retry then meets the name the first attempt
-  created, and the release must go on with what exists.
+  created, which SageMaker refuses at once, and the release must go on with what exists.
 Counts of attempts are read from the definition's own Retry rules, so a dropped error name or a changed
 attempt count fails here, not only in a snapshot.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_constructs.canary_deployer.sagemaker_errors import BACKOFF_SECONDS
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import ENDPOINT, deployer_world, released_world
 from tests.behaviour.fault_scenarios import error_caught_at
@@ -78,8 +79,9 @@ def test_a_model_created_on_the_server_that_answered_500_is_used_by_the_next_att
     creates = [call for call in calls if call.state == state]
     assert execution.status == "SUCCEEDED", execution.cause
     assert models == serving
-    # Every attempt after the first meets the name the first one created; SageMaker answers that with a
-    # ValidationException, which Step Functions names SageMaker.SageMakerException, the generic name the state
-    # retries as a throttle. So the state makes every attempt its rule allows before its catch uses the model.
-    assert len(creates) == _attempts_for(world.definition, state, "SageMaker.SageMakerException") > 2
+    # The 500 is a fault of the service, retried after the first backoff wait; the retry meets the name the
+    # first attempt created, which SageMaker refuses with a ValidationException (Step Functions' generic
+    # SageMaker.SageMakerException): permanent, so it is not retried, and the state's catch uses the model.
+    assert len(creates) == 2
+    assert world.state_waits.get(f"Wait before retrying {state}") == [BACKOFF_SECONDS[0]]
     assert told[-1] == f"{ENDPOINT}: version 1 released"

@@ -6,7 +6,11 @@ must be entered by one, so a new state is covered as soon as it exists. Then:
 - with every call throttled once, each scenario ends exactly as it does without faults;
 - with one state's call failing for good, the execution ends as the handler it reaches promises:
   nothing changed, or rolled back to the old model with autoscaling on the live variant, or a failed
-  rollback that someone is told about, never an uncaught error or a silent end.
+  rollback that someone is told about, never an uncaught error or a silent end. A SageMaker call refused
+  (a ValidationException, under Step Functions' generic SageMaker.SageMakerException) gets there at once,
+  without a retry;
+- with one SageMaker call throttled for good, it is retried to its bound with the whole backoff, and
+  then the execution ends as that state's handler promises.
 """
 
 from __future__ import annotations
@@ -25,19 +29,21 @@ from tests.behaviour.deployer_world import (
     deployer_world,
 )
 from tests.behaviour.fault_scenarios import (
-    DENIED,
-    THROTTLED,
     Baseline,
+    assert_throttle_retried_until_the_bound,
     assert_throttles_changed_nothing,
     baseline,
     covering,
+    decides_on_cause,
     error_caught_at,
+    refused_for_good,
     service_of,
+    throttled,
+    waits_before_retrying,
 )
 from tests.behaviour.iam_calls import WorldNames, state_machine_role
 from tests.behaviour.sfn_harness import (
     Execution,
-    Fault,
     held_before,
     injected_faults,
     state_clock,
@@ -429,11 +435,11 @@ def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines
     with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
         tasks = sfn_harness.task_states(world.definition)
         scenario.prepare(world)
-        faults.update({name: Fault(THROTTLED[service_of(state)], times=1) for name, state in tasks.items()})
+        faults.update({name: throttled(service_of(state), times=1) for name, state in tasks.items()})
 
         execution = scenario.act(world)
 
-    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits)
+    assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits, world.state_waits)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
@@ -449,14 +455,41 @@ def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baseli
                 before = _endpoint_state(world)
                 told = len(world.notifications())
                 faults.clear()
-                faults[state] = Fault(DENIED[service_of(tasks[state])])
+                world.state_waits.clear()
+                faults[state] = refused_for_good(service_of(tasks[state]))
 
                 execution = scenario.act(world)
 
+                if decides_on_cause(tasks[state]):
+                    # A refusal under SageMaker's generic error name is not retried.
+                    assert (faults[state].calls, waits_before_retrying(world.state_waits, state)) == (1, [])
                 if state == RELEASE_LOCK:
                     expected = baselines[scenario.name].execution
                     assert (execution.status, execution.error) == (expected.status, expected.error), "a lock that could not be released changed how the deployment ended"
                     continue
+                _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_sagemaker_call_throttled_for_good_is_retried_to_the_bound_then_handled(request, baselines, scenario, subtests):
+    states = covering((s.name for s in SCENARIOS if s.family == scenario.family), baselines)[scenario.name]
+    with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
+        tasks = sfn_harness.task_states(world.definition)
+        states = [state for state in states if decides_on_cause(tasks[state])]
+        if not states:
+            pytest.skip(f"every SageMaker call {scenario.name!r} makes is throttled in an earlier scenario")
+        for state in states:
+            with subtests.test(state=state):
+                scenario.prepare(world)
+                before = _endpoint_state(world)
+                told = len(world.notifications())
+                faults.clear()
+                world.state_waits.clear()
+                faults[state] = throttled("sagemaker")
+
+                execution = scenario.act(world)
+
+                assert_throttle_retried_until_the_bound(state, faults[state], world.state_waits)
                 _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
 
 
