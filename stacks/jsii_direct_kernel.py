@@ -54,7 +54,8 @@ def direct_kernel(cache: Path) -> Iterator[None]:
 
 def installed_entry(cache: Path) -> Path:
     """The entry script beside the kernel's own files (as jsii's launcher finds them), under `cache`: written
-    once for each jsii version and entry script, then reused."""
+    once for each jsii version and entry script, then reused. Writing them removes what earlier versions
+    left there (with their code caches)."""
     import jsii._embedded.jsii as embedded
     from jsii.__meta__ import __jsii_runtime_version__
 
@@ -77,4 +78,7 @@ def installed_entry(cache: Path) -> Path:
         shutil.rmtree(staging)
         if not entry.is_file():
             raise
+    for earlier in cache.iterdir():
+        if earlier != folder and not earlier.name.startswith(".staging-"):
+            shutil.rmtree(earlier, ignore_errors=True)
     return entry

@@ -45,10 +45,10 @@ _APP = textwrap.dedent(
 )
 
 
-def _run(tmp_path_factory, mode: str) -> dict:
+def _run(tmp_path_factory, mode: str, cache) -> dict:
     outdir = tmp_path_factory.mktemp(f"{mode}-out")
     result = subprocess.run(
-        [sys.executable, "-c", _APP, str(outdir), str(tmp_path_factory.mktemp("kernel-cache")), mode],
+        [sys.executable, "-c", _APP, str(outdir), str(cache), mode],
         cwd=ROOT,
         # The launcher alone prints a banner about node's end of life, which the Makefile silences.
         env={**{name: value for name, value in os.environ.items() if name != "JSII_RUNTIME"}, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
@@ -65,17 +65,36 @@ def _run(tmp_path_factory, mode: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, dict]:
-    return {mode: _run(tmp_path_factory, mode) for mode in ("direct", "relay")}
+def kernel_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("kernel-cache")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, kernel_cache) -> dict[str, dict]:
+    """The app through jsii's relay, through the direct kernel, then through it again with the code it cached."""
+    return {
+        "relay": _run(tmp_path_factory, "relay", kernel_cache),
+        "direct": _run(tmp_path_factory, "direct", kernel_cache),
+        "cached": _run(tmp_path_factory, "direct", kernel_cache),
+    }
 
 
 def test_the_kernel_is_started_from_the_direct_entry(runs):
     assert runs["direct"]["kernel"][-1].endswith("/bin/jsii_direct_kernel.js")
+    assert runs["cached"]["kernel"] == runs["direct"]["kernel"]
     assert not runs["relay"]["kernel"][-1].endswith("/bin/jsii_direct_kernel.js")
 
 
 def test_a_synth_through_the_direct_kernel_writes_the_same_template(runs):
     assert runs["direct"]["template"] == runs["relay"]["template"]
+    assert runs["cached"]["template"] == runs["relay"]["template"]
+
+
+def test_the_kernel_keeps_the_code_it_compiled_for_the_next_process(runs, kernel_cache):
+    (folder,) = kernel_cache.iterdir()
+    (code_cache,) = folder.glob("code-cache-*")
+
+    assert len(list(code_cache.glob("*.bin"))) > 100
 
 
 def test_what_aws_cdk_lib_prints_reaches_python_as_through_the_relay(runs):
@@ -83,6 +102,7 @@ def test_what_aws_cdk_lib_prints_reaches_python_as_through_the_relay(runs):
 
     assert warning in runs["relay"]["stderr"]
     assert runs["direct"]["stderr"] == runs["relay"]["stderr"]
+    assert runs["cached"]["stderr"] == runs["relay"]["stderr"]
 
 
 def test_the_environment_is_restored_after_the_block(monkeypatch, tmp_path):
@@ -115,4 +135,13 @@ def test_the_kernel_files_are_written_once_beside_the_entry(tmp_path):
     assert entry.read_bytes() == jsii_direct_kernel.ENTRY.read_bytes()
     assert (entry.parent.parent / "lib" / "program.js").is_file()
     assert (entry.parent.parent / "lib" / "runtime-index-worker.js").is_file()
+    assert [path.name for path in tmp_path.iterdir()] == [entry.parent.parent.name]
+
+
+def test_installing_the_entry_removes_what_earlier_versions_left(tmp_path):
+    earlier = tmp_path / "1.0.0-earlier"
+    (earlier / "code-cache-v1").mkdir(parents=True)
+
+    entry = installed_entry(tmp_path)
+
     assert [path.name for path in tmp_path.iterdir()] == [entry.parent.parent.name]
