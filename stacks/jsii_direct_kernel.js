@@ -1,6 +1,6 @@
 'use strict';
 // jsii's kernel answering Python on this process's stdin and stdout, without jsii's relay process
-// (see jsii_direct_kernel.py). The kernel itself is the one installed with jsii, in ../lib.
+// (see jsii_direct_kernel.py). The kernel itself is the one installed with jsii, in the lib folder beside this one.
 const crypto = require('crypto');
 const fs = require('fs');
 const Module = require('module');
@@ -129,4 +129,4 @@ process.once('exit', () => {
   }
 });
 
-require('../lib/program.js');
+require(path.join(__dirname, '..', 'lib', 'program.js'));
