@@ -72,6 +72,8 @@ fs.writeSync = function writeToPython(fd, data, ...rest) {
 const CODE_CACHE = path.join(__dirname, '..', `code-cache-${process.version}`);
 const TEMPORARY = fs.realpathSync(os.tmpdir()) + path.sep;
 const compiled = [];
+// A module compiled here resolves import() as node's own compilation would (where node offers that).
+const DYNAMIC_IMPORT = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 const { _compile: compile } = Module.prototype;
 
 function cacheFile(filename) {
@@ -97,7 +99,7 @@ Module.prototype._compile = function compileWithCache(content, filename) {
   }
   let script;
   try {
-    script = new vm.Script(Module.wrap(content), { filename, cachedData });
+    script = new vm.Script(Module.wrap(content), { filename, cachedData, importModuleDynamically: DYNAMIC_IMPORT });
   } catch {
     // What only node's own compilation accepts (a #! line, for one).
     return compile.call(this, content, filename);
