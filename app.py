@@ -16,10 +16,14 @@ gc.disable()
 
 from config import ConfigError  # noqa: E402
 from config.naming import PipelineFolderError  # noqa: E402
-from stacks.environment import add_environments, new_app, selected_environments, write_pipeline_definitions  # noqa: E402
+from stacks.jsii_direct_kernel import direct_kernel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+# aws-cdk-lib's node process starts with its first import, here.
+with direct_kernel(ROOT / ".cache" / "jsii-kernel"):
+    from stacks.environment import add_environments, new_app, selected_environments, write_pipeline_definitions
 
 app = new_app()
-ROOT = Path(__file__).resolve().parent
 try:
     names = selected_environments(app.node.try_get_context("env"))
     # Rendered pipeline definitions are cached next to the sources, outside cdk.out (which synth rewrites).

@@ -919,11 +919,14 @@ def _promotion_problems(configs: dict[str, EnvironmentConfig], config_dir: Path)
                 )
 
 
-def load_environments(config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -> list[EnvironmentConfig]:
+def load_environments(
+    config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS, loaded: dict[str, EnvironmentConfig] | None = None
+) -> list[EnvironmentConfig]:
     """Load each named environment; raise one ConfigError that reports every file's errors together.
 
     A YAML file in the directory that is no environment is an error too: nothing would read it, so
-    whatever it was meant to configure would silently not happen.
+    whatever it was meant to configure would silently not happen. `loaded`, when given, receives every
+    environment read: the named ones and those read to check the models they promote from.
     """
     errors = [
         f"{_display_path(path)}: not an environment's config file; nothing reads it. The environments are "
@@ -938,9 +941,12 @@ def load_environments(config_dir: Path, names: tuple[str, ...] = ENVIRONMENTS) -
             configs.append(load_environment(config_dir, name))
         except ConfigError as error:
             errors.append(str(error))
-    errors.extend(_promotion_problems({config.name: config for config in configs}, config_dir))
+    read = {config.name: config for config in configs}
+    errors.extend(_promotion_problems(read, config_dir))
     if errors:
         raise ConfigError("\n\n".join(errors))
+    if loaded is not None:
+        loaded.update(read)
     return configs
 
 

@@ -204,13 +204,21 @@ def add_environments(
 
     Pipeline definitions are rendered into `render_cache` and reused while their inputs are unchanged.
     """
-    configs = load_environments(config_dir, names)
-    # Promotion grants name the environments on either side, so each stage sees every environment's config.
-    environments = {config.name: config for config in configs}
-    environments.update((name, load_environment(config_dir, name)) for name in ENVIRONMENTS if name not in environments)
+    configs, environments = environment_configs(config_dir, names)
     stages = [EnvironmentStage(app, config, render_cache, environments) for config in configs]
     enable_compliance_checks(app)
     return stages
+
+
+def environment_configs(config_dir: Path, names: tuple[str, ...]) -> tuple[list[EnvironmentConfig], dict[str, EnvironmentConfig]]:
+    """The named environments' configs, and every environment's by name, each file read once.
+
+    Promotion grants name the environments on either side, so each stage sees every environment's config.
+    """
+    environments: dict[str, EnvironmentConfig] = {}
+    configs = load_environments(config_dir, names, loaded=environments)
+    environments.update((name, load_environment(config_dir, name)) for name in ENVIRONMENTS if name not in environments)
+    return configs, environments
 
 
 # Beside the cloud assembly: cdk.out/pipelines/<env>/<pipeline>.json.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config import ConfigError, load_environment, load_environments
+from config import ENVIRONMENTS, ConfigError, load_environment, load_environments
 from config.naming import deployer_name, endpoint_name, model_package_group_name
 from config.settings import DEFAULT_MODEL, MAX_MODELS
 from pipeline_code import render
@@ -284,3 +284,19 @@ def test_a_batch_schedule_naming_one_of_the_models_is_accepted(tmp_path):
     config = load_environment(_configs(tmp_path, lambda c: c["batch_inference"].update(schedule=schedule)), "dev")
 
     assert config.batch_inference.schedule.model == "churn"
+
+
+def test_a_one_environment_synth_reads_each_config_file_once(monkeypatch):
+    from config import settings
+    from stacks.environment import environment_configs
+
+    read = []
+    load = settings.load_environment
+    monkeypatch.setattr(settings, "load_environment", lambda config_dir, name: read.append(name) or load(config_dir, name))
+    monkeypatch.setattr("stacks.environment.load_environment", settings.load_environment)
+
+    configs, environments = environment_configs(TEST_CONFIG_DIR, ("prod",))
+
+    assert [config.name for config in configs] == ["prod"]
+    assert sorted(environments) == sorted(ENVIRONMENTS)
+    assert sorted(read) == sorted(ENVIRONMENTS)

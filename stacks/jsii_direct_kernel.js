@@ -1,0 +1,134 @@
+'use strict';
+// jsii's kernel answering Python on this process's stdin and stdout, without jsii's relay process
+// (see jsii_direct_kernel.py). The kernel itself is the one installed with jsii, in the lib folder beside this one.
+const crypto = require('crypto');
+const fs = require('fs');
+const Module = require('module');
+const os = require('os');
+const path = require('path');
+const vm = require('vm');
+
+// The kernel reads requests from and writes responses to this descriptor, which jsii's launcher connects to itself.
+const API_CHANNEL = 3;
+const STDERR = 2;
+const { readSync, writeSync } = fs;
+// Node holds descriptors of its own from the start, this one among them; should it not, it is held here, so
+// that no file the kernel opens gets the number its messages are routed by.
+try {
+  fs.fstatSync(API_CHANNEL);
+} catch {
+  fs.openSync('/dev/null', 'r');
+}
+
+// Started by the launcher, the kernel links the packages it loads into its node_modules with symbolic links,
+// which only resolve when node preserves them; without both, it copies every file of every package on every
+// start. NODE_PRESERVE_SYMLINKS=1 (set by the Python side) made node's module resolution preserve them; this
+// flag is what the kernel checks. Processes the kernel starts resolve modules as node does by default.
+process.execArgv.push('--preserve-symlinks');
+delete process.env.NODE_PRESERVE_SYMLINKS;
+
+// The launcher hands everything the kernel prints to Python as JSON lines on stderr ({"stdout": <base64>} or
+// {"stderr": <base64>}), which jsii's Python side decodes and prints; stdout now carries the responses, so
+// printed output goes the same way.
+function printLine(stream, bytes) {
+  writeSync.call(fs, STDERR, `${JSON.stringify({ [stream]: bytes.toString('base64') })}\n`);
+}
+
+for (const [stream, name] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']]) {
+  stream.write = (chunk, encoding, callback) => {
+    printLine(name, Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8'));
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (typeof done === 'function') {
+      process.nextTick(done);
+    }
+    return true;
+  };
+}
+
+fs.readSync = function readFromPython(fd, ...rest) {
+  return readSync.call(this, fd === API_CHANNEL ? 0 : fd, ...rest);
+};
+
+fs.writeSync = function writeToPython(fd, data, ...rest) {
+  if (fd === API_CHANNEL) {
+    return writeSync.call(this, 1, data, ...rest);
+  }
+  // The kernel's own error lines (written whole, from an offset) reach Python as the launcher relayed them.
+  if (fd === STDERR && Buffer.isBuffer(data)) {
+    const offset = typeof rest[0] === 'number' ? rest[0] : 0;
+    const length = typeof rest[1] === 'number' ? rest[1] : data.length - offset;
+    printLine('stderr', data.subarray(offset, offset + length));
+    return length;
+  }
+  return writeSync.call(this, fd, data, ...rest);
+};
+
+// Node compiles every module it loads again in every process: most of aws-cdk-lib's modules a synth uses,
+// cdk-nag's rules and the resource modules they test against, about a fifth of the kernel's CPU time. V8's
+// code cache keeps what it compiled, as Python keeps bytecode: a module whose file is unchanged (same real
+// path, size, inode and change time) runs from the cache, and V8 refuses a cache made by another version
+// of itself, which is then made again. Files under the temporary directory (where the kernel unpacks
+// packages when jsii's package cache is off) are compiled as usual: their paths change with every process.
+const CODE_CACHE = path.join(__dirname, '..', `code-cache-${process.version}`);
+const TEMPORARY = fs.realpathSync(os.tmpdir()) + path.sep;
+const compiled = [];
+// A module compiled here resolves import() as node's own compilation would (where node offers that).
+const DYNAMIC_IMPORT = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+const { _compile: compile } = Module.prototype;
+
+function cacheFile(filename) {
+  const real = fs.realpathSync(filename);
+  if (real.startsWith(TEMPORARY)) {
+    return undefined;
+  }
+  const stat = fs.statSync(real, { bigint: true });
+  const identity = [real, stat.size, stat.ino, stat.ctimeNs, stat.mtimeNs].join('\0');
+  return path.join(CODE_CACHE, `${crypto.createHash('sha256').update(identity).digest('hex')}.bin`);
+}
+
+Module.prototype._compile = function compileWithCache(content, filename) {
+  const cached = filename.endsWith('.js') ? cacheFile(filename) : undefined;
+  if (cached === undefined) {
+    return compile.call(this, content, filename);
+  }
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cached);
+  } catch {
+    cachedData = undefined;
+  }
+  let script;
+  try {
+    script = new vm.Script(Module.wrap(content), { filename, cachedData, importModuleDynamically: DYNAMIC_IMPORT });
+  } catch {
+    // What only node's own compilation accepts (a #! line, for one).
+    return compile.call(this, content, filename);
+  }
+  if (cachedData === undefined || script.cachedDataRejected) {
+    compiled.push([cached, script]);
+  }
+  const module = this;
+  const require = (id) => module.require(id);
+  require.resolve = (request, options) => Module._resolveFilename(request, module, false, options);
+  require.resolve.paths = (request) => Module._resolveLookupPaths(request, module);
+  require.main = process.mainModule;
+  require.extensions = Module._extensions;
+  require.cache = Module._cache;
+  return script.runInThisContext({ displayErrors: true }).call(module.exports, module.exports, require, module, filename, path.dirname(filename));
+};
+
+// Kept once the process ends, by then with the code of every function that ran; written whole or not at all.
+process.once('exit', () => {
+  for (const [cached, script] of compiled) {
+    try {
+      fs.mkdirSync(CODE_CACHE, { recursive: true });
+      const staging = `${cached}.${process.pid}`;
+      fs.writeFileSync(staging, script.createCachedData());
+      fs.renameSync(staging, cached);
+    } catch {
+      // A cache that cannot be written is compiled again next time.
+    }
+  }
+});
+
+require(path.join(__dirname, '..', 'lib', 'program.js'));
