@@ -24,6 +24,8 @@ from pathlib import Path
 ENTRY = Path(__file__).with_name("jsii_direct_kernel.js")
 # jsii's Python side starts node with JSII_RUNTIME as the script when it is set, its launcher otherwise.
 RUNTIME_VARIABLE = "JSII_RUNTIME"
+# Set to 1, the app starts aws-cdk-lib's node process through jsii's own launcher (docs: troubleshooting).
+LAUNCHER_VARIABLE = "MLOPS_JSII_LAUNCHER"
 # Read by node at start: module resolution keeps the symbolic links the kernel makes (see the entry script).
 PRESERVE_SYMLINKS_VARIABLE = "NODE_PRESERVE_SYMLINKS"
 
@@ -32,11 +34,11 @@ PRESERVE_SYMLINKS_VARIABLE = "NODE_PRESERVE_SYMLINKS"
 def direct_kernel(cache: Path) -> Iterator[None]:
     """Within the block, the kernel jsii starts (at the first import of aws-cdk-lib) answers Python directly.
 
-    A kernel already running stays as it is, as does a JSII_RUNTIME set outside (the way back to jsii's own
-    launcher); outside POSIX systems jsii starts its launcher as usual. The environment is restored at the
+    A kernel already running stays as it is, as does a JSII_RUNTIME set outside; with MLOPS_JSII_LAUNCHER=1,
+    and outside POSIX systems, jsii starts its launcher as usual. The environment is restored at the
     end of the block, so that no later process sees the kernel's settings.
     """
-    if os.name != "posix" or RUNTIME_VARIABLE in os.environ:
+    if os.name != "posix" or RUNTIME_VARIABLE in os.environ or os.environ.get(LAUNCHER_VARIABLE) == "1":
         yield
         return
     settings = {RUNTIME_VARIABLE: str(installed_entry(cache)), PRESERVE_SYMLINKS_VARIABLE: "1"}

@@ -126,6 +126,16 @@ def test_a_runtime_chosen_outside_is_kept(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_launcher_switch_leaves_jsii_to_start_its_own_launcher(monkeypatch, tmp_path):
+    monkeypatch.delenv("JSII_RUNTIME", raising=False)
+    monkeypatch.setenv("MLOPS_JSII_LAUNCHER", "1")
+
+    with direct_kernel(tmp_path):
+        assert "JSII_RUNTIME" not in os.environ
+
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_kernel_files_are_written_once_beside_the_entry(tmp_path):
     entry = installed_entry(tmp_path)
     written = entry.stat().st_mtime_ns
