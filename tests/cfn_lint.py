@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,8 +28,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
+from tests import installed
 from tests.shared_builds import SharedBuilds
 
 FINDINGS = "cfn-lint.json"
@@ -124,25 +121,6 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def _installed_with_requirements(name: str) -> list[importlib.metadata.Distribution]:
-    """The distribution `name` and every distribution it requires, directly or not (extras left out)."""
-    found: dict[str, importlib.metadata.Distribution] = {}
-    pending = [name]
-    while pending:
-        try:
-            distribution = importlib.metadata.distribution(pending.pop())
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        key = distribution.metadata["Name"].lower().replace("_", "-")
-        if key in found:
-            continue
-        found[key] = distribution
-        for requirement in map(Requirement, distribution.requires or []):
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(requirement.name)
-    return [found[key] for key in sorted(found)]
-
-
 def _downloaded_schemas() -> Path:
     """Where cfn-lint keeps the resource schemas it downloads (`cfnlint.helpers.get_cache_dir()`), without
     importing cfn-lint."""
@@ -152,10 +130,7 @@ def _downloaded_schemas() -> Path:
 @functools.cache
 def toolchain_digest() -> str:
     """A digest of everything besides a template and its region that decides cfn-lint's findings on it."""
-    digest = hashlib.sha256(f"python {platform.python_version()}\0".encode())
-    for distribution in _installed_with_requirements("cfn-lint"):
-        digest.update(f"{distribution.metadata['Name']} {distribution.version}\0".encode())
-        digest.update((distribution.read_text("RECORD") or "").encode() + b"\0")
+    digest = installed.code_digest("cfn-lint")
     settings = [folder / name for folder in (Path.home(), Path.cwd()) for name in _SETTINGS_FILES]
     settings.append(_downloaded_schemas() / "version.json")
     for path in [*settings, Path(__file__)]:
