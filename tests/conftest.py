@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import socket
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,12 +174,40 @@ def _refuse_user_config_outside_its_tests() -> None:
     config.settings.load_environment = config.load_environment = load_environment
 
 
+def _remember_moto_method_names() -> None:
+    """moto's answer to which methods a response class has, worked out once per state of the class.
+
+    moto finds the method for every request it answers with `inspect.getmembers` over the service's response
+    class (hundreds of attributes for SageMaker), a few percent of every behaviour test. The answer depends only
+    on the names in the class's and its bases' dictionaries and on which of their values are functions, so it is
+    kept with them and worked out again when any of them changed (a test patching a response method changes
+    them; moto's count of requests, a plain number in a base class, changes with every request).
+    """
+    import moto.core.responses
+
+    find = moto.core.responses.method_names_from_class
+    if getattr(find, "remembers", False):
+        return
+    remembered: dict[type, tuple[tuple, list[str]]] = {}
+
+    def method_names(clazz: type) -> list[str]:
+        state = tuple((tuple(vars(base)), tuple(v for v in vars(base).values() if isinstance(v, types.FunctionType))) for base in clazz.__mro__)
+        found = remembered.get(clazz)
+        if found is None or found[0] != state:
+            found = remembered[clazz] = (state, find(clazz))
+        return list(found[1])
+
+    method_names.remembers = True
+    moto.core.responses.method_names_from_class = method_names
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     # Before any test module is imported. The xdist controller runs no test and skips the import of
-    # config (which imports aws-cdk-lib, a second of start-up).
+    # config (which imports aws-cdk-lib, a second of start-up) and of moto.
     if not session.config.pluginmanager.has_plugin("dsession"):
         _refuse_user_config_outside_its_tests()
+        _remember_moto_method_names()
 
 
 @pytest.hookimpl(hookwrapper=True)
