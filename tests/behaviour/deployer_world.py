@@ -62,6 +62,9 @@ class DeployerTemplate(dict):
         super().__init__(synthesized.template("dev", "deployment"))
         self.operations = synthesized.template("dev", "operations")
         self.endpoint = SERVERLESS_ENDPOINT if synthesized.config("dev").deployment.serving.mode == "serverless" else ENDPOINT
+        text = json.dumps(self)
+        # Values the template reads from other stacks' outputs (Fn::GetStackOutput), by output name.
+        self.imported_outputs = sorted({part.split('"')[0] for part in text.split('"OutputName": "')[1:]})
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
@@ -429,7 +432,7 @@ class DeployerWorld:
         events.put_targets(Rule="deployer-events", EventBusName=ANNOUNCEMENTS, Targets=[{"Id": "queue", "Arn": arn}])
         return queue
 
-    def _refs(self, template: dict) -> dict:
+    def _refs(self, template: DeployerTemplate) -> dict:
         topic = _client("sns").create_topic(Name=f"{DEV.prefix}-deployments")["TopicArn"]
         refs: dict = {}
         for logical_id, resource in template["Resources"].items():
@@ -444,8 +447,7 @@ class DeployerWorld:
                 "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:123456789012:table/{ref}",
             }.get(resource["Type"], f"arn:aws:iam::123456789012:role/{logical_id}")
             refs[logical_id] = {"Ref": ref, "Arn": arn}
-        text = json.dumps(template)
-        for output in set(part.split('"')[0] for part in text.split('"OutputName": "')[1:]):
+        for output in template.imported_outputs:
             refs[output] = f"from-{output}"
         return refs
 
