@@ -20,6 +20,8 @@ import boto3
 from botocore.client import BaseClient
 from unittest import mock
 from moto import mock_aws
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -397,23 +399,33 @@ class DeployerWorld:
                 )
 
     def _create_alarms(self, template: dict) -> dict[str, str]:
+        """The template's endpoint alarms, created in moto's CloudWatch backend with what its PutMetricAlarm
+        handler would pass it for these properties: a dozen alarms through the API were a third of a world's
+        set-up, and the world only needs them to exist."""
+        cloudwatch = cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION]
         names = {}
         for resource in template["Resources"].values():
             # The endpoint's alarms, which the deployer watches; not the dead-letter queue's.
             if resource["Type"] != "AWS::CloudWatch::Alarm" or resource["Properties"].get("Namespace") != "AWS/SageMaker":
                 continue
             alarm = resource["Properties"]
-            self.cloudwatch.put_metric_alarm(
-                AlarmName=alarm["AlarmName"],
-                Namespace=alarm["Namespace"],
-                MetricName=alarm["MetricName"],
-                Dimensions=alarm["Dimensions"],
-                Statistic=alarm["Statistic"],
-                Period=alarm["Period"],
-                EvaluationPeriods=alarm["EvaluationPeriods"],
-                Threshold=alarm["Threshold"],
-                ComparisonOperator=alarm["ComparisonOperator"],
-                TreatMissingData=alarm["TreatMissingData"],
+            cloudwatch.put_metric_alarm(
+                name=alarm["AlarmName"],
+                namespace=alarm["Namespace"],
+                metric_name=alarm["MetricName"],
+                dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in alarm["Dimensions"]],
+                statistic=alarm["Statistic"],
+                period=int(alarm["Period"]),
+                evaluation_periods=int(alarm["EvaluationPeriods"]),
+                threshold=float(alarm["Threshold"]),
+                comparison_operator=alarm["ComparisonOperator"],
+                treat_missing_data=alarm["TreatMissingData"],
+                description=None,
+                alarm_actions=[],
+                ok_actions=[],
+                insufficient_data_actions=[],
+                actions_enabled=None,
+                tags=[],
             )
             # By colour and suffix: the environment-named model's; other models' alarms exist, unnamed here.
             if alarm["AlarmName"].startswith(f"{self.endpoint}-"):
