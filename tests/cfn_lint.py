@@ -142,8 +142,10 @@ def known_findings() -> Path:
     """The folder of the findings kept for this toolchain; those kept for any other are removed."""
     known = KNOWN_FINDINGS / toolchain_digest()
     if not known.is_dir() and KNOWN_FINDINGS.is_dir():
+        # Never this toolchain's folder: another process of the session may be filling it already.
         for other in KNOWN_FINDINGS.iterdir():
-            shutil.rmtree(other, ignore_errors=True)
+            if other.name != known.name:
+                shutil.rmtree(other, ignore_errors=True)
     return known
 
 

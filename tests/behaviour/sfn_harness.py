@@ -740,8 +740,10 @@ def _parsed_programs() -> Path:
     they require, and the Python version); programs parsed by any other are removed."""
     folder = PARSED_PROGRAMS / installed.code_digest("moto", "antlr4-python3-runtime").hexdigest()[:32]
     if not folder.is_dir() and PARSED_PROGRAMS.is_dir():
+        # Never this moto's folder: another process of the session may be filling it already.
         for other in PARSED_PROGRAMS.iterdir():
-            shutil.rmtree(other, ignore_errors=True)
+            if other.name != folder.name:
+                shutil.rmtree(other, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
