@@ -2,27 +2,39 @@
 
 cfn-lint takes about a quarter of a second of CPU per template (6 s for the 21 of one synth), so what a
 session lints is linted once: a caller names the lint, and the first process of the session to ask runs it
-(see tests/shared_builds.py). Within it, a template is linted only if no lint of the session has linted the
-same bytes for the same region: its findings are kept by that digest and read back for every copy (a synth of
-config/ that holds the tests' values, the stacks a variant leaves as they are).
+(see tests/shared_builds.py). Within it, a template is linted only if no lint has linted the same bytes for
+the same region with the same cfn-lint: its findings are kept by that digest and read back for every copy (a
+synth of config/ that holds the tests' values, the stacks a variant leaves as they are, and the templates a
+change left as they were, in the next run).
+
+The findings are kept in `.cache/cfn-lint/<toolchain>/`, where <toolchain> digests everything besides the
+template and the region that decides cfn-lint's findings: the installed files of cfn-lint and of every
+package it requires (their RECORD, which lists each file's hash), the Python version, the cfn-lint settings
+files it reads (`.cfnlintrc*` in the home and the working folder), the version of the resource schemas it
+downloaded into its own cache (which it prefers when they are newer than those it ships), and this file,
+which runs it and reads its output. Anything else changed there starts a new folder; older ones are removed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tests import installed
 from tests.shared_builds import SharedBuilds
 
 FINDINGS = "cfn-lint.json"
-# Beside the session's lints: <digest of region and template>.json, the findings of one template (rule, message).
-BY_CONTENT = "cfn-lint-by-content"
+# <toolchain digest>/<digest of region and template>.json: the findings of one template (rule, message).
+KNOWN_FINDINGS = Path(__file__).resolve().parent.parent / ".cache" / "cfn-lint"
+_SETTINGS_FILES = (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml")
 
 
 @dataclass(frozen=True)
@@ -109,12 +121,40 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+def _downloaded_schemas() -> Path:
+    """Where cfn-lint keeps the resource schemas it downloads (`cfnlint.helpers.get_cache_dir()`), without
+    importing cfn-lint."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aws" / "cfn-lint" / "schemas"
+
+
+@functools.cache
+def toolchain_digest() -> str:
+    """A digest of everything besides a template and its region that decides cfn-lint's findings on it."""
+    digest = installed.code_digest("cfn-lint")
+    settings = [folder / name for folder in (Path.home(), Path.cwd()) for name in _SETTINGS_FILES]
+    settings.append(_downloaded_schemas() / "version.json")
+    for path in [*settings, Path(__file__)]:
+        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"(none)") + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def known_findings() -> Path:
+    """The folder of the findings kept for this toolchain; those kept for any other are removed."""
+    known = KNOWN_FINDINGS / toolchain_digest()
+    if not known.is_dir() and KNOWN_FINDINGS.is_dir():
+        # Never this toolchain's folder: another process of the session may be filling it already.
+        for other in KNOWN_FINDINGS.iterdir():
+            if other.name != known.name:
+                shutil.rmtree(other, ignore_errors=True)
+    return known
+
+
 def shared_lint(shared_builds: SharedBuilds, name: str, templates: dict[str, list[Path]]) -> list[Finding]:
     """`lint(templates)`, run once per session under `name` by whichever process asks first, linting only the
-    templates no lint of the session has linted (`lint_each_once`)."""
+    templates no lint with this toolchain has linted (`lint_each_once`)."""
 
     def build(folder: Path) -> None:
-        findings = lint_each_once(templates, shared_builds.root / BY_CONTENT)
+        findings = lint_each_once(templates, known_findings())
         (folder / FINDINGS).write_text(json.dumps([asdict(finding) for finding in findings]))
 
     folder = shared_builds.folder(f"cfn-lint-{name}", build)

@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import socket
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ os.environ.update(
 )
 
 import botocore.client  # noqa: E402
+import botocore.hooks  # noqa: E402
 import botocore.loaders  # noqa: E402
 import pytest  # noqa: E402
 
@@ -94,8 +96,31 @@ def _reuse_client_classes() -> None:
     botocore.client.ClientCreator._create_client_class = create_or_reuse
 
 
+def _share_event_alias_names() -> None:
+    """One cache of aliased event names for every emitter with the same aliases.
+
+    Each client gets its own copy of its session's event emitter, with an empty cache of the names it has
+    translated through botocore's event aliases; a new client translated every event name it registered and
+    emitted again, about a fifth of the cost of `boto3.client()`. The translation depends only on the name and
+    the aliases, so emitters whose aliases are equal share what they have translated.
+    """
+    aliaser = botocore.hooks.EventAliaser
+    create = aliaser.__init__
+    if getattr(create, "shares_alias_names", False):
+        return
+    shared: dict[tuple, dict[str, str]] = {}
+
+    def create_sharing(self, event_emitter, event_aliases=None) -> None:
+        create(self, event_emitter, event_aliases)
+        self._alias_name_cache = shared.setdefault(tuple(self._event_aliases.items()), self._alias_name_cache)
+
+    create_sharing.shares_alias_names = True
+    aliaser.__init__ = create_sharing
+
+
 _share_parsed_service_models()
 _reuse_client_classes()
+_share_event_alias_names()
 
 # A test process keeps about half a million objects for its whole run (the modules and models of
 # aws-cdk-lib, moto and botocore) and makes many short-lived ones in every test. With the default thresholds
@@ -149,12 +174,40 @@ def _refuse_user_config_outside_its_tests() -> None:
     config.settings.load_environment = config.load_environment = load_environment
 
 
+def _remember_moto_method_names() -> None:
+    """moto's answer to which methods a response class has, worked out once per state of the class.
+
+    moto finds the method for every request it answers with `inspect.getmembers` over the service's response
+    class (hundreds of attributes for SageMaker), a few percent of every behaviour test. The answer depends only
+    on the names in the class's and its bases' dictionaries and on which of their values are functions, so it is
+    kept with them and worked out again when any of them changed (a test patching a response method changes
+    them; moto's count of requests, a plain number in a base class, changes with every request).
+    """
+    import moto.core.responses
+
+    find = moto.core.responses.method_names_from_class
+    if getattr(find, "remembers", False):
+        return
+    remembered: dict[type, tuple[tuple, list[str]]] = {}
+
+    def method_names(clazz: type) -> list[str]:
+        state = tuple((tuple(vars(base)), tuple(v for v in vars(base).values() if isinstance(v, types.FunctionType))) for base in clazz.__mro__)
+        found = remembered.get(clazz)
+        if found is None or found[0] != state:
+            found = remembered[clazz] = (state, find(clazz))
+        return list(found[1])
+
+    method_names.remembers = True
+    moto.core.responses.method_names_from_class = method_names
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     # Before any test module is imported. The xdist controller runs no test and skips the import of
-    # config (which imports aws-cdk-lib, a second of start-up).
+    # config (which imports aws-cdk-lib, a second of start-up) and of moto.
     if not session.config.pluginmanager.has_plugin("dsession"):
         _refuse_user_config_outside_its_tests()
+        _remember_moto_method_names()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,8 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
+from botocore.client import BaseClient
 from unittest import mock
 from moto import mock_aws
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -61,6 +64,9 @@ class DeployerTemplate(dict):
         super().__init__(synthesized.template("dev", "deployment"))
         self.operations = synthesized.template("dev", "operations")
         self.endpoint = SERVERLESS_ENDPOINT if synthesized.config("dev").deployment.serving.mode == "serverless" else ENDPOINT
+        text = json.dumps(self)
+        # Values the template reads from other stacks' outputs (Fn::GetStackOutput), by output name.
+        self.imported_outputs = sorted({part.split('"')[0] for part in text.split('"OutputName": "')[1:]})
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
@@ -73,6 +79,18 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplat
             dev["notifications"] = {"emails": ["release-managers@example.com"]}
 
     return DeployerTemplate(synthesize_dev_with(workdir, change))
+
+
+_clients: dict[str, BaseClient] = {}
+
+
+def _client(service: str) -> BaseClient:
+    """The world's client of `service`, one per process: building a client costs more than the calls a world
+    makes with it. Clients keep nothing of moto's backends, whose state each `mock_aws` block resets, and the
+    worlds register no handlers on them."""
+    if service not in _clients:
+        _clients[service] = boto3.client(service, region_name=REGION)
+    return _clients[service]
 
 
 def register_model(sagemaker, group: str, status: str, **extra: object) -> str:
@@ -101,10 +119,10 @@ class DeployerWorld:
         # The endpoint of the serving mode the template was synthesized with.
         self.endpoint = template.endpoint
         self.serverless = template.endpoint == SERVERLESS_ENDPOINT
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+        self.sagemaker = _client("sagemaker")
+        self.sfn = _client("stepfunctions")
+        self.cloudwatch = _client("cloudwatch")
+        self.autoscaling = _client("application-autoscaling")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self._template = template
         self.alarms = self._create_alarms(template)
@@ -113,11 +131,11 @@ class DeployerWorld:
         definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
         self.definition = definition
         self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
-        self.s3 = boto3.client("s3", region_name=REGION)
+        self.s3 = _client("s3")
         self.release_bucket = self._create_release_bucket()
         self._names = (f"deploy-{n}" for n in itertools.count(1))
         # The environment the operations stack gives the function; the world has its own topic and deployer.
-        topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"]
+        topic = _client("sns").create_topic(Name=f"{DEV.prefix}-notifications")["TopicArn"]
         self.notify = NotifyFunction.from_template(template.operations, REGION, topic, DEPLOYER_ARN=self.state_machine)
         assumed = {"ENDPOINT_NAME": self.endpoint, "MODEL_PACKAGE_GROUP": GROUP}
         assert {name: self.notify.environment[name] for name in assumed} == assumed, "the names the deployer tests use are not dev's"
@@ -139,7 +157,7 @@ class DeployerWorld:
         one with its group and its announcements bus; its ARN."""
         name = deployer_name(stem)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=model_package_group_name(stem))
-        boto3.client("events", region_name=REGION).create_event_bus(Name=f"{name}-announcements")
+        _client("events").create_event_bus(Name=f"{name}-announcements")
         definition = sfn_harness.state_machine_definition(self._template, self._refs(self._template), name=name)
         return sfn_harness.create_state_machine(self.sfn, definition, name)
 
@@ -198,6 +216,12 @@ class DeployerWorld:
 
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
         self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+    def quiet_alarms(self) -> None:
+        """Every alarm of the endpoint OK (one read; only those in another state are set)."""
+        for alarm in self.cloudwatch.describe_alarms(AlarmNames=list(self.alarms.values()))["MetricAlarms"]:
+            if alarm["StateValue"] != "OK":
+                self.set_alarm(alarm["AlarmName"], "OK")
 
     def serve(self, variant: str, invocations: int) -> None:
         """CloudWatch's Invocations metric for requests `variant` served just now."""
@@ -342,12 +366,11 @@ class DeployerWorld:
     def leave_lock_to(self, execution_arn: str) -> None:
         """The endpoint's lock names `execution_arn`, as an execution that ended without releasing it (its own
         timeout, an abort) leaves it."""
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.put_item(TableName=self.lock_table(), Item={"Endpoint": {"S": self.endpoint}, "Execution": {"S": execution_arn}})
+        _client("dynamodb").put_item(TableName=self.lock_table(), Item={"Endpoint": {"S": self.endpoint}, "Execution": {"S": execution_arn}})
 
     def lock_table(self) -> str:
         """The table of this deployer's endpoint lock: each model's deployer has its own, the one its definition names."""
-        tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+        tables = _client("dynamodb").list_tables()["TableNames"]
         (table,) = [name for name in tables if name in json.dumps(self.definition)]
         return table
 
@@ -366,7 +389,7 @@ class DeployerWorld:
 
     def _create_tables(self, template: dict) -> None:
         """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them."""
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = _client("dynamodb")
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 properties = resource["Properties"]
@@ -378,23 +401,33 @@ class DeployerWorld:
                 )
 
     def _create_alarms(self, template: dict) -> dict[str, str]:
+        """The template's endpoint alarms, created in moto's CloudWatch backend with what its PutMetricAlarm
+        handler would pass it for these properties: a dozen alarms through the API were a third of a world's
+        set-up, and the world only needs them to exist."""
+        cloudwatch = cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION]
         names = {}
         for resource in template["Resources"].values():
             # The endpoint's alarms, which the deployer watches; not the dead-letter queue's.
             if resource["Type"] != "AWS::CloudWatch::Alarm" or resource["Properties"].get("Namespace") != "AWS/SageMaker":
                 continue
             alarm = resource["Properties"]
-            self.cloudwatch.put_metric_alarm(
-                AlarmName=alarm["AlarmName"],
-                Namespace=alarm["Namespace"],
-                MetricName=alarm["MetricName"],
-                Dimensions=alarm["Dimensions"],
-                Statistic=alarm["Statistic"],
-                Period=alarm["Period"],
-                EvaluationPeriods=alarm["EvaluationPeriods"],
-                Threshold=alarm["Threshold"],
-                ComparisonOperator=alarm["ComparisonOperator"],
-                TreatMissingData=alarm["TreatMissingData"],
+            cloudwatch.put_metric_alarm(
+                name=alarm["AlarmName"],
+                namespace=alarm["Namespace"],
+                metric_name=alarm["MetricName"],
+                dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in alarm["Dimensions"]],
+                statistic=alarm["Statistic"],
+                period=int(alarm["Period"]),
+                evaluation_periods=int(alarm["EvaluationPeriods"]),
+                threshold=float(alarm["Threshold"]),
+                comparison_operator=alarm["ComparisonOperator"],
+                treat_missing_data=alarm["TreatMissingData"],
+                description=None,
+                alarm_actions=[],
+                ok_actions=[],
+                insufficient_data_actions=[],
+                actions_enabled=None,
+                tags=[],
             )
             # By colour and suffix: the environment-named model's; other models' alarms exist, unnamed here.
             if alarm["AlarmName"].startswith(f"{self.endpoint}-"):
@@ -403,18 +436,18 @@ class DeployerWorld:
 
     def _deliver_deployer_events(self) -> str:
         """A queue that receives what the deployer puts on its bus, as the notify function's rule would."""
-        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.sqs = _client("sqs")
         self._announced: list[str] = []
         queue = self.sqs.create_queue(QueueName="deployer-events")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events", region_name=REGION)
+        events = _client("events")
         events.create_event_bus(Name=ANNOUNCEMENTS)
         events.put_rule(Name="deployer-events", EventBusName=ANNOUNCEMENTS, EventPattern=json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]}))
         events.put_targets(Rule="deployer-events", EventBusName=ANNOUNCEMENTS, Targets=[{"Id": "queue", "Arn": arn}])
         return queue
 
-    def _refs(self, template: dict) -> dict:
-        topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{DEV.prefix}-deployments")["TopicArn"]
+    def _refs(self, template: DeployerTemplate) -> dict:
+        topic = _client("sns").create_topic(Name=f"{DEV.prefix}-deployments")["TopicArn"]
         refs: dict = {}
         for logical_id, resource in template["Resources"].items():
             # What CloudFormation's Ref returns for each type the definition refers to.
@@ -428,8 +461,7 @@ class DeployerWorld:
                 "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:123456789012:table/{ref}",
             }.get(resource["Type"], f"arn:aws:iam::123456789012:role/{logical_id}")
             refs[logical_id] = {"Ref": ref, "Arn": arn}
-        text = json.dumps(template)
-        for output in set(part.split('"')[0] for part in text.split('"OutputName": "')[1:]):
+        for output in template.imported_outputs:
             refs[output] = f"from-{output}"
         return refs
 

@@ -29,7 +29,8 @@ wildcard, `\\*` a literal asterisk and `\\\\` a backslash (moto uses fnmatch, wh
 `ended_executions_seem_running()` makes DescribeExecution answer RUNNING for executions that had ended
 when the block began, as a status read seconds after the end may.
 `parsed_once()` parses each definition once instead of at every execution, as moto does (three
-quarters of an execution's time here). Task states reuse one boto3 client per service and region where
+quarters of an execution's time here), and keeps the program for later runs of the same moto (a definition
+takes about half a second of CPU to parse, a fiftieth of that to read back). Task states reuse one boto3 client per service and region where
 moto would build a new one for every call (a client costs more to build than the call it makes), and
 each JSONPath is parsed once (jsonpath-ng builds its whole parser for every parse).
 
@@ -46,13 +47,18 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import hashlib
 import json
+import os
+import pickle
 import re
+import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -85,6 +91,8 @@ from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommu
 from moto.stepfunctions.parser.asl.utils import boto_client as _task_client_module
 from moto.stepfunctions.parser.asl.utils import json_path as _json_path_module
 from moto.stepfunctions.parser.asl.component.common.path import result_path as _result_path_module
+
+from tests import installed
 
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -778,17 +786,61 @@ def timeout_passes_at_once(state: str) -> Iterator[None]:
 
 
 _programs: dict[str, Any] = {}
+# <digest of moto's code>/<digest of a definition>.pickle: the program moto's parser made of the definition.
+PARSED_PROGRAMS = Path(__file__).resolve().parents[2] / ".cache" / "sfn-programs"
+
+
+@functools.cache
+def _parsed_programs() -> Path:
+    """The folder of programs parsed by the moto installed now (its files and the ANTLR runtime's, with what
+    they require, and the Python version); programs parsed by any other are removed."""
+    folder = PARSED_PROGRAMS / installed.code_digest("moto", "antlr4-python3-runtime").hexdigest()[:32]
+    if not folder.is_dir() and PARSED_PROGRAMS.is_dir():
+        # Never this moto's folder: another process of the session may be filling it already.
+        for other in PARSED_PROGRAMS.iterdir():
+            if other.name != folder.name:
+                shutil.rmtree(other, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class _ParseTreeWhenRead:
+    """The parse tree of a definition whose program was read from the cache: parsed the first time anything
+    reads it (moto's static analysers, behind DescribeStateMachine, do)."""
+
+    def __init__(self, definition: str, parse: Callable[[str], Any]) -> None:
+        self._definition, self._parse, self._tree = definition, parse, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._tree is None:
+            self._tree = self._parse(self._definition)[1]
+        return getattr(self._tree, name)
+
+
+def _read_or_parse(definition: str, parse: Callable[[str], Any]) -> Any:
+    """(program, tree) as moto's parser returns them. A program parsed in an earlier run of the same moto is
+    read back; a program that does not pickle is parsed every run."""
+    kept = _parsed_programs() / f"{hashlib.sha256(definition.encode()).hexdigest()}.pickle"
+    with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return pickle.loads(kept.read_bytes()), _ParseTreeWhenRead(definition, parse)
+    program, tree = parse(definition)
+    with contextlib.suppress(pickle.PicklingError, TypeError, RecursionError, OSError):
+        partial = kept.with_name(f"{kept.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        partial.write_bytes(pickle.dumps(program))
+        partial.replace(kept)
+    return program, tree
 
 
 @contextlib.contextmanager
 def parsed_once() -> Iterator[None]:
     """Within the block, executions of a definition moto has parsed before reuse the parsed program:
-    evaluation keeps its state in each execution's environment, so only the parsing is saved."""
+    evaluation keeps its state in each execution's environment, so only the parsing is saved. A program is
+    kept on disk for later runs (`.cache/sfn-programs/`), by the digest of its definition and of moto's code."""
     original = AmazonStateLanguageParser.parse
 
     def parse(definition: str) -> Any:
         if definition not in _programs:
-            _programs[definition] = original(definition)
+            _programs[definition] = _read_or_parse(definition, original)
         return _programs[definition]
 
     with mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(parse)):

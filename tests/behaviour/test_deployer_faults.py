@@ -68,8 +68,7 @@ def _other_colour(world: DeployerWorld) -> str:
 
 def _quiet(world: DeployerWorld) -> None:
     world.shim.forget_scripts()
-    for name in world.alarms.values():
-        world.set_alarm(name, "OK")
+    world.quiet_alarms()
 
 
 def _released(world: DeployerWorld) -> None:

@@ -1,4 +1,4 @@
-"""cfn-lint runs once per distinct template and region in a session; every copy gets the findings."""
+"""cfn-lint runs once per distinct template, region and toolchain; every copy gets the findings, in this run and later ones."""
 
 from __future__ import annotations
 
@@ -71,3 +71,47 @@ def test_a_finding_that_names_no_linted_template_is_reported(tmp_path, monkeypat
     monkeypatch.setattr(cfn_lint, "lint", lambda templates: [elsewhere])
 
     assert lint_each_once({"eu-west-1": [template]}, tmp_path / "known") == [elsewhere]
+
+
+def test_a_cfnlintrc_in_the_working_folder_keeps_the_findings_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    without = cfn_lint.toolchain_digest.__wrapped__()
+    (tmp_path / ".cfnlintrc").write_text("ignore_checks:\n  - E3002\n")
+
+    assert cfn_lint.toolchain_digest.__wrapped__() != without
+
+
+def test_newer_schemas_cfn_lint_downloaded_keep_the_findings_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    without = cfn_lint.toolchain_digest.__wrapped__()
+    schemas = tmp_path / "aws" / "cfn-lint" / "schemas"
+    schemas.mkdir(parents=True)
+    (schemas / "version.json").write_text('{"schema_date": "2099-01-01"}')
+
+    assert cfn_lint.toolchain_digest.__wrapped__() != without
+
+
+def test_another_cfn_lint_version_keeps_the_findings_apart(monkeypatch):
+    ours = cfn_lint.toolchain_digest.__wrapped__()
+    installed = cfn_lint.installed.with_requirements
+
+    def one_version_later(name):
+        found = installed(name)
+        (linter,) = [d for d in found if d.metadata["Name"] == "cfn-lint"]
+        newer = type("Newer", (), {"metadata": linter.metadata, "version": linter.version + ".1", "read_text": linter.read_text})()
+        return [newer if d is linter else d for d in found]
+
+    monkeypatch.setattr(cfn_lint.installed, "with_requirements", one_version_later)
+
+    assert cfn_lint.toolchain_digest.__wrapped__() != ours
+
+
+def test_findings_kept_for_another_toolchain_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfn_lint, "KNOWN_FINDINGS", tmp_path / "cfn-lint")
+    (tmp_path / "cfn-lint" / "older-toolchain").mkdir(parents=True)
+    ((tmp_path / "cfn-lint" / "older-toolchain") / "digest.json").write_text("[]")
+
+    known = cfn_lint.known_findings()
+
+    assert known.parent == tmp_path / "cfn-lint"
+    assert list((tmp_path / "cfn-lint").iterdir()) == []

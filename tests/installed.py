@@ -1,0 +1,42 @@
+"""What is installed, digested: the key of a cache whose contents depend on installed packages' code.
+
+A distribution's RECORD lists every file it installed with that file's hash, so digesting the RECORDs of a
+package and of everything it requires identifies the code that can run when it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+
+from packaging.requirements import Requirement
+
+
+def with_requirements(name: str) -> list[importlib.metadata.Distribution]:
+    """The distribution `name` and every distribution it requires, directly or not (extras left out)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    pending = [name]
+    while pending:
+        try:
+            distribution = importlib.metadata.distribution(pending.pop())
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        key = distribution.metadata["Name"].lower().replace("_", "-")
+        if key in found:
+            continue
+        found[key] = distribution
+        for requirement in map(Requirement, distribution.requires or []):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return [found[key] for key in sorted(found)]
+
+
+def code_digest(*names: str) -> hashlib._Hash:
+    """A running digest of the Python version and of the installed files of `names` and all they require."""
+    digest = hashlib.sha256(f"python {platform.python_version()}\0".encode())
+    for name in names:
+        for distribution in with_requirements(name):
+            digest.update(f"{distribution.metadata['Name']} {distribution.version}\0".encode())
+            digest.update((distribution.read_text("RECORD") or "").encode() + b"\0")
+    return digest
