@@ -287,6 +287,7 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
         # The list itself, always present: a wildcard over an empty list may match nothing, a States.Runtime error.
         result_selector={"Endpoints": list_at("$.Endpoints")},
         result_path="$.endpoints",
+        retries_within="$.deletion",
     )
     states.on_failure(listed, failed, label="finding the endpoint")
     exists = sfn.Pass(
@@ -297,7 +298,7 @@ def find_endpoint(states: DeployerStates, first_release: sfn.IChainable, later_r
     )
     # The whole description: a Failed or Creating endpoint has no ProductionVariants, and selecting a field
     # that is absent is a States.Runtime error, which no Catch can handle. The variants are read after a Choice.
-    describe = states.describe_endpoint("Describe the endpoint", "$.live", Endpoint=sfn.JsonPath.entire_payload)
+    describe = states.describe_endpoint("Describe the endpoint", "$.live", retries_within="$.deletion", Endpoint=sfn.JsonPath.entire_payload)
     # A serverless variant has no instances, so no CurrentInstanceCount to read.
     count = {} if states.serverless else {"Count": sfn.JsonPath.array_get_item(list_at("$.live.Endpoint.ProductionVariants[*].CurrentInstanceCount"), 0)}
     variants = sfn.Pass(

@@ -50,7 +50,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
         restore = register
 
     start, count = states.counter("Start the rollback", "Count settling polls", "$.settle")
-    check = states.describe_endpoint("Check the endpoint before rolling back", "$.endpoint")
+    check = states.describe_endpoint("Check the endpoint before rolling back", "$.endpoint", retries_within="$.settle")
     states.on_failure(check, announce_stuck, label="checking the endpoint before rolling back")
     wait = sfn.Wait(scope, "Let the update settle", time=sfn.WaitTime.duration(cdk.Duration.seconds(states.timings.poll_seconds)))
 

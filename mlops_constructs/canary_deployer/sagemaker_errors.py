@@ -13,8 +13,9 @@ would retry a permanent refusal for about two minutes before its Catch saw it, a
         anything else -> the handler the task's own Catch names (with the error where that Catch puts it),
                          or, for a task without one, a Fail state that ends as the error would have
 
-Retries are counted per state and per execution (at `$.retries.<state key>`): a state polled in a loop
-shares one budget of MAX_RETRIES over the execution.
+Retries are counted per state at `$.retries.<state key>`, for the whole execution. A call polled in a loop
+counts them inside the loop's own counter instead (`retries_within`, e.g. `$.polls.retries.<state key>`),
+which the loop rewrites after every poll: like a Retry rule, each poll gets MAX_RETRIES of its own.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ MAX_STATE_NAME = 80
 _COVERING = {GENERIC_ERROR, "States.ALL", "States.TaskFailed"}
 
 
-def retries_path(name: str) -> str:
-    """Where the retries of the state `name` are counted: `$.retries.<its words joined>`."""
+def retries_path(name: str, within: str = "$") -> str:
+    """Where the retries of the state `name` are counted: `<within>.retries.<its words joined>`."""
     key = "".join(word[:1].upper() + word[1:] for word in re.findall(r"[A-Za-z0-9]+", name))
-    return f"$.retries.{key}"
+    return f"{within}.retries.{key}"
 
 
 class SageMakerCall(tasks.CallAwsService):
@@ -66,10 +67,13 @@ class SageMakerCall(tasks.CallAwsService):
     the name itself): its handler and ResultPath are where a failure that is not retried goes. A task that
     is never given such a Catch gets one from `end_uncaught_sagemaker_errors`."""
 
-    def __init__(self, scope: Construct, name: str, *, action: str, parameters: dict, resources: list[str], retry: dict, **kwargs: object) -> None:
+    def __init__(
+        self, scope: Construct, name: str, *, action: str, parameters: dict, resources: list[str], retry: dict, retries_within: str = "$", **kwargs: object
+    ) -> None:
         super().__init__(scope, name, service="sagemaker", action=action, parameters=parameters, iam_resources=resources, **kwargs)
         self._scope = scope
         self._name = name
+        self.counted = retries_path(name, retries_within)
         self.decides_generic_errors = False
         self.add_retry(errors=NAMED_TRANSIENT_ERRORS, **retry)
 
@@ -91,7 +95,7 @@ class SageMakerCall(tasks.CallAwsService):
         if too_long:
             raise ValueError(f"state names longer than Step Functions' {MAX_STATE_NAME} characters: {too_long}; shorten the task name {name!r}")
         decide, first_name, count_name, wait_name = names
-        counted = retries_path(name)
+        counted = self.counted
         cause = f"{error_path}.Cause"
         wait = sfn.Wait(self._scope, wait_name, time=sfn.WaitTime.seconds_path(f"{counted}.seconds"))
         wait.next(self)
@@ -131,9 +135,9 @@ def end_uncaught_sagemaker_errors(scope: Construct) -> None:
     counters: dict[str, str] = {}
     for call in calls:
         name = call.node.id
-        other = counters.setdefault(retries_path(name), name)
+        other = counters.setdefault(call.counted, name)
         if other != name:
-            raise ValueError(f"SageMaker calls {other!r} and {name!r} would count their retries at one path, {retries_path(name)}: rename one")
+            raise ValueError(f"SageMaker calls {other!r} and {name!r} would count their retries at one path, {call.counted}: rename one")
     for construct in calls:
         if not construct.decides_generic_errors:
             name = construct.node.id

@@ -344,8 +344,9 @@ class DeployerStates:
             result_path=DISCARD,
         )
 
-    def describe_endpoint(self, name: str, result_path: str, **more: str) -> tasks.CallAwsService:
-        """The endpoint's Status and ConfigName (and the `more` selections) at `result_path`."""
+    def describe_endpoint(self, name: str, result_path: str, *, retries_within: str = "$", **more: str) -> tasks.CallAwsService:
+        """The endpoint's Status and ConfigName (and the `more` selections) at `result_path`; a describe polled in a
+        loop counts its retries `retries_within` the loop's counter (see sagemaker_errors)."""
         return self.sagemaker(
             name,
             "describeEndpoint",
@@ -357,6 +358,7 @@ class DeployerStates:
                 **more,
             },
             result_path=result_path,
+            retries_within=retries_within,
         )
 
     def counter(self, start_name: str, count_name: str, path: str) -> tuple[sfn.Pass, sfn.Pass]:
@@ -373,7 +375,7 @@ class DeployerStates:
         """
         start, count = self.counter(f"Start waiting for {label}", f"Count polls of {label}", "$.polls")
         wait = sfn.Wait(self.scope, f"Wait for {label}", time=sfn.WaitTime.duration(cdk.Duration.seconds(self.timings.poll_seconds)))
-        check = self.describe_endpoint(f"Check {label}", "$.endpoint")
+        check = self.describe_endpoint(f"Check {label}", "$.endpoint", retries_within="$.polls")
         self.on_failure(check, failed, label=f"checking {label}")
 
         def reason(text: str) -> sfn.IChainable:

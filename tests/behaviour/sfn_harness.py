@@ -600,17 +600,22 @@ class Fault:
     `after_the_call`: the service did what was asked and then answered the error (a create that succeeded on
     the server but answered 500, so the retry meets what the first attempt made). `status` is the HTTP status
     of the answer: 400 for a refusal, 500 for a fault of the service. `message` is the answer's message
-    (the service's own words where a test decides on them, as Step Functions puts it in the error's Cause)."""
+    (the service's own words where a test decides on them, as Step Functions puts it in the error's Cause).
+    `passes`: the attempts (counted from 1, failed or not) the service answers as usual, as between two
+    bursts of throttling; `calls` counts the failed ones."""
 
     code: str
     times: int | None = None
     after_the_call: bool = False
     status: int = 400
     message: str | None = None
+    passes: tuple[int, ...] = ()
     calls: int = 0
+    attempts: int = 0
 
     def fires(self) -> bool:
-        if self.times is not None and self.calls >= self.times:
+        self.attempts += 1
+        if self.attempts in self.passes or (self.times is not None and self.calls >= self.times):
             return False
         self.calls += 1
         return True

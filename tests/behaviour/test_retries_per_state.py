@@ -247,3 +247,24 @@ def test_the_retry_states_keep_names_and_the_definition_within_step_functions_qu
 
     assert [name for name in _state_names(definition["States"]) if len(name) > MAX_STATE_NAME] == []
     assert len(json.dumps(definition).encode()) <= MAX_DEFINITION_BYTES
+
+
+# The deployer's SageMaker calls polled in a loop, and the loop counter each counts its retries in: the loop's
+# counting state rewrites the counter at every poll, so every poll has the whole retry bound (as a Retry rule
+# gives every attempt), not one bound for the whole execution.
+POLLED = {"Find the endpoint": "$.deletion", "Describe the endpoint": "$.deletion", "Check the endpoint before rolling back": "$.settle"}
+
+
+@pytest.mark.parametrize("template", sorted(set(EXPECTED) - {"batch_template"}))
+def test_a_polled_sagemaker_call_counts_its_retries_in_the_counter_its_loop_rewrites(request, template):
+    with deployer_world(request.getfixturevalue(template)) as world:
+        states = world.definition["States"]
+    sagemaker_calls = {name for name, state in states.items() if state["Type"] == "Task" and ":aws-sdk:sagemaker:" in state["Resource"]}
+    # The polls of an endpoint until it is in service: "Check the new endpoint", "Check the rollback", ...
+    polled = {name: POLLED.get(name, "$.polls") for name in sagemaker_calls if name in POLLED or name.startswith("Check the ")}
+    counted = {name: states[f"Count the first retry of {name}"]["ResultPath"] for name in polled}
+    rewritten = {state["ResultPath"] for state in states.values() if state["Type"] == "Pass" and "ResultPath" in state}
+
+    assert polled, "no polled SageMaker call found"
+    assert {name: path for name, path in counted.items() if not path.startswith(f"{polled[name]}.retries.")} == {}
+    assert set(polled.values()) <= rewritten

@@ -59,6 +59,20 @@ def _definition(with_handler: bool) -> dict:
     return sfn_harness.state_machine_definition(template, {})
 
 
+def _polled_definition() -> dict:
+    """The call polled twice in a loop whose counter (at `$.polls`, rewritten by every poll) holds the call's
+    retries, as the deployer's polls of an endpoint are built."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Polls", env=cdk.Environment(account="123456789012", region=REGION))
+    start = sfn.Pass(stack, "Start polling", result=sfn.Result.from_object({"count": 0}), result_path="$.polls")
+    call = SageMakerCall(stack, CALL, action="listModels", parameters={}, resources=["*"], retry=RETRY, result_path=sfn.JsonPath.DISCARD, retries_within="$.polls")
+    call.add_catch(sfn.Succeed(stack, HANDLED), errors=["States.ALL"], result_path="$.failure")
+    count = sfn.Pass(stack, "Count a poll", parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)}, result_path="$.polls")
+    polled = sfn.Choice(stack, "Polled twice?").when(sfn.Condition.number_greater_than_equals("$.polls.count", 2), sfn.Succeed(stack, "Done")).otherwise(call)
+    sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(start.next(call).next(count).next(polled)))
+    return sfn_harness.state_machine_definition(app.synth().get_stack_by_name("Polls").template, {})
+
+
 @pytest.fixture(scope="module")
 def handled() -> dict:
     return _definition(with_handler=True)
@@ -118,6 +132,16 @@ def test_a_throttle_that_never_stops_goes_to_the_handler_after_the_bound(handled
     assert execution.output["failure"]["Cause"].startswith("Rate exceeded")
     # Seven attempts, about two minutes of waiting: the backoff of the other services' Retry rules.
     assert (fault.calls, waits) == (7, {f"Wait before retrying {CALL}": [2, 4, 8, 16, 32, 60]})
+
+
+def test_a_polled_call_has_the_whole_bound_again_at_every_poll():
+    # Each poll is throttled as often as the bound allows, and goes through at its last attempt.
+    fault = Fault("ThrottlingException", message="Rate exceeded", passes=(7, 14))
+
+    execution, waits = _run(_polled_definition(), fault)
+
+    assert execution.states_entered[-1] == "Done"
+    assert (fault.calls, waits) == (12, {f"Wait before retrying {CALL}": [*BACKOFF_SECONDS, *BACKOFF_SECONDS]})
 
 
 def test_a_call_without_a_handler_fails_the_execution_with_the_error_it_met(unhandled):
