@@ -44,6 +44,7 @@ from tests.behaviour.fault_scenarios import (
 from tests.behaviour.iam_calls import WorldNames, state_machine_role
 from tests.behaviour.sfn_harness import (
     Execution,
+    Fault,
     held_before,
     injected_faults,
     state_clock,
@@ -441,55 +442,52 @@ def test_a_call_throttled_once_is_retried_and_changes_nothing(request, baselines
     assert_throttles_changed_nothing(execution, baselines[scenario.name].execution, tasks, faults, world.retry_waits, world.state_waits)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
-def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baselines, scenario, subtests):
+def _fault_each_state(request, baselines, scenario, subtests, fault_of: Callable[[dict], Fault | None], check: Callable[..., None]) -> None:
+    """For each task state `scenario` is the one to cover (see `covering`) whose task `fault_of` gives a fault:
+    the scenario afresh, that fault at that state, then `check(world, execution, state, task, fault, before, told)`,
+    each state a subtest."""
     states = covering((s.name for s in SCENARIOS if s.family == scenario.family), baselines)[scenario.name]
-    if not states:
-        pytest.skip(f"every task state {scenario.name!r} enters is failed in an earlier scenario")
     with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
         tasks = sfn_harness.task_states(world.definition)
-        for state in states:
+        faulted = {state: fault for state in states if (fault := fault_of(tasks[state])) is not None}
+        if not faulted:
+            pytest.skip(f"every state {scenario.name!r} would fault here is faulted in an earlier scenario")
+        for state, fault in faulted.items():
             with subtests.test(state=state):
                 scenario.prepare(world)
                 before = _endpoint_state(world)
                 told = len(world.notifications())
                 faults.clear()
                 world.state_waits.clear()
-                faults[state] = refused_for_good(service_of(tasks[state]))
+                faults[state] = fault
 
                 execution = scenario.act(world)
 
-                if decides_on_cause(tasks[state]):
-                    # A refusal under SageMaker's generic error name is not retried.
-                    assert (faults[state].calls, waits_before_retrying(world.state_waits, state)) == (1, [])
-                if state == RELEASE_LOCK:
-                    expected = baselines[scenario.name].execution
-                    assert (execution.status, execution.error) == (expected.status, expected.error), "a lock that could not be released changed how the deployment ended"
-                    continue
-                _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
+                check(world, execution, state, tasks[state], fault, before, world.notifications()[told:])
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baselines, scenario, subtests):
+    def check(world, execution, state, task, fault, before, told):
+        if decides_on_cause(task):
+            # A refusal under SageMaker's generic error name is not retried.
+            assert (fault.calls, waits_before_retrying(world.state_waits, state)) == (1, [])
+        if state == RELEASE_LOCK:
+            expected = baselines[scenario.name].execution
+            assert (execution.status, execution.error) == (expected.status, expected.error), "a lock that could not be released changed how the deployment ended"
+            return
+        _assert_promise_kept(world, execution, state, task, before, told)
+
+    _fault_each_state(request, baselines, scenario, subtests, lambda task: refused_for_good(service_of(task)), check)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 def test_a_sagemaker_call_throttled_for_good_is_retried_to_the_bound_then_handled(request, baselines, scenario, subtests):
-    states = covering((s.name for s in SCENARIOS if s.family == scenario.family), baselines)[scenario.name]
-    with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
-        tasks = sfn_harness.task_states(world.definition)
-        states = [state for state in states if decides_on_cause(tasks[state])]
-        if not states:
-            pytest.skip(f"every SageMaker call {scenario.name!r} makes is throttled in an earlier scenario")
-        for state in states:
-            with subtests.test(state=state):
-                scenario.prepare(world)
-                before = _endpoint_state(world)
-                told = len(world.notifications())
-                faults.clear()
-                world.state_waits.clear()
-                faults[state] = throttled("sagemaker")
+    def check(world, execution, state, task, fault, before, told):
+        assert_throttle_retried_until_the_bound(state, fault, world.state_waits)
+        _assert_promise_kept(world, execution, state, task, before, told)
 
-                execution = scenario.act(world)
-
-                assert_throttle_retried_until_the_bound(state, faults[state], world.state_waits)
-                _assert_promise_kept(world, execution, state, tasks[state], before, world.notifications()[told:])
+    _fault_each_state(request, baselines, scenario, subtests, lambda task: throttled("sagemaker") if decides_on_cause(task) else None, check)
 
 
 def _endpoint_state(world: DeployerWorld) -> dict | None:
