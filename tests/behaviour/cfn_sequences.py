@@ -66,6 +66,8 @@ class StackReplay:
         self._stack = cloudformation_backends[account][region].stacks[self.stack_id]
         self._stack.resource_map = {}
         self.resources: dict[str, _Resource] = {}
+        # The Data of the handler's last answer for each logical id: what Fn::GetAtt reads after the sequence.
+        self.reported: dict[str, dict] = {}
 
     # --- what CloudFormation reports ----------------------------------------------------------
 
@@ -217,6 +219,7 @@ class StackReplay:
             event["OldResourceProperties"] = old_props
         for _ in range(self.repeat_each_event):
             result = self._run(event)
+        self.reported[logical_id] = result.get("Data", {})
         return result["PhysicalResourceId"]
 
     def _run(self, event: dict) -> dict:

@@ -501,7 +501,9 @@ def test_every_call_of_a_domain_replacement_is_allowed_to_the_synthesized_role_o
     calls = _recording_handler_calls(monkeypatch)
     new_domain = _create_domain(sm, "studio-2")
     stack = _stack(domain_id)
-    reported = _domains_to_clean_up_during_the_update(domain_id, new_domain)
+    domains = _domains_to_clean_up(domain_id)
+    domains.update({"DomainId": new_domain})
+    reported = domains.reported[DOMAINS_TO_CLEAN_UP]
     calls.clear()
     stack.update(_props(new_domain), others={DOMAIN_LOGICAL_ID: (new_domain, "AWS::SageMaker::Domain")})
 
@@ -512,51 +514,61 @@ def test_every_call_of_a_domain_replacement_is_allowed_to_the_synthesized_role_o
     assert [d.explain() for d in decided if not d.allowed] == []
 
 
-def test_a_rollback_of_a_replacement_lets_the_clean_up_reach_the_domain_the_update_created():
+def test_the_domains_to_clean_up_keep_their_physical_id_so_cloudformation_deletes_nothing(shim):
+    domains = _domains_to_clean_up("d-old")
+    created = domains.resources[DOMAINS_TO_CLEAN_UP].physical_id
+
+    assert domains.update({"DomainId": "d-new"}) == created
+
+
+def test_a_rollback_of_a_replacement_lets_the_clean_up_reach_the_domain_the_update_created(shim):
+    domains = _domains_to_clean_up("d-old")
+
     # The rollback updates the template's domain back to the old one; the new one's clean-up follows.
-    assert _domains_to_clean_up_during_the_update("d-new", "d-old") == {"DomainId": "d-old", "PreviousDomainId": "d-new"}
+    domains.update_rolled_back({"DomainId": "d-new"})
+
+    assert domains.reported[DOMAINS_TO_CLEAN_UP] == {"DomainId": "d-old", "PreviousDomainId": "d-new"}
 
 
-def test_an_update_that_keeps_the_domain_lets_the_clean_up_reach_that_domain_alone():
-    assert _domains_to_clean_up_during_the_update("d-same", "d-same") == {"DomainId": "d-same", "PreviousDomainId": "d-same"}
+def test_an_update_that_keeps_the_domain_lets_the_clean_up_reach_that_domain_alone(shim):
+    domains = _domains_to_clean_up("d-same")
+
+    domains.update({"DomainId": "d-same"})
+
+    assert domains.reported[DOMAINS_TO_CLEAN_UP] == {"DomainId": "d-same", "PreviousDomainId": "d-same"}
 
 
-def test_the_first_deploy_lets_the_clean_up_reach_its_domain_alone():
-    answer = handler.on_event(
-        {
-            "RequestType": "Create",
-            "ResourceType": "Custom::StudioDomainsToCleanUp",
-            "LogicalResourceId": "DomainCleanupDomainsToCleanUp",
-            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider", "DomainId": "d-first"},
-        }
-    )
+def test_the_first_deploy_lets_the_clean_up_reach_its_domain_alone(shim):
+    domains = _domains_to_clean_up("d-first")
 
-    assert answer["Data"] == {"DomainId": "d-first", "PreviousDomainId": "d-first"}
+    assert domains.reported[DOMAINS_TO_CLEAN_UP] == {"DomainId": "d-first", "PreviousDomainId": "d-first"}
 
 
-def test_the_domains_to_clean_up_are_complete_at_once_and_never_call_aws():
-    event = {"RequestType": "Delete", "ResourceType": "Custom::StudioDomainsToCleanUp", "PhysicalResourceId": "x", "LogicalResourceId": "x", "ResourceProperties": {"DomainId": "d-gone"}}
-
+def test_the_domains_to_clean_up_never_call_aws(shim):
+    domains = _domains_to_clean_up("d-old")
     attempts: list[str] = []
-    with aws_unreachable(attempts):
-        answers = (handler.on_event(event)["PhysicalResourceId"], handler.is_complete(event))
 
-    assert answers == ("x", {"IsComplete": True})
+    with aws_unreachable(attempts):
+        domains.update({"DomainId": "d-new"})
+        domains.delete_stack()
+
     assert attempts == []
 
 
-def _domains_to_clean_up_during_the_update(old_domain: str, new_domain: str) -> dict:
-    """What the domains-to-clean-up resource reports when CloudFormation updates it from `old_domain` to
-    `new_domain`: the attributes the clean-up role's policy reads in that update."""
-    answer = handler.on_event(
-        {
-            "RequestType": "Update",
-            "ResourceType": "Custom::StudioDomainsToCleanUp",
-            "LogicalResourceId": "DomainCleanupDomainsToCleanUp",
-            "PhysicalResourceId": "DomainCleanupDomainsToCleanUp",
-            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider", "DomainId": new_domain},
-            "OldResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider", "DomainId": old_domain},
-        }
+DOMAINS_TO_CLEAN_UP = "DomainCleanupDomainsToCleanUp"
+
+
+def _domains_to_clean_up(domain_id: str) -> StackReplay:
+    """The resource that reports the domains the clean-up may reach, as the stack's first deploy created it;
+    every one of its events must be complete at the first poll."""
+    domains = StackReplay(
+        handler,
+        resource_type="Custom::StudioDomainsToCleanUp",
+        logical_id=DOMAINS_TO_CLEAN_UP,
+        stack_name="dev-studio-domains",
+        region=REGION,
+        account=ACCOUNT,
+        max_polls=1,
     )
-    assert answer["PhysicalResourceId"] == "DomainCleanupDomainsToCleanUp", "a new physical id would make CloudFormation delete the old one"
-    return answer["Data"]
+    domains.create({"DomainId": domain_id}, stack_create=True)
+    return domains
