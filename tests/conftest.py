@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import json
 import os
 import socket
 import types
@@ -281,21 +280,17 @@ def shared_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 def _build_app(folder: Path) -> None:
-    """Every environment, synthesized exactly as `cdk synth` would (cdk-nag included), with AWS unreachable;
-    the AWS calls attempted are recorded beside the cloud assembly."""
+    """Every environment, synthesized exactly as `cdk synth` would (cdk-nag included), with AWS unreachable."""
     from tests.synth import synthesize
 
-    attempts: list[str] = []
-    with aws_unreachable(attempts):
-        synthesize(folder / "cdk.out")
-    (folder / "aws-calls.json").write_text(json.dumps(attempts))
+    synthesize(folder / "cdk.out", reuse=True)
 
 
 def _build_optional_pieces_on(folder: Path) -> None:
     from tests.optional_pieces import switch_on
     from tests.synth import synthesize_dev_with
 
-    synthesize_dev_with(folder, switch_on)
+    synthesize_dev_with(folder, switch_on, reuse=True)
 
 
 _APP = shared_build("synthesized", "app", _build_app)
@@ -304,8 +299,7 @@ _OPTIONAL_PIECES_ON = shared_build("optional_pieces_on", "optional-pieces-on", _
 
 def synthesized_app(shared_builds: SharedBuilds) -> Path:
     """The folder holding every environment of tests/config synthesized exactly as `cdk synth` would (cdk-nag
-    included), with AWS unreachable (cdk.out), and the AWS calls attempted (aws-calls.json); built once per
-    session."""
+    included), with AWS unreachable (cdk.out); built once per session."""
     return shared_builds.folder(*_APP)
 
 
@@ -323,7 +317,7 @@ def lint_findings_of_app(shared_builds: SharedBuilds) -> list[Finding]:
 @pytest.fixture(scope="session")
 def synthesized(shared_builds: SharedBuilds) -> Synthesized:
     """Every environment of tests/config, synthesized once per test session exactly as `cdk synth` would
-    (cdk-nag included), with AWS unreachable; the AWS calls attempted are recorded beside the cloud assembly."""
+    (cdk-nag included), with AWS unreachable."""
     from tests.synth import Synthesized
 
     return Synthesized(synthesized_app(shared_builds) / "cdk.out")
@@ -341,4 +335,4 @@ def optional_pieces_on(shared_builds: SharedBuilds) -> Synthesized:
 @pytest.fixture(scope="session")
 def synth_aws_calls(synthesized: Synthesized) -> list[str]:
     """The AWS calls and remote connections attempted while the session's app was synthesized."""
-    return json.loads((synthesized.outdir.parent / "aws-calls.json").read_text())
+    return synthesized.aws_calls

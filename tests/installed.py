@@ -13,10 +13,11 @@ import platform
 from packaging.requirements import Requirement
 
 
-def with_requirements(name: str) -> list[importlib.metadata.Distribution]:
-    """The distribution `name` and every distribution it requires, directly or not (extras left out)."""
+def with_requirements(*names: str) -> list[importlib.metadata.Distribution]:
+    """The distributions `names` and every distribution they require, directly or not (extras left out),
+    each once."""
     found: dict[str, importlib.metadata.Distribution] = {}
-    pending = [name]
+    pending = list(names)
     while pending:
         try:
             distribution = importlib.metadata.distribution(pending.pop())
@@ -35,8 +36,7 @@ def with_requirements(name: str) -> list[importlib.metadata.Distribution]:
 def code_digest(*names: str) -> hashlib._Hash:
     """A running digest of the Python version and of the installed files of `names` and all they require."""
     digest = hashlib.sha256(f"python {platform.python_version()}\0".encode())
-    for name in names:
-        for distribution in with_requirements(name):
-            digest.update(f"{distribution.metadata['Name']} {distribution.version}\0".encode())
-            digest.update((distribution.read_text("RECORD") or "").encode() + b"\0")
+    for distribution in with_requirements(*names):
+        digest.update(f"{distribution.metadata['Name']} {distribution.version}\0".encode())
+        digest.update((distribution.read_text("RECORD") or "").encode() + b"\0")
     return digest

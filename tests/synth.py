@@ -19,6 +19,7 @@ from pipeline_code.settings import PipelineSettings
 from stacks.environment import add_environments, new_app, write_pipeline_definitions
 from stacks.model_build import ModelBuildStack
 from stacks.storage import StorageStack
+from tests import synth_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' own configuration (see its files' header): what every template, behaviour and snapshot test
@@ -50,6 +51,8 @@ class Synthesized:
         synthesis = json.loads((outdir / SYNTHESIS_FILE).read_text())
         self.config_dir = Path(synthesis["config_dir"])
         self.render_seconds: float = synthesis["render_seconds"]
+        # The AWS calls and remote connections the synth attempted (each one failed it, unless caught).
+        self.aws_calls: list[str] = synthesis["aws_calls"]
         self._pipeline_settings: dict[str, dict[str, dict]] = synthesis["pipeline_settings"]
         self._configs: dict[str, EnvironmentConfig] = {}
         self._template_texts: dict[tuple[str, str], str] = {}
@@ -102,13 +105,38 @@ def synthesize(
     config_dir: Path = TEST_CONFIG_DIR,
     environments: tuple[str, ...] = ENVIRONMENTS,
     render_cache: Path = RENDER_CACHE,
+    *,
+    reuse: bool = False,
 ) -> Synthesized:
-    app = new_app(outdir=str(outdir), context=cdk_json_context())
-    stages = add_environments(app, config_dir, render_cache, environments)
-    app.synth()
-    write_pipeline_definitions(outdir, stages)
+    """`environments` of `config_dir` synthesized into `outdir` with AWS unreachable: a synth that calls AWS
+    fails (AwsCallAttempted), and the calls it attempted are kept (`Synthesized.aws_calls`). With `reuse`, a
+    synth made before from the same inputs is copied instead (see tests/synth_cache.py): for fixtures that
+    synthesize the code as it is, never under a monkeypatch."""
+    kept_as = synth_cache.key(config_dir, environments) if reuse else None
+    if kept_as is None or not synth_cache.restore(kept_as, outdir):
+        _synthesize(outdir, config_dir, environments, render_cache)
+        if kept_as is not None:
+            synth_cache.keep(kept_as, outdir)
+    synthesis = json.loads((outdir / SYNTHESIS_FILE).read_text())
+    if synthesis["config_dir"] != str(config_dir):
+        # Kept from a synth of the same files in another folder: the config is read from this one.
+        synthesis["config_dir"] = str(config_dir)
+        (outdir / SYNTHESIS_FILE).write_text(json.dumps(synthesis))
+    return Synthesized(outdir)
+
+
+def _synthesize(outdir: Path, config_dir: Path, environments: tuple[str, ...], render_cache: Path) -> None:
+    from tests.conftest import aws_unreachable
+
+    attempts: list[str] = []
+    with aws_unreachable(attempts):
+        app = new_app(outdir=str(outdir), context=cdk_json_context())
+        stages = add_environments(app, config_dir, render_cache, environments)
+        app.synth()
+        write_pipeline_definitions(outdir, stages)
     synthesis = {
         "config_dir": str(config_dir),
+        "aws_calls": attempts,
         "render_seconds": sum(stage.model_build.render_seconds for stage in stages),
         "pipeline_settings": {
             stage.config.name: {name: dataclasses.asdict(settings) for name, settings in stage.model_build.pipeline_settings.items()}
@@ -116,10 +144,9 @@ def synthesize(
         },
     }
     (outdir / SYNTHESIS_FILE).write_text(json.dumps(synthesis))
-    return Synthesized(outdir)
 
 
-def synthesize_dev_with(workdir: Path, change: Callable[[dict], None]) -> Synthesized:
+def synthesize_dev_with(workdir: Path, change: Callable[[dict], None], *, reuse: bool = False) -> Synthesized:
     """dev alone, synthesized as `cdk synth` does (cdk-nag included) into `workdir`, from a copy of the tests'
     config whose dev.yaml `change` edits in place."""
     config_dir = workdir / "config"
@@ -127,7 +154,7 @@ def synthesize_dev_with(workdir: Path, change: Callable[[dict], None]) -> Synthe
     dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
     change(dev)
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
-    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",))
+    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("dev",), reuse=reuse)
 
 
 def model_build_stack(outdir: Path, model_build: ModelBuild | None = None) -> tuple[cdk.App, ModelBuildStack]:

@@ -43,8 +43,13 @@ IMAGE_TAG = "4f2c1e9"
 
 
 def synthesized_batch_workflow(workdir: Path, **batch_inference: object) -> dict:
-    """The dev batch-inference stack's template, synthesized with `batch_inference` overrides."""
-    return synthesize_dev_with(workdir, lambda dev: dev.setdefault("batch_inference", {}).update(batch_inference)).template("dev", "batch-inference")
+    """The dev batch-inference stack's template, synthesized with `batch_inference` overrides (or copied from
+    the same synth made before)."""
+
+    def change(dev: dict) -> None:
+        dev.setdefault("batch_inference", {}).update(batch_inference)
+
+    return synthesize_dev_with(workdir, change, reuse=True).template("dev", "batch-inference")
 
 
 def _output_value(output_name: str) -> str:

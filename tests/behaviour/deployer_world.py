@@ -70,7 +70,8 @@ class DeployerTemplate(dict):
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
-    """The dev deployment stack's template, synthesized with `deployment` overrides and test timings."""
+    """The dev deployment stack's template, synthesized with `deployment` overrides and test timings (or
+    copied from the same synth made before)."""
 
     def change(dev: dict) -> None:
         dev["deployment"].update(TEST_TIMINGS, **deployment)
@@ -78,7 +79,7 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplat
             # Synth refuses an approval gate that nobody is told about.
             dev["notifications"] = {"emails": ["release-managers@example.com"]}
 
-    return DeployerTemplate(synthesize_dev_with(workdir, change))
+    return DeployerTemplate(synthesize_dev_with(workdir, change, reuse=True))
 
 
 _clients: dict[str, BaseClient] = {}

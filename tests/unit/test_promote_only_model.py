@@ -30,7 +30,7 @@ def promote_only(tmp_path_factory) -> Synthesized:
     prod = yaml.safe_load((config_dir / "prod.yaml").read_text())
     prod["models"]["tabular"]["source"] = "promote"
     (config_dir / "prod.yaml").write_text(yaml.safe_dump(prod))
-    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("prod",))
+    return synthesize(workdir / "cdk.out", config_dir=config_dir, environments=("prod",), reuse=True)
 
 
 def _resources(synthesized: Synthesized, stack: str, resource_type: str) -> list[dict]:

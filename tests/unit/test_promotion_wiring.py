@@ -92,7 +92,7 @@ def automatic(tmp_path_factory) -> Synthesized:
     (model,) = [name for name, settings in prod["models"].items() if settings.get("promote_from") == "staging"]
     prod["models"][model]["auto_promote"] = True
     (config_dir / "prod.yaml").write_text(yaml.safe_dump(prod))
-    return synthesize(config_dir.parent / "cdk.out", config_dir, environments=("staging", "prod"))
+    return synthesize(config_dir.parent / "cdk.out", config_dir, environments=("staging", "prod"), reuse=True)
 
 
 def test_with_auto_promote_the_sources_deployer_forwards_its_releases_to_the_targets_bus(automatic: Synthesized):

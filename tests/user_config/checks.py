@@ -21,9 +21,9 @@ import yaml
 
 from config import ENVIRONMENTS, ConfigError, load_environments
 from tests.cfn_lint import shared_lint, templates_by_region
-from tests.conftest import aws_unreachable, synthesized_app
+from tests.conftest import synthesized_app
 from tests.shared_builds import SharedBuilds
-from tests.synth import STACKS, TEST_CONFIG_DIR, synthesize
+from tests.synth import STACKS, TEST_CONFIG_DIR, Synthesized, synthesize
 
 RECORD = "check.json"
 # Regions a moved copy is put in (each has zones a to c). Any region would do: these have every service
@@ -67,15 +67,13 @@ def check(config_dir: Path, folder: Path, shared_builds: SharedBuilds) -> Config
     else:
         synth_folder, lint_name = folder, folder.name
         try:
-            with aws_unreachable(result.aws_calls):
-                synthesize(folder / "cdk.out", config_dir=config_dir)
+            synthesize(folder / "cdk.out", config_dir=config_dir, reuse=True)
         except Exception as error:  # noqa: BLE001 - whatever stops a synth is the finding, reported as such
             result.synth_error = f"{type(error).__name__}: {error}"
-        (folder / "aws-calls.json").write_text(json.dumps(result.aws_calls))
     outdir = synth_folder / "cdk.out"
-    result.aws_calls = json.loads((synth_folder / "aws-calls.json").read_text())
     result.nag_findings = _validation_findings(outdir)
     if result.synth_error is None:
+        result.aws_calls = Synthesized(outdir).aws_calls
         templates = templates_by_region(outdir, result.regions)
         result.lint_errors = [str(finding) for finding in shared_lint(shared_builds, lint_name, templates) if finding.is_error]
         result.linted_templates = sum(len(paths) for paths in templates.values())
