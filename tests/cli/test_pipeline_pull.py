@@ -75,7 +75,8 @@ def test_the_pulled_folder_deploys_in_every_environment_with_its_placeholders_fi
     step, key = edited_in_studio
     mlops("pipeline", "pull", FOLDER, "--env", "dev", "--replace-code")
 
-    synthesized = synthesize(tmp_path / "cdk.out", config_dir=TEST_CONFIG_DIR, environments=ENVIRONMENTS)
+    # The pulled package is part of the synth's key (tests/synth_cache.py): a synth of another pull is never reused.
+    synthesized = synthesize(tmp_path / "cdk.out", config_dir=TEST_CONFIG_DIR, environments=ENVIRONMENTS, reuse=True)
 
     left = {}
     for environment in ENVIRONMENTS:
@@ -161,7 +162,7 @@ def test_the_new_folder_deploys_in_every_environment(mlops, package, designed_in
         config["models"]["tabular"]["pipelines"].append("scoring")
         (config_dir / f"{environment}.yaml").write_text(yaml.safe_dump(config))
 
-    synthesized = synthesize(tmp_path / "cdk.out", config_dir=config_dir, environments=ENVIRONMENTS)
+    synthesized = synthesize(tmp_path / "cdk.out", config_dir=config_dir, environments=ENVIRONMENTS, reuse=True)
 
     for environment in ENVIRONMENTS:
         definition = json.dumps(synthesized.pipeline_definition(environment, "scoring"))
