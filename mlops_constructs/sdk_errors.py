@@ -91,7 +91,9 @@ EVENTBRIDGE = ServiceErrors(
     transient_causes=("*InternalException*",),
 )
 # The optimised DynamoDB integrations name declared codes DynamoDB.<Code>, with or without an added
-# "Exception" depending on the SDK behind them: both spellings are retried.
+# "Exception" depending on the SDK behind them: both spellings are retried. An SDK whose model predates
+# ThrottlingException reports an on-demand table's throttle under the generic name, "Error Code:
+# ThrottlingException" in the Cause.
 DYNAMODB = ServiceErrors(
     "DynamoDB.AmazonDynamoDBException",
     retried=(

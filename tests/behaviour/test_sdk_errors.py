@@ -88,6 +88,13 @@ OTHER_TRANSIENT = {
     "dynamodb": {
         "unavailable": ("ServiceUnavailable", "Service Unavailable", 503),
         "throttled, the code inside JSON": ("Throttled", '{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}', 400),
+        # As an SDK that does not declare ThrottlingException words an on-demand table's throttle.
+        "throttled on demand, older SDK text": (
+            "Throttled",
+            "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. "
+            "(Service: dynamodb; Status Code: 400; Error Code: ThrottlingException; Request ID: 1a2b)",
+            400,
+        ),
         "an internal failure": ("InternalFailure", "Internal server error", 500),
     },
 }
