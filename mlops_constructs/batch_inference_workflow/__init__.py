@@ -19,7 +19,7 @@ from constructs import Construct
 
 from mlops_constructs.batch_inference_workflow import check_input, jobs, model
 from mlops_constructs.batch_inference_workflow.jobs import STEPS, JobStep
-from mlops_constructs.canary_deployer.sagemaker_errors import end_uncaught_sagemaker_errors
+from mlops_constructs.sdk_errors import end_uncaught_sdk_errors
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
 from mlops_constructs.json_paths import string_at
 
@@ -134,7 +134,7 @@ class BatchInferenceWorkflow(Construct):
             allow_unapproved_models=allow_unapproved_models,
             then=check_input.name_the_run(self, job_name_prefix, work_uri_prefix, then=resolve_model),
         )
-        end_uncaught_sagemaker_errors(self)
+        end_uncaught_sdk_errors(self)
 
         self.state_machine = sfn.StateMachine(
             self,

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from config.deployer_timings import MAX_EXECUTION_SECONDS, CanaryTimings
 from mlops_constructs.canary_deployer import canary, first_release, guardrails, permissions, promote, release, rollback, serverless as serverless_release
-from mlops_constructs.canary_deployer.sagemaker_errors import end_uncaught_sagemaker_errors
+from mlops_constructs.sdk_errors import end_uncaught_sdk_errors
 from mlops_constructs.canary_deployer.states import DEPLOYMENT_EVENT, IN_SERVICE, SCALING_POLICY, DataCapture, DeployerStates, ReleaseRecords, ServerlessCapacity, VariantScaling
 from mlops_constructs.json_paths import list_at, string_at
 from mlops_constructs.compliance import acknowledge, acknowledge_wildcard_resources
@@ -181,7 +181,7 @@ class CanaryDeployer(Construct):
         )
 
         states.release_lock_at_every_end(self.lock_table)
-        end_uncaught_sagemaker_errors(self)
+        end_uncaught_sdk_errors(self)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -90,6 +90,8 @@ def bake(states: DeployerStates, alarm_arns: list[str], after: sfn.IChainable, r
             "Names": list_at("$.MetricAlarms[*].AlarmName"),
         },
         result_path="$.alarms",
+        # Polled through the bake: every check has the whole retry bound (see sdk_errors).
+        retries_within="$.bake",
     )
     states.on_failure(check, rollback, label="checking the canary alarms")
     alarm = sfn.Pass(

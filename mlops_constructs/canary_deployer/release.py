@@ -8,8 +8,9 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as dynamodb_tasks
 
-from mlops_constructs.canary_deployer.states import RETRY, TRANSIENT_ERRORS, DeployerStates
+from mlops_constructs.canary_deployer.states import RETRY, DeployerStates
 from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
+from mlops_constructs.sdk_errors import GetItemCall, PutItemCall
 
 # SageMaker's endpoint config names: 63 characters at most.
 MAX_CONFIG_NAME = 63
@@ -149,7 +150,7 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
     scope = states.scope
     me = dynamodb_tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
     endpoint_key = {"Endpoint": dynamodb_tasks.DynamoAttributeValue.from_string(states.endpoint)}
-    take = dynamodb_tasks.DynamoPutItem(
+    take = PutItemCall(
         scope,
         "Take the endpoint's lock",
         table=lock,
@@ -158,8 +159,9 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
         condition_expression="attribute_not_exists(Endpoint) OR Execution = :me",
         expression_attribute_values={":me": me},
         result_path=DISCARD,
+        retry=RETRY,
     )
-    read = dynamodb_tasks.DynamoGetItem(scope, "Read the lock's holder", table=lock, key=endpoint_key, consistent_read=True, result_path="$.lock")
+    read = GetItemCall(scope, "Read the lock's holder", table=lock, key=endpoint_key, consistent_read=True, result_path="$.lock", retry=RETRY)
     holder = states.call(
         "Check whether the lock's holder runs",
         "sfn",
@@ -170,7 +172,7 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
         result_selector={"Status": string_at("$.Status")},
         result_path="$.holder",
     )
-    take_over = dynamodb_tasks.DynamoPutItem(
+    take_over = PutItemCall(
         scope,
         "Take over the stale lock",
         table=lock,
@@ -179,6 +181,7 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
         condition_expression="Execution = :holder",
         expression_attribute_values={":holder": dynamodb_tasks.DynamoAttributeValue.from_string(string_at("$.lock.Item.Execution.S"))},
         result_path=DISCARD,
+        retry=RETRY,
     )
     go_ahead = sfn.Pass(scope, "Go ahead")
     refused = sfn.Fail(
@@ -188,8 +191,6 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
         cause="An earlier execution is still deploying to this endpoint; approve again once it has finished",
     )
     held = ["DynamoDB.ConditionalCheckFailedException"]
-    for task in (take, read, take_over):
-        task.add_retry(errors=TRANSIENT_ERRORS["dynamodb"], **RETRY)
     take.add_catch(read, errors=held, result_path=DISCARD)
     take_over.add_catch(refused, errors=held, result_path=DISCARD)
     # Step Functions keeps an execution's record for 90 days after it ends: a holder it no longer knows has ended.

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from config.deployer_timings import CanaryTimings
 from config.naming import RELEASE_RECORDS_PREFIX
-from mlops_constructs.canary_deployer.sagemaker_errors import NAMED_TRANSIENT_ERRORS, SageMakerCall
+from mlops_constructs.sdk_errors import DeleteItemCall, PutEventsCall, RawSdkCall, SdkCall
 from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
 
 IN_SERVICE = "InService"
@@ -25,45 +25,14 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # stack's notify function) writes the message.
 DEPLOYMENT_EVENT = "Canary Deployment Status Change"
 
-# The error names Step Functions gives throttling and transient faults, per service. Codes that a
-# service's API model does not declare (CloudWatch's Throttling, Application Auto Scaling's RateExceeded) only
-# surface under the SDK's generic name, so that name is retried too; a refusal shares it and costs a few
-# retries before its Catch sees it. SageMaker's calls decide on the generic name's Cause instead
-# (`sagemaker_errors`): a validation error there fails at once.
-TRANSIENT_ERRORS = {
-    "sagemaker": NAMED_TRANSIENT_ERRORS,
-    "cloudwatch": ["CloudWatch.CloudWatchException", "CloudWatch.InternalServiceFaultException", "CloudWatch.LimitExceededException"],
-    "applicationautoscaling": [
-        "ApplicationAutoScaling.ApplicationAutoScalingException",
-        "ApplicationAutoScaling.ConcurrentUpdateException",
-        "ApplicationAutoScaling.InternalServiceException",
-    ],
-    "sfn": ["Sfn.SfnException", "Sfn.ThrottlingException"],
-    # S3's API model declares no throttling or internal error: SlowDown and InternalError surface under the
-    # generic name (an AccessDenied shares it and costs a few retries before its Catch sees it).
-    "s3": ["S3.S3Exception"],
-    # The optimised PutEvents integration fails with EventBridge.FailedEntry when an entry was refused, most
-    # often throttled; request-level errors surface under the service's own names, as for SNS.
-    "events": ["EventBridge.FailedEntry", "EventBridge.ThrottlingException", "EventBridge.InternalException", "EventBridge.AmazonEventBridgeException"],
-    # The optimised DynamoDB integrations name errors DynamoDB.<Code>; the generic name covers undeclared codes.
-    "dynamodb": [
-        "DynamoDB.ThrottlingException",
-        "DynamoDB.ProvisionedThroughputExceededException",
-        "DynamoDB.RequestLimitExceeded",
-        "DynamoDB.InternalServerErrorException",
-        "DynamoDB.AmazonDynamoDBException",
-    ],
-}
+# The backoff of the Retry rules for the errors each service declares for its throttling and faults; its generic
+# errors are retried as often and after as long, when their Cause says they are transient (`sdk_errors`).
 RETRY = {"interval": cdk.Duration.seconds(2), "max_attempts": 6, "backoff_rate": 2, "max_delay": cdk.Duration.seconds(60), "jitter_strategy": sfn.JitterType.FULL}
 
 
 def aws_call(scope: Construct, name: str, service: str, action: str, parameters: dict, resources: list[str], **kwargs) -> tasks.CallAwsService:
-    """An `aws-sdk` task state that retries `service`'s transient errors with backoff."""
-    if service == "sagemaker":
-        return SageMakerCall(scope, name, action=action, parameters=parameters, resources=resources, retry=RETRY, **kwargs)
-    task = tasks.CallAwsService(scope, name, service=service, action=action, parameters=parameters, iam_resources=resources, **kwargs)
-    task.add_retry(errors=TRANSIENT_ERRORS[service], **RETRY)
-    return task
+    """An `aws-sdk` task state that retries `service`'s transient errors with backoff, and nothing else."""
+    return SdkCall(scope, name, service=service, action=action, parameters=parameters, resources=resources, retry=RETRY, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -175,7 +144,7 @@ class DeployerStates:
         status; if it fails after retries, the execution ends as it would have, and the next one finds the lock
         stale once this execution has ended."""
         me = tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
-        release = tasks.DynamoDeleteItem(
+        release = DeleteItemCall(
             self.scope,
             "Release the endpoint's lock",
             table=lock,
@@ -183,8 +152,8 @@ class DeployerStates:
             condition_expression="Execution = :me",
             expression_attribute_values={":me": me},
             result_path=DISCARD,
+            retry=RETRY,
         )
-        release.add_retry(errors=TRANSIENT_ERRORS["dynamodb"], **RETRY)
         dispatch = sfn.Choice(self.scope, "Which end was it?")
         # Not held by this execution (it ended before taking the lock, or another took it over): nothing to release.
         release.add_catch(dispatch, errors=["States.ALL"], result_path="$.lockReleaseError")
@@ -209,7 +178,7 @@ class DeployerStates:
 
     def announce(self, name: str, details: dict, **kwargs) -> tasks.EventBridgePutEvents:
         """Put one event of `DEPLOYMENT_EVENT` on the deployer's bus with `details` and the package and execution."""
-        task = tasks.EventBridgePutEvents(
+        return PutEventsCall(
             self.scope,
             name,
             entries=[
@@ -228,10 +197,9 @@ class DeployerStates:
                 )
             ],
             result_path=DISCARD,
+            retry=RETRY,
             **kwargs,
         )
-        task.add_retry(errors=TRANSIENT_ERRORS["events"], **RETRY)
-        return task
 
     def notify(self, name: str, what: str, detail_path: str) -> tasks.EventBridgePutEvents:
         """Announce `what` happened (released, promoted, rolled back, ... failed), with `detail_path`'s text."""
@@ -271,9 +239,11 @@ class DeployerStates:
         )
         # A state of its own making, so no statement is generated for it: the bucket belongs to the storage stack,
         # whose release-records policy (attached to the deployer's role) is the permission to write here.
-        put = sfn.CustomState(
+        put = RawSdkCall(
             scope,
             f"Keep the release record ({label})",
+            service="s3",
+            retry=RETRY,
             state_json={
                 "Type": "Task",
                 "Resource": f"arn:{self.stack.partition}:states:::aws-sdk:s3:putObject",
@@ -287,7 +257,6 @@ class DeployerStates:
                 "ResultPath": "$.releaseRecord.Stored",
             },
         )
-        put.add_retry(errors=TRANSIENT_ERRORS["s3"], **RETRY)
         not_recorded = sfn.Pass(
             scope,
             f"Note the release was not recorded ({label})",
@@ -346,7 +315,7 @@ class DeployerStates:
 
     def describe_endpoint(self, name: str, result_path: str, *, retries_within: str = "$", **more: str) -> tasks.CallAwsService:
         """The endpoint's Status and ConfigName (and the `more` selections) at `result_path`; a describe polled in a
-        loop counts its retries `retries_within` the loop's counter (see sagemaker_errors)."""
+        loop counts its retries `retries_within` the loop's counter (see sdk_errors)."""
         return self.sagemaker(
             name,
             "describeEndpoint",

@@ -186,13 +186,21 @@ class DeployerWorld:
 
     def task_token(self, execution_arn: str, timeout_s: float = 120) -> str:
         """The token of the approval the execution waits for, read from its history as an approver reads it:
-        the waiting state's TaskScheduled parameters (a state is entered a moment before its task is
-        scheduled; `timeout_s` is a deadlock guard)."""
+        the waiting state's TaskScheduled parameters, once that request has gone through (a state is entered a
+        moment before its task is scheduled; `timeout_s` is a deadlock guard)."""
 
         def token_or_end() -> tuple[str | None] | None:
+            submitted = False
             for event in reversed(sfn_harness.history(self.sfn, execution_arn)):
+                if event["type"] in ("TaskFailed", "TaskSucceeded", "TaskTimedOut"):
+                    break
+                submitted = submitted or event["type"] == "TaskSubmitted"
                 if event["type"] == "TaskScheduled" and '"TaskToken"' in event["taskScheduledEventDetails"]["parameters"]:
-                    return (json.loads(event["taskScheduledEventDetails"]["parameters"])["TaskToken"],)
+                    # Only a request that went through waits for an answer: one whose call failed (a throttled
+                    # heartbeat) ends, and the state asks again with a new token.
+                    if submitted:
+                        return (json.loads(event["taskScheduledEventDetails"]["parameters"])["TaskToken"],)
+                    break
             # An execution that ended (a fault before or in the wait) sends no request: no need to wait for one.
             return None if sfn_harness.running(self.sfn, execution_arn) else (None,)
 
@@ -494,6 +502,7 @@ def deployer_world(template: DeployerTemplate) -> Iterator[DeployerWorld]:
         sfn_harness.parsed_once(),
         sfn_harness.uncatchable_as_on_aws(),
         sfn_harness.eventbridge_errors_named(),
+        sfn_harness.dynamodb_errors_named(),
     ):
         yield DeployerWorld(template, shim, waits, state_waits)
 

@@ -3,8 +3,8 @@
 A fault test runs named scenarios once without faults (the baseline: how each ends and which task states
 it enters), checks that together they enter every task state of the definition, then runs them again with
 every call throttled once and with one state's call failing for good (`sfn_harness.injected_faults`). Faults
-carry the message AWS answers with, which Step Functions puts in the Cause: a SageMaker call decides on it
-whether to retry (`mlops_constructs.canary_deployer.sagemaker_errors`).
+carry the message AWS answers with, which Step Functions puts in the Cause: a call that meets its service's
+generic error decides on it whether to retry (`mlops_constructs.sdk_errors`).
 """
 
 from __future__ import annotations
@@ -12,25 +12,39 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mlops_constructs.canary_deployer.sagemaker_errors import BACKOFF_SECONDS, MAX_RETRIES
+from mlops_constructs.sdk_errors import BACKOFF_SECONDS, MAX_RETRIES
 from tests.behaviour.sfn_harness import Call, Execution, Fault
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
-# Step Functions reports them under the service's generic exception name.
+# Step Functions reports them under the service's generic exception name; EventBridge's and DynamoDB's models
+# declare theirs, which a Retry rule retries by name.
 THROTTLED = {"sagemaker": "ThrottlingException", "cloudwatch": "Throttling", "application-autoscaling": "ThrottlingException", "stepfunctions": "ThrottlingException", "events": "ThrottlingException", "dynamodb": "ThrottlingException", "s3": "SlowDown"}
-# What AWS services answer a throttled request with; Step Functions puts it in the error's Cause, where the
-# SageMaker calls look for it (their generic error name says nothing).
+THROTTLE_DECLARED = {"events", "dynamodb"}
+# What AWS services answer a throttled request with; Step Functions puts it in the error's Cause, where a call
+# that met its service's generic error looks for it (the name says nothing).
 THROTTLE_MESSAGE = "Rate exceeded"
 # A request SageMaker refuses for good: a ValidationException, under the generic name in Step Functions.
 REFUSAL_MESSAGE = "1 validation error detected: Value 'x!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern"
 DENIED = {"sagemaker": "AccessDeniedException", "cloudwatch": "AccessDenied", "application-autoscaling": "AccessDeniedException", "stepfunctions": "AccessDeniedException", "events": "AccessDeniedException", "dynamodb": "AccessDeniedException", "s3": "AccessDenied"}
+# Refusals that no retry changes and that each service's API model does not declare: they arrive under the
+# service's generic error name, where only the Cause tells them from a throttle.
+REFUSED = {
+    "sagemaker": ("ValidationException", REFUSAL_MESSAGE),
+    "cloudwatch": ("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: cloudwatch:DescribeAlarms"),
+    "application-autoscaling": ("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: application-autoscaling:RegisterScalableTarget"),
+    "stepfunctions": ("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: states:DescribeExecution"),
+    "events": ("ValidationException", "1 validation error detected: Value at 'entries' failed to satisfy constraint"),
+    "dynamodb": ("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: dynamodb:PutItem"),
+    "s3": ("AllAccessDisabled", "All access to this object has been disabled"),
+}
 _BOTO_NAMES = {"sfn": "stepfunctions", "applicationautoscaling": "application-autoscaling"}
 
 
 def decides_on_cause(state: dict) -> bool:
-    """Whether a task state is a SageMaker SDK call, which retries its generic error only when the Cause says
-    it is transient (`sagemaker_errors`); the optimised SageMaker integrations are left as they are."""
-    return ":aws-sdk:sagemaker:" in state["Resource"]
+    """Whether a task state meets its service's generic error with a decision on the Cause (`sdk_errors`):
+    every SDK call, and the optimised EventBridge and DynamoDB integrations; the optimised SageMaker jobs are
+    left as they are."""
+    return ":aws-sdk:" in state["Resource"] or service_of(state) in ("events", "dynamodb")
 
 
 def throttled(service: str, times: int | None = None) -> Fault:
@@ -38,15 +52,27 @@ def throttled(service: str, times: int | None = None) -> Fault:
     return Fault(THROTTLED[service], times=times, message=THROTTLE_MESSAGE)
 
 
+def throttle_decided_on_cause(state: dict) -> bool:
+    """Whether `throttled` at this state arrives under its service's generic error, to be decided on."""
+    return decides_on_cause(state) and service_of(state) not in THROTTLE_DECLARED
+
+
+def transient_for_good(service: str) -> Fault:
+    """A transient answer under `service`'s generic error name, every time: its throttle, or where its API model
+    declares the throttle, the service being unavailable."""
+    if service in THROTTLE_DECLARED:
+        return Fault("ServiceUnavailable", message="Service Unavailable", status=503)
+    return throttled(service)
+
+
 def refused_for_good(service: str) -> Fault:
-    """A refusal that no retry changes: SageMaker's ValidationException, other services' AccessDenied."""
-    if service == "sagemaker":
-        return Fault("ValidationException", message=REFUSAL_MESSAGE)
-    return Fault(DENIED[service])
+    """A refusal that no retry changes, under the service's generic error name (`REFUSED`)."""
+    code, message = REFUSED[service]
+    return Fault(code, message=message)
 
 
 def waits_before_retrying(state_waits: dict[str, list[int]], state: str) -> list[int]:
-    """The waits before retrying the SageMaker call `state` after a transient failure (`sagemaker_errors`)."""
+    """The waits before retrying the call `state` after a transient failure under its generic name (`sdk_errors`)."""
     return state_waits.get(f"Wait before retrying {state}", [])
 
 
@@ -89,18 +115,18 @@ def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[s
 
 def assert_throttles_changed_nothing(execution: Execution, expected: Execution, tasks: dict[str, dict], faults: dict, retry_waits: list[float], state_waits: dict[str, list[int]]) -> None:
     """With every call throttled once, the execution ended as `expected` did, each task state it entered
-    met its throttle exactly once, and the retries backed off: a SageMaker call waited the first backoff
-    once before its retry."""
+    met its throttle exactly once, and the retries backed off: a call whose throttle came under its service's
+    generic error waited the first backoff once before its retry."""
     entered = [name for name in dict.fromkeys(execution.states_entered) if name in tasks]
     assert (execution.status, execution.error) == (expected.status, expected.error)
     assert [name for name in entered if faults[name].calls != 1] == []
-    sagemaker = [name for name in entered if decides_on_cause(tasks[name])]
-    assert retry_waits or sagemaker, "the throttles were retried without backing off"
-    assert {name: waits_before_retrying(state_waits, name) for name in sagemaker} == {name: [BACKOFF_SECONDS[0]] for name in sagemaker}
+    decided = [name for name in entered if throttle_decided_on_cause(tasks[name])]
+    assert retry_waits or decided, "the throttles were retried without backing off"
+    assert {name: waits_before_retrying(state_waits, name) for name in decided} == {name: [BACKOFF_SECONDS[0]] for name in decided}
 
 
 def assert_throttle_retried_until_the_bound(state: str, fault: Fault, state_waits: dict[str, list[int]]) -> None:
-    """A SageMaker call throttled for good was tried once and retried MAX_RETRIES times, waiting the whole
+    """A call that failed transiently for good was tried once and retried MAX_RETRIES times, waiting the whole
     backoff and no more, before its failure handling took over."""
     assert fault.calls == 1 + MAX_RETRIES, f"{state} was tried {fault.calls} times"
     assert waits_before_retrying(state_waits, state) == list(BACKOFF_SECONDS)

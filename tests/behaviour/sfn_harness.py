@@ -20,7 +20,10 @@ Driving time and faults from the test, never from the wall clock:
 - `put_events_partly_failing()` makes PutEvents of a named state answer HTTP 200 with refused entries, as
   EventBridge does when it refuses some of them;
 - `eventbridge_errors_named()` names the errors of the optimised EventBridge PutEvents integration as
-  Step Functions does (`EventBridge.<Code>`), where moto 5.2.5 reports an uncatchable States.Runtime.
+  Step Functions does (`EventBridge.<Code>`, or the generic `EventBridge.AmazonEventBridgeException` for a
+  code the API model does not declare), where moto 5.2.5 reports an uncatchable States.Runtime;
+  `dynamodb_errors_named()` names undeclared codes of the optimised DynamoDB integrations
+  `DynamoDB.AmazonDynamoDBException`, where moto names every code `DynamoDB.<Code>`.
 `uncatchable_as_on_aws()` refuses the catches AWS refuses: no Retry or Catch matches States.Runtime,
 and States.ALL does not match States.DataLimitExceeded (moto matches both).
 `string_matches_as_on_aws()` matches Choice's StringMatches as the States language defines it: only `*` is a
@@ -67,6 +70,7 @@ import boto3
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import StateTaskServiceDynamoDB
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events import StateTaskServiceEvents
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -743,22 +747,43 @@ def put_events_partly_failing() -> Iterator[dict[str, Fault]]:
 
 @contextlib.contextmanager
 def eventbridge_errors_named() -> Iterator[None]:
-    """Within the block, a failed events:putEvents call fails its task with `EventBridge.<Code>` (``Exception``
-    appended when the code lacks it), as Step Functions names the errors of its optimised integrations,
-    instead of moto's States.Runtime."""
+    """Within the block, a failed events:putEvents call fails its task as Step Functions names the errors of its
+    optimised integrations, instead of moto's States.Runtime: `EventBridge.<Code>` (``Exception`` appended when
+    the code lacks it) for a code EventBridge's API model declares, the generic
+    `EventBridge.AmazonEventBridgeException` for any other, with the code in the Cause."""
     original = StateTaskServiceEvents._from_error
 
     def from_error(self: StateTaskServiceEvents, env: Any, ex: Exception) -> FailureEvent:
         if not isinstance(ex, ClientError):
             return original(self, env, ex)
         code = ex.response["Error"]["Code"]
-        name = f"EventBridge.{code if code.endswith('Exception') else code + 'Exception'}"
-        cause = f"{ex.response['Error'].get('Message', '')} (Service: EventBridge; Status Code: {ex.response['ResponseMetadata'].get('HTTPStatusCode')}; Error Code: {code})"
+        name = f"EventBridge.{code if code.endswith('Exception') else code + 'Exception'}" if _declared(ex) else "EventBridge.AmazonEventBridgeException"
+        cause = f"{ex.response['Error'].get('Message', '')} (Service: AmazonEventBridge; Status Code: {ex.response['ResponseMetadata'].get('HTTPStatusCode')}; Error Code: {code})"
         details = TaskFailedEventDetails(error=name, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type())
         return FailureEvent(env=env, error_name=CustomErrorName(error_name=name), event_type=HistoryEventType.TaskFailed, event_details=EventDetails(taskFailedEventDetails=details))
 
     with mock.patch.object(StateTaskServiceEvents, "_from_error", from_error):
         yield
+
+
+@contextlib.contextmanager
+def dynamodb_errors_named() -> Iterator[None]:
+    """Within the block, the optimised DynamoDB integrations name a code DynamoDB's API model does not declare
+    (AccessDeniedException, ValidationException, ...) with the generic `DynamoDB.AmazonDynamoDBException`, the
+    code in the Cause, as Step Functions does; moto names every code `DynamoDB.<Code>`."""
+    original = StateTaskServiceDynamoDB._error_cause_from_client_error
+
+    def error_cause(client_error: ClientError) -> tuple[str, str]:
+        error, cause = original(client_error)
+        return (error if _declared(client_error) else "DynamoDB.AmazonDynamoDBException"), cause
+
+    with mock.patch.object(StateTaskServiceDynamoDB, "_error_cause_from_client_error", staticmethod(error_cause)):
+        yield
+
+
+def _declared(error: ClientError) -> bool:
+    """Whether botocore parsed the error into a class of the service's model: a code the model declares."""
+    return type(error) is not ClientError
 
 
 def task_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_constructs.canary_deployer.sagemaker_errors import BACKOFF_SECONDS
+from mlops_constructs.sdk_errors import BACKOFF_SECONDS
 from tests.behaviour import sfn_harness
 from tests.behaviour.deployer_world import ENDPOINT, deployer_world, released_world
 from tests.behaviour.fault_scenarios import error_caught_at

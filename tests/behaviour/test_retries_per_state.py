@@ -1,11 +1,12 @@
 """Which errors each task state of each state machine retries, as a table to read: a dropped error name, a
-state that stops retrying, or a SageMaker call that retries its generic error whatever the Cause fails here
+state that stops retrying, or a call that retries its service's generic error whatever the Cause fails here
 with the state's name, not only in a template snapshot.
 
-A SageMaker SDK call retries its named throttling and fault errors with a Retry rule, and its generic
-`SageMaker.SageMakerException` only through the decision of `sagemaker_errors` (a first Catch of that name,
-a Choice on the Cause, a counted Wait and back to the call): `by_cause`. No state retries the generic name
-with a Retry rule, which cannot tell a throttle from a refusal.
+A call retries the throttling and fault errors its service declares with a Retry rule, and the service's
+generic error (`SageMaker.SageMakerException`, `S3.S3Exception`, `DynamoDB.AmazonDynamoDBException`, ...)
+only through the decision of `sdk_errors` (a Catch of that name before any Catch that covers it, a Choice on
+the Cause, a counted Wait and back to the call): `by_cause`. No state retries a generic name with a Retry
+rule, which cannot tell a throttle from a refusal.
 """
 
 from __future__ import annotations
@@ -16,36 +17,43 @@ from dataclasses import dataclass
 
 import pytest
 
-from mlops_constructs.canary_deployer.sagemaker_errors import GENERIC_ERROR, MAX_RETRIES
+from mlops_constructs.sdk_errors import MAX_RETRIES, SERVICE_ERRORS
 from tests.behaviour.batch_world import batch_world
 from tests.behaviour.deployer_world import deployer_world
+
+GENERIC_ERRORS = {errors.generic for errors in SERVICE_ERRORS.values()}
 
 
 @dataclass(frozen=True)
 class Retries:
     named: frozenset[str]
-    by_cause: bool = False
+    # The generic error name the state retries when its Cause says the failure is transient.
+    by_cause: str | None = None
 
 
-def retries(*names: str, by_cause: bool = False) -> Retries:
+def retries(*names: str, by_cause: str | None = None) -> Retries:
     return Retries(frozenset(names), by_cause)
 
 
-SAGEMAKER = retries("SageMaker.ThrottlingException", "SageMaker.InternalFailureException", by_cause=True)
+SAGEMAKER = retries("SageMaker.ThrottlingException", "SageMaker.InternalFailureException", by_cause="SageMaker.SageMakerException")
 AUTOSCALING = retries(
-    "ApplicationAutoScaling.ApplicationAutoScalingException", "ApplicationAutoScaling.ConcurrentUpdateException", "ApplicationAutoScaling.InternalServiceException"
+    "ApplicationAutoScaling.ConcurrentUpdateException",
+    "ApplicationAutoScaling.InternalServiceException",
+    by_cause="ApplicationAutoScaling.ApplicationAutoScalingException",
 )
-CLOUDWATCH = retries("CloudWatch.CloudWatchException", "CloudWatch.InternalServiceFaultException", "CloudWatch.LimitExceededException")
+CLOUDWATCH = retries("CloudWatch.InternalServiceFaultException", by_cause="CloudWatch.CloudWatchException")
 DYNAMODB = retries(
     "DynamoDB.ThrottlingException",
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.RequestLimitExceededException",
+    "DynamoDB.InternalServerError",
     "DynamoDB.InternalServerErrorException",
-    "DynamoDB.AmazonDynamoDBException",
+    by_cause="DynamoDB.AmazonDynamoDBException",
 )
-EVENTS = retries("EventBridge.FailedEntry", "EventBridge.ThrottlingException", "EventBridge.InternalException", "EventBridge.AmazonEventBridgeException")
-SFN = retries("Sfn.SfnException", "Sfn.ThrottlingException")
-S3 = retries("S3.S3Exception")
+EVENTS = retries("EventBridge.FailedEntry", "EventBridge.ThrottlingException", "EventBridge.InternalException", by_cause="EventBridge.AmazonEventBridgeException")
+SFN = retries("Sfn.KmsThrottlingException", by_cause="Sfn.SfnException")
+S3 = retries(by_cause="S3.S3Exception")
 # A .sync job state: a retry would create the job again under the same name, so a failure looks it up instead.
 NOTHING = retries()
 
@@ -190,29 +198,36 @@ def _variables(rule: dict) -> Iterator[str]:
         yield from _variables(inner)
 
 
-def _retries_generic_by_cause(states: dict, name: str, state: dict) -> bool:
-    """The first Catch takes the generic name to a Choice that reads the Cause, and that Choice has a way,
-    bounded by MAX_RETRIES, through a Wait back to the state."""
-    catches = state.get("Catch", [])
-    if not catches or catches[0]["ErrorEquals"] != [GENERIC_ERROR]:
-        return False
-    decision = states[catches[0]["Next"]]
-    reads_cause = f"{catches[0]['ResultPath']}.Cause" in {variable for choice in decision.get("Choices", []) for variable in _variables(choice)}
-    bounded = any(choice.get("NumericLessThan") == MAX_RETRIES for choice in decision.get("Choices", []))
-    back = set()
-    for choice in decision.get("Choices", []):
-        counted = states[choice["Next"]]
-        if counted["Type"] == "Pass" and states[counted["Next"]]["Type"] == "Wait":
-            back.add(states[counted["Next"]]["Next"])
-    return reads_cause and bounded and back == {name}
+def _retried_by_cause(states: dict, name: str, state: dict) -> str | None:
+    """The generic name the state's Catches take, before any Catch that covers it, to a Choice that reads the
+    Cause and has a way, bounded by MAX_RETRIES, through a Wait back to the state."""
+    for catch in state.get("Catch", []):
+        errors = set(catch["ErrorEquals"])
+        generic = errors & GENERIC_ERRORS
+        if errors & {"States.ALL", "States.TaskFailed"} and not generic:
+            return None
+        if not generic:
+            continue
+        decision = states[catch["Next"]]
+        choices = decision.get("Choices", [])
+        reads_cause = f"{catch['ResultPath']}.Cause" in {variable for choice in choices for variable in _variables(choice)}
+        bounded = any(choice.get("NumericLessThan") == MAX_RETRIES for choice in choices)
+        back = set()
+        for choice in choices:
+            counted = states[choice["Next"]]
+            if counted["Type"] == "Pass" and "Next" in counted and states[counted["Next"]]["Type"] == "Wait":
+                back.add(states[counted["Next"]]["Next"])
+        (only,) = generic
+        return only if errors == generic and reads_cause and bounded and back == {name} else None
+    return None
 
 
 def _retried(definition: dict) -> dict[str, Retries]:
     found = {}
     for states, name, state in _task_states(definition["States"]):
         named = frozenset(error for rule in state.get("Retry", []) for error in rule["ErrorEquals"])
-        assert GENERIC_ERROR not in named, f"{name} retries {GENERIC_ERROR} whatever its cause"
-        found[name] = Retries(named, _retries_generic_by_cause(states, name, state))
+        assert named & GENERIC_ERRORS == set(), f"{name} retries {named & GENERIC_ERRORS} whatever the cause"
+        found[name] = Retries(named, _retried_by_cause(states, name, state))
     return found
 
 
@@ -249,22 +264,27 @@ def test_the_retry_states_keep_names_and_the_definition_within_step_functions_qu
     assert len(json.dumps(definition).encode()) <= MAX_DEFINITION_BYTES
 
 
-# The deployer's SageMaker calls polled in a loop, and the loop counter each counts its retries in: the loop's
+# The deployer's calls polled in a loop, and the loop counter each counts its retries in: the loop's
 # counting state rewrites the counter at every poll, so every poll has the whole retry bound (as a Retry rule
 # gives every attempt), not one bound for the whole execution.
-POLLED = {"Find the endpoint": "$.deletion", "Describe the endpoint": "$.deletion", "Check the endpoint before rolling back": "$.settle"}
+POLLED = {
+    "Find the endpoint": "$.deletion",
+    "Describe the endpoint": "$.deletion",
+    "Check the endpoint before rolling back": "$.settle",
+    "Check the canary's alarms": "$.bake",
+}
 
 
 @pytest.mark.parametrize("template", sorted(set(EXPECTED) - {"batch_template"}))
-def test_a_polled_sagemaker_call_counts_its_retries_in_the_counter_its_loop_rewrites(request, template):
+def test_a_polled_call_counts_its_retries_in_the_counter_its_loop_rewrites(request, template):
     with deployer_world(request.getfixturevalue(template)) as world:
         states = world.definition["States"]
-    sagemaker_calls = {name for name, state in states.items() if state["Type"] == "Task" and ":aws-sdk:sagemaker:" in state["Resource"]}
+    calls = {name for name, state in states.items() if state["Type"] == "Task" and f"Count the first retry of {name}" in states}
     # The polls of an endpoint until it is in service: "Check the new endpoint", "Check the rollback", ...
-    polled = {name: POLLED.get(name, "$.polls") for name in sagemaker_calls if name in POLLED or name.startswith("Check the ")}
+    polled = {name: POLLED.get(name, "$.polls") for name in calls if name in POLLED or name.startswith("Check the ")}
     counted = {name: states[f"Count the first retry of {name}"]["ResultPath"] for name in polled}
     rewritten = {state["ResultPath"] for state in states.values() if state["Type"] == "Pass" and "ResultPath" in state}
 
-    assert polled, "no polled SageMaker call found"
+    assert polled, "no polled call found"
     assert {name: path for name, path in counted.items() if not path.startswith(f"{polled[name]}.retries.")} == {}
     assert set(polled.values()) <= rewritten

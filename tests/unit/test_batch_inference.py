@@ -92,7 +92,7 @@ def test_every_lookup_retries_throttling_and_no_job_state_retries_at_all(batch):
             # A retry would create the job again under the same name: a failure looks the job up instead.
             assert retried == set(), name
         else:
-            # The generic name is caught and retried only when its Cause says throttling (sagemaker_errors).
+            # The generic name is caught and retried only when its Cause says throttling (sdk_errors).
             assert "SageMaker.ThrottlingException" in retried and "SageMaker.SageMakerException" not in retried, name
             first_catch = state["Catch"][0]
             assert (first_catch["ErrorEquals"], first_catch["Next"]) == (["SageMaker.SageMakerException"], f"Retry {name}?"), name
