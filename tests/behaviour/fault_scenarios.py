@@ -57,12 +57,12 @@ def throttle_decided_on_cause(state: dict) -> bool:
     return decides_on_cause(state) and service_of(state) not in THROTTLE_DECLARED
 
 
-def transient_for_good(service: str) -> Fault:
-    """A transient answer under `service`'s generic error name, every time: its throttle, or where its API model
-    declares the throttle, the service being unavailable."""
+def transient(service: str, times: int | None = None) -> Fault:
+    """A transient answer under `service`'s generic error name, `times` times or for good: its throttle, or
+    where its API model declares the throttle, the service being unavailable."""
     if service in THROTTLE_DECLARED:
-        return Fault("ServiceUnavailable", message="Service Unavailable", status=503)
-    return throttled(service)
+        return Fault("ServiceUnavailable", times=times, message="Service Unavailable", status=503)
+    return throttled(service, times)
 
 
 def refused_for_good(service: str) -> Fault:
@@ -123,6 +123,15 @@ def assert_throttles_changed_nothing(execution: Execution, expected: Execution, 
     decided = [name for name in entered if throttle_decided_on_cause(tasks[name])]
     assert retry_waits or decided, "the throttles were retried without backing off"
     assert {name: waits_before_retrying(state_waits, name) for name in decided} == {name: [BACKOFF_SECONDS[0]] for name in decided}
+
+
+def assert_retried_to_the_bound_with_the_whole_backoff(execution: Execution, expected: Execution, faults: dict[str, Fault], state_waits: dict[str, list[int]]) -> None:
+    """With each state of `faults` failing transiently MAX_RETRIES times and then answering, the execution ended
+    as `expected` did, each of those states met every one of its failures, and each waited the whole backoff
+    before its retries: one retry fewer, or one wait shorter, and the state would have given up or not waited."""
+    assert (execution.status, execution.error) == (expected.status, expected.error)
+    assert {state: fault.calls for state, fault in faults.items()} == dict.fromkeys(faults, MAX_RETRIES)
+    assert {state: waits_before_retrying(state_waits, state) for state in faults} == dict.fromkeys(faults, list(BACKOFF_SECONDS))
 
 
 def assert_throttle_retried_until_the_bound(state: str, fault: Fault, state_waits: dict[str, list[int]]) -> None:
