@@ -6,6 +6,7 @@ whose import starts a node process) is imported by the fixtures that need it, no
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import json
@@ -32,6 +33,7 @@ os.environ.update(
 import botocore.client  # noqa: E402
 import botocore.hooks  # noqa: E402
 import botocore.loaders  # noqa: E402
+import botocore.model  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.shared_builds import SharedBuilds  # noqa: E402
@@ -118,9 +120,36 @@ def _share_event_alias_names() -> None:
     aliaser.__init__ = create_sharing
 
 
+def _share_service_models() -> None:
+    """One service model per parsed service description for every client in the process.
+
+    Each client got a model of its own, whose caches (an operation model per operation, built the first time
+    anything asks) start empty: a new SageMaker client built all 400 of its operation models again to find that
+    the service has no endpoint discovery, about half of what `boto3.client()` still cost. A model only reads
+    the description it wraps, which the loaders share (`_share_parsed_service_models`), and nothing in botocore,
+    boto3 or moto changes a model once made, so clients of the same description can share one.
+    """
+    load = botocore.client.ClientCreator._load_service_model
+    if getattr(load, "shares_models", False):
+        return
+    models: dict[tuple[int, str], botocore.model.ServiceModel] = {}
+
+    def load_shared(self, service_name, api_version=None):
+        loaded = load(self, service_name, api_version)
+        key = (id(loaded._service_description), service_name)
+        found = models.get(key)
+        if found is None or found._service_description is not loaded._service_description:
+            found = models[key] = loaded
+        return found
+
+    load_shared.shares_models = True
+    botocore.client.ClientCreator._load_service_model = load_shared
+
+
 _share_parsed_service_models()
 _reuse_client_classes()
 _share_event_alias_names()
+_share_service_models()
 
 # A test process keeps about half a million objects for its whole run (the modules and models of
 # aws-cdk-lib, moto and botocore) and makes many short-lived ones in every test. With the default thresholds
@@ -201,6 +230,20 @@ def _remember_moto_method_names() -> None:
     moto.core.responses.method_names_from_class = method_names
 
 
+def _parse_each_json_path_once() -> None:
+    """jsonpath-ng's extended parser remembers the expressions it parsed.
+
+    moto's EventBridge parses its input paths again for every event it delivers to a target (it imports
+    `jsonpath_ng.ext.parse` at each call), and jsonpath-ng builds its whole yacc parser for every parse: about a
+    millisecond per event put. A parsed expression is never changed by finding it in a document.
+    """
+    import jsonpath_ng.ext
+
+    if hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        return
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=None)(jsonpath_ng.ext.parse)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     # Before any test module is imported. The xdist controller runs no test and skips the import of
@@ -208,6 +251,7 @@ def pytest_collection(session: pytest.Session) -> None:
     if not session.config.pluginmanager.has_plugin("dsession"):
         _refuse_user_config_outside_its_tests()
         _remember_moto_method_names()
+        _parse_each_json_path_once()
 
 
 @pytest.hookimpl(hookwrapper=True)
