@@ -6,6 +6,7 @@ whose import starts a node process) is imported by the fixtures that need it, no
 
 from __future__ import annotations
 
+import copy
 import functools
 import gc
 import inspect
@@ -13,6 +14,7 @@ import json
 import os
 import socket
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,10 +148,36 @@ def _share_service_models() -> None:
     botocore.client.ClientCreator._load_service_model = load_shared
 
 
+def _inspect_each_handler_once() -> None:
+    """Whether an event handler takes keyword arguments, worked out once per function.
+
+    Every new botocore session registers its couple of hundred built-in handlers, and registering checks each
+    handler's signature with `inspect.getfullargspec`: about half of what creating a session cost (moto makes one
+    per `mock_aws` block, the CLI and the worlds one per account or run). The answer depends only on the function
+    (a bound method's on its function), so it is kept beside it for as long as the function lives.
+    """
+    accepts = botocore.hooks.accepts_kwargs
+    if getattr(accepts, "remembers", False):
+        return
+    known: weakref.WeakKeyDictionary[types.FunctionType, bool] = weakref.WeakKeyDictionary()
+
+    def accepts_kwargs(func) -> bool:
+        function = getattr(func, "__func__", func)
+        if not isinstance(function, types.FunctionType):
+            return accepts(func)
+        if function not in known:
+            known[function] = accepts(function)
+        return known[function]
+
+    accepts_kwargs.remembers = True
+    botocore.hooks.accepts_kwargs = accepts_kwargs
+
+
 _share_parsed_service_models()
 _reuse_client_classes()
 _share_event_alias_names()
 _share_service_models()
+_inspect_each_handler_once()
 
 # A test process keeps about half a million objects for its whole run (the modules and models of
 # aws-cdk-lib, moto and botocore) and makes many short-lived ones in every test. With the default thresholds
@@ -203,6 +231,29 @@ def _refuse_user_config_outside_its_tests() -> None:
     config.settings.load_environment = config.load_environment = load_environment
 
 
+def _parse_each_config_text_once() -> None:
+    """The configuration loader parses each distinct text of a config file once per process.
+
+    The suite loads the same few environment files thousands of times (every synth, every CLI invocation), and
+    PyYAML's pure-Python parser was most of a load. What `_read_yaml` returns depends only on the text; each
+    caller gets its own copy, since the loader changes the document it reads.
+    """
+    import config.settings
+
+    read = config.settings._read_yaml
+    if getattr(read, "remembers", False):
+        return
+    parsed: dict[str, tuple] = {}
+
+    def read_yaml(text: str) -> tuple:
+        if text not in parsed:
+            parsed[text] = read(text)
+        return copy.deepcopy(parsed[text])
+
+    read_yaml.remembers = True
+    config.settings._read_yaml = read_yaml
+
+
 def _remember_moto_method_names() -> None:
     """moto's answer to which methods a response class has, worked out once per state of the class.
 
@@ -250,6 +301,7 @@ def pytest_collection(session: pytest.Session) -> None:
     # config (which imports aws-cdk-lib, a second of start-up) and of moto.
     if not session.config.pluginmanager.has_plugin("dsession"):
         _refuse_user_config_outside_its_tests()
+        _parse_each_config_text_once()
         _remember_moto_method_names()
         _parse_each_json_path_once()
 
