@@ -336,16 +336,17 @@ def running(sfn_client: Any, execution_arn: str) -> bool:
 
 class _Progress:
     """What moto's executions in this process have done, counted: history events recorded and executions
-    ended. A change wakes whoever waits for one."""
+    ended. A change wakes whoever waits for that kind of change: an execution records a few events per state,
+    and a test waiting for its end is not woken by each of them."""
 
     def __init__(self) -> None:
-        self.changed = threading.Condition()
+        self.changed = {"events": threading.Condition(), "ends": threading.Condition()}
         self.counts = {"events": 0, "ends": 0}
 
     def step(self, kind: str) -> None:
-        with self.changed:
+        with self.changed[kind]:
             self.counts[kind] += 1
-            self.changed.notify_all()
+            self.changed[kind].notify_all()
 
 
 _progress = _Progress()
@@ -377,7 +378,8 @@ def until(condition: Callable[[], Any], what: str, timeout_s: float = 120, wake_
     guard far above what any execution here takes, even under load, never a timing assumption."""
     deadline = time.monotonic() + timeout_s
     while True:
-        with _progress.changed:
+        changed = _progress.changed[wake_on]
+        with changed:
             seen = _progress.counts[wake_on]
         value = condition()
         if value:
@@ -385,8 +387,8 @@ def until(condition: Callable[[], Any], what: str, timeout_s: float = 120, wake_
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"{what}: not after {timeout_s}s")
-        with _progress.changed:
-            _progress.changed.wait_for(lambda: _progress.counts[wake_on] != seen, timeout=min(remaining, _UNANNOUNCED_CHANGE_S))
+        with changed:
+            changed.wait_for(lambda: _progress.counts[wake_on] != seen, timeout=min(remaining, _UNANNOUNCED_CHANGE_S))
 
 
 def wait(sfn_client: Any, execution_arn: str, timeout_s: float = 120) -> Execution:
