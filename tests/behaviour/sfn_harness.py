@@ -96,6 +96,8 @@ from moto.stepfunctions.parser.asl.utils import json_path as _json_path_module
 from moto.stepfunctions.parser.asl.component.common.path import result_path as _result_path_module
 from moto.stepfunctions.parser.asl.component.common.string import string_expression as _string_expression_module
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state as _execute_state_module
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import BranchWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service as _task_service_module
 from moto.stepfunctions.parser.asl.eval import states as _states_data_module
 from moto.stepfunctions.parser.asl.eval.event import event_manager as _event_manager_module
@@ -525,6 +527,19 @@ def _evaluate_in_the_executions_thread(self: Any, env: Any) -> None:
 
 
 _execute_state_module.ExecutionState._evaluate_with_timeout = _evaluate_in_the_executions_thread
+
+
+def _start_branch(self: BranchWorker) -> None:
+    """A Parallel branch's thread started as moto starts it, named without the branch's whole program: moto
+    wrote the program's representation, every state of it, into each branch thread's name."""
+    if self._worker_thread is not None:
+        raise RuntimeError("Attempted to rerun a BranchWorker.")
+    self._worker_thread = threading.Thread(target=self._thread_routine, name="BranchWorker", daemon=True)
+    TMP_THREADS.append(self._worker_thread)
+    self._worker_thread.start()
+
+
+BranchWorker.start = _start_branch
 
 
 # ---------------------------------------------------------------------------------------------
