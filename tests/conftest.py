@@ -173,11 +173,38 @@ def _inspect_each_handler_once() -> None:
     botocore.hooks.accepts_kwargs = accepts_kwargs
 
 
+def _share_endpoint_providers() -> None:
+    """One endpoint provider per endpoint rule set for every client in the process.
+
+    Each client parsed its service's endpoint rules into a tree of rule objects (a third of what building a
+    client still cost) and started with an empty cache of the endpoints it resolved. A provider only reads the
+    rule set and partition data it was given, which the loaders share (`_share_parsed_service_models`), and what
+    it resolves depends only on the parameters of each call, so clients of the same rules can share one.
+    """
+    import botocore.regions
+
+    create = botocore.regions.EndpointProvider
+    if getattr(create, "shares_providers", False):
+        return
+    providers: dict[tuple, tuple[dict, dict, object]] = {}
+
+    def endpoint_provider(ruleset_data, partition_data, excluded_params=None):
+        key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+        found = providers.get(key)
+        if found is None or found[0] is not ruleset_data or found[1] is not partition_data:
+            found = providers[key] = (ruleset_data, partition_data, create(ruleset_data, partition_data, excluded_params))
+        return found[2]
+
+    endpoint_provider.shares_providers = True
+    botocore.regions.EndpointProvider = endpoint_provider
+
+
 _share_parsed_service_models()
 _reuse_client_classes()
 _share_event_alias_names()
 _share_service_models()
 _inspect_each_handler_once()
+_share_endpoint_providers()
 
 # A test process keeps about half a million objects for its whole run (the modules and models of
 # aws-cdk-lib, moto and botocore) and makes many short-lived ones in every test. With the default thresholds
