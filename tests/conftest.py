@@ -6,11 +6,14 @@ whose import starts a node process) is imported by the fixtures that need it, no
 
 from __future__ import annotations
 
+import copy
+import functools
 import gc
 import inspect
 import os
 import socket
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +34,7 @@ os.environ.update(
 import botocore.client  # noqa: E402
 import botocore.hooks  # noqa: E402
 import botocore.loaders  # noqa: E402
+import botocore.model  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.shared_builds import SharedBuilds  # noqa: E402
@@ -117,9 +121,89 @@ def _share_event_alias_names() -> None:
     aliaser.__init__ = create_sharing
 
 
+def _share_service_models() -> None:
+    """One service model per parsed service description for every client in the process.
+
+    Each client got a model of its own, whose caches (an operation model per operation, built the first time
+    anything asks) start empty: a new SageMaker client built all 400 of its operation models again to find that
+    the service has no endpoint discovery, about half of what `boto3.client()` still cost. A model only reads
+    the description it wraps, which the loaders share (`_share_parsed_service_models`), and nothing in botocore,
+    boto3 or moto changes a model once made, so clients of the same description can share one.
+    """
+    load = botocore.client.ClientCreator._load_service_model
+    if getattr(load, "shares_models", False):
+        return
+    models: dict[tuple[int, str], botocore.model.ServiceModel] = {}
+
+    def load_shared(self, service_name, api_version=None):
+        loaded = load(self, service_name, api_version)
+        key = (id(loaded._service_description), service_name)
+        found = models.get(key)
+        if found is None or found._service_description is not loaded._service_description:
+            found = models[key] = loaded
+        return found
+
+    load_shared.shares_models = True
+    botocore.client.ClientCreator._load_service_model = load_shared
+
+
+def _inspect_each_handler_once() -> None:
+    """Whether an event handler takes keyword arguments, worked out once per function.
+
+    Every new botocore session registers its couple of hundred built-in handlers, and registering checks each
+    handler's signature with `inspect.getfullargspec`: about half of what creating a session cost (moto makes one
+    per `mock_aws` block, the CLI and the worlds one per account or run). The answer depends only on the function
+    (a bound method's on its function), so it is kept beside it for as long as the function lives.
+    """
+    accepts = botocore.hooks.accepts_kwargs
+    if getattr(accepts, "remembers", False):
+        return
+    known: weakref.WeakKeyDictionary[types.FunctionType, bool] = weakref.WeakKeyDictionary()
+
+    def accepts_kwargs(func) -> bool:
+        function = getattr(func, "__func__", func)
+        if not isinstance(function, types.FunctionType):
+            return accepts(func)
+        if function not in known:
+            known[function] = accepts(function)
+        return known[function]
+
+    accepts_kwargs.remembers = True
+    botocore.hooks.accepts_kwargs = accepts_kwargs
+
+
+def _share_endpoint_providers() -> None:
+    """One endpoint provider per endpoint rule set for every client in the process.
+
+    Each client parsed its service's endpoint rules into a tree of rule objects (a third of what building a
+    client still cost) and started with an empty cache of the endpoints it resolved. A provider only reads the
+    rule set and partition data it was given, which the loaders share (`_share_parsed_service_models`), and what
+    it resolves depends only on the parameters of each call, so clients of the same rules can share one.
+    """
+    import botocore.regions
+
+    create = botocore.regions.EndpointProvider
+    if getattr(create, "shares_providers", False):
+        return
+    providers: dict[tuple, tuple[dict, dict, object]] = {}
+
+    def endpoint_provider(ruleset_data, partition_data, excluded_params=None):
+        key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+        found = providers.get(key)
+        if found is None or found[0] is not ruleset_data or found[1] is not partition_data:
+            found = providers[key] = (ruleset_data, partition_data, create(ruleset_data, partition_data, excluded_params))
+        return found[2]
+
+    endpoint_provider.shares_providers = True
+    botocore.regions.EndpointProvider = endpoint_provider
+
+
 _share_parsed_service_models()
 _reuse_client_classes()
 _share_event_alias_names()
+_share_service_models()
+_inspect_each_handler_once()
+_share_endpoint_providers()
 
 # A test process keeps about half a million objects for its whole run (the modules and models of
 # aws-cdk-lib, moto and botocore) and makes many short-lived ones in every test. With the default thresholds
@@ -173,6 +257,29 @@ def _refuse_user_config_outside_its_tests() -> None:
     config.settings.load_environment = config.load_environment = load_environment
 
 
+def _parse_each_config_text_once() -> None:
+    """The configuration loader parses each distinct text of a config file once per process.
+
+    The suite loads the same few environment files thousands of times (every synth, every CLI invocation), and
+    PyYAML's pure-Python parser was most of a load. What `_read_yaml` returns depends only on the text; each
+    caller gets its own copy, since the loader changes the document it reads.
+    """
+    import config.settings
+
+    read = config.settings._read_yaml
+    if getattr(read, "remembers", False):
+        return
+    parsed: dict[str, tuple] = {}
+
+    def read_yaml(text: str) -> tuple:
+        if text not in parsed:
+            parsed[text] = read(text)
+        return copy.deepcopy(parsed[text])
+
+    read_yaml.remembers = True
+    config.settings._read_yaml = read_yaml
+
+
 def _remember_moto_method_names() -> None:
     """moto's answer to which methods a response class has, worked out once per state of the class.
 
@@ -200,13 +307,29 @@ def _remember_moto_method_names() -> None:
     moto.core.responses.method_names_from_class = method_names
 
 
+def _parse_each_json_path_once() -> None:
+    """jsonpath-ng's extended parser remembers the expressions it parsed.
+
+    moto's EventBridge parses its input paths again for every event it delivers to a target (it imports
+    `jsonpath_ng.ext.parse` at each call), and jsonpath-ng builds its whole yacc parser for every parse: about a
+    millisecond per event put. A parsed expression is never changed by finding it in a document.
+    """
+    import jsonpath_ng.ext
+
+    if hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        return
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=None)(jsonpath_ng.ext.parse)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     # Before any test module is imported. The xdist controller runs no test and skips the import of
     # config (which imports aws-cdk-lib, a second of start-up) and of moto.
     if not session.config.pluginmanager.has_plugin("dsession"):
         _refuse_user_config_outside_its_tests()
+        _parse_each_config_text_once()
         _remember_moto_method_names()
+        _parse_each_json_path_once()
 
 
 @pytest.hookimpl(hookwrapper=True)

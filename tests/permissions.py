@@ -14,11 +14,21 @@ policies (inline, attached, and managed policies of other stacks) and the resour
 calls (key policy, topic policy, bucket policy, queue policy, event bus policy, model package group policy, a function's permissions), with CloudFormation values (``Ref``, ``Fn::GetAtt``,
 ``Fn::Join``, ``Fn::Sub``, ``Fn::GetStackOutput``) resolved by ``tests.behaviour.sfn_harness.resolve``
 to made-up physical names that are consistent across the stacks.
+
+A decision depends only on the simulation (policies, request, context) and on the simulator, so each is kept
+in `.cache/iam-decisions/<simulator>/` by the digest of its simulation and read back instead of run again
+(starting node and the simulator costs more than deciding); <simulator> digests the script, the installed
+node packages and node, and a change to any of them starts a new folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +40,8 @@ from tests.synth import STACKS, Synthesized
 
 ROOT = Path(__file__).resolve().parent.parent
 SIMULATOR = Path(__file__).resolve().parent / "iam_simulate.mjs"
+# <simulator digest>/<digest of a simulation>.json: the simulator's decision on one simulation.
+KNOWN_DECISIONS = ROOT / ".cache" / "iam-decisions"
 # Every call here goes over TLS; the buckets and the topic deny anything else.
 COMMON_CONTEXT = {"aws:SecureTransport": "true"}
 # The AWS managed policies the app attaches (through aws-cdk-lib's Lambda functions), as AWS publishes them.
@@ -41,6 +53,57 @@ AWS_MANAGED_POLICIES = {
         ],
     }
 }
+
+
+def simulate(simulations: list[dict]) -> list[dict]:
+    """The simulator's decision on each simulation, in order, from one run of it."""
+    completed = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=ROOT)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the policy evaluator failed: {completed.stderr}")
+    return json.loads(completed.stdout)
+
+
+def simulate_each_once(simulations: list[dict]) -> list[dict]:
+    """`simulate(simulations)`, where a simulation the same simulator decided before (its decision kept in
+    `known_decisions()`) is not run again; the decisions of the others are kept there for the next time."""
+    known = known_decisions()
+    known.mkdir(parents=True, exist_ok=True)
+    paths = [known / f"{hashlib.sha256(json.dumps(simulation, sort_keys=True).encode()).hexdigest()}.json" for simulation in simulations]
+    decided: dict[Path, dict] = {}
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError):
+            decided[path] = json.loads(path.read_text())
+    unknown = list({path: simulation for path, simulation in zip(paths, simulations, strict=True) if path not in decided}.items())
+    if unknown:
+        for (path, _), decision in zip(unknown, simulate([simulation for _, simulation in unknown]), strict=True):
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+            partial.write_text(json.dumps(decision))
+            partial.replace(path)
+            decided[path] = decision
+    return [decided[path] for path in paths]
+
+
+@functools.cache
+def simulator_digest() -> str:
+    """A digest of everything besides a simulation that decides the simulator's answer to it: the script that
+    runs it, the node packages installed (npm's record of node_modules, with each package's version and
+    integrity hash) and the node that runs them."""
+    node = shutil.which("node")
+    digest = hashlib.sha256(f"node {node} {os.stat(node).st_size if node else None}\0".encode())
+    for path in (SIMULATOR, ROOT / "node_modules" / ".package-lock.json"):
+        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"(none)") + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def known_decisions() -> Path:
+    """The folder of the decisions kept for this simulator; those kept for any other are removed."""
+    known = KNOWN_DECISIONS / simulator_digest()
+    if not known.is_dir() and KNOWN_DECISIONS.is_dir():
+        # Never this simulator's folder: another process of the session may be filling it already.
+        for other in KNOWN_DECISIONS.iterdir():
+            if other.name != known.name:
+                shutil.rmtree(other, ignore_errors=True)
+    return known
 
 
 @dataclass(frozen=True)
@@ -210,9 +273,6 @@ class EnvironmentPolicies:
             if resource_policy:
                 simulation["resourcePolicy"] = resource_policy[1]
             simulations.append(simulation)
-        completed = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=ROOT)
-        if completed.returncode != 0:
-            raise RuntimeError(f"the policy evaluator failed: {completed.stderr}")
         return [
             Decision(
                 request=request,
@@ -224,7 +284,7 @@ class EnvironmentPolicies:
                 ignored_context_keys=tuple(raw.get("ignoredContextKeys", ())),
                 errors=raw.get("errors"),
             )
-            for request, policy_name, raw in zip(requests, resource_policies, json.loads(completed.stdout), strict=True)
+            for request, policy_name, raw in zip(requests, resource_policies, simulate_each_once(simulations), strict=True)
         ]
 
     def resource_account(self, resource_arn: str) -> str:

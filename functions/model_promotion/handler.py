@@ -136,9 +136,13 @@ class Clients:
         return self._clients[(service, region)]
 
 
+# Kept for the container's life: Lambda reuses a container between invocations, and its clients with it.
+_clients = Clients()
+
+
 def handler(event, context=None):
     try:
-        return promote(Clients(), Target.from_environment(), event)
+        return promote(_clients, Target.from_environment(), event)
     except PromotionRefused as refusal:
         logger.info("Refused: %s", refusal)
         raise

@@ -31,6 +31,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -38,6 +39,9 @@ logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 6})
+# Clients by service and region, built once per container: Lambda reuses a container between invocations,
+# and building a client costs more than most of the calls it makes.
+_clients: dict[tuple[str, str | None], BaseClient] = {}
 PIPELINE_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 PACKAGE_EVENT = "SageMaker Model Package State Change"
 DEPLOYER_EVENT = "Canary Deployment Status Change"
@@ -123,6 +127,14 @@ class Message:
         )
 
 
+def _client(service: str) -> BaseClient:
+    """The container's client of `service` in the function's region."""
+    region = os.environ.get("AWS_REGION")
+    if (service, region) not in _clients:
+        _clients[(service, region)] = boto3.client(service, region_name=region, config=_RETRIES)
+    return _clients[(service, region)]
+
+
 def handler(event: dict, context: object) -> dict:
     if event.get("digest"):
         message = digest()
@@ -132,7 +144,7 @@ def handler(event: dict, context: object) -> dict:
     text = message.text()
     # E-mail and other subscribers get the text; AWS Chatbot subscribes over HTTPS and needs its own format.
     structured = {"default": text, "email": text, "https": message.chat(str(event.get("id", "digest")))}
-    boto3.client("sns", config=_RETRIES).publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=json.dumps(structured), MessageStructure="json")
+    _client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=json.dumps(structured), MessageStructure="json")
     logger.info("published %r", subject)
     return {"subject": subject}
 
@@ -206,7 +218,7 @@ def pipeline_run(event: dict) -> Message:
 
 
 def _steps(execution_arn: str) -> list[dict]:
-    sagemaker = boto3.client("sagemaker", config=_RETRIES)
+    sagemaker = _client("sagemaker")
     pages = sagemaker.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution_arn)
     return [step for page in pages for step in page["PipelineExecutionSteps"]]
 
@@ -216,7 +228,7 @@ def _failure_reason(execution_arn: str, steps: list[dict]) -> str:
     failed = [f"step {step['StepName']} failed: {step['FailureReason']}" for step in steps if step.get("StepStatus") == "Failed" and step.get("FailureReason")]
     if failed:
         return "; ".join(failed)
-    described = boto3.client("sagemaker", config=_RETRIES).describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    described = _client("sagemaker").describe_pipeline_execution(PipelineExecutionArn=execution_arn)
     return described.get("FailureReason") or "SageMaker gave no reason."
 
 
@@ -287,7 +299,7 @@ def _package_name(package_arn: str) -> tuple[str, str]:
 def model_quality(package_arn: str) -> str:
     """The model's AUC, accuracy and top features from its evaluation report, or what is wrong with the report."""
     try:
-        described = boto3.client("sagemaker", config=_RETRIES).describe_model_package(ModelPackageName=package_arn)
+        described = _client("sagemaker").describe_model_package(ModelPackageName=package_arn)
     except ClientError as error:
         return f"Model package {package_arn} could not be described ({error.response['Error']['Code']}), so its quality is unknown."
     uri = described.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
@@ -295,7 +307,7 @@ def model_quality(package_arn: str) -> str:
         return "No evaluation report is attached to this model version, so its quality is unknown."
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     try:
-        body = boto3.client("s3", config=_RETRIES).get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = _client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
         return f"Its evaluation report {uri} could not be read ({error.response['Error']['Code']}), so its quality is unknown."
     try:
@@ -539,7 +551,7 @@ def _json_or_none(text: object) -> object:
 
 def _execution_failure(execution_arn: str) -> tuple[str | None, str | None]:
     try:
-        described = boto3.client("stepfunctions", config=_RETRIES).describe_execution(executionArn=execution_arn)
+        described = _client("stepfunctions").describe_execution(executionArn=execution_arn)
     except ClientError as error:
         return None, f"the run could not be described ({error.response['Error']['Code']})"
     return described.get("error"), described.get("cause")
@@ -568,7 +580,7 @@ def digest() -> Message:
 
 
 def _latest_approved(group: str) -> str:
-    sagemaker = boto3.client("sagemaker", config=_RETRIES)
+    sagemaker = _client("sagemaker")
     packages = sagemaker.list_model_packages(
         ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending", MaxResults=1
     )["ModelPackageSummaryList"]
@@ -579,7 +591,7 @@ def _latest_approved(group: str) -> str:
 
 
 def _recent_runs(since: datetime.datetime) -> list[str]:
-    sagemaker = boto3.client("sagemaker", config=_RETRIES)
+    sagemaker = _client("sagemaker")
     lines = []
     for pipeline in json.loads(os.environ["PIPELINES"]):
         pages = sagemaker.get_paginator("list_pipeline_executions").paginate(
@@ -597,7 +609,7 @@ def _recent_runs(since: datetime.datetime) -> list[str]:
 
 
 def _recent_deployments(since: datetime.datetime) -> list[str]:
-    sfn = boto3.client("stepfunctions", config=_RETRIES)
+    sfn = _client("stepfunctions")
     lines = []
     for model in _models():
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=model["deployer"]):

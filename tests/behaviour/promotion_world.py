@@ -109,7 +109,10 @@ class PromotionClients(promotion.Clients):
         return self._sagemaker
 
     def _client(self, service: str, region: str | None) -> Any:
-        return self._sessions[0].client(service, region_name=region)
+        # One client per service and region, as the function's own Clients keeps them.
+        if (service, region) not in self._clients:
+            self._clients[(service, region)] = self._sessions[0].client(service, region_name=region)
+        return self._clients[(service, region)]
 
 
 @dataclass
@@ -119,6 +122,7 @@ class PromotionWorld:
     calls: list[Call] = field(default_factory=list)
     # Which account owns each bucket (S3 checks ExpectedBucketOwner against it).
     bucket_owners: dict[str, str] = field(default_factory=dict)
+    function_clients: PromotionClients | None = None
 
     def register_source_version(
         self, status: str = "Approved", release: str | None = promotion.CANARY_PASSED, description: str = "AUC 0.93", **changes: Any
@@ -161,7 +165,14 @@ class PromotionWorld:
         target = promotion.Target(
             bucket=app.TARGET_BUCKET, key_arn=app.TARGET_KEY_ARN, copies_prefix=COPIES_PREFIX, models={app.MODEL: promotion.Source.from_json(model.as_json())}
         )
-        return promotion.promote(PromotionClients(self.calls, self.bucket_owners), target, event)
+        return promotion.promote(self._function_clients(), target, event)
+
+    def _function_clients(self) -> PromotionClients:
+        """The promotion function's clients, made at its first invocation and kept for the next, as the function
+        keeps its own for its container's life."""
+        if self.function_clients is None:
+            self.function_clients = PromotionClients(self.calls, self.bucket_owners)
+        return self.function_clients
 
     def create_bucket(self, session: boto3.Session, account: str, name: str) -> None:
         session.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": app.REGION})
