@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import platform
+import sys
 
 from packaging.requirements import Requirement
 
@@ -40,3 +41,17 @@ def code_digest(*names: str) -> hashlib._Hash:
         digest.update(f"{distribution.metadata['Name']} {distribution.version}\0".encode())
         digest.update((distribution.read_text("RECORD") or "").encode() + b"\0")
     return digest
+
+
+def one_version_later(monkeypatch, name: str) -> None:
+    """Make `with_requirements` report the installed distribution `name` one version later (for tests of what
+    a cache keys on): the installed files are the same, only the version read differs."""
+    installed = with_requirements
+
+    def with_newer(*names: str) -> list[importlib.metadata.Distribution]:
+        found = installed(*names)
+        (current,) = [d for d in found if d.metadata["Name"] == name]
+        newer = type("Newer", (), {"metadata": current.metadata, "version": current.version + ".1", "read_text": current.read_text})()
+        return [newer if d is current else d for d in found]
+
+    monkeypatch.setattr(sys.modules[__name__], "with_requirements", with_newer)

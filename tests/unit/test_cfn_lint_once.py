@@ -93,15 +93,7 @@ def test_newer_schemas_cfn_lint_downloaded_keep_the_findings_apart(tmp_path, mon
 
 def test_another_cfn_lint_version_keeps_the_findings_apart(monkeypatch):
     ours = cfn_lint.toolchain_digest.__wrapped__()
-    installed = cfn_lint.installed.with_requirements
-
-    def one_version_later(*names):
-        found = installed(*names)
-        (linter,) = [d for d in found if d.metadata["Name"] == "cfn-lint"]
-        newer = type("Newer", (), {"metadata": linter.metadata, "version": linter.version + ".1", "read_text": linter.read_text})()
-        return [newer if d is linter else d for d in found]
-
-    monkeypatch.setattr(cfn_lint.installed, "with_requirements", one_version_later)
+    cfn_lint.installed.one_version_later(monkeypatch, "cfn-lint")
 
     assert cfn_lint.toolchain_digest.__wrapped__() != ours
 

@@ -160,14 +160,6 @@ def test_a_synth_read_from_another_config_folder_reads_its_config_from_there(syn
 
 def test_another_aws_cdk_lib_version_changes_the_toolchain(monkeypatch):
     ours = synth_cache._toolchain.__wrapped__()
-    installed = synth_cache.installed.with_requirements
-
-    def one_version_later(*names):
-        found = installed(*names)
-        (library,) = [d for d in found if d.metadata["Name"] == "aws-cdk-lib"]
-        newer = type("Newer", (), {"metadata": library.metadata, "version": library.version + ".1", "read_text": library.read_text})()
-        return [newer if d is library else d for d in found]
-
-    monkeypatch.setattr(synth_cache.installed, "with_requirements", one_version_later)
+    synth_cache.installed.one_version_later(monkeypatch, "aws-cdk-lib")
 
     assert synth_cache._toolchain.__wrapped__() != ours
