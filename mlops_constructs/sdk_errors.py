@@ -175,7 +175,9 @@ class RetriesWhatIsTransient:
             self._scope,
             count_name,
             parameters={
-                "count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{counted}.count"), 1),
+                # Written as the intrinsic it renders to: JsonPath.math_add and number_at would cost two round
+                # trips to aws-cdk-lib's node process for each of some 120 calls.
+                "count.$": f"States.MathAdd({counted}.count, 1)",
                 # The count before this retry indexes the backoff: the second retry waits BACKOFF_SECONDS[1].
                 "seconds.$": f"States.ArrayGetItem(States.Array({_BACKOFF}), {counted}.count)",
             },
@@ -271,12 +273,11 @@ def end_uncaught_sdk_errors(scope: Construct) -> None:
     calls = [construct for construct in scope.node.find_all() if isinstance(construct, RetriesWhatIsTransient)]
     counters: dict[str, str] = {}
     for call in calls:
-        name = call.node.id
-        other = counters.setdefault(call.counted, name)
-        if other != name:
-            raise ValueError(f"calls {other!r} and {name!r} would count their retries at one path, {call.counted}: rename one")
-    for construct in calls:
-        if not construct.decides_generic_errors:
-            name = construct.node.id
-            fail = sfn.Fail(scope, f"Fail as {name} did", error_path="$.error.Error", cause_path="$.error.Cause")
-            construct.decide_generic_errors(fail, "$.error")
+        # The name the call was made with is its construct ID, known here without asking aws-cdk-lib.
+        other = counters.setdefault(call.counted, call._name)
+        if other != call._name:
+            raise ValueError(f"calls {other!r} and {call._name!r} would count their retries at one path, {call.counted}: rename one")
+    for call in calls:
+        if not call.decides_generic_errors:
+            fail = sfn.Fail(scope, f"Fail as {call._name} did", error_path="$.error.Error", cause_path="$.error.Cause")
+            call.decide_generic_errors(fail, "$.error")
