@@ -5,9 +5,10 @@ installed toolchain. A test run synthesizes some twenty variants of the app, and
 changed would make each again for a minute of CPU: a synth made from the same inputs is copied from here.
 
 The key digests:
-- every file of the repository a synth may read: everything but the tests, the docs and what tools and
-  runs leave (any name starting with a dot, cdk.out, site, node_modules, __pycache__); of the tests, the
-  synth procedure itself (tests/synth.py) and the conftest that makes AWS unreachable during a synth;
+- every file of the repository a synth may read: everything but the tests, the docs, the top level's
+  Markdown and what tools and runs leave (a top-level name starting with a dot, cdk.out, site,
+  node_modules, bytecode); of the tests, the synth procedure itself (tests/synth.py) and the conftest that
+  makes AWS unreachable during a synth;
 - every file of the config folder and of the pipeline package, wherever they are;
 - the environments synthesized;
 - the installed code of everything requirements.txt and requirements-sdk.txt name, with all they require.
@@ -51,10 +52,12 @@ def _digest_files(digest: hashlib._Hash, root: Path, paths: list[Path]) -> None:
 
 
 def _repository_files() -> list[Path]:
+    """Below the top level, everything but bytecode: an asset folder bundles whatever it holds."""
     found = []
     for folder, subfolders, files in os.walk(ROOT):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in _NOT_READ_BY_SYNTH]
-        found += [Path(folder) / name for name in files if not name.startswith(".") and not name.endswith((".pyc", ".md"))]
+        top = Path(folder) == ROOT
+        subfolders[:] = [name for name in subfolders if name not in _NOT_READ_BY_SYNTH and not (top and name.startswith("."))]
+        found += [Path(folder) / name for name in files if not name.endswith(".pyc") and not (top and (name.startswith(".") or name.endswith(".md")))]
     return found
 
 

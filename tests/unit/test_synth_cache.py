@@ -25,7 +25,10 @@ def kept(tmp_path, monkeypatch):
 def repository(tmp_path, monkeypatch):
     """A repository of a few files, digested instead of this one."""
     root = tmp_path / "repository"
-    for path in ("app.py", "stacks/storage.py", "tests/synth.py", "tests/conftest.py", "tests/test_it.py", "docs/index.md", ".cache/x", "stacks/__pycache__/storage.pyc"):
+    for path in (
+        "app.py", "stacks/storage.py", "functions/notify/.settings", "tests/synth.py", "tests/conftest.py",
+        "tests/test_it.py", "docs/index.md", "README.md", ".cache/x", "stacks/__pycache__/storage.pyc",
+    ):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(path)
     monkeypatch.setattr(synth_cache, "ROOT", root)
@@ -69,7 +72,7 @@ def test_a_pipeline_package_read_from_an_edited_copy_changes_the_key(tmp_path, m
     assert synth_cache.key(TEST_CONFIG_DIR, ("dev",)) != before
 
 
-@pytest.mark.parametrize("path", ["stacks/storage.py", "stacks/new.py", "tests/synth.py", "tests/conftest.py"])
+@pytest.mark.parametrize("path", ["stacks/storage.py", "stacks/new.py", "functions/notify/.settings", "tests/synth.py", "tests/conftest.py"])
 def test_an_edited_or_new_product_file_or_synth_procedure_changes_the_repository_state(repository, path):
     before = synth_cache.repository_state.__wrapped__()
     (repository / path).write_text("changed")
@@ -77,7 +80,7 @@ def test_an_edited_or_new_product_file_or_synth_procedure_changes_the_repository
     assert synth_cache.repository_state.__wrapped__() != before
 
 
-@pytest.mark.parametrize("path", ["tests/test_it.py", "docs/index.md", ".cache/x", "stacks/__pycache__/storage.pyc"])
+@pytest.mark.parametrize("path", ["tests/test_it.py", "docs/index.md", "README.md", ".cache/x", "stacks/__pycache__/storage.pyc"])
 def test_tests_docs_and_what_runs_leave_do_not_change_the_repository_state(repository, path):
     before = synth_cache.repository_state.__wrapped__()
     (repository / path).write_text("changed")
