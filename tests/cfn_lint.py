@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tests import installed
+from tests.kept_results import digest_files, folder_for, write_atomically
 from tests.shared_builds import SharedBuilds
 
 FINDINGS = "cfn-lint.json"
@@ -101,7 +101,7 @@ def lint_each_once(templates: dict[str, list[Path]], known: Path) -> list[Findin
         by_path[finding.path].append({"rule": finding.rule, "message": finding.message})
     linted_paths = {str(path) for paths in unknown.values() for path in paths}
     for path in (path for paths in unknown.values() for path in paths):
-        _write_atomically(known / f"{digests[path]}.json", json.dumps(by_path[str(path)]))
+        write_atomically(known / f"{digests[path]}.json", json.dumps(by_path[str(path)]).encode())
     # A finding cfn-lint names some other way than by a template it was given is reported, never dropped.
     return [finding for finding in linted if finding.path not in linted_paths] + [
         Finding(str(path), **finding)
@@ -112,13 +112,6 @@ def lint_each_once(templates: dict[str, list[Path]], known: Path) -> list[Findin
 
 def _digest(region: str, template: Path) -> str:
     return hashlib.sha256(region.encode() + b"\0" + template.read_bytes()).hexdigest()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Another process reading `path` sees all of `text` or no file."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def _downloaded_schemas() -> Path:
@@ -133,20 +126,13 @@ def toolchain_digest() -> str:
     digest = installed.code_digest("cfn-lint")
     settings = [folder / name for folder in (Path.home(), Path.cwd()) for name in _SETTINGS_FILES]
     settings.append(_downloaded_schemas() / "version.json")
-    for path in [*settings, Path(__file__)]:
-        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"(none)") + b"\0")
+    digest_files(digest, [*settings, Path(__file__)])
     return digest.hexdigest()[:32]
 
 
 def known_findings() -> Path:
     """The folder of the findings kept for this toolchain; those kept for any other are removed."""
-    known = KNOWN_FINDINGS / toolchain_digest()
-    if not known.is_dir() and KNOWN_FINDINGS.is_dir():
-        # Never this toolchain's folder: another process of the session may be filling it already.
-        for other in KNOWN_FINDINGS.iterdir():
-            if other.name != known.name:
-                shutil.rmtree(other, ignore_errors=True)
-    return known
+    return folder_for(KNOWN_FINDINGS, toolchain_digest())
 
 
 def shared_lint(shared_builds: SharedBuilds, name: str, templates: dict[str, list[Path]]) -> list[Finding]:

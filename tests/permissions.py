@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.behaviour.sfn_harness import resolve
+from tests.kept_results import digest_files, folder_for, write_atomically
 from tests.synth import STACKS, Synthesized
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,9 +77,7 @@ def simulate_each_once(simulations: list[dict]) -> list[dict]:
     unknown = list({path: simulation for path, simulation in zip(paths, simulations, strict=True) if path not in decided}.items())
     if unknown:
         for (path, _), decision in zip(unknown, simulate([simulation for _, simulation in unknown]), strict=True):
-            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-            partial.write_text(json.dumps(decision))
-            partial.replace(path)
+            write_atomically(path, json.dumps(decision).encode())
             decided[path] = decision
     return [decided[path] for path in paths]
 
@@ -90,20 +89,13 @@ def simulator_digest() -> str:
     integrity hash) and the node that runs them."""
     node = shutil.which("node")
     digest = hashlib.sha256(f"node {node} {os.stat(node).st_size if node else None}\0".encode())
-    for path in (SIMULATOR, ROOT / "node_modules" / ".package-lock.json"):
-        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"(none)") + b"\0")
+    digest_files(digest, [SIMULATOR, ROOT / "node_modules" / ".package-lock.json"])
     return digest.hexdigest()[:32]
 
 
 def known_decisions() -> Path:
     """The folder of the decisions kept for this simulator; those kept for any other are removed."""
-    known = KNOWN_DECISIONS / simulator_digest()
-    if not known.is_dir() and KNOWN_DECISIONS.is_dir():
-        # Never this simulator's folder: another process of the session may be filling it already.
-        for other in KNOWN_DECISIONS.iterdir():
-            if other.name != known.name:
-                shutil.rmtree(other, ignore_errors=True)
-    return known
+    return folder_for(KNOWN_DECISIONS, simulator_digest())
 
 
 @dataclass(frozen=True)

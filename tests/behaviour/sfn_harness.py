@@ -55,10 +55,8 @@ import datetime
 import functools
 import hashlib
 import json
-import os
 import pickle
 import re
-import shutil
 import sys
 import threading
 import time
@@ -107,6 +105,7 @@ from moto.stepfunctions.parser.asl.eval import states as _states_data_module
 from moto.stepfunctions.parser.asl.eval.event import event_manager as _event_manager_module
 
 from tests import installed
+from tests.kept_results import folder_for, write_atomically
 
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -909,12 +908,7 @@ PARSED_PROGRAMS = Path(__file__).resolve().parents[2] / ".cache" / "sfn-programs
 def _parsed_programs() -> Path:
     """The folder of programs parsed by the moto installed now (its files and the ANTLR runtime's, with what
     they require, and the Python version); programs parsed by any other are removed."""
-    folder = PARSED_PROGRAMS / installed.code_digest("moto", "antlr4-python3-runtime").hexdigest()[:32]
-    if not folder.is_dir() and PARSED_PROGRAMS.is_dir():
-        # Never this moto's folder: another process of the session may be filling it already.
-        for other in PARSED_PROGRAMS.iterdir():
-            if other.name != folder.name:
-                shutil.rmtree(other, ignore_errors=True)
+    folder = folder_for(PARSED_PROGRAMS, installed.code_digest("moto", "antlr4-python3-runtime").hexdigest()[:32])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -940,9 +934,7 @@ def _read_or_parse(definition: str, parse: Callable[[str], Any]) -> Any:
         return pickle.loads(kept.read_bytes()), _ParseTreeWhenRead(definition, parse)
     program, tree = parse(definition)
     with contextlib.suppress(pickle.PicklingError, TypeError, RecursionError, OSError):
-        partial = kept.with_name(f"{kept.name}.{os.getpid()}.{threading.get_ident()}.partial")
-        partial.write_bytes(pickle.dumps(program))
-        partial.replace(kept)
+        write_atomically(kept, pickle.dumps(program))
     return program, tree
 
 
