@@ -138,7 +138,15 @@ class RetriesWhatIsTransient:
     the name itself): its handler and ResultPath are where a failure that is not retried goes. A task that
     is never given such a Catch gets one from `end_uncaught_sdk_errors`."""
 
-    def __init__(self, scope: Construct, name: str, *, errors: ServiceErrors, retry: dict, retries_within: str = "$", **kwargs: object) -> None:
+    # The errors of the service a class always calls; classes whose service varies pass `errors`.
+    service_errors: ServiceErrors | None = None
+
+    def __init__(
+        self, scope: Construct, name: str, *, retry: dict, errors: ServiceErrors | None = None, retries_within: str = "$", **kwargs: object
+    ) -> None:
+        errors = errors or type(self).service_errors
+        if errors is None:
+            raise TypeError(f"{type(self).__name__} names no service errors: pass errors= or set the class's service_errors")
         super().__init__(scope, name, **kwargs)
         self._scope = scope
         self._name = name
@@ -240,29 +248,25 @@ class RawSdkCall(RetriesWhatIsTransient, sfn.CustomState):
 class PutEventsCall(RetriesWhatIsTransient, tasks.EventBridgePutEvents):
     """The optimised `events:putEvents` task that retries what is transient."""
 
-    def __init__(self, scope: Construct, name: str, *, retry: dict, **kwargs: object) -> None:
-        super().__init__(scope, name, errors=EVENTBRIDGE, retry=retry, **kwargs)
+    service_errors = EVENTBRIDGE
 
 
 class PutItemCall(RetriesWhatIsTransient, tasks.DynamoPutItem):
     """The optimised `dynamodb:putItem` task that retries what is transient."""
 
-    def __init__(self, scope: Construct, name: str, *, retry: dict, **kwargs: object) -> None:
-        super().__init__(scope, name, errors=DYNAMODB, retry=retry, **kwargs)
+    service_errors = DYNAMODB
 
 
 class GetItemCall(RetriesWhatIsTransient, tasks.DynamoGetItem):
     """The optimised `dynamodb:getItem` task that retries what is transient."""
 
-    def __init__(self, scope: Construct, name: str, *, retry: dict, **kwargs: object) -> None:
-        super().__init__(scope, name, errors=DYNAMODB, retry=retry, **kwargs)
+    service_errors = DYNAMODB
 
 
 class DeleteItemCall(RetriesWhatIsTransient, tasks.DynamoDeleteItem):
     """The optimised `dynamodb:deleteItem` task that retries what is transient."""
 
-    def __init__(self, scope: Construct, name: str, *, retry: dict, **kwargs: object) -> None:
-        super().__init__(scope, name, errors=DYNAMODB, retry=retry, **kwargs)
+    service_errors = DYNAMODB
 
 
 def end_uncaught_sdk_errors(scope: Construct) -> None:
