@@ -497,39 +497,29 @@ for _module in (_states_data_module, _string_expression_module, _result_path_mod
         _module.copy = _copy_of_values
 
 
-def _evaluate_in_the_executions_thread(self: Any, env: Any) -> None:
-    """A task state's work, run as moto runs it but in the execution's own thread.
+class _InTheStartersThread:
+    """What moto's task states start as their thread: the target runs when started, in the thread that starts it
+    (the execution's), and moto's own code around it is unchanged.
 
     moto starts a thread for every task state only to stop waiting for it once the state's TimeoutSeconds have
     passed on the wall clock. Nothing here runs for real seconds (waits and retry intervals are recorded, not
     slept; a callback's wait for its token times out through its own wait, `timeout_passes_at_once`), so that
-    timer never fired, and the thread and its hand-overs were about a seventh of an execution's CPU. What the
-    state does, in which order, and what it raises are unchanged."""
-    self.timeout.eval(env=env)
-    env.stack.pop()
-    frame = env.open_frame()
-    frame.states.reset(input_value=env.states.get_input())
-    frame.stack = _copy_of_value(env.stack)
-    try:
-        self._eval_execution(frame)
-        output = frame.stack[-1]
-    finally:
-        frame.set_ended()
-        env.close_frame(frame)
-    env.stack.append(output)
-    if not self._is_language_query_jsonpath():
-        env.states.set_result(output)
-    if self.assign_decl:
-        self.assign_decl.eval(env=env)
-    if self.result_selector:
-        self.result_selector.eval(env=env)
-    if self.result_path:
-        self.result_path.eval(env)
-    else:
-        env.states.reset(input_value=env.stack.pop())
+    timer never fired, and the thread and its hand-overs were about a seventh of an execution's CPU. The target
+    has ended when `start` returns, so moto's wait for it returns at once, and moto's code then does what it
+    did: the same order, the same result and the same errors raised."""
+
+    def __init__(self, target: Callable[[], None], daemon: bool | None = None) -> None:
+        self._target: Callable[[], None] | None = target
+
+    def start(self) -> None:
+        # moto keeps every thread it starts in a list nothing reads: the target (and the state's data it holds)
+        # is let go once it has run.
+        target, self._target = self._target, None
+        target()
 
 
-_execute_state_module.ExecutionState._evaluate_with_timeout = _evaluate_in_the_executions_thread
+# The one thread execute_state starts is a task state's.
+_execute_state_module.Thread = _InTheStartersThread
 
 
 def _start_branch(self: BranchWorker) -> None:
