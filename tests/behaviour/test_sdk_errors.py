@@ -365,3 +365,11 @@ def test_a_refusal_the_service_declares_goes_to_the_handler_at_once(other_servic
     assert execution.states_entered[-1] == HANDLED
     assert execution.output["failure"]["Error"] != SERVICE_ERRORS[service].generic
     assert (fault.calls, waits) == (1, {})
+
+
+def test_a_task_class_that_names_no_service_errors_is_refused():
+    class UnnamedServiceCall(RetriesWhatIsTransient, sfn.Pass):
+        pass
+
+    with pytest.raises(TypeError, match="UnnamedServiceCall names no service errors"):
+        UnnamedServiceCall(cdk.Stack(cdk.App(), "Calls"), "Find the model", retry=RETRY)
