@@ -1,19 +1,34 @@
 """app.py's aws-cdk-lib node process answers Python directly (without jsii's relay process) and changes nothing
-a synth writes or prints."""
+a synth writes or prints.
+
+The three runs of a small app (through the relay, through the direct kernel, and through it again from the
+code it cached) take three processes that each load aws-cdk-lib, about ten seconds of CPU. What they show
+depends only on the installed toolchain, node, the direct kernel's two files and this module, so their results
+are kept in `.cache/jsii-direct-kernel/` under a digest of exactly those (and of the environment's jsii and node
+settings), and run again when any of them changes.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from stacks import jsii_direct_kernel
 from stacks.jsii_direct_kernel import direct_kernel, installed_entry
+from tests import installed
+from tests.kept_results import digest_files, folder_for, write_atomically
 from tests.synth import ROOT
+
+KEPT = ROOT / ".cache" / "jsii-direct-kernel"
+RUNS = "runs.json"
 
 # A small app in a fresh process (jsii's kernel starts once per process): a few resources across modules, a
 # call that makes aws-cdk-lib print (a deprecation warning) and what started the kernel.
@@ -64,19 +79,41 @@ def _run(tmp_path_factory, mode: str, cache) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def kernel_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("kernel-cache")
+def _settings() -> dict[str, str]:
+    """The environment the runs inherit that jsii or node read (the runs choose JSII_RUNTIME themselves)."""
+    return {name: value for name, value in sorted(os.environ.items()) if name.startswith(("JSII_", "NODE_")) and name != "JSII_RUNTIME"}
+
+
+def inputs_digest() -> str:
+    """A digest of everything the runs' results depend on: the installed aws-cdk-lib and jsii with all they
+    require (and the Python version), node's path and version, the direct kernel's two files, this module
+    (the app and how it is run) and the settings of `_settings`."""
+    digest = installed.code_digest("aws-cdk-lib", "jsii")
+    node = shutil.which("node") or "(no node)"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    digest.update(f"{node} {version}\0{json.dumps(_settings())}\0".encode())
+    digest_files(digest, [Path(jsii_direct_kernel.__file__), jsii_direct_kernel.ENTRY, Path(__file__)])
+    return digest.hexdigest()[:32]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, kernel_cache) -> dict[str, dict]:
-    """The app through jsii's relay, through the direct kernel, then through it again with the code it cached."""
-    return {
+def runs(tmp_path_factory) -> dict:
+    """The app through jsii's relay, through the direct kernel, then through it again with the code it cached;
+    and the names of the files the kernel kept in its cache. Read from `.cache/` when made before from the
+    same inputs."""
+    kept = folder_for(KEPT, inputs_digest()) / RUNS
+    if kept.is_file():
+        return json.loads(kept.read_text())
+    kernel_cache = tmp_path_factory.mktemp("kernel-cache")
+    made = {
         "relay": _run(tmp_path_factory, "relay", kernel_cache),
         "direct": _run(tmp_path_factory, "direct", kernel_cache),
         "cached": _run(tmp_path_factory, "direct", kernel_cache),
+        "kept by the kernel": sorted(str(path.relative_to(kernel_cache)) for path in kernel_cache.rglob("*") if path.is_file()),
     }
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(kept, json.dumps(made).encode())
+    return made
 
 
 def test_the_kernel_is_started_from_the_direct_entry(runs):
@@ -90,11 +127,13 @@ def test_a_synth_through_the_direct_kernel_writes_the_same_template(runs):
     assert runs["cached"]["template"] == runs["relay"]["template"]
 
 
-def test_the_kernel_keeps_the_code_it_compiled_for_the_next_process(runs, kernel_cache):
-    (folder,) = kernel_cache.iterdir()
-    (code_cache,) = folder.glob("code-cache-*")
+def test_the_kernel_keeps_the_code_it_compiled_for_the_next_process(runs):
+    kept = [Path(path) for path in runs["kept by the kernel"]]
+    (folder,) = {path.parts[0] for path in kept}
+    (code_cache,) = {path.parent for path in kept if path.parent.name.startswith("code-cache-")}
 
-    assert len(list(code_cache.glob("*.bin"))) > 100
+    assert code_cache.parent == Path(folder)
+    assert len([path for path in kept if path.parent == code_cache and path.suffix == ".bin"]) > 100
 
 
 def test_what_aws_cdk_lib_prints_reaches_python_as_through_the_relay(runs):
@@ -155,3 +194,26 @@ def test_installing_the_entry_removes_what_earlier_versions_left(tmp_path):
     entry = installed_entry(tmp_path)
 
     assert [path.name for path in tmp_path.iterdir()] == [entry.parent.parent.name]
+
+
+def test_the_kept_runs_are_made_again_for_another_jsii(monkeypatch):
+    before = inputs_digest()
+    installed.one_version_later(monkeypatch, "jsii")
+
+    assert inputs_digest() != before
+
+
+def test_the_kept_runs_are_made_again_when_the_kernel_entry_changes(monkeypatch, tmp_path):
+    before = inputs_digest()
+    changed = tmp_path / jsii_direct_kernel.ENTRY.name
+    changed.write_bytes(jsii_direct_kernel.ENTRY.read_bytes() + b"\n")
+    monkeypatch.setattr(jsii_direct_kernel, "ENTRY", changed)
+
+    assert inputs_digest() != before
+
+
+def test_the_kept_runs_are_made_again_under_other_node_settings(monkeypatch):
+    before = inputs_digest()
+    monkeypatch.setenv("NODE_OPTIONS", "--max-semi-space-size=64")
+
+    assert inputs_digest() != before
