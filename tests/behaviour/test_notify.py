@@ -16,11 +16,8 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import RandomForestClassifier
 
 from mlops_constructs.canary_deployer import DEPLOYMENT_EVENT
-from pipeline_code.training.evaluate import evaluate
 from tests.behaviour import iam_calls, sfn_harness
 from tests.behaviour.deployer_world import register_model
 from tests.behaviour.iam_calls import WorldNames
@@ -52,6 +49,13 @@ ENDED = STARTED + datetime.timedelta(minutes=14, seconds=5)
 @pytest.fixture(scope="module")
 def report() -> dict:
     """What the Evaluate step writes for a small forest on the breast-cancer data."""
+    # Imported here, not at the top: every xdist worker imports this module to collect it, and scikit-learn
+    # with pandas (about 1.5 s of imports) is needed only by the worker that runs the tests using the report.
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    from pipeline_code.training.evaluate import evaluate
+
     data = load_breast_cancer(as_frame=True)
     frame = data.frame
     model = RandomForestClassifier(n_estimators=20, random_state=0).fit(frame[data.feature_names][:400], frame["target"][:400])
