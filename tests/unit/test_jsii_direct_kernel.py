@@ -10,7 +10,6 @@ settings), and run again when any of them changes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
