@@ -226,13 +226,18 @@ class ProcessingJobShim:
                 job.stopped = True
 
 
+# The shim of the innermost `processing_job_shim()` block. The task states read it when they run, not when the
+# definition is parsed: a parsed program outlives the block (sfn_harness.parsed_once keeps it for the next
+# world, and on disk), so a shim held by the state would be an earlier world's.
+_active: list[ProcessingJobShim] = []
+
+
 class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
     """The optimised SageMaker integration, with `.sync` for createProcessingJob."""
 
-    def __init__(self, shim: ProcessingJobShim) -> None:
+    def __init__(self) -> None:
         # moto's callback machinery expects the task-token pattern among the supported ones.
         StateTaskServiceCallback.__init__(self, supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
-        self.shim = shim
 
     def _before_eval_execution(self, env, resource_runtime_part, raw_parameters, state_credentials) -> None:
         # moto's lexer reads "RoleArn.$" as the Credentials keyword, so inside Parameters it arrives as a plain
@@ -273,7 +278,7 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
 
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> Callable[[], Any]:
         client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
-        shim = self.shim
+        shim = _active[-1]
         env.stack.pop()
         name = normalised_parameters["ProcessingJobName"]
 
@@ -320,10 +325,10 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
                 sync_resolver.client.stop_processing_job(ProcessingJobName=sync_resolver.job_name)
 
 
-def _state_task_service_for(original: Callable[..., Any], shim: ProcessingJobShim) -> Callable[..., Any]:
+def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
     def service_for(service_name: str) -> Any:
         if service_name == "sagemaker":
-            return StateTaskServiceSageMaker(shim)
+            return StateTaskServiceSageMaker()
         return original(service_name=service_name)
 
     return service_for
@@ -367,7 +372,7 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         return {**listed, "ProcessingJobSummaries": shim._summaries(listed["ProcessingJobSummaries"])}
 
     with (
-        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for, shim)),
+        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for)),
         mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.01),
         mock.patch.object(SageMakerModelBackend, "create_processing_job", create_processing_job),
         mock.patch.object(SageMakerModelBackend, "describe_processing_job", describe_processing_job),
@@ -375,7 +380,11 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         mock.patch.object(SageMakerModelBackend, "list_processing_jobs", list_processing_jobs),
         _keeping_processing_resources(),
     ):
-        yield shim
+        _active.append(shim)
+        try:
+            yield shim
+        finally:
+            _active.pop()
 
 
 # moto's SageMakerResponse drops ProcessingResources before the backend sees it; the response layer hands

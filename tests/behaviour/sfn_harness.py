@@ -105,7 +105,7 @@ from moto.stepfunctions.parser.asl.eval import states as _states_data_module
 from moto.stepfunctions.parser.asl.eval.event import event_manager as _event_manager_module
 
 from tests import installed
-from tests.kept_results import folder_for, write_atomically
+from tests.kept_results import digest_files, folder_for, write_atomically
 
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -892,13 +892,18 @@ def timeout_passes_at_once(state: str) -> Iterator[None]:
 _programs: dict[str, Any] = {}
 # <digest of moto's code>/<digest of a definition>.pickle: the program moto's parser made of the definition.
 PARSED_PROGRAMS = Path(__file__).resolve().parents[2] / ".cache" / "sfn-programs"
+# The harness's own modules whose objects a parsed program holds (the processing job shim's task service).
+_IN_PARSED_PROGRAMS = (Path(__file__).with_name("processing_job_shim.py"),)
 
 
 @functools.cache
 def _parsed_programs() -> Path:
     """The folder of programs parsed by the moto installed now (its files and the ANTLR runtime's, with what
-    they require, and the Python version); programs parsed by any other are removed."""
-    folder = folder_for(PARSED_PROGRAMS, installed.code_digest("moto", "antlr4-python3-runtime").hexdigest()[:32])
+    they require, and the Python version) with the harness modules of `_IN_PARSED_PROGRAMS` as they are now;
+    programs parsed by any other are removed."""
+    digest = installed.code_digest("moto", "antlr4-python3-runtime")
+    digest_files(digest, list(_IN_PARSED_PROGRAMS))
+    folder = folder_for(PARSED_PROGRAMS, digest.hexdigest()[:32])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

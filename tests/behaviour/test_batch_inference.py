@@ -479,6 +479,22 @@ def test_a_failed_job_ends_the_run_with_its_reason_whichever_error_the_sync_task
     assert [name.rsplit("-", 1)[1] for name in world.shim.create_calls] == ["pre", "infer"], "the failed job was created again"
 
 
+def test_a_failed_job_raises_the_error_the_shim_of_the_running_world_names(batch_template):
+    """The definition was parsed in an earlier world, whose parsed program the harness keeps: its task states
+    must still read this world's shim, or the error shape a test asks for would silently be another."""
+    with batch_world(batch_template) as world:
+        world.register()
+        assert world.score().status == "SUCCEEDED"
+    with batch_world(batch_template) as world:
+        world.register()
+        world.shim.failed_jobs_raise(SFN_ERROR_NAME)
+        world.shim.next_job("Failed", named=lambda name: name.endswith("-infer"))
+
+        execution = world.score()
+
+    assert [event["taskFailedEventDetails"]["error"] for event in execution.events("TaskFailed")] == [SFN_ERROR_NAME]
+
+
 def test_a_create_that_answered_500_after_starting_its_job_waits_for_that_job(batch_template):
     with batch_world(batch_template) as world:
         world.register()
