@@ -133,7 +133,7 @@ def operations(synthesized) -> dict:
 
 @pytest.fixture
 def world(aws_env, operations):
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), pipeline_runs(ACCOUNT, REGION) as runs:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), pipeline_runs(ACCOUNT, REGION) as runs, sfn_harness.parsed_once():
         yield World(runs, operations)
 
 

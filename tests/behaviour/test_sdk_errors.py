@@ -197,6 +197,7 @@ def _run(definition: dict, fault: Fault, retry_waits: list[float] | None = None)
         sfn_harness.uncatchable_as_on_aws(),
         sfn_harness.eventbridge_errors_named(),
         sfn_harness.dynamodb_errors_named(),
+        sfn_harness.parsed_once(),
         sfn_harness.retry_waits() as retried,
         sfn_harness.state_waits() as waits,
         sfn_harness.injected_faults() as faults,
