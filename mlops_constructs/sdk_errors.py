@@ -35,6 +35,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mlops_constructs.json_paths import DISCARD
+
 
 @dataclass(frozen=True)
 class ServiceErrors:
@@ -160,7 +162,7 @@ class RetriesWhatIsTransient:
         generic = self.service_errors.generic
         covered = set(errors or ["States.ALL"]) & {generic, *_COVERING}
         if covered and not self.decides_generic_errors:
-            self.decide_generic_errors(handler, result_path if result_path and result_path != sfn.JsonPath.DISCARD else "$.error")
+            self.decide_generic_errors(handler, result_path if result_path and result_path != DISCARD else "$.error")
             if set(errors or []) == {generic}:
                 # The decision already leads every generic error that is not retried to this handler.
                 return self
