@@ -178,7 +178,8 @@ class RetriesWhatIsTransient:
             raise ValueError(f"state names longer than Step Functions' {MAX_STATE_NAME} characters: {too_long}; shorten the task name {name!r}")
         decide, first_name, count_name, wait_name = names
         counted = self.counted
-        wait = sfn.Wait(self._scope, wait_name, time=sfn.WaitTime.seconds_path(f"{counted}.seconds"))
+        counter_absent, counter_below_max, wait_time = _counter_rules(counted)
+        wait = sfn.Wait(self._scope, wait_name, time=wait_time)
         wait.next(self)
         first = sfn.Pass(self._scope, first_name, result=_first_retry(), result_path=counted)
         again = sfn.Pass(
@@ -201,8 +202,8 @@ class RetriesWhatIsTransient:
             sfn.Choice(self._scope, decide)
             .when(no_cause, give_up)
             .when(not_transient, give_up)
-            .when(sfn.Condition.is_not_present(f"{counted}.count"), first)
-            .when(sfn.Condition.number_less_than(f"{counted}.count", MAX_RETRIES), again)
+            .when(counter_absent, first)
+            .when(counter_below_max, again)
             .otherwise(give_up)
         )
         super().add_catch(decision, errors=[self.service_errors.generic], result_path=error_path)
@@ -215,6 +216,15 @@ def _first_retry() -> sfn.Result:
 
 
 _BACKOFF = ", ".join(str(seconds) for seconds in BACKOFF_SECONDS)
+
+
+@functools.cache
+def _counter_rules(counted: str) -> tuple[sfn.Condition, sfn.Condition, sfn.WaitTime]:
+    """The rules "no retry counted at `counted` yet" and "fewer than MAX_RETRIES counted", and the wait the
+    counter names. Values, not constructs: calls of the same name in two state machines (each model's
+    deployer) count at the same path and share them, three round trips to aws-cdk-lib's node process fewer."""
+    count = f"{counted}.count"
+    return sfn.Condition.is_not_present(count), sfn.Condition.number_less_than(count, MAX_RETRIES), sfn.WaitTime.seconds_path(f"{counted}.seconds")
 
 
 @functools.cache

@@ -93,6 +93,27 @@ def _counter_start() -> sfn.Result:
     return sfn.Result.from_object({"count": 0})
 
 
+@functools.cache
+def _wait_seconds(seconds: int) -> sfn.WaitTime:
+    """A wait of `seconds`; a value every wait of that length shares, made once."""
+    return sfn.WaitTime.duration(cdk.Duration.seconds(seconds))
+
+
+@functools.cache
+def _endpoint_poll_rules(expected_config: str, max_polls: int) -> tuple[sfn.Condition, sfn.Condition, sfn.Condition, sfn.Condition]:
+    """The rules of a poll of the endpoint, in the order they are tried: InService on the config at
+    `expected_config`; InService on another; failed; polled `max_polls` times. Values, not constructs: the
+    polls of the same config (in every phase and in each model's deployer) share them, made once."""
+    status = "$.endpoint.Status"
+    in_service = sfn.Condition.string_equals(status, IN_SERVICE)
+    return (
+        sfn.Condition.and_(in_service, sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", expected_config)),
+        in_service,
+        sfn.Condition.or_(sfn.Condition.string_equals(status, "Failed"), sfn.Condition.string_equals(status, "UpdateRollbackFailed")),
+        sfn.Condition.number_greater_than_equals("$.polls.count", max_polls),
+    )
+
+
 class DeployerStates:
     """Makes the deployer's states in `scope`; holds what they share (endpoint, timings, event source, ARNs)."""
 
@@ -349,7 +370,7 @@ class DeployerStates:
         A failed poll is handed to `failed` as well, with the reason.
         """
         start, count = self.counter(f"Start waiting for {label}", f"Count polls of {label}", "$.polls")
-        wait = sfn.Wait(self.scope, f"Wait for {label}", time=sfn.WaitTime.duration(cdk.Duration.seconds(self.timings.poll_seconds)))
+        wait = sfn.Wait(self.scope, f"Wait for {label}", time=_wait_seconds(self.timings.poll_seconds))
         check = self.describe_endpoint(f"Check {label}", "$.endpoint", retries_within="$.polls")
         self.on_failure(check, failed, label=f"checking {label}")
 
@@ -364,24 +385,13 @@ class DeployerStates:
             )
             return record.next(failed)
 
+        on_expected_config, in_service, failed_update, polled_enough = _endpoint_poll_rules(expected_config, self.timings.max_update_polls)
         start.next(wait).next(check).next(count).next(
             sfn.Choice(self.scope, f"Is {label} in service?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE),
-                    sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", expected_config),
-                ),
-                done,
-            )
-            .when(sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE), reason("silently rolled back"))
-            .when(
-                sfn.Condition.or_(
-                    sfn.Condition.string_equals("$.endpoint.Status", "Failed"),
-                    sfn.Condition.string_equals("$.endpoint.Status", "UpdateRollbackFailed"),
-                ),
-                reason("failed"),
-            )
-            .when(sfn.Condition.number_greater_than_equals("$.polls.count", self.timings.max_update_polls), reason("timed out"))
+            .when(on_expected_config, done)
+            .when(in_service, reason("silently rolled back"))
+            .when(failed_update, reason("failed"))
+            .when(polled_enough, reason("timed out"))
             .otherwise(wait)
         )
         return start
