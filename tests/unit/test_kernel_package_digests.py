@@ -27,14 +27,25 @@ def tarball() -> Path:
     return Path(path)
 
 
-def _load(entry: Path, tarball: Path) -> dict:
+@pytest.fixture(scope="module")
+def package_cache(tmp_path_factory) -> Path:
+    """Where the kernel unpacks what it loads in these tests: a package cache of their own, not the user's."""
+    return tmp_path_factory.mktemp("package-cache")
+
+
+def _load(entry: Path, tarball: Path, package_cache: Path) -> dict:
     """Start the kernel from `entry` as jsii's Python side does and ask it to load `tarball`."""
     version = tarball.name.removeprefix(f"{PACKAGE}@").removesuffix(".jsii.tgz")
     request = json.dumps({"api": "load", "name": PACKAGE, "version": version, "tarball": str(tarball)})
     result = subprocess.run(
         ["node", str(entry)],
         input=f"{request}\n",
-        env={**os.environ, "NODE_PRESERVE_SYMLINKS": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+        env={
+            **{name: value for name, value in os.environ.items() if name != "JSII_RUNTIME_PACKAGE_CACHE"},
+            "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(package_cache),
+            "NODE_PRESERVE_SYMLINKS": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,27 +68,27 @@ def test_the_kernel_bundle_has_the_digest_function_the_entry_makes_ask_first():
     assert resources.files(embedded).joinpath(bundle).read_text().count(replaced) == 1
 
 
-def test_a_loaded_package_keeps_its_digest_and_the_next_process_reads_it(tmp_path, tarball):
+def test_a_loaded_package_keeps_its_digest_and_the_next_process_reads_it(tmp_path, tarball, package_cache):
     entry = installed_entry(tmp_path / "kernel")
 
-    first = _load(entry, tarball)
+    first = _load(entry, tarball, package_cache)
     kept = _kept(entry)
-    second = _load(entry, tarball)
+    second = _load(entry, tarball, package_cache)
 
     assert first == second == {"ok": {"assembly": PACKAGE, "types": first["ok"]["types"]}}
     assert [len(digest) for _, digest in kept.values()] == [32]
     assert _kept(entry) == kept
 
 
-def test_a_tarball_replaced_by_another_file_has_its_digest_computed_again(tmp_path, tarball):
+def test_a_tarball_replaced_by_another_file_has_its_digest_computed_again(tmp_path, tarball, package_cache):
     entry = installed_entry(tmp_path / "kernel")
     copy = tmp_path / tarball.name
     shutil.copyfile(tarball, copy)
-    _load(entry, copy)
+    _load(entry, copy, package_cache)
     copy.unlink()
     shutil.copyfile(tarball, copy)
 
-    answer = _load(entry, copy)
+    answer = _load(entry, copy, package_cache)
 
     assert answer["ok"]["assembly"] == PACKAGE
     # The same bytes, so the same digest, kept once for each file that held them.
