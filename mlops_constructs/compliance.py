@@ -11,6 +11,10 @@ from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 
+# How aws-cdk-lib writes a value it will only know at deploy time into a string.
+_TOKEN_MARK = "${Token["
+
+
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     """Accept one cdk-nag finding (e.g. ``AwsSolutions-IAM5[Resource::*]``) on `scope` and below."""
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
@@ -24,8 +28,9 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: list[str], reas
     it is about instead of copying logical IDs by hand.
     """
     # Each call into aws-cdk-lib is a round trip to its node process: the ARNs are resolved in one call and
-    # acknowledged in another, however many there are.
-    rendered = [_render(resource) for resource in cdk.Stack.of(scope).resolve(resources)]
+    # acknowledged in another, however many there are; ARNs known in full (most of them) need no resolving.
+    resolved = cdk.Stack.of(scope).resolve(resources) if any(_TOKEN_MARK in resource for resource in resources) else resources
+    rendered = [_render(resource) for resource in resolved]
     findings = [cdk.Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{arn}]", reason=reason) for arn in rendered if "*" in arn]
     if findings:
         cdk.Validations.of(scope).acknowledge(*findings)

@@ -35,6 +35,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mlops_constructs.json_paths import DISCARD
+
 
 @dataclass(frozen=True)
 class ServiceErrors:
@@ -160,7 +162,7 @@ class RetriesWhatIsTransient:
         generic = self.service_errors.generic
         covered = set(errors or ["States.ALL"]) & {generic, *_COVERING}
         if covered and not self.decides_generic_errors:
-            self.decide_generic_errors(handler, result_path if result_path and result_path != sfn.JsonPath.DISCARD else "$.error")
+            self.decide_generic_errors(handler, result_path if result_path and result_path != DISCARD else "$.error")
             if set(errors or []) == {generic}:
                 # The decision already leads every generic error that is not retried to this handler.
                 return self
@@ -176,7 +178,8 @@ class RetriesWhatIsTransient:
             raise ValueError(f"state names longer than Step Functions' {MAX_STATE_NAME} characters: {too_long}; shorten the task name {name!r}")
         decide, first_name, count_name, wait_name = names
         counted = self.counted
-        wait = sfn.Wait(self._scope, wait_name, time=sfn.WaitTime.seconds_path(f"{counted}.seconds"))
+        counter_absent, counter_below_max, wait_time = _counter_rules(counted)
+        wait = sfn.Wait(self._scope, wait_name, time=wait_time)
         wait.next(self)
         first = sfn.Pass(self._scope, first_name, result=_first_retry(), result_path=counted)
         again = sfn.Pass(
@@ -199,8 +202,8 @@ class RetriesWhatIsTransient:
             sfn.Choice(self._scope, decide)
             .when(no_cause, give_up)
             .when(not_transient, give_up)
-            .when(sfn.Condition.is_not_present(f"{counted}.count"), first)
-            .when(sfn.Condition.number_less_than(f"{counted}.count", MAX_RETRIES), again)
+            .when(counter_absent, first)
+            .when(counter_below_max, again)
             .otherwise(give_up)
         )
         super().add_catch(decision, errors=[self.service_errors.generic], result_path=error_path)
@@ -213,6 +216,15 @@ def _first_retry() -> sfn.Result:
 
 
 _BACKOFF = ", ".join(str(seconds) for seconds in BACKOFF_SECONDS)
+
+
+@functools.cache
+def _counter_rules(counted: str) -> tuple[sfn.Condition, sfn.Condition, sfn.WaitTime]:
+    """The rules "no retry counted at `counted` yet" and "fewer than MAX_RETRIES counted", and the wait the
+    counter names. Values, not constructs: calls of the same name in two state machines (each model's
+    deployer) count at the same path and share them, three round trips to aws-cdk-lib's node process fewer."""
+    count = f"{counted}.count"
+    return sfn.Condition.is_not_present(count), sfn.Condition.number_less_than(count, MAX_RETRIES), sfn.WaitTime.seconds_path(f"{counted}.seconds")
 
 
 @functools.cache

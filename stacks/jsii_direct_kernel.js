@@ -76,8 +76,51 @@ const compiled = [];
 const DYNAMIC_IMPORT = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 const { _compile: compile } = Module.prototype;
 
+// jsii's kernel finds each package it unpacked before (in jsii's package cache) by the SHA-256 of the package's
+// tarball, which it computes again in every process: aws-cdk-lib's, its AWS CLI layer's and cdk-nag's, some 60 MB
+// read and hashed, a twentieth of a one-environment synth. The digest of a tarball whose file is unchanged (same
+// real path, size, inode, change and modification time) is kept, as compiled code is: the kernel's own digest
+// function (in its bundle, lib/program.js) asks `keptDigest` first. A bundle that no longer has that function as
+// written here computes every digest as before, and a kept digest that a tarball no longer has would fail its
+// extraction loudly ("was modified while it was being extracted"), never load another package.
+const PACKAGE_DIGESTS = path.join(__dirname, '..', 'package-digests');
+const KERNEL_BUNDLE = path.join(__dirname, '..', 'lib', 'program.js');
+const DIGEST_FUNCTION = 'function digestFile(e,...p){return readFileChunks(e,()=>{},...p)}';
+const KEPT_DIGEST = 'mlops.jsii-direct-kernel.keptDigest';
+const DIGEST_FUNCTION_ASKING_FIRST = `function digestFile(e,...p){return globalThis[Symbol.for(${JSON.stringify(KEPT_DIGEST)})](e,p,()=>readFileChunks(e,()=>{},...p))}`;
+const SHA256_BYTES = 32;
+
+globalThis[Symbol.for(KEPT_DIGEST)] = function keptDigest(file, extra, digest) {
+  let kept;
+  try {
+    const real = fs.realpathSync(file);
+    const stat = fs.statSync(real, { bigint: true });
+    const identity = JSON.stringify([real, `${stat.size}`, `${stat.ino}`, `${stat.ctimeNs}`, `${stat.mtimeNs}`, extra]);
+    kept = path.join(PACKAGE_DIGESTS, crypto.createHash('sha256').update(identity).digest('hex'));
+    const stored = fs.readFileSync(kept);
+    if (stored.length === SHA256_BYTES) {
+      return stored;
+    }
+  } catch {
+    // Not kept yet (or the file cannot be identified): computed below.
+  }
+  const computed = digest();
+  if (kept !== undefined) {
+    try {
+      fs.mkdirSync(PACKAGE_DIGESTS, { recursive: true });
+      const staging = `${kept}.${process.pid}`;
+      fs.writeFileSync(staging, computed);
+      fs.renameSync(staging, kept);
+    } catch {
+      // A digest that cannot be kept is computed again next time.
+    }
+  }
+  return computed;
+};
+
 function cacheFile(filename) {
-  const real = fs.realpathSync(filename);
+  // The system's realpath, one call for the whole path (node's own looks at each component in turn): some 900 modules.
+  const real = fs.realpathSync.native(filename);
   if (real.startsWith(TEMPORARY)) {
     return undefined;
   }
@@ -87,6 +130,9 @@ function cacheFile(filename) {
 }
 
 Module.prototype._compile = function compileWithCache(content, filename) {
+  if (filename === KERNEL_BUNDLE) {
+    content = content.replace(DIGEST_FUNCTION, DIGEST_FUNCTION_ASKING_FIRST);
+  }
   const cached = filename.endsWith('.js') ? cacheFile(filename) : undefined;
   if (cached === undefined) {
     return compile.call(this, content, filename);

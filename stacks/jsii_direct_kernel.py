@@ -7,7 +7,8 @@ tenth of a one-environment synth's CPU time, and more of its wall time on a busy
 starts the same kernel, the one installed with jsii, in the first process, answering on its stdin and stdout,
 and passes on what the kernel prints as the launcher does: Python sees the same protocol and the same output
 (less the launcher's own banner about node versions, which the Makefile silences anyway), and the synth the
-same templates.
+same templates. The kernel keeps what it would otherwise redo in every process beside its files: the code V8
+compiled, and the digests of the package tarballs it loads.
 """
 
 from __future__ import annotations

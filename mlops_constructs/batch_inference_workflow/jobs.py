@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mlops_constructs.canary_deployer.states import aws_call
-from mlops_constructs.json_paths import list_at, string_at
+from mlops_constructs.json_paths import list_at, states_format, string_at
 
 # Container paths, shared with the scripts in pipeline_code/batch_inference/ (their argument defaults).
 CODE_DIR = "/opt/ml/processing/input/code"
@@ -159,7 +159,7 @@ def handle_the_outcome(scope: Construct, step: JobStep, state: sfn.CustomState, 
         return sfn.Pass(
             scope,
             state_name,
-            parameters={"reason": sfn.JsonPath.format(template, *(string_at(path) for path in paths))},
+            parameters={"reason.$": states_format(template, *paths)},
             result_path="$.failure",
         ).next(failed)
 

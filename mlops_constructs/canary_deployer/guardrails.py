@@ -8,7 +8,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from config.naming import COLOURS
 from mlops_constructs.canary_deployer.canary import live_variant
 from mlops_constructs.canary_deployer.states import DeployerStates
-from mlops_constructs.json_paths import list_at, string_at
+from mlops_constructs.json_paths import list_at
 
 
 def guardrails(
@@ -59,7 +59,7 @@ def guardrails(
     )
     states.on_failure(update, rollback, label="deploying with SageMaker guardrails")
 
-    register, policy = states.register_autoscaling("guarded variant", string_at("$.live.Variant"))
+    register, policy = states.register_autoscaling("guarded variant", "$.live.Variant")
     states.on_failure(register, rollback, label="registering autoscaling for the guarded variant")
     states.on_failure(policy, rollback, label="putting the scaling policy for the guarded variant")
     announce = states.notify("Announce the guarded release", "promoted", "$.release.ModelName")

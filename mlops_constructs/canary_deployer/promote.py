@@ -25,7 +25,7 @@ def promote(states: DeployerStates, rollback: sfn.IChainable) -> sfn.IChainable:
         ],
     )
     update = states.update_endpoint("Promote the canary", "$.release.Config")
-    register, policy = states.register_autoscaling("promoted colour", string_at("$.colour.New"))
+    register, policy = states.register_autoscaling("promoted colour", "$.colour.New")
     for task, label in ((create_config, "creating the promoted config"), (update, "promoting the canary"), (register, "registering autoscaling for the promoted colour"), (policy, "putting the scaling policy for the promoted colour")):
         states.on_failure(task, rollback, label=label)
     announce = states.notify("Announce the promotion", "promoted", "$.release.ModelName")

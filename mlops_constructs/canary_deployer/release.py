@@ -9,7 +9,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as dynamodb_tasks
 
 from mlops_constructs.canary_deployer.states import RETRY, DeployerStates
-from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
+from mlops_constructs.json_paths import DISCARD, EXECUTION_ID, list_at, number_at, string_at
 from mlops_constructs.sdk_errors import GetItemCall, PutItemCall
 
 # SageMaker's endpoint config names: 63 characters at most.
@@ -148,7 +148,7 @@ def one_deployment_at_a_time(states: DeployerStates, lock: dynamodb.ITable, exec
     timeout, an abort): a lock is also stale as soon as its holder no longer runs, and the next execution
     takes it over."""
     scope = states.scope
-    me = dynamodb_tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
+    me = dynamodb_tasks.DynamoAttributeValue.from_string(EXECUTION_ID)
     endpoint_key = {"Endpoint": dynamodb_tasks.DynamoAttributeValue.from_string(states.endpoint)}
     take = PutItemCall(
         scope,

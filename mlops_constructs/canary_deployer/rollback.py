@@ -43,7 +43,7 @@ def roll_back(states: DeployerStates) -> sfn.IChainable:
         # A serverless variant has no autoscaling to restore.
         restore: sfn.IChainable = announce
     else:
-        register, policy = states.register_autoscaling("restored variant", string_at("$.live.Variant"))
+        register, policy = states.register_autoscaling("restored variant", "$.live.Variant")
         states.on_failure(register, announce_stuck, label="restoring autoscaling")
         states.on_failure(policy, announce_stuck, label="restoring the scaling policy")
         policy.next(announce)

@@ -3,6 +3,7 @@ polls, autoscaling, endpoint configs and the events that announce what happened.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -15,7 +16,7 @@ from constructs import Construct
 from config.deployer_timings import CanaryTimings
 from config.naming import RELEASE_RECORDS_PREFIX
 from mlops_constructs.sdk_errors import DeleteItemCall, PutEventsCall, RawSdkCall, SdkCall
-from mlops_constructs.json_paths import DISCARD, list_at, number_at, string_at
+from mlops_constructs.json_paths import DISCARD, EXECUTION_ID, list_at, number_at, states_format, string_at
 
 IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -86,6 +87,33 @@ class VariantScaling:
     invocations_per_instance: float
 
 
+@functools.cache
+def _counter_start() -> sfn.Result:
+    """A loop counter's first value; a value every counter shares, made once."""
+    return sfn.Result.from_object({"count": 0})
+
+
+@functools.cache
+def _wait_seconds(seconds: int) -> sfn.WaitTime:
+    """A wait of `seconds`; a value every wait of that length shares, made once."""
+    return sfn.WaitTime.duration(cdk.Duration.seconds(seconds))
+
+
+@functools.cache
+def _endpoint_poll_rules(expected_config: str, max_polls: int) -> tuple[sfn.Condition, sfn.Condition, sfn.Condition, sfn.Condition]:
+    """The rules of a poll of the endpoint, in the order they are tried: InService on the config at
+    `expected_config`; InService on another; failed; polled `max_polls` times. Values, not constructs: the
+    polls of the same config (in every phase and in each model's deployer) share them, made once."""
+    status = "$.endpoint.Status"
+    in_service = sfn.Condition.string_equals(status, IN_SERVICE)
+    return (
+        sfn.Condition.and_(in_service, sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", expected_config)),
+        in_service,
+        sfn.Condition.or_(sfn.Condition.string_equals(status, "Failed"), sfn.Condition.string_equals(status, "UpdateRollbackFailed")),
+        sfn.Condition.number_greater_than_equals("$.polls.count", max_polls),
+    )
+
+
 class DeployerStates:
     """Makes the deployer's states in `scope`; holds what they share (endpoint, timings, event source, ARNs)."""
 
@@ -143,7 +171,7 @@ class DeployerStates:
         earlier one. Releasing is a courtesy to the next approval, which would otherwise read the holder's
         status; if it fails after retries, the execution ends as it would have, and the next one finds the lock
         stale once this execution has ended."""
-        me = tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)
+        me = tasks.DynamoAttributeValue.from_string(EXECUTION_ID)
         release = DeleteItemCall(
             self.scope,
             "Release the endpoint's lock",
@@ -190,7 +218,7 @@ class DeployerStates:
                         {
                             "endpoint": self.endpoint,
                             "modelPackageArn": string_at("$.ModelPackageArn"),
-                            "execution": sfn.JsonPath.execution_id,
+                            "execution": EXECUTION_ID,
                             **details,
                         }
                     ),
@@ -218,19 +246,18 @@ class DeployerStates:
         that this version cannot be promoted until it is released again."""
         scope = self.scope
         records = self.release_records
-        key = sfn.JsonPath.format(f"{RELEASE_RECORDS_PREFIX}{records.group_name}/v{{}}.json", string_at("$.package.Version"))
         record = sfn.Pass(
             scope,
             f"Write down the release ({label})",
             parameters={
-                "Key": key,
+                "Key.$": states_format(f"{RELEASE_RECORDS_PREFIX}{records.group_name}/v{{}}.json", "$.package.Version"),
                 "Content": {
                     "release": kind,
                     "endpoint": self.endpoint,
                     "modelPackageArn": string_at("$.ModelPackageArn"),
                     "version": number_at("$.package.Version"),
                     "model": string_at("$.release.ModelName"),
-                    "execution": sfn.JsonPath.execution_id,
+                    "execution": EXECUTION_ID,
                     # The moment this state was entered, from the context object: when the release went live.
                     "releasedAt": string_at("$$.State.EnteredTime"),
                 },
@@ -261,13 +288,13 @@ class DeployerStates:
             scope,
             f"Note the release was not recorded ({label})",
             parameters={
-                "reason": sfn.JsonPath.format(
+                "reason.$": states_format(
                     f"endpoint {self.endpoint} serves SageMaker model {{}}, but writing its release record to s3://{records.bucket_name}/{{}} failed "
                     "({}: {}), so this version cannot be promoted to another environment until it is released here again",
-                    string_at("$.release.ModelName"),
-                    string_at("$.releaseRecord.Key"),
-                    string_at("$.recordError.Error"),
-                    string_at("$.recordError.Cause"),
+                    "$.release.ModelName",
+                    "$.releaseRecord.Key",
+                    "$.recordError.Error",
+                    "$.recordError.Cause",
                 )
             },
             result_path="$.failure",
@@ -332,8 +359,8 @@ class DeployerStates:
 
     def counter(self, start_name: str, count_name: str, path: str) -> tuple[sfn.Pass, sfn.Pass]:
         """A loop counter at `path`: a state that sets it to 0 and one that adds 1."""
-        start = sfn.Pass(self.scope, start_name, result=sfn.Result.from_object({"count": 0}), result_path=path)
-        count = sfn.Pass(self.scope, count_name, parameters={"count": sfn.JsonPath.math_add(number_at(f"{path}.count"), 1)}, result_path=path)
+        start = sfn.Pass(self.scope, start_name, result=_counter_start(), result_path=path)
+        count = sfn.Pass(self.scope, count_name, parameters={"count.$": f"States.MathAdd({path}.count, 1)"}, result_path=path)
         return start, count
 
     def await_endpoint(self, label: str, expected_config: str, done: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
@@ -343,7 +370,7 @@ class DeployerStates:
         A failed poll is handed to `failed` as well, with the reason.
         """
         start, count = self.counter(f"Start waiting for {label}", f"Count polls of {label}", "$.polls")
-        wait = sfn.Wait(self.scope, f"Wait for {label}", time=sfn.WaitTime.duration(cdk.Duration.seconds(self.timings.poll_seconds)))
+        wait = sfn.Wait(self.scope, f"Wait for {label}", time=_wait_seconds(self.timings.poll_seconds))
         check = self.describe_endpoint(f"Check {label}", "$.endpoint", retries_within="$.polls")
         self.on_failure(check, failed, label=f"checking {label}")
 
@@ -352,34 +379,19 @@ class DeployerStates:
                 self.scope,
                 f"{text[0].upper()}{text[1:]} ({label})",
                 parameters={
-                    "reason": sfn.JsonPath.format(
-                        f"{text} while waiting for {label}: endpoint {{}} on {{}}",
-                        string_at("$.endpoint.Status"),
-                        string_at("$.endpoint.ConfigName"),
-                    )
+                    "reason.$": states_format(f"{text} while waiting for {label}: endpoint {{}} on {{}}", "$.endpoint.Status", "$.endpoint.ConfigName")
                 },
                 result_path="$.failure",
             )
             return record.next(failed)
 
+        on_expected_config, in_service, failed_update, polled_enough = _endpoint_poll_rules(expected_config, self.timings.max_update_polls)
         start.next(wait).next(check).next(count).next(
             sfn.Choice(self.scope, f"Is {label} in service?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE),
-                    sfn.Condition.string_equals_json_path("$.endpoint.ConfigName", expected_config),
-                ),
-                done,
-            )
-            .when(sfn.Condition.string_equals("$.endpoint.Status", IN_SERVICE), reason("silently rolled back"))
-            .when(
-                sfn.Condition.or_(
-                    sfn.Condition.string_equals("$.endpoint.Status", "Failed"),
-                    sfn.Condition.string_equals("$.endpoint.Status", "UpdateRollbackFailed"),
-                ),
-                reason("failed"),
-            )
-            .when(sfn.Condition.number_greater_than_equals("$.polls.count", self.timings.max_update_polls), reason("timed out"))
+            .when(on_expected_config, done)
+            .when(in_service, reason("silently rolled back"))
+            .when(failed_update, reason("failed"))
+            .when(polled_enough, reason("timed out"))
             .otherwise(wait)
         )
         return start
@@ -393,9 +405,7 @@ class DeployerStates:
             self.scope,
             f"Record the failure ({label})",
             parameters={
-                "reason": sfn.JsonPath.format(
-                    f"{label} failed: {{}}: {{}}", string_at("$.error.Error"), string_at("$.error.Cause")
-                )
+                "reason.$": states_format(f"{label} failed: {{}}: {{}}", "$.error.Error", "$.error.Cause")
             },
             result_path="$.failure",
         )
@@ -437,17 +447,20 @@ class DeployerStates:
     # -- autoscaling -----------------------------------------------------------------------------
 
     def _resource_id(self, variant: str) -> str:
-        return sfn.JsonPath.format(f"endpoint/{self.endpoint}/variant/{{}}", variant)
+        """Application Auto Scaling's ResourceId of `variant` (its name, or the JSON path of its name), for a
+        parameter key ending in `.$`."""
+        return states_format(f"endpoint/{self.endpoint}/variant/{{}}", variant)
 
     def register_autoscaling(self, label: str, variant: str) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
-        """Register the variant and put the target-tracking policy; returns both tasks (chain them)."""
+        """Register `variant` (its name, or the JSON path of its name) and put the target-tracking policy;
+        returns both tasks (chain them)."""
         register = self.call(
             f"Register autoscaling ({label})",
             "applicationautoscaling",
             "registerScalableTarget",
             {
                 "ServiceNamespace": "sagemaker",
-                "ResourceId": self._resource_id(variant),
+                "ResourceId.$": self._resource_id(variant),
                 "ScalableDimension": SCALABLE_DIMENSION,
                 "MinCapacity": self.scaling.min_capacity,
                 "MaxCapacity": self.scaling.max_capacity,
@@ -463,7 +476,7 @@ class DeployerStates:
             {
                 "PolicyName": SCALING_POLICY,
                 "ServiceNamespace": "sagemaker",
-                "ResourceId": self._resource_id(variant),
+                "ResourceId.$": self._resource_id(variant),
                 "ScalableDimension": SCALABLE_DIMENSION,
                 "PolicyType": "TargetTrackingScaling",
                 "TargetTrackingScalingPolicyConfiguration": {
@@ -487,7 +500,7 @@ class DeployerStates:
             f"Deregister autoscaling ({label})",
             "applicationautoscaling",
             "deregisterScalableTarget",
-            {"ServiceNamespace": "sagemaker", "ResourceId": self._resource_id(string_at(variant_path)), "ScalableDimension": SCALABLE_DIMENSION},
+            {"ServiceNamespace": "sagemaker", "ResourceId.$": self._resource_id(variant_path), "ScalableDimension": SCALABLE_DIMENSION},
             ["*"],
             iam_action="application-autoscaling:DeregisterScalableTarget",
             result_path=DISCARD,
