@@ -67,6 +67,18 @@ class DeployerTemplate(dict):
         text = json.dumps(self)
         # Values the template reads from other stacks' outputs (Fn::GetStackOutput), by output name.
         self.imported_outputs = sorted({part.split('"')[0] for part in text.split('"OutputName": "')[1:]})
+        self._definitions: dict[tuple[str, str], tuple[dict, str]] = {}
+
+    def definition(self, name: str, refs: dict) -> tuple[dict, str]:
+        """The definition of the state machine `name` resolved with `refs`, parsed and as the JSON text it is
+        created from: resolved once per template and refs, since resolving, parsing and writing the deployer's
+        large definition again was about a third of every world's set-up. Every world of the template shares
+        the parsed definition: read it, never change it."""
+        key = (name, json.dumps(refs, sort_keys=True))
+        if key not in self._definitions:
+            definition = sfn_harness.state_machine_definition(self, refs, name=name)
+            self._definitions[key] = (definition, json.dumps(definition))
+        return self._definitions[key]
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
@@ -129,9 +141,8 @@ class DeployerWorld:
         self.alarms = self._create_alarms(template)
         self._create_tables(template)
         # The dev stack also holds the endpoint clean-up's waiter state machine.
-        definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
-        self.definition = definition
-        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
+        self.definition, self._definition_text = template.definition(STATE_MACHINE, self._refs(template))
+        self.state_machine = sfn_harness.create_state_machine(self.sfn, self._definition_text, STATE_MACHINE)
         self.s3 = _client("s3")
         self.release_bucket = self._create_release_bucket()
         self._names = (f"deploy-{n}" for n in itertools.count(1))
@@ -159,8 +170,8 @@ class DeployerWorld:
         name = deployer_name(stem)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=model_package_group_name(stem))
         _client("events").create_event_bus(Name=f"{name}-announcements")
-        definition = sfn_harness.state_machine_definition(self._template, self._refs(self._template), name=name)
-        return sfn_harness.create_state_machine(self.sfn, definition, name)
+        _, text = self._template.definition(name, self._refs(self._template))
+        return sfn_harness.create_state_machine(self.sfn, text, name)
 
     # -- running the deployer ----------------------------------------------------------------
 
@@ -380,7 +391,7 @@ class DeployerWorld:
     def lock_table(self) -> str:
         """The table of this deployer's endpoint lock: each model's deployer has its own, the one its definition names."""
         tables = _client("dynamodb").list_tables()["TableNames"]
-        (table,) = [name for name in tables if name in json.dumps(self.definition)]
+        (table,) = [name for name in tables if name in self._definition_text]
         return table
 
     def lose_release_bucket(self) -> None:

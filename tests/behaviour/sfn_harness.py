@@ -263,12 +263,11 @@ class Execution:
 
 
 def create_state_machine(
-    sfn_client: Any, definition: dict[str, Any], name: str, role_arn: str = DEFAULT_ROLE_ARN
+    sfn_client: Any, definition: dict[str, Any] | str, name: str, role_arn: str = DEFAULT_ROLE_ARN
 ) -> str:
-    """Create a STANDARD state machine from a definition dict; returns its ARN."""
-    response = sfn_client.create_state_machine(
-        name=name, definition=json.dumps(definition), roleArn=role_arn
-    )
+    """Create a STANDARD state machine from a definition, parsed or as its JSON text; returns its ARN."""
+    text = definition if isinstance(definition, str) else json.dumps(definition)
+    response = sfn_client.create_state_machine(name=name, definition=text, roleArn=role_arn)
     return response["stateMachineArn"]
 
 
