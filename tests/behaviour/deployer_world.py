@@ -99,10 +99,11 @@ _clients: dict[str, BaseClient] = {}
 
 def _client(service: str) -> BaseClient:
     """The world's client of `service`, one per process: building a client costs more than the calls a world
-    makes with it. Clients keep nothing of moto's backends, whose state each `mock_aws` block resets, and the
-    worlds register no handlers on them."""
+    makes with it. Clients keep nothing of moto's backends, whose state each `mock_aws` block resets, and their
+    one handler of the world's, which leaves requests unsigned where moto reads nothing of a signature
+    (`sfn_harness.unsigned_where_moto_ignores_it`: they act in the default account), keeps nothing either."""
     if service not in _clients:
-        _clients[service] = boto3.client(service, region_name=REGION)
+        _clients[service] = sfn_harness.unsigned_where_moto_ignores_it(boto3.client(service, region_name=REGION))
     return _clients[service]
 
 

@@ -68,6 +68,7 @@ from unittest import mock
 
 from botocore.exceptions import ClientError
 import boto3
+import botocore
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
@@ -457,6 +458,29 @@ def run(
 # ---------------------------------------------------------------------------------------------
 
 
+def _unsigned(**_: Any) -> Any:
+    return botocore.UNSIGNED
+
+
+# Services whose moto handlers take the request's region from the endpoint's host and read nothing else of its
+# signature. Not SQS (its handlers read the region from the signature) nor S3 (to its access checks a request
+# without a signature is anonymous).
+_REGION_FROM_THE_HOST = frozenset({"sagemaker", "dynamodb", "events", "monitoring", "application-autoscaling", "states", "sns"})
+
+
+def unsigned_where_moto_ignores_it(client: Any) -> Any:
+    """`client`, sending its requests unsigned if moto reads nothing of their signature for its service; for
+    clients of the default account (credentials of no account of their own) whose requests moto answers in this
+    process.
+
+    moto checks no signature: it takes the account from the request's access key, and a request without one is
+    the default account's too; and for the services `_REGION_FROM_THE_HOST` names, the region from the endpoint's
+    host. Signing was about a fifth of what each request to moto cost."""
+    if client.meta.service_model.endpoint_prefix in _REGION_FROM_THE_HOST:
+        client.meta.events.register_first("choose-signer", _unsigned)
+    return client
+
+
 _build_task_client = getattr(_task_client_module.boto_client_for, "__wrapped__", _task_client_module.boto_client_for)
 _task_clients: dict[tuple[str, str], Any] = {}
 _task_clients_lock = threading.Lock()
@@ -465,14 +489,15 @@ _task_clients_lock = threading.Lock()
 def _reused_task_client(region: str, service: str, state_credentials: Any = None) -> Any:
     """The client moto's task states call `service` with, when moto runs in this process: built once per
     region and service instead of once per call (moto gives every client the same made-up credentials,
-    whatever role the state names). Clients hold no state of the mock's backends and are safe to share
+    whatever role the state names), unsigned where moto reads nothing of a signature
+    (`unsigned_where_moto_ignores_it`). Clients hold no state of the mock's backends and are safe to share
     between threads. With a moto server, each call gets a new one, as before."""
     if not _task_client_module.botocore_stubber.enabled:
         return _build_task_client(region, service, state_credentials)
     key = (region, service)
     with _task_clients_lock:
         if key not in _task_clients:
-            _task_clients[key] = _build_task_client(region, service)
+            _task_clients[key] = unsigned_where_moto_ignores_it(_build_task_client(region, service))
         return _task_clients[key]
 
 
