@@ -314,7 +314,7 @@ class DeployerWorld:
             for message in received:
                 self._announced.append(message["Body"])
                 self.notify(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self._events, ReceiptHandle=message["ReceiptHandle"])
+            self.sqs.delete_message_batch(QueueUrl=self._events, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)])
         return self.notify.received()
 
     def notifications(self) -> list[str]:
@@ -332,11 +332,11 @@ class DeployerWorld:
     def ensure_released(self) -> None:
         """An endpoint InService on one variant (with autoscaling, on instances), as a completed release leaves it."""
         endpoints = self.sagemaker.list_endpoints(NameContains=self.endpoint)["Endpoints"]
-        # A serverless variant has no autoscaling to find.
-        scaled = self.serverless or self.scaled_variants()
-        if endpoints and self.shim.status(self.endpoint) == "InService" and len(self.live_variants()) == 1 and scaled:
+        # A serverless variant has no autoscaling to find. Each check is made only if those before it held.
+        if endpoints and self.shim.status(self.endpoint) == "InService" and len(self.live_variants()) == 1 and (self.serverless or self.scaled_variants()):
             return
-        self.remove_endpoint()
+        if endpoints:
+            self.remove_endpoint()
         assert self.deploy(self.register()).status == "SUCCEEDED"
 
     @property
