@@ -227,12 +227,15 @@ class ProcessingJobShim:
 
 
 class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
-    """The optimised SageMaker integration, with `.sync` for createProcessingJob."""
+    """The optimised SageMaker integration, with `.sync` for createProcessingJob.
 
-    def __init__(self, shim: ProcessingJobShim) -> None:
+    A task state is made when its definition is parsed, and the parsed program is kept for later executions
+    (`sfn_harness.parsed_once`), in later worlds too: so it finds the shim of the world that runs it when it
+    runs (`_active`), never the one active when it was parsed."""
+
+    def __init__(self) -> None:
         # moto's callback machinery expects the task-token pattern among the supported ones.
         StateTaskServiceCallback.__init__(self, supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
-        self.shim = shim
 
     def _before_eval_execution(self, env, resource_runtime_part, raw_parameters, state_credentials) -> None:
         # moto's lexer reads "RoleArn.$" as the Credentials keyword, so inside Parameters it arrives as a plain
@@ -273,7 +276,7 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
 
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> Callable[[], Any]:
         client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
-        shim = self.shim
+        shim = _active_shim()
         env.stack.pop()
         name = normalised_parameters["ProcessingJobName"]
 
@@ -320,18 +323,29 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
                 sync_resolver.client.stop_processing_job(ProcessingJobName=sync_resolver.job_name)
 
 
-def _state_task_service_for(original: Callable[..., Any], shim: ProcessingJobShim) -> Callable[..., Any]:
+def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
     def service_for(service_name: str) -> Any:
         if service_name == "sagemaker":
-            return StateTaskServiceSageMaker(shim)
+            return StateTaskServiceSageMaker()
         return original(service_name=service_name)
 
     return service_for
 
 
+# The shim of the block that runs now (`processing_job_shim`).
+_active: ProcessingJobShim | None = None
+
+
+def _active_shim() -> ProcessingJobShim:
+    if _active is None:  # pragma: no cover - the task class is only made while a shim is active
+        raise RuntimeError("a processing job task ran outside processing_job_shim()")
+    return _active
+
+
 @contextlib.contextmanager
 def processing_job_shim() -> Iterator[ProcessingJobShim]:
     """Within the block (inside `mock_aws`), processing jobs behave as the module docstring says."""
+    global _active
     shim = ProcessingJobShim()
     original_create = SageMakerModelBackend.create_processing_job
     original_describe = SageMakerModelBackend.describe_processing_job
@@ -367,7 +381,7 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         return {**listed, "ProcessingJobSummaries": shim._summaries(listed["ProcessingJobSummaries"])}
 
     with (
-        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for, shim)),
+        mock.patch.object(state_task_factory, "state_task_service_for", _state_task_service_for(state_task_factory.state_task_service_for)),
         mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.01),
         mock.patch.object(SageMakerModelBackend, "create_processing_job", create_processing_job),
         mock.patch.object(SageMakerModelBackend, "describe_processing_job", describe_processing_job),
@@ -375,7 +389,11 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         mock.patch.object(SageMakerModelBackend, "list_processing_jobs", list_processing_jobs),
         _keeping_processing_resources(),
     ):
-        yield shim
+        _active = shim
+        try:
+            yield shim
+        finally:
+            _active = None
 
 
 # moto's SageMakerResponse drops ProcessingResources before the backend sees it; the response layer hands
