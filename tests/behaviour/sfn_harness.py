@@ -100,6 +100,7 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path as _
 from moto.stepfunctions.parser.asl.component.common.string import string_expression as _string_expression_module
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state as _execute_state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import BranchWorker
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as _state_task_factory_module
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service as _task_service_module
 from moto.stepfunctions.parser.asl.eval import states as _states_data_module
@@ -931,8 +932,9 @@ def timeout_passes_at_once(state: str) -> Iterator[None]:
         yield
 
 
-_programs: dict[str, Any] = {}
-# <digest of moto's code>/<digest of a definition>.pickle: the program moto's parser made of the definition.
+_programs: dict[tuple[str, str], Any] = {}
+# <digest of moto's code>/<digest of a definition and its task states' factory>.pickle: the program moto's parser
+# made of the definition.
 PARSED_PROGRAMS = Path(__file__).resolve().parents[2] / ".cache" / "sfn-programs"
 
 
@@ -958,10 +960,19 @@ class _ParseTreeWhenRead:
         return getattr(self._tree, name)
 
 
-def _read_or_parse(definition: str, parse: Callable[[str], Any]) -> Any:
-    """(program, tree) as moto's parser returns them. A program parsed in an earlier run of the same moto is
-    read back; a program that does not pickle is parsed every run."""
-    kept = _parsed_programs() / f"{hashlib.sha256(definition.encode()).hexdigest()}.pickle"
+def _task_states_factory() -> str:
+    """The name of what makes a definition's task states as it is parsed now: moto's factory, or a shim's that
+    stands in for it (the processing job shim's, for SageMaker). A program made with one is not run where
+    another is installed."""
+    factory = _state_task_factory_module.state_task_service_for
+    return f"{factory.__module__}.{factory.__qualname__}"
+
+
+def _read_or_parse(definition: str, factory: str, parse: Callable[[str], Any]) -> Any:
+    """(program, tree) as moto's parser returns them. A program parsed in an earlier run of the same moto, with
+    the same factory of task states, is read back; a program that does not pickle is parsed every run."""
+    digest = hashlib.sha256(f"{factory}\n{definition}".encode()).hexdigest()
+    kept = _parsed_programs() / f"{digest}.pickle"
     with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return pickle.loads(kept.read_bytes()), _ParseTreeWhenRead(definition, parse)
     program, tree = parse(definition)
@@ -974,13 +985,15 @@ def _read_or_parse(definition: str, parse: Callable[[str], Any]) -> Any:
 def parsed_once() -> Iterator[None]:
     """Within the block, executions of a definition moto has parsed before reuse the parsed program:
     evaluation keeps its state in each execution's environment, so only the parsing is saved. A program is
-    kept on disk for later runs (`.cache/sfn-programs/`), by the digest of its definition and of moto's code."""
+    kept on disk for later runs (`.cache/sfn-programs/`), by the digest of its definition, of the factory that
+    made its task states (`_task_states_factory`) and of moto's code."""
     original = AmazonStateLanguageParser.parse
 
     def parse(definition: str) -> Any:
-        if definition not in _programs:
-            _programs[definition] = _read_or_parse(definition, original)
-        return _programs[definition]
+        key = (definition, _task_states_factory())
+        if key not in _programs:
+            _programs[key] = _read_or_parse(*key, original)
+        return _programs[key]
 
     with mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(parse)):
         yield
