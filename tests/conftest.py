@@ -368,6 +368,46 @@ def _parse_each_request_body_once() -> None:
     BaseResponse._get_param = get_param
 
 
+def _build_moto_request_callbacks_once() -> None:
+    """moto's callbacks for requests made with `requests` are built once per process, not at every `mock_aws`.
+
+    Each `mock_aws` block registered a new `CallbackResponse` for every HTTP method and every service's URL
+    pattern, some 1,300 objects, two thirds of what entering a block cost (the suite enters about a thousand).
+    They depend only on the patterns, which are fixed at import; this is moto's registration, in moto's order,
+    of the objects built the first time. (Their counts of the requests they matched are kept across blocks;
+    nothing reads them.)
+    """
+    import re
+
+    import moto.backend_index as backend_index
+    from moto.core import models
+
+    if getattr(models.MockAWS._enable_patching, "builds_once", False):
+        return
+    built: list = []
+
+    def callbacks() -> list:
+        if not built:
+            for method in models.RESPONSES_METHODS:
+                built.extend(
+                    models.CallbackResponse(method=method, url=pattern, callback=models.botocore_stubber.process_prepared_request)
+                    for _, pattern in backend_index.backend_url_patterns
+                )
+                built.append(models.CallbackResponse(method=method, url=re.compile(r"https?://.+\.amazonaws.com/.*"), callback=models.not_implemented_callback))
+        return built
+
+    def enable_patching(self: models.MockAWS, reset: bool = True) -> None:
+        models.botocore_stubber.enabled = True
+        if reset:
+            self.reset()
+        models.responses_mock.start()
+        for callback in callbacks():
+            models.responses_mock.add(callback)
+
+    enable_patching.builds_once = True
+    models.MockAWS._enable_patching = enable_patching
+
+
 def _parse_each_json_path_once() -> None:
     """jsonpath-ng's extended parser remembers the expressions it parsed.
 
@@ -391,6 +431,7 @@ def pytest_collection(session: pytest.Session) -> None:
         _parse_each_config_text_once()
         _remember_moto_method_names()
         _parse_each_request_body_once()
+        _build_moto_request_callbacks_once()
         _parse_each_json_path_once()
 
 
