@@ -335,7 +335,7 @@ class DeployerWorld:
     def ensure_released(self) -> None:
         """An endpoint InService on one variant (with autoscaling, on instances), as a completed release leaves it."""
         endpoints = self.sagemaker.list_endpoints(NameContains=self.endpoint)["Endpoints"]
-        # A serverless variant has no autoscaling to find. Each check is made only if those before it held.
+        # A serverless variant has no autoscaling to find; an endpoint that is not there has none to read.
         if endpoints and self.shim.status(self.endpoint) == "InService" and len(self.live_variants()) == 1 and (self.serverless or self.scaled_variants()):
             return
         if endpoints:
