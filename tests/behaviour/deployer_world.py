@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import boto3
 from botocore.client import BaseClient
@@ -23,6 +24,9 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import EmptyResult
+from moto.dynamodb.models import dynamodb_backends
+from moto.events.models import events_backends
+from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -412,16 +416,28 @@ class DeployerWorld:
         return bucket
 
     def _create_tables(self, template: dict) -> None:
-        """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them."""
-        dynamodb = _client("dynamodb")
+        """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them,
+        created in moto's DynamoDB backend with what its CreateTable handler would pass it for a table of these
+        properties (on demand, no indexes, streams or tags), as `_create_alarms` creates the alarms: the world
+        only needs them to exist, and the deployer's reads and writes of them go through the API."""
+        dynamodb = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 properties = resource["Properties"]
+                assert properties["BillingMode"] == "PAY_PER_REQUEST", "a provisioned table needs its throughput"
                 dynamodb.create_table(
-                    TableName=logical_id,
-                    KeySchema=properties["KeySchema"],
-                    AttributeDefinitions=properties["AttributeDefinitions"],
-                    BillingMode=properties["BillingMode"],
+                    logical_id,
+                    schema=properties["KeySchema"],
+                    throughput=None,
+                    attr=properties["AttributeDefinitions"],
+                    global_indexes=[],
+                    indexes=[],
+                    streams=None,
+                    billing_mode=properties["BillingMode"],
+                    sse_specification=None,
+                    tags=[],
+                    deletion_protection_enabled=False,
+                    warm_throughput=None,
                 )
 
     def _create_alarms(self, template: dict) -> dict[str, str]:
@@ -459,16 +475,21 @@ class DeployerWorld:
         return names
 
     def _deliver_deployer_events(self) -> str:
-        """A queue that receives what the deployer puts on its bus, as the notify function's rule would."""
+        """A queue that receives what the deployer puts on its bus, as the notify function's rule would; its URL.
+
+        The queue, the bus, the rule and its target are created in moto's SQS and EventBridge backends with what
+        their CreateQueue, CreateEventBus, PutRule and PutTargets handlers would pass them for these requests, as
+        `_create_alarms` creates the alarms: the five requests were a fifth of a world's set-up, and the world
+        only needs them to exist. What the deployer puts, and what the world receives, go through the API."""
         self.sqs = _client("sqs")
         self._announced: list[str] = []
-        queue = self.sqs.create_queue(QueueName="deployer-events")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = _client("events")
-        events.create_event_bus(Name=ANNOUNCEMENTS)
-        events.put_rule(Name="deployer-events", EventBusName=ANNOUNCEMENTS, EventPattern=json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]}))
-        events.put_targets(Rule="deployer-events", EventBusName=ANNOUNCEMENTS, Targets=[{"Id": "queue", "Arn": arn}])
-        return queue
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].create_queue("deployer-events", {})
+        events = events_backends[DEFAULT_ACCOUNT_ID][REGION]
+        events.create_event_bus(name=ANNOUNCEMENTS, event_source_name=None, description=None, kms_key_identifier=None, dead_letter_config=None, tags=None)
+        pattern = json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]})
+        events.put_rule("deployer-events", scheduled_expression=None, event_pattern=pattern, state=None, description=None, role_arn=None, event_bus_arn=ANNOUNCEMENTS, tags=None)
+        events.put_targets("deployer-events", ANNOUNCEMENTS, [{"Id": "queue", "Arn": queue.queue_arn}])
+        return queue.url(urlparse(self.sqs.meta.endpoint_url))
 
     def _refs(self, template: DeployerTemplate) -> dict:
         topic = _client("sns").create_topic(Name=f"{DEV.prefix}-deployments")["TopicArn"]
