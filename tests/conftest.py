@@ -307,6 +307,107 @@ def _remember_moto_method_names() -> None:
     moto.core.responses.method_names_from_class = method_names
 
 
+def _json_copy(value):
+    """A copy of a parsed JSON value, as parsing the text again would give it: dicts and lists are new at every
+    level; strings, numbers, booleans and null are kept (nothing changes them)."""
+    if type(value) is dict:
+        return {key: _json_copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_json_copy(item) for item in value]
+    return value
+
+
+def _parse_each_request_body_once() -> None:
+    """moto's handlers parse a request's JSON body once, not once for every parameter they read.
+
+    `BaseResponse._get_param` parsed the whole body again for each parameter it looked up: CreateStateMachine
+    reads ten, and parsing the deployer's 200 KB definition ten times was two thirds of creating it (a
+    deployer world creates one). This is moto's lookup, in moto's order, with the body parsed once per text it
+    holds; a dict or list it returns is a copy of its own, as a parse of its own gave it, so a handler that
+    changes what it read changes nothing a later lookup finds.
+    """
+    import json
+
+    from moto.core.responses import BaseResponse, ChainMap, get_value
+
+    if getattr(BaseResponse._get_param, "parses_once", False):
+        return
+    unparsable = object()
+
+    def parsed_body(response: BaseResponse):
+        kept = response.__dict__.get("_parsed_body")
+        if kept is None or kept[0] is not response.body:
+            try:
+                parsed = json.loads(response.body)
+            except (ValueError, TypeError):
+                parsed = unparsable
+            kept = response._parsed_body = (response.body, parsed)
+        if kept[1] is unparsable:
+            raise ValueError("the body is not JSON")
+        return kept[1]
+
+    def get_param(self: BaseResponse, param_name: str, if_none=None):
+        if self.automated_parameter_parsing:
+            return get_value(ChainMap(self.params, self.uri_match), param_name, default=if_none)
+        val = self.querystring.get(param_name)
+        if val is not None:
+            return val[0]
+        if self.body is not None:
+            try:
+                return _json_copy(parsed_body(self)[param_name])
+            except (ValueError, KeyError, TypeError):
+                pass
+        if self.uri_match:
+            try:
+                return self.uri_match[param_name]
+            except KeyError:
+                pass
+        return if_none
+
+    get_param.parses_once = True
+    BaseResponse._get_param = get_param
+
+
+def _build_moto_request_callbacks_once() -> None:
+    """moto's callbacks for requests made with `requests` are built once per process, not at every `mock_aws`.
+
+    Each `mock_aws` block registered a new `CallbackResponse` for every HTTP method and every service's URL
+    pattern, some 1,300 objects, two thirds of what entering a block cost (the suite enters about a thousand).
+    They depend only on the patterns, which are fixed at import; this is moto's registration, in moto's order,
+    of the objects built the first time. (Their counts of the requests they matched are kept across blocks;
+    nothing reads them.)
+    """
+    import re
+
+    import moto.backend_index as backend_index
+    from moto.core import models
+
+    if getattr(models.MockAWS._enable_patching, "builds_once", False):
+        return
+    built: list = []
+
+    def callbacks() -> list:
+        if not built:
+            for method in models.RESPONSES_METHODS:
+                built.extend(
+                    models.CallbackResponse(method=method, url=pattern, callback=models.botocore_stubber.process_prepared_request)
+                    for _, pattern in backend_index.backend_url_patterns
+                )
+                built.append(models.CallbackResponse(method=method, url=re.compile(r"https?://.+\.amazonaws.com/.*"), callback=models.not_implemented_callback))
+        return built
+
+    def enable_patching(self: models.MockAWS, reset: bool = True) -> None:
+        models.botocore_stubber.enabled = True
+        if reset:
+            self.reset()
+        models.responses_mock.start()
+        for callback in callbacks():
+            models.responses_mock.add(callback)
+
+    enable_patching.builds_once = True
+    models.MockAWS._enable_patching = enable_patching
+
+
 def _parse_each_json_path_once() -> None:
     """jsonpath-ng's extended parser remembers the expressions it parsed.
 
@@ -329,6 +430,8 @@ def pytest_collection(session: pytest.Session) -> None:
         _refuse_user_config_outside_its_tests()
         _parse_each_config_text_once()
         _remember_moto_method_names()
+        _parse_each_request_body_once()
+        _build_moto_request_callbacks_once()
         _parse_each_json_path_once()
 
 

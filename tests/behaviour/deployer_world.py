@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import boto3
 from botocore.client import BaseClient
@@ -23,6 +24,9 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import EmptyResult
+from moto.dynamodb.models import dynamodb_backends
+from moto.events.models import events_backends
+from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -67,6 +71,18 @@ class DeployerTemplate(dict):
         text = json.dumps(self)
         # Values the template reads from other stacks' outputs (Fn::GetStackOutput), by output name.
         self.imported_outputs = sorted({part.split('"')[0] for part in text.split('"OutputName": "')[1:]})
+        self._definitions: dict[tuple[str, str], tuple[dict, str]] = {}
+
+    def definition(self, name: str, refs: dict) -> tuple[dict, str]:
+        """The definition of the state machine `name` resolved with `refs`, parsed and as the JSON text it is
+        created from: resolved once per template and refs, since resolving, parsing and writing the deployer's
+        large definition again was about a third of every world's set-up. Every world of the template shares
+        the parsed definition: read it, never change it."""
+        key = (name, json.dumps(refs, sort_keys=True))
+        if key not in self._definitions:
+            definition = sfn_harness.state_machine_definition(self, refs, name=name)
+            self._definitions[key] = (definition, json.dumps(definition))
+        return self._definitions[key]
 
 
 def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplate:
@@ -87,10 +103,11 @@ _clients: dict[str, BaseClient] = {}
 
 def _client(service: str) -> BaseClient:
     """The world's client of `service`, one per process: building a client costs more than the calls a world
-    makes with it. Clients keep nothing of moto's backends, whose state each `mock_aws` block resets, and the
-    worlds register no handlers on them."""
+    makes with it. Clients keep nothing of moto's backends, whose state each `mock_aws` block resets, and their
+    one handler of the world's, which leaves requests unsigned where moto reads nothing of a signature
+    (`sfn_harness.unsigned_where_moto_ignores_it`: they act in the default account), keeps nothing either."""
     if service not in _clients:
-        _clients[service] = boto3.client(service, region_name=REGION)
+        _clients[service] = sfn_harness.unsigned_where_moto_ignores_it(boto3.client(service, region_name=REGION))
     return _clients[service]
 
 
@@ -129,9 +146,8 @@ class DeployerWorld:
         self.alarms = self._create_alarms(template)
         self._create_tables(template)
         # The dev stack also holds the endpoint clean-up's waiter state machine.
-        definition = sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE)
-        self.definition = definition
-        self.state_machine = sfn_harness.create_state_machine(self.sfn, definition, STATE_MACHINE)
+        self.definition, self._definition_text = template.definition(STATE_MACHINE, self._refs(template))
+        self.state_machine = sfn_harness.create_state_machine(self.sfn, self._definition_text, STATE_MACHINE)
         self.s3 = _client("s3")
         self.release_bucket = self._create_release_bucket()
         self._names = (f"deploy-{n}" for n in itertools.count(1))
@@ -159,8 +175,8 @@ class DeployerWorld:
         name = deployer_name(stem)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=model_package_group_name(stem))
         _client("events").create_event_bus(Name=f"{name}-announcements")
-        definition = sfn_harness.state_machine_definition(self._template, self._refs(self._template), name=name)
-        return sfn_harness.create_state_machine(self.sfn, definition, name)
+        _, text = self._template.definition(name, self._refs(self._template))
+        return sfn_harness.create_state_machine(self.sfn, text, name)
 
     # -- running the deployer ----------------------------------------------------------------
 
@@ -227,10 +243,13 @@ class DeployerWorld:
         self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
     def quiet_alarms(self) -> None:
-        """Every alarm of the endpoint OK (one read; only those in another state are set)."""
-        for alarm in self.cloudwatch.describe_alarms(AlarmNames=list(self.alarms.values()))["MetricAlarms"]:
-            if alarm["StateValue"] != "OK":
-                self.set_alarm(alarm["AlarmName"], "OK")
+        """Every alarm of the endpoint OK: those in another state are set OK. Their states are read from moto's
+        CloudWatch backend, where the world created them (`_create_alarms`): a DescribeAlarms of them all was
+        the costliest request a scenario's preparation made."""
+        alarms = cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION].alarms
+        for name in self.alarms.values():
+            if alarms[name].state_value != "OK":
+                self.set_alarm(name, "OK")
 
     def serve(self, variant: str, invocations: int) -> None:
         """CloudWatch's Invocations metric for requests `variant` served just now."""
@@ -302,7 +321,7 @@ class DeployerWorld:
             for message in received:
                 self._announced.append(message["Body"])
                 self.notify(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self._events, ReceiptHandle=message["ReceiptHandle"])
+            self.sqs.delete_message_batch(QueueUrl=self._events, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)])
         return self.notify.received()
 
     def notifications(self) -> list[str]:
@@ -320,11 +339,11 @@ class DeployerWorld:
     def ensure_released(self) -> None:
         """An endpoint InService on one variant (with autoscaling, on instances), as a completed release leaves it."""
         endpoints = self.sagemaker.list_endpoints(NameContains=self.endpoint)["Endpoints"]
-        # A serverless variant has no autoscaling to find.
-        scaled = self.serverless or self.scaled_variants()
-        if endpoints and self.shim.status(self.endpoint) == "InService" and len(self.live_variants()) == 1 and scaled:
+        # A serverless variant has no autoscaling to find; an endpoint that is not there has none to read.
+        if endpoints and self.shim.status(self.endpoint) == "InService" and len(self.live_variants()) == 1 and (self.serverless or self.scaled_variants()):
             return
-        self.remove_endpoint()
+        if endpoints:
+            self.remove_endpoint()
         assert self.deploy(self.register()).status == "SUCCEEDED"
 
     @property
@@ -380,7 +399,7 @@ class DeployerWorld:
     def lock_table(self) -> str:
         """The table of this deployer's endpoint lock: each model's deployer has its own, the one its definition names."""
         tables = _client("dynamodb").list_tables()["TableNames"]
-        (table,) = [name for name in tables if name in json.dumps(self.definition)]
+        (table,) = [name for name in tables if name in self._definition_text]
         return table
 
     def lose_release_bucket(self) -> None:
@@ -397,16 +416,28 @@ class DeployerWorld:
         return bucket
 
     def _create_tables(self, template: dict) -> None:
-        """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them."""
-        dynamodb = _client("dynamodb")
+        """The template's DynamoDB tables (the endpoint's lock), named by logical id as `_refs` names them,
+        created in moto's DynamoDB backend with what its CreateTable handler would pass it for a table of these
+        properties (on demand, no indexes, streams or tags), as `_create_alarms` creates the alarms: the world
+        only needs them to exist, and the deployer's reads and writes of them go through the API."""
+        dynamodb = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 properties = resource["Properties"]
+                assert properties["BillingMode"] == "PAY_PER_REQUEST", "a provisioned table needs its throughput"
                 dynamodb.create_table(
-                    TableName=logical_id,
-                    KeySchema=properties["KeySchema"],
-                    AttributeDefinitions=properties["AttributeDefinitions"],
-                    BillingMode=properties["BillingMode"],
+                    logical_id,
+                    schema=properties["KeySchema"],
+                    throughput=None,
+                    attr=properties["AttributeDefinitions"],
+                    global_indexes=[],
+                    indexes=[],
+                    streams=None,
+                    billing_mode=properties["BillingMode"],
+                    sse_specification=None,
+                    tags=[],
+                    deletion_protection_enabled=False,
+                    warm_throughput=None,
                 )
 
     def _create_alarms(self, template: dict) -> dict[str, str]:
@@ -444,16 +475,21 @@ class DeployerWorld:
         return names
 
     def _deliver_deployer_events(self) -> str:
-        """A queue that receives what the deployer puts on its bus, as the notify function's rule would."""
+        """A queue that receives what the deployer puts on its bus, as the notify function's rule would; its URL.
+
+        The queue, the bus, the rule and its target are created in moto's SQS and EventBridge backends with what
+        their CreateQueue, CreateEventBus, PutRule and PutTargets handlers would pass them for these requests, as
+        `_create_alarms` creates the alarms: the five requests were a fifth of a world's set-up, and the world
+        only needs them to exist. What the deployer puts, and what the world receives, go through the API."""
         self.sqs = _client("sqs")
         self._announced: list[str] = []
-        queue = self.sqs.create_queue(QueueName="deployer-events")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = _client("events")
-        events.create_event_bus(Name=ANNOUNCEMENTS)
-        events.put_rule(Name="deployer-events", EventBusName=ANNOUNCEMENTS, EventPattern=json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]}))
-        events.put_targets(Rule="deployer-events", EventBusName=ANNOUNCEMENTS, Targets=[{"Id": "queue", "Arn": arn}])
-        return queue
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].create_queue("deployer-events", {})
+        events = events_backends[DEFAULT_ACCOUNT_ID][REGION]
+        events.create_event_bus(name=ANNOUNCEMENTS, event_source_name=None, description=None, kms_key_identifier=None, dead_letter_config=None, tags=None)
+        pattern = json.dumps({"source": [STATE_MACHINE], "detail-type": [DEPLOYMENT_EVENT]})
+        events.put_rule("deployer-events", scheduled_expression=None, event_pattern=pattern, state=None, description=None, role_arn=None, event_bus_arn=ANNOUNCEMENTS, tags=None)
+        events.put_targets("deployer-events", ANNOUNCEMENTS, [{"Id": "queue", "Arn": queue.queue_arn}])
+        return queue.url(urlparse(self.sqs.meta.endpoint_url))
 
     def _refs(self, template: DeployerTemplate) -> dict:
         topic = _client("sns").create_topic(Name=f"{DEV.prefix}-deployments")["TopicArn"]

@@ -226,14 +226,12 @@ class ProcessingJobShim:
                 job.stopped = True
 
 
-# The shim of the innermost `processing_job_shim()` block. The task states read it when they run, not when the
-# definition is parsed: a parsed program outlives the block (sfn_harness.parsed_once keeps it for the next
-# world, and on disk), so a shim held by the state would be an earlier world's.
-_active: list[ProcessingJobShim] = []
-
-
 class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
-    """The optimised SageMaker integration, with `.sync` for createProcessingJob."""
+    """The optimised SageMaker integration, with `.sync` for createProcessingJob.
+
+    A task state is made when its definition is parsed, and the parsed program is kept for later executions
+    (`sfn_harness.parsed_once`), in later worlds too: so it finds the shim of the world that runs it when it
+    runs (`_active`), never the one active when it was parsed."""
 
     def __init__(self) -> None:
         # moto's callback machinery expects the task-token pattern among the supported ones.
@@ -278,7 +276,7 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
 
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> Callable[[], Any]:
         client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
-        shim = _active[-1]
+        shim = _active_shim()
         env.stack.pop()
         name = normalised_parameters["ProcessingJobName"]
 
@@ -334,9 +332,20 @@ def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
     return service_for
 
 
+# The shim of the block that runs now (`processing_job_shim`).
+_active: ProcessingJobShim | None = None
+
+
+def _active_shim() -> ProcessingJobShim:
+    if _active is None:  # pragma: no cover - the task class is only made while a shim is active
+        raise RuntimeError("a processing job task ran outside processing_job_shim()")
+    return _active
+
+
 @contextlib.contextmanager
 def processing_job_shim() -> Iterator[ProcessingJobShim]:
     """Within the block (inside `mock_aws`), processing jobs behave as the module docstring says."""
+    global _active
     shim = ProcessingJobShim()
     original_create = SageMakerModelBackend.create_processing_job
     original_describe = SageMakerModelBackend.describe_processing_job
@@ -380,11 +389,11 @@ def processing_job_shim() -> Iterator[ProcessingJobShim]:
         mock.patch.object(SageMakerModelBackend, "list_processing_jobs", list_processing_jobs),
         _keeping_processing_resources(),
     ):
-        _active.append(shim)
+        _active = shim
         try:
             yield shim
         finally:
-            _active.pop()
+            _active = None
 
 
 # moto's SageMakerResponse drops ProcessingResources before the backend sees it; the response layer hands

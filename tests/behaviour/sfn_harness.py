@@ -68,6 +68,7 @@ from unittest import mock
 
 from botocore.exceptions import ClientError
 import boto3
+import botocore
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as _retrier_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
@@ -99,6 +100,7 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path as _
 from moto.stepfunctions.parser.asl.component.common.string import string_expression as _string_expression_module
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state as _execute_state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import BranchWorker
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as _state_task_factory_module
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service as _task_service_module
 from moto.stepfunctions.parser.asl.eval import states as _states_data_module
@@ -263,12 +265,11 @@ class Execution:
 
 
 def create_state_machine(
-    sfn_client: Any, definition: dict[str, Any], name: str, role_arn: str = DEFAULT_ROLE_ARN
+    sfn_client: Any, definition: dict[str, Any] | str, name: str, role_arn: str = DEFAULT_ROLE_ARN
 ) -> str:
-    """Create a STANDARD state machine from a definition dict; returns its ARN."""
-    response = sfn_client.create_state_machine(
-        name=name, definition=json.dumps(definition), roleArn=role_arn
-    )
+    """Create a STANDARD state machine from a definition, parsed or as its JSON text; returns its ARN."""
+    text = definition if isinstance(definition, str) else json.dumps(definition)
+    response = sfn_client.create_state_machine(name=name, definition=text, roleArn=role_arn)
     return response["stateMachineArn"]
 
 
@@ -312,8 +313,26 @@ def _status_from_history(events: list[dict[str, Any]]) -> tuple[str, str | None,
     return "RUNNING", None, None, None
 
 
+def _described_in_process(execution_arn: str) -> tuple[str, str | None, str | None, Any] | None:
+    """What DescribeExecution answers for the execution (status, error, cause, output), read from moto's backend
+    when it runs in this process, as `history()` reads the events: the waits here ask after every execution's
+    end, and each answer through the API cost a request's round trip. None for an execution moto runs elsewhere."""
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    try:
+        execution = stepfunctions_parser_backends[account][region].describe_execution(execution_arn)
+    except ExecutionDoesNotExist:
+        return None
+    output = execution.output if execution.status == "SUCCEEDED" else None
+    if output is not None and not isinstance(output, str):
+        output = json.dumps(output)
+    return execution.status, execution.error, execution.cause, output
+
+
 def _poll(sfn_client: Any, execution_arn: str) -> tuple[str, str | None, str | None, Any]:
     try:
+        described = _described_in_process(execution_arn)
+        if described is not None:
+            return described
         described = sfn_client.describe_execution(executionArn=execution_arn)
     except (TypeError, ValueError, ClientError) as err:
         # moto fails to serialise an output holding raw SDK timestamps ("datetime is not JSON
@@ -440,6 +459,29 @@ def run(
 # ---------------------------------------------------------------------------------------------
 
 
+def _unsigned(**_: Any) -> Any:
+    return botocore.UNSIGNED
+
+
+# Services whose moto handlers take the request's region from the endpoint's host and read nothing else of its
+# signature. Not SQS (its handlers read the region from the signature) nor S3 (to its access checks a request
+# without a signature is anonymous).
+_REGION_FROM_THE_HOST = frozenset({"sagemaker", "dynamodb", "events", "monitoring", "application-autoscaling", "states", "sns"})
+
+
+def unsigned_where_moto_ignores_it(client: Any) -> Any:
+    """`client`, sending its requests unsigned if moto reads nothing of their signature for its service; for
+    clients of the default account (credentials of no account of their own) whose requests moto answers in this
+    process.
+
+    moto checks no signature: it takes the account from the request's access key, and a request without one is
+    the default account's too; and for the services `_REGION_FROM_THE_HOST` names, the region from the endpoint's
+    host. Signing was about a fifth of what each request to moto cost."""
+    if client.meta.service_model.endpoint_prefix in _REGION_FROM_THE_HOST:
+        client.meta.events.register_first("choose-signer", _unsigned)
+    return client
+
+
 _build_task_client = getattr(_task_client_module.boto_client_for, "__wrapped__", _task_client_module.boto_client_for)
 _task_clients: dict[tuple[str, str], Any] = {}
 _task_clients_lock = threading.Lock()
@@ -448,14 +490,15 @@ _task_clients_lock = threading.Lock()
 def _reused_task_client(region: str, service: str, state_credentials: Any = None) -> Any:
     """The client moto's task states call `service` with, when moto runs in this process: built once per
     region and service instead of once per call (moto gives every client the same made-up credentials,
-    whatever role the state names). Clients hold no state of the mock's backends and are safe to share
+    whatever role the state names), unsigned where moto reads nothing of a signature
+    (`unsigned_where_moto_ignores_it`). Clients hold no state of the mock's backends and are safe to share
     between threads. With a moto server, each call gets a new one, as before."""
     if not _task_client_module.botocore_stubber.enabled:
         return _build_task_client(region, service, state_credentials)
     key = (region, service)
     with _task_clients_lock:
         if key not in _task_clients:
-            _task_clients[key] = _build_task_client(region, service)
+            _task_clients[key] = unsigned_where_moto_ignores_it(_build_task_client(region, service))
         return _task_clients[key]
 
 
@@ -889,8 +932,9 @@ def timeout_passes_at_once(state: str) -> Iterator[None]:
         yield
 
 
-_programs: dict[str, Any] = {}
-# <digest of moto's code>/<digest of a definition>.pickle: the program moto's parser made of the definition.
+_programs: dict[tuple[str, str], Any] = {}
+# <digest of moto's code>/<digest of a definition and its task states' factory>.pickle: the program moto's parser
+# made of the definition.
 PARSED_PROGRAMS = Path(__file__).resolve().parents[2] / ".cache" / "sfn-programs"
 # The harness's own modules whose objects a parsed program holds (the processing job shim's task service).
 _IN_PARSED_PROGRAMS = (Path(__file__).with_name("processing_job_shim.py"),)
@@ -921,10 +965,19 @@ class _ParseTreeWhenRead:
         return getattr(self._tree, name)
 
 
-def _read_or_parse(definition: str, parse: Callable[[str], Any]) -> Any:
-    """(program, tree) as moto's parser returns them. A program parsed in an earlier run of the same moto is
-    read back; a program that does not pickle is parsed every run."""
-    kept = _parsed_programs() / f"{hashlib.sha256(definition.encode()).hexdigest()}.pickle"
+def _task_states_factory() -> str:
+    """The name of what makes a definition's task states as it is parsed now: moto's factory, or a shim's that
+    stands in for it (the processing job shim's, for SageMaker). A program made with one is not run where
+    another is installed."""
+    factory = _state_task_factory_module.state_task_service_for
+    return f"{factory.__module__}.{factory.__qualname__}"
+
+
+def _read_or_parse(definition: str, factory: str, parse: Callable[[str], Any]) -> Any:
+    """(program, tree) as moto's parser returns them. A program parsed in an earlier run of the same moto, with
+    the same factory of task states, is read back; a program that does not pickle is parsed every run."""
+    digest = hashlib.sha256(f"{factory}\n{definition}".encode()).hexdigest()
+    kept = _parsed_programs() / f"{digest}.pickle"
     with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return pickle.loads(kept.read_bytes()), _ParseTreeWhenRead(definition, parse)
     program, tree = parse(definition)
@@ -937,13 +990,15 @@ def _read_or_parse(definition: str, parse: Callable[[str], Any]) -> Any:
 def parsed_once() -> Iterator[None]:
     """Within the block, executions of a definition moto has parsed before reuse the parsed program:
     evaluation keeps its state in each execution's environment, so only the parsing is saved. A program is
-    kept on disk for later runs (`.cache/sfn-programs/`), by the digest of its definition and of moto's code."""
+    kept on disk for later runs (`.cache/sfn-programs/`), by the digest of its definition, of the factory that
+    made its task states (`_task_states_factory`) and of moto's code."""
     original = AmazonStateLanguageParser.parse
 
     def parse(definition: str) -> Any:
-        if definition not in _programs:
-            _programs[definition] = _read_or_parse(definition, original)
-        return _programs[definition]
+        key = (definition, _task_states_factory())
+        if key not in _programs:
+            _programs[key] = _read_or_parse(*key, original)
+        return _programs[key]
 
     with mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(parse)):
         yield

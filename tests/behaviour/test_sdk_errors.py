@@ -30,7 +30,6 @@ from mlops_constructs.sdk_errors import (
     SdkCall,
     end_uncaught_sdk_errors,
 )
-from stacks.environment import new_app
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import endpoint_shim
 from tests.behaviour.sfn_harness import Fault
@@ -118,6 +117,12 @@ DECLARED_TRANSIENT = {"events": "ThrottlingException", "dynamodb": "ProvisionedT
 DECLARED_REFUSALS = {"events": "AccessDeniedException", "s3": "AccessDenied", "applicationautoscaling": "ValidationException", "sfn": "InvalidArn"}
 
 
+def _app() -> cdk.App:
+    """An app to build the state machines below in: without aws-cdk-lib's built-in CloudFormation validation of
+    these throwaway stacks (seconds of every first synth), which checks nothing these tests are about."""
+    return cdk.App(builtin_cloud_formation_validation=False)
+
+
 def _other_call(stack: cdk.Stack, service: str) -> RetriesWhatIsTransient:
     """One call of `service` as the constructs make them: `aws-sdk` tasks, S3's as raw state JSON (as the deployer
     writes its release records), EventBridge and DynamoDB through their optimised integrations."""
@@ -141,7 +146,7 @@ def _other_call(stack: cdk.Stack, service: str) -> RetriesWhatIsTransient:
 @pytest.fixture(scope="module")
 def other_services() -> dict[str, dict]:
     """Each other service's call, caught by a handler of its own, in one state machine each of one app."""
-    app = new_app()
+    app = _app()
     stacks = {service: cdk.Stack(app, f"Calls{index}", env=cdk.Environment(account="123456789012", region=REGION)) for index, service in enumerate(OTHER_TRANSIENT)}
     for service, stack in stacks.items():
         call = _other_call(stack, service)
@@ -155,7 +160,7 @@ def other_services() -> dict[str, dict]:
 def _definition(with_handler: bool) -> dict:
     """A state machine of one SageMaker call, caught (or not) by a handler of its own, as the constructs
     build it."""
-    app = new_app()
+    app = _app()
     stack = cdk.Stack(app, "Calls", env=cdk.Environment(account="123456789012", region=REGION))
     call = SdkCall(stack, CALL, service="sagemaker", action="listModels", parameters={}, resources=["*"], retry=RETRY, result_path=sfn.JsonPath.DISCARD)
     if with_handler:
@@ -169,7 +174,7 @@ def _definition(with_handler: bool) -> dict:
 def _polled_definition() -> dict:
     """The call polled twice in a loop whose counter (at `$.polls`, rewritten by every poll) holds the call's
     retries, as the deployer's polls of an endpoint are built."""
-    app = new_app()
+    app = _app()
     stack = cdk.Stack(app, "Polls", env=cdk.Environment(account="123456789012", region=REGION))
     start = sfn.Pass(stack, "Start polling", result=sfn.Result.from_object({"count": 0}), result_path="$.polls")
     call = SdkCall(stack, CALL, service="sagemaker", action="listModels", parameters={}, resources=["*"], retry=RETRY, result_path=sfn.JsonPath.DISCARD, retries_within="$.polls")
