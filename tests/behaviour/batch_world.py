@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
-from botocore.client import BaseClient
 from moto import mock_aws
 
 from config.naming import model_package_group_name
@@ -64,24 +62,13 @@ def _output_value(output_name: str) -> str:
     return f"from-{output_name}"
 
 
-_clients: dict[str, BaseClient] = {}
-
-
-def _client(service: str) -> BaseClient:
-    """The worlds' client of `service`, one per process, as the deployer worlds keep theirs
-    (`deployer_world._client`): unsigned where moto reads nothing of a signature, in the default account."""
-    if service not in _clients:
-        _clients[service] = sfn_harness.unsigned_where_moto_ignores_it(boto3.client(service, region_name=REGION))
-    return _clients[service]
-
-
 class BatchWorld:
     def __init__(self, template: dict, shim: ProcessingJobShim, retry_waits: list[float], state_waits: dict[str, list[int]]) -> None:
         self.shim = shim
         self.retry_waits = retry_waits
         self.state_waits = state_waits
-        self.sagemaker = _client("sagemaker")
-        self.sfn = _client("stepfunctions")
+        self.sagemaker = sfn_harness.world_client("sagemaker", REGION)
+        self.sfn = sfn_harness.world_client("stepfunctions", REGION)
         for group in GROUPS.values():
             self.sagemaker.create_model_package_group(ModelPackageGroupName=group)
         self.definition = _without_pauses(sfn_harness.state_machine_definition(template, self._refs(template), name=STATE_MACHINE))

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-import boto3
 from botocore.client import BaseClient
 from unittest import mock
 from moto import mock_aws
@@ -98,17 +97,8 @@ def synthesized_deployer(workdir: Path, **deployment: object) -> DeployerTemplat
     return DeployerTemplate(synthesize_dev_with(workdir, change, reuse=True))
 
 
-_clients: dict[str, BaseClient] = {}
-
-
 def _client(service: str) -> BaseClient:
-    """The world's client of `service`, one per process: building a client costs more than the calls a world
-    makes with it. Clients keep nothing of moto's backends, whose state each `mock_aws` block resets, and their
-    one handler of the world's, which leaves requests unsigned where moto reads nothing of a signature
-    (`sfn_harness.unsigned_where_moto_ignores_it`: they act in the default account), keeps nothing either."""
-    if service not in _clients:
-        _clients[service] = sfn_harness.unsigned_where_moto_ignores_it(boto3.client(service, region_name=REGION))
-    return _clients[service]
+    return sfn_harness.world_client(service, REGION)
 
 
 def register_model(sagemaker, group: str, status: str, **extra: object) -> str:

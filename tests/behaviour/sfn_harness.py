@@ -482,6 +482,19 @@ def unsigned_where_moto_ignores_it(client: Any) -> Any:
     return client
 
 
+_world_clients: dict[tuple[str, str], Any] = {}
+
+
+def world_client(service: str, region: str) -> Any:
+    """A test world's client of `service` in `region`, one per process (building a client costs more than the
+    calls a world makes with it), unsigned where moto reads nothing of a signature
+    (`unsigned_where_moto_ignores_it`): the default account's. Clients keep nothing of moto's backends, whose
+    state each `mock_aws` block resets, so every world of the process can use them."""
+    if (service, region) not in _world_clients:
+        _world_clients[service, region] = unsigned_where_moto_ignores_it(boto3.client(service, region_name=region))
+    return _world_clients[service, region]
+
+
 _build_task_client = getattr(_task_client_module.boto_client_for, "__wrapped__", _task_client_module.boto_client_for)
 _task_clients: dict[tuple[str, str], Any] = {}
 _task_clients_lock = threading.Lock()

@@ -11,7 +11,6 @@ import json
 import re
 import unicodedata
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
@@ -68,9 +67,9 @@ class World:
 
     def __init__(self, runs, operations: dict) -> None:
         self.runs = runs
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.sagemaker = sfn_harness.world_client("sagemaker", REGION)
+        self.s3 = sfn_harness.world_client("s3", REGION)
+        self.sfn = sfn_harness.world_client("stepfunctions", REGION)
         self.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=CHURN_GROUP)
@@ -91,7 +90,7 @@ class World:
         }
         self.deployer = sfn_harness.create_state_machine(self.sfn, deployer, DEPLOYER)
         self.churn_deployer = sfn_harness.create_state_machine(self.sfn, deployer, CHURN_DEPLOYER)
-        topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
+        topic = sfn_harness.world_client("sns", REGION).create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
         # The environment dev's operations stack gives the function; the test's world has its own topic and deployer.
         other_models = [{"group": CHURN_GROUP, "deployer": self.churn_deployer, "endpoint": CHURN_ENDPOINT}]
         dev_other_models = json.loads(NotifyFunction.from_template(operations, REGION, topic).environment["OTHER_MODELS"])
