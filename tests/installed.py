@@ -6,9 +6,12 @@ package and of everything it requires identifies the code that can run when it i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import platform
+import shutil
+import subprocess
 import sys
 
 from packaging.requirements import Requirement
@@ -41,6 +44,17 @@ def code_digest(*names: str) -> hashlib._Hash:
         digest.update(f"{distribution.metadata['Name']} {distribution.version}\0".encode())
         digest.update((distribution.read_text("RECORD") or "").encode() + b"\0")
     return digest
+
+
+@functools.cache
+def node_identity() -> str:
+    """The node that `node` runs here, by its path and the version it reports: what a kept result computed by
+    node (the synths, the IAM simulator's decisions, the direct kernel's runs) depends on besides packages."""
+    node = shutil.which("node")
+    if node is None:
+        return "no node"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return f"node {node} {version}"
 
 
 def one_version_later(monkeypatch, name: str) -> None:

@@ -27,14 +27,13 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests import installed
 from tests.behaviour.sfn_harness import resolve
 from tests.kept_results import digest_files, folder_for, write_atomically
 from tests.synth import STACKS, Synthesized
@@ -87,8 +86,7 @@ def simulator_digest() -> str:
     """A digest of everything besides a simulation that decides the simulator's answer to it: the script that
     runs it, the node packages installed (npm's record of node_modules, with each package's version and
     integrity hash) and the node that runs them."""
-    node = shutil.which("node")
-    digest = hashlib.sha256(f"node {node} {os.stat(node).st_size if node else None}\0".encode())
+    digest = hashlib.sha256(f"{installed.node_identity()}\0".encode())
     digest_files(digest, [SIMULATOR, ROOT / "node_modules" / ".package-lock.json"])
     return digest.hexdigest()[:32]
 

@@ -28,7 +28,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from pipeline_code import render
@@ -69,9 +68,8 @@ def _toolchain() -> str:
         for line in requirements.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     digest = installed.code_digest(*names)
-    digest.update(f"node {node}".encode())
+    digest.update(installed.node_identity().encode())
     return digest.hexdigest()
 
 

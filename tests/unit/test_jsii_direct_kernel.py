@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -89,9 +88,7 @@ def inputs_digest() -> str:
     require (and the Python version), node's path and version, the direct kernel's two files, this module
     (the app and how it is run) and the settings of `_settings`."""
     digest = installed.code_digest("aws-cdk-lib", "jsii")
-    node = shutil.which("node") or "(no node)"
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    digest.update(f"{node} {version}\0{json.dumps(_settings())}\0".encode())
+    digest.update(f"{installed.node_identity()}\0{json.dumps(_settings())}\0".encode())
     digest_files(digest, [Path(jsii_direct_kernel.__file__), jsii_direct_kernel.ENTRY, Path(__file__)])
     return digest.hexdigest()[:32]
 
