@@ -307,16 +307,6 @@ def _remember_moto_method_names() -> None:
     moto.core.responses.method_names_from_class = method_names
 
 
-def _json_copy(value):
-    """A copy of a parsed JSON value, as parsing the text again would give it: dicts and lists are new at every
-    level; strings, numbers, booleans and null are kept (nothing changes them)."""
-    if type(value) is dict:
-        return {key: _json_copy(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_json_copy(item) for item in value]
-    return value
-
-
 def _parse_each_request_body_once() -> None:
     """moto's handlers parse a request's JSON body once, not once for every parameter they read.
 
@@ -329,6 +319,8 @@ def _parse_each_request_body_once() -> None:
     import json
 
     from moto.core.responses import BaseResponse, ChainMap, get_value
+
+    from tests.json_values import copy_of
 
     if getattr(BaseResponse._get_param, "parses_once", False):
         return
@@ -354,7 +346,7 @@ def _parse_each_request_body_once() -> None:
             return val[0]
         if self.body is not None:
             try:
-                return _json_copy(parsed_body(self)[param_name])
+                return copy_of(parsed_body(self)[param_name])
             except (ValueError, KeyError, TypeError):
                 pass
         if self.uri_match:

@@ -107,6 +107,7 @@ from moto.stepfunctions.parser.asl.eval import states as _states_data_module
 from moto.stepfunctions.parser.asl.eval.event import event_manager as _event_manager_module
 
 from tests import installed
+from tests.json_values import copy_of
 from tests.kept_results import digest_files, folder_for, write_atomically
 
 PSEUDO_PARAMETERS = {
@@ -528,26 +529,10 @@ for _module in (_json_path_module, _result_path_module):
         _module.parse = functools.lru_cache(maxsize=None)(_module.parse)
 
 
-_UNCHANGING = (str, int, float, bool, type(None), datetime.datetime)
-
-
-def _copy_of_value(value: Any) -> Any:
-    """A copy of a state's data, as `copy.deepcopy` makes it, for the JSON values states pass: dicts and lists
-    are copied level by level, strings, numbers, booleans, null and timestamps are kept (nothing changes them),
-    and anything else is deep-copied as before. moto copies a state's input, result and parameters several times
-    per state, and `deepcopy`'s bookkeeping was about a tenth of an execution's time."""
-    kind = type(value)
-    if kind is dict:
-        return {key: _copy_of_value(item) for key, item in value.items()}
-    if kind is list:
-        return [_copy_of_value(item) for item in value]
-    if kind in _UNCHANGING:
-        return value
-    return copy.deepcopy(value)
-
-
 # The modules of moto's interpreter whose copies are of states' data (input, results, parameters, history).
-_copy_of_values = type("CopyOfValues", (), {"deepcopy": staticmethod(_copy_of_value)})
+# moto copies a state's input, result and parameters several times per state, and `deepcopy`'s bookkeeping was
+# about a tenth of an execution's time.
+_copy_of_values = type("CopyOfValues", (), {"deepcopy": staticmethod(copy_of)})
 for _module in (_states_data_module, _string_expression_module, _result_path_module, _event_manager_module, _task_service_module, _execute_state_module):
     if _module.copy is copy:
         _module.copy = _copy_of_values
