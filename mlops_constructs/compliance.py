@@ -10,9 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
-
-# How aws-cdk-lib writes a value it will only know at deploy time into a string.
-_TOKEN_MARK = "${Token["
+from mlops_constructs.tokens import holds_token
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -29,7 +27,7 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: list[str], reas
     """
     # Each call into aws-cdk-lib is a round trip to its node process: the ARNs are resolved in one call and
     # acknowledged in another, however many there are; ARNs known in full (most of them) need no resolving.
-    resolved = cdk.Stack.of(scope).resolve(resources) if any(_TOKEN_MARK in resource for resource in resources) else resources
+    resolved = cdk.Stack.of(scope).resolve(resources) if any(holds_token(resource) for resource in resources) else resources
     rendered = [_render(resource) for resource in resolved]
     findings = [cdk.Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{arn}]", reason=reason) for arn in rendered if "*" in arn]
     if findings:

@@ -5,7 +5,7 @@ for the same path every time; a state machine asks for a few dozen paths hundred
 place of ``sfn.JsonPath.string_at`` and friends. Its constants (``DISCARD``, ``execution_id``) are round
 trips too, each time they are read.
 
-An intrinsic function whose arguments are known when the state is made (``states_format``) is written out
+An intrinsic function whose arguments are known when the state is made (``states_format``, ``states_math_add``) is written out
 here, as the text sfn.JsonPath renders, under a parameter key ending in ``.$``: no round trip at all.
 """
 
@@ -15,13 +15,13 @@ import functools
 
 from aws_cdk import aws_stepfunctions as sfn
 
+from mlops_constructs.tokens import holds_token
+
 string_at = functools.cache(sfn.JsonPath.string_at)
 list_at = functools.cache(sfn.JsonPath.list_at)
 number_at = functools.cache(sfn.JsonPath.number_at)
 DISCARD = sfn.JsonPath.DISCARD
 EXECUTION_ID = sfn.JsonPath.execution_id
-# How aws-cdk-lib writes a value it will only know at deploy time (or a JSON path token) into a string.
-_TOKEN_MARK = "${Token["
 
 
 def states_format(template: str, *values: str) -> str:
@@ -30,9 +30,15 @@ def states_format(template: str, *values: str) -> str:
     or else a text passed as it is. The template may hold deploy-time values (a bucket's name); the values
     may not, nor the tokens ``string_at`` returns."""
     for value in values:
-        if _TOKEN_MARK in value:
+        if holds_token(value):
             raise ValueError(f"states_format takes JSON paths as plain text ('$.a'), not tokens: {value!r}")
     return f"States.Format({', '.join([_quoted(template), *(value if value.startswith('$') else _quoted(value) for value in values)])})"
+
+
+def states_math_add(path: str, step: int) -> str:
+    """``States.MathAdd(path, step)`` as ``sfn.JsonPath.math_add(number_at(path), step)`` renders it, for a
+    parameter whose key ends in ``.$``: `path` given as the path itself."""
+    return f"States.MathAdd({path}, {step})"
 
 
 def _quoted(text: str) -> str:

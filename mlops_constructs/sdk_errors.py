@@ -35,7 +35,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlops_constructs.json_paths import DISCARD
+from mlops_constructs.json_paths import DISCARD, states_math_add
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,9 @@ class RetriesWhatIsTransient:
             self._scope,
             count_name,
             parameters={
-                # Written as the intrinsic it renders to: JsonPath.math_add and number_at would cost two round
-                # trips to aws-cdk-lib's node process for each of some 120 calls.
-                "count.$": f"States.MathAdd({counted}.count, 1)",
+                # Written out (json_paths): JsonPath.math_add and number_at would cost two round trips to
+                # aws-cdk-lib's node process for each of some 120 calls.
+                "count.$": states_math_add(f"{counted}.count", 1),
                 # The count before this retry indexes the backoff: the second retry waits BACKOFF_SECONDS[1].
                 "seconds.$": f"States.ArrayGetItem(States.Array({_BACKOFF}), {counted}.count)",
             },

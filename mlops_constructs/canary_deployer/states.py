@@ -16,7 +16,7 @@ from constructs import Construct
 from config.deployer_timings import CanaryTimings
 from config.naming import RELEASE_RECORDS_PREFIX
 from mlops_constructs.sdk_errors import DeleteItemCall, PutEventsCall, RawSdkCall, SdkCall
-from mlops_constructs.json_paths import DISCARD, EXECUTION_ID, list_at, number_at, states_format, string_at
+from mlops_constructs.json_paths import DISCARD, EXECUTION_ID, list_at, number_at, states_format, states_math_add, string_at
 
 IN_SERVICE = "InService"
 SCALING_POLICY = "SageMakerEndpointInvocationScalingPolicy"
@@ -360,7 +360,7 @@ class DeployerStates:
     def counter(self, start_name: str, count_name: str, path: str) -> tuple[sfn.Pass, sfn.Pass]:
         """A loop counter at `path`: a state that sets it to 0 and one that adds 1."""
         start = sfn.Pass(self.scope, start_name, result=_counter_start(), result_path=path)
-        count = sfn.Pass(self.scope, count_name, parameters={"count.$": f"States.MathAdd({path}.count, 1)"}, result_path=path)
+        count = sfn.Pass(self.scope, count_name, parameters={"count.$": states_math_add(f"{path}.count", 1)}, result_path=path)
         return start, count
 
     def await_endpoint(self, label: str, expected_config: str, done: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:

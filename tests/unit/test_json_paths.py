@@ -4,7 +4,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_stepfunctions as sfn
 
-from mlops_constructs.json_paths import states_format, string_at
+from mlops_constructs.json_paths import number_at, states_format, states_math_add, string_at
 
 TEMPLATES = [
     "plain {} text",
@@ -44,3 +44,9 @@ def test_states_format_keeps_a_deploy_time_value_in_its_template_as_json_path_fo
 def test_states_format_refuses_a_path_token_for_a_value():
     with pytest.raises(ValueError, match="not tokens"):
         states_format("{}", string_at("$.a"))
+
+
+def test_states_math_add_renders_as_json_path_math_add_does():
+    ours = rendered({"count.$": states_math_add("$.polls.count", 1)})
+    theirs = rendered({"count": sfn.JsonPath.math_add(number_at("$.polls.count"), 1)})
+    assert ours == theirs
