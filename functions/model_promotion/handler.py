@@ -132,8 +132,11 @@ class Clients:
 
     def _client(self, service: str, region: str | None) -> Any:
         if (service, region) not in self._clients:
-            self._clients[(service, region)] = boto3.client(service, region_name=region, config=_CONFIG)
+            self._clients[(service, region)] = self._new_client(service, region)
         return self._clients[(service, region)]
+
+    def _new_client(self, service: str, region: str | None) -> Any:
+        return boto3.client(service, region_name=region, config=_CONFIG)
 
 
 # Kept for the container's life: Lambda reuses a container between invocations, and its clients with it.

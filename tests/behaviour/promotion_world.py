@@ -108,11 +108,8 @@ class PromotionClients(promotion.Clients):
     def sagemaker(self, region: str | None = None) -> Any:
         return self._sagemaker
 
-    def _client(self, service: str, region: str | None) -> Any:
-        # One client per service and region, as the function's own Clients keeps them.
-        if (service, region) not in self._clients:
-            self._clients[(service, region)] = self._sessions[0].client(service, region_name=region)
-        return self._clients[(service, region)]
+    def _new_client(self, service: str, region: str | None) -> Any:
+        return self._sessions[0].client(service, region_name=region)
 
 
 @dataclass
