@@ -400,6 +400,53 @@ def _build_moto_request_callbacks_once() -> None:
     models.MockAWS._enable_patching = enable_patching
 
 
+def _pick_members_of_plain_dicts_directly() -> None:
+    """moto's response serializer finds a member of a plain dict by the names it works out once per member.
+
+    moto writes every response by walking the operation's output shape and, for each member of each structure,
+    asking its attribute picker for the value under any of the names the member may have (its own, its shape's,
+    its serialized name, prefixes stripped, and each of those in snake_case). The picker worked those names out
+    again for every member of every value: a Step Functions history event has some sixty members and a history a
+    few hundred events, so a GetExecutionHistory took tens of milliseconds, and writing responses was about a
+    sixteenth of the suite. For a plain dict the names depend only on the member's name, its shape and the
+    shape's parent (the alias rules read the object only for its `Meta` aliases and its class name, the same
+    for every dict), so they are kept per member; and the value is the dict's under the first of those names it
+    holds, as moto's `get_value` finds it for a name without a dot. Objects of moto's model classes, names
+    with a dot, and pickers with aliases or transformations of their own go through moto's code unchanged.
+    """
+    from moto.core import serialize
+
+    if getattr(serialize.AttributePicker.__call__, "picks_dict_members_directly", False):
+        return
+    find_names = serialize.XFormedAttributePicker.get_possible_keys
+    pick = serialize.AttributePicker.__call__
+    names_of: dict[tuple, tuple[str, ...]] = {}
+
+    def member_names(picker: serialize.XFormedAttributePicker, context: serialize.AttributePickerContext):
+        if type(context.obj) is not dict or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS:
+            return find_names(picker, context)
+        member = (context.key, context.shape, getattr(context.shape, "parent", None))
+        names = names_of.get(member)
+        if names is None:
+            names = names_of[member] = tuple(find_names(picker, context))
+        return names
+
+    def picked(picker: serialize.AttributePicker, context: serialize.AttributePickerContext):
+        value = context.obj
+        if type(value) is not dict or picker.response_transformers or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS:
+            return pick(picker, context)
+        names = tuple(picker.get_possible_keys(context))
+        if any("." in name for name in names):
+            return pick(picker, context)
+        return next((value[name] for name in names if name in value), None)
+
+    picked.picks_dict_members_directly = True
+    member_names.__wrapped__ = find_names
+    picked.__wrapped__ = pick
+    serialize.XFormedAttributePicker.get_possible_keys = member_names
+    serialize.AttributePicker.__call__ = picked
+
+
 def _parse_each_json_path_once() -> None:
     """jsonpath-ng's extended parser remembers the expressions it parsed.
 
@@ -424,6 +471,7 @@ def pytest_collection(session: pytest.Session) -> None:
         _remember_moto_method_names()
         _parse_each_request_body_once()
         _build_moto_request_callbacks_once()
+        _pick_members_of_plain_dicts_directly()
         _parse_each_json_path_once()
 
 
