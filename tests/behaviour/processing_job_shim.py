@@ -60,6 +60,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
+from tests.behaviour import sfn_harness
+
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 # SageMaker's tag pattern, ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$: \w stands for letters, digits and _, \s for spaces.
 TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
@@ -249,8 +251,7 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
             raise ValueError(f"the processing job shim runs createProcessingJob.sync only, not {self.resource.resource_arn}")
 
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
-        # Step Functions reports the service's answer; botocore's own retries would hide a 500.
-        client = boto3.client("sagemaker", region_name=resource_runtime_part.region, config=Config(retries={"total_max_attempts": 1}))
+        client = _task_client(resource_runtime_part.region)
         response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
         response.pop("ResponseMetadata", None)
         env.stack.append(response)
@@ -275,7 +276,7 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
         return super()._from_error(env=env, ex=ex)
 
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> Callable[[], Any]:
-        client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+        client = sfn_harness.world_client("sagemaker", resource_runtime_part.region)
         shim = _active_shim()
         env.stack.pop()
         name = normalised_parameters["ProcessingJobName"]
@@ -330,6 +331,19 @@ def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(service_name=service_name)
 
     return service_for
+
+
+_task_clients: dict[str, Any] = {}
+
+
+def _task_client(region: str) -> Any:
+    """The processing job task's SageMaker client in `region`, one per process as `sfn_harness.world_client`
+    keeps the worlds' (a client costs more to build than the call it makes). Step Functions reports the
+    service's answer; botocore's own retries would hide a 500."""
+    if region not in _task_clients:
+        client = boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
+        _task_clients[region] = sfn_harness.unsigned_where_moto_ignores_it(client)
+    return _task_clients[region]
 
 
 # The shim of the block that runs now (`processing_job_shim`).
