@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 _CONFIG = Config(retries={"mode": "standard"})
+# Clients by service and region, built once per container: Lambda reuses a container between invocations,
+# and building a client costs more than most of the calls it makes.
+_clients = {}
 # The whole stack goes: deleted, or rolled back after its first create failed.
 _STACK_GOING_AWAY = ("DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
 
@@ -55,7 +58,7 @@ def on_event(event, context=None):
         # Delete for the old one, with the old properties, once the update has succeeded.
         return {"PhysicalResourceId": props["DomainId"]}
     if _domain_is_going_away(event):
-        reconcile(_client(), props["DomainId"], retry_failed=True)
+        reconcile(_client("sagemaker"), props["DomainId"], retry_failed=True)
     # The framework rejects a Delete that changes the physical id.
     return {"PhysicalResourceId": event["PhysicalResourceId"]}
 
@@ -63,7 +66,7 @@ def on_event(event, context=None):
 def is_complete(event, context=None):
     if event.get("ResourceType") == _DOMAINS_TO_CLEAN_UP or event["RequestType"] != "Delete" or not _domain_is_going_away(event):
         return {"IsComplete": True}
-    return {"IsComplete": reconcile(_client(), event["ResourceProperties"]["DomainId"])}
+    return {"IsComplete": reconcile(_client("sagemaker"), event["ResourceProperties"]["DomainId"])}
 
 
 def _domains_to_clean_up(event):
@@ -227,7 +230,7 @@ def _domain_is_going_away(event):
     if _retained(props):
         logger.info("Domain %s is retained with the stack: leaving it alone", props["DomainId"])
         return False
-    cloudformation = boto3.client("cloudformation", region_name=os.environ["AWS_REGION"], config=_CONFIG)
+    cloudformation = _client("cloudformation")
     stack_id = event["StackId"]
     status = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
     if status in _STACK_GOING_AWAY:
@@ -262,5 +265,9 @@ def _retained(props):
     return str(props.get("DeleteHomeEfs", "false")).lower() != "true"
 
 
-def _client():
-    return boto3.client("sagemaker", region_name=os.environ["AWS_REGION"], config=_CONFIG)
+def _client(service):
+    """The container's client of `service` in the function's region."""
+    region = os.environ.get("AWS_REGION")
+    if (service, region) not in _clients:
+        _clients[(service, region)] = boto3.client(service, region_name=region, config=_CONFIG)
+    return _clients[(service, region)]

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 _CONFIG = Config(retries={"mode": "standard"})
+# Clients by service and region, built once per container: Lambda reuses a container between invocations,
+# and building a client costs more than most of the calls it makes.
+_clients = {}
 _STACK_BEING_DELETED = "DELETE_IN_PROGRESS"
 _BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
@@ -187,7 +190,7 @@ def _not_found(err):
 
 
 def _stack_is_being_deleted(event):
-    client = boto3.client("cloudformation", region_name=os.environ["AWS_REGION"], config=_CONFIG)
+    client = _client("cloudformation")
     status = client.describe_stacks(StackName=event["StackId"])["Stacks"][0]["StackStatus"]
     if status != _STACK_BEING_DELETED:
         logger.info(
@@ -198,7 +201,14 @@ def _stack_is_being_deleted(event):
 
 class _Clients:
     def __init__(self):
-        region = os.environ["AWS_REGION"]
-        self.sagemaker = boto3.client("sagemaker", region_name=region, config=_CONFIG)
-        self.autoscaling = boto3.client("application-autoscaling", region_name=region, config=_CONFIG)
-        self.stepfunctions = boto3.client("stepfunctions", region_name=region, config=_CONFIG)
+        self.sagemaker = _client("sagemaker")
+        self.autoscaling = _client("application-autoscaling")
+        self.stepfunctions = _client("stepfunctions")
+
+
+def _client(service):
+    """The container's client of `service` in the function's region."""
+    region = os.environ.get("AWS_REGION")
+    if (service, region) not in _clients:
+        _clients[(service, region)] = boto3.client(service, region_name=region, config=_CONFIG)
+    return _clients[(service, region)]

@@ -40,6 +40,9 @@ HASH_TAG = "mlops:definition-sha256"
 OWNER_TAG = "mlops:owner"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 _CONFIG = Config(retries={"mode": "standard"})
+# Clients by service and region, built once per container: Lambda reuses a container between invocations,
+# and building a client costs more than most of the calls it makes.
+_clients = {}
 
 
 class PipelineUpsertError(RuntimeError):
@@ -239,4 +242,8 @@ def _flag(props: dict, key: str) -> bool:
 
 
 def _client(service: str):
-    return boto3.client(service, region_name=os.environ.get("AWS_REGION"), config=_CONFIG)
+    """The container's client of `service` in the function's region."""
+    region = os.environ.get("AWS_REGION")
+    if (service, region) not in _clients:
+        _clients[(service, region)] = boto3.client(service, region_name=region, config=_CONFIG)
+    return _clients[(service, region)]

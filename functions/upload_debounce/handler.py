@@ -24,6 +24,9 @@ logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 6})
+# Clients by service and region, built once per container: Lambda reuses a container between invocations,
+# and building a client costs more than most of the calls it makes.
+_clients = {}
 
 
 def now() -> datetime.datetime:
@@ -32,7 +35,7 @@ def now() -> datetime.datetime:
 
 
 def handler(event: dict, context: object) -> dict:
-    scheduler = boto3.client("scheduler", config=_RETRIES)
+    scheduler = _client("scheduler")
     name = event["pipeline"]
     pipeline = json.loads(os.environ["PIPELINES"])[name]
     group, current = os.environ["SCHEDULE_GROUP"], now()
@@ -87,3 +90,11 @@ def _burst_started(scheduler, group: str, name: str, current: datetime.datetime)
     if not (due and started) or datetime.datetime.fromisoformat(due[1]).replace(tzinfo=datetime.UTC) <= current:
         return current
     return datetime.datetime.fromisoformat(started[1])
+
+
+def _client(service: str):
+    """The container's client of `service` in the function's region."""
+    region = os.environ.get("AWS_REGION")
+    if (service, region) not in _clients:
+        _clients[(service, region)] = boto3.client(service, region_name=region, config=_RETRIES)
+    return _clients[(service, region)]

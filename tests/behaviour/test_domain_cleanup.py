@@ -28,6 +28,14 @@ _spec = importlib.util.spec_from_file_location("domain_cleanup_handler", _HANDLE
 handler = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(handler)
 
+
+@pytest.fixture(autouse=True)
+def new_container(monkeypatch):
+    """Each test runs the function in a container of its own: the clients it keeps for a container's life are
+    built in the test's world, through whatever the test makes of boto3."""
+    monkeypatch.setattr(handler, "_clients", {})
+
+
 @pytest.fixture
 def shim(aws_env):
     with mock_aws(), studio_shim(region=REGION) as studio:

@@ -52,6 +52,13 @@ handler = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(handler)
 
 
+@pytest.fixture(autouse=True)
+def new_container(monkeypatch):
+    """Each test runs the function in a container of its own: the clients it keeps for a container's life are
+    built in the test's world, through whatever the test makes of boto3."""
+    monkeypatch.setattr(handler, "_clients", {})
+
+
 @pytest.fixture
 def shim(aws_env):
     with mock_aws(), endpoint_shim(region=REGION, reads_while_creating=0, reads_while_deleting=1) as controller:

@@ -40,6 +40,14 @@ _spec = importlib.util.spec_from_file_location("pipeline_upsert_handler", _HANDL
 handler = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(handler)
 
+
+@pytest.fixture(autouse=True)
+def new_container(monkeypatch):
+    """Each test runs the function in a container of its own: the clients it keeps for a container's life are
+    built in the test's world, through whatever the test makes of boto3."""
+    monkeypatch.setattr(handler, "_clients", {})
+
+
 # What pipeline_code/ renders at synth time, with deploy-time values left as ${Name} placeholders.
 TEMPLATE = {
     "Version": "2020-12-01",
@@ -167,7 +175,8 @@ def handler_calls(aws, monkeypatch):
     def instrumented_client(service):
         client = make_client(service)
         if service == "sagemaker":
-            client.meta.events.register("before-call.sagemaker", lambda model, **_: calls.append(model.name))
+            # Once per client: the function keeps its clients, and hands the same one out again.
+            client.meta.events.register("before-call.sagemaker", lambda model, **_: calls.append(model.name), unique_id="handler-calls")
         return client
 
     monkeypatch.setattr(handler, "_client", instrumented_client)
@@ -634,12 +643,15 @@ def _add_tags_fails(boto3_session):
             raised.append(ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "AddTags"))
             raise raised[-1]
 
-        events = boto3_session._session.get_component("event_emitter")
-        events.register("before-call.sagemaker.AddTags", throttle)
+        # The clients the function keeps for its container's life, and those it builds from the session later.
+        emitters = [boto3_session._session.get_component("event_emitter"), *(client.meta.events for client in handler._clients.values())]
+        for events in emitters:
+            events.register("before-call.sagemaker.AddTags", throttle)
         try:
             yield raised
         finally:
-            events.unregister("before-call.sagemaker.AddTags", throttle)
+            for events in emitters:
+                events.unregister("before-call.sagemaker.AddTags", throttle)
 
     return failing
 

@@ -41,6 +41,13 @@ handler = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(handler)
 
 
+@pytest.fixture(autouse=True)
+def new_container(monkeypatch):
+    """Each test runs the function in a container of its own: the clients it keeps for a container's life are
+    built in the test's world, through whatever the test makes of boto3."""
+    monkeypatch.setattr(handler, "_clients", {})
+
+
 def _physical(template: dict, text: str) -> str:
     """`text` with dev's CloudFormation references replaced by what they would name in the account."""
 
