@@ -47,7 +47,7 @@ def breast_cancer() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model_dir(breast_cancer, tmp_path_factory) -> Path:
     """A folder holding the training pipeline's model.tar.gz, made by its own preprocess and train steps."""
-    return train_model_artifact(breast_cancer, tmp_path_factory.mktemp("training"), n_estimators=50).parent
+    return train_model_artifact(breast_cancer, tmp_path_factory.mktemp("training"), n_estimators=10).parent
 
 
 def write_input(frame: pd.DataFrame, path: Path) -> Path:
