@@ -1,13 +1,13 @@
 """The batch scripts' memory is bounded by a chunk, not by the input.
 
 Each script's main() runs twice, on an input of many chunks and then on one three times as large, and what it
-allocates at its peak is counted exactly: Arrow's buffers through a memory pool of the run's own, numpy's
-arrays and Python's objects through tracemalloc. A streaming script's peak is a few chunks and the model in
-both runs; a script that held its input (or every result) would grow by twice the first input, and the
-allowance is one first input. Counting allocations instead of the process's resident memory leaves out the
-allocator's reuse of freed pages and the libraries' start-up, which depend on how busy the machine is; so the
-inputs can be a few megabytes. (The resident memory at scale, a million rows a step, is what
-`scripts/bench.py --batch-scale` measures.)
+has allocated at its peak is counted: Arrow's buffers through a memory pool of the run's own, numpy's arrays
+and Python's objects through tracemalloc. A streaming script's peak is a few chunks (and the model) in both
+runs; a script that held its input, or every result, would grow by twice the first input, and the allowance is
+the first input. Counted allocations do not depend on how busy the machine is, as the process's resident
+memory does (the allocator's reuse of freed pages, the readers' threads), so inputs of a few megabytes decide
+it. What a C library allocates on its own is not counted; `scripts/bench.py --batch-scale` measures the
+resident memory at a million rows.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ CHUNK_MB = 0.25
 ROWS_PER_CHUNK = int(CHUNK_MB * MEGABYTE) // (FEATURE_COUNT * 8)
 # The CSV reader reads up to 32 blocks ahead on a thread of its own, however large the input; with the script's
 # 1 MB blocks that read-ahead, which depends on the thread's timing, would need inputs of hundreds of megabytes
-# to stand out from. With 32 KB blocks it is at most 1 MB, and the script reads a chunk of several blocks.
+# to stand out from. With 32 KB blocks it is about 1 MB, and the script reads a chunk of several blocks.
 TEST_CSV_BLOCK_BYTES = 32 << 10
 # How many rows each script's first input has: enough chunks that holding them would stand well above what a
-# streaming run's peak varies by (at most the CSV reader's read-ahead; a few kilobytes for the others).
+# streaming run's peak varies by (under 0.1 MB in 30 runs, idle and with both cores busy; the allowances are
+# 2.5 MB, 0.5 MB and 2.1 MB).
 FIRST_ROWS = {"preprocessing": 10 * ROWS_PER_CHUNK, "predict": 20 * ROWS_PER_CHUNK, "postprocessing": 80 * ROWS_PER_CHUNK}
 # What inference writes for a row, and postprocessing reads: row, prediction, positive_probability, is_positive.
 PREDICTION_ROW_BYTES = 8 + 8 + 8 + 1
