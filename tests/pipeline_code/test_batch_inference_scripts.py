@@ -47,7 +47,7 @@ def breast_cancer() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model_dir(breast_cancer, tmp_path_factory) -> Path:
     """A folder holding the training pipeline's model.tar.gz, made by its own preprocess and train steps."""
-    return train_model_artifact(breast_cancer, tmp_path_factory.mktemp("training"), n_estimators=50).parent
+    return train_model_artifact(breast_cancer, tmp_path_factory.mktemp("training"), n_estimators=10).parent
 
 
 def write_input(frame: pd.DataFrame, path: Path) -> Path:
@@ -100,11 +100,13 @@ def batch_run(batch_input, model_dir, tmp_path_factory) -> SimpleNamespace:
              "--resource-config", str(hosts), "--failure-message-file", str(work / "message")]
         ) == 0
     parts = _names(run.preprocessed)
+    # On one core: the model runs once per 21-row chunk, and on more each run would hand the trees to threads
+    # (the scripts run as commands below score on every core).
     for number in range(2):
         shard = _copy(run.preprocessed, parts[number::2], work / f"infer-shard-{number}")
         assert predict.main(
             ["--input-dir", str(shard), "--model-dir", str(model_dir), "--output-dir", str(run.predictions), "--chunk-size-mb", CHUNK_MB,
-             "--resource-config", str(hosts), "--failure-message-file", str(work / "message")]
+             "--jobs", "1", "--resource-config", str(hosts), "--failure-message-file", str(work / "message")]
         ) == 0
     assert postprocessing.main(["--input-dir", str(run.predictions), "--output-dir", str(run.output), "--failure-message-file", str(work / "message")]) == 0
     assert not (work / "message").exists()

@@ -2,6 +2,8 @@
 
 Every pipeline_code/ folder built from the same scripts (preprocess, train, evaluate) runs these tests;
 a folder with other scripts needs its own test module (test_every_pipeline_has_its_scripts_tested.py).
+A folder whose scripts are links to another's (churn's are training's) runs the very files that folder's
+tests run, so the tests run once for each set of files.
 """
 
 from __future__ import annotations
@@ -32,7 +34,21 @@ SCRIPTS = ("evaluate.py", "preprocess.py", "train.py")
 PIPELINES = [name for name in render.pipeline_names() if tuple(p.name for p in render.step_scripts(name)) == SCRIPTS]
 
 
-@pytest.fixture(scope="module", params=PIPELINES)
+def one_pipeline_per_set_of_files(pipelines: list[str]) -> list[str]:
+    """A pipeline for each set of script files, links resolved: the one whose folder holds the files (not links)."""
+    chosen: dict[tuple[Path, ...], str] = {}
+    for name in pipelines:
+        scripts = render.step_scripts(name)
+        files = tuple(script.resolve() for script in scripts)
+        if files not in chosen or not any(script.is_symlink() for script in scripts):
+            chosen[files] = name
+    return sorted(chosen.values())
+
+
+DISTINCT_SCRIPTS = one_pipeline_per_set_of_files(PIPELINES)
+
+
+@pytest.fixture(scope="module", params=DISTINCT_SCRIPTS)
 def scripts(request) -> SimpleNamespace:
     """One pipeline's step scripts, imported as modules, and the folder they live in."""
     modules = {p.removesuffix(".py"): importlib.import_module(f"pipeline_code.{request.param}.{p.removesuffix('.py')}") for p in SCRIPTS}
