@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mlops_constructs.sdk_errors import BACKOFF_SECONDS, MAX_RETRIES
-from tests.behaviour.sfn_harness import Call, Execution, Fault, injected_faults, recorded_calls
+from tests.behaviour.sfn_harness import Call, Execution, Fault, FaultsInTurn, injected_faults, recorded_calls
 
 # Error codes as each service answers them. Throttling codes are undeclared in most API models, so
 # Step Functions reports them under the service's generic exception name; EventBridge's and DynamoDB's models
@@ -108,33 +108,52 @@ def baseline(execution: Execution, tasks: Iterable[str], calls: Iterable[Call] =
 
 @dataclass
 class ThrottledBaseline(Baseline):
-    """A baseline run with every task state's call throttled once (`throttled_baseline`): its calls hold each
-    throttled attempt as well as its retry, as AWS authorizes each."""
+    """A baseline run with every task state's call throttled once, and the states given to it failing
+    transiently to the bound (`throttled_baseline`): its calls hold each failed attempt as well as its retry,
+    as AWS authorizes each."""
 
-    # The definition's task states by name, and each one's throttle.
+    # The definition's task states by name; each one's throttle (none where the transient failures are its
+    # throttles), and the transient failures of the states given them.
     tasks: dict[str, dict]
     throttles: dict[str, Fault]
+    transients: dict[str, Fault]
     # The waits of Retry blocks and of Wait states while the scenario acted.
     retry_waits: list[float]
     state_waits: dict[str, list[int]]
 
 
-def throttled_baseline(tasks: dict[str, dict], act: Callable[[], Execution], retry_waits: list[float], state_waits: dict[str, list[int]]) -> ThrottledBaseline:
+def throttled_baseline(
+    tasks: dict[str, dict],
+    act: Callable[[], Execution],
+    retry_waits: list[float],
+    state_waits: dict[str, list[int]],
+    transient_at: Iterable[str] = (),
+) -> ThrottledBaseline:
     """`act` (a scenario's own execution, its world prepared) with every task state of `tasks` throttled once,
-    recording the calls, the throttles and the waits: `retry_waits` and `state_waits` are the world's, cleared
-    first so that what the baseline keeps is the act's.
+    and each state of `transient_at` (states that decide on their generic error) failing transiently as often
+    as the bound allows (`transient`, MAX_RETRIES times) and then answering: where its service's throttle comes
+    under the generic name, those failures are its throttles; where the API model declares the throttle (a
+    Retry rule retries it), the throttle comes first and the failures after it. Records the calls, the faults
+    and the waits: `retry_waits` and `state_waits` are the world's, cleared first so that what the baseline
+    keeps is the act's.
 
-    Only for a state machine whose throttles, retried, leave the task states it enters as they are: then this
-    one run is both the scenario's baseline and its throttle test. (A workflow that looks a job up after a
-    failed create enters more states when its creates are throttled: it needs a baseline without faults.)"""
+    Only for a state machine whose faults, retried, leave the task states it enters as they are: then this one
+    run is the scenario's baseline, its throttle test and its transient test. (A workflow that looks a job up
+    after a failed create enters more states when its creates are throttled: it needs a baseline without faults.)"""
+    transient_at = set(transient_at)
+    throttles = {name: throttled(service_of(state), times=1) for name, state in tasks.items() if name not in transient_at or not throttle_decided_on_cause(state)}
+    transients = {name: transient(service_of(tasks[name]), times=MAX_RETRIES) for name in transient_at}
     retry_waits.clear()
     state_waits.clear()
-    # Faults first: the recording wraps them, so a throttled attempt is recorded as well as its retry.
-    with injected_faults() as throttles, recorded_calls() as calls:
-        throttles.update({name: throttled(service_of(state), times=1) for name, state in tasks.items()})
+    # Faults first: the recording wraps them, so a failed attempt is recorded as well as its retry.
+    with injected_faults() as faults, recorded_calls() as calls:
+        for name in tasks:
+            in_turn = tuple(fault for fault in (throttles.get(name), transients.get(name)) if fault is not None)
+            faults[name] = in_turn[0] if len(in_turn) == 1 else FaultsInTurn(in_turn)
         execution = act()
     plain = baseline(execution, tasks, calls)
-    return ThrottledBaseline(plain.execution, plain.entered, plain.calls, tasks, throttles, list(retry_waits), {state: list(waits) for state, waits in state_waits.items()})
+    waits = {state: list(seconds) for state, seconds in state_waits.items()}
+    return ThrottledBaseline(plain.execution, plain.entered, plain.calls, tasks, throttles, transients, list(retry_waits), waits)
 
 
 def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[str, list[str]]:
@@ -152,10 +171,10 @@ def covering(scenarios: Iterable[str], baselines: dict[str, Baseline]) -> dict[s
 
 def assert_throttles_changed_nothing(execution: Execution, ends: Outcome, tasks: dict[str, dict], faults: dict, retry_waits: list[float], state_waits: dict[str, list[int]]) -> None:
     """With every call throttled once, the execution ended as `ends` says (as the scenario declares, or as it
-    ended without faults), each task state it entered met its throttle exactly once, and the retries backed
-    off: a call whose throttle came under its service's generic error waited the first backoff once before its
-    retry."""
-    entered = [name for name in dict.fromkeys(execution.states_entered) if name in tasks]
+    ended without faults), each task state it entered that `faults` throttles met its throttle exactly once,
+    and the retries backed off: a call whose throttle came under its service's generic error waited the first
+    backoff once before its retry."""
+    entered = [name for name in dict.fromkeys(execution.states_entered) if name in tasks and name in faults]
     assert (execution.status, execution.error) == ends, execution.cause
     assert [name for name in entered if faults[name].calls != 1] == []
     decided = [name for name in entered if throttle_decided_on_cause(tasks[name])]

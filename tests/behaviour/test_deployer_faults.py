@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from mlops_constructs.sdk_errors import MAX_RETRIES
 from tests.behaviour import iam_calls, sfn_harness
 from tests.behaviour.deployer_world import (
     GROUP,
@@ -43,7 +42,6 @@ from tests.behaviour.fault_scenarios import (
     refused_for_good,
     service_of,
     throttled_baseline,
-    transient,
     waits_before_retrying,
 )
 from tests.behaviour.iam_calls import WorldNames, decide_each_once, state_machine_role
@@ -317,15 +315,23 @@ SCENARIOS = [
 
 @pytest.fixture(scope="module")
 def baselines(request) -> dict[str, ThrottledBaseline]:
-    """Each scenario once, prepared without faults and acting with every task state's call throttled once: how
-    it ends, which task states it enters, the calls they make and what the throttles met. The deployer's
-    throttles, retried, leave the task states entered as they are: a state a scenario entered only because of
-    a throttle would fail the refusal test, whose fault there would never be called."""
+    """Each scenario once, prepared without faults and acting with every task state's call throttled once, and
+    every state that decides on its generic error and that no earlier scenario of its family entered failing
+    transiently to the bound (those it enters are the ones it is to cover, see `covering`): how it ends, which
+    task states it enters, the calls they make and what the faults met.
+
+    The deployer's faults, retried, leave the task states entered as they are: a state a scenario entered only
+    because of a fault would fail the refusal test, whose fault there would never be called."""
     found = {}
+    entered_before: dict[str, set[str]] = {}
     for scenario in SCENARIOS:
+        earlier = entered_before.setdefault(scenario.family, set())
         with deployer_world(request.getfixturevalue(scenario.template)) as world:
             scenario.prepare(world)
-            found[scenario.name] = throttled_baseline(sfn_harness.task_states(world.definition), lambda: scenario.act(world), world.retry_waits, world.state_waits)
+            tasks = sfn_harness.task_states(world.definition)
+            uncovered = [state for state, task in tasks.items() if decides_on_cause(task) and state not in earlier]
+            found[scenario.name] = throttled_baseline(tasks, lambda: scenario.act(world), world.retry_waits, world.state_waits, transient_at=uncovered)
+        earlier.update(found[scenario.name].entered)
     return found
 
 
@@ -490,20 +496,15 @@ def test_a_call_that_fails_for_good_ends_as_its_handler_promises(request, baseli
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
-def test_calls_failing_transiently_to_the_bound_are_retried_with_the_whole_backoff_and_change_nothing(request, baselines, scenario):
-    # Each state that decides on its generic error, in the one scenario that covers it, all in one run.
+def test_calls_failing_transiently_to_the_bound_are_retried_with_the_whole_backoff_and_change_nothing(baselines, scenario):
+    # Each state that decides on its generic error, in the one scenario that covers it, all in its baseline run.
+    run = baselines[scenario.name]
     states = covering((s.name for s in SCENARIOS if s.family == scenario.family), baselines)[scenario.name]
-    with deployer_world(request.getfixturevalue(scenario.template)) as world, injected_faults() as faults:
-        tasks = sfn_harness.task_states(world.definition)
-        deciding = [state for state in states if decides_on_cause(tasks[state])]
-        if not deciding:
-            pytest.skip(f"every state {scenario.name!r} would fault here is faulted in an earlier scenario")
-        scenario.prepare(world)
-        faults.update({state: transient(service_of(tasks[state]), times=MAX_RETRIES) for state in deciding})
+    deciding = [state for state in states if decides_on_cause(run.tasks[state])]
+    if not deciding:
+        pytest.skip(f"every state {scenario.name!r} would fault here is faulted in an earlier scenario")
 
-        execution = scenario.act(world)
-
-    assert_retried_to_the_bound_with_the_whole_backoff(execution, scenario.ends, faults, world.state_waits)
+    assert_retried_to_the_bound_with_the_whole_backoff(run.execution, scenario.ends, {state: run.transients[state] for state in deciding}, run.state_waits)
 
 
 def _endpoint_state(world: DeployerWorld) -> dict | None:
