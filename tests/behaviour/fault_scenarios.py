@@ -3,10 +3,11 @@
 A fault test runs named scenarios once (the baseline: how each ends, which task states it enters and the
 calls they make), checks that together they enter every task state of the definition, then runs them with
 every call throttled once and with one state's call failing for good (`sfn_harness.injected_faults`). Where
-throttles, retried, change neither how a scenario ends nor the task states it enters, the baseline is the run
-with every call throttled once (`throttled_baseline`), checked against how the scenario declares it ends: one
-run instead of two. Faults carry the message AWS answers with, which Step Functions puts in the Cause: a call
-that meets its service's generic error decides on it whether to retry (`mlops_constructs.sdk_errors`).
+faults, retried, change neither how a scenario ends nor the task states it enters, the baseline is the run
+with every call throttled once and the calls it is the one to cover failing transiently to the bound
+(`throttled_baseline`), checked against how the scenario declares it ends: one run instead of three. Faults
+carry the message AWS answers with, which Step Functions puts in the Cause: a call that meets its service's
+generic error decides on it whether to retry (`mlops_constructs.sdk_errors`).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def assert_throttles_changed_nothing(execution: Execution, ends: Outcome, tasks:
     ended without faults), each task state it entered that `faults` throttles met its throttle exactly once,
     and the retries backed off: a call whose throttle came under its service's generic error waited the first
     backoff once before its retry."""
-    entered = [name for name in dict.fromkeys(execution.states_entered) if name in tasks and name in faults]
+    entered = [name for name in dict.fromkeys(execution.states_entered) if name in faults]
     assert (execution.status, execution.error) == ends, execution.cause
     assert [name for name in entered if faults[name].calls != 1] == []
     decided = [name for name in entered if throttle_decided_on_cause(tasks[name])]
@@ -184,8 +185,9 @@ def assert_throttles_changed_nothing(execution: Execution, ends: Outcome, tasks:
 
 def assert_retried_to_the_bound_with_the_whole_backoff(execution: Execution, ends: Outcome, faults: dict[str, Fault], state_waits: dict[str, list[int]]) -> None:
     """With each state of `faults` failing transiently MAX_RETRIES times and then answering, the execution ended
-    as its scenario declares (`ends`), each of those states met every one of its failures, and each waited the whole backoff
-    before its retries: one retry fewer, or one wait shorter, and the state would have given up or not waited."""
+    as its scenario declares (`ends`), each of those states met every one of its failures, and each waited the
+    whole backoff before its retries: one retry fewer, or one wait shorter, and the state would have given up or
+    not waited."""
     assert (execution.status, execution.error) == ends, execution.cause
     assert {state: fault.calls for state, fault in faults.items()} == dict.fromkeys(faults, MAX_RETRIES)
     assert {state: waits_before_retrying(state_waits, state) for state in faults} == dict.fromkeys(faults, list(BACKOFF_SECONDS))

@@ -1,9 +1,9 @@
 """Fault injection at every task state of the synthesized deployer.
 
 Each scenario is a deployment the deployer meets in real life (first release, rollout, rollback, ...),
-with how it ends. A baseline run of every scenario, with every call throttled once, finds the task states it
-enters; every task state of every definition must be entered by one, so a new state is covered as soon as it
-exists. Then:
+with how it ends. One baseline run of every scenario, faulted as the first and third points below say, finds
+the task states it enters; every task state of every definition must be entered by one, so a new state is
+covered as soon as it exists. Then:
 - with every call throttled once, each scenario ends as it declares, each call retried once after backing off;
 - with one state's call failing for good, the execution ends as the handler it reaches promises:
   nothing changed, or rolled back to the old model with autoscaling on the live variant, or a failed
@@ -11,9 +11,10 @@ exists. Then:
   service's generic error name (SageMaker's ValidationException as SageMaker.SageMakerException, an
   AccessDenied as DynamoDB.AmazonDynamoDBException, ...) gets there at once, without a retry;
 - with every call a scenario covers failing transiently under its service's generic error name as often as
-  the bound allows (MAX_RETRIES times) and then answering, each is retried that often with the whole backoff,
-  and the scenario ends as it declares. What comes after the bound is the state's handler,
-  the one a refusal reaches (above); tests/behaviour/test_sdk_errors.py runs the bound out for each service.
+  the bound allows (MAX_RETRIES times) and then answering, in the same baseline run, each is retried that
+  often with the whole backoff, and the scenario ends as it declares. What comes after the bound is the
+  state's handler, the one a refusal reaches (above); tests/behaviour/test_sdk_errors.py runs the bound out
+  for each service.
 """
 
 from __future__ import annotations
