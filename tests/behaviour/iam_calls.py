@@ -15,11 +15,12 @@ The behaviour worlds run in moto's account with names of their own for what the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from tests.behaviour.sfn_harness import PSEUDO_PARAMETERS, Call
-from tests.permissions import EnvironmentPolicies, Request
+from tests.permissions import Decision, EnvironmentPolicies, Request
 
 MOTO_ACCOUNT = PSEUDO_PARAMETERS["AWS::AccountId"]
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
@@ -401,6 +402,18 @@ def requests(call: Call, caller: str, names: WorldNames) -> list[Request]:
     if mapper is None:
         raise LookupError(f"{call.state!r} called {call.service}.{call.operation}, which tests/behaviour/iam_calls.py does not map to IAM requests yet")
     return mapper(call, caller, names)
+
+
+def decide_each_once(policies: EnvironmentPolicies, requests_: list[Request]) -> list[Decision]:
+    """`policies.decide(requests_)`, each distinct request decided once: a throttled attempt and its retry, or
+    the same call made by several scenarios, are one request to the evaluator."""
+
+    def key(request: Request) -> tuple[str, str, str, str]:
+        return request.principal, request.action, request.resource, json.dumps(dict(request.context), sort_keys=True)
+
+    distinct = {key(request): request for request in requests_}
+    decided = dict(zip(distinct, policies.decide(list(distinct.values())), strict=True))
+    return [decided[key(request)] for request in requests_]
 
 
 def state_machine_role(policies: EnvironmentPolicies, stack: str, name: str) -> str:

@@ -13,8 +13,9 @@ Driving time and faults from the test, never from the wall clock:
 - `state_waits()` records the seconds each Wait state asks for, by state, instead of sleeping through them;
 - `timeout_passes_at_once()` lets a named state's wait for its task token run out as soon as the
   token has been sent, as if its TimeoutSeconds had passed;
-- `injected_faults()` makes the AWS call of a named task state fail, once or for good, with the
-  exception boto3 raises for that error code, so Step Functions names the error as it would on AWS;
+- `injected_faults()` makes the AWS call of a named task state fail, once, for good or with several
+  faults in turn (`FaultsInTurn`), with the exception boto3 raises for that error code, so Step Functions
+  names the error as it would on AWS;
 - `recorded_calls()` records every AWS call a task state makes (service, operation, parameters), for
   the permission checks of `tests/behaviour/iam_calls.py`;
 - `put_events_partly_failing()` makes PutEvents of a named state answer HTTP 200 with refused entries, as
@@ -740,6 +741,42 @@ class Fault:
         return True
 
 
+@dataclass
+class FaultsInTurn:
+    """Faults that one state's call meets one after the other: the first as long as it fires, then the next, ...
+    (a throttle a Retry rule retries, then transient failures under the service's generic name). Each keeps
+    its own count; `code`, `status`, `message` and `after_the_call` are those of the one that fired last."""
+
+    faults: tuple[Fault, ...]
+    fired: Fault | None = None
+
+    def fires(self) -> bool:
+        self.fired = next((fault for fault in self.faults if fault.fires()), None)
+        return self.fired is not None
+
+    @property
+    def code(self) -> str:
+        return self._fired.code
+
+    @property
+    def status(self) -> int:
+        return self._fired.status
+
+    @property
+    def message(self) -> str | None:
+        return self._fired.message
+
+    @property
+    def after_the_call(self) -> bool:
+        return self._fired.after_the_call
+
+    @property
+    def _fired(self) -> Fault:
+        if self.fired is None:
+            raise LookupError("no fault has fired yet")
+        return self.fired
+
+
 _fault_clients: dict[str, Any] = {}
 
 
@@ -770,10 +807,10 @@ def _service_error(service: str, action: str, code: str, status: int = 400, mess
 
 
 @contextlib.contextmanager
-def injected_faults() -> Iterator[dict[str, Fault]]:
-    """Within the block, a task state named in the returned dict fails its AWS call as the Fault says;
-    other states call moto as usual. Fill the dict before starting executions."""
-    faults: dict[str, Fault] = {}
+def injected_faults() -> Iterator[dict[str, Fault | FaultsInTurn]]:
+    """Within the block, a task state named in the returned dict fails its AWS call as the Fault (or the
+    FaultsInTurn) says; other states call moto as usual. Fill the dict before starting executions."""
+    faults: dict[str, Fault | FaultsInTurn] = {}
     task_types = _service_task_types()
     originals = {task_type: vars(task_type)["_eval_service_task"] for task_type in task_types}
 
