@@ -81,6 +81,21 @@ def pipeline_run(scripts, breast_cancer_csv, tmp_path_factory) -> dict[str, Path
     return {"processed": processed, "model": model, "evaluation": evaluation}
 
 
+def test_a_folder_of_links_is_tested_through_the_folder_of_its_files_and_a_folder_of_its_own_files_on_its_own(tmp_path, monkeypatch):
+    for folder in ("original", "linked", "copied"):
+        (tmp_path / folder).mkdir()
+    for name in SCRIPTS:
+        (tmp_path / "original" / name).write_text(f"# {name}\n")
+        (tmp_path / "linked" / name).symlink_to(tmp_path / "original" / name)
+    monkeypatch.setattr(render, "step_scripts", lambda name: sorted((tmp_path / name).glob("*.py")))
+
+    linked = one_pipeline_per_set_of_files(["linked", "original"])
+    for name in SCRIPTS:
+        (tmp_path / "copied" / name).write_text((tmp_path / "original" / name).read_text())
+
+    assert (linked, one_pipeline_per_set_of_files(["copied", "linked", "original"])) == (["original"], ["copied", "original"])
+
+
 def test_preprocess_splits_into_train_validation_and_test_with_the_label_first(pipeline_run):
     import pandas as pd
 
