@@ -93,10 +93,7 @@ const SHA256_BYTES = 32;
 globalThis[Symbol.for(KEPT_DIGEST)] = function keptDigest(file, extra, digest) {
   let kept;
   try {
-    const real = fs.realpathSync(file);
-    const stat = fs.statSync(real, { bigint: true });
-    const identity = JSON.stringify([real, `${stat.size}`, `${stat.ino}`, `${stat.ctimeNs}`, `${stat.mtimeNs}`, extra]);
-    kept = path.join(PACKAGE_DIGESTS, crypto.createHash('sha256').update(identity).digest('hex'));
+    kept = keptFileFor(PACKAGE_DIGESTS, fs.realpathSync.native(file), extra);
     const stored = fs.readFileSync(kept);
     if (stored.length === SHA256_BYTES) {
       return stored;
@@ -106,17 +103,31 @@ globalThis[Symbol.for(KEPT_DIGEST)] = function keptDigest(file, extra, digest) {
   }
   const computed = digest();
   if (kept !== undefined) {
-    try {
-      fs.mkdirSync(PACKAGE_DIGESTS, { recursive: true });
-      const staging = `${kept}.${process.pid}`;
-      fs.writeFileSync(staging, computed);
-      fs.renameSync(staging, kept);
-    } catch {
-      // A digest that cannot be kept is computed again next time.
-    }
+    keepWhole(kept, () => computed);
   }
   return computed;
 };
+
+// The file in `folder` that keeps what is made of the file at `real` (its real path) while that file is unchanged:
+// the same path, size, inode, change and modification time, and the same `extra`.
+function keptFileFor(folder, real, extra = null) {
+  const stat = fs.statSync(real, { bigint: true });
+  const identity = JSON.stringify([real, `${stat.size}`, `${stat.ino}`, `${stat.ctimeNs}`, `${stat.mtimeNs}`, extra]);
+  return path.join(folder, crypto.createHash('sha256').update(identity).digest('hex'));
+}
+
+// Keeps what `make()` gives in `file` (making its folder), whole or not at all: another process reads all of it or
+// no file. What cannot be made or written is made again by the next process.
+function keepWhole(file, make) {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const staging = `${file}.${process.pid}`;
+    fs.writeFileSync(staging, make());
+    fs.renameSync(staging, file);
+  } catch {
+    // Not kept: made again next time.
+  }
+}
 
 function cacheFile(filename) {
   // The system's realpath, one call for the whole path (node's own looks at each component in turn): some 900 modules.
@@ -124,9 +135,7 @@ function cacheFile(filename) {
   if (real.startsWith(TEMPORARY)) {
     return undefined;
   }
-  const stat = fs.statSync(real, { bigint: true });
-  const identity = [real, stat.size, stat.ino, stat.ctimeNs, stat.mtimeNs].join('\0');
-  return path.join(CODE_CACHE, `${crypto.createHash('sha256').update(identity).digest('hex')}.bin`);
+  return `${keptFileFor(CODE_CACHE, real)}.bin`;
 }
 
 Module.prototype._compile = function compileWithCache(content, filename) {
@@ -166,14 +175,7 @@ Module.prototype._compile = function compileWithCache(content, filename) {
 // Kept once the process ends, by then with the code of every function that ran; written whole or not at all.
 process.once('exit', () => {
   for (const [cached, script] of compiled) {
-    try {
-      fs.mkdirSync(CODE_CACHE, { recursive: true });
-      const staging = `${cached}.${process.pid}`;
-      fs.writeFileSync(staging, script.createCachedData());
-      fs.renameSync(staging, cached);
-    } catch {
-      // A cache that cannot be written is compiled again next time.
-    }
+    keepWhole(cached, () => script.createCachedData());
   }
 });
 
