@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
@@ -57,6 +55,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import StateTaskServiceCallback
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported import StateTaskServiceUnsupported
+from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
@@ -251,7 +250,9 @@ class StateTaskServiceSageMaker(StateTaskServiceUnsupported):
             raise ValueError(f"the processing job shim runs createProcessingJob.sync only, not {self.resource.resource_arn}")
 
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
-        client = _task_client(resource_runtime_part.region)
+        # The client moto's own task states call a service with (`sfn_harness` keeps one per region and service):
+        # Step Functions reports the service's answer, without botocore's retries, which would hide a 500.
+        client = boto_client.boto_client_for(resource_runtime_part.region, "sagemaker")
         response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
         response.pop("ResponseMetadata", None)
         env.stack.append(response)
@@ -331,19 +332,6 @@ def _state_task_service_for(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(service_name=service_name)
 
     return service_for
-
-
-_task_clients: dict[str, Any] = {}
-
-
-def _task_client(region: str) -> Any:
-    """The processing job task's SageMaker client in `region`, one per process as `sfn_harness.world_client`
-    keeps the worlds' (a client costs more to build than the call it makes). Step Functions reports the
-    service's answer; botocore's own retries would hide a 500."""
-    if region not in _task_clients:
-        client = boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
-        _task_clients[region] = sfn_harness.unsigned_where_moto_ignores_it(client)
-    return _task_clients[region]
 
 
 # The shim of the block that runs now (`processing_job_shim`).

@@ -283,12 +283,17 @@ def start(sfn_client: Any, state_machine_arn: str, input: dict[str, Any], name: 
     return response["executionArn"]
 
 
+def _backend_of(execution_arn: str) -> Any:
+    """moto's Step Functions backend in this process for the execution's account and region."""
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    return stepfunctions_parser_backends[account][region]
+
+
 def history(sfn_client: Any, execution_arn: str) -> list[dict[str, Any]]:
     """The execution's events. Read from moto's backend when it runs in this process: serialising a long
     history through the API costs as much as running the execution."""
-    _, _, _, region, account, *_ = execution_arn.split(":")
     try:
-        events = list(stepfunctions_parser_backends[account][region].get_execution_history(execution_arn)["events"])
+        events = list(_backend_of(execution_arn).get_execution_history(execution_arn)["events"])
     except ExecutionDoesNotExist:
         pass
     else:
@@ -319,9 +324,8 @@ def _described_in_process(execution_arn: str) -> tuple[str, str | None, str | No
     """What DescribeExecution answers for the execution (status, error, cause, output), read from moto's backend
     when it runs in this process, as `history()` reads the events: the waits here ask after every execution's
     end, and each answer through the API cost a request's round trip. None for an execution moto runs elsewhere."""
-    _, _, _, region, account, *_ = execution_arn.split(":")
     try:
-        execution = stepfunctions_parser_backends[account][region].describe_execution(execution_arn)
+        execution = _backend_of(execution_arn).describe_execution(execution_arn)
     except ExecutionDoesNotExist:
         return None
     output = execution.output if execution.status == "SUCCEEDED" else None
@@ -777,9 +781,6 @@ class FaultsInTurn:
         return self.fired
 
 
-_fault_clients: dict[str, Any] = {}
-
-
 def _service_task_types() -> list[type]:
     """Every class of service task moto (or a test shim) defines that makes its own AWS call: SDK
     integrations, optimised integrations such as SNS, and shims that stand in for missing ones."""
@@ -795,9 +796,7 @@ def _service_task_types() -> list[type]:
 def _service_error(service: str, action: str, code: str, status: int = 400, message: str | None = None) -> Exception:
     """The exception boto3 raises when `service` answers `code`: a modeled class for codes the API
     declares, a plain ClientError otherwise, exactly as a real answer would be parsed."""
-    if service not in _fault_clients:
-        _fault_clients[service] = boto3.client(service, region_name=PSEUDO_PARAMETERS["AWS::Region"])
-    client = _fault_clients[service]
+    client = world_client(service, PSEUDO_PARAMETERS["AWS::Region"])
     response = {
         "Error": {"Code": code, "Message": message or f"injected {code}"},
         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected-fault"},

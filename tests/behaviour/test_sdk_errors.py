@@ -12,7 +12,6 @@ Code: 400, Request ID: ...)", which the harness builds around the injected messa
 from __future__ import annotations
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_stepfunctions as sfn
@@ -30,6 +29,7 @@ from mlops_constructs.sdk_errors import (
     SdkCall,
     end_uncaught_sdk_errors,
 )
+from stacks.environment import new_app
 from tests.behaviour import sfn_harness
 from tests.behaviour.endpoint_shim import endpoint_shim
 from tests.behaviour.sfn_harness import Fault
@@ -117,12 +117,6 @@ DECLARED_TRANSIENT = {"events": "ThrottlingException", "dynamodb": "ProvisionedT
 DECLARED_REFUSALS = {"events": "AccessDeniedException", "s3": "AccessDenied", "applicationautoscaling": "ValidationException", "sfn": "InvalidArn"}
 
 
-def _app() -> cdk.App:
-    """An app to build the state machines below in: without aws-cdk-lib's built-in CloudFormation validation of
-    these throwaway stacks (seconds of every first synth), which checks nothing these tests are about."""
-    return cdk.App(builtin_cloud_formation_validation=False)
-
-
 def _other_call(stack: cdk.Stack, service: str) -> RetriesWhatIsTransient:
     """One call of `service` as the constructs make them: `aws-sdk` tasks, S3's as raw state JSON (as the deployer
     writes its release records), EventBridge and DynamoDB through their optimised integrations."""
@@ -146,7 +140,7 @@ def _other_call(stack: cdk.Stack, service: str) -> RetriesWhatIsTransient:
 @pytest.fixture(scope="module")
 def other_services() -> dict[str, dict]:
     """Each other service's call, caught by a handler of its own, in one state machine each of one app."""
-    app = _app()
+    app = new_app()
     stacks = {service: cdk.Stack(app, f"Calls{index}", env=cdk.Environment(account="123456789012", region=REGION)) for index, service in enumerate(OTHER_TRANSIENT)}
     for service, stack in stacks.items():
         call = _other_call(stack, service)
@@ -160,7 +154,7 @@ def other_services() -> dict[str, dict]:
 def _definition(with_handler: bool) -> dict:
     """A state machine of one SageMaker call, caught (or not) by a handler of its own, as the constructs
     build it."""
-    app = _app()
+    app = new_app()
     stack = cdk.Stack(app, "Calls", env=cdk.Environment(account="123456789012", region=REGION))
     call = SdkCall(stack, CALL, service="sagemaker", action="listModels", parameters={}, resources=["*"], retry=RETRY, result_path=sfn.JsonPath.DISCARD)
     if with_handler:
@@ -174,7 +168,7 @@ def _definition(with_handler: bool) -> dict:
 def _polled_definition() -> dict:
     """The call polled twice in a loop whose counter (at `$.polls`, rewritten by every poll) holds the call's
     retries, as the deployer's polls of an endpoint are built."""
-    app = _app()
+    app = new_app()
     stack = cdk.Stack(app, "Polls", env=cdk.Environment(account="123456789012", region=REGION))
     start = sfn.Pass(stack, "Start polling", result=sfn.Result.from_object({"count": 0}), result_path="$.polls")
     call = SdkCall(stack, CALL, service="sagemaker", action="listModels", parameters={}, resources=["*"], retry=RETRY, result_path=sfn.JsonPath.DISCARD, retries_within="$.polls")
@@ -208,11 +202,11 @@ def _run(definition: dict, fault: Fault, retry_waits: list[float] | None = None)
         sfn_harness.state_waits() as waits,
         sfn_harness.injected_faults() as faults,
     ):
-        boto3.client("dynamodb", region_name=REGION).create_table(
+        sfn_harness.world_client("dynamodb", REGION).create_table(
             TableName=TABLE, KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}], AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST"
         )
         faults[CALL] = fault
-        client = boto3.client("stepfunctions", region_name=REGION)
+        client = sfn_harness.world_client("stepfunctions", REGION)
         arn = sfn_harness.create_state_machine(client, definition, "calls")
         execution = sfn_harness.run(client, arn, {}, "only")
         if retry_waits is not None:
@@ -299,7 +293,7 @@ def test_an_error_without_a_cause_goes_to_the_handler_without_a_runtime_error(ha
         sfn_harness.string_matches_as_on_aws(),
         sfn_harness.uncatchable_as_on_aws(),
     ):
-        client = boto3.client("stepfunctions", region_name=REGION)
+        client = sfn_harness.world_client("stepfunctions", REGION)
         arn = sfn_harness.create_state_machine(client, from_the_decision, "decision")
         execution = sfn_harness.run(client, arn, {"failure": {"Error": "SageMaker.SageMakerException"}}, "only")
 
