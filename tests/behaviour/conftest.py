@@ -27,6 +27,17 @@ def aws_env(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
+@pytest.fixture
+def new_container(request, monkeypatch):
+    """The test runs the function its module tests (the module's `handler`, a function of functions/ that keeps
+    its clients for a container's life) in a container of its own: the clients are built in the test's world,
+    through whatever the test makes of boto3. A module whose tests need it marks them all:
+    `pytestmark = pytest.mark.usefixtures("new_container")`."""
+    handler = getattr(request.module, "handler", None)
+    if handler is not None and hasattr(handler, "_clients"):
+        monkeypatch.setattr(handler, "_clients", {})
+
+
 # The deployer as synthesized with test timings, once per test session for every module that runs it.
 
 

@@ -27,13 +27,8 @@ _HANDLER_PATH = Path(__file__).parents[2] / "functions" / "domain_cleanup" / "ha
 _spec = importlib.util.spec_from_file_location("domain_cleanup_handler", _HANDLER_PATH)
 handler = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(handler)
-
-
-@pytest.fixture(autouse=True)
-def new_container(monkeypatch):
-    """Each test runs the function in a container of its own: the clients it keeps for a container's life are
-    built in the test's world, through whatever the test makes of boto3."""
-    monkeypatch.setattr(handler, "_clients", {})
+# Each test in a container of its own: the function keeps its clients for a container's life.
+pytestmark = pytest.mark.usefixtures("new_container")
 
 
 @pytest.fixture
