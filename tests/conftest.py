@@ -604,7 +604,6 @@ def synth_aws_calls(synthesized: Synthesized) -> list[str]:
     return synthesized.aws_calls
 
 
-
 def one_core_per_worker(config: pytest.Config) -> set[int] | None:
     """Each xdist worker keeps to a core of its own when there are as many workers as cores: the core it now
     runs on, or None where it is left to the scheduler.
